@@ -1,0 +1,132 @@
+# keyhole - one non-recursive GNU Makefile.
+#
+#   make deps      install missing Debian packages (build, tests, benchmarks)
+#   make           build/keyhole
+#   make test      unit + integration tests; last line "N passed, N failed"
+#   make asan      the whole suite built with ASan+UBSan (build/asan)
+#   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
+#   make run       build, then run the daemon in the foreground
+#   make install   PREFIX=/usr/local (DESTDIR supported)
+#   make lint      banned-function check + cppcheck
+#   make format    clang-format the C sources
+#   make bench     side-by-side benchmark against peers (not part of test)
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD ?= build
+PREFIX ?= /usr/local
+CC ?= cc
+SAN ?=
+FUZZ_SECONDS ?= 15
+
+PKGS := openssl yaml-0.1 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wmissing-prototypes \
+	-Wstrict-prototypes -Wpointer-arith -Wundef -Wcast-align
+HARDEN := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIE
+LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+
+ifeq ($(SAN),1)
+  OPT ?= -O1 -g -fno-omit-frame-pointer
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+  OPT ?= -O2 -g
+  HARDEN += -D_FORTIFY_SOURCE=2
+  SANFLAGS :=
+endif
+
+CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) \
+	-iquote src -MMD -MP $(CFLAGS)
+ifeq ($(CI),true)
+  CFLAGS_ALL += -Werror
+endif
+LDFLAGS_ALL := $(LDHARDEN) $(SANFLAGS) $(LDFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lpthread $(LDLIBS)
+
+SRC := $(sort $(wildcard src/*.c))
+LIB_SRC := $(filter-out src/main.c,$(SRC))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/main.o
+LIB := $(BUILD)/libkeyhole.a
+BIN := $(BUILD)/keyhole
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DIR := build/fuzz
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
+	-iquote src -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+
+.PHONY: all deps test unit integration asan fuzz run install uninstall clean format lint bench
+
+all: $(BIN)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(MAIN_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB) | $(BUILD)/tests
+	$(CC) $(CFLAGS_ALL) -iquote tests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/obj $(BUILD)/tests $(FUZZ_DIR)/obj:
+	mkdir -p $@
+
+deps:
+	@scripts/deps.sh
+
+unit: $(BIN) $(UNIT_BIN)
+	@scripts/run-tests.sh --unit-only $(BUILD)
+
+integration: $(BIN)
+	@scripts/run-tests.sh --integration-only $(BUILD)
+
+test: $(BIN) $(UNIT_BIN)
+	@scripts/run-tests.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=$${ASAN_CC:-clang} test
+
+# libFuzzer needs clang. Each harness runs on a scratch copy of its seed corpus.
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lpthread
+
+fuzz: $(FUZZ_BIN)
+	@scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+run: $(BIN)
+	$(BIN) proxy
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keyhole
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/keyhole
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+
+lint:
+	@scripts/lint.sh
+
+bench: $(BIN)
+	@bench/run.sh $(BENCH_ARGS)
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs the unit tests (TAP binaries under BUILD/tests) and the black-box
+# integration tests (pytest, tests/integration) against BUILD/keyhole, then
+# prints one summary line "N passed, N failed". Exit status is non-zero if
+# anything failed.
+#   scripts/run-tests.sh [--unit-only|--integration-only] BUILD
+set -u
+mode=all
+case "${1:-}" in
+  --unit-only) mode=unit; shift ;;
+  --integration-only) mode=integration; shift ;;
+esac
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+passed=0; failed=0; skipped=0
+
+if [ "$mode" != integration ]; then
+  for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.d) continue ;; esac
+    out=$("$t" 2>&1); rc=$?
+    ok=$(grep -c '^ok ' <<<"$out")
+    bad=$(grep -c '^not ok ' <<<"$out")
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+      bad=1   # crashed or exited early: count it
+      out="$out"$'\n'"not ok - $(basename "$t") exited with status $rc"
+    fi
+    passed=$((passed + ok)); failed=$((failed + bad))
+    if [ "$bad" -gt 0 ]; then
+      echo "FAIL unit $(basename "$t")"; grep -v '^ok ' <<<"$out" | sed 's/^/    /'
+    else
+      echo "ok   unit $(basename "$t") ($ok tests)"
+    fi
+  done
+fi
+
+if [ "$mode" != unit ]; then
+  py=/usr/bin/python3
+  [ -x "$py" ] || py=python3
+  junit="$build/pytest-junit.xml"
+  mkdir -p "$build"
+  rm -f "$junit"
+  KEYHOLE_BIN="$root/$build/keyhole" "$py" -m pytest -p no:cacheprovider -q -rs \
+    --junitxml="$junit" "$root/tests/integration" ${PYTEST_ARGS:-}
+  if [ -f "$junit" ]; then
+    read -r p f s < <("$py" - "$junit" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f, sk)
+PY
+)
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  else
+    echo "FAIL integration: pytest produced no report"; failed=$((failed + 1))
+  fi
+fi
+
+[ "$skipped" -gt 0 ] && echo "($skipped skipped; the reasons are printed above)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,43 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void kh_err_set(struct kh_err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+}
+
+void kh_err_prefix(struct kh_err *e, const char *fmt, ...)
+{
+	char joined[2 * KH_ERR_MAX + 2];
+	va_list ap;
+	int n;
+
+	if (e == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(joined, KH_ERR_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n >= KH_ERR_MAX)
+		n = KH_ERR_MAX - 1;
+	snprintf(joined + n, sizeof joined - (size_t)n, ": %s", e->msg);
+	/* Keep the front (the new context) when the whole does not fit. */
+	memcpy(e->msg, joined, KH_ERR_MAX - 1);
+	e->msg[KH_ERR_MAX - 1] = '\0';
+}
+
+void kh_err_clear(struct kh_err *e)
+{
+	if (e != NULL)
+		e->msg[0] = '\0';
+}

@@ -1,0 +1,25 @@
+/* A caller-owned error message buffer. Functions that can fail return 0 / -1
+ * and, on failure, describe what went wrong and what to do in a kh_err the
+ * caller passed in, so the message reaches the operator whole. */
+#ifndef KH_ERR_H
+#define KH_ERR_H
+
+#include <stddef.h>
+
+#define KH_ERR_MAX 512
+
+struct kh_err {
+	char msg[KH_ERR_MAX];
+};
+
+/* Formats into e (NULL allowed: then it does nothing). Truncates, never overflows. */
+void kh_err_set(struct kh_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Prefixes the existing message with more context: "ctx: old message". */
+void kh_err_prefix(struct kh_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void kh_err_clear(struct kh_err *e);
+
+#endif
