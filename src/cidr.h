@@ -1,0 +1,45 @@
+/* CIDR ranges for the upstream deny list, checked against the address an
+ * upstream name actually resolved to, at connect time. An IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d) is checked in both forms, so ::ffff:169.254.169.254
+ * is caught by 169.254.0.0/16 as well as by ::ffff:0:0/96. */
+#ifndef KH_CIDR_H
+#define KH_CIDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "err.h"
+
+struct kh_cidr {
+	uint8_t addr[16]; /* IPv4 uses the first 4 bytes */
+	uint8_t bits;
+	bool v4;
+};
+
+/* The default deny list from the brief (loopback, link-local incl. cloud
+ * metadata, RFC 1918, ULA, IPv4-mapped, CGNAT, benchmark range). */
+extern const char *const kh_default_deny_cidrs[];
+extern const size_t kh_default_deny_cidrs_count;
+
+/* Parses "a.b.c.d/n" or "v6/n". The prefix is required and host bits must be
+ * zero (so typos like 10.0.0.1/8 are caught). */
+int kh_cidr_parse(const char *s, struct kh_cidr *out, struct kh_err *err);
+
+/* Writes "a.b.c.d/n" into out (at least 64 bytes). */
+void kh_cidr_format(const struct kh_cidr *c, char *out, size_t len);
+
+bool kh_cidr_contains(const struct kh_cidr *c, const struct sockaddr *sa);
+
+/* Index of the first range in list containing sa, or -1. */
+long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct sockaddr *sa);
+
+/* If sa is an IPv4-mapped IPv6 address, writes the plain IPv4 form to out
+ * and returns true. */
+bool kh_sockaddr_unmap(const struct sockaddr *sa, struct sockaddr_storage *out);
+
+/* "1.2.3.4" / "::1" (no port) into out (INET6_ADDRSTRLEN bytes at least). */
+void kh_sockaddr_ip(const struct sockaddr *sa, char *out, size_t len);
+
+#endif
