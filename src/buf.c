@@ -76,6 +76,12 @@ int kh_buf_append_str(struct kh_buf *b, const char *s)
 	return kh_buf_append(b, s, strlen(s));
 }
 
+void kh_buf_truncate(struct kh_buf *b, size_t len)
+{
+	KH_CHECK(len <= b->len);
+	b->len = len;
+}
+
 void kh_buf_consume(struct kh_buf *b, size_t n)
 {
 	KH_CHECK(n <= b->len);

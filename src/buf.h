@@ -46,6 +46,10 @@ void kh_buf_produced(struct kh_buf *b, size_t n);
 int kh_buf_append(struct kh_buf *b, const void *p, size_t n);
 int kh_buf_append_str(struct kh_buf *b, const char *s);
 
+/* Keeps only the first len unread bytes (undoes appends made after a
+ * kh_buf_len() snapshot). */
+void kh_buf_truncate(struct kh_buf *b, size_t len);
+
 /* Drops n unread bytes from the front. */
 void kh_buf_consume(struct kh_buf *b, size_t n);
 

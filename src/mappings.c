@@ -1,0 +1,268 @@
+#include "mappings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fsutil.h"
+#include "http1.h"
+
+bool kh_token_valid(const char *t)
+{
+	const char *dash = strrchr(t, '-');
+	size_t hex = 0;
+
+	if (dash == NULL || dash == t || strlen(t) >= KH_TOKEN_MAX)
+		return false;
+	for (const char *p = t; p < dash; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	if (t[0] == '-')
+		return false;
+	for (const char *p = dash + 1; *p; p++, hex++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return hex >= 32;
+}
+
+bool kh_env_name_valid(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len >= KH_ENV_NAME_MAX || (n[0] >= '0' && n[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
+			return false;
+	return true;
+}
+
+void kh_token_redact(const char *token, char *out, size_t len)
+{
+	snprintf(out, len, "%.*s...", KH_TOKEN_LOG_CHARS, token);
+}
+
+static bool header_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len >= KH_HEADER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!kh_http_is_tchar((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static int entry_hosts(json_t *arr, struct kh_mapping *m, size_t idx, struct kh_err *err)
+{
+	size_t i;
+	json_t *h;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > KH_MAX_ALLOW_RULES) {
+		kh_err_set(err, "tokens[%zu].upstream_hosts must be a non-empty list of hosts", idx);
+		return -1;
+	}
+	m->hosts = calloc(json_array_size(arr), sizeof *m->hosts);
+	if (m->hosts == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
+	}
+	json_array_foreach(arr, i, h) {
+		if (!json_is_string(h) ||
+		    kh_host_pattern_normalize(json_string_value(h), m->hosts[i]) != 0) {
+			kh_err_set(err, "tokens[%zu].upstream_hosts[%zu] is not a host or *.domain pattern",
+				   idx, i);
+			return -1;
+		}
+		m->n_hosts++;
+	}
+	return 0;
+}
+
+static int entry_headers(json_t *arr, struct kh_mapping *m, size_t idx, struct kh_err *err)
+{
+	size_t i;
+	json_t *h;
+
+	if (arr == NULL || json_is_null(arr)) {
+		snprintf(m->match_headers[0], KH_HEADER_NAME_MAX, "Authorization");
+		m->n_match_headers = 1;
+		return 0;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) > KH_MAX_MATCH_HEADERS) {
+		kh_err_set(err, "tokens[%zu].match_headers must be a list of at most %d header names",
+			   idx, KH_MAX_MATCH_HEADERS);
+		return -1;
+	}
+	json_array_foreach(arr, i, h) {
+		if (!json_is_string(h) || !header_name_valid(json_string_value(h))) {
+			kh_err_set(err, "tokens[%zu].match_headers[%zu] is not a header name", idx, i);
+			return -1;
+		}
+		snprintf(m->match_headers[i], KH_HEADER_NAME_MAX, "%s", json_string_value(h));
+		m->n_match_headers++;
+	}
+	if (m->n_match_headers == 0) {
+		snprintf(m->match_headers[0], KH_HEADER_NAME_MAX, "Authorization");
+		m->n_match_headers = 1;
+	}
+	return 0;
+}
+
+static int string_field(json_t *obj, const char *key, char *out, size_t len,
+			bool (*valid)(const char *), size_t idx, struct kh_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_string(v) || json_string_length(v) >= len ||
+	    strlen(json_string_value(v)) != json_string_length(v) || !valid(json_string_value(v))) {
+		kh_err_set(err, "tokens[%zu].%s is missing or malformed", idx, key);
+		return -1;
+	}
+	snprintf(out, len, "%s", json_string_value(v));
+	return 0;
+}
+
+static int parse_entry(json_t *e, struct kh_mapping *m, size_t idx, struct kh_err *err)
+{
+	if (!json_is_object(e)) {
+		kh_err_set(err, "tokens[%zu] must be an object", idx);
+		return -1;
+	}
+	if (string_field(e, "proxy_token", m->proxy_token, sizeof m->proxy_token, kh_token_valid,
+			 idx, err) != 0 ||
+	    string_field(e, "env_name", m->env_name, sizeof m->env_name, kh_env_name_valid, idx,
+			 err) != 0)
+		return -1;
+	if (entry_hosts(json_object_get(e, "upstream_hosts"), m, idx, err) != 0)
+		return -1;
+	return entry_headers(json_object_get(e, "match_headers"), m, idx, err);
+}
+
+static int check_duplicates(const struct kh_mappings *m, struct kh_err *err)
+{
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->v[i].proxy_token, m->v[j].proxy_token) == 0) {
+				kh_err_set(err, "tokens[%zu] repeats the proxy_token of tokens[%zu]",
+					   i, j);
+				return -1;
+			}
+	return 0;
+}
+
+static int parse_root(json_t *root, struct kh_mappings *out, struct kh_err *err)
+{
+	json_t *tokens = json_object_get(root, "tokens"), *e;
+	json_t *version = json_object_get(root, "version");
+	size_t i;
+
+	if (!json_is_object(root) || !json_is_integer(version) || json_integer_value(version) != 1) {
+		kh_err_set(err, "expected {\"version\": 1, \"tokens\": [...]}");
+		return -1;
+	}
+	if (!json_is_array(tokens) || json_array_size(tokens) > KH_MAX_TOKENS) {
+		kh_err_set(err, "\"tokens\" must be a list of at most %d entries", KH_MAX_TOKENS);
+		return -1;
+	}
+	out->v = calloc(json_array_size(tokens) + 1, sizeof *out->v);
+	if (out->v == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
+	}
+	json_array_foreach(tokens, i, e) {
+		out->n++;
+		if (parse_entry(e, &out->v[i], i, err) != 0)
+			return -1;
+	}
+	return check_duplicates(out, err);
+}
+
+int kh_mappings_parse(const char *text, size_t len, struct kh_mappings *out, struct kh_err *err)
+{
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		kh_err_set(err, "line %d: %s", jerr.line, jerr.text);
+		return -1;
+	}
+	rc = parse_root(root, out, err);
+	json_decref(root);
+	if (rc != 0)
+		kh_mappings_free(out);
+	return rc;
+}
+
+int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, struct kh_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	*existed = kh_fs_exists(path);
+	if (!*existed)
+		return 0;
+	if (kh_fs_read_file(path, KH_MAX_MAPPINGS_BYTES, true, &text, &len, err) != 0)
+		return -1;
+	rc = kh_mappings_parse(text, len, out, err);
+	kh_fs_free_secret(text, len);
+	if (rc != 0)
+		kh_err_prefix(err, "%s", path);
+	return rc;
+}
+
+static json_t *entry_json(const struct kh_mapping *m)
+{
+	json_t *e = json_object(), *hosts = json_array(), *hdrs = json_array();
+
+	for (size_t i = 0; i < m->n_hosts; i++)
+		json_array_append_new(hosts, json_string(m->hosts[i]));
+	for (size_t i = 0; i < m->n_match_headers; i++)
+		json_array_append_new(hdrs, json_string(m->match_headers[i]));
+	json_object_set_new(e, "proxy_token", json_string(m->proxy_token));
+	json_object_set_new(e, "env_name", json_string(m->env_name));
+	json_object_set_new(e, "upstream_hosts", hosts);
+	json_object_set_new(e, "match_headers", hdrs);
+	return e;
+}
+
+int kh_mappings_save(const char *path, const struct kh_mappings *m, struct kh_err *err)
+{
+	json_t *root = json_object(), *tokens = json_array();
+	char *text;
+	int rc;
+
+	for (size_t i = 0; i < m->n; i++)
+		json_array_append_new(tokens, entry_json(&m->v[i]));
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set_new(root, "tokens", tokens);
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
+	}
+	rc = kh_fs_write_atomic(path, text, strlen(text), 0600, err);
+	kh_fs_free_secret(text, strlen(text));
+	return rc;
+}
+
+void kh_mappings_free(struct kh_mappings *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].hosts);
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}

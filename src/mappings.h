@@ -1,0 +1,60 @@
+/* mappings.json: which proxy token stands for which real credential, and the
+ * hosts it may be sent to. The file shape is the seed's, so existing files
+ * keep working:
+ *   {"version":1,"tokens":[{"proxy_token":"keyhole-openai-<hex>",
+ *     "env_name":"OPENAI_API_KEY","upstream_hosts":["api.openai.com"],
+ *     "match_headers":["Authorization"]}]}
+ * Everything is validated on load; a bad entry is an error naming its index
+ * and field, never a silent skip. The file holds tokens, not secrets, but is
+ * still written 0600 (tokens are credentials toward the proxy). */
+#ifndef KH_MAPPINGS_H
+#define KH_MAPPINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "hostname.h"
+#include "kh_limits.h"
+
+#define KH_TOKEN_MAX 128
+#define KH_ENV_NAME_MAX 64
+#define KH_HEADER_NAME_MAX 64
+
+struct kh_mapping {
+	char proxy_token[KH_TOKEN_MAX];
+	char env_name[KH_ENV_NAME_MAX];
+	char (*hosts)[KH_HOST_BUF + 2]; /* normalized patterns */
+	size_t n_hosts;
+	char match_headers[KH_MAX_MATCH_HEADERS][KH_HEADER_NAME_MAX]; /* as written */
+	size_t n_match_headers; /* 0 in the file means ["Authorization"] */
+};
+
+struct kh_mappings {
+	struct kh_mapping *v;
+	size_t n;
+};
+
+/* Loads path. A missing file gives an empty set and returns 0 (*existed
+ * false). Parse or validation errors return -1 with err naming the problem. */
+int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, struct kh_err *err);
+
+/* Parses JSON text (for tests and fuzzing). */
+int kh_mappings_parse(const char *text, size_t len, struct kh_mappings *out, struct kh_err *err);
+
+/* Writes the set atomically with mode 0600. */
+int kh_mappings_save(const char *path, const struct kh_mappings *m, struct kh_err *err);
+
+void kh_mappings_free(struct kh_mappings *m); /* NULL-safe, idempotent */
+
+/* `<prefix>-<32+ lowercase hex>`, prefix [a-z0-9][a-z0-9-]*. */
+bool kh_token_valid(const char *token);
+
+/* [A-Z_][A-Z0-9_]*, at most KH_ENV_NAME_MAX - 1 bytes. */
+bool kh_env_name_valid(const char *name);
+
+/* First KH_TOKEN_LOG_CHARS characters of a token followed by "...", the only
+ * form of a token that may appear in logs and audit records. */
+void kh_token_redact(const char *token, char *out, size_t len);
+
+#endif

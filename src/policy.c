@@ -1,0 +1,328 @@
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers.h"
+
+#define HEXKEY_LEN 32
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **out = calloc(n + 1, sizeof *out);
+
+	for (size_t i = 0; out != NULL && i < n; i++) {
+		out[i] = strdup(v[i]);
+		if (out[i] == NULL) {
+			for (size_t k = 0; k < i; k++)
+				free(out[k]);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool list_has(char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int add_allow(struct kh_policy *p, const char *h)
+{
+	if (list_has(p->allow, p->n_allow, h))
+		return 0;
+	if ((p->allow[p->n_allow] = strdup(h)) == NULL)
+		return -1;
+	p->n_allow++;
+	return 0;
+}
+
+/* Allowlist = defaults + extra_allowed_hosts + every mapping's hosts. */
+static int build_allow(struct kh_policy *p, const struct kh_config *cfg,
+		       const struct kh_mappings *m)
+{
+	size_t cap = kh_default_allowed_hosts_count + cfg->n_extra_allowed_hosts;
+
+	for (size_t i = 0; i < m->n; i++)
+		cap += m->v[i].n_hosts;
+	p->allow = calloc(cap + 1, sizeof *p->allow);
+	if (p->allow == NULL)
+		return -1;
+	for (size_t i = 0; i < kh_default_allowed_hosts_count; i++)
+		if (add_allow(p, kh_default_allowed_hosts[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_extra_allowed_hosts; i++)
+		if (add_allow(p, cfg->extra_allowed_hosts[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t k = 0; k < m->v[i].n_hosts; k++)
+			if (add_allow(p, m->v[i].hosts[k]) != 0)
+				return -1;
+	return 0;
+}
+
+static uint64_t hash_key(const char *k)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < HEXKEY_LEN; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int build_token_index(struct kh_policy *p)
+{
+	size_t slots = 16;
+
+	while (slots < p->n_creds * 2)
+		slots *= 2;
+	p->tok_slots = calloc(slots, sizeof *p->tok_slots);
+	if (p->tok_slots == NULL)
+		return -1;
+	p->n_tok_slots = slots;
+	for (size_t i = 0; i < p->n_creds; i++) {
+		size_t s = (size_t)hash_key(p->creds[i].hexkey) & (slots - 1);
+
+		while (p->tok_slots[s] != 0)
+			s = (s + 1) & (slots - 1);
+		p->tok_slots[s] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const struct kh_secrets *s)
+{
+	memcpy(c->env_name, mp->env_name, sizeof c->env_name);
+	memcpy(c->token, mp->proxy_token, sizeof c->token);
+	c->token_len = strlen(c->token);
+	c->hexkey = strrchr(c->token, '-') + 1; /* kh_token_valid: >= 32 hex after the last '-' */
+	c->hosts = calloc(mp->n_hosts, sizeof *c->hosts);
+	if (c->hosts == NULL)
+		return -1;
+	memcpy(c->hosts, mp->hosts, mp->n_hosts * sizeof *c->hosts);
+	c->n_hosts = mp->n_hosts;
+	memcpy(c->match_headers, mp->match_headers, sizeof c->match_headers);
+	c->n_match_headers = mp->n_match_headers;
+	c->secret = s ? kh_secrets_get(s, mp->env_name, &c->secret_len) : NULL;
+	return 0;
+}
+
+static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
+{
+	p->deny = calloc(cfg->n_deny_cidrs + 1, sizeof *p->deny);
+	p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
+	p->cleartext_hosts = strv_dup(cfg->cleartext_credential_hosts,
+				      cfg->n_cleartext_credential_hosts);
+	if (p->deny == NULL || p->pins == NULL || p->cleartext_hosts == NULL)
+		return -1;
+	if (cfg->n_deny_cidrs > 0)
+		memcpy(p->deny, cfg->deny_cidrs, cfg->n_deny_cidrs * sizeof *p->deny);
+	p->n_deny = cfg->n_deny_cidrs;
+	if (cfg->n_pins > 0)
+		memcpy(p->pins, cfg->pins, cfg->n_pins * sizeof *p->pins);
+	p->n_pins = cfg->n_pins;
+	p->n_cleartext_hosts = cfg->n_cleartext_credential_hosts;
+	p->timeouts = cfg->timeouts;
+	p->limits = cfg->limits;
+	memcpy(p->config_path, cfg->path, sizeof p->config_path);
+	return 0;
+}
+
+struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
+				  const struct kh_secrets *s, struct kh_err *err)
+{
+	struct kh_policy *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		goto oom;
+	atomic_init(&p->refs, 1);
+	if (copy_config(p, cfg) != 0 || build_allow(p, cfg, m) != 0)
+		goto oom;
+	p->creds = calloc(m->n + 1, sizeof *p->creds);
+	if (p->creds == NULL)
+		goto oom;
+	for (size_t i = 0; i < m->n; i++) {
+		if (copy_cred(&p->creds[i], &m->v[i], s) != 0)
+			goto oom;
+		p->n_creds++;
+	}
+	if (build_token_index(p) != 0)
+		goto oom;
+	return p;
+oom:
+	kh_err_set(err, "out of memory building the policy");
+	kh_policy_unref(p);
+	return NULL;
+}
+
+struct kh_policy *kh_policy_ref(struct kh_policy *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
+void kh_policy_unref(struct kh_policy *p)
+{
+	if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	strv_free(p->allow, p->n_allow);
+	strv_free(p->cleartext_hosts, p->n_cleartext_hosts);
+	for (size_t i = 0; i < p->n_creds; i++)
+		free(p->creds[i].hosts);
+	free(p->creds);
+	free(p->tok_slots);
+	free(p->deny);
+	free(p->pins);
+	free(p);
+}
+
+static bool match_any(char *const *patterns, size_t n, const char *host)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kh_host_match(patterns[i], host))
+			return true;
+	return false;
+}
+
+bool kh_policy_host_allowed(const struct kh_policy *p, const char *host)
+{
+	return match_any(p->allow, p->n_allow, host);
+}
+
+bool kh_policy_cleartext_ok(const struct kh_policy *p, const char *host)
+{
+	return match_any(p->cleartext_hosts, p->n_cleartext_hosts, host);
+}
+
+long kh_policy_denied_addr(const struct kh_policy *p, const struct sockaddr *sa)
+{
+	return kh_cidr_list_match(p->deny, p->n_deny, sa);
+}
+
+const struct kh_pin *kh_policy_pin(const struct kh_policy *p, const char *host)
+{
+	for (size_t i = 0; i < p->n_pins; i++)
+		if (strcmp(p->pins[i].host, host) == 0)
+			return &p->pins[i];
+	return NULL;
+}
+
+static const struct kh_cred *lookup_hexkey(const struct kh_policy *p, const char *k)
+{
+	size_t s = (size_t)hash_key(k) & (p->n_tok_slots - 1);
+
+	while (p->tok_slots[s] != 0) {
+		const struct kh_cred *c = &p->creds[p->tok_slots[s] - 1];
+
+		if (memcmp(c->hexkey, k, HEXKEY_LEN) == 0)
+			return c;
+		s = (s + 1) & (p->n_tok_slots - 1);
+	}
+	return NULL;
+}
+
+const struct kh_cred *kh_policy_token_exact(const struct kh_policy *p, struct kh_slice s)
+{
+	const struct kh_cred *c;
+	long dash = -1;
+
+	for (size_t i = 0; i < s.len; i++)
+		if (s.ptr[i] == '-')
+			dash = (long)i;
+	if (dash < 0 || s.len - (size_t)dash - 1 < HEXKEY_LEN)
+		return NULL;
+	c = lookup_hexkey(p, s.ptr + dash + 1);
+	return (c != NULL && c->token_len == s.len && memcmp(c->token, s.ptr, s.len) == 0) ? c : NULL;
+}
+
+static bool is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* Finds a token's random part inside any run of 32+ lowercase hex digits. */
+static const struct kh_cred *scan_from(const struct kh_policy *p, struct kh_slice s, size_t *at)
+{
+	size_t i = *at;
+
+	while (i < s.len) {
+		size_t run = i;
+
+		while (run < s.len && is_lower_hex(s.ptr[run]))
+			run++;
+		for (size_t k = i; k + HEXKEY_LEN <= run; k++) {
+			const struct kh_cred *c = lookup_hexkey(p, s.ptr + k);
+
+			if (c != NULL) {
+				*at = k;
+				return c;
+			}
+		}
+		i = run + 1;
+	}
+	*at = s.len;
+	return NULL;
+}
+
+const struct kh_cred *kh_policy_token_scan(const struct kh_policy *p, struct kh_slice s)
+{
+	size_t at = 0;
+
+	if (p->n_creds == 0)
+		return NULL;
+	return scan_from(p, s, &at);
+}
+
+bool kh_cred_host_ok(const struct kh_cred *c, const char *host)
+{
+	for (size_t i = 0; i < c->n_hosts; i++)
+		if (kh_host_match(c->hosts[i], host))
+			return true;
+	return false;
+}
+
+bool kh_cred_matches_header(const struct kh_cred *c, struct kh_slice name)
+{
+	for (size_t i = 0; i < c->n_match_headers; i++)
+		if (kh_slice_eq_cstr_nocase(name, c->match_headers[i]))
+			return true;
+	return false;
+}
+
+void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len)
+{
+	size_t o = 0, i = 0;
+
+	while (i < s.len && o + 1 < len) {
+		size_t at = i;
+		const struct kh_cred *c = p->n_creds ? scan_from(p, s, &at) : NULL;
+		size_t copy = (c ? at : s.len) - i;
+
+		if (copy > len - 1 - o)
+			copy = len - 1 - o;
+		memcpy(out + o, s.ptr + i, copy);
+		o += copy;
+		i += copy;
+		if (c == NULL || o + 1 >= len)
+			break;
+		/* Replace the hex run: keep 4 hex chars as a hint, then "...". */
+		int w = snprintf(out + o, len - o, "%.4s...", s.ptr + at);
+		o = w > 0 && (size_t)w < len - o ? o + (size_t)w : len - 1;
+		i = at + HEXKEY_LEN;
+		while (i < s.len && is_lower_hex(s.ptr[i]))
+			i++;
+	}
+	out[o] = '\0';
+}

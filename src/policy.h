@@ -1,0 +1,78 @@
+/* The policy snapshot a request is judged against: allowlist, deny CIDRs,
+ * address pins, credentials (token -> real value -> hosts), limits and
+ * timeouts. It is built once from config + mappings + secrets, never changed
+ * afterwards, and shared read-only by every worker thread; a reload builds a
+ * new one and swaps it in (refcounted so in-flight requests keep theirs). */
+#ifndef KH_POLICY_H
+#define KH_POLICY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "mappings.h"
+#include "secrets.h"
+#include "slice.h"
+
+struct kh_cred {
+	char env_name[KH_ENV_NAME_MAX];
+	char token[KH_TOKEN_MAX];
+	size_t token_len;
+	const char *hexkey;       /* first 32 hex chars of the token's random part */
+	char (*hosts)[KH_HOST_BUF + 2];
+	size_t n_hosts;
+	char match_headers[KH_MAX_MATCH_HEADERS][KH_HEADER_NAME_MAX];
+	size_t n_match_headers;
+	const char *secret;       /* NULL when the variable was not set */
+	size_t secret_len;
+};
+
+struct kh_policy {
+	atomic_int refs;
+	char **allow;             /* normalized host patterns */
+	size_t n_allow;
+	struct kh_cidr *deny;
+	size_t n_deny;
+	struct kh_pin *pins;
+	size_t n_pins;
+	char **cleartext_hosts;
+	size_t n_cleartext_hosts;
+	struct kh_cred *creds;
+	size_t n_creds;
+	uint32_t *tok_slots;      /* open addressing over hexkey: cred index + 1 */
+	size_t n_tok_slots;       /* power of two */
+	struct kh_timeouts timeouts;
+	struct kh_config_limits limits;
+	char config_path[KH_MAX_PATH]; /* named in deny messages */
+};
+
+/* Builds a snapshot (refs = 1). The mappings are copied; secrets must
+ * outlive the snapshot. */
+struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
+				  const struct kh_secrets *s, struct kh_err *err);
+
+struct kh_policy *kh_policy_ref(struct kh_policy *p);
+void kh_policy_unref(struct kh_policy *p); /* frees at zero; NULL-safe */
+
+bool kh_policy_host_allowed(const struct kh_policy *p, const char *host);
+bool kh_policy_cleartext_ok(const struct kh_policy *p, const char *host);
+/* Index of the deny CIDR containing sa, or -1. */
+long kh_policy_denied_addr(const struct kh_policy *p, const struct sockaddr *sa);
+const struct kh_pin *kh_policy_pin(const struct kh_policy *p, const char *host);
+
+/* Credential whose token is exactly s, or NULL. */
+const struct kh_cred *kh_policy_token_exact(const struct kh_policy *p, struct kh_slice s);
+
+/* First credential whose token's random part appears anywhere in s, or NULL. */
+const struct kh_cred *kh_policy_token_scan(const struct kh_policy *p, struct kh_slice s);
+
+bool kh_cred_host_ok(const struct kh_cred *c, const char *host);
+bool kh_cred_matches_header(const struct kh_cred *c, struct kh_slice name);
+
+/* Copies s into out (NUL-terminated, truncated to fit) with every known
+ * token replaced by its first KH_TOKEN_LOG_CHARS characters and "...". */
+void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len);
+
+#endif

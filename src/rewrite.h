@@ -1,0 +1,54 @@
+/* Turns a parsed client request into the request head sent upstream, or
+ * refuses it. This is where credentials are injected, and only here:
+ *
+ *  - `Authorization: Bearer <token>` and headers named in the mapping's
+ *    match_headers whose whole value is a token get the real value, but only
+ *    toward one of that mapping's hosts, only over TLS unless the host is a
+ *    cleartext_credential_hosts entry, and only if the secret is loaded;
+ *  - a token anywhere else in the head or target is refused (token_misplaced,
+ *    or token_host_mismatch when it is headed for a host it does not belong
+ *    to), so no request ever leaves with a proxy token in it;
+ *  - hop-by-hop fields are dropped (RFC 9110 7.6.1), a Connection header that
+ *    names a framing field (Host, Content-Length, Transfer-Encoding) is
+ *    refused because dropping those would desynchronize the upstream;
+ *  - inside a tunnel the Host header must name the tunnel's host; for
+ *    absolute-form requests Host is replaced by the URL's authority.
+ * Pure: no I/O, no allocation; output is appended to a kh_buf. */
+#ifndef KH_REWRITE_H
+#define KH_REWRITE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http1.h"
+#include "policy.h"
+
+#define KH_MAX_SWAPS 4
+
+struct kh_rw_ctx {
+	const struct kh_policy *policy;
+	const char *host;        /* normalized destination host */
+	uint16_t port;
+	uint16_t default_port;   /* 443 for TLS, 80 for plain */
+	bool tls;                /* the upstream leg is verified TLS */
+	bool absolute;           /* target was absolute-form: replace Host */
+	struct kh_slice target;  /* origin-form target to send ("" means "/") */
+};
+
+struct kh_rw_result {
+	int status;              /* on refusal: 400, 403, 431, 503 */
+	const char *reason;      /* audit reason code */
+	char detail[200];        /* for people; never holds a secret or whole token */
+	const char *swapped[KH_MAX_SWAPS]; /* env names injected (policy-owned strings) */
+	size_t n_swapped;
+	bool token_in_target;    /* the target held a token: redact it in records */
+	bool upgrade;            /* a WebSocket upgrade was forwarded */
+};
+
+/* Appends the rewritten head to out. 0 = forward it; -1 = refuse (res says
+ * why and with what status). */
+int kh_rewrite_request(const struct kh_rw_ctx *ctx, const struct kh_http_head *req,
+		       struct kh_buf *out, struct kh_rw_result *res);
+
+#endif

