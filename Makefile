@@ -63,7 +63,7 @@ FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
 	-iquote src -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 
-.PHONY: all deps test unit integration asan fuzz run install uninstall clean format lint bench
+.PHONY: all deps deps-build deps-test test unit integration asan fuzz run install uninstall clean format lint bench
 
 all: $(BIN)
 
@@ -84,7 +84,13 @@ $(BUILD)/obj $(BUILD)/tests $(FUZZ_DIR)/obj:
 	mkdir -p $@
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh all
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
 
 unit: $(BIN) $(UNIT_BIN)
 	@scripts/run-tests.sh --unit-only $(BUILD)
@@ -92,11 +98,17 @@ unit: $(BIN) $(UNIT_BIN)
 integration: $(BIN)
 	@scripts/run-tests.sh --integration-only $(BUILD)
 
-test: $(BIN) $(UNIT_BIN)
+# test and run first install what they need if it is missing (no-op otherwise),
+# so they are the only two commands a new user has to know.
+test: deps-test
+	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN)
 	@scripts/run-tests.sh $(BUILD)
 
-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=$${ASAN_CC:-clang} test
+asan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=$${ASAN_CC:-clang} \
+		build/asan/keyhole $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		scripts/run-tests.sh build/asan
 
 # libFuzzer needs clang. Each harness runs on a scratch copy of its seed corpus.
 $(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
@@ -108,7 +120,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 fuzz: $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-run: $(BIN)
+run: deps-build
+	@$(MAKE) --no-print-directory $(BIN)
 	$(BIN) proxy
 
 install: $(BIN)

@@ -41,3 +41,20 @@ void kh_err_clear(struct kh_err *e)
 	if (e != NULL)
 		e->msg[0] = '\0';
 }
+
+size_t kh_fmt(char *dst, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (len == 0)
+		return 0;
+	va_start(ap, fmt);
+	n = vsnprintf(dst, len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		dst[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < len ? (size_t)n : len - 1;
+}

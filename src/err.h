@@ -22,4 +22,8 @@ void kh_err_prefix(struct kh_err *e, const char *fmt, ...)
 
 void kh_err_clear(struct kh_err *e);
 
+/* snprintf for human-readable messages, where cutting a long host name short
+ * is acceptable: always NUL-terminated, never overflows, returns what it wrote. */
+size_t kh_fmt(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

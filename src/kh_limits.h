@@ -10,6 +10,7 @@
 #define KH_MAX_MAPPINGS_BYTES (4u << 20) /* mappings.json */
 #define KH_MAX_PEM_BYTES (256u << 10)    /* ca.crt, ca.key, upstream_ca_file */
 #define KH_MAX_PATH 4096
+#define KH_MAX_CONFIG_WARNINGS 32 /* the last slot says more were dropped */
 
 /* --- policy objects --- */
 #define KH_MAX_HOSTNAME 253  /* RFC 1035 presentation form without the dot */
@@ -30,9 +31,12 @@
 #define KH_MAX_CHUNK_LINE 1024   /* chunk-size line incl. extensions */
 #define KH_MAX_PIPELINE 16       /* requests forwarded but not yet answered */
 #define KH_IO_BUF_SIZE 16384     /* per-direction relay buffer */
+#define KH_MAX_RESPONSE_HEAD 32768 /* upstream response heads (also the client-bound buffer) */
+#define KH_ERROR_RESPONSE_MAX 2048 /* room kept for a keyhole-generated response */
 
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS 10000
+#define KH_MAX_CONNECTIONS_CEIL 1000000
 #define KH_DEFAULT_HANDSHAKE_TIMEOUT 10
 #define KH_DEFAULT_HEADER_TIMEOUT 30
 #define KH_DEFAULT_KEEPALIVE_TIMEOUT 60
@@ -42,6 +46,9 @@
 #define KH_DEFAULT_SHUTDOWN_GRACE 10
 #define KH_MAX_TIMEOUT 86400
 #define KH_MAX_WORKERS 64
+#define KH_LINGER_MS 2000        /* discard input this long after our final response */
+#define KH_CLOSING_MS 10000      /* flushing a final response may take this long */
+#define KH_RUN_BUDGET 64         /* state-machine rounds before yielding to other connections */
 #define KH_RESOLVER_THREADS 4
 #define KH_RESOLVER_QUEUE 4096
 #define KH_MAX_ADDRS 16          /* addresses tried per upstream name */
@@ -59,5 +66,6 @@
 #define KH_AUDIT_LINE_MAX 4096
 #define KH_AUDIT_PATH_MAX 1024   /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12    /* never log more of a proxy token than this */
+#define KH_DETAIL_MAX 640        /* human explanation attached to a refusal */
 
 #endif

@@ -107,8 +107,8 @@ static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 			      "the proxy token for %s may only be sent to its own hosts, not %s",
 			      c->env_name, w->ctx->host);
 	return refuse(w, 403, "token_misplaced",
-		      "a proxy token for %s appears in %s, where keyhole does not swap it",
-		      c->env_name, where);
+		      "a proxy token for %s appears in %s to %s, where keyhole does not swap it",
+		      c->env_name, where, w->ctx->host);
 }
 
 /* May cred's real value be injected toward this destination? */
@@ -123,8 +123,9 @@ static int check_injection(struct rw *w, const struct kh_cred *c)
 			      c->env_name, w->ctx->host);
 	if (c->secret == NULL)
 		return refuse(w, 503, "credential_unavailable",
-			      "the real value of %s is not loaded in keyhole (variable not set "
-			      "when the daemon started)", c->env_name);
+			      "cannot send %s to %s: its real value is not loaded in keyhole "
+			      "(the variable was not set when the daemon started)",
+			      c->env_name, w->ctx->host);
 	if (w->res->n_swapped < KH_MAX_SWAPS)
 		w->res->swapped[w->res->n_swapped++] = c->env_name;
 	return 0;

@@ -39,7 +39,7 @@ struct kh_rw_ctx {
 struct kh_rw_result {
 	int status;              /* on refusal: 400, 403, 431, 503 */
 	const char *reason;      /* audit reason code */
-	char detail[200];        /* for people; never holds a secret or whole token */
+	char detail[KH_DETAIL_MAX]; /* for people; never holds a secret or whole token */
 	const char *swapped[KH_MAX_SWAPS]; /* env names injected (policy-owned strings) */
 	size_t n_swapped;
 	bool token_in_target;    /* the target held a token: redact it in records */

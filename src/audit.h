@@ -1,0 +1,43 @@
+/* audit.log: one JSON object per line for every request decision, appended
+ * with a single write(2) on an O_APPEND fd so records from worker threads
+ * never interleave. Fields: time, client, mode, method, host, port, path,
+ * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
+ * swapped, sni. Callers pass a path already stripped of its query and with
+ * tokens redacted; no field may carry a secret or a whole proxy token. */
+#ifndef KH_AUDIT_H
+#define KH_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct kh_audit_rec {
+	const char *client;    /* "ip:port" of the sandbox side */
+	const char *mode;      /* "connect", "mitm", "http" */
+	const char *method;
+	const char *host;
+	uint16_t port;
+	const char *path;      /* NULL for CONNECT-level records */
+	int status;            /* 0 when no HTTP status applies */
+	uint64_t bytes_in;     /* from the client */
+	uint64_t bytes_out;    /* to the client */
+	uint64_t duration_us;
+	const char *decision;  /* "allow", "deny", "error" */
+	const char *reason;
+	const char *detail;    /* optional */
+	const char *const *swapped;
+	size_t n_swapped;
+	const char *sni;       /* optional */
+};
+
+/* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */
+int kh_audit_open(const char *path, struct kh_err *err);
+
+/* Appends one record. Failures (e.g. disk full) are reported in the
+ * diagnostics log at most once a minute; the request itself is unaffected. */
+void kh_audit_write(const struct kh_audit_rec *r);
+
+void kh_audit_close(void);
+
+#endif

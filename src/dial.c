@@ -1,0 +1,280 @@
+/* Upstream connection setup: name -> addresses (pin, literal or resolver),
+ * each address checked against the deny list right before connecting (so a
+ * name that re-resolves to a private address is still refused), TCP connect
+ * with fallback to the next address, then a verified TLS handshake. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cidr.h"
+#include "conn.h"
+#include "log.h"
+
+void kh_conn_up_io(struct kh_io *io, uint32_t events);
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static socklen_t literal_addr(const char *host, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		return sizeof *s4;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		return sizeof *s6;
+	}
+	return 0;
+}
+
+/* Closes the upstream connection (or cancels its lookup) but keeps uout,
+ * which may already hold the next request's head. */
+static void close_upstream(struct kh_conn *c)
+{
+	struct kh_upstream *up = &c->up;
+
+	if (up->job != NULL) {
+		up->job->cancelled = true; /* freed by the loop when the lookup returns */
+		up->job = NULL;
+	}
+	kh_ep_close(c->w->loop, &up->ep);
+	kh_ep_init(&up->ep, kh_conn_up_io);
+	up->state = KH_UP_NONE;
+	up->used = false;
+	up->n_addrs = up->next_addr = 0;
+	up->last_error[0] = '\0';
+	kh_buf_free(&c->uin); /* bytes from the old connection mean nothing now */
+}
+
+void kh_dial_reset(struct kh_conn *c)
+{
+	close_upstream(c);
+	kh_buf_free(&c->uout);
+}
+
+static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t len)
+{
+	struct sockaddr_storage v4;
+	int one = 1, fd;
+
+	if (kh_sockaddr_unmap((struct sockaddr *)ss, &v4)) { /* connect to ::ffff:a.b.c.d as a.b.c.d */
+		*ss = v4;
+		len = sizeof(struct sockaddr_in);
+	}
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)ss, len) != 0 && errno != EINPROGRESS) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	c->up.ep.io.fd = fd;
+	if (kh_loop_add(c->w->loop, &c->up.ep.io) != 0) {
+		c->up.ep.io.fd = -1;
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* Message for an address refused by the deny list. */
+static void describe_denied(struct kh_conn *c, const struct sockaddr *sa, long idx, char *out,
+			    size_t len)
+{
+	char ip[INET6_ADDRSTRLEN], range[64];
+
+	kh_sockaddr_ip(sa, ip, sizeof ip);
+	kh_cidr_format(&c->policy->deny[idx], range, sizeof range);
+	kh_fmt(out, len, "%s resolved to %s, which is inside the denied range %s "
+			   "(upstream_deny_cidrs)", c->up.host, ip, range);
+}
+
+static void connect_next(struct kh_conn *c)
+{
+	struct kh_upstream *up = &c->up;
+	char denied[KH_DETAIL_MAX] = "";
+
+	while (up->next_addr < up->n_addrs) {
+		struct sockaddr_storage *ss = &up->addrs[up->next_addr];
+		socklen_t len = up->addrlens[up->next_addr++];
+		long idx = kh_policy_denied_addr(c->policy, (struct sockaddr *)ss);
+
+		if (idx >= 0) {
+			describe_denied(c, (struct sockaddr *)ss, idx, denied, sizeof denied);
+			continue;
+		}
+		set_port(ss, up->port);
+		if (open_socket(c, ss, len) == 0) {
+			up->state = KH_UP_CONNECTING;
+			return;
+		}
+		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
+			 up->port, strerror(errno));
+	}
+	if (denied[0] != '\0' && up->last_error[0] == '\0')
+		kh_conn_dial_done(c, false, 403, "deny_cidr", denied);
+	else
+		kh_conn_dial_done(c, false, 502, "upstream_connect_failed",
+				  up->last_error[0] ? up->last_error : "no address to connect to");
+}
+
+static void resolved(struct kh_task *t)
+{
+	struct kh_resolve_job *job = (struct kh_resolve_job *)t;
+	struct kh_conn *c = job->owner;
+	char detail[KH_DETAIL_MAX];
+
+	if (job->cancelled) {
+		free(job);
+		return;
+	}
+	c->up.job = NULL;
+	if (job->gai_error != 0) {
+		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", job->host,
+			 gai_strerror(job->gai_error));
+		free(job);
+		kh_conn_dial_done(c, false, 502, "dns_failed", detail);
+		kh_conn_run(c);
+		return;
+	}
+	memcpy(c->up.addrs, job->addrs, sizeof c->up.addrs);
+	memcpy(c->up.addrlens, job->addrlens, sizeof c->up.addrlens);
+	c->up.n_addrs = job->n_addrs;
+	free(job);
+	connect_next(c);
+	kh_conn_run(c);
+}
+
+static void start_lookup(struct kh_conn *c)
+{
+	struct kh_resolve_job *job = calloc(1, sizeof *job);
+
+	if (job == NULL) {
+		kh_conn_dial_done(c, false, 502, "dns_failed", "out of memory");
+		return;
+	}
+	job->task.cb = resolved;
+	job->loop = c->w->loop;
+	job->owner = c;
+	memcpy(job->host, c->up.host, sizeof job->host);
+	if (kh_resolver_submit(job) != 0) {
+		free(job);
+		kh_conn_dial_done(c, false, 503, "dns_failed", "too many name lookups in progress");
+		return;
+	}
+	c->up.job = job;
+	c->up.state = KH_UP_RESOLVING;
+}
+
+void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls, bool is_ip)
+{
+	struct kh_upstream *up = &c->up;
+	const struct kh_pin *pin;
+
+	close_upstream(c);
+	snprintf(up->host, sizeof up->host, "%s", host);
+	up->port = port;
+	up->tls = tls;
+	up->is_ip = is_ip;
+	if (is_ip) {
+		up->addrlens[0] = literal_addr(host, &up->addrs[0]);
+		up->n_addrs = up->addrlens[0] ? 1 : 0;
+	} else if ((pin = kh_policy_pin(c->policy, host)) != NULL) {
+		up->addrs[0] = pin->addr;
+		up->addrlens[0] = pin->addrlen;
+		up->n_addrs = 1;
+	} else {
+		start_lookup(c);
+		return;
+	}
+	connect_next(c);
+}
+
+static bool finish_connect(struct kh_conn *c)
+{
+	struct kh_upstream *up = &c->up;
+	int soerr = 0;
+	socklen_t len = sizeof soerr;
+
+	if (!up->ep.wr_ready && !up->ep.failed)
+		return false;
+	getsockopt(up->ep.io.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr != 0) {
+		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
+			 up->port, strerror(soerr));
+		kh_ep_close(c->w->loop, &up->ep);
+		kh_ep_init(&up->ep, kh_conn_up_io);
+		connect_next(c);
+		return true;
+	}
+	if (!up->tls) {
+		up->state = KH_UP_READY;
+		kh_conn_dial_done(c, true, 0, NULL, NULL);
+		return true;
+	}
+	up->ep.ssl = kh_tls_client_ssl(c->w->sh->client_ctx, up->ep.io.fd, up->host, up->is_ip);
+	if (up->ep.ssl == NULL) {
+		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", "cannot set up TLS");
+		return true;
+	}
+	up->state = KH_UP_HANDSHAKE;
+	return true;
+}
+
+static bool finish_handshake(struct kh_conn *c)
+{
+	struct kh_upstream *up = &c->up;
+	char detail[KH_DETAIL_MAX];
+	int r;
+
+	if (!kh_ep_can_handshake(&up->ep))
+		return false;
+	r = kh_ep_handshake(&up->ep);
+	if (r == 0)
+		return false;
+	if (r < 0) {
+		char why[KH_DETAIL_MAX / 2];
+
+		kh_tls_describe_failure(up->ep.ssl, why, sizeof why);
+		kh_fmt(detail, sizeof detail, "%s:%u: %s", up->host, up->port, why);
+		kh_ep_close(c->w->loop, &up->ep);
+		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", detail);
+		return true;
+	}
+	up->state = KH_UP_READY;
+	kh_conn_dial_done(c, true, 0, NULL, NULL);
+	return true;
+}
+
+bool kh_dial_step(struct kh_conn *c)
+{
+	switch (c->up.state) {
+	case KH_UP_CONNECTING:
+		return finish_connect(c);
+	case KH_UP_HANDSHAKE:
+		return finish_handshake(c);
+	default:
+		return false;
+	}
+}

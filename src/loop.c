@@ -1,0 +1,324 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "clock.h"
+#include "log.h"
+
+#define MAX_EVENTS 256
+#define MAX_WAIT_MS 1000
+
+struct kh_loop {
+	int epfd;
+	struct kh_io wake;
+	uint64_t now;
+	atomic_bool stop;
+	struct kh_timer **heap;
+	size_t heap_len, heap_cap;
+	struct kh_task *deferred, **deferred_tail;
+	pthread_mutex_t posted_lock;
+	struct kh_task *posted;
+	void (*idle_fn)(void *);
+	void *idle_arg;
+};
+
+static void wake_cb(struct kh_io *io, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	while (read(io->fd, &v, sizeof v) > 0)
+		;
+}
+
+struct kh_loop *kh_loop_new(struct kh_err *err)
+{
+	struct kh_loop *l = calloc(1, sizeof *l);
+
+	if (l == NULL) {
+		kh_err_set(err, "out of memory");
+		return NULL;
+	}
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->wake.cb = wake_cb;
+	l->deferred_tail = &l->deferred;
+	l->now = kh_mono_ms();
+	pthread_mutex_init(&l->posted_lock, NULL);
+	if (l->epfd < 0 || l->wake.fd < 0 || kh_loop_add(l, &l->wake) != 0) {
+		kh_err_set(err, "cannot create event loop: %s", strerror(errno));
+		kh_loop_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void kh_loop_free(struct kh_loop *l)
+{
+	if (l == NULL)
+		return;
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->wake.fd >= 0)
+		close(l->wake.fd);
+	pthread_mutex_destroy(&l->posted_lock);
+	free(l->heap);
+	free(l);
+}
+
+static int ctl(struct kh_loop *l, struct kh_io *io, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, io->fd, &ev);
+}
+
+int kh_loop_add(struct kh_loop *l, struct kh_io *io)
+{
+	return ctl(l, io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+}
+
+int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io)
+{
+	return ctl(l, io, EPOLLIN);
+}
+
+void kh_loop_del(struct kh_loop *l, struct kh_io *io)
+{
+	if (io->fd >= 0)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+uint64_t kh_loop_now(const struct kh_loop *l)
+{
+	return l->now;
+}
+
+/* --- timer heap --- */
+
+static void heap_set(struct kh_loop *l, size_t i, struct kh_timer *t)
+{
+	l->heap[i] = t;
+	t->idx = i + 1;
+}
+
+static void sift_up(struct kh_loop *l, size_t i)
+{
+	struct kh_timer *t = l->heap[i];
+
+	while (i > 0 && l->heap[(i - 1) / 2]->key > t->key) {
+		heap_set(l, i, l->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(l, i, t);
+}
+
+static void sift_down(struct kh_loop *l, size_t i)
+{
+	struct kh_timer *t = l->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= l->heap_len)
+			break;
+		if (c + 1 < l->heap_len && l->heap[c + 1]->key < l->heap[c]->key)
+			c++;
+		if (l->heap[c]->key >= t->key)
+			break;
+		heap_set(l, i, l->heap[c]);
+		i = c;
+	}
+	heap_set(l, i, t);
+}
+
+static void heap_remove(struct kh_loop *l, struct kh_timer *t)
+{
+	size_t i = t->idx - 1;
+	struct kh_timer *last = l->heap[--l->heap_len];
+
+	t->idx = 0;
+	if (last == t)
+		return;
+	heap_set(l, i, last);
+	sift_down(l, i);
+	sift_up(l, last->idx - 1);
+}
+
+static int heap_push(struct kh_loop *l, struct kh_timer *t)
+{
+	if (l->heap_len == l->heap_cap) {
+		size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
+		struct kh_timer **h = realloc(l->heap, cap * sizeof *h);
+
+		if (h == NULL)
+			return -1;
+		l->heap = h;
+		l->heap_cap = cap;
+	}
+	t->key = t->deadline;
+	heap_set(l, l->heap_len++, t);
+	sift_up(l, l->heap_len - 1);
+	return 0;
+}
+
+void kh_timer_cancel(struct kh_loop *l, struct kh_timer *t)
+{
+	t->deadline = 0;
+	if (t->idx != 0)
+		heap_remove(l, t);
+}
+
+void kh_timer_after(struct kh_loop *l, struct kh_timer *t, uint64_t ms)
+{
+	if (ms == 0) {
+		kh_timer_cancel(l, t);
+		return;
+	}
+	t->deadline = l->now + ms;
+	if (t->idx == 0) {
+		if (heap_push(l, t) != 0)
+			kh_error("out of memory arming a timer"); /* the idle sweep still bounds it */
+		return;
+	}
+	if (t->deadline < t->key) {
+		t->key = t->deadline;
+		sift_up(l, t->idx - 1);
+	}
+	/* Later deadlines are picked up lazily when the old key expires. */
+}
+
+static void run_timers(struct kh_loop *l)
+{
+	while (l->heap_len > 0 && l->heap[0]->key <= l->now) {
+		struct kh_timer *t = l->heap[0];
+
+		if (t->deadline > l->now) {
+			t->key = t->deadline;
+			sift_down(l, 0);
+			continue;
+		}
+		heap_remove(l, t);
+		t->deadline = 0;
+		t->cb(t);
+	}
+}
+
+static int next_wait_ms(const struct kh_loop *l)
+{
+	uint64_t d;
+
+	if (l->deferred != NULL)
+		return 0;
+	if (l->heap_len == 0)
+		return MAX_WAIT_MS;
+	d = l->heap[0]->key > l->now ? l->heap[0]->key - l->now : 0;
+	return d > MAX_WAIT_MS ? MAX_WAIT_MS : (int)d;
+}
+
+/* --- tasks --- */
+
+void kh_loop_defer(struct kh_loop *l, struct kh_task *t)
+{
+	t->next = NULL;
+	*l->deferred_tail = t;
+	l->deferred_tail = &t->next;
+}
+
+static void run_deferred(struct kh_loop *l)
+{
+	while (l->deferred != NULL) {
+		struct kh_task *t = l->deferred;
+
+		l->deferred = t->next;
+		if (l->deferred == NULL)
+			l->deferred_tail = &l->deferred;
+		t->cb(t);
+	}
+}
+
+void kh_loop_wake(struct kh_loop *l)
+{
+	uint64_t one = 1;
+
+	if (write(l->wake.fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		kh_error("cannot wake event loop: %s", strerror(errno));
+}
+
+void kh_loop_post(struct kh_loop *l, struct kh_task *t)
+{
+	pthread_mutex_lock(&l->posted_lock);
+	t->next = l->posted;
+	l->posted = t;
+	pthread_mutex_unlock(&l->posted_lock);
+	kh_loop_wake(l);
+}
+
+static void run_posted(struct kh_loop *l)
+{
+	struct kh_task *list, *rev = NULL;
+
+	pthread_mutex_lock(&l->posted_lock);
+	list = l->posted;
+	l->posted = NULL;
+	pthread_mutex_unlock(&l->posted_lock);
+	while (list != NULL) { /* restore posting order */
+		struct kh_task *n = list->next;
+
+		list->next = rev;
+		rev = list;
+		list = n;
+	}
+	while (rev != NULL) {
+		struct kh_task *n = rev->next;
+
+		rev->cb(rev);
+		rev = n;
+	}
+}
+
+void kh_loop_stop(struct kh_loop *l)
+{
+	atomic_store(&l->stop, true);
+	kh_loop_wake(l);
+}
+
+void kh_loop_set_idle_hook(struct kh_loop *l, void (*fn)(void *arg), void *arg)
+{
+	l->idle_fn = fn;
+	l->idle_arg = arg;
+}
+
+void kh_loop_run(struct kh_loop *l)
+{
+	struct epoll_event ev[MAX_EVENTS];
+
+	while (!atomic_load(&l->stop)) {
+		int n = epoll_wait(l->epfd, ev, MAX_EVENTS, next_wait_ms(l));
+
+		l->now = kh_mono_ms();
+		if (n < 0 && errno != EINTR) {
+			kh_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct kh_io *io = ev[i].data.ptr;
+
+			io->cb(io, ev[i].events);
+		}
+		run_posted(l);
+		run_timers(l);
+		run_deferred(l);
+		if (l->idle_fn != NULL)
+			l->idle_fn(l->idle_arg);
+		run_deferred(l);
+	}
+}

@@ -1,0 +1,480 @@
+/* HTTP/1.1 exchanges between the client and the upstream, one at a time.
+ *
+ * A request head is parsed from cin, routed (plain proxy: absolute-form or
+ * CONNECT; inside a tunnel: origin-form to the tunnel's host), rewritten into
+ * uout, and its body streamed after it according to its framing. The
+ * response head is parsed from uin and forwarded verbatim, then its body is
+ * streamed to cout. Pipelined requests wait in cin until the exchange before
+ * them completes, so responses can never be reordered. Buffers are bounded:
+ * a full buffer simply stops reading from its source. */
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "conn.h"
+#include "log.h"
+#include "version.h"
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* --- audit --- */
+
+void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
+{
+	long q = kh_slice_find(target, '?');
+
+	if (q >= 0)
+		target.len = (size_t)q; /* query strings carry keys and personal data */
+	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
+}
+
+void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
+		    const char *detail)
+{
+	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
+	struct kh_audit_rec r = {
+		.client = c->client,
+		.mode = kh_conn_mode_name(c),
+		.method = c->ex.method[0] ? c->ex.method : "-",
+		.host = c->host,
+		.port = c->port,
+		.path = connect ? NULL : c->ex.path,
+		.status = c->ex.status,
+		.bytes_in = c->ex.bytes_in,
+		.bytes_out = c->ex.bytes_out,
+		.duration_us = c->ex.started_us ? kh_mono_us() - c->ex.started_us : 0,
+		.decision = decision,
+		.reason = reason,
+		.detail = detail,
+		.swapped = c->ex.swapped,
+		.n_swapped = c->ex.n_swapped,
+		.sni = c->sni.got,
+	};
+
+	kh_audit_write(&r);
+}
+
+/* --- starting a request --- */
+
+static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
+{
+	memset(&c->ex, 0, sizeof c->ex);
+	c->ex.active = true;
+	c->ex.started_us = kh_mono_us();
+	kh_slice_to_cstr(kh_slice_make(h->method.ptr, min_size(h->method.len, sizeof c->ex.method - 1)),
+			 c->ex.method, sizeof c->ex.method);
+	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
+	c->ex.bytes_in = h->head_len;
+}
+
+static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
+{
+	memset(&c->ex, 0, sizeof c->ex);
+	c->ex.started_us = kh_mono_us();
+	if (c->mode == KH_MODE_HTTP) {
+		c->host[0] = '\0';
+		c->port = 0;
+	}
+	kh_conn_fail(c, err->status, err->status == 431 ? "header_too_large" : "bad_request",
+		     err->why);
+}
+
+/* Same destination as the upstream connection we already hold? */
+static bool upstream_matches(const struct kh_conn *c, bool tls)
+{
+	return c->up.state == KH_UP_READY && !c->up.ep.eof && !c->up.ep.failed &&
+	       c->up.tls == tls && c->up.port == c->port && strcmp(c->up.host, c->host) == 0;
+}
+
+static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
+		    bool tls, bool absolute)
+{
+	struct kh_rw_ctx ctx = { c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target };
+	struct kh_rw_result res;
+
+	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
+		kh_conn_fail(c, res.status, res.reason, res.detail);
+		return;
+	}
+	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
+	c->ex.n_swapped = res.n_swapped;
+	c->ex.upgrade = res.upgrade;
+	c->ex.req_body = h->body;
+	c->ex.req_left = h->content_length;
+	c->ex.req_done = h->body == KH_BODY_NONE;
+	c->ex.req_keep_alive = h->keep_alive;
+	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
+	kh_buf_consume(&c->cin, h->head_len);
+	c->phase_start_ms = kh_loop_now(c->w->loop);
+	if (!upstream_matches(c, tls))
+		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
+}
+
+static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
+{
+	kh_buf_consume(&c->cin, h->head_len);
+	c->ex.active = false;
+	kh_conn_reply(c, 200, NULL, "keyhole " KH_VERSION "\n", c->ex.head_method);
+}
+
+static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
+{
+	struct kh_slice path;
+	int kind;
+
+	if (kh_slice_eq_cstr(h->method, "CONNECT")) {
+		kh_conn_start_connect(c, h);
+		return;
+	}
+	if (kh_slice_eq_cstr(h->target, "/healthz") &&
+	    (kh_slice_eq_cstr(h->method, "GET") || kh_slice_eq_cstr(h->method, "HEAD"))) {
+		reply_health(c, h);
+		return;
+	}
+	kind = kh_http_parse_absolute(h->target, c->host, &c->port, &path);
+	if (kind < 0) {
+		c->host[0] = '\0';
+		kh_conn_fail(c, 400, "bad_request",
+			     kh_slice_starts_with_nocase(h->target, "https://")
+				     ? "https URLs go through CONNECT (set HTTPS_PROXY, not HTTP_PROXY)"
+				     : "keyhole is a proxy: send CONNECT or an absolute http:// URL");
+		return;
+	}
+	c->host_is_ip = kind != KH_HOST_NAME;
+	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	if (!kh_policy_host_allowed(c->policy, c->host)) {
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return;
+	}
+	forward(c, h, path, false, true);
+}
+
+static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
+{
+	bool origin = h->target.len > 0 && h->target.ptr[0] == '/';
+	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
+
+	kh_relay_set_path(c, h->target);
+	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
+		kh_conn_fail(c, 400, "bad_request",
+			     "inside a tunnel, requests must use an origin-form target (/path)");
+		return;
+	}
+	forward(c, h, h->target, true, false);
+}
+
+/* Finds, parses and routes the next request head in cin. */
+static bool start_request(struct kh_conn *c)
+{
+	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
+				      c->policy->limits.max_headers };
+	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_error err;
+	ssize_t n;
+
+	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
+	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
+		return false; /* keep room so any answer, even an error, fits */
+	if (c->head_scan == 0) {
+		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
+
+		kh_buf_consume(&c->cin, skip);
+		if (kh_buf_len(&c->cin) == 0)
+			return skip > 0;
+		if (!c->head_pending) {
+			c->head_pending = true;
+			c->head_start_ms = kh_loop_now(c->w->loop);
+		}
+	}
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan, lim.max_head,
+			      &err);
+	if (n == 0 && kh_buf_room(&c->cin) == 0) {
+		err = (struct kh_http_error){ 431, "request head too large" };
+		n = -1; /* cin is sized to the head limit: full means too large */
+	}
+	if (n == 0)
+		return false;
+	c->head_scan = 0;
+	c->head_pending = false;
+	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
+		fail_parse(c, &err);
+		return true;
+	}
+	begin_exchange(c, &h);
+	if (c->mode == KH_MODE_MITM)
+		route_tunnel(c, &h);
+	else
+		route_plain(c, &h);
+	return true;
+}
+
+/* --- bodies --- */
+
+/* Moves framed body bytes from src to dst. Returns bytes moved, or -1 on a
+ * chunked framing error. Sets *done at the end of the body. */
+static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_kind kind,
+			 uint64_t *left, struct kh_chunked *ch, bool *done,
+			 struct kh_http_error *err)
+{
+	size_t n = min_size(kh_buf_len(src), kh_buf_room(dst));
+	ssize_t r;
+
+	*done = false;
+	if (n == 0)
+		return 0;
+	switch (kind) {
+	case KH_BODY_LENGTH:
+		n = (size_t)(n < *left ? n : *left);
+		*left -= n;
+		*done = *left == 0;
+		break;
+	case KH_BODY_CHUNKED:
+		r = kh_chunked_feed(ch, kh_buf_data(src), n, done, err);
+		if (r < 0)
+			return -1;
+		n = (size_t)r;
+		break;
+	default: /* KH_BODY_CLOSE: everything until EOF */
+		break;
+	}
+	kh_buf_append(dst, kh_buf_data(src), n);
+	kh_buf_consume(src, n);
+	return (ssize_t)n;
+}
+
+static bool request_body(struct kh_conn *c)
+{
+	struct kh_http_error err;
+	bool moved = false, done;
+	ssize_t n;
+
+	while (c->ex.active && !c->ex.req_done && c->up.state == KH_UP_READY) {
+		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left, &c->ex.req_chunked,
+			      &done, &err);
+		if (n < 0) {
+			kh_conn_fail(c, err.status, "bad_request", err.why);
+			return true;
+		}
+		if (n == 0 && !done)
+			break;
+		c->ex.bytes_in += (uint64_t)n;
+		c->ex.req_done = done;
+		moved = true;
+	}
+	return moved;
+}
+
+static bool response_body(struct kh_conn *c)
+{
+	struct kh_http_error err;
+	bool moved = false, done;
+	ssize_t n;
+
+	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
+		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
+			      &c->ex.resp_chunked, &done, &err);
+		if (n < 0) {
+			kh_conn_fail(c, 502, "upstream_bad_response", err.why);
+			return true;
+		}
+		if (n == 0 && !done)
+			break;
+		c->ex.bytes_out += (uint64_t)n;
+		c->ex.resp_done = done;
+		moved = true;
+	}
+	return moved;
+}
+
+/* --- response head --- */
+
+static void switch_to_tunnel(struct kh_conn *c)
+{
+	kh_relay_audit(c, "allow", "upgraded", NULL);
+	c->ex.active = false;
+	c->state = KH_CS_TUNNEL;
+}
+
+static bool response_head(struct kh_conn *c)
+{
+	struct kh_http_limits lim = { KH_MAX_RESPONSE_HEAD, KH_MAX_HEADERS_CEIL };
+	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_error err;
+	ssize_t n;
+
+	if (kh_buf_len(&c->uin) == 0)
+		return false;
+	n = kh_http_scan_head(kh_buf_data(&c->uin), kh_buf_len(&c->uin), &c->ex.resp_scan,
+			      KH_MAX_RESPONSE_HEAD, &err);
+	if (n == 0)
+		return false;
+	if (n < 0 || kh_http_parse_response(kh_buf_data(&c->uin), (size_t)n, &lim,
+					    c->ex.head_method, &h, &err) != 0) {
+		kh_conn_fail(c, 502, "upstream_bad_response", err.why);
+		return true;
+	}
+	if (kh_buf_room(&c->cout) < (size_t)n) {
+		c->ex.resp_scan = 0; /* rescanned once cout has drained */
+		return false;
+	}
+	if (h.status == 101 && !c->ex.upgrade) {
+		kh_conn_fail(c, 502, "upstream_bad_response", "101 Switching Protocols without an upgrade");
+		return true;
+	}
+	kh_buf_append(&c->cout, kh_buf_data(&c->uin), (size_t)n);
+	kh_buf_consume(&c->uin, (size_t)n);
+	c->ex.resp_scan = 0;
+	c->ex.resp_started = true;
+	c->ex.bytes_out += (uint64_t)n;
+	c->ex.status = (int)h.status;
+	if (h.status == 101) {
+		switch_to_tunnel(c);
+		return true;
+	}
+	if (h.status < 200)
+		return true; /* interim (100 Continue): the final response follows */
+	c->ex.resp_head_done = true;
+	c->ex.resp_body = h.body;
+	c->ex.resp_left = h.content_length;
+	c->ex.resp_done = h.body == KH_BODY_NONE;
+	c->ex.resp_keep_alive = h.keep_alive;
+	kh_chunked_init(&c->ex.resp_chunked, KH_MAX_RESPONSE_HEAD);
+	return true;
+}
+
+/* --- completion and end-of-stream --- */
+
+static bool complete_exchange(struct kh_conn *c)
+{
+	bool keep;
+
+	if (!c->ex.active || !c->ex.req_done || !c->ex.resp_done)
+		return false;
+	kh_relay_audit(c, "allow", "allowed", NULL);
+	keep = c->ex.req_keep_alive && c->ex.resp_keep_alive;
+	if (!c->ex.resp_keep_alive)
+		kh_dial_reset(c);
+	else
+		c->up.used = true;
+	if (!keep)
+		c->close_after = true;
+	memset(&c->ex, 0, sizeof c->ex);
+	c->phase_start_ms = kh_loop_now(c->w->loop);
+	return true;
+}
+
+static bool upstream_gone(const struct kh_conn *c)
+{
+	return c->up.ep.failed || (c->up.ep.eof && kh_buf_len(&c->uin) == 0);
+}
+
+/* Ends of stream and errors on either side. Returns true if it acted. */
+static bool check_ends(struct kh_conn *c)
+{
+	if (c->cli.failed || (c->cli.eof && c->ex.active && !c->ex.req_done)) {
+		if (c->ex.active)
+			kh_relay_audit(c, "error", "client_closed", "the client went away mid-request");
+		kh_conn_close(c);
+		return true;
+	}
+	if (c->ex.active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex.resp_done) {
+		if (c->ex.resp_head_done && c->ex.resp_body == KH_BODY_CLOSE && !c->up.ep.failed) {
+			c->ex.resp_done = true; /* close-delimited body ended */
+			return true;
+		}
+		kh_conn_fail(c, 502, "upstream_reset",
+			     c->ex.resp_started ? "the upstream closed the connection mid-response"
+						: "the upstream closed the connection without responding");
+		return true;
+	}
+	if (c->ex.active && c->ex.resp_done && !c->ex.req_done && upstream_gone(c)) {
+		/* Answered early and hung up (e.g. 413): the rest of the request body
+		 * has nowhere to go, and leaving it in the stream would desynchronize. */
+		kh_relay_audit(c, "allow", "allowed", "upstream answered before the request body ended");
+		memset(&c->ex, 0, sizeof c->ex);
+		kh_dial_reset(c);
+		c->close_after = true;
+		return true;
+	}
+	if (!c->ex.active && c->up.state == KH_UP_READY && (c->up.ep.eof || c->up.ep.failed)) {
+		kh_dial_reset(c); /* an idle upstream connection went away: redial next time */
+		return true;
+	}
+	if (!c->ex.active && c->cli.eof && !c->close_after) {
+		c->close_after = true;
+		return true;
+	}
+	return false;
+}
+
+/* --- tunnel (after 101) --- */
+
+static bool tunnel_step(struct kh_conn *c)
+{
+	bool p = false;
+
+	p |= kh_conn_flush(c, &c->up.ep, &c->uout);
+	p |= kh_conn_flush(c, &c->cli, &c->cout);
+	if (kh_buf_len(&c->uout) == 0) {
+		p |= kh_conn_fill(c, &c->cli, &c->cin);
+		p |= kh_conn_flush(c, &c->up.ep, &c->cin);
+	}
+	if (kh_buf_len(&c->cout) == 0) {
+		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
+		p |= kh_conn_flush(c, &c->cli, &c->uin);
+	}
+	if (c->cli.failed || c->up.ep.failed) {
+		kh_conn_close(c);
+		return true;
+	}
+	if (c->cli.eof && kh_buf_len(&c->cin) == 0 && !c->up.ep.write_shut)
+		kh_ep_shutdown_write(&c->up.ep);
+	if (c->up.ep.eof && kh_buf_len(&c->uin) == 0 && !c->cli.write_shut)
+		kh_ep_shutdown_write(&c->cli);
+	if (c->cli.write_shut && c->up.ep.write_shut) {
+		kh_conn_close(c);
+		return true;
+	}
+	return p;
+}
+
+/* --- driver --- */
+
+bool kh_relay_step(struct kh_conn *c)
+{
+	bool p = false;
+
+	if (c->state == KH_CS_TUNNEL)
+		return tunnel_step(c);
+	p |= kh_conn_fill(c, &c->cli, &c->cin);
+	if (!c->ex.active && start_request(c)) {
+		p = true;
+		if (c->dead || c->state != KH_CS_RELAY)
+			return true;
+	}
+	p |= request_body(c);
+	if (c->up.state == KH_UP_READY) {
+		p |= kh_conn_flush(c, &c->up.ep, &c->uout);
+		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
+	}
+	if (c->ex.active && !c->ex.resp_head_done)
+		p |= response_head(c);
+	if (c->dead || c->state != KH_CS_RELAY)
+		return true;
+	p |= response_body(c);
+	p |= kh_conn_flush(c, &c->cli, &c->cout);
+	if (c->dead || c->state != KH_CS_RELAY)
+		return true;
+	p |= complete_exchange(c);
+	p |= check_ends(c);
+	if (!c->dead && c->state == KH_CS_RELAY && !c->ex.active && c->close_after) {
+		c->state = KH_CS_CLOSING;
+		c->phase_start_ms = kh_loop_now(c->w->loop);
+		p = true;
+	}
+	return p;
+}

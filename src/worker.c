@@ -1,0 +1,221 @@
+/* A worker thread: accepts on its own SO_REUSEPORT sockets, enforces the
+ * global connection cap, and on shutdown stops accepting, lets in-flight
+ * exchanges finish, and aborts whatever is left at the grace deadline. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "conn.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64
+
+struct kh_policy *kh_shared_policy(struct kh_shared *sh)
+{
+	struct kh_policy *p;
+
+	pthread_mutex_lock(&sh->policy_lock);
+	p = kh_policy_ref(sh->policy);
+	pthread_mutex_unlock(&sh->policy_lock);
+	return p;
+}
+
+static void audit_refused(const struct sockaddr_storage *peer, const char *reason, int status)
+{
+	char client[64] = "";
+	struct kh_audit_rec r = { .client = client, .mode = "http", .method = "-", .host = "",
+				  .status = status, .decision = "error", .reason = reason };
+
+	(void)peer;
+	kh_audit_write(&r);
+}
+
+/* Over max_connections: answer 503 without ever reading the request. */
+static void refuse_busy(int fd, size_t max)
+{
+	char body[128], msg[512];
+	int b = snprintf(body, sizeof body,
+			 "keyhole: too many connections (limits.max_connections is %zu)\n", max);
+	int n = snprintf(msg, sizeof msg,
+			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+			 "Connection: close\r\nX-Keyhole-Reason: too_many_connections\r\n"
+			 "Content-Length: %d\r\n\r\n%s",
+			 b, body);
+
+	if (n > 0 && (size_t)n < sizeof msg)
+		(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* Out of file descriptors: free the spare one, accept and close a pending
+ * connection so clients fail fast instead of hanging in the backlog. */
+static void shed_one(struct kh_worker *w, int lfd)
+{
+	int fd;
+
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
+	fd = accept(lfd, NULL, NULL);
+	if (fd >= 0)
+		close(fd);
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	kh_warn("out of file descriptors: refusing new connections");
+}
+
+static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer)
+{
+	struct kh_policy *p = kh_shared_policy(w->sh);
+	size_t max = p->limits.max_connections;
+	int one = 1;
+
+	kh_policy_unref(p);
+	if (atomic_fetch_add(&w->sh->n_conns, 1) >= max) {
+		atomic_fetch_sub(&w->sh->n_conns, 1);
+		refuse_busy(fd, max);
+		audit_refused(peer, "too_many_connections", 503);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	kh_conn_accept(w, fd, (struct sockaddr *)peer);
+}
+
+static void on_accept(struct kh_io *io, uint32_t events)
+{
+	struct kh_listener *l = (struct kh_listener *)io;
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH && !l->w->draining; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof peer;
+		int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			admit(l->w, fd, &peer);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE)
+			shed_one(l->w, io->fd);
+		else if (errno != EAGAIN)
+			kh_warn("accept: %s", strerror(errno));
+		return;
+	}
+}
+
+static void close_listeners(struct kh_worker *w)
+{
+	for (size_t i = 0; i < w->n_lis; i++) {
+		if (w->lis[i].io.fd < 0)
+			continue;
+		kh_loop_del(w->loop, &w->lis[i].io);
+		close(w->lis[i].io.fd);
+		w->lis[i].io.fd = -1;
+	}
+}
+
+static void close_all(struct kh_worker *w, bool idle_only)
+{
+	struct kh_conn *c = w->conns;
+
+	while (c != NULL) {
+		struct kh_conn *next = c->next;
+
+		if (idle_only)
+			kh_conn_drain(c);
+		else
+			kh_conn_close(c);
+		c = next;
+	}
+}
+
+/* Runs once per loop iteration: notices shutdown and walks it through. */
+static void idle_hook(void *arg)
+{
+	struct kh_worker *w = arg;
+
+	if (!atomic_load(&w->sh->stopping))
+		return;
+	if (!w->draining) {
+		w->draining = true;
+		close_listeners(w);
+		close_all(w, true);
+	}
+	if (w->n_conns > 0 && kh_mono_ms() >= w->sh->stop_deadline_ms) {
+		kh_warn("shutdown grace period over: closing %zu connection(s)", w->n_conns);
+		close_all(w, false);
+	}
+	if (w->n_conns == 0)
+		kh_loop_stop(w->loop);
+}
+
+int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
+		   size_t n_fds, struct kh_err *err)
+{
+	memset(w, 0, sizeof *w);
+	w->id = id;
+	w->sh = sh;
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->hdrs = calloc(KH_MAX_HEADERS_CEIL, sizeof *w->hdrs);
+	w->loop = kh_loop_new(err);
+	if (w->loop == NULL || w->hdrs == NULL) {
+		kh_err_set(err, "cannot create worker %u", id);
+		return -1;
+	}
+	for (size_t i = 0; i < n_fds; i++) {
+		w->lis[i].io.fd = fds[i];
+		w->lis[i].io.cb = on_accept;
+		w->lis[i].w = w;
+		w->n_lis++;
+		if (kh_loop_add_listener(w->loop, &w->lis[i].io) != 0) {
+			kh_err_set(err, "cannot watch listening socket: %s", strerror(errno));
+			return -1;
+		}
+	}
+	kh_loop_set_idle_hook(w->loop, idle_hook, w);
+	return 0;
+}
+
+static void *thread_main(void *arg)
+{
+	struct kh_worker *w = arg;
+
+	kh_loop_run(w->loop);
+	return NULL;
+}
+
+int kh_worker_start(struct kh_worker *w, struct kh_err *err)
+{
+	if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
+		kh_err_set(err, "cannot start worker thread %u", w->id);
+		return -1;
+	}
+	return 0;
+}
+
+void kh_worker_wake(struct kh_worker *w)
+{
+	kh_loop_wake(w->loop);
+}
+
+void kh_worker_join(struct kh_worker *w)
+{
+	pthread_join(w->thread, NULL);
+	close_listeners(w);
+	close_all(w, false);
+	kh_loop_free(w->loop);
+	free(w->hdrs);
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
+}

@@ -1,0 +1,78 @@
+/* What the worker threads share, and what each one owns.
+ *
+ * kh_shared is built once by the daemon and read by every worker: the CA,
+ * the leaf cache, both TLS contexts and the current policy (swapped under a
+ * mutex on reload, refcounted so a request keeps the snapshot it started
+ * with). kh_worker is one thread: its event loop, its SO_REUSEPORT copies of
+ * the listening sockets and the connections it accepted. */
+#ifndef KH_WORKER_H
+#define KH_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "ca.h"
+#include "certcache.h"
+#include "http1.h"
+#include "kh_limits.h"
+#include "loop.h"
+#include "policy.h"
+
+struct kh_shared {
+	struct kh_ca ca;
+	struct kh_certcache *certs;
+	SSL_CTX *server_ctx;
+	SSL_CTX *client_ctx;
+	pthread_mutex_t policy_lock;
+	struct kh_policy *policy;     /* current snapshot; guarded by policy_lock */
+	atomic_size_t n_conns;        /* across all workers, for max_connections */
+	atomic_bool stopping;
+	uint64_t stop_deadline_ms;    /* when stopping: abort what is still open */
+};
+
+struct kh_listener {
+	struct kh_io io;
+	struct kh_worker *w;
+};
+
+struct kh_conn;
+
+struct kh_worker {
+	unsigned id;
+	struct kh_shared *sh;
+	struct kh_loop *loop;
+	struct kh_listener lis[KH_MAX_LISTENERS];
+	size_t n_lis;
+	struct kh_conn *conns;        /* doubly linked list of open connections */
+	size_t n_conns;
+	struct kh_http_header *hdrs;  /* parse scratch, KH_MAX_HEADERS_CEIL entries */
+	int spare_fd;                 /* released to accept-and-close on EMFILE */
+	bool draining;
+	pthread_t thread;
+};
+
+/* Current policy with a reference the caller must drop (kh_policy_unref). */
+struct kh_policy *kh_shared_policy(struct kh_shared *sh);
+
+
+
+/* --- worker.c --- */
+
+/* Creates the worker's loop and registers its listening sockets (fds are
+ * owned by the worker from here on). */
+int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
+		   size_t n_fds, struct kh_err *err);
+
+/* Starts the thread running the loop. */
+int kh_worker_start(struct kh_worker *w, struct kh_err *err);
+
+/* Wakes the worker so it notices sh->stopping. Thread-safe. */
+void kh_worker_wake(struct kh_worker *w);
+
+/* Joins the thread and frees the loop and scratch space. */
+void kh_worker_join(struct kh_worker *w);
+#endif
