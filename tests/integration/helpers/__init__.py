@@ -1,0 +1,1 @@
+"""Helpers for keyhole's black-box integration tests (servers, PKI, clients)."""
