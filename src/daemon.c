@@ -15,6 +15,7 @@
 #include "ca.h"
 #include "clock.h"
 #include "config.h"
+#include "credsrc.h"
 #include "fsutil.h"
 #include "home.h"
 #include "listener.h"
@@ -28,8 +29,6 @@
 struct daemon {
 	struct kh_paths paths;
 	struct kh_config cfg;
-	struct kh_mappings maps;
-	struct kh_secrets secrets;
 	struct kh_shared sh;
 	struct kh_worker workers[KH_MAX_WORKERS];
 	unsigned n_workers, started;
@@ -87,25 +86,96 @@ static int load_ca(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
-/* Real values come from this process's environment; the copies left in the
- * environment block are wiped right after. */
-static int load_credentials(struct daemon *d, struct kh_err *err)
+/* Copies the values of names from a, then (for names a lacks) from b. */
+static int merge_secrets(struct kh_secrets *out, const char *const *names, size_t n,
+			 const struct kh_secrets *a, const struct kh_secrets *b, struct kh_err *err)
+{
+	if (kh_secrets_init(out, (a ? a->used : 0) + (b ? b->used : 0), n, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct kh_secrets *from[2] = { a, b };
+
+		for (int k = 0; k < 2; k++) {
+			size_t len;
+			const char *v = from[k] ? kh_secrets_get(from[k], names[i], &len) : NULL;
+
+			if (v == NULL)
+				continue;
+			if (kh_secrets_add(out, names[i], v, len, err) != 0) {
+				kh_secrets_free(out);
+				return -1;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The real values for names. At start: this process's environment (where
+ * `keyhole start` put them), then the configured source for any still
+ * missing. On reload (prev set): the configured source again, so a rotated
+ * key arrives; the environment cannot change, so for credential_source env
+ * (and for values a source no longer offers) the previous values stay. */
+static int load_secrets(const struct kh_config *cfg, const char *const *names, size_t n,
+			const struct kh_policy *prev, struct kh_secrets *out, struct kh_err *err)
+{
+	struct kh_secrets first = { 0 }, fetched = { 0 };
+	int rc;
+
+	if (prev == NULL && kh_secrets_load_env(&first, names, n, err) != 0)
+		return -1;
+	if (cfg->credential_source != KH_CRED_ENV) {
+		if (kh_credsrc_fetch(cfg, names, n, &fetched, err) != 0) {
+			kh_secrets_free(&first);
+			return -1;
+		}
+	}
+	rc = merge_secrets(out, names, n, prev ? &fetched : &first,
+			   prev ? &prev->secrets : &fetched, err);
+	kh_secrets_free(&first);
+	kh_secrets_free(&fetched);
+	return rc;
+}
+
+static void warn_missing(const struct kh_policy *p)
+{
+	for (size_t i = 0; i < p->n_creds; i++)
+		if (p->creds[i].secret == NULL)
+			kh_warn("%s has no value (not set in keyhole's environment or credential source): "
+				"requests using its proxy token will get 503", p->creds[i].env_name);
+}
+
+/* Builds a complete snapshot from the files on disk. */
+static struct kh_policy *load_policy(const struct daemon *d, const struct kh_config *cfg,
+				     const struct kh_policy *prev, struct kh_err *err)
 {
 	const char *names[KH_MAX_TOKENS];
+	struct kh_mappings maps;
+	struct kh_secrets secrets = { 0 };
+	struct kh_policy *p = NULL;
+	SSL_CTX *ctx = NULL;
 	bool existed;
 
-	if (kh_mappings_load(d->paths.mappings, &d->maps, &existed, err) != 0)
-		return -1;
-	for (size_t i = 0; i < d->maps.n; i++)
-		names[i] = d->maps.v[i].env_name;
-	if (kh_secrets_load_env(&d->secrets, names, d->maps.n, err) != 0)
-		return -1;
-	kh_secrets_scrub_environ(names, d->maps.n);
-	for (size_t i = 0; i < d->maps.n; i++)
-		if (kh_secrets_get(&d->secrets, names[i], NULL) == NULL)
-			kh_warn("%s is not set in keyhole's environment: requests using its proxy "
-				"token will get 503", names[i]);
-	return 0;
+	if (kh_mappings_load(d->paths.mappings, &maps, &existed, err) != 0)
+		return NULL;
+	for (size_t i = 0; i < maps.n; i++)
+		names[i] = maps.v[i].env_name;
+	if (load_secrets(cfg, names, maps.n, prev, &secrets, err) != 0)
+		goto out;
+	if (prev == NULL)
+		kh_secrets_scrub_environ(names, maps.n);
+	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
+	if (ctx == NULL) {
+		kh_secrets_free(&secrets);
+		goto out;
+	}
+	p = kh_policy_build(cfg, &maps, &secrets, ctx, err);
+	if (p != NULL)
+		warn_missing(p);
+out:
+	SSL_CTX_free(ctx);
+	kh_mappings_free(&maps);
+	return p;
 }
 
 static int build_shared(struct daemon *d, struct kh_err *err)
@@ -113,17 +183,47 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 	struct kh_shared *sh = &d->sh;
 
 	pthread_mutex_init(&sh->policy_lock, NULL);
-	sh->policy = kh_policy_build(&d->cfg, &d->maps, &d->secrets, err);
+	sh->policy = load_policy(d, &d->cfg, NULL, err);
 	if (sh->policy == NULL)
 		return -1;
 	sh->certs = kh_certcache_new(d->cfg.cert_cache_size);
 	sh->server_ctx = kh_tls_server_ctx_new(err);
 	if (sh->certs == NULL || sh->server_ctx == NULL)
 		return -1;
-	sh->client_ctx = kh_tls_client_ctx_new(d->cfg.upstream_ca_file, err);
-	if (sh->client_ctx == NULL)
-		return -1;
 	return kh_audit_open(d->paths.audit, err);
+}
+
+/* Settings a running daemon cannot change: say so instead of ignoring them. */
+static void warn_restart_needed(const struct kh_config *old, const struct kh_config *now)
+{
+	if (old->tunnel_port != now->tunnel_port || old->n_listen != now->n_listen ||
+	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size)
+		kh_warn("reload: tunnel_port, listen, workers and cert_cache_size take effect only "
+			"after a restart (keyhole stop && keyhole start)");
+}
+
+/* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
+ * new snapshot; on any error the running one stays in force. */
+static void reload(struct daemon *d)
+{
+	struct kh_config cfg;
+	struct kh_policy *cur = kh_shared_policy(&d->sh), *p = NULL;
+	struct kh_err err = { "" };
+
+	if (kh_config_load(d->paths.config, &cfg, &err) == 0)
+		p = load_policy(d, &cfg, cur, &err);
+	kh_policy_unref(cur);
+	if (p == NULL) {
+		kh_error("reload failed: %s; the previous configuration stays in force", err.msg);
+		kh_config_free(&cfg);
+		return;
+	}
+	warn_restart_needed(&d->cfg, &cfg);
+	kh_log_set_level(cfg.log_level);
+	kh_shared_set_policy(&d->sh, p);
+	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
+		p->n_creds, p->n_allow, p->n_deny);
+	kh_config_free(&cfg);
 }
 
 /* 127.0.0.1:<tunnel_port> first, then every listen: entry. */
@@ -209,8 +309,8 @@ static int start_all(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
-/* Waits for a stop signal; SIGHUP is acknowledged but not yet acted on. */
-static void wait_for_stop(const sigset_t *set, unsigned grace)
+/* Serves SIGHUP (reload) until a stop signal arrives. */
+static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
 {
 	for (;;) {
 		int sig = 0;
@@ -218,8 +318,7 @@ static void wait_for_stop(const sigset_t *set, unsigned grace)
 		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			kh_warn("SIGHUP: live reload is not implemented yet; restart keyhole to apply "
-				"changes");
+			reload(d);
 			continue;
 		}
 		kh_info("%s: stopping (in-flight requests get up to %u s)",
@@ -242,13 +341,10 @@ static void stop_all(struct daemon *d)
 static void free_all(struct daemon *d)
 {
 	kh_audit_close();
-	kh_policy_unref(d->sh.policy);
+	kh_policy_unref(d->sh.policy); /* wipes the secrets */
 	SSL_CTX_free(d->sh.server_ctx);
-	SSL_CTX_free(d->sh.client_ctx);
 	kh_certcache_free(d->sh.certs);
 	kh_ca_free(&d->sh.ca);
-	kh_secrets_free(&d->secrets);
-	kh_mappings_free(&d->maps);
 	kh_config_free(&d->cfg);
 }
 
@@ -265,15 +361,14 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
-	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
-	    load_credentials(&d, &err) != 0 || build_shared(&d, &err) != 0 ||
+	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 || build_shared(&d, &err) != 0 ||
 	    open_workers(&d, &err) != 0 || start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
 		stop_all(&d);
 		goto out;
 	}
 	print_banner(&d);
-	wait_for_stop(&set, d.cfg.timeouts.shutdown_grace);
+	wait_for_stop(&d, &set, d.cfg.timeouts.shutdown_grace);
 	stop_all(&d);
 	kh_info("stopped");
 	rc = 0;

@@ -233,7 +233,7 @@ static bool finish_connect(struct kh_conn *c)
 		kh_conn_dial_done(c, true, 0, NULL, NULL);
 		return true;
 	}
-	up->ep.ssl = kh_tls_client_ssl(c->w->sh->client_ctx, up->ep.io.fd, up->host, up->is_ip);
+	up->ep.ssl = kh_tls_client_ssl(c->policy->client_ctx, up->ep.io.fd, up->host, up->is_ip);
 	if (up->ep.ssl == NULL) {
 		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", "cannot set up TLS");
 		return true;

@@ -115,7 +115,7 @@ static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const struc
 	c->n_hosts = mp->n_hosts;
 	memcpy(c->match_headers, mp->match_headers, sizeof c->match_headers);
 	c->n_match_headers = mp->n_match_headers;
-	c->secret = s ? kh_secrets_get(s, mp->env_name, &c->secret_len) : NULL;
+	c->secret = kh_secrets_get(s, mp->env_name, &c->secret_len);
 	return 0;
 }
 
@@ -141,20 +141,26 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 }
 
 struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
-				  const struct kh_secrets *s, struct kh_err *err)
+				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err)
 {
 	struct kh_policy *p = calloc(1, sizeof *p);
 
-	if (p == NULL)
+	if (p == NULL) {
+		kh_secrets_free(s);
 		goto oom;
+	}
 	atomic_init(&p->refs, 1);
+	p->secrets = *s; /* creds below point into this copy's arena */
+	memset(s, 0, sizeof *s);
+	if (client_ctx != NULL && SSL_CTX_up_ref(client_ctx) == 1)
+		p->client_ctx = client_ctx;
 	if (copy_config(p, cfg) != 0 || build_allow(p, cfg, m) != 0)
 		goto oom;
 	p->creds = calloc(m->n + 1, sizeof *p->creds);
 	if (p->creds == NULL)
 		goto oom;
 	for (size_t i = 0; i < m->n; i++) {
-		if (copy_cred(&p->creds[i], &m->v[i], s) != 0)
+		if (copy_cred(&p->creds[i], &m->v[i], &p->secrets) != 0)
 			goto oom;
 		p->n_creds++;
 	}
@@ -185,6 +191,8 @@ void kh_policy_unref(struct kh_policy *p)
 	free(p->tok_slots);
 	free(p->deny);
 	free(p->pins);
+	kh_secrets_free(&p->secrets);
+	SSL_CTX_free(p->client_ctx);
 	free(p);
 }
 

@@ -16,6 +16,8 @@
 #include "secrets.h"
 #include "slice.h"
 
+#include <openssl/ssl.h>
+
 struct kh_cred {
 	char env_name[KH_ENV_NAME_MAX];
 	char token[KH_TOKEN_MAX];
@@ -46,12 +48,16 @@ struct kh_policy {
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
+	struct kh_secrets secrets;  /* owned: the real values creds point into */
+	SSL_CTX *client_ctx;        /* owned reference: upstream TLS (trust anchors) */
+	unsigned long generation;   /* set by the daemon: which reload built it */
 };
 
-/* Builds a snapshot (refs = 1). The mappings are copied; secrets must
- * outlive the snapshot. */
+/* Builds a snapshot (refs = 1). The mappings are copied. The snapshot takes
+ * over *s (left empty; wiped when the snapshot is freed) and a reference to
+ * client_ctx (may be NULL in tests). On failure *s is still freed. */
 struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
-				  const struct kh_secrets *s, struct kh_err *err);
+				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err);
 
 struct kh_policy *kh_policy_ref(struct kh_policy *p);
 void kh_policy_unref(struct kh_policy *p); /* frees at zero; NULL-safe */

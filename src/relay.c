@@ -9,6 +9,7 @@
  * a full buffer simply stops reading from its source. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "clock.h"
@@ -114,11 +115,15 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
 }
 
+/* The pid lets `keyhole start` tell its own daemon from anything else on the port. */
 static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
 {
+	char body[64];
+
 	kh_buf_consume(&c->cin, h->head_len);
 	c->ex.active = false;
-	kh_conn_reply(c, 200, NULL, "keyhole " KH_VERSION "\n", c->ex.head_method);
+	snprintf(body, sizeof body, "keyhole %s pid=%d\n", KH_VERSION, (int)getpid());
+	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
 }
 
 static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
@@ -159,6 +164,10 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
 
 	kh_relay_set_path(c, h->target);
+	if (!kh_policy_host_allowed(c->policy, c->host)) { /* removed by a reload */
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return;
+	}
 	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
 		kh_conn_fail(c, 400, "bad_request",
 			     "inside a tunnel, requests must use an origin-form target (/path)");
@@ -179,6 +188,7 @@ static bool start_request(struct kh_conn *c)
 	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
+	kh_shared_refresh(c->w->sh, &c->policy); /* a reload applies from the next request */
 	if (c->head_scan == 0) {
 		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
 

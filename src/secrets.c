@@ -22,12 +22,14 @@ static bool header_safe(const char *v, size_t len)
 	return true;
 }
 
-static int arena_init(struct kh_secrets *s, size_t need, size_t n, struct kh_err *err)
+int kh_secrets_init(struct kh_secrets *s, size_t bytes, size_t max_items, struct kh_err *err)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	size_t cap = ((need + 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
-	void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t cap = ((bytes + 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
+	void *p;
 
+	memset(s, 0, sizeof *s);
+	p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		kh_err_set(err, "cannot allocate memory for secrets");
 		return -1;
@@ -36,37 +38,40 @@ static int arena_init(struct kh_secrets *s, size_t need, size_t n, struct kh_err
 	s->cap = cap;
 	s->locked = mlock(p, cap) == 0; /* best effort: RLIMIT_MEMLOCK may forbid it */
 	madvise(p, cap, MADV_DONTDUMP);
-	s->items = calloc(n ? n : 1, sizeof *s->items);
-	s->max = n;
+	s->items = calloc(max_items ? max_items : 1, sizeof *s->items);
+	s->max = max_items;
 	if (s->items == NULL) {
 		kh_err_set(err, "out of memory");
+		kh_secrets_free(s);
 		return -1;
 	}
 	return 0;
 }
 
-static int add_item(struct kh_secrets *s, const char *name, const char *v, struct kh_err *err)
+int kh_secrets_add(struct kh_secrets *s, const char *name, const char *v, size_t len,
+		   struct kh_err *err)
 {
-	size_t len = strlen(v);
-	struct kh_secret_item *it = &s->items[s->n];
+	struct kh_secret_item *it;
 
+	if (kh_secrets_get(s, name, NULL) != NULL)
+		return 0;
 	if (len > KH_MAX_SECRET_LEN || !header_safe(v, len)) {
 		kh_err_set(err, "%s holds a value that cannot be sent in an HTTP header "
 				"(control characters or over %d bytes); check the variable",
 			   name, KH_MAX_SECRET_LEN);
 		return -1;
 	}
-	if (strlen(name) >= sizeof it->name) {
-		kh_err_set(err, "variable name too long: %s", name);
+	if (strlen(name) >= sizeof s->items[0].name || s->n == s->max || len + 1 > s->cap - s->used) {
+		kh_err_set(err, "no room for the value of %s", name);
 		return -1;
 	}
+	it = &s->items[s->n++];
 	memcpy(it->name, name, strlen(name) + 1);
 	it->off = s->used;
 	it->len = len;
 	memcpy(s->arena + s->used, v, len);
 	s->arena[s->used + len] = '\0';
 	s->used += len + 1;
-	s->n++;
 	return 0;
 }
 
@@ -75,26 +80,24 @@ int kh_secrets_load_env(struct kh_secrets *s, const char *const *names, size_t n
 {
 	size_t need = 0;
 
-	memset(s, 0, sizeof *s);
 	for (size_t i = 0; i < n; i++) {
 		const char *v = getenv(names[i]);
 
 		need += (v ? strlen(v) : 0) + 1;
 	}
-	if (arena_init(s, need, n, err) != 0)
-		goto fail;
+	if (kh_secrets_init(s, need, n, err) != 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = getenv(names[i]);
 
-		if (v == NULL || v[0] == '\0' || kh_secrets_get(s, names[i], NULL) != NULL)
+		if (v == NULL || v[0] == '\0')
 			continue;
-		if (add_item(s, names[i], v, err) != 0)
-			goto fail;
+		if (kh_secrets_add(s, names[i], v, strlen(v), err) != 0) {
+			kh_secrets_free(s);
+			return -1;
+		}
 	}
 	return 0;
-fail:
-	kh_secrets_free(s);
-	return -1;
 }
 
 const char *kh_secrets_get(const struct kh_secrets *s, const char *name, size_t *len)

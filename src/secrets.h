@@ -26,6 +26,14 @@ struct kh_secrets {
 	size_t n, max;
 };
 
+/* Prepares an empty store able to hold max_items values totalling bytes. */
+int kh_secrets_init(struct kh_secrets *s, size_t bytes, size_t max_items, struct kh_err *err);
+
+/* Adds name=value (len bytes). A name already present keeps its first value.
+ * The value must be sendable in an HTTP header (see below). */
+int kh_secrets_add(struct kh_secrets *s, const char *name, const char *value, size_t len,
+		   struct kh_err *err);
+
 /* Copies the values of the named variables that are set (unset or empty
  * ones are skipped: check with kh_secrets_get). A value with bytes that
  * cannot appear in an HTTP header (CR, LF, NUL, other controls) or longer

@@ -30,6 +30,27 @@ struct kh_policy *kh_shared_policy(struct kh_shared *sh)
 	return p;
 }
 
+void kh_shared_set_policy(struct kh_shared *sh, struct kh_policy *p)
+{
+	struct kh_policy *old;
+
+	pthread_mutex_lock(&sh->policy_lock);
+	old = sh->policy;
+	p->generation = atomic_load(&sh->policy_gen) + 1;
+	sh->policy = p;
+	atomic_store(&sh->policy_gen, p->generation);
+	pthread_mutex_unlock(&sh->policy_lock);
+	kh_policy_unref(old); /* connections still holding it keep it alive */
+}
+
+void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held)
+{
+	if ((*held)->generation == atomic_load(&sh->policy_gen))
+		return;
+	kh_policy_unref(*held);
+	*held = kh_shared_policy(sh);
+}
+
 static void audit_refused(const struct sockaddr_storage *peer, const char *reason, int status)
 {
 	char client[64] = "";

@@ -26,9 +26,9 @@ struct kh_shared {
 	struct kh_ca ca;
 	struct kh_certcache *certs;
 	SSL_CTX *server_ctx;
-	SSL_CTX *client_ctx;
 	pthread_mutex_t policy_lock;
 	struct kh_policy *policy;     /* current snapshot; guarded by policy_lock */
+	atomic_ulong policy_gen;      /* bumped on every swap; read without the lock */
 	atomic_size_t n_conns;        /* across all workers, for max_connections */
 	atomic_bool stopping;
 	uint64_t stop_deadline_ms;    /* when stopping: abort what is still open */
@@ -57,6 +57,12 @@ struct kh_worker {
 
 /* Current policy with a reference the caller must drop (kh_policy_unref). */
 struct kh_policy *kh_shared_policy(struct kh_shared *sh);
+
+/* Replaces the current policy (takes over the caller's reference). */
+void kh_shared_set_policy(struct kh_shared *sh, struct kh_policy *p);
+
+/* If a reload happened since *held was taken, swaps it for the current one. */
+void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held);
 
 
 

@@ -1,0 +1,35 @@
+/* Turning the keys an operator has into token mappings (keyhole setup):
+ * which known providers are present, minting their proxy tokens, and keeping
+ * existing tokens on a re-run so running sandboxes keep working. */
+#ifndef KH_DISCOVER_H
+#define KH_DISCOVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "mappings.h"
+
+/* "<prefix>-<32 lowercase hex>" from the CSPRNG (128 bits). */
+int kh_token_mint(const char *prefix, char *out, size_t len);
+
+/* A mapping (without token) for every built-in provider whose variable is
+ * available: set and non-empty in the environment when names is NULL, else
+ * listed in names (e.g. from Bitwarden). An alias counts for its provider
+ * (GOOGLE_API_KEY for Gemini) and is then the variable used. */
+int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, struct kh_err *err);
+
+/* Gives each discovered mapping a token: the existing one for the same
+ * variable unless rotate, else a new one. Providers no longer discovered are
+ * dropped (their tokens stop working). */
+int kh_merge_tokens(const struct kh_mappings *existing, struct kh_mappings *discovered, bool rotate,
+		    struct kh_err *err);
+
+/* Known variables keyhole cannot swap that are set (or listed in names).
+ * Returns how many were written to out (at most max). */
+size_t kh_uncovered_present(const char *const *names, size_t n, const char **out, size_t max);
+
+/* "keyhole-ope…abcd" for display: first 12 and last 4 characters. */
+void kh_token_display(const char *token, char *out, size_t len);
+
+#endif
