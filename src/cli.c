@@ -28,28 +28,117 @@ const struct kh_command kh_commands[] = {
 	  kh_cmd_proxy },
 	{ "setup", "create the CA and proxy tokens for the keys in your environment",
 	  "Usage: keyhole setup [--home DIR] [--tunnel-port N] [--from-bitwarden | --no-bitwarden]\n"
-	  "                     [--rotate-tokens] [--yes]\n",
-	  NULL },
+	  "                     [--rotate-tokens] [--yes]\n"
+	  "\n"
+	  "Creates the state directory and the local CA if absent, finds the provider keys\n"
+	  "you have (in the environment, or in the Bitwarden project / credential_command\n"
+	  "when that is the credential source), mints a proxy token for each, writes\n"
+	  "mappings.json (0600) and the audit log, and sets enabled: true in config.yaml\n"
+	  "(keeping your comments and other keys). Existing tokens are kept.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS
+	  "  --tunnel-port N  port of the proxy on 127.0.0.1 (default 9090)\n"
+	  "  --from-bitwarden take keys from Bitwarden Secrets Manager (credential_source: bitwarden)\n"
+	  "  --no-bitwarden   switch credential_source back to env\n"
+	  "  --rotate-tokens  mint new tokens for every provider (asks first on a terminal; backs up\n"
+	  "                   mappings.json to mappings.json.rotated-<time>)\n"
+	  "  -y, --yes        do not ask before rotating\n",
+	  kh_cmd_setup },
 	{ "start", "start the daemon in the background",
-	  "Usage: keyhole start [--home DIR]\n", NULL },
+	  "Usage: keyhole start [--home DIR]\n"
+	  "\n"
+	  "Starts `keyhole proxy` detached, with only PATH, HOME, locale and TLS variables plus\n"
+	  "the mapped keys from the credential source in its environment, logging to\n"
+	  "keyhole.log, and waits up to 5 s for it to answer /healthz.\n"
+	  "Refuses when keyhole is not enabled or the credential source is not usable.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS,
+	  kh_cmd_start },
 	{ "stop", "stop the background daemon",
-	  "Usage: keyhole stop [--home DIR]\n", NULL },
+	  "Usage: keyhole stop [--home DIR]\n"
+	  "\n"
+	  "Sends SIGTERM (in-flight requests get timeouts.shutdown_grace), then SIGKILL only if the\n"
+	  "same process is still there.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS,
+	  kh_cmd_stop },
 	{ "status", "show whether keyhole is set up and running",
-	  "Usage: keyhole status [--home DIR] [--show-tokens] [--json]\n", NULL },
+	  "Usage: keyhole status [--home DIR] [--show-tokens] [--json]\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS
+	  "  --show-tokens    print proxy tokens in full (default: redacted)\n"
+	  "  --json           one JSON object, for scripts\n",
+	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
-	  "Usage: keyhole disable [--home DIR]\n", NULL },
+	  "Usage: keyhole disable [--home DIR]\n"
+	  "\n"
+	  "Sets enabled: false in config.yaml. A running daemon keeps running.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS,
+	  kh_cmd_disable },
 	{ "config", "print the effective configuration",
-	  "Usage: keyhole config [--home DIR]\n", NULL },
+	  "Usage: keyhole config [--home DIR]\n"
+	  "\n"
+	  "Prints every setting with defaults filled in (secrets omitted) and the file paths.\n"
+	  "Exits 1 when keyhole is not set up.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS,
+	  kh_cmd_config },
 	{ "reload", "make the running daemon re-read its configuration",
-	  "Usage: keyhole reload [--home DIR]\n", NULL },
+	  "Usage: keyhole reload [--home DIR]\n"
+	  "\n"
+	  "Sends SIGHUP: the daemon re-reads config.yaml, mappings.json and the credential source\n"
+	  "without dropping connections, and keeps the old settings if the new ones are invalid.\n"
+	  "Prints the daemon's verdict from keyhole.log.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS,
+	  kh_cmd_reload },
 	{ "docker", "print or apply `docker run` arguments for a sandbox",
 	  "Usage: keyhole docker args [--env-file F] [--format shell|json|lines]\n"
 	  "       keyhole docker run [docker run arguments...]\n",
 	  NULL },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
 	  "Usage: keyhole sandbox [--allow-host H]... -- COMMAND [ARGS...]\n", NULL },
-	{ "bench", "load generator for benchmarks",
-	  "Usage: keyhole bench [options]\n", NULL },
+	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
+	  "Usage: keyhole bench --url URL [--proxy http://HOST:PORT] [options]\n"
+	  "\n"
+	  "Closed-loop HTTP/1.1 load: each connection is opened directly or through an\n"
+	  "HTTP proxy (CONNECT for https, absolute-form for http), does TLS with SNI and\n"
+	  "certificate verification for https, then sends requests one at a time with\n"
+	  "keep-alive. Stops at --duration or --requests, whichever comes first. Reports\n"
+	  "requests/s, latency p50/p90/p99/max, time to first byte, connection setup\n"
+	  "time, errors by kind and bytes/s. Exit status 0 when at least one request\n"
+	  "succeeded.\n"
+	  "\n"
+	  "Target and route:\n"
+	  "  --url URL             https://HOST[:PORT]/PATH or http://... (required)\n"
+	  "  --proxy URL           http://HOST:PORT of the proxy (absent: connect directly)\n"
+	  "  --resolve H:[P:]ADDR  connect to ADDR for host H (direct only; no DNS)\n"
+	  "  --connect-to H:P:H2:P2  connect to H2:P2 instead of H:P (direct only)\n"
+	  "  --cacert FILE         trust these CAs for the TLS the client sees (the proxy's\n"
+	  "                        CA when proxied), besides the system store\n"
+	  "Request:\n"
+	  "  -X, --method M        request method (default GET, POST with --body-size)\n"
+	  "  -H, --header 'N: V'   add a request header (repeatable; e.g. a Bearer token)\n"
+	  "  --body-size N         request body bytes (suffix k, M, G allowed)\n"
+	  "  --sse                 ask for text/event-stream; ttfb is the first body byte\n"
+	  "Load and bounds:\n"
+	  "  -c, --connections N   concurrent connections (default 1, at most 20000)\n"
+	  "  -t, --threads N       event-loop threads (default 1, at most 64)\n"
+	  "  -d, --duration T      seconds to measure (\"10\", \"2.5\", \"500ms\"; default 10)\n"
+	  "  -n, --requests N      stop after N requests\n"
+	  "  --warmup T            run this long before measuring (default 0)\n"
+	  "  --new-conn            a new connection (CONNECT + handshakes) per request\n"
+	  "  --timeout T           limit for each connect, CONNECT, handshake and response\n"
+	  "                        wait (default 10; 30 with --idle)\n"
+	  "  --idle N              open N connections, complete one request on each, print\n"
+	  "                        'holding N idle connections' on stderr, hold them idle\n"
+	  "                        for --hold T (default 5) and report; -d bounds the setup\n"
+	  "Output:\n"
+	  "  --json                one JSON object: requests, requests_per_s, errors{},\n"
+	  "                        latency_us/ttfb_us/setup_us{p50,p90,p99,p999,min,max,\n"
+	  "                        mean,count}, bytes_rx, rx_bytes_per_s, ...\n",
+	  kh_cmd_bench },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -28,5 +28,13 @@ int kh_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 
 /* Command entry points (cmd_*.c). */
 int kh_cmd_proxy(int argc, char **argv);
+int kh_cmd_bench(int argc, char **argv);
+int kh_cmd_setup(int argc, char **argv);
+int kh_cmd_start(int argc, char **argv);
+int kh_cmd_stop(int argc, char **argv);
+int kh_cmd_reload(int argc, char **argv);
+int kh_cmd_status(int argc, char **argv);
+int kh_cmd_config(int argc, char **argv);
+int kh_cmd_disable(int argc, char **argv);
 
 #endif

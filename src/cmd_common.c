@@ -1,0 +1,62 @@
+#include "cmd_common.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "state.h"
+
+int kh_cli_open(struct kh_cli_ctx *x, const char *cmd, const char *home)
+{
+	struct kh_err err = { "" };
+
+	memset(x, 0, sizeof *x); /* a zeroed kh_config is safe to free */
+	x->cmd = cmd;
+	if (kh_paths_resolve(&x->paths, home, NULL, &err) != 0 ||
+	    kh_config_load(x->paths.config, &x->cfg, &err) != 0) {
+		fprintf(stderr, "keyhole %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < x->cfg.n_warnings; i++)
+		fprintf(stderr, "keyhole %s: warning: %s\n", cmd, x->cfg.warnings[i]);
+	return 0;
+}
+
+void kh_cli_close(struct kh_cli_ctx *x)
+{
+	kh_config_free(&x->cfg);
+}
+
+int kh_cli_fail(const struct kh_cli_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keyhole %s: ", x->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int kh_cli_mappings(const struct kh_cli_ctx *x, struct kh_mappings *m)
+{
+	struct kh_err err = { "" };
+	bool existed;
+
+	if (kh_mappings_load(x->paths.mappings, m, &existed, &err) != 0) {
+		kh_cli_fail(x, "%s (fix or move the file aside, then run `keyhole setup`)", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+bool kh_cli_daemon_running(const struct kh_cli_ctx *x, pid_t *pid)
+{
+	char nonce[KH_NONCE_LEN + 1] = "";
+
+	if (kh_pidfile_read(x->paths.pidfile, pid) != 0 || !kh_proc_alive(*pid))
+		return false;
+	if (kh_nonce_read(x->paths.nonce, nonce, sizeof nonce) != 0)
+		nonce[0] = '\0';
+	return kh_proc_is_keyhole(*pid, nonce);
+}

@@ -1,0 +1,21 @@
+/* Reading back what the daemon wrote to keyhole.log since a given offset:
+ * the tail shown when a start fails, the "listening on" line for an
+ * ephemeral port, the reload verdict. Reads are capped. */
+#ifndef KH_LOGTAIL_H
+#define KH_LOGTAIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Current size of the log (0 if absent): the offset for later reads. */
+off_t kh_log_size(const char *path);
+
+/* Copies the log text written after offset (at most cap bytes, the last
+ * ones) into a new buffer; NULL if none. */
+char *kh_log_since(const char *path, off_t offset, size_t cap);
+
+/* Prints the last n lines written after offset to out, indented. */
+void kh_log_print_tail(FILE *out, const char *path, off_t offset, int n);
+
+#endif

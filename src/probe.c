@@ -1,0 +1,89 @@
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "slice.h"
+
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+	struct pollfd p = { fd, ev, 0 };
+	uint64_t now = kh_mono_ms();
+
+	if (now >= deadline)
+		return -1;
+	return poll(&p, 1, (int)(deadline - now)) == 1 ? 0 : -1;
+}
+
+static int connect_local(uint16_t port, uint64_t deadline)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), soerr = 0;
+	socklen_t len = sizeof soerr;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
+		goto fail;
+	if (wait_fd(fd, POLLOUT, deadline) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static pid_t parse_pid(const char *body)
+{
+	const char *p = strstr(body, "pid=");
+	size_t n = 0;
+	uint64_t v;
+
+	if (p == NULL)
+		return 0;
+	p += 4;
+	while (p[n] >= '0' && p[n] <= '9')
+		n++;
+	return kh_slice_to_u64(kh_slice_make(p, n), 4194304, &v) == 0 ? (pid_t)v : 0;
+}
+
+int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
+	uint64_t deadline = kh_mono_ms() + timeout_ms;
+	char buf[1024];
+	size_t n = 0;
+	int fd = connect_local(port, deadline), rc = -1;
+	const char *body;
+
+	*pid = 0;
+	if (fd < 0)
+		return -1;
+	if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1))
+		goto out;
+	while (n < sizeof buf - 1 && wait_fd(fd, POLLIN, deadline) == 0) {
+		ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	body = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && body != NULL &&
+	    strncmp(body + 4, "keyhole ", 8) == 0) {
+		*pid = parse_pid(body + 4);
+		rc = 0;
+	}
+out:
+	close(fd);
+	return rc;
+}
