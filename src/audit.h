@@ -13,22 +13,22 @@
 #include "err.h"
 
 struct kh_audit_rec {
-	const char *client;    /* "ip:port" of the sandbox side */
-	const char *mode;      /* "connect", "mitm", "http" */
+	const char *client; /* "ip:port" of the sandbox side */
+	const char *mode; /* "connect", "mitm", "http" */
 	const char *method;
 	const char *host;
 	uint16_t port;
-	const char *path;      /* NULL for CONNECT-level records */
-	int status;            /* 0 when no HTTP status applies */
-	uint64_t bytes_in;     /* from the client */
-	uint64_t bytes_out;    /* to the client */
+	const char *path; /* NULL for CONNECT-level records */
+	int status; /* 0 when no HTTP status applies */
+	uint64_t bytes_in; /* from the client */
+	uint64_t bytes_out; /* to the client */
 	uint64_t duration_us;
-	const char *decision;  /* "allow", "deny", "error" */
+	const char *decision; /* "allow", "deny", "error" */
 	const char *reason;
-	const char *detail;    /* optional */
+	const char *detail; /* optional */
 	const char *const *swapped;
 	size_t n_swapped;
-	const char *sni;       /* optional */
+	const char *sni; /* optional */
 };
 
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */

@@ -15,9 +15,9 @@
 
 struct kh_buf {
 	uint8_t *data; /* owned; NULL until first use */
-	size_t off;    /* first unread byte */
-	size_t len;    /* unread bytes starting at off */
-	size_t cap;    /* hard cap and allocation size */
+	size_t off; /* first unread byte */
+	size_t len; /* unread bytes starting at off */
+	size_t cap; /* hard cap and allocation size */
 };
 
 void kh_buf_init(struct kh_buf *b, size_t cap);

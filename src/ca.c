@@ -283,8 +283,9 @@ int kh_ca_ensure(const char *crt_path, const char *key_path, bool *created, stru
 		have = have_crt ? crt_path : key_path;
 		missing = have_crt ? key_path : crt_path;
 		kh_err_set(
-		    err, "%s exists but %s is missing; remove %s to create a new CA, or restore %s",
-		    have, missing, have, missing);
+			err,
+			"%s exists but %s is missing; remove %s to create a new CA, or restore %s",
+			have, missing, have, missing);
 		return -1;
 	}
 	if (create_ca(crt_path, key_path, err) != 0)
@@ -439,7 +440,7 @@ static int load_into(struct kh_ca *ca, const char *crt_path, const char *key_pat
 
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err)
 {
-	struct kh_ca tmp = {NULL, NULL, NULL};
+	struct kh_ca tmp = { NULL, NULL, NULL };
 
 	ca->cert = NULL;
 	ca->key = NULL;
@@ -499,8 +500,8 @@ static int leaf_subject(X509 *x, const char *host)
 		return 0; /* too long for a CN; the SAN alone names the host */
 	return X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_ASC,
 					  (const unsigned char *)host, -1, -1, 0) == 1
-		   ? 0
-		   : -1;
+		       ? 0
+		       : -1;
 }
 
 static ASN1_STRING *ip_octets(const char *host, int kind)

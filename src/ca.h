@@ -22,8 +22,8 @@
 #include "err.h"
 
 struct kh_ca {
-	X509 *cert;       /* owned */
-	EVP_PKEY *key;    /* owned: the CA private key */
+	X509 *cert; /* owned */
+	EVP_PKEY *key; /* owned: the CA private key */
 	EVP_PKEY *leaf_key; /* owned: shared key for every minted leaf */
 };
 

@@ -9,10 +9,10 @@
 #include "kh_limits.h"
 
 struct cc_entry {
-	struct cc_entry *chain;         /* next entry in the same bucket */
+	struct cc_entry *chain; /* next entry in the same bucket */
 	struct cc_entry *newer, *older; /* LRU list neighbours */
-	X509 *cert;                     /* the cache's own reference */
-	time_t minted_at;               /* wall clock, like the cert's validity */
+	X509 *cert; /* the cache's own reference */
+	time_t minted_at; /* wall clock, like the cert's validity */
 	uint32_t hash;
 	char host[];
 };

@@ -6,10 +6,10 @@
 
 _Noreturn void kh_check_failed(const char *expr, const char *file, int line);
 
-#define KH_CHECK(expr)                                                 \
-	do {                                                           \
-		if (!(expr))                                           \
-			kh_check_failed(#expr, __FILE__, __LINE__);    \
+#define KH_CHECK(expr)                                              \
+	do {                                                        \
+		if (!(expr))                                        \
+			kh_check_failed(#expr, __FILE__, __LINE__); \
 	} while (0)
 
 #endif

@@ -8,12 +8,12 @@
 #include "slice.h"
 
 const char *const kh_default_deny_cidrs[] = {
-	"127.0.0.0/8",    "::1/128",        "169.254.0.0/16", "fe80::/10",
-	"10.0.0.0/8",     "172.16.0.0/12",  "192.168.0.0/16", "fc00::/7",
-	"::ffff:0:0/96",  "100.64.0.0/10",  "198.18.0.0/15",
+	"127.0.0.0/8",   "::1/128",       "169.254.0.0/16", "fe80::/10",
+	"10.0.0.0/8",    "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+	"::ffff:0:0/96", "100.64.0.0/10", "198.18.0.0/15",
 };
-const size_t kh_default_deny_cidrs_count =
-	sizeof kh_default_deny_cidrs / sizeof kh_default_deny_cidrs[0];
+const size_t kh_default_deny_cidrs_count = sizeof kh_default_deny_cidrs /
+					   sizeof kh_default_deny_cidrs[0];
 
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
@@ -65,8 +65,8 @@ int kh_cidr_parse(const char *s, struct kh_cidr *out, struct kh_err *err)
 	}
 	out->bits = (uint8_t)bits;
 	if (!host_bits_zero(out)) {
-		kh_err_set(err, "'%s' has bits set past the /%u prefix; write the network address", s,
-			   out->bits);
+		kh_err_set(err, "'%s' has bits set past the /%u prefix; write the network address",
+			   s, out->bits);
 		return -1;
 	}
 	return 0;
@@ -83,11 +83,12 @@ void kh_cidr_format(const struct kh_cidr *c, char *out, size_t len)
 static bool contains_raw(const struct kh_cidr *c, const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET && c->v4)
-		return prefix_equal(c->addr, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
+		return prefix_equal(c->addr,
+				    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
 				    c->bits);
 	if (sa->sa_family == AF_INET6 && !c->v4)
-		return prefix_equal(c->addr,
-				    ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, c->bits);
+		return prefix_equal(c->addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr,
+				    c->bits);
 	return false;
 }
 
@@ -125,9 +126,11 @@ long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct socka
 void kh_sockaddr_ip(const struct sockaddr *sa, char *out, size_t len)
 {
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)len);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)len);
 	else
 		snprintf(out, len, "?");
 }

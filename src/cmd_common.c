@@ -44,7 +44,8 @@ int kh_cli_mappings(const struct kh_cli_ctx *x, struct kh_mappings *m)
 	bool existed;
 
 	if (kh_mappings_load(x->paths.mappings, m, &existed, &err) != 0) {
-		kh_cli_fail(x, "%s (fix or move the file aside, then run `keyhole setup`)", err.msg);
+		kh_cli_fail(x, "%s (fix or move the file aside, then run `keyhole setup`)",
+			    err.msg);
 		return -1;
 	}
 	return 0;

@@ -11,9 +11,9 @@
 #include "mappings.h"
 
 struct kh_cli_ctx {
-	const char *cmd;          /* for messages: "keyhole <cmd>: ..." */
+	const char *cmd; /* for messages: "keyhole <cmd>: ..." */
 	struct kh_paths paths;
-	struct kh_config cfg;     /* defaults if config.yaml is absent */
+	struct kh_config cfg; /* defaults if config.yaml is absent */
 };
 
 /* Resolves paths (home may be NULL) and loads config.yaml. Prints the error
@@ -22,7 +22,8 @@ int kh_cli_open(struct kh_cli_ctx *x, const char *cmd, const char *home);
 void kh_cli_close(struct kh_cli_ctx *x);
 
 /* "keyhole <cmd>: <message>" on stderr; returns 1 (refused/failed). */
-int kh_cli_fail(const struct kh_cli_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kh_cli_fail(const struct kh_cli_ctx *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Loads mappings.json; a corrupt file is an error (printed), a missing one
  * gives an empty set. */

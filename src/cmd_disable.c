@@ -37,7 +37,8 @@ int kh_cmd_disable(int argc, char **argv)
 		printf("keyhole disabled (enabled: false in %s)\n", x.paths.config);
 	}
 	if (rc == KH_EXIT_OK && kh_cli_daemon_running(&x, &pid))
-		printf("the daemon is still running (pid %d); stop it with `keyhole stop`\n", (int)pid);
+		printf("the daemon is still running (pid %d); stop it with `keyhole stop`\n",
+		       (int)pid);
 	kh_cli_close(&x);
 	return rc;
 }

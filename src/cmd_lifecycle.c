@@ -28,13 +28,14 @@
 #include "probe.h"
 #include "state.h"
 
-#define START_WAIT_MS 5000
+#define START_WAIT_MS    5000
 #define STOP_MIN_WAIT_MS 5000
-#define RELOAD_WAIT_MS 10000
-#define ENV_MAX (KH_MAX_TOKENS + 32)
+#define RELOAD_WAIT_MS   10000
+#define ENV_MAX          (KH_MAX_TOKENS + 32)
 
 static const char *const env_allowlist[] = {
-	"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE", "SSL_CERT_DIR", "SSL_CERT_FILE",
+	"PATH",     "HOME",         "TMPDIR",        "TZ", "LANG", "LC_ALL",
+	"LC_CTYPE", "SSL_CERT_DIR", "SSL_CERT_FILE",
 };
 
 /* --home is the only option these commands take. */
@@ -97,7 +98,8 @@ static int env_base(struct envlist *e, const struct kh_config *cfg, const char *
 		if (v != NULL && env_add(e, env_allowlist[i], v, strlen(v)) != 0)
 			return -1;
 	}
-	if (env_add(e, "NO_COLOR", "1", 1) != 0 || env_add(e, KH_NONCE_ENV, nonce, strlen(nonce)) != 0)
+	if (env_add(e, "NO_COLOR", "1", 1) != 0 ||
+	    env_add(e, KH_NONCE_ENV, nonce, strlen(nonce)) != 0)
 		return -1;
 	/* Bitwarden mode: the daemon refetches on reload, so it needs the token. */
 	if (cfg->credential_source == KH_CRED_BITWARDEN && getenv(cfg->bitwarden_token_env) != NULL)
@@ -130,14 +132,17 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 		if (v == NULL && !strict && (v = getenv(names[i])) != NULL)
 			len = strlen(v);
 		if (v == NULL && strict) {
-			kh_cli_fail(x, "refusing to start: the %s source has no value for %s (set "
-				       "allow_env_fallback: true to use the environment instead)",
+			kh_cli_fail(x,
+				    "refusing to start: the %s source has no value for %s (set "
+				    "allow_env_fallback: true to use the environment instead)",
 				    kh_cred_source_name(x->cfg.credential_source), names[i]);
 			goto out;
 		}
 		if (v == NULL) {
-			fprintf(stderr, "keyhole start: warning: %s is not set; requests with its proxy "
-					"token will get 503\n", names[i]);
+			fprintf(stderr,
+				"keyhole start: warning: %s is not set; requests with its proxy "
+				"token will get 503\n",
+				names[i]);
 			continue;
 		}
 		if (env_add(e, names[i], v, len) != 0)
@@ -178,8 +183,8 @@ static int record_pid(struct kh_cli_ctx *x, pid_t child)
 		if (errno != EEXIST)
 			break;
 		if (kh_cli_daemon_running(x, &old)) {
-			kh_fmt(err.msg, sizeof err.msg, "another keyhole (pid %d) started meanwhile",
-			       (int)old);
+			kh_fmt(err.msg, sizeof err.msg,
+			       "another keyhole (pid %d) started meanwhile", (int)old);
 			break;
 		}
 		unlink(x->paths.pidfile); /* stale: its process is gone */
@@ -258,8 +263,10 @@ static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t
 	if (interrupted)
 		kh_cli_fail(x, "interrupted; stopping the daemon");
 	else
-		kh_cli_fail(x, "the daemon did not answer on 127.0.0.1:%u within %d s; keyhole.log "
-			       "says:", (unsigned)*port, START_WAIT_MS / 1000);
+		kh_cli_fail(x,
+			    "the daemon did not answer on 127.0.0.1:%u within %d s; keyhole.log "
+			    "says:",
+			    (unsigned)*port, START_WAIT_MS / 1000);
 	stop_child(child);
 	return -1;
 }
@@ -429,7 +436,8 @@ static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 		if (ok != NULL || bad != NULL) {
 			char *line = ok ? ok : bad, *nl = strchr(line, '\n');
 
-			fprintf(ok ? stdout : stderr, "keyhole %.*s\n", nl ? (int)(nl - line) : 200, line);
+			fprintf(ok ? stdout : stderr, "keyhole %.*s\n", nl ? (int)(nl - line) : 200,
+				line);
 			rc = ok ? KH_EXIT_OK : KH_EXIT_FAIL;
 		}
 		free(text);

@@ -18,9 +18,15 @@ int kh_cmd_proxy(int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': o.home = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'l': o.log_level = optarg; break;
+		case 'H':
+			o.home = optarg;
+			break;
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'l':
+			o.log_level = optarg;
+			break;
 		default:
 			return kh_cli_usage_error("proxy", "unknown or incomplete option '%s'",
 						  argv[optind - 1]);

@@ -44,15 +44,27 @@ static int parse(int argc, char **argv, struct setup_opts *o)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "y", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': o->home = optarg; break;
-		case 'b': o->from_bw = true; break;
-		case 'n': o->no_bw = true; break;
-		case 'r': o->rotate = true; break;
-		case 'y': o->yes = true; break;
+		case 'H':
+			o->home = optarg;
+			break;
+		case 'b':
+			o->from_bw = true;
+			break;
+		case 'n':
+			o->no_bw = true;
+			break;
+		case 'r':
+			o->rotate = true;
+			break;
+		case 'y':
+			o->yes = true;
+			break;
 		case 'p':
 			if (kh_parse_u64(optarg, 65535, &port) != 0 || port == 0)
-				return kh_cli_usage_error("setup", "--tunnel-port must be a TCP port "
-								   "1-65535, got '%s'", optarg);
+				return kh_cli_usage_error("setup",
+							  "--tunnel-port must be a TCP port "
+							  "1-65535, got '%s'",
+							  optarg);
 			o->tunnel_port = (long)port;
 			break;
 		default:
@@ -63,7 +75,8 @@ static int parse(int argc, char **argv, struct setup_opts *o)
 	if (optind < argc)
 		return kh_cli_usage_error("setup", "unexpected argument '%s'", argv[optind]);
 	if (o->from_bw && o->no_bw)
-		return kh_cli_usage_error("setup", "--from-bitwarden and --no-bitwarden contradict");
+		return kh_cli_usage_error("setup",
+					  "--from-bitwarden and --no-bitwarden contradict");
 	return 0;
 }
 
@@ -75,11 +88,13 @@ static enum kh_cred_source decide_source(const struct kh_cli_ctx *x, const struc
 		return KH_CRED_BITWARDEN;
 	if (o->no_bw) {
 		if (x->cfg.credential_source == KH_CRED_BITWARDEN)
-			printf("  note          switching credential_source from bitwarden to env\n");
+			printf("  note          switching credential_source from bitwarden to "
+			       "env\n");
 		return KH_CRED_ENV;
 	}
 	if (x->cfg.credential_source == KH_CRED_BITWARDEN)
-		printf("  note          keeping credential_source: bitwarden (use --no-bitwarden to "
+		printf("  note          keeping credential_source: bitwarden (use --no-bitwarden "
+		       "to "
 		       "switch to environment variables)\n");
 	return x->cfg.credential_source;
 }
@@ -107,10 +122,11 @@ static int source_names(struct kh_cli_ctx *x, enum kh_cred_source src, struct kh
 		(*names)[i] = s->items[i].name;
 	*n = s->n;
 	if (*n == 0) {
-		kh_cli_fail(x, "the %s source returned no secrets; check %s", kh_cred_source_name(src),
-			    src == KH_CRED_BITWARDEN ? "bitwarden.project_id and the access token's "
-						       "project scope"
-						     : "credential_command");
+		kh_cli_fail(
+			x, "the %s source returned no secrets; check %s", kh_cred_source_name(src),
+			src == KH_CRED_BITWARDEN ? "bitwarden.project_id and the access token's "
+						   "project scope"
+						 : "credential_command");
 		return -1;
 	}
 	return 0;
@@ -170,7 +186,8 @@ static void print_mappings(const struct kh_mappings *m, const struct kh_mappings
 			       h ? ", " : "", m->v[i].hosts[h]);
 		for (size_t k = 0; k < old->n; k++)
 			kept |= strcmp(old->v[k].proxy_token, m->v[i].proxy_token) == 0;
-		printf("    %-22s %-34s %s%s\n", m->v[i].env_name, hosts, shown, kept ? " (kept)" : "");
+		printf("    %-22s %-34s %s%s\n", m->v[i].env_name, hosts, shown,
+		       kept ? " (kept)" : "");
 	}
 }
 
@@ -181,7 +198,8 @@ static void warn_uncovered(const char *const *names, size_t n)
 
 	for (size_t i = 0; i < k; i++)
 		printf("  warning       %s is set, but keyhole cannot swap it yet: a sandbox given "
-		       "it holds the real credential\n", found[i]);
+		       "it holds the real credential\n",
+		       found[i]);
 }
 
 static int write_state(struct kh_cli_ctx *x, const struct setup_opts *o,
@@ -266,8 +284,8 @@ static int run(struct kh_cli_ctx *x, const struct setup_opts *o)
 		kh_cli_fail(x, "%s", err.msg);
 		goto out;
 	}
-	printf("  credentials   from %s:\n", src == KH_CRED_ENV ? "the environment"
-					     : kh_cred_source_name(src));
+	printf("  credentials   from %s:\n",
+	       src == KH_CRED_ENV ? "the environment" : kh_cred_source_name(src));
 	print_mappings(&found, &old);
 	warn_uncovered(names, n);
 	if (write_state(x, o, &found, src) != 0)

@@ -162,9 +162,15 @@ static int parse_status(int argc, char **argv, const char **home, bool *show, bo
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': *home = optarg; break;
-		case 's': *show = true; break;
-		case 'j': *json = true; break;
+		case 'H':
+			*home = optarg;
+			break;
+		case 's':
+			*show = true;
+			break;
+		case 'j':
+			*json = true;
+			break;
 		default:
 			return kh_cli_usage_error("status", "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
@@ -193,8 +199,9 @@ int kh_cmd_status(int argc, char **argv)
 	else
 		print_text(&x, &st, show);
 	if (show && st.maps.n > 0)
-		fprintf(stderr, "warning: proxy tokens were printed in full; they may now be in your "
-				"terminal scrollback or logs\n");
+		fprintf(stderr,
+			"warning: proxy tokens were printed in full; they may now be in your "
+			"terminal scrollback or logs\n");
 	kh_mappings_free(&st.maps);
 	kh_cli_close(&x);
 	return rc;
@@ -221,8 +228,9 @@ static void print_effective(const struct kh_cli_ctx *x)
 	       "#        audit %s\n#        log %s\n",
 	       x->paths.home, x->paths.config, c->file_existed ? "" : " (absent)", x->paths.ca_crt,
 	       x->paths.mappings, x->paths.audit, x->paths.log);
-	printf("enabled: %s\ntunnel_port: %u\ncredential_source: %s\n", c->enabled ? "true" : "false",
-	       c->tunnel_port, kh_cred_source_name(c->credential_source));
+	printf("enabled: %s\ntunnel_port: %u\ncredential_source: %s\n",
+	       c->enabled ? "true" : "false", c->tunnel_port,
+	       kh_cred_source_name(c->credential_source));
 	printf("enforce_on_docker: %s\nfail_on_uncovered_providers: %s\nallow_env_fallback: %s\n",
 	       c->enforce_on_docker ? "true" : "false",
 	       c->fail_on_uncovered_providers ? "true" : "false",
@@ -248,7 +256,8 @@ static void print_effective(const struct kh_cli_ctx *x)
 	}
 	printf("upstream_ca_file: %s\nworkers: %u\ncert_cache_size: %zu\nlog_level: %s\n",
 	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers,
-	       c->cert_cache_size, (const char *[]){ "debug", "info", "warn", "error" }[c->log_level]);
+	       c->cert_cache_size,
+	       (const char *[]){ "debug", "info", "warn", "error" }[c->log_level]);
 	printf("timeouts:\n  handshake: %u\n  header: %u\n  keepalive: %u\n  connect: %u\n"
 	       "  response: %u\n  idle: %u\n  shutdown_grace: %u\n",
 	       t->handshake, t->header, t->keepalive, t->connect, t->response, t->idle,
@@ -256,7 +265,8 @@ static void print_effective(const struct kh_cli_ctx *x)
 	printf("limits:\n  max_connections: %zu\n  max_header_bytes: %zu\n  max_headers: %zu\n",
 	       c->limits.max_connections, c->limits.max_header_bytes, c->limits.max_headers);
 	printf("bitwarden:\n  project_id: %s\n  access_token_env: %s\n",
-	       c->bitwarden_project_id[0] ? c->bitwarden_project_id : "null", c->bitwarden_token_env);
+	       c->bitwarden_project_id[0] ? c->bitwarden_project_id : "null",
+	       c->bitwarden_token_env);
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
 }
 

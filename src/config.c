@@ -25,10 +25,8 @@
 #include "fsutil.h"
 #include "slice.h"
 
-
-
 #define KEYPATH_MAX 192 /* "timeouts.header", "upstream_deny_cidrs[12]", "resolve.<key>" */
-#define SHOW_MAX    48  /* bytes of a bad value echoed back in a message */
+#define SHOW_MAX    48 /* bytes of a bad value echoed back in a message */
 #define SHOW_BUF    (SHOW_MAX + 4)
 #define EDIT_MAX    40 /* longest key compared for "did you mean" */
 
@@ -49,7 +47,7 @@ typedef int (*field_fn)(struct ctx *x, const struct field *f, yaml_node_t *v, co
 struct field {
 	const char *name;
 	field_fn set;
-	size_t off;        /* where the value goes in struct kh_config */
+	size_t off; /* where the value goes in struct kh_config */
 	uint64_t min, max; /* range of a number; buffer size of a string */
 };
 
@@ -91,7 +89,7 @@ static const char *show(const yaml_node_t *n, char out[SHOW_BUF])
 }
 
 static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 /* "<file>:<line>: <key path>: <what>", the one shape every error has. */
 static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
@@ -154,7 +152,7 @@ static void join_path(char out[KEYPATH_MAX], const char *parent, const char *key
 
 static bool is_null(const yaml_node_t *n)
 {
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
 
 	/* Only a plain scalar is null: '' or "null" in quotes is a string. */
 	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -201,8 +199,8 @@ static void *field_ptr(struct ctx *x, const struct field *f)
 
 static int set_bool(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
 	bool *out = field_ptr(x, f);
 	char shown[SHOW_BUF];
 	const char *s;
@@ -344,7 +342,8 @@ static int set_env_name(struct ctx *x, const struct field *f, yaml_node_t *v, co
 
 static int set_cred_source(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
-	static const enum kh_cred_source all[] = {KH_CRED_ENV, KH_CRED_BITWARDEN, KH_CRED_COMMAND};
+	static const enum kh_cred_source all[] = { KH_CRED_ENV, KH_CRED_BITWARDEN,
+						   KH_CRED_COMMAND };
 	char shown[SHOW_BUF];
 	const char *s;
 
@@ -574,11 +573,11 @@ static int set_listen(struct ctx *x, const struct field *f, yaml_node_t *v, cons
 			return -1;
 		if (parse_listen(s, &c->listen[i]) != 0)
 			return fail(
-			    x, item, ipath,
-			    "'%s' is not a listen address; write \"127.0.0.1:9090\" or "
-			    "\"[::1]:9090\" (an IP address, not a name; port 0 picks a free "
-			    "one)",
-			    show(item, shown));
+				x, item, ipath,
+				"'%s' is not a listen address; write \"127.0.0.1:9090\" or "
+				"\"[::1]:9090\" (an IP address, not a name; port 0 picks a free "
+				"one)",
+				show(item, shown));
 		if (listen_dup(c, &c->listen[i]))
 			return fail(x, item, ipath, "'%s' is listed twice", c->listen[i].text);
 		c->n_listen++;
@@ -621,7 +620,7 @@ static int collect_keys(struct ctx *x, yaml_node_t *map, const char *path, struc
 			return fail(x, k, path, "keys must be plain names, got %s", kind_of(k));
 		if (memchr(k->data.scalar.value, '\0', k->data.scalar.length) != NULL)
 			return fail(x, k, path, "a key contains a NUL byte");
-		refs[i] = (struct keyref){k->data.scalar.value, k->data.scalar.length, i, k};
+		refs[i] = (struct keyref){ k->data.scalar.value, k->data.scalar.length, i, k };
 	}
 	return 0;
 }
@@ -812,10 +811,10 @@ static int set_resolve(struct ctx *x, const struct field *f, yaml_node_t *v, con
 	(void)f;
 	if (v->type != YAML_MAPPING_NODE)
 		return fail(
-		    x, v, path,
-		    "must be a mapping of host: address, e.g. {api.example.com: 203.0.113.7}; "
-		    "got %s",
-		    kind_of(v));
+			x, v, path,
+			"must be a mapping of host: address, e.g. {api.example.com: 203.0.113.7}; "
+			"got %s",
+			kind_of(v));
 	count = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
 	if (count > KH_MAX_PINS)
 		return fail(x, v, path, "has %zu entries; at most %d are allowed", count,
@@ -835,24 +834,26 @@ static int set_resolve(struct ctx *x, const struct field *f, yaml_node_t *v, con
 }
 
 static const struct field timeout_fields[] = {
-    {"handshake", set_seconds, OFF(timeouts.handshake), 1, KH_MAX_TIMEOUT},
-    {"header", set_seconds, OFF(timeouts.header), 1, KH_MAX_TIMEOUT},
-    {"keepalive", set_seconds, OFF(timeouts.keepalive), 1, KH_MAX_TIMEOUT},
-    {"connect", set_seconds, OFF(timeouts.connect), 1, KH_MAX_TIMEOUT},
-    {"response", set_seconds, OFF(timeouts.response), 1, KH_MAX_TIMEOUT},
-    {"idle", set_seconds, OFF(timeouts.idle), 1, KH_MAX_TIMEOUT},
-    {"shutdown_grace", set_seconds, OFF(timeouts.shutdown_grace), 1, KH_MAX_TIMEOUT},
+	{ "handshake", set_seconds, OFF(timeouts.handshake), 1, KH_MAX_TIMEOUT },
+	{ "header", set_seconds, OFF(timeouts.header), 1, KH_MAX_TIMEOUT },
+	{ "keepalive", set_seconds, OFF(timeouts.keepalive), 1, KH_MAX_TIMEOUT },
+	{ "connect", set_seconds, OFF(timeouts.connect), 1, KH_MAX_TIMEOUT },
+	{ "response", set_seconds, OFF(timeouts.response), 1, KH_MAX_TIMEOUT },
+	{ "idle", set_seconds, OFF(timeouts.idle), 1, KH_MAX_TIMEOUT },
+	{ "shutdown_grace", set_seconds, OFF(timeouts.shutdown_grace), 1, KH_MAX_TIMEOUT },
 };
 
 static const struct field limit_fields[] = {
-    {"max_connections", set_size, OFF(limits.max_connections), 1, KH_MAX_CONNECTIONS_CEIL},
-    {"max_header_bytes", set_size, OFF(limits.max_header_bytes), 1024, KH_MAX_HEADER_BYTES_CEIL},
-    {"max_headers", set_size, OFF(limits.max_headers), 8, KH_MAX_HEADERS_CEIL},
+	{ "max_connections", set_size, OFF(limits.max_connections), 1, KH_MAX_CONNECTIONS_CEIL },
+	{ "max_header_bytes", set_size, OFF(limits.max_header_bytes), 1024,
+	  KH_MAX_HEADER_BYTES_CEIL },
+	{ "max_headers", set_size, OFF(limits.max_headers), 8, KH_MAX_HEADERS_CEIL },
 };
 
 static const struct field bitwarden_fields[] = {
-    {"project_id", set_string, OFF(bitwarden_project_id), 0, BUFSZ(bitwarden_project_id)},
-    {"access_token_env", set_env_name, OFF(bitwarden_token_env), 0, BUFSZ(bitwarden_token_env)},
+	{ "project_id", set_string, OFF(bitwarden_project_id), 0, BUFSZ(bitwarden_project_id) },
+	{ "access_token_env", set_env_name, OFF(bitwarden_token_env), 0,
+	  BUFSZ(bitwarden_token_env) },
 };
 
 static int set_timeouts(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
@@ -874,25 +875,25 @@ static int set_bitwarden(struct ctx *x, const struct field *f, yaml_node_t *v, c
 }
 
 static const struct field top_fields[] = {
-    {"enabled", set_bool, OFF(enabled), 0, 0},
-    {"tunnel_port", set_u16, OFF(tunnel_port), 0, 65535},
-    {"credential_source", set_cred_source, 0, 0, 0},
-    {"enforce_on_docker", set_bool, OFF(enforce_on_docker), 0, 0},
-    {"fail_on_uncovered_providers", set_bool, OFF(fail_on_uncovered_providers), 0, 0},
-    {"allow_env_fallback", set_bool, OFF(allow_env_fallback), 0, 0},
-    {"upstream_deny_cidrs", set_deny_cidrs, 0, 0, 0},
-    {"extra_allowed_hosts", set_extra_hosts, 0, 0, 0},
-    {"listen", set_listen, 0, 0, 0},
-    {"upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file)},
-    {"resolve", set_resolve, 0, 0, 0},
-    {"cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0},
-    {"workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS},
-    {"cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE},
-    {"timeouts", set_timeouts, 0, 0, 0},
-    {"limits", set_limits, 0, 0, 0},
-    {"log_level", set_log_level, 0, 0, 0},
-    {"bitwarden", set_bitwarden, 0, 0, 0},
-    {"credential_command", set_string, OFF(credential_command), 0, BUFSZ(credential_command)},
+	{ "enabled", set_bool, OFF(enabled), 0, 0 },
+	{ "tunnel_port", set_u16, OFF(tunnel_port), 0, 65535 },
+	{ "credential_source", set_cred_source, 0, 0, 0 },
+	{ "enforce_on_docker", set_bool, OFF(enforce_on_docker), 0, 0 },
+	{ "fail_on_uncovered_providers", set_bool, OFF(fail_on_uncovered_providers), 0, 0 },
+	{ "allow_env_fallback", set_bool, OFF(allow_env_fallback), 0, 0 },
+	{ "upstream_deny_cidrs", set_deny_cidrs, 0, 0, 0 },
+	{ "extra_allowed_hosts", set_extra_hosts, 0, 0, 0 },
+	{ "listen", set_listen, 0, 0, 0 },
+	{ "upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file) },
+	{ "resolve", set_resolve, 0, 0, 0 },
+	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
+	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
+	{ "cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE },
+	{ "timeouts", set_timeouts, 0, 0, 0 },
+	{ "limits", set_limits, 0, 0, 0 },
+	{ "log_level", set_log_level, 0, 0, 0 },
+	{ "bitwarden", set_bitwarden, 0, 0, 0 },
+	{ "credential_command", set_string, OFF(credential_command), 0, BUFSZ(credential_command) },
 };
 
 /* ---- documents ---- */
@@ -950,15 +951,15 @@ static int check_single_doc(struct ctx *x, yaml_parser_t *p, const char *text, s
 		return syntax_error(x, p, text, len);
 	root = yaml_document_get_root_node(&extra);
 	if (root != NULL && !is_null(root))
-		rc =
-		    fail(x, root, "", "only one YAML document is allowed; remove the second '---'");
+		rc = fail(x, root, "",
+			  "only one YAML document is allowed; remove the second '---'");
 	yaml_document_delete(&extra);
 	return rc;
 }
 
 static int parse_text(struct kh_config *c, const char *text, size_t len, struct kh_err *err)
 {
-	struct ctx x = {.name = c->path, .c = c, .err = err};
+	struct ctx x = { .name = c->path, .c = c, .err = err };
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	int rc;
@@ -1013,18 +1014,18 @@ void kh_config_defaults(struct kh_config *c)
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;
 	c->timeouts = (struct kh_timeouts){
-	    .handshake = KH_DEFAULT_HANDSHAKE_TIMEOUT,
-	    .header = KH_DEFAULT_HEADER_TIMEOUT,
-	    .keepalive = KH_DEFAULT_KEEPALIVE_TIMEOUT,
-	    .connect = KH_DEFAULT_CONNECT_TIMEOUT,
-	    .response = KH_DEFAULT_RESPONSE_TIMEOUT,
-	    .idle = KH_DEFAULT_IDLE_TIMEOUT,
-	    .shutdown_grace = KH_DEFAULT_SHUTDOWN_GRACE,
+		.handshake = KH_DEFAULT_HANDSHAKE_TIMEOUT,
+		.header = KH_DEFAULT_HEADER_TIMEOUT,
+		.keepalive = KH_DEFAULT_KEEPALIVE_TIMEOUT,
+		.connect = KH_DEFAULT_CONNECT_TIMEOUT,
+		.response = KH_DEFAULT_RESPONSE_TIMEOUT,
+		.idle = KH_DEFAULT_IDLE_TIMEOUT,
+		.shutdown_grace = KH_DEFAULT_SHUTDOWN_GRACE,
 	};
 	c->limits = (struct kh_config_limits){
-	    .max_connections = KH_DEFAULT_MAX_CONNECTIONS,
-	    .max_header_bytes = KH_DEFAULT_MAX_HEADER_BYTES,
-	    .max_headers = KH_DEFAULT_MAX_HEADERS,
+		.max_connections = KH_DEFAULT_MAX_CONNECTIONS,
+		.max_header_bytes = KH_DEFAULT_MAX_HEADER_BYTES,
+		.max_headers = KH_DEFAULT_MAX_HEADERS,
 	};
 	c->log_level = KH_LOG_INFO;
 	memcpy(c->bitwarden_token_env, "BWS_ACCESS_TOKEN", sizeof "BWS_ACCESS_TOKEN");

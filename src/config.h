@@ -32,8 +32,8 @@ struct kh_listen_addr {
 
 /* resolve: host -> address pin (the upstream port comes from the request). */
 struct kh_pin {
-	char host[KH_HOST_BUF];          /* normalized exact host */
-	struct sockaddr_storage addr;    /* port 0 */
+	char host[KH_HOST_BUF]; /* normalized exact host */
+	struct sockaddr_storage addr; /* port 0 */
 	socklen_t addrlen;
 };
 
@@ -42,9 +42,9 @@ struct kh_timeouts { /* seconds, each 1..KH_MAX_TIMEOUT */
 };
 
 struct kh_config_limits {
-	size_t max_connections;  /* 1..1000000 */
+	size_t max_connections; /* 1..1000000 */
 	size_t max_header_bytes; /* 1024..KH_MAX_HEADER_BYTES_CEIL */
-	size_t max_headers;      /* 8..KH_MAX_HEADERS_CEIL */
+	size_t max_headers; /* 8..KH_MAX_HEADERS_CEIL */
 };
 
 struct kh_config {
@@ -52,34 +52,34 @@ struct kh_config {
 	bool file_existed;
 
 	/* seed keys */
-	bool enabled;                    /* false */
-	uint16_t tunnel_port;            /* 9090 */
+	bool enabled; /* false */
+	uint16_t tunnel_port; /* 9090 */
 	enum kh_cred_source credential_source; /* env */
-	bool enforce_on_docker;          /* true */
-	bool fail_on_uncovered_providers;/* false */
-	bool allow_env_fallback;         /* false */
-	bool deny_cidrs_explicit;        /* false: key absent or null -> defaults were filled in */
-	struct kh_cidr *deny_cidrs;      /* upstream_deny_cidrs (defaults when not explicit) */
+	bool enforce_on_docker; /* true */
+	bool fail_on_uncovered_providers; /* false */
+	bool allow_env_fallback; /* false */
+	bool deny_cidrs_explicit; /* false: key absent or null -> defaults were filled in */
+	struct kh_cidr *deny_cidrs; /* upstream_deny_cidrs (defaults when not explicit) */
 	size_t n_deny_cidrs;
-	char **extra_allowed_hosts;      /* normalized patterns (kh_host_pattern_normalize) */
+	char **extra_allowed_hosts; /* normalized patterns (kh_host_pattern_normalize) */
 	size_t n_extra_allowed_hosts;
 
 	/* keyhole keys */
 	struct kh_listen_addr listen[KH_MAX_LISTENERS]; /* listen: extra binds ("host:port") */
 	size_t n_listen;
-	char upstream_ca_file[KH_MAX_PATH];  /* "" = none */
-	struct kh_pin *pins;             /* resolve: {host: address} */
+	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
+	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;
 	char **cleartext_credential_hosts; /* plain-HTTP hosts a real key may be sent to */
 	size_t n_cleartext_credential_hosts;
-	unsigned workers;                /* 0 = one per online CPU */
-	size_t cert_cache_size;          /* KH_DEFAULT_CERT_CACHE, 1..KH_MAX_CERT_CACHE */
+	unsigned workers; /* 0 = one per online CPU */
+	size_t cert_cache_size; /* KH_DEFAULT_CERT_CACHE, 1..KH_MAX_CERT_CACHE */
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
-	enum kh_log_level log_level;     /* info */
-	char bitwarden_project_id[128];  /* bitwarden: {project_id, access_token_env} */
-	char bitwarden_token_env[64];    /* BWS_ACCESS_TOKEN */
-	char credential_command[1024];   /* credential_command: shell-free argv string */
+	enum kh_log_level log_level; /* info */
+	char bitwarden_project_id[128]; /* bitwarden: {project_id, access_token_env} */
+	char bitwarden_token_env[64]; /* BWS_ACCESS_TOKEN */
+	char credential_command[1024]; /* credential_command: shell-free argv string */
 
 	/* non-fatal findings, e.g. "config.yaml:7: unknown key 'tunel_port' ignored" */
 	char **warnings;

@@ -111,7 +111,8 @@ int kh_config_edit_text(const char *text, size_t len, const struct kh_config_set
 		if (line_is_key(text + pos, llen, set->key, &colon)) {
 			v = value_span(text + pos, llen, colon);
 			if (v.start == v.end && nested_follows(text, len, pos)) {
-				kh_err_set(err, "%s has a nested value in config.yaml; edit it by hand",
+				kh_err_set(err,
+					   "%s has a nested value in config.yaml; edit it by hand",
 					   set->key);
 				return -1;
 			}
@@ -119,7 +120,8 @@ int kh_config_edit_text(const char *text, size_t len, const struct kh_config_set
 			 * value put in front of a comment needs one after it. */
 			if (splice(text, len, pos + v.start, v.end - v.start,
 				   v.start == colon + 1 ? " " : "", set->value,
-				   v.start == v.end && v.end < llen ? " " : "", out, out_len) != 0) {
+				   v.start == v.end && v.end < llen ? " " : "", out,
+				   out_len) != 0) {
 				kh_err_set(err, "out of memory");
 				return -1;
 			}

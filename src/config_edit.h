@@ -12,7 +12,7 @@
 #include "err.h"
 
 struct kh_config_set {
-	const char *key;   /* top-level key, e.g. "enabled" */
+	const char *key; /* top-level key, e.g. "enabled" */
 	const char *value; /* YAML scalar text, e.g. "true", "9090", "bitwarden" */
 };
 

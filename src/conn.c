@@ -18,7 +18,7 @@
 #include "log.h"
 #include "mappings.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
 
@@ -196,7 +196,8 @@ static void relay_timeout(struct kh_conn *c)
 	}
 	if (c->up.state != KH_UP_READY || !c->ex.resp_head_done) {
 		kh_fmt(detail, sizeof detail, "%s:%u did not %s within the timeout", c->up.host,
-			 c->up.port, c->up.state != KH_UP_READY ? "accept the connection" : "respond");
+		       c->up.port,
+		       c->up.state != KH_UP_READY ? "accept the connection" : "respond");
 		kh_conn_fail(c, 504, "upstream_timeout", detail);
 		return;
 	}
@@ -242,28 +243,39 @@ static void on_timer(struct kh_timer *t)
 static const char *status_text(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 408: return "Request Timeout";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 408:
+		return "Request Timeout";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }
 
-static void error_body(const struct kh_conn *c, const char *reason, const char *detail,
-		       char *out, size_t len)
+static void error_body(const struct kh_conn *c, const char *reason, const char *detail, char *out,
+		       size_t len)
 {
 	if (strcmp(reason, "host_not_allowed") == 0)
 		kh_fmt(out, len,
-			 "keyhole: %s is not on the allowlist, so this request was refused.\n"
-			 "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
-			 c->host, c->policy->config_path[0] ? c->policy->config_path : "config.yaml");
+		       "keyhole: %s is not on the allowlist, so this request was refused.\n"
+		       "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
+		       c->host, c->policy->config_path[0] ? c->policy->config_path : "config.yaml");
 	else
 		kh_fmt(out, len, "keyhole: %s\n", detail ? detail : reason);
 }
@@ -276,8 +288,9 @@ static int queue_response(struct kh_conn *c, int status, const char *reason, con
 	int n = snprintf(head, sizeof head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n",
-			 status, status_text(status), strlen(body), reason ? "X-Keyhole-Reason: " : "",
-			 reason ? reason : "", reason ? "\r\n" : "");
+			 status, status_text(status), strlen(body),
+			 reason ? "X-Keyhole-Reason: " : "", reason ? reason : "",
+			 reason ? "\r\n" : "");
 
 	if (n < 0 || (size_t)n >= sizeof head || kh_buf_append(&c->cout, head, (size_t)n) != 0 ||
 	    (!head_only && kh_buf_append_str(&c->cout, body) != 0))
@@ -308,8 +321,9 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	if (!c->ex.resp_started)
 		c->ex.status = status;
 	kh_relay_audit(c, deny ? "deny" : "error", reason, detail);
-	kh_log(deny ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s", c->client, c->ex.method,
-	       c->host, c->port, status, reason, detail ? ": " : "", detail ? detail : "");
+	kh_log(deny ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s", c->client,
+	       c->ex.method, c->host, c->port, status, reason, detail ? ": " : "",
+	       detail ? detail : "");
 	kh_dial_reset(c);
 	if (c->ex.resp_started || c->cli.failed) {
 		kh_conn_close(c); /* a response is half-sent: all we can do is cut it */
@@ -339,7 +353,8 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	if (h->body != KH_BODY_NONE || kh_buf_len(&c->cin) > 0) {
-		kh_conn_fail(c, 400, "bad_request", "CONNECT must not carry data before the tunnel is up");
+		kh_conn_fail(c, 400, "bad_request",
+			     "CONNECT must not carry data before the tunnel is up");
 		return;
 	}
 	if (!kh_policy_host_allowed(c->policy, c->host)) {
@@ -382,7 +397,8 @@ static void start_tls_accept(struct kh_conn *c)
 	}
 	c->sni.expected = c->host;
 	c->sni.is_ip = c->host_is_ip;
-	c->cli.ssl = kh_tls_server_ssl(sh->server_ctx, c->cli.io.fd, leaf, sh->ca.leaf_key, &c->sni);
+	c->cli.ssl = kh_tls_server_ssl(sh->server_ctx, c->cli.io.fd, leaf, sh->ca.leaf_key,
+				       &c->sni);
 	X509_free(leaf); /* the SSL keeps its own reference */
 	if (c->cli.ssl == NULL) {
 		kh_conn_close(c);
@@ -399,12 +415,13 @@ static void tls_accept_failed(struct kh_conn *c)
 	c->ex.started_us = kh_mono_us();
 	if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
-			 c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
+		       c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
 		kh_relay_audit(c, "deny", "sni_mismatch", detail);
 	} else {
 		kh_tls_describe_failure(NULL, detail, sizeof detail);
-		kh_relay_audit(c, "error", "client_tls_failed",
-			       "the client ended the TLS handshake (does it trust keyhole's ca.crt?)");
+		kh_relay_audit(
+			c, "error", "client_tls_failed",
+			"the client ended the TLS handshake (does it trust keyhole's ca.crt?)");
 	}
 	kh_conn_close(c);
 }

@@ -26,13 +26,13 @@
 #include "worker.h"
 
 enum kh_conn_state {
-	KH_CS_RELAY,      /* HTTP/1.1 requests (plain proxy, or inside a tunnel) */
+	KH_CS_RELAY, /* HTTP/1.1 requests (plain proxy, or inside a tunnel) */
 	KH_CS_CONNECTING, /* CONNECT accepted; dialing the upstream */
 	KH_CS_CONNECT_OK, /* flushing "200 Connection established" */
 	KH_CS_TLS_ACCEPT, /* TLS handshake with the client */
-	KH_CS_TUNNEL,     /* raw bytes both ways after a 101 upgrade */
-	KH_CS_CLOSING,    /* flushing a final response */
-	KH_CS_LINGER,     /* our side shut; discarding input until EOF */
+	KH_CS_TUNNEL, /* raw bytes both ways after a 101 upgrade */
+	KH_CS_CLOSING, /* flushing a final response */
+	KH_CS_LINGER, /* our side shut; discarding input until EOF */
 };
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
@@ -46,12 +46,12 @@ struct kh_upstream {
 	uint16_t port;
 	bool tls;
 	bool is_ip;
-	struct kh_resolve_job *job;   /* while resolving */
+	struct kh_resolve_job *job; /* while resolving */
 	struct sockaddr_storage addrs[KH_MAX_ADDRS];
 	socklen_t addrlens[KH_MAX_ADDRS];
 	size_t n_addrs, next_addr;
 	char last_error[KH_DETAIL_MAX];
-	bool used;                    /* carried at least one exchange */
+	bool used; /* carried at least one exchange */
 };
 
 /* The request currently in flight (one at a time per connection; pipelined
@@ -60,7 +60,7 @@ struct kh_exchange {
 	bool active;
 	bool req_done, resp_done;
 	bool resp_head_done;
-	bool resp_started;            /* bytes of its response reached cout */
+	bool resp_started; /* bytes of its response reached cout */
 	bool req_keep_alive, resp_keep_alive;
 	bool head_method, upgrade;
 	enum kh_body_kind req_body, resp_body;
@@ -79,22 +79,22 @@ struct kh_exchange {
 struct kh_conn {
 	struct kh_worker *w;
 	struct kh_conn *prev, *next;
-	struct kh_policy *policy;     /* reference */
+	struct kh_policy *policy; /* reference */
 	enum kh_conn_state state;
 	enum kh_conn_mode mode;
 	bool dead;
-	bool close_after;             /* close once the current exchange is done */
+	bool close_after; /* close once the current exchange is done */
 	struct kh_endpoint cli;
 	struct kh_upstream up;
 	struct kh_buf cin, cout, uin, uout;
 	size_t head_scan;
-	bool head_pending;            /* bytes of a not-yet-complete head are in cin */
+	bool head_pending; /* bytes of a not-yet-complete head are in cin */
 	struct kh_timer timer;
-	struct kh_task reap;          /* frees c after the event batch it died in */
-	struct kh_task resume;        /* continues a busy connection next iteration */
+	struct kh_task reap; /* frees c after the event batch it died in */
+	struct kh_task resume; /* continues a busy connection next iteration */
 	bool resume_queued, free_on_resume;
 	uint64_t phase_start_ms, last_activity_ms, head_start_ms;
-	char client[64];              /* "ip:port" */
+	char client[64]; /* "ip:port" */
 	/* destination of the tunnel (mitm) or of the current plain request */
 	char host[KH_HOST_BUF];
 	uint16_t port;

@@ -19,23 +19,29 @@ int kh_credsrc_precheck(const struct kh_config *cfg, struct kh_err *err)
 	switch (cfg->credential_source) {
 	case KH_CRED_BITWARDEN:
 		if (cfg->bitwarden_project_id[0] == '\0') {
-			kh_err_set(err, "credential_source is bitwarden but bitwarden.project_id is "
-					"empty in %s; set it, or run `keyhole setup --no-bitwarden` to "
-					"use environment variables", cfg->path);
+			kh_err_set(err,
+				   "credential_source is bitwarden but bitwarden.project_id is "
+				   "empty in %s; set it, or run `keyhole setup --no-bitwarden` to "
+				   "use environment variables",
+				   cfg->path);
 			return -1;
 		}
 		tok = getenv(cfg->bitwarden_token_env);
 		if (tok == NULL || tok[0] == '\0') {
-			kh_err_set(err, "credential_source is bitwarden but %s is not set; export "
-					"it, or run `keyhole setup --no-bitwarden` to use environment "
-					"variables", cfg->bitwarden_token_env);
+			kh_err_set(err,
+				   "credential_source is bitwarden but %s is not set; export "
+				   "it, or run `keyhole setup --no-bitwarden` to use environment "
+				   "variables",
+				   cfg->bitwarden_token_env);
 			return -1;
 		}
 		return 0;
 	case KH_CRED_COMMAND:
 		if (cfg->credential_command[0] == '\0') {
-			kh_err_set(err, "credential_source is command but credential_command is "
-					"empty in %s", cfg->path);
+			kh_err_set(err,
+				   "credential_source is command but credential_command is "
+				   "empty in %s",
+				   cfg->path);
 			return -1;
 		}
 		return 0;
@@ -44,8 +50,7 @@ int kh_credsrc_precheck(const struct kh_config *cfg, struct kh_err *err)
 	}
 }
 
-static int from_env(const char *const *names, size_t n, struct kh_secrets *out,
-		    struct kh_err *err)
+static int from_env(const char *const *names, size_t n, struct kh_secrets *out, struct kh_err *err)
 {
 	return kh_secrets_load_env(out, names, n, err);
 }
@@ -74,10 +79,12 @@ static int parse_bws(const char *text, size_t len, const char *const *names, siz
 	}
 	if (kh_secrets_init(out, len, json_array_size(root), err) != 0)
 		goto out;
-	json_array_foreach(root, i, item) {
+	json_array_foreach(root, i, item)
+	{
 		json_t *k = json_object_get(item, "key"), *v = json_object_get(item, "value");
 
-		if (!json_is_string(k) || !json_is_string(v) || !kh_env_name_valid(json_string_value(k)))
+		if (!json_is_string(k) || !json_is_string(v) ||
+		    !kh_env_name_valid(json_string_value(k)))
 			continue; /* not a variable-shaped secret: not ours to use */
 		if (!wanted(json_string_value(k), names, n))
 			continue;
@@ -123,8 +130,8 @@ static char **bws_env(const char *token_env, char **tokvar)
 static int run_bws(const struct kh_config *cfg, const char *const *names, size_t n,
 		   struct kh_secrets *out, struct kh_err *err)
 {
-	char *argv[] = { "bws", "secret", "list", (char *)cfg->bitwarden_project_id, "--output",
-			 "json", NULL };
+	char *argv[] = { "bws",      "secret", "list", (char *)cfg->bitwarden_project_id,
+			 "--output", "json",   NULL };
 	struct kh_spawn_result r;
 	char **env, *tokvar = NULL;
 	int rc;
@@ -166,7 +173,8 @@ static int parse_json_object(const char *text, size_t len, const char *const *na
 	}
 	if (kh_secrets_init(out, len, json_object_size(root), err) != 0)
 		goto out;
-	json_object_foreach(root, k, v) {
+	json_object_foreach(root, k, v)
+	{
 		if (!json_is_string(v) || !kh_env_name_valid(k) || !wanted(k, names, n))
 			continue;
 		if (kh_secrets_add(out, k, json_string_value(v), json_string_length(v), err) != 0)
@@ -220,7 +228,8 @@ static int run_command(const struct kh_config *cfg, const char *const *names, si
 	int rc;
 
 	if (kh_credsrc_precheck(cfg, err) != 0 ||
-	    kh_spawn_capture(argv, environ, KH_CREDSRC_TIMEOUT_MS, KH_CREDSRC_OUTPUT_MAX, &r, err) != 0)
+	    kh_spawn_capture(argv, environ, KH_CREDSRC_TIMEOUT_MS, KH_CREDSRC_OUTPUT_MAX, &r,
+			     err) != 0)
 		return -1;
 	if (r.exit_code != 0) {
 		kh_err_set(err, "credential_command failed (exit %d)%s%s", r.exit_code,
@@ -228,7 +237,8 @@ static int run_command(const struct kh_config *cfg, const char *const *names, si
 		kh_spawn_result_free(&r);
 		return -1;
 	}
-	while (skip < r.out_len && (r.out[skip] == ' ' || r.out[skip] == '\n' || r.out[skip] == '\t'))
+	while (skip < r.out_len &&
+	       (r.out[skip] == ' ' || r.out[skip] == '\n' || r.out[skip] == '\t'))
 		skip++;
 	if (skip < r.out_len && r.out[skip] == '{')
 		rc = parse_json_object(r.out, r.out_len, names, n, out, err);

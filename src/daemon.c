@@ -141,8 +141,10 @@ static void warn_missing(const struct kh_policy *p)
 {
 	for (size_t i = 0; i < p->n_creds; i++)
 		if (p->creds[i].secret == NULL)
-			kh_warn("%s has no value (not set in keyhole's environment or credential source): "
-				"requests using its proxy token will get 503", p->creds[i].env_name);
+			kh_warn("%s has no value (not set in keyhole's environment or credential "
+				"source): "
+				"requests using its proxy token will get 503",
+				p->creds[i].env_name);
 }
 
 /* Builds a complete snapshot from the files on disk. */
@@ -286,9 +288,11 @@ static void print_banner(const struct daemon *d)
 		loaded += p->creds[i].secret != NULL;
 	for (size_t a = 0; a < d->n_addrs; a++)
 		kh_info("listening on %s", d->addr_text[a]);
-	kh_info("keyhole %s: %u worker(s); CA %s%s; %zu allowed host pattern(s); %zu deny range(s); "
-		"%zu credential(s) (%zu loaded)", KH_VERSION, d->n_workers, d->paths.ca_crt,
-		d->ca_created ? " (created now)" : "", p->n_allow, p->n_deny, p->n_creds, loaded);
+	kh_info("keyhole %s: %u worker(s); CA %s%s; %zu allowed host pattern(s); %zu deny "
+		"range(s); "
+		"%zu credential(s) (%zu loaded)",
+		KH_VERSION, d->n_workers, d->paths.ca_crt, d->ca_created ? " (created now)" : "",
+		p->n_allow, p->n_deny, p->n_creds, loaded);
 	if (p->n_creds == 0)
 		kh_info("no keys configured yet: export your provider keys (e.g. OPENAI_API_KEY) "
 			"and run `keyhole setup`, then restart");
@@ -361,8 +365,9 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
-	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 || build_shared(&d, &err) != 0 ||
-	    open_workers(&d, &err) != 0 || start_all(&d, &err) != 0) {
+	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
+	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
+	    start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
 		stop_all(&d);
 		goto out;

@@ -9,9 +9,9 @@
 #include "log.h"
 
 struct kh_daemon_opts {
-	const char *home;       /* --home, or NULL */
-	const char *config;     /* --config, or NULL */
-	const char *log_level;  /* --log-level, or NULL */
+	const char *home; /* --home, or NULL */
+	const char *config; /* --config, or NULL */
+	const char *log_level; /* --log-level, or NULL */
 };
 
 /* Blocks until shutdown. Returns the process exit status. */

@@ -74,7 +74,8 @@ static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t
 	struct sockaddr_storage v4;
 	int one = 1, fd;
 
-	if (kh_sockaddr_unmap((struct sockaddr *)ss, &v4)) { /* connect to ::ffff:a.b.c.d as a.b.c.d */
+	if (kh_sockaddr_unmap((struct sockaddr *)ss,
+			      &v4)) { /* connect to ::ffff:a.b.c.d as a.b.c.d */
 		*ss = v4;
 		len = sizeof(struct sockaddr_in);
 	}
@@ -106,8 +107,10 @@ static void describe_denied(struct kh_conn *c, const struct sockaddr *sa, long i
 
 	kh_sockaddr_ip(sa, ip, sizeof ip);
 	kh_cidr_format(&c->policy->deny[idx], range, sizeof range);
-	kh_fmt(out, len, "%s resolved to %s, which is inside the denied range %s "
-			   "(upstream_deny_cidrs)", c->up.host, ip, range);
+	kh_fmt(out, len,
+	       "%s resolved to %s, which is inside the denied range %s "
+	       "(upstream_deny_cidrs)",
+	       c->up.host, ip, range);
 }
 
 static void connect_next(struct kh_conn *c)
@@ -130,7 +133,7 @@ static void connect_next(struct kh_conn *c)
 			return;
 		}
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-			 up->port, strerror(errno));
+		       up->port, strerror(errno));
 	}
 	if (denied[0] != '\0' && up->last_error[0] == '\0')
 		kh_conn_dial_done(c, false, 403, "deny_cidr", denied);
@@ -152,7 +155,7 @@ static void resolved(struct kh_task *t)
 	c->up.job = NULL;
 	if (job->gai_error != 0) {
 		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", job->host,
-			 gai_strerror(job->gai_error));
+		       gai_strerror(job->gai_error));
 		free(job);
 		kh_conn_dial_done(c, false, 502, "dns_failed", detail);
 		kh_conn_run(c);
@@ -222,7 +225,7 @@ static bool finish_connect(struct kh_conn *c)
 	getsockopt(up->ep.io.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 	if (soerr != 0) {
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-			 up->port, strerror(soerr));
+		       up->port, strerror(soerr));
 		kh_ep_close(c->w->loop, &up->ep);
 		kh_ep_init(&up->ep, kh_conn_up_io);
 		connect_next(c);

@@ -71,8 +71,9 @@ int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, str
 	}
 	for (size_t i = 0; i < kh_providers_count; i++) {
 		const struct kh_provider *p = &kh_providers[i];
-		const char *var = available(p->env_name, names, n) ? p->env_name
-				  : available(p->alias_env, names, n) ? p->alias_env : NULL;
+		const char *var = available(p->env_name, names, n)    ? p->env_name
+				  : available(p->alias_env, names, n) ? p->alias_env
+								      : NULL;
 
 		if (var == NULL)
 			continue;

@@ -34,7 +34,8 @@ static bool ready_for(const struct kh_endpoint *ep, uint8_t need, bool natural)
 
 bool kh_ep_can_read(const struct kh_endpoint *ep)
 {
-	return ep->io.fd >= 0 && !ep->eof && !ep->failed && ready_for(ep, ep->need_rd, ep->rd_ready);
+	return ep->io.fd >= 0 && !ep->eof && !ep->failed &&
+	       ready_for(ep, ep->need_rd, ep->rd_ready);
 }
 
 bool kh_ep_can_write(const struct kh_endpoint *ep)

@@ -21,12 +21,12 @@
 enum kh_need { KH_NEED_NATURAL = 0, KH_NEED_READ, KH_NEED_WRITE };
 
 struct kh_endpoint {
-	struct kh_io io;  /* io.fd is -1 when closed */
-	SSL *ssl;         /* owned; NULL for cleartext */
+	struct kh_io io; /* io.fd is -1 when closed */
+	SSL *ssl; /* owned; NULL for cleartext */
 	bool rd_ready, wr_ready;
-	bool eof;         /* peer finished sending */
-	bool failed;      /* I/O error: the connection is unusable */
-	bool write_shut;  /* we finished sending */
+	bool eof; /* peer finished sending */
+	bool failed; /* I/O error: the connection is unusable */
+	bool write_shut; /* we finished sending */
 	uint8_t need_rd, need_wr, need_hs;
 };
 

@@ -13,12 +13,10 @@ struct kh_err {
 };
 
 /* Formats into e (NULL allowed: then it does nothing). Truncates, never overflows. */
-void kh_err_set(struct kh_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void kh_err_set(struct kh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefixes the existing message with more context: "ctx: old message". */
-void kh_err_prefix(struct kh_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void kh_err_prefix(struct kh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void kh_err_clear(struct kh_err *e);
 

@@ -23,7 +23,9 @@ static int check_owned_dir(const char *dir, struct kh_err *err)
 		return -1;
 	}
 	if (S_ISLNK(st.st_mode)) {
-		kh_err_set(err, "%s is a symlink; keyhole's state directory must be a real directory", dir);
+		kh_err_set(err,
+			   "%s is a symlink; keyhole's state directory must be a real directory",
+			   dir);
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -31,8 +33,8 @@ static int check_owned_dir(const char *dir, struct kh_err *err)
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		kh_err_set(err, "%s is owned by uid %u, not by you (uid %u); refusing to use it", dir,
-			   (unsigned)st.st_uid, (unsigned)geteuid());
+		kh_err_set(err, "%s is owned by uid %u, not by you (uid %u); refusing to use it",
+			   dir, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -1;
 	}
 	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0) {
@@ -189,7 +191,8 @@ fail:
 	return -1;
 }
 
-static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len, struct kh_err *err)
+static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len,
+		   struct kh_err *err)
 {
 	struct stat st;
 	char *buf;
@@ -200,7 +203,8 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 		return -1;
 	}
 	if ((uint64_t)st.st_size > cap) {
-		kh_err_set(err, "%s is %lld bytes; the limit is %zu", path, (long long)st.st_size, cap);
+		kh_err_set(err, "%s is %lld bytes; the limit is %zu", path, (long long)st.st_size,
+			   cap);
 		return -1;
 	}
 	buf = malloc(cap + 1);
@@ -222,7 +226,8 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 			break;
 		n += (size_t)r;
 		if (n > cap) {
-			kh_err_set(err, "%s grew past the %zu-byte limit while being read", path, cap);
+			kh_err_set(err, "%s grew past the %zu-byte limit while being read", path,
+				   cap);
 			kh_fs_free_secret(buf, cap + 1);
 			return -1;
 		}

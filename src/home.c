@@ -31,7 +31,8 @@ static int resolve_home(char *out, size_t len, const char *override, struct kh_e
 		return snprintf(out, len, "%s", env) < (int)len ? 0 : -1;
 	base = user_home();
 	if (base == NULL) {
-		kh_err_set(err, "cannot find your home directory; set KEYHOLE_HOME or pass --home DIR");
+		kh_err_set(err,
+			   "cannot find your home directory; set KEYHOLE_HOME or pass --home DIR");
 		return -1;
 	}
 	return kh_path_join(out, len, base, ".keyhole");
@@ -59,7 +60,8 @@ int kh_paths_resolve(struct kh_paths *p, const char *home_override, const char *
 	if (resolve_home(p->home, sizeof p->home, home_override, err) != 0)
 		return -1;
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		if (kh_path_join((char *)p + files[i].off, KH_MAX_PATH, p->home, files[i].name) != 0)
+		if (kh_path_join((char *)p + files[i].off, KH_MAX_PATH, p->home, files[i].name) !=
+		    0)
 			return -1;
 	}
 	if (config_override != NULL &&

@@ -8,7 +8,7 @@
 
 struct kh_paths {
 	char home[KH_MAX_PATH];
-	char config[KH_MAX_PATH];   /* config.yaml (or --config) */
+	char config[KH_MAX_PATH]; /* config.yaml (or --config) */
 	char ca_crt[KH_MAX_PATH];
 	char ca_key[KH_MAX_PATH];
 	char mappings[KH_MAX_PATH];

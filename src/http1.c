@@ -6,7 +6,7 @@
 
 /* Content-Length values above this are refused: no real body is 4 EiB, and it
  * keeps every arithmetic on lengths far from overflow. */
-#define MAX_CONTENT_LENGTH (UINT64_C(1) << 62)
+#define MAX_CONTENT_LENGTH   (UINT64_C(1) << 62)
 #define MAX_CHUNK_HEX_DIGITS 15
 
 static int fail(struct kh_http_error *err, int status, const char *why)
@@ -85,7 +85,8 @@ static struct kh_slice next_line(const uint8_t *p, size_t end, size_t *pos)
 
 static int parse_version(struct kh_slice v, unsigned *minor, struct kh_http_error *err)
 {
-	if (v.len == 8 && memcmp(v.ptr, "HTTP/1.", 7) == 0 && (v.ptr[7] == '1' || v.ptr[7] == '0')) {
+	if (v.len == 8 && memcmp(v.ptr, "HTTP/1.", 7) == 0 &&
+	    (v.ptr[7] == '1' || v.ptr[7] == '0')) {
 		*minor = (unsigned)(v.ptr[7] - '0');
 		return 0;
 	}
@@ -106,7 +107,8 @@ static int parse_request_line(struct kh_slice line, struct kh_http_head *out,
 		return fail(err, 400, "malformed request line");
 	out->method = kh_slice_make(line.ptr, i);
 	size_t t = ++i;
-	while (i < line.len && (unsigned char)line.ptr[i] > 0x20 && (unsigned char)line.ptr[i] < 0x7f)
+	while (i < line.len && (unsigned char)line.ptr[i] > 0x20 &&
+	       (unsigned char)line.ptr[i] < 0x7f)
 		i++;
 	if (i == t || i == line.len || line.ptr[i] != ' ')
 		return fail(err, 400, "malformed request target");

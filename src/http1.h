@@ -27,10 +27,10 @@ struct kh_http_header {
 };
 
 enum kh_body_kind {
-	KH_BODY_NONE,    /* no body */
-	KH_BODY_LENGTH,  /* content_length bytes */
+	KH_BODY_NONE, /* no body */
+	KH_BODY_LENGTH, /* content_length bytes */
 	KH_BODY_CHUNKED, /* chunked transfer coding */
-	KH_BODY_CLOSE,   /* until the connection closes (responses only) */
+	KH_BODY_CLOSE, /* until the connection closes (responses only) */
 };
 
 struct kh_http_head {
@@ -50,24 +50,24 @@ struct kh_http_head {
 	uint64_t content_length;
 
 	/* Connection semantics (Connection header tokens and version defaults). */
-	bool keep_alive;     /* persistent after this message */
-	bool conn_upgrade;   /* Connection lists "upgrade" */
+	bool keep_alive; /* persistent after this message */
+	bool conn_upgrade; /* Connection lists "upgrade" */
 	struct kh_slice upgrade; /* Upgrade header value, if any */
-	struct kh_slice host;    /* Host header value (requests), if any */
+	struct kh_slice host; /* Host header value (requests), if any */
 	bool has_host;
 	bool expect_continue;
 };
 
 struct kh_http_limits {
-	size_t max_head;    /* bytes */
+	size_t max_head; /* bytes */
 	size_t max_headers; /* size of the caller's headers array */
 };
 
 /* Why a message was refused: the status to answer with and a short reason
  * for the audit record and the error body. */
 struct kh_http_error {
-	int status;        /* 400, 431, 501, 505, or 502 for upstream responses */
-	const char *why;   /* static string */
+	int status; /* 400, 431, 501, 505, or 502 for upstream responses */
+	const char *why; /* static string */
 };
 
 /* Incremental end-of-head search over p[0..len). *scan is the resume offset
@@ -105,8 +105,8 @@ bool kh_http_list_next(struct kh_slice *list, struct kh_slice *elem);
  * non-hex or over-long sizes, bare LF/CR, malformed extensions or trailers. */
 struct kh_chunked {
 	int state;
-	uint64_t remaining;   /* bytes left in the current chunk's data */
-	size_t line_len;      /* bytes in the current size/ext/trailer line */
+	uint64_t remaining; /* bytes left in the current chunk's data */
+	size_t line_len; /* bytes in the current size/ext/trailer line */
 	size_t trailer_bytes; /* total trailer section bytes */
 	unsigned size_digits;
 	size_t max_trailer;

@@ -62,10 +62,22 @@ static void close_(struct kh_json *j, char c)
 	putc_(j, c);
 }
 
-void kh_json_begin_object(struct kh_json *j) { open_(j, '{'); }
-void kh_json_end_object(struct kh_json *j) { close_(j, '}'); }
-void kh_json_begin_array(struct kh_json *j) { open_(j, '['); }
-void kh_json_end_array(struct kh_json *j) { close_(j, ']'); }
+void kh_json_begin_object(struct kh_json *j)
+{
+	open_(j, '{');
+}
+void kh_json_end_object(struct kh_json *j)
+{
+	close_(j, '}');
+}
+void kh_json_begin_array(struct kh_json *j)
+{
+	open_(j, '[');
+}
+void kh_json_end_array(struct kh_json *j)
+{
+	close_(j, ']');
+}
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0 if it is not valid. */
@@ -100,14 +112,22 @@ static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
 static const char *ascii_escape(unsigned char c, char tmp[8])
 {
 	switch (c) {
-	case '"': return "\\\"";
-	case '\\': return "\\\\";
-	case '\b': return "\\b";
-	case '\f': return "\\f";
-	case '\n': return "\\n";
-	case '\r': return "\\r";
-	case '\t': return "\\t";
-	default: break;
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	default:
+		break;
 	}
 	if (c < 0x20 || c == 0x7f) {
 		snprintf(tmp, 8, "\\u%04x", c);
@@ -208,8 +228,14 @@ void kh_json_milli(struct kh_json *j, uint64_t v)
 	raw_value(j, tmp);
 }
 
-void kh_json_bool(struct kh_json *j, bool v) { raw_value(j, v ? "true" : "false"); }
-void kh_json_null(struct kh_json *j) { raw_value(j, "null"); }
+void kh_json_bool(struct kh_json *j, bool v)
+{
+	raw_value(j, v ? "true" : "false");
+}
+void kh_json_null(struct kh_json *j)
+{
+	raw_value(j, "null");
+}
 
 void kh_json_kv_str(struct kh_json *j, const char *key, const char *s, size_t n)
 {

@@ -6,66 +6,66 @@
 #define KH_LIMITS_H
 
 /* --- files --- */
-#define KH_MAX_CONFIG_BYTES (1u << 20)   /* config.yaml */
-#define KH_MAX_MAPPINGS_BYTES (4u << 20) /* mappings.json */
-#define KH_MAX_PEM_BYTES (256u << 10)    /* ca.crt, ca.key, upstream_ca_file */
-#define KH_MAX_PATH 4096
+#define KH_MAX_CONFIG_BYTES    (1u << 20) /* config.yaml */
+#define KH_MAX_MAPPINGS_BYTES  (4u << 20) /* mappings.json */
+#define KH_MAX_PEM_BYTES       (256u << 10) /* ca.crt, ca.key, upstream_ca_file */
+#define KH_MAX_PATH            4096
 #define KH_MAX_CONFIG_WARNINGS 32 /* the last slot says more were dropped */
 
 /* --- policy objects --- */
-#define KH_MAX_HOSTNAME 253  /* RFC 1035 presentation form without the dot */
-#define KH_MAX_LABEL 63
-#define KH_MAX_TOKENS 4096   /* proxy tokens held by one daemon */
-#define KH_MAX_SECRET_LEN 8192
-#define KH_MAX_ALLOW_RULES 4096
-#define KH_MAX_DENY_CIDRS 1024
-#define KH_MAX_LISTENERS 16
-#define KH_MAX_PINS 1024     /* resolve: host -> address */
+#define KH_MAX_HOSTNAME      253 /* RFC 1035 presentation form without the dot */
+#define KH_MAX_LABEL         63
+#define KH_MAX_TOKENS        4096 /* proxy tokens held by one daemon */
+#define KH_MAX_SECRET_LEN    8192
+#define KH_MAX_ALLOW_RULES   4096
+#define KH_MAX_DENY_CIDRS    1024
+#define KH_MAX_LISTENERS     16
+#define KH_MAX_PINS          1024 /* resolve: host -> address */
 #define KH_MAX_MATCH_HEADERS 8
 
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384
-#define KH_MAX_HEADER_BYTES_CEIL 65536
-#define KH_DEFAULT_MAX_HEADERS 100
-#define KH_MAX_HEADERS_CEIL 256
-#define KH_MAX_CHUNK_LINE 1024   /* chunk-size line incl. extensions */
-#define KH_MAX_PIPELINE 16       /* requests forwarded but not yet answered */
-#define KH_IO_BUF_SIZE 16384     /* per-direction relay buffer */
-#define KH_MAX_RESPONSE_HEAD 32768 /* upstream response heads (also the client-bound buffer) */
-#define KH_ERROR_RESPONSE_MAX 2048 /* room kept for a keyhole-generated response */
+#define KH_MAX_HEADER_BYTES_CEIL    65536
+#define KH_DEFAULT_MAX_HEADERS      100
+#define KH_MAX_HEADERS_CEIL         256
+#define KH_MAX_CHUNK_LINE           1024 /* chunk-size line incl. extensions */
+#define KH_MAX_PIPELINE             16 /* requests forwarded but not yet answered */
+#define KH_IO_BUF_SIZE              16384 /* per-direction relay buffer */
+#define KH_MAX_RESPONSE_HEAD        32768 /* upstream response heads (also the client-bound buffer) */
+#define KH_ERROR_RESPONSE_MAX       2048 /* room kept for a keyhole-generated response */
 
 /* --- connections and time (seconds unless noted) --- */
-#define KH_DEFAULT_MAX_CONNECTIONS 10000
-#define KH_MAX_CONNECTIONS_CEIL 1000000
+#define KH_DEFAULT_MAX_CONNECTIONS   10000
+#define KH_MAX_CONNECTIONS_CEIL      1000000
 #define KH_DEFAULT_HANDSHAKE_TIMEOUT 10
-#define KH_DEFAULT_HEADER_TIMEOUT 30
+#define KH_DEFAULT_HEADER_TIMEOUT    30
 #define KH_DEFAULT_KEEPALIVE_TIMEOUT 60
-#define KH_DEFAULT_CONNECT_TIMEOUT 10
-#define KH_DEFAULT_RESPONSE_TIMEOUT 300
-#define KH_DEFAULT_IDLE_TIMEOUT 300
-#define KH_DEFAULT_SHUTDOWN_GRACE 10
-#define KH_MAX_TIMEOUT 86400
-#define KH_MAX_WORKERS 64
-#define KH_LINGER_MS 2000        /* discard input this long after our final response */
-#define KH_CLOSING_MS 10000      /* flushing a final response may take this long */
-#define KH_RUN_BUDGET 64         /* state-machine rounds before yielding to other connections */
-#define KH_RESOLVER_THREADS 4
-#define KH_RESOLVER_QUEUE 4096
-#define KH_MAX_ADDRS 16          /* addresses tried per upstream name */
+#define KH_DEFAULT_CONNECT_TIMEOUT   10
+#define KH_DEFAULT_RESPONSE_TIMEOUT  300
+#define KH_DEFAULT_IDLE_TIMEOUT      300
+#define KH_DEFAULT_SHUTDOWN_GRACE    10
+#define KH_MAX_TIMEOUT               86400
+#define KH_MAX_WORKERS               64
+#define KH_LINGER_MS                 2000 /* discard input this long after our final response */
+#define KH_CLOSING_MS                10000 /* flushing a final response may take this long */
+#define KH_RUN_BUDGET                64 /* state-machine rounds before yielding to other connections */
+#define KH_RESOLVER_THREADS          4
+#define KH_RESOLVER_QUEUE            4096
+#define KH_MAX_ADDRS                 16 /* addresses tried per upstream name */
 
 /* --- TLS --- */
 #define KH_DEFAULT_CERT_CACHE 1000
-#define KH_MAX_CERT_CACHE 100000
+#define KH_MAX_CERT_CACHE     100000
 #define KH_LEAF_VALIDITY_SECS (48 * 3600)
-#define KH_LEAF_REMINT_SECS (24 * 3600) /* re-mint cached leaves this old */
+#define KH_LEAF_REMINT_SECS   (24 * 3600) /* re-mint cached leaves this old */
 #define KH_LEAF_BACKDATE_SECS 3600
-#define KH_CA_VALIDITY_DAYS 3650
+#define KH_CA_VALIDITY_DAYS   3650
 
 /* --- logging and audit --- */
-#define KH_LOG_LINE_MAX 2048
-#define KH_AUDIT_LINE_MAX 4096
-#define KH_AUDIT_PATH_MAX 1024   /* request path kept in an audit record */
-#define KH_TOKEN_LOG_CHARS 12    /* never log more of a proxy token than this */
-#define KH_DETAIL_MAX 640        /* human explanation attached to a refusal */
+#define KH_LOG_LINE_MAX    2048
+#define KH_AUDIT_LINE_MAX  4096
+#define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
+#define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
+#define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
 
 #endif

@@ -28,11 +28,15 @@ void kh_listen_format(const struct sockaddr_storage *addr, char *out, size_t len
 static int bind_error(const char *text, struct kh_err *err)
 {
 	if (errno == EADDRINUSE)
-		kh_err_set(err, "%s is already in use (another keyhole? check `keyhole status`); "
-				"free it or change tunnel_port/listen in config.yaml", text);
+		kh_err_set(err,
+			   "%s is already in use (another keyhole? check `keyhole status`); "
+			   "free it or change tunnel_port/listen in config.yaml",
+			   text);
 	else if (errno == EADDRNOTAVAIL)
-		kh_err_set(err, "%s: no such local address (listen: must name an address of this "
-				"machine)", text);
+		kh_err_set(err,
+			   "%s: no such local address (listen: must name an address of this "
+			   "machine)",
+			   text);
 	else if (errno == EACCES)
 		kh_err_set(err, "%s: permission denied (ports below 1024 need privileges)", text);
 	else
@@ -73,7 +77,8 @@ int kh_listen_probe(struct sockaddr_storage *addr, socklen_t len, const char *te
 	}
 	if (port_of(addr) == 0 && getsockname(fd, (struct sockaddr *)&got, &glen) == 0) {
 		if (addr->ss_family == AF_INET)
-			((struct sockaddr_in *)addr)->sin_port = ((struct sockaddr_in *)&got)->sin_port;
+			((struct sockaddr_in *)addr)->sin_port =
+				((struct sockaddr_in *)&got)->sin_port;
 		else
 			((struct sockaddr_in6 *)addr)->sin6_port =
 				((struct sockaddr_in6 *)&got)->sin6_port;
@@ -87,7 +92,8 @@ int kh_listen_open(const struct sockaddr_storage *addr, socklen_t len, const cha
 {
 	int fd = new_socket(addr, true);
 
-	if (fd < 0 || bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, BACKLOG) != 0) {
+	if (fd < 0 || bind(fd, (const struct sockaddr *)addr, len) != 0 ||
+	    listen(fd, BACKLOG) != 0) {
 		int e = errno;
 
 		if (fd >= 0)

@@ -62,7 +62,8 @@ void kh_log(enum kh_log_level level, const char *fmt, ...)
 	if (level < g_level)
 		return;
 	kh_iso_time(ts, sizeof ts);
-	n = snprintf(line, sizeof line, "%s keyhole[%d] %s: ", ts, (int)getpid(), level_names[level]);
+	n = snprintf(line, sizeof line, "%s keyhole[%d] %s: ", ts, (int)getpid(),
+		     level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof line)
 		return;
 	va_start(ap, fmt);

@@ -22,8 +22,8 @@ void kh_log_set_fd(int fd);
 void kh_log(enum kh_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define kh_debug(...) kh_log(KH_LOG_DEBUG, __VA_ARGS__)
-#define kh_info(...) kh_log(KH_LOG_INFO, __VA_ARGS__)
-#define kh_warn(...) kh_log(KH_LOG_WARN, __VA_ARGS__)
+#define kh_info(...)  kh_log(KH_LOG_INFO, __VA_ARGS__)
+#define kh_warn(...)  kh_log(KH_LOG_WARN, __VA_ARGS__)
 #define kh_error(...) kh_log(KH_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -13,7 +13,7 @@
 #include "clock.h"
 #include "log.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS  256
 #define MAX_WAIT_MS 1000
 
 struct kh_loop {
@@ -186,7 +186,8 @@ void kh_timer_after(struct kh_loop *l, struct kh_timer *t, uint64_t ms)
 	t->deadline = l->now + ms;
 	if (t->idx == 0) {
 		if (heap_push(l, t) != 0)
-			kh_error("out of memory arming a timer"); /* the idle sweep still bounds it */
+			kh_error(
+				"out of memory arming a timer"); /* the idle sweep still bounds it */
 		return;
 	}
 	if (t->deadline < t->key) {

@@ -26,8 +26,8 @@ struct kh_io {
 struct kh_timer {
 	void (*cb)(struct kh_timer *t);
 	uint64_t deadline; /* wanted expiry, ms on the monotonic clock; 0 = off */
-	uint64_t key;      /* expiry the heap is ordered by (<= deadline) */
-	size_t idx;        /* 1-based heap slot, 0 when not queued */
+	uint64_t key; /* expiry the heap is ordered by (<= deadline) */
+	size_t idx; /* 1-based heap slot, 0 when not queued */
 };
 
 struct kh_task {

@@ -63,7 +63,8 @@ static int entry_hosts(json_t *arr, struct kh_mapping *m, size_t idx, struct kh_
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
 	    json_array_size(arr) > KH_MAX_ALLOW_RULES) {
-		kh_err_set(err, "tokens[%zu].upstream_hosts must be a non-empty list of hosts", idx);
+		kh_err_set(err, "tokens[%zu].upstream_hosts must be a non-empty list of hosts",
+			   idx);
 		return -1;
 	}
 	m->hosts = calloc(json_array_size(arr), sizeof *m->hosts);
@@ -71,11 +72,14 @@ static int entry_hosts(json_t *arr, struct kh_mapping *m, size_t idx, struct kh_
 		kh_err_set(err, "out of memory");
 		return -1;
 	}
-	json_array_foreach(arr, i, h) {
+	json_array_foreach(arr, i, h)
+	{
 		if (!json_is_string(h) ||
 		    kh_host_pattern_normalize(json_string_value(h), m->hosts[i]) != 0) {
-			kh_err_set(err, "tokens[%zu].upstream_hosts[%zu] is not a host or *.domain pattern",
-				   idx, i);
+			kh_err_set(
+				err,
+				"tokens[%zu].upstream_hosts[%zu] is not a host or *.domain pattern",
+				idx, i);
 			return -1;
 		}
 		m->n_hosts++;
@@ -94,13 +98,16 @@ static int entry_headers(json_t *arr, struct kh_mapping *m, size_t idx, struct k
 		return 0;
 	}
 	if (!json_is_array(arr) || json_array_size(arr) > KH_MAX_MATCH_HEADERS) {
-		kh_err_set(err, "tokens[%zu].match_headers must be a list of at most %d header names",
+		kh_err_set(err,
+			   "tokens[%zu].match_headers must be a list of at most %d header names",
 			   idx, KH_MAX_MATCH_HEADERS);
 		return -1;
 	}
-	json_array_foreach(arr, i, h) {
+	json_array_foreach(arr, i, h)
+	{
 		if (!json_is_string(h) || !header_name_valid(json_string_value(h))) {
-			kh_err_set(err, "tokens[%zu].match_headers[%zu] is not a header name", idx, i);
+			kh_err_set(err, "tokens[%zu].match_headers[%zu] is not a header name", idx,
+				   i);
 			return -1;
 		}
 		snprintf(m->match_headers[i], KH_HEADER_NAME_MAX, "%s", json_string_value(h));
@@ -148,8 +155,9 @@ static int check_duplicates(const struct kh_mappings *m, struct kh_err *err)
 	for (size_t i = 0; i < m->n; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(m->v[i].proxy_token, m->v[j].proxy_token) == 0) {
-				kh_err_set(err, "tokens[%zu] repeats the proxy_token of tokens[%zu]",
-					   i, j);
+				kh_err_set(err,
+					   "tokens[%zu] repeats the proxy_token of tokens[%zu]", i,
+					   j);
 				return -1;
 			}
 	return 0;
@@ -161,7 +169,8 @@ static int parse_root(json_t *root, struct kh_mappings *out, struct kh_err *err)
 	json_t *version = json_object_get(root, "version");
 	size_t i;
 
-	if (!json_is_object(root) || !json_is_integer(version) || json_integer_value(version) != 1) {
+	if (!json_is_object(root) || !json_is_integer(version) ||
+	    json_integer_value(version) != 1) {
 		kh_err_set(err, "expected {\"version\": 1, \"tokens\": [...]}");
 		return -1;
 	}
@@ -174,7 +183,8 @@ static int parse_root(json_t *root, struct kh_mappings *out, struct kh_err *err)
 		kh_err_set(err, "out of memory");
 		return -1;
 	}
-	json_array_foreach(tokens, i, e) {
+	json_array_foreach(tokens, i, e)
+	{
 		out->n++;
 		if (parse_entry(e, &out->v[i], i, err) != 0)
 			return -1;

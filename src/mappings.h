@@ -17,8 +17,8 @@
 #include "hostname.h"
 #include "kh_limits.h"
 
-#define KH_TOKEN_MAX 128
-#define KH_ENV_NAME_MAX 64
+#define KH_TOKEN_MAX       128
+#define KH_ENV_NAME_MAX    64
 #define KH_HEADER_NAME_MAX 64
 
 struct kh_mapping {

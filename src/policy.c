@@ -252,7 +252,8 @@ const struct kh_cred *kh_policy_token_exact(const struct kh_policy *p, struct kh
 	if (dash < 0 || s.len - (size_t)dash - 1 < HEXKEY_LEN)
 		return NULL;
 	c = lookup_hexkey(p, s.ptr + dash + 1);
-	return (c != NULL && c->token_len == s.len && memcmp(c->token, s.ptr, s.len) == 0) ? c : NULL;
+	return (c != NULL && c->token_len == s.len && memcmp(c->token, s.ptr, s.len) == 0) ? c
+											   : NULL;
 }
 
 static bool is_lower_hex(char c)

@@ -22,18 +22,18 @@ struct kh_cred {
 	char env_name[KH_ENV_NAME_MAX];
 	char token[KH_TOKEN_MAX];
 	size_t token_len;
-	const char *hexkey;       /* first 32 hex chars of the token's random part */
+	const char *hexkey; /* first 32 hex chars of the token's random part */
 	char (*hosts)[KH_HOST_BUF + 2];
 	size_t n_hosts;
 	char match_headers[KH_MAX_MATCH_HEADERS][KH_HEADER_NAME_MAX];
 	size_t n_match_headers;
-	const char *secret;       /* NULL when the variable was not set */
+	const char *secret; /* NULL when the variable was not set */
 	size_t secret_len;
 };
 
 struct kh_policy {
 	atomic_int refs;
-	char **allow;             /* normalized host patterns */
+	char **allow; /* normalized host patterns */
 	size_t n_allow;
 	struct kh_cidr *deny;
 	size_t n_deny;
@@ -43,14 +43,14 @@ struct kh_policy {
 	size_t n_cleartext_hosts;
 	struct kh_cred *creds;
 	size_t n_creds;
-	uint32_t *tok_slots;      /* open addressing over hexkey: cred index + 1 */
-	size_t n_tok_slots;       /* power of two */
+	uint32_t *tok_slots; /* open addressing over hexkey: cred index + 1 */
+	size_t n_tok_slots; /* power of two */
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
-	struct kh_secrets secrets;  /* owned: the real values creds point into */
-	SSL_CTX *client_ctx;        /* owned reference: upstream TLS (trust anchors) */
-	unsigned long generation;   /* set by the daemon: which reload built it */
+	struct kh_secrets secrets; /* owned: the real values creds point into */
+	SSL_CTX *client_ctx; /* owned reference: upstream TLS (trust anchors) */
+	unsigned long generation; /* set by the daemon: which reload built it */
 };
 
 /* Builds a snapshot (refs = 1). The mappings are copied. The snapshot takes

@@ -57,7 +57,8 @@ static pid_t parse_pid(const char *body)
 
 int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
 {
-	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
+	static const char req[] =
+		"GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
 	uint64_t deadline = kh_mono_ms() + timeout_ms;
 	char buf[1024];
 	size_t n = 0;

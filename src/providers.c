@@ -3,32 +3,63 @@
 #include <string.h>
 
 const struct kh_provider kh_providers[] = {
-	{ "OPENROUTER_API_KEY", NULL, "keyhole-openrouter", { "openrouter.ai", "*.openrouter.ai" },
+	{ "OPENROUTER_API_KEY",
+	  NULL,
+	  "keyhole-openrouter",
+	  { "openrouter.ai", "*.openrouter.ai" },
 	  { "Authorization" } },
 	{ "OPENAI_API_KEY", NULL, "keyhole-openai", { "api.openai.com" }, { "Authorization" } },
 	{ "GROQ_API_KEY", NULL, "keyhole-groq", { "api.groq.com" }, { "Authorization" } },
-	{ "TOGETHER_API_KEY", NULL, "keyhole-together", { "api.together.xyz" }, { "Authorization" } },
-	{ "DEEPSEEK_API_KEY", NULL, "keyhole-deepseek", { "api.deepseek.com" }, { "Authorization" } },
+	{ "TOGETHER_API_KEY",
+	  NULL,
+	  "keyhole-together",
+	  { "api.together.xyz" },
+	  { "Authorization" } },
+	{ "DEEPSEEK_API_KEY",
+	  NULL,
+	  "keyhole-deepseek",
+	  { "api.deepseek.com" },
+	  { "Authorization" } },
 	{ "MISTRAL_API_KEY", NULL, "keyhole-mistral", { "api.mistral.ai" }, { "Authorization" } },
 	{ "XAI_API_KEY", NULL, "keyhole-xai", { "api.x.ai" }, { "Authorization" } },
-	{ "NOUS_API_KEY", NULL, "keyhole-nous", { "inference.nousresearch.com" }, { "Authorization" } },
-	{ "ANTHROPIC_API_KEY", NULL, "keyhole-anthropic", { "api.anthropic.com" },
+	{ "NOUS_API_KEY",
+	  NULL,
+	  "keyhole-nous",
+	  { "inference.nousresearch.com" },
+	  { "Authorization" } },
+	{ "ANTHROPIC_API_KEY",
+	  NULL,
+	  "keyhole-anthropic",
+	  { "api.anthropic.com" },
 	  { "x-api-key", "Authorization" } },
-	{ "AZURE_OPENAI_API_KEY", NULL, "keyhole-azure-openai",
+	{ "AZURE_OPENAI_API_KEY",
+	  NULL,
+	  "keyhole-azure-openai",
 	  { "*.openai.azure.com", "*.cognitiveservices.azure.com", "*.services.ai.azure.com" },
 	  { "api-key", "Authorization" } },
-	{ "GEMINI_API_KEY", "GOOGLE_API_KEY", "keyhole-gemini", { "generativelanguage.googleapis.com" },
+	{ "GEMINI_API_KEY",
+	  "GOOGLE_API_KEY",
+	  "keyhole-gemini",
+	  { "generativelanguage.googleapis.com" },
 	  { "x-goog-api-key" } },
 };
 const size_t kh_providers_count = sizeof kh_providers / sizeof kh_providers[0];
 
 const char *const kh_default_allowed_hosts[] = {
-	"openrouter.ai",  "*.openrouter.ai", "api.openai.com",    "api.anthropic.com",
-	"generativelanguage.googleapis.com", "api.x.ai",          "api.mistral.ai",
-	"api.groq.com",   "api.together.xyz", "api.deepseek.com", "inference.nousresearch.com",
+	"openrouter.ai",
+	"*.openrouter.ai",
+	"api.openai.com",
+	"api.anthropic.com",
+	"generativelanguage.googleapis.com",
+	"api.x.ai",
+	"api.mistral.ai",
+	"api.groq.com",
+	"api.together.xyz",
+	"api.deepseek.com",
+	"inference.nousresearch.com",
 };
-const size_t kh_default_allowed_hosts_count =
-	sizeof kh_default_allowed_hosts / sizeof kh_default_allowed_hosts[0];
+const size_t kh_default_allowed_hosts_count = sizeof kh_default_allowed_hosts /
+					      sizeof kh_default_allowed_hosts[0];
 
 const char *const kh_uncovered_env[] = {
 	"AWS_ACCESS_KEY_ID",

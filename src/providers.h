@@ -6,14 +6,14 @@
 
 #include <stddef.h>
 
-#define KH_PROVIDER_MAX_HOSTS 4
+#define KH_PROVIDER_MAX_HOSTS   4
 #define KH_PROVIDER_MAX_HEADERS 2
 
 struct kh_provider {
-	const char *env_name;     /* e.g. OPENAI_API_KEY */
-	const char *alias_env;    /* another name for the same key, or NULL */
+	const char *env_name; /* e.g. OPENAI_API_KEY */
+	const char *alias_env; /* another name for the same key, or NULL */
 	const char *token_prefix; /* "keyhole-openai" */
-	const char *hosts[KH_PROVIDER_MAX_HOSTS];     /* NULL-terminated */
+	const char *hosts[KH_PROVIDER_MAX_HOSTS]; /* NULL-terminated */
 	const char *headers[KH_PROVIDER_MAX_HEADERS]; /* where the key goes; NULL-terminated */
 };
 

@@ -33,8 +33,7 @@ void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
 	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
 }
 
-void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
-		    const char *detail)
+void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
 {
 	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
 	struct kh_audit_rec r = {
@@ -66,8 +65,9 @@ static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
 	memset(&c->ex, 0, sizeof c->ex);
 	c->ex.active = true;
 	c->ex.started_us = kh_mono_us();
-	kh_slice_to_cstr(kh_slice_make(h->method.ptr, min_size(h->method.len, sizeof c->ex.method - 1)),
-			 c->ex.method, sizeof c->ex.method);
+	kh_slice_to_cstr(
+		kh_slice_make(h->method.ptr, min_size(h->method.len, sizeof c->ex.method - 1)),
+		c->ex.method, sizeof c->ex.method);
 	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
 	c->ex.bytes_in = h->head_len;
 }
@@ -94,7 +94,9 @@ static bool upstream_matches(const struct kh_conn *c, bool tls)
 static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
 		    bool tls, bool absolute)
 {
-	struct kh_rw_ctx ctx = { c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target };
+	struct kh_rw_ctx ctx = {
+		c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target
+	};
 	struct kh_rw_result res;
 
 	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
@@ -143,10 +145,11 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 	kind = kh_http_parse_absolute(h->target, c->host, &c->port, &path);
 	if (kind < 0) {
 		c->host[0] = '\0';
-		kh_conn_fail(c, 400, "bad_request",
-			     kh_slice_starts_with_nocase(h->target, "https://")
-				     ? "https URLs go through CONNECT (set HTTPS_PROXY, not HTTP_PROXY)"
-				     : "keyhole is a proxy: send CONNECT or an absolute http:// URL");
+		kh_conn_fail(
+			c, 400, "bad_request",
+			kh_slice_starts_with_nocase(h->target, "https://")
+				? "https URLs go through CONNECT (set HTTPS_PROXY, not HTTP_PROXY)"
+				: "keyhole is a proxy: send CONNECT or an absolute http:// URL");
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
@@ -200,8 +203,8 @@ static bool start_request(struct kh_conn *c)
 			c->head_start_ms = kh_loop_now(c->w->loop);
 		}
 	}
-	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan, lim.max_head,
-			      &err);
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
+			      lim.max_head, &err);
 	if (n == 0 && kh_buf_room(&c->cin) == 0) {
 		err = (struct kh_http_error){ 431, "request head too large" };
 		n = -1; /* cin is sized to the head limit: full means too large */
@@ -263,8 +266,8 @@ static bool request_body(struct kh_conn *c)
 	ssize_t n;
 
 	while (c->ex.active && !c->ex.req_done && c->up.state == KH_UP_READY) {
-		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left, &c->ex.req_chunked,
-			      &done, &err);
+		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left,
+			      &c->ex.req_chunked, &done, &err);
 		if (n < 0) {
 			kh_conn_fail(c, err.status, "bad_request", err.why);
 			return true;
@@ -332,7 +335,8 @@ static bool response_head(struct kh_conn *c)
 		return false;
 	}
 	if (h.status == 101 && !c->ex.upgrade) {
-		kh_conn_fail(c, 502, "upstream_bad_response", "101 Switching Protocols without an upgrade");
+		kh_conn_fail(c, 502, "upstream_bad_response",
+			     "101 Switching Protocols without an upgrade");
 		return true;
 	}
 	kh_buf_append(&c->cout, kh_buf_data(&c->uin), (size_t)n);
@@ -387,7 +391,8 @@ static bool check_ends(struct kh_conn *c)
 {
 	if (c->cli.failed || (c->cli.eof && c->ex.active && !c->ex.req_done)) {
 		if (c->ex.active)
-			kh_relay_audit(c, "error", "client_closed", "the client went away mid-request");
+			kh_relay_audit(c, "error", "client_closed",
+				       "the client went away mid-request");
 		kh_conn_close(c);
 		return true;
 	}
@@ -397,14 +402,16 @@ static bool check_ends(struct kh_conn *c)
 			return true;
 		}
 		kh_conn_fail(c, 502, "upstream_reset",
-			     c->ex.resp_started ? "the upstream closed the connection mid-response"
-						: "the upstream closed the connection without responding");
+			     c->ex.resp_started
+				     ? "the upstream closed the connection mid-response"
+				     : "the upstream closed the connection without responding");
 		return true;
 	}
 	if (c->ex.active && c->ex.resp_done && !c->ex.req_done && upstream_gone(c)) {
 		/* Answered early and hung up (e.g. 413): the rest of the request body
 		 * has nowhere to go, and leaving it in the stream would desynchronize. */
-		kh_relay_audit(c, "allow", "allowed", "upstream answered before the request body ended");
+		kh_relay_audit(c, "allow", "allowed",
+			       "upstream answered before the request body ended");
 		memset(&c->ex, 0, sizeof c->ex);
 		kh_dial_reset(c);
 		c->close_after = true;

@@ -16,11 +16,11 @@
 #include "loop.h"
 
 struct kh_resolve_job {
-	struct kh_task task;          /* posted back; task.cb runs on the loop */
+	struct kh_task task; /* posted back; task.cb runs on the loop */
 	struct kh_loop *loop;
 	char host[KH_HOST_BUF];
-	bool cancelled;               /* set by the loop thread only */
-	int gai_error;                /* 0, or a getaddrinfo() error */
+	bool cancelled; /* set by the loop thread only */
+	int gai_error; /* 0, or a getaddrinfo() error */
 	struct sockaddr_storage addrs[KH_MAX_ADDRS];
 	socklen_t addrlens[KH_MAX_ADDRS];
 	size_t n_addrs;

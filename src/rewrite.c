@@ -94,7 +94,8 @@ static bool hop_by_hop(struct rw *w, struct kh_slice n, struct kh_slice v)
 	if (kh_slice_eq_cstr_nocase(n, "upgrade"))
 		return !w->websocket;
 	for (size_t i = 0; i < w->n_conn_names; i++)
-		if (kh_slice_eq_nocase(n, w->conn_names[i]) && !kh_slice_eq_cstr_nocase(n, "upgrade"))
+		if (kh_slice_eq_nocase(n, w->conn_names[i]) &&
+		    !kh_slice_eq_cstr_nocase(n, "upgrade"))
 			return true;
 	return false;
 }

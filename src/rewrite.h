@@ -28,22 +28,22 @@
 
 struct kh_rw_ctx {
 	const struct kh_policy *policy;
-	const char *host;        /* normalized destination host */
+	const char *host; /* normalized destination host */
 	uint16_t port;
-	uint16_t default_port;   /* 443 for TLS, 80 for plain */
-	bool tls;                /* the upstream leg is verified TLS */
-	bool absolute;           /* target was absolute-form: replace Host */
-	struct kh_slice target;  /* origin-form target to send ("" means "/") */
+	uint16_t default_port; /* 443 for TLS, 80 for plain */
+	bool tls; /* the upstream leg is verified TLS */
+	bool absolute; /* target was absolute-form: replace Host */
+	struct kh_slice target; /* origin-form target to send ("" means "/") */
 };
 
 struct kh_rw_result {
-	int status;              /* on refusal: 400, 403, 431, 503 */
-	const char *reason;      /* audit reason code */
+	int status; /* on refusal: 400, 403, 431, 503 */
+	const char *reason; /* audit reason code */
 	char detail[KH_DETAIL_MAX]; /* for people; never holds a secret or whole token */
 	const char *swapped[KH_MAX_SWAPS]; /* env names injected (policy-owned strings) */
 	size_t n_swapped;
-	bool token_in_target;    /* the target held a token: redact it in records */
-	bool upgrade;            /* a WebSocket upgrade was forwarded */
+	bool token_in_target; /* the target held a token: redact it in records */
+	bool upgrade; /* a WebSocket upgrade was forwarded */
 };
 
 /* Appends the rewritten head to out. 0 = forward it; -1 = refuse (res says

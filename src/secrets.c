@@ -56,12 +56,14 @@ int kh_secrets_add(struct kh_secrets *s, const char *name, const char *v, size_t
 	if (kh_secrets_get(s, name, NULL) != NULL)
 		return 0;
 	if (len > KH_MAX_SECRET_LEN || !header_safe(v, len)) {
-		kh_err_set(err, "%s holds a value that cannot be sent in an HTTP header "
-				"(control characters or over %d bytes); check the variable",
+		kh_err_set(err,
+			   "%s holds a value that cannot be sent in an HTTP header "
+			   "(control characters or over %d bytes); check the variable",
 			   name, KH_MAX_SECRET_LEN);
 		return -1;
 	}
-	if (strlen(name) >= sizeof s->items[0].name || s->n == s->max || len + 1 > s->cap - s->used) {
+	if (strlen(name) >= sizeof s->items[0].name || s->n == s->max ||
+	    len + 1 > s->cap - s->used) {
 		kh_err_set(err, "no room for the value of %s", name);
 		return -1;
 	}

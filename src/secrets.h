@@ -19,9 +19,9 @@ struct kh_secret_item {
 };
 
 struct kh_secrets {
-	char *arena;    /* mmap'd, owned */
+	char *arena; /* mmap'd, owned */
 	size_t cap, used;
-	bool locked;    /* mlock succeeded */
+	bool locked; /* mlock succeeded */
 	struct kh_secret_item *items;
 	size_t n, max;
 };

@@ -101,7 +101,8 @@ static int parse_base(struct kh_slice s, unsigned base, uint64_t max, uint64_t *
 	if (s.len == 0)
 		return -1;
 	for (size_t i = 0; i < s.len; i++) {
-		int d = base == 16 ? hex_value(s.ptr[i]) : (s.ptr[i] >= '0' && s.ptr[i] <= '9' ? s.ptr[i] - '0' : -1);
+		int d = base == 16 ? hex_value(s.ptr[i])
+				   : (s.ptr[i] >= '0' && s.ptr[i] <= '9' ? s.ptr[i] - '0' : -1);
 
 		if (d < 0 || (uint64_t)d > max)
 			return -1;

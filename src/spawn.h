@@ -11,10 +11,10 @@
 #include "err.h"
 
 struct kh_spawn_result {
-	char *out;        /* stdout, NUL-terminated; caller wipes and frees */
+	char *out; /* stdout, NUL-terminated; caller wipes and frees */
 	size_t out_len;
-	char err[512];    /* first bytes of stderr, control characters replaced */
-	int exit_code;    /* -1 if killed by a signal or the deadline */
+	char err[512]; /* first bytes of stderr, control characters replaced */
+	int exit_code; /* -1 if killed by a signal or the deadline */
 };
 
 /* Runs argv[0] (searched in PATH from envp) with envp. -1 with err set when

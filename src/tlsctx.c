@@ -110,8 +110,7 @@ fail:
 	return NULL;
 }
 
-SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key,
-		       struct kh_sni_check *check)
+SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key, struct kh_sni_check *check)
 {
 	SSL *ssl = SSL_new(ctx);
 

@@ -22,10 +22,10 @@
 
 /* What a connection expects to see in the client's SNI, and what it got. */
 struct kh_sni_check {
-	const char *expected;      /* normalized host */
-	bool is_ip;                /* IP literal: clients send no SNI */
-	bool mismatch;             /* set by the callback */
-	char got[KH_HOST_BUF];     /* normalized SNI the client sent ("" if none) */
+	const char *expected; /* normalized host */
+	bool is_ip; /* IP literal: clients send no SNI */
+	bool mismatch; /* set by the callback */
+	char got[KH_HOST_BUF]; /* normalized SNI the client sent ("" if none) */
 };
 
 SSL_CTX *kh_tls_server_ctx_new(struct kh_err *err);
@@ -34,8 +34,7 @@ SSL_CTX *kh_tls_server_ctx_new(struct kh_err *err);
 SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err);
 
 /* Server-side SSL on fd with the given leaf and key; check must outlive it. */
-SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key,
-		       struct kh_sni_check *check);
+SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key, struct kh_sni_check *check);
 
 /* Client-side SSL on fd verifying host (a normalized name or IP literal). */
 SSL *kh_tls_client_ssl(SSL_CTX *ctx, int fd, const char *host, bool is_ip);

@@ -54,8 +54,13 @@ void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held)
 static void audit_refused(const struct sockaddr_storage *peer, const char *reason, int status)
 {
 	char client[64] = "";
-	struct kh_audit_rec r = { .client = client, .mode = "http", .method = "-", .host = "",
-				  .status = status, .decision = "error", .reason = reason };
+	struct kh_audit_rec r = { .client = client,
+				  .mode = "http",
+				  .method = "-",
+				  .host = "",
+				  .status = status,
+				  .decision = "error",
+				  .reason = reason };
 
 	(void)peer;
 	kh_audit_write(&r);
@@ -119,7 +124,8 @@ static void on_accept(struct kh_io *io, uint32_t events)
 	for (int i = 0; i < ACCEPT_BATCH && !l->w->draining; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;
-		int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(io->fd, (struct sockaddr *)&peer, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			admit(l->w, fd, &peer);

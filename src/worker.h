@@ -27,11 +27,11 @@ struct kh_shared {
 	struct kh_certcache *certs;
 	SSL_CTX *server_ctx;
 	pthread_mutex_t policy_lock;
-	struct kh_policy *policy;     /* current snapshot; guarded by policy_lock */
-	atomic_ulong policy_gen;      /* bumped on every swap; read without the lock */
-	atomic_size_t n_conns;        /* across all workers, for max_connections */
+	struct kh_policy *policy; /* current snapshot; guarded by policy_lock */
+	atomic_ulong policy_gen; /* bumped on every swap; read without the lock */
+	atomic_size_t n_conns; /* across all workers, for max_connections */
 	atomic_bool stopping;
-	uint64_t stop_deadline_ms;    /* when stopping: abort what is still open */
+	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
 };
 
 struct kh_listener {
@@ -47,10 +47,10 @@ struct kh_worker {
 	struct kh_loop *loop;
 	struct kh_listener lis[KH_MAX_LISTENERS];
 	size_t n_lis;
-	struct kh_conn *conns;        /* doubly linked list of open connections */
+	struct kh_conn *conns; /* doubly linked list of open connections */
 	size_t n_conns;
-	struct kh_http_header *hdrs;  /* parse scratch, KH_MAX_HEADERS_CEIL entries */
-	int spare_fd;                 /* released to accept-and-close on EMFILE */
+	struct kh_http_header *hdrs; /* parse scratch, KH_MAX_HEADERS_CEIL entries */
+	int spare_fd; /* released to accept-and-close on EMFILE */
 	bool draining;
 	pthread_t thread;
 };
@@ -63,8 +63,6 @@ void kh_shared_set_policy(struct kh_shared *sh, struct kh_policy *p);
 
 /* If a reload happened since *held was taken, swaps it for the current one. */
 void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held);
-
-
 
 /* --- worker.c --- */
 

@@ -332,9 +332,9 @@ static void leaf_for_name(void)
 	CHECK(gn != NULL && gn->type == GEN_DNS);
 	if (gn != NULL && gn->type == GEN_DNS)
 		CHECK_STR((const char *)ASN1_STRING_get0_data(gn->d.dNSName), "api.openai.com");
-	CHECK_INT(
-	    X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof cn),
-	    14);
+	CHECK_INT(X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn,
+					    sizeof cn),
+		  14);
 	CHECK_STR(cn, "api.openai.com");
 	CHECK_INT(X509_check_ca(leaf), 0);
 	CHECK((X509_get_extension_flags(leaf) & EXFLAG_BCONS) != 0);
@@ -409,11 +409,11 @@ static void leaf_for_long_name(void)
 
 static void invalid_hosts_refused(void)
 {
-	static const char *const bad[] = {"",          "a b",       "*.x.com",
-					  "bad..name", "x.com:443", "a\nb.com",
-					  "1.2.3",     "[::1]",     "evil.com,DNS:x"};
+	static const char *const bad[] = { "",          "a b",       "*.x.com",
+					   "bad..name", "x.com:443", "a\nb.com",
+					   "1.2.3",     "[::1]",     "evil.com,DNS:x" };
 	struct kh_err err;
-	struct kh_ca empty = {NULL, NULL, NULL};
+	struct kh_ca empty = { NULL, NULL, NULL };
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		X509 *leaf = kh_ca_mint_leaf(&g_ca, bad[i], &err);
@@ -474,7 +474,7 @@ static void openssl_cli_verifies_leaves(void)
 
 static void free_is_null_safe(void)
 {
-	struct kh_ca ca = {NULL, NULL, NULL};
+	struct kh_ca ca = { NULL, NULL, NULL };
 	char fp[8] = "x";
 
 	kh_ca_free(NULL);

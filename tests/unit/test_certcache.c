@@ -82,7 +82,7 @@ static void lru_evicts_least_recent(void)
 	X509 *a = get(cc, "a.test");
 	X509 *b = get(cc, "b.test");
 	X509 *a2 = get(cc, "a.test"); /* a is now more recent than b */
-	X509 *c = get(cc, "c.test");  /* evicts b */
+	X509 *c = get(cc, "c.test"); /* evicts b */
 	X509 *a3 = get(cc, "a.test");
 	X509 *b2 = get(cc, "b.test"); /* b was evicted: minted again, evicts c */
 
@@ -154,7 +154,7 @@ static void threads_share_cache(void)
 	int started = 0;
 
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){cc, i, 0};
+		w[i] = (struct worker){ cc, i, 0 };
 		if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0)
 			break;
 		started++;

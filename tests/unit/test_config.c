@@ -19,26 +19,26 @@ static int starts_with(const char *s, const char *prefix)
 
 /* Parse must fail with a message starting with want; free twice to show
  * kh_config_free is safe after a failed parse and idempotent. */
-#define EXPECT_ERR(yaml, want)                                                                     \
-	do {                                                                                       \
-		struct kh_config c_;                                                               \
-		struct kh_err e_ = {{0}};                                                          \
-		CHECK_INT(parse((yaml), &c_, &e_), -1);                                            \
-		if (!starts_with(e_.msg, (want))) {                                                \
-			printf("#   got:  %s\n#   want: %s\n", e_.msg, (want));                    \
-			CHECK(starts_with(e_.msg, (want)));                                        \
-		}                                                                                  \
-		kh_config_free(&c_);                                                               \
-		kh_config_free(&c_);                                                               \
+#define EXPECT_ERR(yaml, want)                                                  \
+	do {                                                                    \
+		struct kh_config c_;                                            \
+		struct kh_err e_ = { { 0 } };                                   \
+		CHECK_INT(parse((yaml), &c_, &e_), -1);                         \
+		if (!starts_with(e_.msg, (want))) {                             \
+			printf("#   got:  %s\n#   want: %s\n", e_.msg, (want)); \
+			CHECK(starts_with(e_.msg, (want)));                     \
+		}                                                               \
+		kh_config_free(&c_);                                            \
+		kh_config_free(&c_);                                            \
 	} while (0)
 
-#define EXPECT_OK(yaml, c)                                                                         \
-	do {                                                                                       \
-		struct kh_err e_ = {{0}};                                                          \
-		int rc_ = parse((yaml), (c), &e_);                                                 \
-		if (rc_ != 0)                                                                      \
-			printf("#   unexpected error: %s\n", e_.msg);                              \
-		CHECK_INT(rc_, 0);                                                                 \
+#define EXPECT_OK(yaml, c)                                            \
+	do {                                                          \
+		struct kh_err e_ = { { 0 } };                         \
+		int rc_ = parse((yaml), (c), &e_);                    \
+		if (rc_ != 0)                                         \
+			printf("#   unexpected error: %s\n", e_.msg); \
+		CHECK_INT(rc_, 0);                                    \
 	} while (0)
 
 static void check_defaults(const struct kh_config *c)
@@ -97,8 +97,8 @@ static void defaults(void)
 
 static void empty_documents(void)
 {
-	static const char *const empties[] = {"",    "# just a comment\n", "---\n",
-					      "~\n", "---\n...\n",         "\n\n"};
+	static const char *const empties[] = { "",    "# just a comment\n", "---\n",
+					       "~\n", "---\n...\n",         "\n\n" };
 	struct kh_config c;
 
 	for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
@@ -276,8 +276,8 @@ static void too_many(void)
 			 "allowed");
 	len = (size_t)snprintf(yaml, sizeof yaml, "listen: [");
 	for (int i = 0; i <= KH_MAX_LISTENERS; i++)
-		len +=
-		    (size_t)snprintf(yaml + len, sizeof yaml - len, "\"127.0.0.1:%d\",", 1000 + i);
+		len += (size_t)snprintf(yaml + len, sizeof yaml - len, "\"127.0.0.1:%d\",",
+					1000 + i);
 	snprintf(yaml + len, sizeof yaml - len, "]\n");
 	EXPECT_ERR(yaml, "cfg.yaml:1: listen: has 17 entries; at most 16 are allowed");
 }
@@ -365,7 +365,7 @@ static void listen_addrs(void)
 
 static void resolve_pins(void)
 {
-	static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, 127, 0, 0, 2};
+	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 2 };
 	const struct sockaddr_in6 *s6;
 	const struct sockaddr_in *s4;
 	struct kh_config c;
@@ -397,9 +397,9 @@ static void resolve_pins(void)
 	CHECK_INT(c.n_pins, 0);
 	kh_config_free(&c);
 	EXPECT_ERR(
-	    "resolve:\n  ok.example: 1.2.3.4\n  '*.example.com': 1.2.3.4\n",
-	    "cfg.yaml:3: resolve.*.example.com: '*.example.com' is not a host name; pins are "
-	    "for exact names like api.example.com (no wildcards, no addresses)");
+		"resolve:\n  ok.example: 1.2.3.4\n  '*.example.com': 1.2.3.4\n",
+		"cfg.yaml:3: resolve.*.example.com: '*.example.com' is not a host name; pins are "
+		"for exact names like api.example.com (no wildcards, no addresses)");
 	EXPECT_ERR("resolve:\n  1.2.3.4: 5.6.7.8\n",
 		   "cfg.yaml:2: resolve.1.2.3.4: '1.2.3.4' is not");
 	EXPECT_ERR("resolve:\n  api.example.com: api2.example.com\n",
@@ -520,9 +520,8 @@ static void unknown_keys(void)
 	CHECK(!c.enabled);
 	CHECK_INT(c.n_warnings, 5);
 	if (c.n_warnings == 5) {
-		CHECK_STR(
-		    c.warnings[0],
-		    "cfg.yaml:1: unknown key 'tunel_port' ignored (did you mean 'tunnel_port'?)");
+		CHECK_STR(c.warnings[0], "cfg.yaml:1: unknown key 'tunel_port' ignored (did you "
+					 "mean 'tunnel_port'?)");
 		CHECK_STR(c.warnings[1], "cfg.yaml:2: unknown key 'foo' ignored");
 		CHECK_STR(c.warnings[2], "cfg.yaml:4: timeouts: unknown key 'hedaer' ignored (did "
 					 "you mean 'header'?)");
@@ -575,7 +574,7 @@ static void syntax_errors(void)
 	EXPECT_ERR("a: 1\n---\nb: [\n", "cfg.yaml:4: YAML syntax error:");
 	{
 		struct kh_config c;
-		struct kh_err e = {{0}};
+		struct kh_err e = { { 0 } };
 		static const char nul[] = "enabled: true\n\0tunnel_port: 1\n";
 
 		CHECK_INT(kh_config_parse("cfg.yaml", nul, sizeof nul - 1, &c, &e), -1);
@@ -664,7 +663,7 @@ static void files(void)
 {
 	char dir[] = "/tmp/kh_test_config_XXXXXX", path[256], link[256], msg[512];
 	struct kh_config c;
-	struct kh_err e = {{0}};
+	struct kh_err e = { { 0 } };
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/config.yaml", dir);

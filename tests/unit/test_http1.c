@@ -40,7 +40,9 @@ static void simple_get(void)
 	struct kh_http_head h;
 
 	CHECK_INT(req("GET /v1/models?x=1 HTTP/1.1\r\nHost: api.openai.com\r\n"
-		      "Authorization: Bearer  tok \r\n\r\n", &h), 0);
+		      "Authorization: Bearer  tok \r\n\r\n",
+		      &h),
+		  0);
 	CHECK(kh_slice_eq_cstr(h.method, "GET"));
 	CHECK(kh_slice_eq_cstr(h.target, "/v1/models?x=1"));
 	CHECK_INT(h.version_minor, 1);
@@ -68,11 +70,15 @@ static void framing(void)
 	CHECK(h.keep_alive);
 	CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: x, close\r\n\r\n", &h), 0);
 	CHECK(!h.keep_alive);
-	CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-		      &h), 0);
+	CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: "
+		      "websocket\r\n\r\n",
+		      &h),
+		  0);
 	CHECK(h.conn_upgrade && kh_slice_eq_cstr(h.upgrade, "websocket"));
-	CHECK_INT(req("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
-		      &h), 0);
+	CHECK_INT(req("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: "
+		      "1\r\n\r\n",
+		      &h),
+		  0);
 	CHECK(h.expect_continue);
 }
 
@@ -80,7 +86,8 @@ static void smuggling_refused(void)
 {
 	struct kh_http_head h;
 	static const char *bad[] = {
-		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
@@ -88,17 +95,19 @@ static void smuggling_refused(void)
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0b" "chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0b"
+		"chunked\r\n\r\n",
 		"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n folded\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\n\tX: y\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-		"GET / HTTP/1.1\r\n\r\n",                       /* no Host */
-		"GET /\r\n\r\n",                                /* HTTP/0.9 */
+		"GET / HTTP/1.1\r\n\r\n", /* no Host */
+		"GET /\r\n\r\n", /* HTTP/0.9 */
 		"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
 		"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET / HTTP/1.2x\r\nHost: a\r\n\r\n",
@@ -107,9 +116,10 @@ static void smuggling_refused(void)
 		"GET / HTTP/1.1\r\n: a\r\n\r\n",
 		"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n",
-		"GET / HTTP/1.1\nHost: a\r\n\r\n",               /* bare LF */
-		"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",       /* bare CR */
+		"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01"
+		"b\r\n\r\n",
+		"GET / HTTP/1.1\nHost: a\r\n\r\n", /* bare LF */
+		"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", /* bare CR */
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -174,22 +184,29 @@ static void responses(void)
 	CHECK_INT(resp("HTTP/1.1 200 OK\r\n\r\n", false, &h), 0);
 	CHECK_INT(h.body, KH_BODY_CLOSE);
 	CHECK(!h.keep_alive);
-	CHECK_INT(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &h), 0);
+	CHECK_INT(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &h),
+		  0);
 	CHECK_INT(h.body, KH_BODY_CHUNKED);
-	CHECK_INT(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, &h), 502);
+	CHECK_INT(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, &h),
+		  502);
 	CHECK_INT(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, &h), 0);
 	CHECK_INT(h.body, KH_BODY_CLOSE);
 	CHECK_INT(resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		       "Connection: Upgrade\r\n\r\n", false, &h), 0);
+		       "Connection: Upgrade\r\n\r\n",
+		       false, &h),
+		  0);
 	CHECK_INT(h.status, 101);
 	CHECK_INT(h.body, KH_BODY_NONE);
 	CHECK_INT(resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", false, &h), 0); /* no reason */
 	CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false,
-		       &h), 0);
+		       &h),
+		  0);
 	CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false,
-		       &h), 502);
+		       &h),
+		  502);
 	CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-		       false, &h), 502);
+		       false, &h),
+		  502);
 	CHECK_INT(resp("HTTP/1.1 99 Low\r\n\r\n", false, &h), 502);
 	CHECK_INT(resp("ICY 200 OK\r\n\r\n", false, &h), 502);
 }
@@ -226,9 +243,18 @@ static void chunked_valid(void)
 static void chunked_invalid(void)
 {
 	static const char *bad[] = {
-		"g\r\n", "5 \r\n", " 5\r\n", "-5\r\n", "\r\n", "5\nhello\r\n",
-		"1234567890abcdef0\r\n", "5\r\nhelloXX", "0\r\nbad trailer\r\n\r\n",
-		"0\r\n folded: x\r\n\r\n", "5;\x01\r\n", "0\r\n\n",
+		"g\r\n",
+		"5 \r\n",
+		" 5\r\n",
+		"-5\r\n",
+		"\r\n",
+		"5\nhello\r\n",
+		"1234567890abcdef0\r\n",
+		"5\r\nhelloXX",
+		"0\r\nbad trailer\r\n\r\n",
+		"0\r\n folded: x\r\n\r\n",
+		"5;\x01\r\n",
+		"0\r\n\n",
 	};
 	struct kh_chunked c;
 	struct kh_http_error e;
@@ -250,14 +276,16 @@ static void absolute_form(void)
 	struct kh_slice path;
 
 	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("http://Plain.Test:8080/a?b"), host, &port,
-					 &path), 1);
+					 &path),
+		  1);
 	CHECK_STR(host, "plain.test");
 	CHECK_INT(port, 8080);
 	CHECK(kh_slice_eq_cstr(path, "/a?b"));
 	CHECK(kh_http_parse_absolute(KH_SLICE_LIT("http://plain.test"), host, &port, &path) > 0);
 	CHECK_INT(port, 80);
 	CHECK_INT(path.len, 0);
-	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("http://u@evil.test/"), host, &port, &path), -1);
+	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("http://u@evil.test/"), host, &port, &path),
+		  -1);
 	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("https://a.test/"), host, &port, &path), -1);
 	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("http://[::1]:81/"), host, &port, &path), 3);
 	CHECK_INT(kh_http_parse_absolute(KH_SLICE_LIT("http://a.test:0/"), host, &port, &path), -1);

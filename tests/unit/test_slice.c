@@ -8,7 +8,8 @@ static void compare(void)
 	CHECK(kh_slice_eq_cstr_nocase(KH_SLICE_LIT("Content-Length"), "content-length"));
 	CHECK(!kh_slice_eq_cstr_nocase(KH_SLICE_LIT("Content-Lengt"), "content-length"));
 	CHECK(kh_slice_starts_with_nocase(KH_SLICE_LIT("Bearer xyz"), "bearer "));
-	CHECK(kh_slice_ends_with_nocase(KH_SLICE_LIT("API.OpenAI.com"), KH_SLICE_LIT(".openai.com")));
+	CHECK(kh_slice_ends_with_nocase(KH_SLICE_LIT("API.OpenAI.com"),
+					KH_SLICE_LIT(".openai.com")));
 }
 
 static void trim_and_split(void)
