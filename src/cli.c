@@ -7,8 +7,7 @@
 
 #include "version.h"
 
-#define HOME_OPTS \
-	"  --home DIR       state directory (default: $KEYHOLE_HOME, else ~/.keyhole)\n"
+#define HOME_OPTS "  --home DIR       state directory (default: $KEYHOLE_HOME, else ~/.keyhole)\n"
 
 const struct kh_command kh_commands[] = {
 	{ "proxy", "run the proxy daemon in the foreground",
@@ -27,7 +26,8 @@ const struct kh_command kh_commands[] = {
 	  "  --log-level L    debug, info, warn or error (default: info, or log_level:)\n",
 	  kh_cmd_proxy },
 	{ "setup", "create the CA and proxy tokens for the keys in your environment",
-	  "Usage: keyhole setup [--home DIR] [--tunnel-port N] [--from-bitwarden | --no-bitwarden]\n"
+	  "Usage: keyhole setup [--home DIR] [--tunnel-port N] [--from-bitwarden | "
+	  "--no-bitwarden]\n"
 	  "                     [--rotate-tokens] [--yes]\n"
 	  "\n"
 	  "Creates the state directory and the local CA if absent, finds the provider keys\n"
@@ -38,9 +38,11 @@ const struct kh_command kh_commands[] = {
 	  "\n"
 	  "Options:\n" HOME_OPTS
 	  "  --tunnel-port N  port of the proxy on 127.0.0.1 (default 9090)\n"
-	  "  --from-bitwarden take keys from Bitwarden Secrets Manager (credential_source: bitwarden)\n"
+	  "  --from-bitwarden take keys from Bitwarden Secrets Manager (credential_source: "
+	  "bitwarden)\n"
 	  "  --no-bitwarden   switch credential_source back to env\n"
-	  "  --rotate-tokens  mint new tokens for every provider (asks first on a terminal; backs up\n"
+	  "  --rotate-tokens  mint new tokens for every provider (asks first on a terminal; backs "
+	  "up\n"
 	  "                   mappings.json to mappings.json.rotated-<time>)\n"
 	  "  -y, --yes        do not ask before rotating\n",
 	  kh_cmd_setup },
@@ -57,7 +59,8 @@ const struct kh_command kh_commands[] = {
 	{ "stop", "stop the background daemon",
 	  "Usage: keyhole stop [--home DIR]\n"
 	  "\n"
-	  "Sends SIGTERM (in-flight requests get timeouts.shutdown_grace), then SIGKILL only if the\n"
+	  "Sends SIGTERM (in-flight requests get timeouts.shutdown_grace), then SIGKILL only if "
+	  "the\n"
 	  "same process is still there.\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS,
@@ -94,9 +97,25 @@ const struct kh_command kh_commands[] = {
 	  "Options:\n" HOME_OPTS,
 	  kh_cmd_reload },
 	{ "docker", "print or apply `docker run` arguments for a sandbox",
-	  "Usage: keyhole docker args [--env-file F] [--format shell|json|lines]\n"
-	  "       keyhole docker run [docker run arguments...]\n",
-	  NULL },
+	  "Usage: keyhole docker args [--home DIR] [--env-file F]... [-e NAME[=VALUE]]...\n"
+	  "                           [--format shell|json|lines]\n"
+	  "       keyhole docker run [docker run options] IMAGE [COMMAND...]\n"
+	  "\n"
+	  "args prints the arguments that put a container behind keyhole: keyhole's CA\n"
+	  "mounted read-only at " "/etc/ssl/certs/hermes-egress-ca.crt (and keyhole-ca.crt),\n"
+	  "HTTPS_PROXY/HTTP_PROXY (both cases) = http://host.docker.internal:<tunnel_port>,\n"
+	  "NO_PROXY for loopback, the CA bundle variables, HERMES_EGRESS_PROXY=1, for each\n"
+	  "mapping HERMES_PROXY_TOKEN_<NAME> and <NAME> set to its proxy token, NODE_OPTIONS\n"
+	  "with --use-openssl-ca appended to yours, and --add-host\n"
+	  "host.docker.internal:host-gateway. Give the container's own environment with\n"
+	  "--env-file/-e so it can be checked: a value that would route around keyhole or put\n"
+	  "a real key in the container is refused while enforce_on_docker is on.\n"
+	  "  eval \"docker run $(keyhole docker args) IMAGE\"\n"
+	  "\n"
+	  "run execs `docker run` with those arguments before yours (KEYHOLE_HOME selects the\n"
+	  "state directory). With keyhole enabled but not set up or not running, both refuse\n"
+	  "(enforce_on_docker: true) or warn and add nothing (false).\n",
+	  kh_cmd_docker },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
 	  "Usage: keyhole sandbox [--allow-host H]... -- COMMAND [ARGS...]\n", NULL },
 	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
@@ -129,6 +148,7 @@ const struct kh_command kh_commands[] = {
 	  "  -n, --requests N      stop after N requests\n"
 	  "  --warmup T            run this long before measuring (default 0)\n"
 	  "  --new-conn            a new connection (CONNECT + handshakes) per request\n"
+	  "  --ramp N              at most N connection setups in flight (default 256)\n"
 	  "  --timeout T           limit for each connect, CONNECT, handshake and response\n"
 	  "                        wait (default 10; 30 with --idle)\n"
 	  "  --idle N              open N connections, complete one request on each, print\n"
@@ -160,7 +180,8 @@ void kh_cli_print_help(FILE *out)
 		"Commands:\n",
 		KH_VERSION);
 	for (const struct kh_command *c = kh_commands; c->name != NULL; c++)
-		fprintf(out, "  %-9s %s%s\n", c->name, c->summary, c->run ? "" : " (not implemented yet)");
+		fprintf(out, "  %-9s %s%s\n", c->name, c->summary,
+			c->run ? "" : " (not implemented yet)");
 	fprintf(out, "\n"
 		     "Options:\n"
 		     "  -h, --help       show this help; `keyhole <command> --help` for a command\n"

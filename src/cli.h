@@ -13,7 +13,8 @@ struct kh_command {
 	const char *name;
 	const char *summary;
 	const char *usage; /* printed by `keyhole <name> --help` */
-	int (*run)(int argc, char **argv); /* argv[0] is the command name; NULL: not implemented yet */
+	int (*run)(int argc,
+		   char **argv); /* argv[0] is the command name; NULL: not implemented yet */
 };
 
 /* The table, terminated by an entry with name == NULL. */
@@ -36,5 +37,6 @@ int kh_cmd_reload(int argc, char **argv);
 int kh_cmd_status(int argc, char **argv);
 int kh_cmd_config(int argc, char **argv);
 int kh_cmd_disable(int argc, char **argv);
+int kh_cmd_docker(int argc, char **argv);
 
 #endif

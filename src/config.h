@@ -67,6 +67,7 @@ struct kh_config {
 	/* keyhole keys */
 	struct kh_listen_addr listen[KH_MAX_LISTENERS]; /* listen: extra binds ("host:port") */
 	size_t n_listen;
+	bool listen_docker_bridge;       /* true: also listen on docker0's address if present */
 	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
 	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;

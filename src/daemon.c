@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "bridge.h"
 #include "ca.h"
 #include "clock.h"
 #include "config.h"
@@ -36,6 +37,7 @@ struct daemon {
 	socklen_t addrlens[KH_MAX_LISTENERS + 1];
 	char addr_text[KH_MAX_LISTENERS + 1][64];
 	size_t n_addrs;
+	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
 	bool ca_created;
 };
 
@@ -228,7 +230,28 @@ static void reload(struct daemon *d)
 	kh_config_free(&cfg);
 }
 
-/* 127.0.0.1:<tunnel_port> first, then every listen: entry. */
+/* Containers reach the host at host.docker.internal = the docker0 address. */
+static void add_docker_bridge(struct daemon *d)
+{
+	struct sockaddr_in *b = (struct sockaddr_in *)&d->addrs[d->n_addrs];
+	struct in_addr a;
+
+	if (!d->cfg.listen_docker_bridge || kh_bridge_addr("docker0", &a) != 0 ||
+	    d->n_addrs == KH_MAX_LISTENERS + 1)
+		return;
+	for (size_t i = 0; i < d->n_addrs; i++) /* already listed by hand */
+		if (d->addrs[i].ss_family == AF_INET &&
+		    ((struct sockaddr_in *)&d->addrs[i])->sin_addr.s_addr == a.s_addr)
+			return;
+	memset(b, 0, sizeof *b);
+	b->sin_family = AF_INET;
+	b->sin_port = htons(d->cfg.tunnel_port);
+	b->sin_addr = a;
+	d->bridge_idx = (long)d->n_addrs;
+	d->addrlens[d->n_addrs++] = sizeof *b;
+}
+
+/* 127.0.0.1:<tunnel_port> first, then every listen: entry, then docker0. */
 static void collect_addresses(struct daemon *d)
 {
 	struct sockaddr_in *lo = (struct sockaddr_in *)&d->addrs[0];
@@ -239,10 +262,12 @@ static void collect_addresses(struct daemon *d)
 	lo->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	d->addrlens[0] = sizeof *lo;
 	d->n_addrs = 1;
+	d->bridge_idx = -1;
 	for (size_t i = 0; i < d->cfg.n_listen; i++) {
 		d->addrs[d->n_addrs] = d->cfg.listen[i].addr;
 		d->addrlens[d->n_addrs++] = d->cfg.listen[i].addrlen;
 	}
+	add_docker_bridge(d);
 }
 
 static unsigned worker_count(const struct kh_config *cfg)
@@ -256,6 +281,9 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 {
 	collect_addresses(d);
 	for (size_t a = 0; a < d->n_addrs; a++) {
+		if ((long)a == d->bridge_idx) /* same port as loopback, also when it was 0 */
+			((struct sockaddr_in *)&d->addrs[a])->sin_port =
+				((struct sockaddr_in *)&d->addrs[0])->sin_port;
 		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
 		if (kh_listen_probe(&d->addrs[a], d->addrlens[a], d->addr_text[a], err) != 0)
 			return -1;

@@ -1,0 +1,438 @@
+/* `keyhole docker args` prints the `docker run` arguments that put a container
+ * behind keyhole; `keyhole docker run ...` execs `docker run` with them in
+ * front of the user's own. When keyhole is enabled but cannot protect the
+ * container (not set up, not running, CA or mappings missing), enforcement
+ * refuses; without it, a warning is printed and nothing is added. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_common.h"
+#include "dockerargs.h"
+#include "fsutil.h"
+#include "jsonl.h"
+#include "probe.h"
+#include "state.h"
+
+#define MAX_USER_ENV 1024
+#define MAX_ENV_FILES 64
+#define ENV_FILE_MAX (1u << 20)
+#define NODE_OPTIONS_MAX 4096
+
+enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
+
+/* The environment the user gives the container, gathered from -e and
+ * --env-file, so it can be checked against keyhole's. */
+struct user_env {
+	struct kh_user_env v[MAX_USER_ENV];
+	size_t n;
+	char *texts[MAX_ENV_FILES + 1]; /* owned copies the entries point into */
+	size_t n_texts;
+};
+
+static void print_warning(const char *line)
+{
+	fprintf(stderr, "keyhole docker: %s\n", line);
+}
+
+/* Records "NAME=value" or "NAME" (spec is modified and must stay alive). */
+static int add_spec(struct user_env *u, char *spec, struct kh_err *err)
+{
+	char *eq = strchr(spec, '=');
+
+	if (u->n == MAX_USER_ENV) {
+		kh_err_set(err, "too many environment variables for the container");
+		return -1;
+	}
+	if (eq != NULL)
+		*eq = '\0';
+	if (spec[0] == '\0')
+		return 0;
+	u->v[u->n].name = spec;
+	u->v[u->n].value = eq ? eq + 1 : NULL;
+	u->n++;
+	return 0;
+}
+
+static char *keep_text(struct user_env *u, char *text)
+{
+	if (u->n_texts == MAX_ENV_FILES + 1) {
+		free(text);
+		return NULL;
+	}
+	u->texts[u->n_texts++] = text;
+	return text;
+}
+
+/* docker's env-file: NAME=value taken literally, NAME alone, # comments. */
+static int read_env_file(struct user_env *u, const char *path, struct kh_err *err)
+{
+	char *text = NULL, *line, *end;
+	size_t len = 0;
+
+	if (kh_fs_read_file(path, ENV_FILE_MAX, false, &text, &len, err) != 0)
+		return -1;
+	if (keep_text(u, text) == NULL) {
+		kh_err_set(err, "too many --env-file options");
+		return -1;
+	}
+	for (line = text, end = text + len; line < end;) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+
+		if (nl != NULL)
+			*nl = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		line += strspn(line, " \t");
+		if (line[0] != '#' && add_spec(u, line, err) != 0)
+			return -1;
+		line = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+static int add_env_arg(struct user_env *u, const char *arg, struct kh_err *err)
+{
+	char *copy = strdup(arg);
+
+	if (copy == NULL || keep_text(u, copy) == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
+	}
+	return add_spec(u, copy, err);
+}
+
+static void free_user_env(struct user_env *u)
+{
+	for (size_t i = 0; i < u->n_texts; i++)
+		kh_fs_free_secret(u->texts[i], strlen(u->texts[i]));
+	u->n_texts = 0;
+}
+
+/* --- can keyhole protect a container right now? --- */
+
+/* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
+ * ready, warned); -1: refuse (enforcing and not ready, printed). */
+static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
+{
+	char why[KH_MAX_PATH + 160] = "";
+	pid_t pid, seen;
+
+	if (!x->cfg.enabled)
+		return 0;
+	if (!kh_fs_exists(x->paths.mappings) || !x->cfg.file_existed)
+		snprintf(why, sizeof why, "keyhole is enabled but not set up; run `keyhole setup`");
+	else if (!kh_cli_daemon_running(x, &pid) ||
+		 kh_probe_health(x->cfg.tunnel_port, 1000, &seen) != 0)
+		snprintf(why, sizeof why, "keyhole is enabled but not running on port %u; start it "
+					  "with `keyhole start`", x->cfg.tunnel_port);
+	else if (!kh_fs_exists(x->paths.ca_crt))
+		snprintf(why, sizeof why, "keyhole's CA certificate vanished from %s; run "
+					  "`keyhole setup` to create it again", x->paths.ca_crt);
+	else if (kh_cli_mappings(x, m) != 0 || m->n == 0)
+		snprintf(why, sizeof why, "mappings.json is empty or corrupt; run `keyhole setup` "
+					  "to mint provider tokens before starting a sandbox");
+	if (why[0] == '\0')
+		return 1;
+	if (x->cfg.enforce_on_docker) {
+		kh_cli_fail(x, "%s (enforce_on_docker is on, so the container is not started)", why);
+		return -1;
+	}
+	fprintf(stderr, "keyhole docker: warning: %s; enforce_on_docker is off, so the container "
+			"gets no keyhole arguments and talks to the network directly\n", why);
+	return 0;
+}
+
+static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, char *node,
+		 int *ready)
+{
+	struct kh_mappings m = { 0 };
+	struct kh_err err = { "" };
+	struct kh_docker_in in;
+	int rc = 0;
+
+	*ready = egress_ready(x, &m);
+	if (*ready <= 0) {
+		kh_mappings_free(&m);
+		return *ready < 0 ? -1 : 0;
+	}
+	in = (struct kh_docker_in){ x->paths.ca_crt, x->cfg.tunnel_port, &m, u->v, u->n,
+				    x->cfg.enforce_on_docker };
+	if (kh_docker_args(&in, out, node, NODE_OPTIONS_MAX, print_warning, &err) != 0) {
+		kh_cli_fail(x, "%s", err.msg);
+		rc = -1;
+	}
+	kh_mappings_free(&m);
+	return rc;
+}
+
+/* --- keyhole docker args --- */
+
+static void print_shell_word(const char *s)
+{
+	if (s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=,")] ==
+	    '\0') {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static int print_args(const struct kh_argv *a, enum fmt f)
+{
+	char buf[256u << 10];
+	struct kh_json j;
+
+	if (f == FMT_JSON) {
+		kh_json_init(&j, buf, sizeof buf);
+		kh_json_begin_array(&j);
+		for (size_t i = 0; i < a->n; i++)
+			kh_json_cstring(&j, a->v[i]);
+		kh_json_end_array(&j);
+		if (kh_json_finish_line(&j) < 0)
+			return -1;
+		fputs(buf, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (f == FMT_LINES) {
+			puts(a->v[i]);
+			continue;
+		}
+		if (i > 0)
+			putchar(' ');
+		print_shell_word(a->v[i]);
+	}
+	if (f == FMT_SHELL && a->n > 0)
+		putchar('\n');
+	return 0;
+}
+
+static int parse_format(const char *s, enum fmt *f)
+{
+	if (strcmp(s, "shell") == 0)
+		*f = FMT_SHELL;
+	else if (strcmp(s, "json") == 0)
+		*f = FMT_JSON;
+	else if (strcmp(s, "lines") == 0)
+		*f = FMT_LINES;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
+			  struct user_env *u)
+{
+	static const struct option longopts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "env-file", required_argument, NULL, 'f' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "format", required_argument, NULL, 'F' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kh_err err = { "" };
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "e:", longopts, NULL)) != -1) {
+		if (ch == 'H')
+			*home = optarg;
+		else if (ch == 'F' && parse_format(optarg, f) != 0)
+			return kh_cli_usage_error("docker args", "--format must be shell, json or "
+								 "lines");
+		else if ((ch == 'f' && read_env_file(u, optarg, &err) != 0) ||
+			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
+			fprintf(stderr, "keyhole docker args: %s\n", err.msg);
+			return KH_EXIT_FAIL;
+		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e')
+			return kh_cli_usage_error("docker args", "unknown or incomplete option '%s'",
+						  argv[optind - 1]);
+	}
+	if (optind < argc)
+		return kh_cli_usage_error("docker args", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int cmd_args(int argc, char **argv)
+{
+	static struct user_env u;
+	struct kh_argv out = { 0 };
+	struct kh_cli_ctx x;
+	char node[NODE_OPTIONS_MAX];
+	const char *home = NULL;
+	enum fmt f = FMT_SHELL;
+	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u);
+
+	if (rc != 0)
+		goto out;
+	rc = KH_EXIT_FAIL;
+	if (kh_cli_open(&x, "docker args", home) != 0)
+		goto out;
+	if (build(&x, &u, &out, node, &ready) == 0) {
+		if (ready == 0 && !x.cfg.enabled)
+			fprintf(stderr, "keyhole docker args: keyhole is disabled (enabled: false); "
+					"no arguments\n");
+		rc = print_args(&out, f) == 0 ? KH_EXIT_OK : KH_EXIT_FAIL;
+	}
+	kh_cli_close(&x);
+out:
+	kh_argv_free(&out);
+	free_user_env(&u);
+	return rc;
+}
+
+/* --- keyhole docker run --- */
+
+/* docker run options that take no value; every other option does. */
+static bool docker_bool_flag(const char *name)
+{
+	static const char *const flags[] = { "detach", "interactive", "tty", "rm", "privileged",
+					     "init", "publish-all", "read-only", "no-healthcheck",
+					     "oom-kill-disable", "disable-content-trust", "sig-proxy",
+					     "quiet", "help", "use-api-socket" };
+
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+		if (strcmp(flags[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Short options in a cluster: "-it" are flags; "-e", "-v", "-p80:80" take a value. */
+static bool short_is_flag(char c)
+{
+	return c != '\0' && strchr("ditPq", c) != NULL;
+}
+
+/* Index of the first argument that is not an option (the image), filling u
+ * from -e/--env/--env-file on the way. */
+static int scan_run_args(int argc, char **argv, struct user_env *u, int *image,
+			 struct kh_err *err)
+{
+	int i = 0;
+
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
+		const char *a = argv[i], *val = NULL, *name = a + 1;
+		bool is_env = false, is_file = false;
+
+		if (a[1] == '-') { /* --name[=value] */
+			const char *eq = strchr(a, '=');
+			size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+
+			name = a + 2;
+			is_env = nl == 3 && strncmp(name, "env", 3) == 0;
+			is_file = nl == 8 && strncmp(name, "env-file", 8) == 0;
+			if (eq != NULL)
+				val = eq + 1;
+			else if (!docker_bool_flag(name))
+				val = i + 1 < argc ? argv[++i] : NULL;
+		} else {
+			while (short_is_flag(*name))
+				name++;
+			is_env = *name == 'e';
+			if (*name != '\0')
+				val = name[1] != '\0' ? name + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		}
+		if ((is_env && val && add_env_arg(u, val, err) != 0) ||
+		    (is_file && val && read_env_file(u, val, err) != 0))
+			return -1;
+		i++;
+	}
+	*image = i;
+	return 0;
+}
+
+/* The user set NODE_OPTIONS with -e: rewrite that argument to the merged
+ * value (so their flags are kept) rather than adding a second one. */
+static bool rewrite_node_options(int n, char **argv, const char *merged, char **owned)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		const char *a = argv[i];
+		size_t off = strncmp(a, "NODE_OPTIONS", 12) == 0 && (a[12] == '=' || a[12] == '\0')
+				     ? 0
+				     : (size_t)-1;
+
+		if (off != 0)
+			continue;
+		*owned = malloc(strlen(merged) + 14);
+		if (*owned == NULL)
+			return false;
+		snprintf(*owned, strlen(merged) + 14, "NODE_OPTIONS=%s", merged);
+		argv[i] = *owned;
+		return true;
+	}
+	return false;
+}
+
+/* docker run <ours> <the user's options, image and command>. */
+static int exec_docker(const struct kh_argv *ours, int argc, char **argv, int image,
+		       const char *node)
+{
+	char **full = calloc((size_t)argc + ours->n + 3, sizeof *full), *owned = NULL;
+	size_t k = 0, n_ours = ours->n;
+
+	if (full == NULL)
+		return KH_EXIT_FAIL;
+	/* Our own NODE_OPTIONS pair is last; drop it if the user's -e is rewritten. */
+	if (n_ours >= 2 && rewrite_node_options(image, argv, node, &owned))
+		n_ours -= 2;
+	full[k++] = "docker";
+	full[k++] = "run";
+	for (size_t i = 0; i < n_ours; i++)
+		full[k++] = ours->v[i];
+	for (int i = 0; i < argc; i++)
+		full[k++] = argv[i];
+	full[k] = NULL;
+	fflush(NULL);
+	execvp("docker", full);
+	fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
+	free(owned);
+	free(full);
+	return KH_EXIT_FAIL;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static struct user_env u;
+	struct kh_argv out = { 0 };
+	struct kh_err err = { "" };
+	struct kh_cli_ctx x;
+	char node[NODE_OPTIONS_MAX] = "";
+	int image, ready, rc = KH_EXIT_FAIL;
+
+	if (scan_run_args(argc, argv, &u, &image, &err) != 0) {
+		fprintf(stderr, "keyhole docker run: %s\n", err.msg);
+		goto out;
+	}
+	if (kh_cli_open(&x, "docker run", NULL) != 0)
+		goto out;
+	if (build(&x, &u, &out, node, &ready) == 0)
+		rc = exec_docker(&out, argc, argv, image, node);
+	kh_cli_close(&x);
+out:
+	kh_argv_free(&out);
+	free_user_env(&u);
+	return rc;
+}
+
+int kh_cmd_docker(int argc, char **argv)
+{
+	if (argc < 2)
+		return kh_cli_usage_error("docker", "expected `args` or `run`");
+	if (strcmp(argv[1], "args") == 0)
+		return cmd_args(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	return kh_cli_usage_error("docker", "unknown subcommand '%s' (expected args or run)",
+				  argv[1]);
+}
