@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +176,7 @@ static _Noreturn void exec_daemon(const char *exe, const char *home, int logfd, 
 static int record_pid(struct kh_cli_ctx *x, pid_t child)
 {
 	struct kh_err err = { "" };
+	struct stat st;
 	pid_t old;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -182,6 +184,12 @@ static int record_pid(struct kh_cli_ctx *x, pid_t child)
 			return 0;
 		if (errno != EEXIST)
 			break;
+		if (lstat(x->paths.pidfile, &st) != 0 || !S_ISREG(st.st_mode)) {
+			kh_fmt(err.msg, sizeof err.msg, "%s exists and is not a regular file (a "
+				"symlink?); refusing to touch it - remove it yourself if it is safe",
+			       x->paths.pidfile);
+			break;
+		}
 		if (kh_cli_daemon_running(x, &old)) {
 			kh_fmt(err.msg, sizeof err.msg,
 			       "another keyhole (pid %d) started meanwhile", (int)old);

@@ -2,11 +2,13 @@
  * mappings.json, the audit log, and config.yaml switched on. Re-running it
  * keeps existing tokens (running sandboxes keep working) unless
  * --rotate-tokens, which asks first and backs the old mappings up. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ca.h"
@@ -166,6 +168,8 @@ static int backup_mappings(struct kh_cli_ctx *x)
 
 	kh_stamp_time(stamp, sizeof stamp);
 	snprintf(dst, sizeof dst, "%s.rotated-%s", x->paths.mappings, stamp);
+	for (int i = 2; kh_fs_exists(dst) && i < 100; i++) /* two rotations within a second */
+		snprintf(dst, sizeof dst, "%s.rotated-%s-%d", x->paths.mappings, stamp, i);
 	if (kh_fs_copy_private(x->paths.mappings, dst, KH_MAX_MAPPINGS_BYTES, &err) != 0) {
 		kh_cli_fail(x, "cannot back up mappings.json before rotating: %s", err.msg);
 		return -1;
@@ -235,6 +239,36 @@ static int write_state(struct kh_cli_ctx *x, const struct setup_opts *o,
 	return 0;
 }
 
+/* An existing CA may have had its modes loosened: put them back (the key
+ * 0600, the certificate 0644) and say so, since a key others could read may
+ * already be known to them. */
+static int fix_ca_modes(struct kh_cli_ctx *x)
+{
+	struct kh_err err = { "" };
+	struct stat st;
+	int fd;
+
+	if (lstat(x->paths.ca_key, &st) == 0 && (st.st_mode & 077) != 0)
+		printf("  warning       %s was readable by group/other (mode %04o); tightened to "
+		       "0600. If others could read it, remove ca.crt and ca.key and run setup "
+		       "again\n", x->paths.ca_key, (unsigned)(st.st_mode & 07777));
+	fd = kh_fs_open_private(x->paths.ca_key, O_RDONLY, 0600, &err);
+	if (fd < 0) {
+		kh_cli_fail(x, "CA key: %s", err.msg);
+		return -1;
+	}
+	close(fd);
+	fd = open(x->paths.ca_crt, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, 0644) != 0) {
+		kh_cli_fail(x, "CA certificate %s: %s", x->paths.ca_crt, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int make_ca(struct kh_cli_ctx *x)
 {
 	struct kh_err err = { "" };
@@ -246,7 +280,7 @@ static int make_ca(struct kh_cli_ctx *x)
 		return -1;
 	}
 	printf("  CA            %s (%s)\n", x->paths.ca_crt, created ? "created" : "existing");
-	return 0;
+	return created ? 0 : fix_ca_modes(x);
 }
 
 static int run(struct kh_cli_ctx *x, const struct setup_opts *o)

@@ -81,7 +81,8 @@ static int splice(const char *text, size_t len, size_t at, size_t cut, const cha
 static int append_key(const char *text, size_t len, const struct kh_config_set *set, char **out,
 		      size_t *out_len, struct kh_err *err)
 {
-	size_t n = strlen(set->key) + strlen(set->value) + 4;
+	size_t n = strlen(set->key) + strlen(set->value) + 5;
+	const char *eol = memmem(text, len, "\r\n", 2) != NULL ? "\r\n" : "\n"; /* keep CRLF */
 	char *line = malloc(n);
 	int rc;
 
@@ -89,9 +90,10 @@ static int append_key(const char *text, size_t len, const struct kh_config_set *
 		kh_err_set(err, "out of memory");
 		return -1;
 	}
-	snprintf(line, n, "%s%s: %s", len > 0 && text[len - 1] != '\n' ? "\n" : "", set->key,
+
+	snprintf(line, n, "%s%s: %s", len > 0 && text[len - 1] != '\n' ? eol : "", set->key,
 		 set->value);
-	rc = splice(text, len, len, 0, "", line, "\n", out, out_len);
+	rc = splice(text, len, len, 0, "", line, eol, out, out_len);
 	free(line);
 	if (rc != 0)
 		kh_err_set(err, "out of memory");
@@ -105,9 +107,12 @@ int kh_config_edit_text(const char *text, size_t len, const struct kh_config_set
 
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos, colon;
+		size_t next = nl ? (size_t)(nl - (text + pos)) + 1 : len - pos;
+		size_t llen = nl ? next - 1 : next, colon;
 		struct span v;
 
+		if (llen > 0 && text[pos + llen - 1] == '\r')
+			llen--; /* CRLF files: the CR stays where it is */
 		if (line_is_key(text + pos, llen, set->key, &colon)) {
 			v = value_span(text + pos, llen, colon);
 			if (v.start == v.end && nested_follows(text, len, pos)) {
@@ -127,7 +132,7 @@ int kh_config_edit_text(const char *text, size_t len, const struct kh_config_set
 			}
 			return 0;
 		}
-		pos += llen + 1;
+		pos += next;
 	}
 	return append_key(text, len, set, out, out_len, err);
 }

@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "audit.h"
 #include "bridge.h"
 #include "ca.h"
@@ -139,6 +141,24 @@ static int load_secrets(const struct kh_config *cfg, const char *const *names, s
 	return rc;
 }
 
+/* The Bitwarden access token is needed again on every reload, but must not
+ * stay readable in /proc/<pid>/environ: the bytes in the original environment
+ * block are wiped and the value lives on only in this process's heap (which
+ * other users cannot read: the daemon is non-dumpable). */
+static void hide_access_token(const struct kh_config *cfg)
+{
+	const char *name = cfg->bitwarden_token_env;
+	const char *v = getenv(name);
+	char *copy;
+
+	if (cfg->credential_source != KH_CRED_BITWARDEN || v == NULL || (copy = strdup(v)) == NULL)
+		return;
+	kh_secrets_scrub_environ(&name, 1);
+	setenv(name, copy, 1);
+	OPENSSL_cleanse(copy, strlen(copy));
+	free(copy);
+}
+
 static void warn_missing(const struct kh_policy *p)
 {
 	for (size_t i = 0; i < p->n_creds; i++)
@@ -166,8 +186,10 @@ static struct kh_policy *load_policy(const struct daemon *d, const struct kh_con
 		names[i] = maps.v[i].env_name;
 	if (load_secrets(cfg, names, maps.n, prev, &secrets, err) != 0)
 		goto out;
-	if (prev == NULL)
+	if (prev == NULL) {
 		kh_secrets_scrub_environ(names, maps.n);
+		hide_access_token(cfg);
+	}
 	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
 	if (ctx == NULL) {
 		kh_secrets_free(&secrets);

@@ -94,9 +94,32 @@ void kh_nonce_new(char out[KH_NONCE_LEN + 1])
 	out[KH_NONCE_LEN] = '\0';
 }
 
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t cap);
+
+/* State letter from /proc/<pid>/stat (after the parenthesised name). */
+static char proc_state(pid_t pid)
+{
+	char buf[1024];
+	ssize_t n = read_proc(pid, "stat", buf, sizeof buf - 1);
+	char *close;
+
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	close = strrchr(buf, ')');
+	return close != NULL && close[1] == ' ' ? close[2] : '?';
+}
+
+/* A zombie has exited: its pid is not freed until its parent reaps it, but it
+ * will never do anything again, so it counts as gone. */
 bool kh_proc_alive(pid_t pid)
 {
-	return pid > 1 && (kill(pid, 0) == 0 || errno == EPERM);
+	char st;
+
+	if (pid <= 1 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	st = proc_state(pid);
+	return st != 'Z' && st != 'X';
 }
 
 /* Reads a /proc file whole (they report size 0, so no stat-based cap). */
