@@ -1,0 +1,46 @@
+"""Credentials keyhole cannot swap yet (AWS SigV4, Google service accounts):
+setup warns that a sandbox given them holds the real thing, maps only what it
+covers, and status lists them; their values are never printed."""
+import json
+import secrets
+
+from helpers.cli import cli  # noqa: F401
+
+OPENAI = "sk-real-openai-" + secrets.token_hex(10)
+UNCOVERED = {"AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
+             "AWS_SECRET_ACCESS_KEY": "aws-secret-" + secrets.token_hex(12),
+             "GOOGLE_APPLICATION_CREDENTIALS": "/secret/path/sa-" + secrets.token_hex(6)}
+
+
+def test_uncovered_providers_are_reported(cli):
+    env = {"OPENAI_API_KEY": OPENAI, **UNCOVERED}
+    r = cli.run("setup", env=env)
+    assert r.rc == 0, r
+    for name in UNCOVERED:
+        line = [ln for ln in r.out.splitlines() if name in ln]
+        assert line and "warning" in line[0], r
+    assert set(cli.tokens()) == {"OPENAI_API_KEY"}
+
+    r = cli.run("status", env=env)
+    assert r.rc == 0, r
+    section = r.out.split("Uncovered providers", 1)
+    assert len(section) == 2, r
+    for name in UNCOVERED:
+        assert name in section[1], r
+    doc = json.loads(cli.run("status", "--json", env=env).out)
+    assert doc["uncovered"] == list(UNCOVERED), doc
+
+    # only AWS_ACCESS_KEY_ID: only it is listed
+    doc = json.loads(cli.run("status", "--json",
+                             env={"AWS_ACCESS_KEY_ID": UNCOVERED["AWS_ACCESS_KEY_ID"]}).out)
+    assert doc["uncovered"] == ["AWS_ACCESS_KEY_ID"], doc
+    # none set: no section at all
+    r = cli.run("status")
+    assert "Uncovered" not in r.out, r
+    cli.assert_no_leak([OPENAI, *UNCOVERED.values()], cli.tokens().values())
+
+
+def test_only_uncovered_keys_is_not_a_setup(cli):
+    r = cli.run("setup", env={"AWS_ACCESS_KEY_ID": UNCOVERED["AWS_ACCESS_KEY_ID"]})
+    assert r.rc == 1, r
+    assert UNCOVERED["AWS_ACCESS_KEY_ID"] not in r.text
