@@ -117,7 +117,23 @@ const struct kh_command kh_commands[] = {
 	  "(enforce_on_docker: true) or warn and add nothing (false).\n",
 	  kh_cmd_docker },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
-	  "Usage: keyhole sandbox [--allow-host H]... -- COMMAND [ARGS...]\n", NULL },
+	  "Usage: keyhole sandbox [--home DIR] [--allow-host H]... [--] COMMAND [ARGS...]\n"
+	  "\n"
+	  "Runs COMMAND in new user (unless root), mount, pid, network, ipc and uts\n"
+	  "namespaces (bubblewrap). Its network is loopback only: 127.0.0.1:<tunnel_port>\n"
+	  "inside is relayed to the running daemon's Unix socket, so every connection goes\n"
+	  "through keyhole and nothing else leaves. The file system is read-only except the\n"
+	  "working directory; /tmp is private; KEYHOLE_HOME is hidden. The environment is\n"
+	  "the Docker sandbox's: proxy and CA variables (CA at /run/keyhole/ca.crt) and each\n"
+	  "provider variable set to its proxy token. Exit status, signals and the terminal\n"
+	  "pass through. Needs a running daemon (keyhole start).\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS
+	  "  --allow-host H   only this host (or *.domain) may be reached from the sandbox;\n"
+	  "                   repeatable; narrows the daemon's allowlist, never widens it\n",
+	  kh_cmd_sandbox },
+	{ "sandbox-init", NULL, "Usage: (internal) pid 1 inside keyhole sandbox\n",
+	  kh_cmd_sandbox_init },
 	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
 	  "Usage: keyhole bench --url URL [--proxy http://HOST:PORT] [options]\n"
 	  "\n"
@@ -180,8 +196,9 @@ void kh_cli_print_help(FILE *out)
 		"Commands:\n",
 		KH_VERSION);
 	for (const struct kh_command *c = kh_commands; c->name != NULL; c++)
-		fprintf(out, "  %-9s %s%s\n", c->name, c->summary,
-			c->run ? "" : " (not implemented yet)");
+		if (c->summary != NULL) /* internal commands have none */
+			fprintf(out, "  %-9s %s%s\n", c->name, c->summary,
+				c->run ? "" : " (not implemented yet)");
 	fprintf(out, "\n"
 		     "Options:\n"
 		     "  -h, --help       show this help; `keyhole <command> --help` for a command\n"

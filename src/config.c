@@ -885,6 +885,7 @@ static const struct field top_fields[] = {
 	{ "extra_allowed_hosts", set_extra_hosts, 0, 0, 0 },
 	{ "listen", set_listen, 0, 0, 0 },
 	{ "listen_docker_bridge", set_bool, OFF(listen_docker_bridge), 0, 0 },
+	{ "listen_unix", set_bool, OFF(listen_unix), 0, 0 },
 	{ "upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file) },
 	{ "resolve", set_resolve, 0, 0, 0 },
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
@@ -1012,6 +1013,7 @@ void kh_config_defaults(struct kh_config *c)
 	memset(c, 0, sizeof *c);
 	c->tunnel_port = KH_DEFAULT_TUNNEL_PORT;
 	c->listen_docker_bridge = true;
+	c->listen_unix = true;
 	c->credential_source = KH_CRED_ENV;
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;

@@ -68,6 +68,7 @@ struct kh_config {
 	struct kh_listen_addr listen[KH_MAX_LISTENERS]; /* listen: extra binds ("host:port") */
 	size_t n_listen;
 	bool listen_docker_bridge;       /* true: also listen on docker0's address if present */
+	bool listen_unix;                /* true: also listen on <home>/proxy.sock (sandboxes) */
 	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
 	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;

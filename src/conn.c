@@ -585,6 +585,17 @@ static void init_buffers(struct kh_conn *c)
 	kh_buf_init(&c->cout, KH_MAX_RESPONSE_HEAD);
 }
 
+static void describe_unix_peer(int fd, char *out, size_t len)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+		snprintf(out, len, "unix:pid=%d", (int)cred.pid);
+	else
+		snprintf(out, len, "unix");
+}
+
 static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
@@ -612,7 +623,10 @@ void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer)
 	c->cli.io.fd = fd;
 	c->timer.cb = on_timer;
 	init_buffers(c);
-	describe_peer(peer, c->client, sizeof c->client);
+	if (peer->sa_family == AF_UNIX)
+		describe_unix_peer(fd, c->client, sizeof c->client);
+	else
+		describe_peer(peer, c->client, sizeof c->client);
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;

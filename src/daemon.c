@@ -40,6 +40,7 @@ struct daemon {
 	char addr_text[KH_MAX_LISTENERS + 1][64];
 	size_t n_addrs;
 	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
+	int unix_fd;     /* proxy.sock, shared by every worker; -1 if off */
 	bool ca_created;
 };
 
@@ -311,6 +312,9 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 			return -1;
 		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
 	}
+	d->unix_fd = d->cfg.listen_unix ? kh_listen_unix(d->paths.sock, err) : -1;
+	if (d->cfg.listen_unix && d->unix_fd < 0)
+		return -1;
 	d->n_workers = worker_count(&d->cfg);
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		int fds[KH_MAX_LISTENERS + 1];
@@ -323,7 +327,8 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 				return -1;
 			}
 		}
-		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0)
+		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
+		    (d->unix_fd >= 0 && kh_worker_add_shared(&d->workers[i], d->unix_fd, err) != 0))
 			return -1;
 	}
 	return 0;
@@ -338,6 +343,8 @@ static void print_banner(const struct daemon *d)
 		loaded += p->creds[i].secret != NULL;
 	for (size_t a = 0; a < d->n_addrs; a++)
 		kh_info("listening on %s", d->addr_text[a]);
+	if (d->unix_fd >= 0)
+		kh_info("listening on unix:%s (for keyhole sandbox)", d->paths.sock);
 	kh_info("keyhole %s: %u worker(s); CA %s%s; %zu allowed host pattern(s); %zu deny "
 		"range(s); "
 		"%zu credential(s) (%zu loaded)",
@@ -394,6 +401,10 @@ static void stop_all(struct daemon *d)
 
 static void free_all(struct daemon *d)
 {
+	if (d->unix_fd > 0) {
+		close(d->unix_fd);
+		unlink(d->paths.sock);
+	}
 	kh_audit_close();
 	kh_policy_unref(d->sh.policy); /* wipes the secrets */
 	SSL_CTX_free(d->sh.server_ctx);
@@ -404,7 +415,7 @@ static void free_all(struct daemon *d)
 
 int kh_daemon_run(const struct kh_daemon_opts *opts)
 {
-	static struct daemon d; /* large; one per process */
+	static struct daemon d = { .unix_fd = -1 }; /* large; one per process */
 	struct kh_err err = { "" };
 	sigset_t set;
 	int rc = 1;

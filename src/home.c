@@ -53,6 +53,7 @@ int kh_paths_resolve(struct kh_paths *p, const char *home_override, const char *
 		{ offsetof(struct kh_paths, nonce), "keyhole.nonce" },
 		{ offsetof(struct kh_paths, log), "keyhole.log" },
 		{ offsetof(struct kh_paths, audit), "audit.log" },
+		{ offsetof(struct kh_paths, sock), "proxy.sock" },
 	};
 
 	memset(p, 0, sizeof *p);

@@ -16,6 +16,7 @@ struct kh_paths {
 	char nonce[KH_MAX_PATH];
 	char log[KH_MAX_PATH];
 	char audit[KH_MAX_PATH];
+	char sock[KH_MAX_PATH];     /* proxy.sock: the proxy on a Unix socket, for sandboxes */
 };
 
 /* home_override (--home) wins over $KEYHOLE_HOME, which wins over ~/.keyhole.

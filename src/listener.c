@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cidr.h"
@@ -85,6 +87,63 @@ int kh_listen_probe(struct sockaddr_storage *addr, socklen_t len, const char *te
 	}
 	close(fd);
 	return 0;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *a, struct kh_err *err)
+{
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof a->sun_path) {
+		kh_err_set(err, "%s: path too long for a Unix socket (%zu bytes at most); use a "
+				"shorter KEYHOLE_HOME or set listen_unix: false", path,
+			   sizeof a->sun_path - 1);
+		return -1;
+	}
+	memcpy(a->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+/* Removes a socket file left by a daemon that is gone. */
+static int clear_stale(const char *path, const struct sockaddr_un *a, struct kh_err *err)
+{
+	struct stat st;
+	int fd, live;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		kh_err_set(err, "%s exists and is not a socket; remove it", path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	live = fd >= 0 && connect(fd, (const struct sockaddr *)a, sizeof *a) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (live) {
+		kh_err_set(err, "%s is in use by another keyhole daemon for this state directory",
+			   path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+int kh_listen_unix(const char *path, struct kh_err *err)
+{
+	struct sockaddr_un a;
+	int fd;
+
+	if (unix_addr(path, &a, err) != 0 || clear_stale(path, &a, err) != 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || chmod(path, 0600) != 0 ||
+	    listen(fd, BACKLOG) != 0) {
+		kh_err_set(err, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int kh_listen_open(const struct sockaddr_storage *addr, socklen_t len, const char *text,

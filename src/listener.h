@@ -19,6 +19,11 @@ int kh_listen_probe(struct sockaddr_storage *addr, socklen_t len, const char *te
 int kh_listen_open(const struct sockaddr_storage *addr, socklen_t len, const char *text,
 		   struct kh_err *err);
 
+/* A non-blocking listening Unix socket at path (mode 0600). A leftover
+ * socket nobody answers on is replaced; a live one means another daemon uses
+ * this state directory; anything that is not a socket is refused. */
+int kh_listen_unix(const char *path, struct kh_err *err);
+
 /* "127.0.0.1:9090" / "[::1]:9090" for addr into out. */
 void kh_listen_format(const struct sockaddr_storage *addr, char *out, size_t len);
 

@@ -91,6 +91,11 @@ int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io)
 	return ctl(l, io, EPOLLIN);
 }
 
+int kh_loop_add_exclusive(struct kh_loop *l, struct kh_io *io)
+{
+	return ctl(l, io, EPOLLIN | EPOLLEXCLUSIVE);
+}
+
 void kh_loop_del(struct kh_loop *l, struct kh_io *io)
 {
 	if (io->fd >= 0)

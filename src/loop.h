@@ -42,6 +42,8 @@ void kh_loop_free(struct kh_loop *l); /* NULL-safe */
 int kh_loop_add(struct kh_loop *l, struct kh_io *io);
 /* Registers a listening socket, level-triggered, read only. */
 int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io);
+/* Same, for a socket several loops watch: only one of them wakes per event. */
+int kh_loop_add_exclusive(struct kh_loop *l, struct kh_io *io);
 void kh_loop_del(struct kh_loop *l, struct kh_io *io);
 
 /* Current loop time (ms, monotonic), refreshed once per iteration. */

@@ -112,7 +112,8 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer)
 		audit_refused(peer, "too_many_connections", 503);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (peer->ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	kh_conn_accept(w, fd, (struct sockaddr *)peer);
 }
 
@@ -147,9 +148,26 @@ static void close_listeners(struct kh_worker *w)
 		if (w->lis[i].io.fd < 0)
 			continue;
 		kh_loop_del(w->loop, &w->lis[i].io);
-		close(w->lis[i].io.fd);
+		if (!w->lis[i].shared)
+			close(w->lis[i].io.fd);
 		w->lis[i].io.fd = -1;
 	}
+}
+
+int kh_worker_add_shared(struct kh_worker *w, int shared_fd, struct kh_err *err)
+{
+	struct kh_listener *l = &w->lis[w->n_lis];
+
+	l->io.fd = shared_fd;
+	l->io.cb = on_accept;
+	l->w = w;
+	l->shared = true;
+	if (kh_loop_add_exclusive(w->loop, &l->io) != 0) {
+		kh_err_set(err, "cannot watch the Unix socket: %s", strerror(errno));
+		return -1;
+	}
+	w->n_lis++;
+	return 0;
 }
 
 static void close_all(struct kh_worker *w, bool idle_only)

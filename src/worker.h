@@ -37,6 +37,7 @@ struct kh_shared {
 struct kh_listener {
 	struct kh_io io;
 	struct kh_worker *w;
+	bool shared; /* one fd watched by every worker; the daemon owns and closes it */
 };
 
 struct kh_conn;
@@ -45,7 +46,7 @@ struct kh_worker {
 	unsigned id;
 	struct kh_shared *sh;
 	struct kh_loop *loop;
-	struct kh_listener lis[KH_MAX_LISTENERS];
+	struct kh_listener lis[KH_MAX_LISTENERS + 2];
 	size_t n_lis;
 	struct kh_conn *conns; /* doubly linked list of open connections */
 	size_t n_conns;
@@ -70,6 +71,10 @@ void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held);
  * owned by the worker from here on). */
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
 		   size_t n_fds, struct kh_err *err);
+
+/* Also accepts on shared_fd (the Unix socket), which every worker watches
+ * with EPOLLEXCLUSIVE so one of them wakes per connection. */
+int kh_worker_add_shared(struct kh_worker *w, int shared_fd, struct kh_err *err);
 
 /* Starts the thread running the loop. */
 int kh_worker_start(struct kh_worker *w, struct kh_err *err);

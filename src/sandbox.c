@@ -1,0 +1,331 @@
+/* `keyhole sandbox -- CMD`: runs a command in new user (unless root), mount,
+ * pid, network, ipc and uts namespaces built by bubblewrap, where the only
+ * network is loopback and the only way out is keyhole.
+ *
+ * Inside, `keyhole sandbox-init` is pid 1: it listens on 127.0.0.1:<port> and
+ * relays each connection to the daemon's Unix socket (a path socket, so it
+ * crosses network namespaces), runs the command, reaps, and exits with the
+ * command's status. The root file system is read-only except the working
+ * directory; /tmp and /run are private; KEYHOLE_HOME is hidden under an empty
+ * tmpfs; only ca.crt, the proxy socket and the keyhole binary are mounted in
+ * under /run/keyhole. The command gets the same environment as a Docker
+ * sandbox (proxy variables, CA bundle variables, proxy tokens).
+ *
+ * bwrap does not forward signals, so this process does: a signal sent to it
+ * with kill(2) is passed to pid 1 inside, which passes it to the command.
+ * Terminal signals (^C) reach the command directly, as it shares the TTY. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_common.h"
+#include "dockerargs.h"
+#include "fsutil.h"
+#include "hostname.h"
+#include "probe.h"
+#include "sandbox.h"
+
+#define IN_DIR "/run/keyhole"
+#define IN_CA IN_DIR "/ca.crt"
+#define IN_SOCK IN_DIR "/proxy.sock"
+#define IN_EXE IN_DIR "/keyhole"
+
+extern char **environ;
+
+static volatile pid_t inner_pid;
+
+/* --- the command's environment --- */
+
+static bool drop_var(const char *entry, const struct kh_mappings *m, const struct kh_config *c)
+{
+	size_t n = strcspn(entry, "=");
+	char name[256];
+
+	if (n >= sizeof name)
+		return true;
+	memcpy(name, entry, n);
+	name[n] = '\0';
+	if (kh_docker_controls_egress(name) || strcasecmp(name, "ALL_PROXY") == 0 ||
+	    strncmp(name, "KEYHOLE_", 8) == 0 || strcmp(name, "NODE_OPTIONS") == 0 ||
+	    strcmp(name, c->bitwarden_token_env) == 0 || strcmp(name, "SSL_CERT_DIR") == 0)
+		return true;
+	for (size_t i = 0; i < m->n; i++) /* the real key: replaced by its token below */
+		if (strcmp(name, m->v[i].env_name) == 0 ||
+		    (strncmp(name, "HERMES_PROXY_TOKEN_", 19) == 0 &&
+		     strcmp(name + 19, m->v[i].env_name) == 0))
+			return true;
+	return false;
+}
+
+static int build_env(const struct kh_cli_ctx *x, const struct kh_mappings *m, uint16_t port,
+		     struct kh_argv *env)
+{
+	static const char *const proxy_vars[] = { "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+						  "http_proxy" };
+	static const char *const ca_vars[] = { "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE",
+					       "NODE_EXTRA_CA_CERTS" };
+	char node[4096];
+	int rc = 0;
+
+	for (char **e = environ; *e != NULL; e++)
+		if (!drop_var(*e, m, &x->cfg))
+			rc |= kh_argv_add(env, *e);
+	for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++)
+		rc |= kh_argv_addf(env, "%s=http://127.0.0.1:%u", proxy_vars[i], port);
+	rc |= kh_argv_add(env, "NO_PROXY=127.0.0.1,localhost,::1");
+	rc |= kh_argv_add(env, "no_proxy=127.0.0.1,localhost,::1");
+	for (size_t i = 0; i < sizeof ca_vars / sizeof ca_vars[0]; i++)
+		rc |= kh_argv_addf(env, "%s=%s", ca_vars[i], IN_CA);
+	kh_node_options_merge(getenv("NODE_OPTIONS"), node, sizeof node);
+	rc |= kh_argv_addf(env, "NODE_OPTIONS=%s", node);
+	rc |= kh_argv_add(env, "HERMES_EGRESS_PROXY=1");
+	rc |= kh_argv_add(env, "KEYHOLE_SANDBOX=1");
+	for (size_t i = 0; i < m->n; i++) {
+		rc |= kh_argv_addf(env, "HERMES_PROXY_TOKEN_%s=%s", m->v[i].env_name,
+				   m->v[i].proxy_token);
+		rc |= kh_argv_addf(env, "%s=%s", m->v[i].env_name, m->v[i].proxy_token);
+	}
+	return rc;
+}
+
+/* --- bwrap's arguments --- */
+
+static int add_all(struct kh_argv *a, const char *const *v)
+{
+	int rc = 0;
+
+	for (; *v != NULL; v++)
+		rc |= kh_argv_add(a, *v);
+	return rc;
+}
+
+static bool inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int namespace_args(struct kh_argv *a)
+{
+	int rc = add_all(a, (const char *const[]){ "--die-with-parent", "--unshare-pid",
+						   "--unshare-net", "--unshare-ipc", "--unshare-uts",
+						   "--hostname", "keyhole-sandbox", "--as-pid-1",
+						   NULL });
+
+	if (geteuid() == 0) /* root inside must not be able to undo the mounts below */
+		return rc | add_all(a, (const char *const[]){ "--cap-drop", "ALL", NULL });
+	rc |= kh_argv_add(a, "--unshare-user");
+	rc |= kh_argv_add(a, "--uid");
+	rc |= kh_argv_addf(a, "%u", (unsigned)getuid());
+	rc |= kh_argv_add(a, "--gid");
+	rc |= kh_argv_addf(a, "%u", (unsigned)getgid());
+	return rc;
+}
+
+static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *cwd,
+		      struct kh_argv *a)
+{
+	int rc = add_all(a, (const char *const[]){ "--ro-bind", "/", "/", "--dev-bind", "/dev",
+						   "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+						   "--tmpfs", "/run", NULL });
+
+	if (!inside(cwd, x->paths.home) && strcmp(cwd, "/") != 0)
+		rc |= add_all(a, (const char *const[]){ "--bind", cwd, cwd, NULL });
+	rc |= add_all(a, (const char *const[]){ "--tmpfs", x->paths.home, NULL });
+	rc |= add_all(a, (const char *const[]){ "--ro-bind", x->paths.ca_crt, IN_CA, "--ro-bind",
+						x->paths.sock, IN_SOCK, "--ro-bind", exe, IN_EXE,
+						"--chdir", cwd, NULL });
+	return rc;
+}
+
+static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, int info_fd,
+		      struct kh_argv *a)
+{
+	char exe[KH_MAX_PATH], cwd[KH_MAX_PATH];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	int rc;
+
+	if (n <= 0 || getcwd(cwd, sizeof cwd) == NULL)
+		return -1;
+	exe[n] = '\0';
+	rc = kh_argv_add(a, "bwrap"); /* separate statements: the order of the arguments matters */
+	rc |= namespace_args(a);
+	rc |= mount_args(x, exe, cwd, a);
+	rc |= kh_argv_add(a, "--info-fd");
+	rc |= kh_argv_addf(a, "%d", info_fd);
+	rc |= add_all(a, (const char *const[]){ "--", IN_EXE, "sandbox-init", "--socket", IN_SOCK,
+						"--port", NULL });
+	rc |= kh_argv_addf(a, "%u", o->port);
+	for (size_t i = 0; i < o->n_allow; i++) {
+		rc |= kh_argv_add(a, "--allow-host");
+		rc |= kh_argv_add(a, o->allow[i]);
+	}
+	rc |= kh_argv_add(a, "--");
+	for (int i = 0; i < o->argc; i++)
+		rc |= kh_argv_add(a, o->argv[i]);
+	return rc;
+}
+
+/* --- running it --- */
+
+/* Only signals someone sent with kill(2) are forwarded: one from the terminal
+ * already reached the command, which shares our process group. */
+static void forward(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	if (inner_pid > 0 && si != NULL && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+		kill(inner_pid, sig);
+}
+
+static void install_forwarding(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct sigaction sa = { .sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART };
+
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* bwrap reports {"child-pid": N} on --info-fd once the sandbox exists. */
+static pid_t read_child_pid(int fd)
+{
+	char buf[1024];
+	size_t n = 0, len = 0;
+	const char *p;
+	uint64_t v = 0;
+
+	/* Read to EOF: bwrap writes its report in pieces and dies of SIGPIPE if the
+	 * reader leaves early. */
+	for (ssize_t r; n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) != 0;)
+		if (r > 0)
+			n += (size_t)r;
+		else if (errno != EINTR)
+			break;
+	buf[n] = '\0';
+	p = strstr(buf, "\"child-pid\"");
+	if (p == NULL || (p = strchr(p, ':')) == NULL)
+		return 0;
+	p += strspn(p + 1, " ") + 1;
+	while (p[len] >= '0' && p[len] <= '9')
+		len++;
+	return kh_slice_to_u64(kh_slice_make(p, len), 4194304, &v) == 0 ? (pid_t)v : 0;
+}
+
+static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2])
+{
+	int status = 0;
+	pid_t pid;
+
+	install_forwarding();
+	pid = fork();
+	if (pid < 0)
+		return KH_EXIT_FAIL;
+	if (pid == 0) {
+		close(info[0]);
+		execvpe("bwrap", args->v, env->v);
+		fprintf(stderr, "keyhole sandbox: cannot run bwrap: %s (apt-get install "
+				"bubblewrap)\n", strerror(errno));
+		_exit(127);
+	}
+	close(info[1]);
+	inner_pid = read_child_pid(info[0]);
+	close(info[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* The daemon must be up and reachable on its Unix socket. */
+static int check_daemon(const struct kh_cli_ctx *x)
+{
+	struct stat st;
+	pid_t pid;
+
+	if (kh_probe_health(x->cfg.tunnel_port, 1000, &pid) != 0)
+		return kh_cli_fail(x, "keyhole is not running on 127.0.0.1:%u; start it with "
+				      "`keyhole start`", x->cfg.tunnel_port);
+	if (lstat(x->paths.sock, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return kh_cli_fail(x, "the daemon has no Unix socket at %s (listen_unix: false, "
+				      "or a daemon started before keyhole sandbox existed); "
+				      "restart it", x->paths.sock);
+	return 0;
+}
+
+int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
+{
+	struct kh_argv args = { 0 }, env = { 0 };
+	struct kh_mappings m = { 0 };
+	int info[2] = { -1, -1 }, rc = KH_EXIT_FAIL;
+
+	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
+	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0)
+		goto out;
+	if (pipe(info) != 0 || build_env(x, &m, o->port, &env) != 0 ||
+	    bwrap_args(x, o, info[1], &args) != 0) {
+		kh_cli_fail(x, "cannot prepare the sandbox: %s", strerror(errno));
+		goto out;
+	}
+	fcntl(info[0], F_SETFD, FD_CLOEXEC);
+	rc = run_bwrap(&args, &env, info);
+	info[0] = info[1] = -1;
+out:
+	if (info[0] >= 0)
+		close(info[0]);
+	if (info[1] >= 0)
+		close(info[1]);
+	kh_argv_free(&args);
+	kh_argv_free(&env);
+	kh_mappings_free(&m);
+	return rc;
+}
+
+int kh_cmd_sandbox(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "allow-host", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sandbox_opts o = { 0 };
+	struct kh_cli_ctx x;
+	const char *home = NULL;
+	int ch, rc;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		if (ch == 'H') {
+			home = optarg;
+		} else if (ch == 'a' && o.n_allow < KH_SANDBOX_MAX_ALLOW) {
+			char norm[KH_HOST_BUF + 2];
+
+			if (kh_host_pattern_normalize(optarg, norm) != 0)
+				return kh_cli_usage_error("sandbox", "--allow-host '%s' is not a host or "
+								     "*.domain pattern", optarg);
+			o.allow[o.n_allow++] = optarg;
+		} else {
+			return kh_cli_usage_error("sandbox", "unknown or incomplete option '%s'",
+						  argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return kh_cli_usage_error("sandbox", "no command given (keyhole sandbox -- CMD ...)");
+	o.argc = argc - optind;
+	o.argv = argv + optind;
+	if (kh_cli_open(&x, "sandbox", home) != 0)
+		return KH_EXIT_FAIL;
+	rc = kh_sandbox_run(&x, &o);
+	kh_cli_close(&x);
+	return rc;
+}

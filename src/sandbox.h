@@ -1,0 +1,25 @@
+/* keyhole sandbox: a command in namespaces whose only way out is keyhole.
+ * sandbox.c launches it (outside); sandbox_init.c is pid 1 inside. */
+#ifndef KH_SANDBOX_H
+#define KH_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd_common.h"
+
+#define KH_SANDBOX_MAX_ALLOW 64
+#define KH_SANDBOX_MAX_RELAYS 256
+
+struct sandbox_opts {
+	const char *allow[KH_SANDBOX_MAX_ALLOW]; /* --allow-host: narrow what it may reach */
+	size_t n_allow;
+	int argc;                                /* the command */
+	char **argv;
+	uint16_t port;                           /* the proxy port inside (tunnel_port) */
+};
+
+/* Outside: builds and runs the sandbox; returns the command's exit status. */
+int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o);
+
+#endif
