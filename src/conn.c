@@ -337,6 +337,21 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 
 /* --- CONNECT --- */
 
+bool kh_conn_refuse_token_host(struct kh_conn *c)
+{
+	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->host));
+	char shown[KH_HOST_BUF];
+
+	if (cred == NULL)
+		return false;
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), shown, sizeof shown);
+	memcpy(c->host, shown, sizeof c->host);
+	kh_conn_fail(c, 403, "token_misplaced",
+		     "a proxy token appears in the destination host name; it is never sent "
+		     "anywhere");
+	return true;
+}
+
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 {
 	int kind = kh_authority_parse(h->target, 0, c->host, &c->port);
@@ -352,6 +367,8 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
+	if (kh_conn_refuse_token_host(c))
+		return;
 	if (h->body != KH_BODY_NONE || kh_buf_len(&c->cin) > 0) {
 		kh_conn_fail(c, 400, "bad_request",
 			     "CONNECT must not carry data before the tunnel is up");
@@ -413,6 +430,8 @@ static void tls_accept_failed(struct kh_conn *c)
 
 	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
 	c->ex.started_us = kh_mono_us();
+	kh_policy_redact(c->policy, kh_slice_cstr(c->sni.got), detail, sizeof c->sni.got);
+	memcpy(c->sni.got, detail, sizeof c->sni.got); /* it may carry a token */
 	if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
 		       c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
@@ -489,8 +508,11 @@ static bool step(struct kh_conn *c)
 {
 	switch (c->state) {
 	case KH_CS_RELAY:
-	case KH_CS_TUNNEL:
-		return kh_dial_step(c) | kh_relay_step(c);
+	case KH_CS_TUNNEL: {
+		bool dialed = kh_dial_step(c); /* both must run every round */
+
+		return kh_relay_step(c) || dialed;
+	}
 	case KH_CS_CONNECTING:
 		return kh_dial_step(c);
 	case KH_CS_CONNECT_OK:

@@ -126,6 +126,11 @@ void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char
 /* Begins graceful shutdown handling for c: idle connections close now. */
 void kh_conn_drain(struct kh_conn *c);
 
+/* If c->host carries a proxy token (e.g. "<token>.api.openai.com", which an
+ * allow rule like *.openai.com would pass, then leak through DNS, SNI and
+ * Host), redacts c->host in place, refuses the request and returns true. */
+bool kh_conn_refuse_token_host(struct kh_conn *c);
+
 /* Handles a parsed CONNECT request (plain-proxy mode). */
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h);
 

@@ -154,6 +154,8 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	if (kh_conn_refuse_token_host(c))
+		return;
 	if (!kh_policy_host_allowed(c->policy, c->host)) {
 		kh_conn_fail(c, 403, "host_not_allowed", NULL);
 		return;

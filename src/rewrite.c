@@ -103,13 +103,17 @@ static bool hop_by_hop(struct rw *w, struct kh_slice n, struct kh_slice v)
 /* Refusal for a token found where it is not swapped. */
 static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 {
+	char host[KH_HOST_BUF];
+
+	/* The destination itself may be what carries the token: never echo it. */
+	kh_policy_redact(w->ctx->policy, kh_slice_cstr(w->ctx->host), host, sizeof host);
 	if (!kh_cred_host_ok(c, w->ctx->host))
 		return refuse(w, 403, "token_host_mismatch",
 			      "the proxy token for %s may only be sent to its own hosts, not %s",
-			      c->env_name, w->ctx->host);
+			      c->env_name, host);
 	return refuse(w, 403, "token_misplaced",
 		      "a proxy token for %s appears in %s to %s, where keyhole does not swap it",
-		      c->env_name, where, w->ctx->host);
+		      c->env_name, where, host);
 }
 
 /* May cred's real value be injected toward this destination? */
@@ -163,10 +167,14 @@ static int check_host(struct rw *w, struct kh_slice value)
 	/* A Host without a port is taken to mean the tunnel's port. */
 	if (kh_authority_parse(value, w->ctx->port, host, &port) < 0)
 		return refuse(w, 400, "bad_request", "malformed Host header");
-	if (strcmp(host, w->ctx->host) != 0 || port != w->ctx->port)
+	if (strcmp(host, w->ctx->host) != 0 || port != w->ctx->port) {
+		char shown[KH_HOST_BUF];
+
+		kh_policy_redact(w->ctx->policy, kh_slice_cstr(host), shown, sizeof shown);
 		return refuse(w, 400, "host_mismatch",
-			      "Host header names %s but this tunnel goes to %s", host,
+			      "Host header names %s but this tunnel goes to %s", shown,
 			      w->ctx->host);
+	}
 	return 0;
 }
 
@@ -188,9 +196,14 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 	const struct kh_cred *c;
 	int r;
 
+	if ((c = kh_policy_token_scan(w->ctx->policy, h->name)) != NULL)
+		return misplaced(w, c, "a header name");
 	if (hop_by_hop(w, h->name, h->value))
 		return 0;
 	if (kh_slice_eq_cstr_nocase(h->name, "host")) {
+		/* A token here is a leak even when the Host is replaced or refused. */
+		if ((c = kh_policy_token_scan(w->ctx->policy, h->value)) != NULL)
+			return misplaced(w, c, "the Host header");
 		if (w->ctx->absolute) {
 			emit_authority_host(w, h->name);
 			return 0;
@@ -241,6 +254,10 @@ static int rewrite(struct rw *w)
 		w->res->token_in_target = true;
 		return misplaced(w, c, "the request target");
 	}
+	if ((c = kh_policy_token_scan(ctx->policy, req->method)) != NULL)
+		return misplaced(w, c, "the request method");
+	if ((c = kh_policy_token_scan(ctx->policy, kh_slice_cstr(ctx->host))) != NULL)
+		return misplaced(w, c, "the destination host name");
 	emit_request_line(w);
 	if (!req->has_host)
 		emit_authority_host(w, KH_SLICE_LIT("Host"));

@@ -225,6 +225,24 @@ static void host_rules(void)
 	CHECK(strstr(outbuf, "Connection: close\r\n") != NULL);
 }
 
+/* Found by fuzz_rewrite: a token outside header values left keyhole. */
+static void token_in_names_method_and_host(void)
+{
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\n" OPENAI_TOK ": x\r\n\r\n", "evil.test",
+		      443, true, false, NULL), -1);
+	CHECK(strstr(res.detail, OPENAI_TOK) == NULL);
+	CHECK_INT(run(OPENAI_TOK " / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test", 443, true,
+		      false, NULL), -1);
+	CHECK_INT(run("GET http://" OPENAI_TOK ".plain.test/v1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		      OPENAI_TOK ".plain.test", 80, false, true, "/v1"), -1);
+	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: " OPENAI_TOK "\r\n\r\n", "api.openai.com", 443,
+		      true, false, NULL), -1);
+	CHECK_STR(res.reason, "token_misplaced"); /* scanned before the Host comparison */
+	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
+	CHECK_INT(strlen(outbuf), 0);
+}
+
 static void redaction(void)
 {
 	char out[256];
@@ -249,6 +267,7 @@ int main(void)
 	RUN(hop_by_hop_removed);
 	RUN(websocket_upgrade_kept);
 	RUN(host_rules);
+	RUN(token_in_names_method_and_host);
 	RUN(redaction);
 	kh_policy_unref(policy); /* also wipes the secrets it took over */
 	TAP_DONE();

@@ -1,0 +1,196 @@
+/* Request heads: kh_http_scan_head (one shot, byte by byte and in
+ * fuzzer-sized steps must agree) then kh_http_parse_request. On success the
+ * result is checked against an independent scan of the raw head lines, so a
+ * framing decision the parser got wrong (CL+TE, repeated CL, obs-fold) fails
+ * here even when nothing crashes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostname.h"
+#include "http1.h"
+
+#define MAX_HEAD    16384
+#define MAX_HEADERS 100
+
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x)) {                                                                        \
+			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Feeds data as a buffer growing by step bytes; the first verdict wins. */
+static ssize_t scan_in_steps(const uint8_t *data, size_t size, size_t step,
+			     struct kh_http_error *err)
+{
+	size_t scan = 0, len = 0;
+	ssize_t n = 0;
+
+	while (n == 0 && len < size) {
+		len = size - len < step ? size : len + step;
+		n = kh_http_scan_head(data, len, &scan, MAX_HEAD, err);
+		CHECK(n != 0 || scan <= len);
+	}
+	return n;
+}
+
+static bool in_range(const uint8_t *base, size_t len, struct kh_slice s)
+{
+	return (const uint8_t *)s.ptr >= base && (const uint8_t *)s.ptr + s.len <= base + len;
+}
+
+static bool all_tchar(struct kh_slice s)
+{
+	for (size_t i = 0; i < s.len; i++)
+		if (!kh_http_is_tchar((unsigned char)s.ptr[i]))
+			return false;
+	return s.len > 0;
+}
+
+/* What a naive line-by-line reading of the raw head says about framing. */
+struct raw_view {
+	size_t lines; /* field lines */
+	size_t cl, te, host;
+	bool fold; /* a field line starts with SP/HTAB */
+	bool cl_same; /* every CL value is the same string */
+	struct kh_slice cl_value;
+};
+
+static bool name_is(const uint8_t *line, size_t colon, const char *name)
+{
+	return colon == strlen(name) && strncasecmp((const char *)line, name, colon) == 0;
+}
+
+static void raw_scan(const uint8_t *p, size_t head_len, struct raw_view *v)
+{
+	size_t pos = 0;
+	bool first = true;
+
+	memset(v, 0, sizeof *v);
+	v->cl_same = true;
+	while (pos + 2 <= head_len) {
+		const uint8_t *line = p + pos;
+		const uint8_t *crlf = memmem(line, head_len - pos, "\r\n", 2);
+		size_t len = (size_t)(crlf - line), colon = 0;
+
+		pos += len + 2;
+		if (first || len == 0) {
+			first = false;
+			continue;
+		}
+		v->lines++;
+		v->fold |= line[0] == ' ' || line[0] == '\t';
+		while (colon < len && line[colon] != ':')
+			colon++;
+		if (name_is(line, colon, "content-length")) {
+			struct kh_slice val = kh_slice_trim_ows(
+				kh_slice_make(line + colon + 1, len - colon - 1));
+
+			if (v->cl++ > 0 && !kh_slice_eq(val, v->cl_value))
+				v->cl_same = false;
+			v->cl_value = val;
+		}
+		v->te += name_is(line, colon, "transfer-encoding");
+		v->host += name_is(line, colon, "host");
+	}
+}
+
+static void check_fields(const uint8_t *p, size_t n, const struct kh_http_head *h)
+{
+	CHECK(h->n_headers <= MAX_HEADERS);
+	for (size_t i = 0; i < h->n_headers; i++) {
+		struct kh_slice name = h->headers[i].name, val = h->headers[i].value;
+
+		CHECK(in_range(p, n, name) && in_range(p, n, val));
+		CHECK(all_tchar(name));
+		CHECK(val.len == 0 || (val.ptr[0] != ' ' && val.ptr[0] != '\t'));
+		CHECK(val.len == 0 ||
+		      (val.ptr[val.len - 1] != ' ' && val.ptr[val.len - 1] != '\t'));
+		CHECK(memchr(val.ptr, '\r', val.len) == NULL &&
+		      memchr(val.ptr, '\n', val.len) == NULL);
+		CHECK(memchr(val.ptr, '\0', val.len) == NULL);
+	}
+}
+
+/* An absolute-form target that parses must give a normalized host and a path
+ * that stays inside the target. */
+static void check_absolute(struct kh_slice target)
+{
+	char host[KH_HOST_BUF], again[KH_HOST_BUF];
+	struct kh_slice path;
+	uint16_t port = 0;
+	int kind = kh_http_parse_absolute(target, host, &port, &path);
+
+	if (kind < 0)
+		return;
+	CHECK(port != 0);
+	CHECK(kh_host_normalize(kh_slice_cstr(host), again) == kind && strcmp(host, again) == 0);
+	CHECK(in_range((const uint8_t *)target.ptr, target.len, path));
+	CHECK(path.len == 0 || path.ptr[0] == '/' || path.ptr[0] == '?');
+}
+
+static void check_accepted(const uint8_t *p, size_t n, const struct kh_http_head *h)
+{
+	struct raw_view v;
+	uint64_t cl;
+
+	CHECK(h->head_len == n);
+	CHECK(all_tchar(h->method) && in_range(p, n, h->method));
+	CHECK(h->target.len > 0 && in_range(p, n, h->target));
+	CHECK(h->version_minor <= 1);
+	check_fields(p, n, h);
+	raw_scan(p, n, &v);
+	CHECK(v.lines == h->n_headers);
+	CHECK(!v.fold);
+	CHECK(!(v.cl > 0 && v.te > 0)); /* never both CL and TE */
+	CHECK(v.cl <= 1 && v.te <= 1);
+	CHECK(v.host <= 1 && (h->version_minor == 0 || v.host == 1) &&
+	      h->has_host == (v.host == 1));
+	CHECK(h->body != KH_BODY_CLOSE);
+	CHECK(h->body != KH_BODY_LENGTH || h->content_length > 0);
+	CHECK((h->body == KH_BODY_CHUNKED) == (v.te == 1));
+	CHECK(v.te == 0 || h->version_minor == 1);
+	if (v.cl == 1) {
+		CHECK(kh_slice_to_u64(v.cl_value, UINT64_MAX, &cl) == 0 && cl == h->content_length);
+		CHECK(h->body == (cl > 0 ? KH_BODY_LENGTH : KH_BODY_NONE));
+	} else if (v.te == 0) {
+		CHECK(h->body == KH_BODY_NONE);
+	}
+	CHECK(!h->has_host || in_range(p, n, h->host));
+	check_absolute(h->target);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct kh_http_header hdrs[MAX_HEADERS];
+	struct kh_http_limits lim = { MAX_HEAD, MAX_HEADERS };
+	struct kh_http_head h = { .headers = hdrs };
+	struct kh_http_error e1 = { 0, NULL }, e2 = e1, e3 = e1;
+	size_t scan = 0, skip = kh_http_skip_leading_crlf(data, size);
+	ssize_t n = kh_http_scan_head(data, size, &scan, MAX_HEAD, &e1);
+
+	CHECK(skip % 2 == 0 && skip <= 8 && skip <= size);
+	CHECK(scan_in_steps(data, size, 1, &e2) == n);
+	CHECK(scan_in_steps(data, size, size > 0 ? data[0] % 13 + 2 : 2, &e3) == n);
+	if (n < 0) {
+		CHECK(e1.status == 400 || e1.status == 431);
+		CHECK(e1.why == e2.why && e1.why == e3.why);
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	CHECK((size_t)n <= size && (size_t)n <= MAX_HEAD && n >= 4);
+	CHECK(memcmp(data + n - 4, "\r\n\r\n", 4) == 0);
+	CHECK(memchr(data, '\0', (size_t)n) == NULL);
+	if (kh_http_parse_request(data, (size_t)n, &lim, &h, &e1) != 0) {
+		CHECK(e1.why != NULL);
+		CHECK(e1.status == 400 || e1.status == 431 || e1.status == 501 || e1.status == 505);
+		return 0;
+	}
+	check_accepted(data, (size_t)n, &h);
+	return 0;
+}
