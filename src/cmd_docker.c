@@ -22,6 +22,7 @@
 #define MAX_ENV_FILES 64
 #define ENV_FILE_MAX (1u << 20)
 #define NODE_OPTIONS_MAX 4096
+#define HELP_SHOWN (-2) /* parse_args_cmd: --help was asked for */
 
 enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
 
@@ -171,6 +172,12 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 
 /* --- keyhole docker args --- */
 
+static int docker_help(void)
+{
+	fputs(kh_command_find("docker")->usage, stdout);
+	return KH_EXIT_OK;
+}
+
 static void print_shell_word(const char *s)
 {
 	if (s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=,")] ==
@@ -239,13 +246,16 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 		{ "env-file", required_argument, NULL, 'f' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kh_err err = { "" };
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "e:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "e:h", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return HELP_SHOWN;
 		if (ch == 'H')
 			*home = optarg;
 		else if (ch == 'F' && parse_format(optarg, f) != 0)
@@ -274,6 +284,10 @@ static int cmd_args(int argc, char **argv)
 	enum fmt f = FMT_SHELL;
 	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u);
 
+	if (rc == HELP_SHOWN) {
+		rc = docker_help();
+		goto out;
+	}
 	if (rc != 0)
 		goto out;
 	rc = KH_EXIT_FAIL;
@@ -352,22 +366,39 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image,
 	return 0;
 }
 
+/* Where a NODE_OPTIONS assignment starts in one argument, in every form
+ * docker accepts: "NODE_OPTIONS=x" after -e, "-eNODE_OPTIONS=x",
+ * "--env=NODE_OPTIONS=x"; -1 if the argument is not one. */
+static long node_options_at(const char *a)
+{
+	static const char *const prefixes[] = { "", "-e", "--env=" };
+
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+		size_t p = strlen(prefixes[i]);
+
+		if (strncmp(a, prefixes[i], p) == 0 && strncmp(a + p, "NODE_OPTIONS", 12) == 0 &&
+		    (a[p + 12] == '=' || a[p + 12] == '\0'))
+			return (long)p;
+	}
+	return -1;
+}
+
 /* The user set NODE_OPTIONS with -e: rewrite that argument to the merged
  * value (so their flags are kept) rather than adding a second one. */
 static bool rewrite_node_options(int n, char **argv, const char *merged, char **owned)
 {
 	for (int i = n - 1; i >= 0; i--) {
-		const char *a = argv[i];
-		size_t off = strncmp(a, "NODE_OPTIONS", 12) == 0 && (a[12] == '=' || a[12] == '\0')
-				     ? 0
-				     : (size_t)-1;
+		long p = node_options_at(argv[i]);
+		size_t len;
 
-		if (off != 0)
+		if (p < 0 || (p == 0 && (i == 0 || (strcmp(argv[i - 1], "-e") != 0 &&
+						    strcmp(argv[i - 1], "--env") != 0))))
 			continue;
-		*owned = malloc(strlen(merged) + 14);
+		len = (size_t)p + strlen(merged) + 14;
+		*owned = malloc(len);
 		if (*owned == NULL)
 			return false;
-		snprintf(*owned, strlen(merged) + 14, "NODE_OPTIONS=%s", merged);
+		snprintf(*owned, len, "%.*sNODE_OPTIONS=%s", (int)p, argv[i], merged);
 		argv[i] = *owned;
 		return true;
 	}
@@ -429,6 +460,9 @@ int kh_cmd_docker(int argc, char **argv)
 {
 	if (argc < 2)
 		return kh_cli_usage_error("docker", "expected `args` or `run`");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    (argc == 3 && strcmp(argv[2], "--help") == 0)) /* `docker run --help` alone */
+		return docker_help();
 	if (strcmp(argv[1], "args") == 0)
 		return cmd_args(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)

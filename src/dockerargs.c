@@ -103,6 +103,23 @@ static const char *user_value(const struct kh_user_env *u)
 	return u->value != NULL ? u->value : getenv(u->name);
 }
 
+static bool user_overrides(const struct kh_docker_in *in, const char *name)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < in->n_user; i++) {
+		const char *ours, *theirs;
+
+		if (strcmp(in->user[i].name, name) != 0)
+			continue;
+		ours = our_value(in, name, buf, sizeof buf);
+		theirs = user_value(&in->user[i]);
+		if (ours != NULL && theirs != NULL && strcmp(ours, theirs) != 0)
+			return true;
+	}
+	return false;
+}
+
 /* Collects the user variables that would change where traffic goes or put a
  * real key in the container. */
 static size_t collisions(const struct kh_docker_in *in, char *list, size_t len)
@@ -124,8 +141,14 @@ static size_t collisions(const struct kh_docker_in *in, char *list, size_t len)
 	return n;
 }
 
-static int add_env(struct kh_argv *a, const char *name, const char *value)
+/* With enforcement off a colliding variable is left to the user: docker
+ * applies every -e after all env files, so adding ours would silently win
+ * over an --env-file value the warning said would be used. */
+static int add_env_unless(const struct kh_docker_in *in, struct kh_argv *a, const char *name,
+			  const char *value)
 {
+	if (!in->enforce && user_overrides(in, name))
+		return 0;
 	return kh_argv_add(a, "-e") == 0 && kh_argv_addf(a, "%s=%s", name, value) == 0 ? 0 : -1;
 }
 
@@ -144,9 +167,9 @@ static int base_args(const struct kh_docker_in *in, struct kh_argv *a)
 	for (size_t i = 0; i < sizeof egress_vars / sizeof egress_vars[0]; i++) {
 		char buf[64];
 
-		rc |= add_env(a, egress_vars[i], our_value(in, egress_vars[i], buf, sizeof buf));
+		rc |= add_env_unless(in, a, egress_vars[i], our_value(in, egress_vars[i], buf, sizeof buf));
 	}
-	rc |= add_env(a, "HERMES_EGRESS_PROXY", "1");
+	rc |= add_env_unless(in, a, "HERMES_EGRESS_PROXY", "1");
 	return rc;
 }
 
@@ -159,7 +182,7 @@ static int token_args(const struct kh_docker_in *in, struct kh_argv *a)
 
 		rc |= kh_argv_add(a, "-e");
 		rc |= kh_argv_addf(a, "HERMES_PROXY_TOKEN_%s=%s", m->env_name, m->proxy_token);
-		rc |= add_env(a, m->env_name, m->proxy_token);
+		rc |= add_env_unless(in, a, m->env_name, m->proxy_token);
 	}
 	return rc;
 }
@@ -198,5 +221,5 @@ int kh_docker_args(const struct kh_docker_in *in, struct kh_argv *out, char *nod
 		return -1;
 	}
 	kh_node_options_merge(node ? user_value(node) : NULL, node_options, node_len);
-	return add_env(out, "NODE_OPTIONS", node_options);
+	return add_env_unless(in, out, "NODE_OPTIONS", node_options);
 }

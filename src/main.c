@@ -6,10 +6,10 @@
 
 static int wants_help(int argc, char **argv)
 {
-	/* `docker run` hands everything after it to docker and the container:
-	 * only a --help right after "run" is ours. */
-	if (argc > 1 && strcmp(argv[0], "docker") == 0 && strcmp(argv[1], "run") == 0)
-		argc = argc > 3 ? 3 : argc;
+	/* docker and sandbox carry another program's arguments (docker's -h is
+	 * --hostname; a sandboxed `df -h` is df's): they handle --help themselves. */
+	if (strcmp(argv[0], "docker") == 0 || strcmp(argv[0], "sandbox") == 0)
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			return 0;

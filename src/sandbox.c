@@ -32,11 +32,11 @@
 #include "fsutil.h"
 #include "hostname.h"
 #include "probe.h"
+#include "providers.h"
 #include "sandbox.h"
 
 #define IN_DIR "/run/keyhole"
 #define IN_CA IN_DIR "/ca.crt"
-#define IN_SOCK IN_DIR "/proxy.sock"
 #define IN_EXE IN_DIR "/keyhole"
 
 extern char **environ;
@@ -44,6 +44,19 @@ extern char **environ;
 static volatile pid_t inner_pid;
 
 /* --- the command's environment --- */
+
+/* Names of real credentials keyhole knows about, mapped or not. */
+static bool is_credential_name(const char *name)
+{
+	for (size_t i = 0; i < kh_providers_count; i++)
+		if (strcmp(name, kh_providers[i].env_name) == 0 ||
+		    (kh_providers[i].alias_env && strcmp(name, kh_providers[i].alias_env) == 0))
+			return true;
+	for (size_t i = 0; i < kh_uncovered_env_count; i++)
+		if (strcmp(name, kh_uncovered_env[i]) == 0)
+			return true;
+	return false;
+}
 
 static bool drop_var(const char *entry, const struct kh_mappings *m, const struct kh_config *c)
 {
@@ -63,6 +76,11 @@ static bool drop_var(const char *entry, const struct kh_mappings *m, const struc
 		    (strncmp(name, "HERMES_PROXY_TOKEN_", 19) == 0 &&
 		     strcmp(name + 19, m->v[i].env_name) == 0))
 			return true;
+	if (is_credential_name(name)) { /* a real key keyhole has no token for */
+		fprintf(stderr, "keyhole sandbox: not passing %s into the sandbox (no keyhole "
+				"token for it; run `keyhole setup` to map it)\n", name);
+		return true;
+	}
 	return false;
 }
 
@@ -135,16 +153,17 @@ static int namespace_args(struct kh_argv *a)
 static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *cwd,
 		      struct kh_argv *a)
 {
-	int rc = add_all(a, (const char *const[]){ "--ro-bind", "/", "/", "--dev-bind", "/dev",
-						   "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-						   "--tmpfs", "/run", NULL });
+	/* A fresh /dev (null, zero, random, tty, private pts and shm): the host's
+	 * devices, raw disks included, stay out of reach even of a root sandbox. */
+	int rc = add_all(a, (const char *const[]){ "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+						   "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
+						   NULL });
 
 	if (!inside(cwd, x->paths.home) && strcmp(cwd, "/") != 0)
 		rc |= add_all(a, (const char *const[]){ "--bind", cwd, cwd, NULL });
 	rc |= add_all(a, (const char *const[]){ "--tmpfs", x->paths.home, NULL });
 	rc |= add_all(a, (const char *const[]){ "--ro-bind", x->paths.ca_crt, IN_CA, "--ro-bind",
-						x->paths.sock, IN_SOCK, "--ro-bind", exe, IN_EXE,
-						"--chdir", cwd, NULL });
+						exe, IN_EXE, "--chdir", cwd, NULL });
 	return rc;
 }
 
@@ -163,8 +182,9 @@ static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 	rc |= mount_args(x, exe, cwd, a);
 	rc |= kh_argv_add(a, "--info-fd");
 	rc |= kh_argv_addf(a, "%d", info_fd);
-	rc |= add_all(a, (const char *const[]){ "--", IN_EXE, "sandbox-init", "--socket", IN_SOCK,
-						"--port", NULL });
+	rc |= add_all(a, (const char *const[]){ "--", IN_EXE, "sandbox-init", "--home-fd", NULL });
+	rc |= kh_argv_addf(a, "%d", o->home_fd);
+	rc |= kh_argv_add(a, "--port");
 	rc |= kh_argv_addf(a, "%u", o->port);
 	for (size_t i = 0; i < o->n_allow; i++) {
 		rc |= kh_argv_add(a, "--allow-host");
@@ -270,8 +290,16 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	int info[2] = { -1, -1 }, rc = KH_EXIT_FAIL;
 
 	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
+	o->home_fd = -1;
 	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0)
 		goto out;
+	/* No CLOEXEC: bwrap hands it to pid 1, the only process inside that can
+	 * reach the daemon's socket (through /proc/self/fd; pid 1 is non-dumpable). */
+	o->home_fd = open(x->paths.home, O_PATH | O_DIRECTORY);
+	if (o->home_fd < 0) {
+		kh_cli_fail(x, "%s: %s", x->paths.home, strerror(errno));
+		goto out;
+	}
 	if (pipe(info) != 0 || build_env(x, &m, o->port, &env) != 0 ||
 	    bwrap_args(x, o, info[1], &args) != 0) {
 		kh_cli_fail(x, "cannot prepare the sandbox: %s", strerror(errno));
@@ -281,6 +309,8 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	rc = run_bwrap(&args, &env, info);
 	info[0] = info[1] = -1;
 out:
+	if (o->home_fd >= 0)
+		close(o->home_fd);
 	if (info[0] >= 0)
 		close(info[0]);
 	if (info[1] >= 0)
@@ -291,11 +321,26 @@ out:
 	return rc;
 }
 
+/* bwrap needs absolute paths without symlinked parents for its mounts. */
+static int absolute_home(struct kh_cli_ctx *x)
+{
+	char real[KH_MAX_PATH];
+	struct kh_err err = { "" };
+
+	if (realpath(x->paths.home, real) == NULL)
+		return kh_cli_fail(x, "%s: %s; set keyhole up and start it first (keyhole setup && "
+				      "keyhole start)", x->paths.home, strerror(errno));
+	if (kh_paths_resolve(&x->paths, real, NULL, &err) != 0)
+		return kh_cli_fail(x, "%s", err.msg);
+	return 0;
+}
+
 int kh_cmd_sandbox(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
 		{ "allow-host", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sandbox_opts o = { 0 };
@@ -304,8 +349,11 @@ int kh_cmd_sandbox(int argc, char **argv)
 	int ch, rc;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (ch == 'H') {
+	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(kh_command_find("sandbox")->usage, stdout);
+			return KH_EXIT_OK;
+		} else if (ch == 'H') {
 			home = optarg;
 		} else if (ch == 'a' && o.n_allow < KH_SANDBOX_MAX_ALLOW) {
 			char norm[KH_HOST_BUF + 2];
@@ -325,7 +373,7 @@ int kh_cmd_sandbox(int argc, char **argv)
 	o.argv = argv + optind;
 	if (kh_cli_open(&x, "sandbox", home) != 0)
 		return KH_EXIT_FAIL;
-	rc = kh_sandbox_run(&x, &o);
+	rc = absolute_home(&x) == 0 ? kh_sandbox_run(&x, &o) : KH_EXIT_FAIL;
 	kh_cli_close(&x);
 	return rc;
 }

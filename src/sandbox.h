@@ -17,6 +17,7 @@ struct sandbox_opts {
 	int argc;                                /* the command */
 	char **argv;
 	uint16_t port;                           /* the proxy port inside (tunnel_port) */
+	int home_fd;                             /* O_PATH KEYHOLE_HOME, inherited by pid 1 */
 };
 
 /* Outside: builds and runs the sandbox; returns the command's exit status. */

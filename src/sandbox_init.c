@@ -11,6 +11,7 @@
  * applies its own allowlist and deny list to everything. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,7 +46,7 @@ struct relay {
 };
 
 struct init {
-	const char *sock;
+	char sock[64]; /* /proc/self/fd/<home fd>/proxy.sock */
 	char patterns[KH_SANDBOX_MAX_ALLOW][KH_HOST_BUF + 2];
 	size_t n_patterns;
 	int listen_fd, sig_fd;
@@ -73,17 +74,19 @@ fail:
 
 /* --- --allow-host narrowing --- */
 
-/* The host a first request line names: CONNECT host:port, or http://host/. */
+/* The host a CONNECT line names. With --allow-host only CONNECT is accepted:
+ * after it the stream is TLS to that one host (the daemon checks every
+ * request inside against it), whereas a plain-HTTP connection could name a
+ * new host in each of its requests. */
 static int line_host(struct kh_slice line, char host[KH_HOST_BUF])
 {
-	struct kh_slice method, target, path;
+	struct kh_slice method, target;
 	uint16_t port;
 
-	if (!kh_slice_split(&line, ' ', &method) || !kh_slice_split(&line, ' ', &target))
+	if (!kh_slice_split(&line, ' ', &method) || !kh_slice_split(&line, ' ', &target) ||
+	    !kh_slice_eq_cstr(method, "CONNECT"))
 		return -1;
-	if (kh_slice_eq_cstr(method, "CONNECT"))
-		return kh_authority_parse(target, 0, host, &port);
-	return kh_http_parse_absolute(target, host, &port, &path);
+	return kh_authority_parse(target, 0, host, &port);
 }
 
 static bool allowed(const struct init *in, const char *host)
@@ -99,7 +102,8 @@ static void refuse(struct relay *r, const char *host)
 	char msg[512];
 	char body[320];
 	int b = snprintf(body, sizeof body, "keyhole sandbox: %s is not in this sandbox's "
-					    "--allow-host list\n", host[0] ? host : "(unparsable request)");
+					    "--allow-host list\n",
+			 host[0] ? host : "only CONNECT (https) is allowed with --allow-host; this");
 	int n = snprintf(msg, sizeof msg, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
 					  "Content-Length: %d\r\nConnection: close\r\n"
 					  "X-Keyhole-Reason: sandbox_host_not_allowed\r\n\r\n%s",
@@ -336,19 +340,19 @@ static int setup(struct init *in, uint16_t port, char **cmd)
 int kh_cmd_sandbox_init(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
+		{ "home-fd", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "allow-host", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct init in;
-	uint64_t port = 0;
+	uint64_t port = 0, fd = 0;
 	int ch;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (ch == 's')
-			in.sock = optarg;
+		if (ch == 's' && kh_parse_u64(optarg, 1 << 20, &fd) == 0)
+			snprintf(in.sock, sizeof in.sock, "/proc/self/fd/%d/proxy.sock", (int)fd);
 		else if (ch == 'p' && kh_parse_u64(optarg, 65535, &port) == 0)
 			continue;
 		else if (ch == 'a' && in.n_patterns < KH_SANDBOX_MAX_ALLOW &&
@@ -358,10 +362,11 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 			return kh_cli_usage_error("sandbox", "bad --allow-host or internal option "
 							     "'%s'", argv[optind - 1]);
 	}
-	if (in.sock == NULL || port == 0 || optind >= argc)
+	if (in.sock[0] == '\0' || port == 0 || optind >= argc)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	if (getpid() != 1)
 		fprintf(stderr, "keyhole sandbox-init: warning: not pid 1 (run by keyhole sandbox)\n");
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* the command must not inherit the way out */
 	if (setup(&in, (uint16_t)port, argv + optind) != 0)
 		return 125;
 	return loop(&in);
