@@ -13,13 +13,13 @@
 #include "jsonl.h"
 #include "loadgen.h"
 
-#define CMD "bench"
+#define CMD                 "bench"
 #define DEFAULT_DURATION_MS 10000u
-#define DEFAULT_TIMEOUT_MS 10000u
-#define DEFAULT_HOLD_MS 5000u
-#define IDLE_TIMEOUT_MS 30000u /* idle mode: slow proxies take a while per handshake */
-#define MAX_OVERRIDES 16
-#define JSON_MAX 8192
+#define DEFAULT_TIMEOUT_MS  10000u
+#define DEFAULT_HOLD_MS     5000u
+#define IDLE_TIMEOUT_MS     30000u /* idle mode: slow proxies take a while per handshake */
+#define MAX_OVERRIDES       16
+#define JSON_MAX            8192
 
 /* --connect-to / --resolve: (host, port) -> (address, port); empty host or
  * port 0 matches anything. */
@@ -113,7 +113,8 @@ static bool next_field(struct kh_slice *s, struct kh_slice *f)
 		*s = kh_slice_make(s->ptr + close + 1, s->len - (size_t)close - 1);
 		if (s->len > 0 && s->ptr[0] != ':')
 			return false;
-		*s = s->len > 0 ? kh_slice_make(s->ptr + 1, s->len - 1) : (struct kh_slice){ NULL, 0 };
+		*s = s->len > 0 ? kh_slice_make(s->ptr + 1, s->len - 1)
+				: (struct kh_slice){ NULL, 0 };
 		return true;
 	}
 	if (!kh_slice_split(s, ':', f))
@@ -204,8 +205,8 @@ static int check_method(const char *m)
 /* --- URLs --- */
 
 /* "scheme://authority[/path]" -> authority slice and path into cli->path. */
-static int split_url(struct kh_slice u, const char *scheme, struct kh_slice *auth,
-		     struct cli *x, bool want_path)
+static int split_url(struct kh_slice u, const char *scheme, struct kh_slice *auth, struct cli *x,
+		     bool want_path)
 {
 	size_t i = 0, sl = strlen(scheme);
 	struct kh_slice path;
@@ -300,7 +301,8 @@ static int resolve_direct(struct cli *x)
 		}
 	}
 	if (resolve_addr(host, port, &x->o) != 0) {
-		fprintf(stderr, "keyhole bench: cannot resolve %s (use --resolve HOST:ADDR)\n", host);
+		fprintf(stderr, "keyhole bench: cannot resolve %s (use --resolve HOST:ADDR)\n",
+			host);
 		return KH_EXIT_FAIL;
 	}
 	return 0;
@@ -345,16 +347,45 @@ static int add_header(struct cli *x, const char *val)
 	if (x->o.n_headers == KH_LG_MAX_HEADERS)
 		return kh_cli_usage_error(CMD, "at most %d --header options", KH_LG_MAX_HEADERS);
 	if (check_header(val) != 0)
-		return kh_cli_usage_error(CMD, "--header must be 'Name: value' (not Host), got '%s'",
-					  val);
+		return kh_cli_usage_error(
+			CMD, "--header must be 'Name: value' (not Host), got '%s'", val);
 	x->o.headers[x->o.n_headers++] = val;
 	return 0;
 }
 
-static int opt_value(struct cli *x, const char *opt, const char *val)
+/* Counted options: -c, -t, -n, --idle, --ramp. -1 if opt is not one. */
+static int opt_count(struct cli *x, const char *opt, const char *val)
 {
+	const struct {
+		const char *s, *l;
+		uint64_t max;
+		uint32_t *u32;
+		uint64_t *u64;
+	} t[] = {
+		{ "-c", "--connections", KH_LG_MAX_CONNECTIONS, &x->o.connections, NULL },
+		{ "-t", "--threads", KH_LG_MAX_THREADS, &x->o.threads, NULL },
+		{ "-n", "--requests", KH_LG_MAX_REQUESTS, NULL, &x->o.max_requests },
+		{ "--idle", "--idle", KH_LG_MAX_CONNECTIONS, NULL, &x->idle },
+		{ "--ramp", "--ramp", KH_LG_MAX_CONNECTIONS, &x->o.ramp, NULL },
+	};
 	uint64_t v;
 
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		if (strcmp(opt, t[i].s) != 0 && strcmp(opt, t[i].l) != 0)
+			continue;
+		if (set_count(opt, val, t[i].max, &v) != 0)
+			return KH_EXIT_USAGE;
+		if (t[i].u32 != NULL)
+			*t[i].u32 = (uint32_t)v;
+		else
+			*t[i].u64 = v;
+		return 0;
+	}
+	return -1;
+}
+
+static int opt_value(struct cli *x, const char *opt, const char *val)
+{
 	if (!strcmp(opt, "--url"))
 		x->url = val;
 	else if (!strcmp(opt, "--proxy"))
@@ -370,20 +401,8 @@ static int opt_value(struct cli *x, const char *opt, const char *val)
 			return bad(opt, val);
 		x->o.method = val;
 		x->method_set = true;
-	} else if (!strcmp(opt, "-c") || !strcmp(opt, "--connections")) {
-		if (set_count(opt, val, KH_LG_MAX_CONNECTIONS, &v) != 0)
-			return KH_EXIT_USAGE;
-		x->o.connections = (uint32_t)v;
-	} else if (!strcmp(opt, "-t") || !strcmp(opt, "--threads")) {
-		if (set_count(opt, val, KH_LG_MAX_THREADS, &v) != 0)
-			return KH_EXIT_USAGE;
-		x->o.threads = (uint32_t)v;
-	} else if (!strcmp(opt, "-n") || !strcmp(opt, "--requests"))
-		return set_count(opt, val, KH_LG_MAX_REQUESTS, &x->o.max_requests);
-	else if (!strcmp(opt, "--idle"))
-		return set_count(opt, val, KH_LG_MAX_CONNECTIONS, &x->idle);
-	else
-		return -1;
+	} else
+		return opt_count(x, opt, val);
 	return 0;
 }
 
@@ -426,10 +445,12 @@ static bool opt_flag(struct cli *x, const char *opt)
 static bool takes_value(const char *opt)
 {
 	static const char *const names[] = {
-		"--url",     "--proxy",    "--cacert",	   "--resolve", "--connect-to", "-H",
-		"--header",  "-X",	   "--method",	   "-c",	"--connections", "-t",
-		"--threads", "-n",	   "--requests",   "--idle",	"-d",		 "--duration",
-		"--warmup",  "--timeout", "--hold",	   "--body-size",
+		"--url",        "--proxy",     "--cacert",      "--resolve",
+		"--connect-to", "-H",          "--header",      "-X",
+		"--method",     "-c",          "--connections", "-t",
+		"--threads",    "-n",          "--requests",    "--idle",
+		"-d",           "--duration",  "--warmup",      "--timeout",
+		"--hold",       "--body-size", "--ramp",
 	};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -478,13 +499,14 @@ static int finish_opts(struct cli *x)
 	if (x->url == NULL)
 		return kh_cli_usage_error(CMD, "--url is required");
 	if (parse_target(x) != 0)
-		return kh_cli_usage_error(CMD, "--url must be http(s)://HOST[:PORT][/PATH], got '%s'",
-					  x->url);
+		return kh_cli_usage_error(
+			CMD, "--url must be http(s)://HOST[:PORT][/PATH], got '%s'", x->url);
 	if (!x->method_set && o->body_size > 0)
 		o->method = "POST";
 	if (x->idle) {
 		if (o->mode == KH_LG_NEWCONN || o->max_requests)
-			return kh_cli_usage_error(CMD, "--idle cannot be combined with --new-conn or -n");
+			return kh_cli_usage_error(
+				CMD, "--idle cannot be combined with --new-conn or -n");
 		o->mode = KH_LG_IDLE;
 		o->connections = (uint32_t)x->idle;
 		o->hold_ms = o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS;
@@ -537,9 +559,9 @@ static void print_hist(const char *label, const struct kh_lg_hist *h)
 
 static const char *mode_name(enum kh_lg_mode m)
 {
-	return m == KH_LG_NEWCONN ? "new connection per request" :
-	       m == KH_LG_IDLE	  ? "idle hold" :
-				    "keep-alive";
+	return m == KH_LG_NEWCONN ? "new connection per request"
+	       : m == KH_LG_IDLE  ? "idle hold"
+				  : "keep-alive";
 }
 
 static void print_text(const struct cli *x, const struct kh_lg_result *r)
@@ -552,7 +574,8 @@ static void print_text(const struct cli *x, const struct kh_lg_result *r)
 	       o->connections, o->connections == 1 ? "" : "s", o->threads,
 	       o->threads == 1 ? "" : "s", secs);
 	if (o->mode == KH_LG_IDLE)
-		printf("idle      %u of %u connections held\n", r->idle_established, o->connections);
+		printf("idle      %u of %u connections held\n", r->idle_established,
+		       o->connections);
 	printf("requests  %llu (%.1f/s), errors %llu\n", (unsigned long long)r->requests,
 	       per_sec(r->requests, r->elapsed_ns), (unsigned long long)kh_lg_errors_total(r));
 	print_hist("latency", &r->latency);
@@ -619,8 +642,10 @@ static int print_json(const struct cli *x, const struct kh_lg_result *r)
 	kh_json_begin_object(&j);
 	kh_json_kv_cstr(&j, "url", x->url);
 	kh_json_kv_cstr(&j, "proxy", x->proxy);
-	kh_json_kv_cstr(&j, "mode", x->o.mode == KH_LG_NEWCONN ? "new-conn" :
-				    x->o.mode == KH_LG_IDLE    ? "idle" : "keep-alive");
+	kh_json_kv_cstr(&j, "mode",
+			x->o.mode == KH_LG_NEWCONN ? "new-conn"
+			: x->o.mode == KH_LG_IDLE  ? "idle"
+						   : "keep-alive");
 	kh_json_kv_uint(&j, "connections", x->o.connections);
 	kh_json_kv_uint(&j, "threads", x->o.threads);
 	kh_json_key(&j, "duration_s");

@@ -22,16 +22,16 @@
 #include "tlsctx.h"
 #include "version.h"
 
-#define HEAD_CAP 32768            /* response head bytes kept per connection */
-#define SCRATCH_SIZE (256u << 10) /* per-thread sink for response bodies */
-#define BODY_BLOCK 65536          /* request body pattern, sent repeatedly */
-#define RUN_BUDGET 64             /* I/O steps before a connection yields */
-#define RETRY_MS 10               /* pause before reconnecting after an error */
-#define MAX_RESP_HEADERS 128
-#define TICK_NS 2000000           /* controller polling period */
+#define HEAD_CAP          32768 /* response head bytes kept per connection */
+#define SCRATCH_SIZE      (256u << 10) /* per-thread sink for response bodies */
+#define BODY_BLOCK        65536 /* request body pattern, sent repeatedly */
+#define RUN_BUDGET        64 /* I/O steps before a connection yields */
+#define RETRY_MS          10 /* pause before reconnecting after an error */
+#define MAX_RESP_HEADERS  128
+#define TICK_NS           2000000 /* controller polling period */
 #define IDLE_SETUP_CAP_MS (600u * 1000u) /* idle mode: bound on opening them all */
-#define NS_PER_MS 1000000u
-#define READ_AHEAD_BUF (128u << 10) /* TLS read buffer when streaming */
+#define NS_PER_MS         1000000u
+#define READ_AHEAD_BUF    (128u << 10) /* TLS read buffer when streaming */
 
 /* --- histogram --- */
 
@@ -110,9 +110,9 @@ uint64_t kh_lg_hist_quantile(const struct kh_lg_hist *h, uint32_t q)
 }
 
 static const char *const error_names[KH_LGE_COUNT] = {
-	[KH_LGE_CONNECT] = "connect", [KH_LGE_PROXY] = "proxy",   [KH_LGE_TLS] = "tls",
-	[KH_LGE_WRITE] = "write",     [KH_LGE_READ] = "read",     [KH_LGE_CLOSED] = "closed",
-	[KH_LGE_PARSE] = "parse",     [KH_LGE_STATUS] = "status", [KH_LGE_TIMEOUT] = "timeout",
+	[KH_LGE_CONNECT] = "connect",     [KH_LGE_PROXY] = "proxy",   [KH_LGE_TLS] = "tls",
+	[KH_LGE_WRITE] = "write",         [KH_LGE_READ] = "read",     [KH_LGE_CLOSED] = "closed",
+	[KH_LGE_PARSE] = "parse",         [KH_LGE_STATUS] = "status", [KH_LGE_TIMEOUT] = "timeout",
 	[KH_LGE_IDLE_DROP] = "idle_drop",
 };
 
@@ -151,7 +151,8 @@ int kh_lg_raise_nofile(uint64_t need, struct kh_err *err)
 	kh_err_set(err,
 		   "need %llu file descriptors but RLIMIT_NOFILE allows %llu; raise it "
 		   "(ulimit -n %llu) or use fewer connections",
-		   (unsigned long long)need, (unsigned long long)rl.rlim_max, (unsigned long long)need);
+		   (unsigned long long)need, (unsigned long long)rl.rlim_max,
+		   (unsigned long long)need);
 	return -1;
 }
 
@@ -160,15 +161,15 @@ int kh_lg_raise_nofile(uint64_t need, struct kh_err *err)
 /* Read-only after setup, plus the counters every thread shares. */
 struct lg_shared {
 	const struct kh_lg_opts *o;
-	struct kh_buf req;        /* request head + the first part of the body */
-	uint64_t req_total;       /* head + whole body */
+	struct kh_buf req; /* request head + the first part of the body */
+	uint64_t req_total; /* head + whole body */
 	struct kh_buf connect_req;
-	uint8_t *block;           /* body pattern beyond what req holds */
+	uint8_t *block; /* body pattern beyond what req holds */
 	volatile int *stop;
 	atomic_bool measuring;
 	atomic_uint_fast64_t issued;
-	atomic_uint idle_done;    /* idle mode: connections held or failed */
-	atomic_uint firsts_over;  /* first setups finished, well or not */
+	atomic_uint idle_done; /* idle mode: connections held or failed */
+	atomic_uint firsts_over; /* first setups finished, well or not */
 	atomic_uint threads_done;
 };
 
@@ -194,14 +195,14 @@ struct lg_conn {
 	struct kh_task task;
 	struct lg_thread *t;
 	enum cstate state;
-	bool first;       /* this slot's first setup (counts against the window) */
-	bool queued;      /* task is on the loop's deferred list */
-	bool got_byte;    /* first response byte (or body byte with --sse) seen */
+	bool first; /* this slot's first setup (counts against the window) */
+	bool queued; /* task is on the loop's deferred list */
+	bool got_byte; /* first response byte (or body byte with --sse) seen */
 	bool keep_alive;
 	bool ok_status;
 	struct kh_buf in; /* response head */
 	size_t scan;
-	uint64_t sent;    /* bytes of the current outgoing message */
+	uint64_t sent; /* bytes of the current outgoing message */
 	uint64_t t_conn, t_req;
 	enum kh_body_kind body;
 	uint64_t body_left;
@@ -227,6 +228,10 @@ struct lg_thread {
 
 enum step { S_WAIT, S_NEXT, S_GONE };
 
+/* The connection that embeds member m at address p (via void * so the
+ * alignment of the result is the struct's, not char's). */
+#define CONN_OF(p, m) ((struct lg_conn *)(void *)((char *)(p)-offsetof(struct lg_conn, m)))
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -238,6 +243,14 @@ static uint64_t now_ns(void)
 static bool measuring(const struct lg_thread *t)
 {
 	return atomic_load_explicit(&t->sh->measuring, memory_order_relaxed);
+}
+
+/* Bytes count only inside the measured window, like requests, so bytes/s
+ * is right for a stream that spans the end of the warmup. */
+static void count_rx(struct lg_thread *t, uint64_t n)
+{
+	if (measuring(t))
+		t->res->bytes_rx += n;
 }
 
 static void conn_start(struct lg_conn *c);
@@ -327,7 +340,7 @@ static void fail(struct lg_conn *c, enum kh_lg_error kind)
 
 static void on_timer(struct kh_timer *tm)
 {
-	struct lg_conn *c = (struct lg_conn *)((char *)tm - offsetof(struct lg_conn, timer));
+	struct lg_conn *c = CONN_OF(tm, timer);
 
 	if (c->state == C_BACKOFF)
 		conn_start(c);
@@ -337,7 +350,7 @@ static void on_timer(struct kh_timer *tm)
 
 static void on_io(struct kh_io *io, uint32_t events)
 {
-	struct lg_conn *c = (struct lg_conn *)((char *)io - offsetof(struct lg_conn, ep.io));
+	struct lg_conn *c = CONN_OF(io, ep.io);
 
 	kh_ep_on_events(&c->ep, events);
 	drive(c);
@@ -345,7 +358,7 @@ static void on_io(struct kh_io *io, uint32_t events)
 
 static void on_task(struct kh_task *task)
 {
-	struct lg_conn *c = (struct lg_conn *)((char *)task - offsetof(struct lg_conn, task));
+	struct lg_conn *c = CONN_OF(task, task);
 
 	c->queued = false;
 	drive(c);
@@ -360,7 +373,8 @@ static int open_socket(const struct kh_lg_opts *o)
 		return -1;
 	/* Requests are small and latency is what we measure: no Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (const struct sockaddr *)&o->addr, o->addrlen) != 0 && errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)&o->addr, o->addrlen) != 0 &&
+	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
 	}
@@ -557,7 +571,7 @@ static int read_head(struct lg_conn *c, enum kh_lg_error eof_kind, size_t *hl)
 		return -1;
 	}
 	kh_buf_produced(&c->in, (size_t)n);
-	c->t->res->bytes_rx += (uint64_t)n;
+	count_rx(c->t, (uint64_t)n);
 	arm(c);
 	return scan_head(c, hl);
 }
@@ -656,7 +670,7 @@ static enum step step_resp_body(struct lg_conn *c)
 		fail(c, n == 0 ? KH_LGE_CLOSED : KH_LGE_READ);
 		return S_GONE;
 	}
-	t->res->bytes_rx += (uint64_t)n;
+	count_rx(t, (uint64_t)n);
 	arm(c);
 	r = body_take(c, t->scratch, (size_t)n);
 	if (r < 0) {
@@ -694,7 +708,8 @@ static enum step write_some(struct lg_conn *c, const struct kh_buf *msg, uint64_
 		return S_GONE;
 	}
 	c->sent += (uint64_t)n;
-	c->t->res->bytes_tx += (uint64_t)n;
+	if (measuring(c->t))
+		c->t->res->bytes_tx += (uint64_t)n;
 	arm(c);
 	return S_NEXT;
 }
@@ -975,7 +990,7 @@ static int thread_init(struct lg_thread *t, struct lg_shared *sh, uint32_t n, st
 	t->sh = sh;
 	t->o = o;
 	t->n = t->active = n;
-	t->window = KH_LG_SETUP_WINDOW / o->threads;
+	t->window = (o->ramp ? o->ramp : KH_LG_SETUP_WINDOW) / o->threads;
 	if (t->window == 0)
 		t->window = 1;
 	t->res = calloc(1, sizeof *t->res);
