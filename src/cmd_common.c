@@ -14,6 +14,7 @@ int kh_cli_open(struct kh_cli_ctx *x, const char *cmd, const char *home)
 	if (kh_paths_resolve(&x->paths, home, NULL, &err) != 0 ||
 	    kh_config_load(x->paths.config, &x->cfg, &err) != 0) {
 		fprintf(stderr, "keyhole %s: %s\n", cmd, err.msg);
+		kh_config_free(&x->cfg); /* a failed load may hold warnings */
 		return -1;
 	}
 	for (size_t i = 0; i < x->cfg.n_warnings; i++)
