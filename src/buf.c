@@ -14,6 +14,7 @@ void kh_buf_init(struct kh_buf *b, size_t cap)
 	b->off = 0;
 	b->len = 0;
 	b->cap = cap;
+	b->dirty = 0;
 }
 
 static int buf_ensure(struct kh_buf *b)
@@ -43,10 +44,17 @@ uint8_t *kh_buf_tail(struct kh_buf *b, size_t *avail)
 	return b->data + b->off + b->len;
 }
 
+static void mark_dirty(struct kh_buf *b)
+{
+	if (b->off + b->len > b->dirty)
+		b->dirty = b->off + b->len;
+}
+
 void kh_buf_produced(struct kh_buf *b, size_t n)
 {
 	KH_CHECK(b->data != NULL && b->off + b->len + n <= b->cap);
 	b->len += n;
+	mark_dirty(b);
 }
 
 int kh_buf_append(struct kh_buf *b, const void *p, size_t n)
@@ -68,6 +76,7 @@ int kh_buf_append(struct kh_buf *b, const void *p, size_t n)
 	}
 	memcpy(t, p, n);
 	b->len += n;
+	mark_dirty(b);
 	return 0;
 }
 
@@ -101,9 +110,10 @@ void kh_buf_free(struct kh_buf *b)
 {
 	if (b == NULL || b->data == NULL)
 		return;
-	OPENSSL_cleanse(b->data, b->cap);
+	OPENSSL_cleanse(b->data, b->dirty); /* only what was ever written */
 	free(b->data);
 	b->data = NULL;
 	b->off = 0;
 	b->len = 0;
+	b->dirty = 0;
 }

@@ -18,6 +18,7 @@ struct kh_buf {
 	size_t off; /* first unread byte */
 	size_t len; /* unread bytes starting at off */
 	size_t cap; /* hard cap and allocation size */
+	size_t dirty; /* bytes [0, dirty) may hold data: what kh_buf_free wipes */
 };
 
 void kh_buf_init(struct kh_buf *b, size_t cap);

@@ -17,10 +17,12 @@
 #include "clock.h"
 #include "log.h"
 #include "mappings.h"
+#include "tlspeek.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
+static void start_tls_accept(struct kh_conn *c);
 
 /* --- small helpers --- */
 
@@ -31,6 +33,8 @@ void kh_conn_touch(struct kh_conn *c)
 
 const char *kh_conn_mode_name(const struct kh_conn *c)
 {
+	if (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->mode != KH_MODE_MITM)
+		return "transparent";
 	if (strcmp(c->ex.method, "CONNECT") == 0)
 		return "connect";
 	return c->mode == KH_MODE_MITM ? "mitm" : "http";
@@ -161,6 +165,7 @@ static uint64_t deadline(const struct kh_conn *c)
 		return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
 	case KH_CS_CONNECT_OK:
 	case KH_CS_TLS_ACCEPT:
+	case KH_CS_SNI_PEEK:
 		return c->phase_start_ms + secs(t->handshake);
 	case KH_CS_RELAY:
 		return relay_deadline(c, t);
@@ -325,8 +330,11 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	       c->ex.method, c->host, c->port, status, reason, detail ? ": " : "",
 	       detail ? detail : "");
 	kh_dial_reset(c);
-	if (c->ex.resp_started || c->cli.failed) {
-		kh_conn_close(c); /* a response is half-sent: all we can do is cut it */
+	if (c->ex.resp_started || c->cli.failed ||
+	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
+		/* A response is half-sent, or the client expects TLS, not HTTP:
+		 * all we can do is cut the connection (the audit record says why). */
+		kh_conn_close(c);
 		return;
 	}
 	c->ex.active = false;
@@ -394,6 +402,10 @@ void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reaso
 	if (c->state != KH_CS_CONNECTING)
 		return; /* a request was waiting: the relay picks it up */
 	c->ex.active = false;
+	if (c->kind == KH_LISTEN_TRANSPARENT_TLS) {
+		start_tls_accept(c); /* the client already sent its ClientHello */
+		return;
+	}
 	if (kh_buf_append(&c->cout, established, sizeof established - 1) != 0) {
 		kh_conn_close(c);
 		return;
@@ -422,6 +434,50 @@ static void start_tls_accept(struct kh_conn *c)
 		return;
 	}
 	set_state(c, KH_CS_TLS_ACCEPT);
+}
+
+/* Transparent TLS: the server name in the ClientHello is the destination.
+ * The bytes are only peeked: the TLS handshake later reads them for real. */
+static bool step_sni_peek(struct kh_conn *c)
+{
+	uint8_t hello[KH_CLIENT_HELLO_MAX + 64];
+	enum kh_peek_result r;
+	ssize_t n;
+
+	if (!c->cli.rd_ready)
+		return false;
+	n = recv(c->cli.io.fd, hello, sizeof hello, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		c->cli.rd_ready = errno == EINTR;
+		return false;
+	}
+	if (n <= 0) {
+		kh_conn_close(c);
+		return true;
+	}
+	c->cli.rd_ready = false; /* all that has arrived was seen: wait for more */
+	r = kh_tls_peek_sni(hello, (size_t)n, c->host);
+	if (r == KH_PEEK_MORE)
+		return false;
+	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
+	c->ex.started_us = kh_mono_us();
+	c->port = 443;
+	if (r != KH_PEEK_SNI) {
+		c->host[0] = '\0';
+		kh_conn_fail(c, 400, "bad_request",
+			     "a transparent TLS connection must start with a ClientHello naming its "
+			     "server (SNI)");
+		return true;
+	}
+	if (kh_conn_refuse_token_host(c))
+		return true;
+	if (!kh_policy_host_allowed(c->policy, c->host)) {
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return true;
+	}
+	set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(c, c->host, c->port, true, false);
+	return true;
 }
 
 static void tls_accept_failed(struct kh_conn *c)
@@ -530,6 +586,8 @@ static bool step(struct kh_conn *c)
 		return step_closing(c);
 	case KH_CS_LINGER:
 		return step_linger(c);
+	case KH_CS_SNI_PEEK:
+		return step_sni_peek(c);
 	}
 	return false;
 }
@@ -543,6 +601,15 @@ static void resume(struct kh_task *t)
 		kh_conn_run(c);
 	else if (c->free_on_resume)
 		free(c);
+}
+
+/* An idle connection keeps no buffer memory: only TLS state and the struct. */
+static void release_idle_buffers(struct kh_conn *c)
+{
+	kh_buf_release_if_empty(&c->cin);
+	kh_buf_release_if_empty(&c->cout);
+	kh_buf_release_if_empty(&c->uin);
+	kh_buf_release_if_empty(&c->uout);
 }
 
 void kh_conn_run(struct kh_conn *c)
@@ -560,8 +627,10 @@ void kh_conn_run(struct kh_conn *c)
 		if (!step(c))
 			break;
 	}
-	if (!c->dead)
+	if (!c->dead) {
+		release_idle_buffers(c);
 		rearm(c);
+	}
 }
 
 static void cli_io(struct kh_io *io, uint32_t events)
@@ -629,7 +698,8 @@ static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
 	kh_fmt(out, len, peer->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
-void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer)
+void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
+		    enum kh_listen_kind kind)
 {
 	struct kh_conn *c = calloc(1, sizeof *c);
 
@@ -654,7 +724,8 @@ void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer)
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
-	set_state(c, KH_CS_RELAY);
+	c->kind = kind;
+	set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
 	kh_conn_touch(c);
 	if (kh_loop_add(w->loop, &c->cli.io) != 0) {
 		kh_conn_close(c);
