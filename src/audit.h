@@ -40,4 +40,7 @@ void kh_audit_write(const struct kh_audit_rec *r);
 
 void kh_audit_close(void);
 
+/* Writes records to an already open fd (the sandbox's pid 1 inherits one). */
+void kh_audit_use_fd(int fd);
+
 #endif

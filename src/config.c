@@ -767,6 +767,23 @@ static int walk_map(struct ctx *x, yaml_node_t *map, const char *path, const str
 	return 0;
 }
 
+/* "ip:port" / "[v6]:port": the host is always reached on that port (a
+ * self-hosted endpoint, or a test upstream behind transparent mode). */
+static int pin_with_port(const char *addr, struct kh_pin *pin)
+{
+	struct kh_listen_addr a;
+
+	if (parse_listen(addr, &a) != 0)
+		return -1;
+	pin->port = ntohs(a.addr.ss_family == AF_INET ? ((struct sockaddr_in *)&a.addr)->sin_port
+						      : ((struct sockaddr_in6 *)&a.addr)->sin6_port);
+	if (pin->port == 0)
+		return -1;
+	pin->addr = a.addr;
+	pin->addrlen = a.addrlen;
+	return 0;
+}
+
 static bool pin_dup(const struct kh_config *c, const char *host)
 {
 	for (size_t i = 0; i < c->n_pins; i++)
@@ -795,9 +812,11 @@ static int add_pin(struct ctx *x, yaml_node_t *k, yaml_node_t *v, const char *pa
 		return fail(x, k, kpath, "needs an IP address, e.g. 203.0.113.7");
 	if (get_scalar(x, v, kpath, &addr) != 0)
 		return -1;
-	if (ip_to_sockaddr(addr, AF_UNSPEC, 0, &pin->addr, &pin->addrlen) != 0)
+	if (ip_to_sockaddr(addr, AF_UNSPEC, 0, &pin->addr, &pin->addrlen) != 0 &&
+	    pin_with_port(addr, pin) != 0)
 		return fail(x, v, kpath,
-			    "must be an IP address like 203.0.113.7 or 2001:db8::7, got '%s'",
+			    "must be an IP address like 203.0.113.7 or 2001:db8::7, optionally with a "
+			    "port (203.0.113.7:8443, [2001:db8::7]:8443), got '%s'",
 			    show(v, shown));
 	x->c->n_pins++;
 	return 0;

@@ -35,6 +35,7 @@ struct kh_pin {
 	char host[KH_HOST_BUF]; /* normalized exact host */
 	struct sockaddr_storage addr; /* port 0 */
 	socklen_t addrlen;
+	uint16_t port; /* 0: the request's port; else always this one */
 };
 
 struct kh_timeouts { /* seconds, each 1..KH_MAX_TIMEOUT */

@@ -33,6 +33,7 @@ enum kh_conn_state {
 	KH_CS_TUNNEL, /* raw bytes both ways after a 101 upgrade */
 	KH_CS_CLOSING, /* flushing a final response */
 	KH_CS_LINGER, /* our side shut; discarding input until EOF */
+	KH_CS_SNI_PEEK, /* transparent TLS: waiting for the ClientHello's server name */
 };
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
@@ -81,6 +82,7 @@ struct kh_conn {
 	struct kh_conn *prev, *next;
 	struct kh_policy *policy; /* reference */
 	enum kh_conn_state state;
+	enum kh_listen_kind kind;     /* how the client reached us */
 	enum kh_conn_mode mode;
 	bool dead;
 	bool close_after; /* close once the current exchange is done */
@@ -104,7 +106,8 @@ struct kh_conn {
 };
 
 /* Takes ownership of an accepted, non-blocking socket. */
-void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer);
+void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
+		    enum kh_listen_kind kind);
 
 /* Runs the state machine until it can make no more progress. */
 void kh_conn_run(struct kh_conn *c);

@@ -40,7 +40,7 @@ struct daemon {
 	char addr_text[KH_MAX_LISTENERS + 1][64];
 	size_t n_addrs;
 	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
-	int unix_fd;     /* proxy.sock, shared by every worker; -1 if off */
+	int unix_fds[3]; /* proxy.sock, tls.sock, http.sock (by kh_listen_kind); -1 if off */
 	bool ca_created;
 };
 
@@ -300,6 +300,36 @@ static unsigned worker_count(const struct kh_config *cfg)
 	return n < 1 ? 1 : n > KH_MAX_WORKERS ? KH_MAX_WORKERS : (unsigned)n;
 }
 
+static const char *unix_path(const struct daemon *d, int kind)
+{
+	return kind == KH_LISTEN_PROXY		   ? d->paths.sock
+	       : kind == KH_LISTEN_TRANSPARENT_TLS ? d->paths.tls_sock
+						   : d->paths.http_sock;
+}
+
+/* The Unix sockets sandboxes reach the daemon through: the proxy protocol,
+ * and the transparent TLS and HTTP entries their ports 443/80 lead to. */
+static int open_unix(struct daemon *d, struct kh_err *err)
+{
+	for (int k = 0; k < 3; k++) {
+		if (!d->cfg.listen_unix)
+			continue;
+		d->unix_fds[k] = kh_listen_unix(unix_path(d, k), err);
+		if (d->unix_fds[k] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_unix(struct daemon *d, struct kh_worker *w, struct kh_err *err)
+{
+	for (int k = 0; k < 3; k++)
+		if (d->unix_fds[k] >= 0 &&
+		    kh_worker_add_shared(w, d->unix_fds[k], (enum kh_listen_kind)k, err) != 0)
+			return -1;
+	return 0;
+}
+
 static int open_workers(struct daemon *d, struct kh_err *err)
 {
 	collect_addresses(d);
@@ -312,8 +342,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 			return -1;
 		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
 	}
-	d->unix_fd = d->cfg.listen_unix ? kh_listen_unix(d->paths.sock, err) : -1;
-	if (d->cfg.listen_unix && d->unix_fd < 0)
+	if (open_unix(d, err) != 0)
 		return -1;
 	d->n_workers = worker_count(&d->cfg);
 	for (unsigned i = 0; i < d->n_workers; i++) {
@@ -328,7 +357,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 			}
 		}
 		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
-		    (d->unix_fd >= 0 && kh_worker_add_shared(&d->workers[i], d->unix_fd, err) != 0))
+		    add_unix(d, &d->workers[i], err) != 0)
 			return -1;
 	}
 	return 0;
@@ -343,8 +372,9 @@ static void print_banner(const struct daemon *d)
 		loaded += p->creds[i].secret != NULL;
 	for (size_t a = 0; a < d->n_addrs; a++)
 		kh_info("listening on %s", d->addr_text[a]);
-	if (d->unix_fd >= 0)
-		kh_info("listening on unix:%s (for keyhole sandbox)", d->paths.sock);
+	if (d->unix_fds[KH_LISTEN_PROXY] >= 0)
+		kh_info("listening on unix:%s and tls.sock/http.sock (for keyhole sandbox)",
+			d->paths.sock);
 	kh_info("keyhole %s: %u worker(s); CA %s%s; %zu allowed host pattern(s); %zu deny "
 		"range(s); "
 		"%zu credential(s) (%zu loaded)",
@@ -401,9 +431,11 @@ static void stop_all(struct daemon *d)
 
 static void free_all(struct daemon *d)
 {
-	if (d->unix_fd > 0) {
-		close(d->unix_fd);
-		unlink(d->paths.sock);
+	for (int k = 0; k < 3; k++) {
+		if (d->unix_fds[k] < 0)
+			continue;
+		close(d->unix_fds[k]);
+		unlink(unix_path(d, k));
 	}
 	kh_audit_close();
 	kh_policy_unref(d->sh.policy); /* wipes the secrets */
@@ -415,7 +447,7 @@ static void free_all(struct daemon *d)
 
 int kh_daemon_run(const struct kh_daemon_opts *opts)
 {
-	static struct daemon d = { .unix_fd = -1 }; /* large; one per process */
+	static struct daemon d = { .unix_fds = { -1, -1, -1 } }; /* large; one per process */
 	struct kh_err err = { "" };
 	sigset_t set;
 	int rc = 1;

@@ -207,6 +207,8 @@ void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls,
 		up->addrs[0] = pin->addr;
 		up->addrlens[0] = pin->addrlen;
 		up->n_addrs = 1;
+		if (pin->port != 0)
+			up->port = pin->port;
 	} else {
 		start_lookup(c);
 		return;

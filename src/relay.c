@@ -128,6 +128,31 @@ static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
 	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
 }
 
+/* Transparent HTTP (a sandbox's port 80): origin-form, routed by Host. */
+static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
+{
+	uint16_t port;
+	int kind = h->has_host ? kh_authority_parse(h->host, 80, c->host, &port) : -1;
+
+	c->port = 80; /* the sandbox's client connected to port 80, whatever Host says */
+	if (kh_slice_eq_cstr(h->method, "CONNECT") || h->target.len == 0 ||
+	    h->target.ptr[0] != '/' || kind < 0) {
+		c->host[0] = '\0';
+		kh_conn_fail(c, 400, "bad_request",
+			     "transparent HTTP needs an origin-form request with a Host header");
+		return;
+	}
+	c->host_is_ip = kind != KH_HOST_NAME;
+	kh_relay_set_path(c, h->target);
+	if (kh_conn_refuse_token_host(c))
+		return;
+	if (!kh_policy_host_allowed(c->policy, c->host)) {
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return;
+	}
+	forward(c, h, h->target, false, false);
+}
+
 static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 {
 	struct kh_slice path;
@@ -222,6 +247,8 @@ static bool start_request(struct kh_conn *c)
 	begin_exchange(c, &h);
 	if (c->mode == KH_MODE_MITM)
 		route_tunnel(c, &h);
+	else if (c->kind == KH_LISTEN_TRANSPARENT_HTTP)
+		route_transparent(c, &h);
 	else
 		route_plain(c, &h);
 	return true;

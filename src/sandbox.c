@@ -31,6 +31,7 @@
 #include "dockerargs.h"
 #include "fsutil.h"
 #include "hostname.h"
+#include "policy.h"
 #include "probe.h"
 #include "providers.h"
 #include "sandbox.h"
@@ -140,8 +141,14 @@ static int namespace_args(struct kh_argv *a)
 						   "--hostname", "keyhole-sandbox", "--as-pid-1",
 						   NULL });
 
+	/* pid 1 binds ports 443, 80 and 53 inside, then drops these too. */
+	static const char *const caps[] = { "--cap-add", "CAP_NET_BIND_SERVICE", "--cap-add",
+					    "CAP_SETPCAP", NULL };
+
 	if (geteuid() == 0) /* root inside must not be able to undo the mounts below */
-		return rc | add_all(a, (const char *const[]){ "--cap-drop", "ALL", NULL });
+		return rc | add_all(a, (const char *const[]){ "--cap-drop", "ALL", NULL }) |
+		       add_all(a, caps);
+	rc |= add_all(a, caps);
 	rc |= kh_argv_add(a, "--unshare-user");
 	rc |= kh_argv_add(a, "--uid");
 	rc |= kh_argv_addf(a, "%u", (unsigned)getuid());
@@ -151,7 +158,7 @@ static int namespace_args(struct kh_argv *a)
 }
 
 static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *cwd,
-		      struct kh_argv *a)
+		      const char *resolv, struct kh_argv *a)
 {
 	/* A fresh /dev (null, zero, random, tty, private pts and shm): the host's
 	 * devices, raw disks included, stay out of reach even of a root sandbox. */
@@ -164,6 +171,9 @@ static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *c
 	rc |= add_all(a, (const char *const[]){ "--tmpfs", x->paths.home, NULL });
 	rc |= add_all(a, (const char *const[]){ "--ro-bind", x->paths.ca_crt, IN_CA, "--ro-bind",
 						exe, IN_EXE, "--chdir", cwd, NULL });
+	if (resolv != NULL) /* names resolve through pid 1's responder */
+		rc |= add_all(a, (const char *const[]){ "--ro-bind", resolv, "/etc/resolv.conf",
+							NULL });
 	return rc;
 }
 
@@ -179,13 +189,21 @@ static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 	exe[n] = '\0';
 	rc = kh_argv_add(a, "bwrap"); /* separate statements: the order of the arguments matters */
 	rc |= namespace_args(a);
-	rc |= mount_args(x, exe, cwd, a);
+	rc |= mount_args(x, exe, cwd, o->resolv[0] ? o->resolv : NULL, a);
 	rc |= kh_argv_add(a, "--info-fd");
 	rc |= kh_argv_addf(a, "%d", info_fd);
 	rc |= add_all(a, (const char *const[]){ "--", IN_EXE, "sandbox-init", "--home-fd", NULL });
 	rc |= kh_argv_addf(a, "%d", o->home_fd);
 	rc |= kh_argv_add(a, "--port");
 	rc |= kh_argv_addf(a, "%u", o->port);
+	if (o->audit_fd >= 0) {
+		rc |= kh_argv_add(a, "--audit-fd");
+		rc |= kh_argv_addf(a, "%d", o->audit_fd);
+	}
+	for (size_t i = 0; o->policy != NULL && i < o->policy->n_allow; i++) {
+		rc |= kh_argv_add(a, "--dns-allow");
+		rc |= kh_argv_add(a, o->policy->allow[i]);
+	}
 	for (size_t i = 0; i < o->n_allow; i++) {
 		rc |= kh_argv_add(a, "--allow-host");
 		rc |= kh_argv_add(a, o->allow[i]);
@@ -267,6 +285,28 @@ static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2])
 	return WEXITSTATUS(status);
 }
 
+/* What transparent mode needs from outside: the names the daemon allows (for
+ * the DNS responder), a resolv.conf naming 127.0.0.1, and the audit log to
+ * record refused lookups in (an inherited fd: KEYHOLE_HOME is hidden inside). */
+static int prepare_transparent(struct kh_cli_ctx *x, const struct kh_mappings *m,
+			       struct sandbox_opts *o)
+{
+	static const char resolv[] = "# keyhole sandbox: names resolve through keyhole\n"
+				     "nameserver 127.0.0.1\noptions ndots:1\n";
+	struct kh_secrets none = { 0 };
+	struct kh_err err = { "" };
+
+	o->policy = kh_policy_build(&x->cfg, m, &none, NULL, &err);
+	if (o->policy == NULL)
+		return kh_cli_fail(x, "%s", err.msg);
+	if (kh_path_join(o->resolv, sizeof o->resolv, x->paths.home, "sandbox-resolv.conf") != 0 ||
+	    kh_fs_write_atomic(o->resolv, resolv, sizeof resolv - 1, 0644, &err) != 0)
+		return kh_cli_fail(x, "%s", err.msg);
+	/* No CLOEXEC: bwrap passes it to pid 1, which closes it before the command. */
+	o->audit_fd = open(x->paths.audit, O_WRONLY | O_APPEND | O_NOFOLLOW);
+	return 0;
+}
+
 /* The daemon must be up and reachable on its Unix socket. */
 static int check_daemon(const struct kh_cli_ctx *x)
 {
@@ -290,8 +330,9 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	int info[2] = { -1, -1 }, rc = KH_EXIT_FAIL;
 
 	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
-	o->home_fd = -1;
-	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0)
+	o->home_fd = o->audit_fd = -1;
+	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0 ||
+	    prepare_transparent(x, &m, o) != 0)
 		goto out;
 	/* No CLOEXEC: bwrap hands it to pid 1, the only process inside that can
 	 * reach the daemon's socket (through /proc/self/fd; pid 1 is non-dumpable). */
@@ -311,6 +352,10 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 out:
 	if (o->home_fd >= 0)
 		close(o->home_fd);
+	if (o->audit_fd >= 0)
+		close(o->audit_fd);
+	kh_policy_unref(o->policy);
+	o->policy = NULL;
 	if (info[0] >= 0)
 		close(info[0]);
 	if (info[1] >= 0)

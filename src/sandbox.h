@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cmd_common.h"
+#include "policy.h"
 
 #define KH_SANDBOX_MAX_ALLOW 64
 #define KH_SANDBOX_MAX_RELAYS 256
@@ -18,6 +19,9 @@ struct sandbox_opts {
 	char **argv;
 	uint16_t port;                           /* the proxy port inside (tunnel_port) */
 	int home_fd;                             /* O_PATH KEYHOLE_HOME, inherited by pid 1 */
+	int audit_fd;                            /* audit.log, inherited by pid 1 */
+	char resolv[KH_MAX_PATH];                /* resolv.conf naming pid 1's responder */
+	struct kh_policy *policy;                /* what the daemon allows (DNS answers) */
 };
 
 /* Outside: builds and runs the sandbox; returns the command's exit status. */

@@ -5,14 +5,25 @@
  * forwards signals sent from outside, reaps every orphan, and exits with the
  * command's status (which takes the rest of the sandbox down with it).
  *
- * With --allow-host, the first request line of each connection (the CONNECT
- * target, or an absolute-form URL's host) must match one of the patterns, or
- * the connection is answered 403 here. This only narrows: the daemon still
- * applies its own allowlist and deny list to everything. */
+ * Transparent mode, for programs that ignore HTTPS_PROXY: a DNS responder on
+ * 127.0.0.1:53 answers allowlisted names with 127.0.0.1 / ::1 and every other
+ * name NXDOMAIN (audited), and 127.0.0.1:443 and :80 relay to the daemon's
+ * transparent TLS and HTTP sockets, which route by SNI or Host through the
+ * same policy. The network namespace has only loopback, so an address given
+ * by hand has no route, and UDP other than DNS reaches nothing (QUIC falls
+ * back to TCP). Binding the low ports is the only privileged step: pid 1 gets
+ * CAP_NET_BIND_SERVICE (and CAP_SETPCAP to give everything up) from bwrap and
+ * empties every capability set before the command starts.
+ *
+ * With --allow-host, only CONNECT to a matching host (proxy port) or a
+ * ClientHello naming one (port 443) is relayed; plain HTTP is refused, since
+ * one connection could name a new host in each request. This only narrows:
+ * the daemon still applies its own allowlist and deny list to everything. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,17 +33,27 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
+#include "dns.h"
 #include "hostname.h"
-#include "http1.h"
 #include "sandbox.h"
+#include "tlspeek.h"
 
 #define RELAY_BUF 65536
 #define FIRST_LINE_MAX 4096
+#define MAX_DNS_PATTERNS KH_MAX_ALLOW_RULES
+#define MAX_LISTENERS 5
+
+/* Which daemon socket a connection is relayed to. */
+enum entry { ENTRY_PROXY, ENTRY_TLS, ENTRY_HTTP };
+
+static const char *const sock_names[] = { "proxy.sock", "tls.sock", "http.sock" };
 
 struct pipe_buf {
 	char data[RELAY_BUF];
@@ -41,15 +62,26 @@ struct pipe_buf {
 };
 
 struct relay {
-	int client, upstream;      /* upstream is -1 until the first line is checked */
-	struct pipe_buf up, down;  /* client->upstream, upstream->client */
+	int client, upstream;     /* upstream is -1 until the start was judged */
+	enum entry entry;
+	struct pipe_buf up, down; /* client->upstream, upstream->client */
+};
+
+struct listener {
+	int fd;
+	enum entry entry;
 };
 
 struct init {
-	char sock[64]; /* /proc/self/fd/<home fd>/proxy.sock */
-	char patterns[KH_SANDBOX_MAX_ALLOW][KH_HOST_BUF + 2];
-	size_t n_patterns;
-	int listen_fd, sig_fd;
+	char socks[3][64];        /* /proc/self/fd/<home fd>/<name> */
+	char allow[KH_SANDBOX_MAX_ALLOW][KH_HOST_BUF + 2]; /* --allow-host */
+	size_t n_allow;
+	char dns[MAX_DNS_PATTERNS][KH_HOST_BUF + 2];       /* the daemon's allowlist */
+	size_t n_dns;
+	struct listener lis[MAX_LISTENERS];
+	size_t n_lis;
+	int dns_fds[2];
+	int sig_fd;
 	pid_t child;
 	struct relay *relays[KH_SANDBOX_MAX_RELAYS];
 	size_t n_relays;
@@ -72,12 +104,38 @@ fail:
 	return -1;
 }
 
-/* --- --allow-host narrowing --- */
+/* --- policy: --allow-host and the DNS allowlist --- */
 
-/* The host a CONNECT line names. With --allow-host only CONNECT is accepted:
- * after it the stream is TLS to that one host (the daemon checks every
- * request inside against it), whereas a plain-HTTP connection could name a
- * new host in each of its requests. */
+static bool match_any(char (*pats)[KH_HOST_BUF + 2], size_t n, const char *host)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kh_host_match(pats[i], host))
+			return true;
+	return false;
+}
+
+static bool narrowed_ok(const struct init *in, const char *host)
+{
+	return in->n_allow == 0 || match_any((char (*)[KH_HOST_BUF + 2])in->allow, in->n_allow, host);
+}
+
+static bool dns_allowed(const char *name, void *arg)
+{
+	struct init *in = arg;
+
+	return match_any(in->dns, in->n_dns, name) && narrowed_ok(in, name);
+}
+
+static void audit_refusal(const char *mode, const char *host, const char *reason,
+			  const char *detail)
+{
+	struct kh_audit_rec r = { .client = "sandbox", .mode = mode, .method = "-", .host = host,
+				  .decision = "deny", .reason = reason, .detail = detail };
+
+	kh_audit_write(&r);
+}
+
+/* The host a CONNECT line names (only CONNECT is accepted under --allow-host). */
 static int line_host(struct kh_slice line, char host[KH_HOST_BUF])
 {
 	struct kh_slice method, target;
@@ -89,24 +147,16 @@ static int line_host(struct kh_slice line, char host[KH_HOST_BUF])
 	return kh_authority_parse(target, 0, host, &port);
 }
 
-static bool allowed(const struct init *in, const char *host)
+static void refuse_http(struct relay *r, const char *host)
 {
-	for (size_t i = 0; i < in->n_patterns; i++)
-		if (kh_host_match(in->patterns[i], host))
-			return true;
-	return false;
-}
-
-static void refuse(struct relay *r, const char *host)
-{
-	char msg[512];
-	char body[320];
-	int b = snprintf(body, sizeof body, "keyhole sandbox: %s is not in this sandbox's "
-					    "--allow-host list\n",
+	char msg[512], body[320];
+	int b = snprintf(body, sizeof body,
+			 "keyhole sandbox: %s is not in this sandbox's --allow-host list\n",
 			 host[0] ? host : "only CONNECT (https) is allowed with --allow-host; this");
-	int n = snprintf(msg, sizeof msg, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
-					  "Content-Length: %d\r\nConnection: close\r\n"
-					  "X-Keyhole-Reason: sandbox_host_not_allowed\r\n\r\n%s",
+	int n = snprintf(msg, sizeof msg,
+			 "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %d\r\nConnection: close\r\n"
+			 "X-Keyhole-Reason: sandbox_host_not_allowed\r\n\r\n%s",
 			 b, body);
 
 	if (n > 0)
@@ -114,23 +164,48 @@ static void refuse(struct relay *r, const char *host)
 	shutdown(r->client, SHUT_WR);
 }
 
-/* Before the upstream is opened: wait for the first line and judge it.
- * Returns 1 to connect, 0 to wait, -1 to drop the relay. */
-static int check_first_line(struct init *in, struct relay *r)
+static int judge_proxy(struct relay *r, const struct init *in)
 {
 	const char *nl = memchr(r->up.data, '\n', r->up.len);
 	char host[KH_HOST_BUF] = "";
 
-	if (in->n_patterns == 0)
-		return 1;
 	if (nl == NULL)
 		return r->up.len >= FIRST_LINE_MAX || r->up.eof ? -1 : 0;
 	if (line_host(kh_slice_make(r->up.data, (size_t)(nl - r->up.data)), host) < 0 ||
-	    !allowed(in, host)) {
-		refuse(r, host);
+	    !narrowed_ok(in, host)) {
+		refuse_http(r, host);
 		return -1;
 	}
 	return 1;
+}
+
+static int judge_tls(struct relay *r, const struct init *in)
+{
+	char host[KH_HOST_BUF];
+	enum kh_peek_result p = kh_tls_peek_sni((const uint8_t *)r->up.data, r->up.len, host);
+
+	if (p == KH_PEEK_MORE)
+		return r->up.eof ? -1 : 0;
+	if (p != KH_PEEK_SNI || !narrowed_ok(in, host)) {
+		audit_refusal("transparent", p == KH_PEEK_SNI ? host : "", "sandbox_host_not_allowed",
+			      "not in the sandbox's --allow-host list");
+		return -1;
+	}
+	return 1;
+}
+
+/* Before the upstream is opened: judge what the client sent so far.
+ * 1: connect, 0: wait for more, -1: drop the relay. */
+static int judge(struct relay *r, const struct init *in)
+{
+	if (in->n_allow == 0)
+		return 1;
+	if (r->entry == ENTRY_PROXY)
+		return judge_proxy(r, in);
+	if (r->entry == ENTRY_TLS)
+		return judge_tls(r, in);
+	refuse_http(r, ""); /* transparent plain HTTP names its host per request */
+	return -1;
 }
 
 /* --- relaying --- */
@@ -176,7 +251,7 @@ static bool pump_write(int fd, struct pipe_buf *b)
 	return true;
 }
 
-/* One round for relay i on poll results; false when it is finished. */
+/* One round for a relay on poll results; false when it is finished. */
 static bool step_relay(struct init *in, struct relay *r, short cev, short uev)
 {
 	int verdict;
@@ -184,10 +259,10 @@ static bool step_relay(struct init *in, struct relay *r, short cev, short uev)
 	if ((cev & (POLLIN | POLLHUP | POLLERR)) && !pump_read(r->client, &r->up))
 		return false;
 	if (r->upstream < 0) {
-		verdict = check_first_line(in, r);
+		verdict = judge(r, in);
 		if (verdict < 0)
 			return false;
-		if (verdict > 0 && (r->upstream = connect_daemon(in->sock)) < 0)
+		if (verdict > 0 && (r->upstream = connect_daemon(in->socks[r->entry])) < 0)
 			return false;
 	}
 	if (r->upstream >= 0) {
@@ -214,9 +289,9 @@ static short want(const struct pipe_buf *in_buf, const struct pipe_buf *out_buf)
 	return ev;
 }
 
-static void accept_one(struct init *in)
+static void accept_one(struct init *in, const struct listener *l)
 {
-	int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct relay *r;
 
 	if (fd < 0)
@@ -227,7 +302,29 @@ static void accept_one(struct init *in)
 	}
 	r->client = fd;
 	r->upstream = -1;
+	r->entry = l->entry;
 	in->relays[in->n_relays++] = r;
+}
+
+/* --- DNS --- */
+
+static void serve_dns(struct init *in, int fd)
+{
+	uint8_t q[KH_DNS_MAX], a[KH_DNS_MAX];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof from;
+	struct kh_dns_result res;
+	ssize_t n = recvfrom(fd, q, sizeof q, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+	size_t alen;
+
+	if (n <= 0)
+		return;
+	alen = kh_dns_answer(q, (size_t)n, a, sizeof a, dns_allowed, in, &res);
+	if (res.verdict == KH_DNS_REFUSED)
+		audit_refusal("dns", res.name, "dns_not_allowed",
+			      "name is not on the allowlist; answered NXDOMAIN");
+	if (alen > 0)
+		(void)!sendto(fd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
 }
 
 /* --- process handling --- */
@@ -263,45 +360,122 @@ static int on_signal(struct init *in)
 	return reap(in);
 }
 
+static size_t fill_poll(struct init *in, struct pollfd *p)
+{
+	size_t n = 0;
+
+	p[n++] = (struct pollfd){ in->sig_fd, POLLIN, 0 };
+	for (size_t i = 0; i < in->n_lis; i++)
+		p[n++] = (struct pollfd){ in->lis[i].fd, POLLIN, 0 };
+	for (size_t i = 0; i < 2; i++)
+		p[n++] = (struct pollfd){ in->dns_fds[i], POLLIN, 0 };
+	for (size_t i = 0; i < in->n_relays; i++) {
+		struct relay *r = in->relays[i];
+
+		p[n++] = (struct pollfd){ r->client, want(&r->up, &r->down), 0 };
+		p[n++] = (struct pollfd){ r->upstream, want(&r->down, &r->up), 0 };
+	}
+	return n;
+}
+
 static int loop(struct init *in)
 {
-	struct pollfd p[2 + 2 * KH_SANDBOX_MAX_RELAYS];
+	static struct pollfd p[1 + MAX_LISTENERS + 2 + 2 * KH_SANDBOX_MAX_RELAYS];
 
 	for (;;) {
-		size_t n = 2;
+		size_t n = fill_poll(in, p), base = 1 + in->n_lis + 2;
 		int code;
 
-		p[0] = (struct pollfd){ in->sig_fd, POLLIN, 0 };
-		p[1] = (struct pollfd){ in->listen_fd, POLLIN, 0 };
-		for (size_t i = 0; i < in->n_relays; i++) {
-			struct relay *r = in->relays[i];
-
-			p[n++] = (struct pollfd){ r->client, want(&r->up, &r->down), 0 };
-			p[n++] = (struct pollfd){ r->upstream, want(&r->down, &r->up), 0 };
-		}
 		if (poll(p, n, -1) < 0 && errno != EINTR)
 			return 125;
 		if ((p[0].revents & POLLIN) && (code = on_signal(in)) >= 0)
 			return code;
 		for (size_t i = in->n_relays; i-- > 0;)
-			if (!step_relay(in, in->relays[i], p[2 + 2 * i].revents,
-					p[3 + 2 * i].revents))
+			if (!step_relay(in, in->relays[i], p[base + 2 * i].revents,
+					p[base + 1 + 2 * i].revents))
 				free_relay(in, i);
-		if (p[1].revents & POLLIN)
-			accept_one(in);
+		for (size_t i = 0; i < in->n_lis; i++)
+			if (p[1 + i].revents & POLLIN)
+				accept_one(in, &in->lis[i]);
+		for (size_t i = 0; i < 2; i++)
+			if (p[1 + in->n_lis + i].revents & POLLIN)
+				serve_dns(in, in->dns_fds[i]);
 	}
 }
 
-static int listen_local(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+/* --- setting up --- */
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 128) != 0)
+static int bind_local(int family, int type, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (family == AF_INET) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		s6->sin6_addr = in6addr_loopback;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, family == AF_INET ? sizeof *s4 : sizeof *s6) != 0 ||
+	    (type == SOCK_STREAM && listen(fd, 128) != 0)) {
+		close(fd);
+		return -1;
+	}
 	return fd;
+}
+
+static int add_listener(struct init *in, int family, uint16_t port, enum entry e)
+{
+	int fd = bind_local(family, SOCK_STREAM, port);
+
+	if (fd < 0)
+		return -1;
+	in->lis[in->n_lis++] = (struct listener){ fd, e };
+	return 0;
+}
+
+/* The proxy port is required; transparent mode is best effort (it needs to
+ * bind low ports) and only warns when it cannot be set up. */
+static int open_sockets(struct init *in, uint16_t port)
+{
+	if (add_listener(in, AF_INET, port, ENTRY_PROXY) != 0) {
+		fprintf(stderr, "keyhole sandbox: cannot listen on 127.0.0.1:%u inside: %s\n", port,
+			strerror(errno));
+		return -1;
+	}
+	if (add_listener(in, AF_INET, 443, ENTRY_TLS) != 0 ||
+	    add_listener(in, AF_INET6, 443, ENTRY_TLS) != 0 ||
+	    add_listener(in, AF_INET, 80, ENTRY_HTTP) != 0 ||
+	    add_listener(in, AF_INET6, 80, ENTRY_HTTP) != 0 ||
+	    (in->dns_fds[0] = bind_local(AF_INET, SOCK_DGRAM, 53)) < 0 ||
+	    (in->dns_fds[1] = bind_local(AF_INET6, SOCK_DGRAM, 53)) < 0)
+		fprintf(stderr, "keyhole sandbox: warning: transparent mode is off (%s); programs "
+				"must use HTTPS_PROXY\n", strerror(errno));
+	return 0;
+}
+
+/* After the low ports are bound nothing inside needs any privilege: empty
+ * the bounding set (so even uid 0 gains nothing on exec), the ambient,
+ * inheritable, permitted and effective sets, and forbid regaining any. */
+static void drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+
+	for (int c = 0; c <= 63; c++)
+		prctl(PR_CAPBSET_DROP, c, 0, 0, 0); /* EINVAL past the last cap: fine */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	syscall(SYS_capset, &h, d);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 static pid_t spawn(char **argv, const sigset_t *blocked)
@@ -327,46 +501,67 @@ static int setup(struct init *in, uint16_t port, char **cmd)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	in->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	in->listen_fd = listen_local(port);
-	if (in->sig_fd < 0 || in->listen_fd < 0) {
-		fprintf(stderr, "keyhole sandbox: cannot listen on 127.0.0.1:%u inside: %s\n", port,
-			strerror(errno));
+	in->dns_fds[0] = in->dns_fds[1] = -1;
+	if (in->sig_fd < 0 || open_sockets(in, port) != 0)
 		return -1;
-	}
+	drop_capabilities();
 	in->child = spawn(cmd, &set);
 	return in->child > 0 ? 0 : -1;
 }
 
-int kh_cmd_sandbox_init(int argc, char **argv)
+static int add_pattern(char (*pats)[KH_HOST_BUF + 2], size_t *n, size_t max, const char *v)
+{
+	if (*n == max || kh_host_pattern_normalize(v, pats[*n]) != 0)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 {
 	static const struct option longopts[] = {
 		{ "home-fd", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "allow-host", required_argument, NULL, 'a' },
+		{ "dns-allow", required_argument, NULL, 'd' },
+		{ "audit-fd", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct init in;
-	uint64_t port = 0, fd = 0;
-	int ch;
+	uint64_t fd = 0;
+	int ch, bad = 0;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (ch == 's' && kh_parse_u64(optarg, 1 << 20, &fd) == 0)
-			snprintf(in.sock, sizeof in.sock, "/proc/self/fd/%d/proxy.sock", (int)fd);
-		else if (ch == 'p' && kh_parse_u64(optarg, 65535, &port) == 0)
+		if (ch == 's' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
+			for (int k = 0; k < 3; k++)
+				snprintf(in->socks[k], sizeof in->socks[k], "/proc/self/fd/%d/%s",
+					 (int)fd, sock_names[k]);
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* the command must not inherit it */
+		} else if (ch == 'p' && kh_parse_u64(optarg, 65535, port) == 0) {
 			continue;
-		else if (ch == 'a' && in.n_patterns < KH_SANDBOX_MAX_ALLOW &&
-			 kh_host_pattern_normalize(optarg, in.patterns[in.n_patterns]) == 0)
-			in.n_patterns++;
-		else
-			return kh_cli_usage_error("sandbox", "bad --allow-host or internal option "
-							     "'%s'", argv[optind - 1]);
+		} else if (ch == 'a') {
+			bad |= add_pattern(in->allow, &in->n_allow, KH_SANDBOX_MAX_ALLOW, optarg);
+		} else if (ch == 'd') {
+			bad |= add_pattern(in->dns, &in->n_dns, MAX_DNS_PATTERNS, optarg);
+		} else if (ch == 'A' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+			kh_audit_use_fd((int)fd);
+		} else {
+			bad = -1;
+		}
 	}
-	if (in.sock[0] == '\0' || port == 0 || optind >= argc)
+	return bad != 0 || in->socks[0][0] == '\0' || *port == 0 || optind >= argc ? -1 : 0;
+}
+
+int kh_cmd_sandbox_init(int argc, char **argv)
+{
+	static struct init in;
+	uint64_t port = 0;
+
+	if (parse(argc, argv, &in, &port) != 0)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	if (getpid() != 1)
 		fprintf(stderr, "keyhole sandbox-init: warning: not pid 1 (run by keyhole sandbox)\n");
-	fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* the command must not inherit the way out */
 	if (setup(&in, (uint16_t)port, argv + optind) != 0)
 		return 125;
 	return loop(&in);

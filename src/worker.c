@@ -99,7 +99,8 @@ static void shed_one(struct kh_worker *w, int lfd)
 	kh_warn("out of file descriptors: refusing new connections");
 }
 
-static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer)
+static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
+		  enum kh_listen_kind kind)
 {
 	struct kh_policy *p = kh_shared_policy(w->sh);
 	size_t max = p->limits.max_connections;
@@ -114,7 +115,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer)
 	}
 	if (peer->ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	kh_conn_accept(w, fd, (struct sockaddr *)peer);
+	kh_conn_accept(w, fd, (struct sockaddr *)peer, kind);
 }
 
 static void on_accept(struct kh_io *io, uint32_t events)
@@ -129,7 +130,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			admit(l->w, fd, &peer);
+			admit(l->w, fd, &peer, l->kind);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -154,10 +155,12 @@ static void close_listeners(struct kh_worker *w)
 	}
 }
 
-int kh_worker_add_shared(struct kh_worker *w, int shared_fd, struct kh_err *err)
+int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind kind,
+			 struct kh_err *err)
 {
 	struct kh_listener *l = &w->lis[w->n_lis];
 
+	l->kind = kind;
 	l->io.fd = shared_fd;
 	l->io.cb = on_accept;
 	l->w = w;

@@ -34,9 +34,17 @@ struct kh_shared {
 	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
 };
 
+/* What a connection on a listener speaks. */
+enum kh_listen_kind {
+	KH_LISTEN_PROXY,            /* HTTP proxy protocol: CONNECT / absolute-form */
+	KH_LISTEN_TRANSPARENT_TLS,  /* a TLS ClientHello straight away (sandbox :443) */
+	KH_LISTEN_TRANSPARENT_HTTP, /* origin-form HTTP, routed by Host (sandbox :80) */
+};
+
 struct kh_listener {
 	struct kh_io io;
 	struct kh_worker *w;
+	enum kh_listen_kind kind;
 	bool shared; /* one fd watched by every worker; the daemon owns and closes it */
 };
 
@@ -46,7 +54,7 @@ struct kh_worker {
 	unsigned id;
 	struct kh_shared *sh;
 	struct kh_loop *loop;
-	struct kh_listener lis[KH_MAX_LISTENERS + 2];
+	struct kh_listener lis[KH_MAX_LISTENERS + 4];
 	size_t n_lis;
 	struct kh_conn *conns; /* doubly linked list of open connections */
 	size_t n_conns;
@@ -74,7 +82,8 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 
 /* Also accepts on shared_fd (the Unix socket), which every worker watches
  * with EPOLLEXCLUSIVE so one of them wakes per connection. */
-int kh_worker_add_shared(struct kh_worker *w, int shared_fd, struct kh_err *err);
+int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind kind,
+			 struct kh_err *err);
 
 /* Starts the thread running the loop. */
 int kh_worker_start(struct kh_worker *w, struct kh_err *err);

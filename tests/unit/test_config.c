@@ -404,7 +404,16 @@ static void resolve_pins(void)
 		   "cfg.yaml:2: resolve.1.2.3.4: '1.2.3.4' is not");
 	EXPECT_ERR("resolve:\n  api.example.com: api2.example.com\n",
 		   "cfg.yaml:2: resolve.api.example.com: must be an IP address like 203.0.113.7 or "
-		   "2001:db8::7, got 'api2.example.com'");
+		   "2001:db8::7, optionally with a port");
+	EXPECT_ERR("resolve:\n  api.example.com: '1.2.3.4:0'\n",
+		   "cfg.yaml:2: resolve.api.example.com: must be an IP address");
+	EXPECT_OK("resolve:\n  api.example.com: '127.0.0.1:8443'\n  b.example: '[::1]:9'\n", &c);
+	CHECK_INT(c.pins[0].port, 8443);
+	CHECK_INT(c.pins[1].port, 9);
+	kh_config_free(&c);
+	EXPECT_OK("resolve:\n  api.example.com: 127.0.0.1\n", &c);
+	CHECK_INT(c.pins[0].port, 0); /* no port: the request's */
+	kh_config_free(&c);
 	EXPECT_ERR("resolve:\n  a.example: 1.2.3.4\n  A.example.: 1.2.3.5\n",
 		   "cfg.yaml:3: resolve.A.example.: 'a.example' is pinned twice");
 	EXPECT_ERR("resolve:\n  a.example: 1.2.3.4\n  a.example: 1.2.3.5\n",
