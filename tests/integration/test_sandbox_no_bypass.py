@@ -5,9 +5,11 @@ connect to the test upstream's 127.0.0.1:<port> is refused (the sandbox's
 loopback is its own); a connect to the host's own non-loopback address fails
 fast with ENETUNREACH (with no such address, 192.0.2.1 is used, only once the
 route table is known to be empty); a host abstract Unix socket is out of reach;
-`curl --noproxy '*'` fails, also with the right address forced; names do not
-resolve; and the only listening socket is the proxy port on 127.0.0.1, which
-answers /healthz as keyhole."""
+`curl --noproxy '*'` fails, also with the right address forced; allowed names
+resolve only to the sandbox's own loopback and other names do not resolve; and
+the only listening sockets are the proxy port on 127.0.0.1, which answers
+/healthz as keyhole, and the transparent relays on :443 and :80 of 127.0.0.1
+and ::1."""
 import json
 import os
 import secrets
@@ -63,7 +65,7 @@ except OSError as e:
 u.close()
 if no_route:
     dns = {}
-    for name in ("api.openai.test", "other.test"):
+    for name in ("api.openai.test", "other.test", "not-listed.test", "example.com"):
         try:
             dns[name] = sorted({a[4][0] for a in socket.getaddrinfo(name, 443)})
         except socket.gaierror as e:
@@ -137,9 +139,15 @@ def test_sandbox_no_bypass(sandbox, echo):
     assert got["outside"]["result"] == "ENETUNREACH", where
     assert got["outside"]["seconds"] < 2, where
     assert got["abstract"] == "ECONNREFUSED", where
-    for name, addrs in got["dns"].items():
-        assert addrs == "gaierror", f"{name} resolved inside the sandbox: {where}"
-    assert got["listening"] == ["%08X:%04X" % (0x0100007F, sandbox.port)], where
+    dns = got["dns"]
+    for name in ("api.openai.test", "other.test"):      # allowed: only our own loopback
+        assert dns[name] == ["127.0.0.1", "::1"], f"{name}: {where}"
+    for name in ("not-listed.test", "example.com"):    # not allowed: no answer at all
+        assert dns[name] == "gaierror", f"{name} resolved inside the sandbox: {where}"
+    v4, v6 = "0100007F", "00000000000000000000000001000000"
+    assert sorted(got["listening"]) == sorted(
+        ["%s:%04X" % (v4, sandbox.port), f"{v4}:01BB", f"{v4}:0050", f"{v6}:01BB",
+         f"{v6}:0050"]), where
     assert got["healthz"].startswith("HTTP/1.1 200"), where
     assert "keyhole " in got["healthz"], where
     assert echo.saw_nothing(), echo.describe()
