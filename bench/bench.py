@@ -52,7 +52,7 @@ class Bench:
         self.mode = "quick" if args.quick else "full"
         self.p = dict(MODES[self.mode])
         self.p["idle_wanted"] = list(self.p["idle"])
-        self.p["idle"] = idle_sizes(self.p["idle"])
+        self.p["idle"] = idle_sizes(self.p["idle"])   # per peer: see run_all
         self.p["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         self.bin = args.keyhole or os.environ.get("KEYHOLE_BIN") or \
             os.path.join(REPO, "build", "keyhole")
@@ -302,15 +302,23 @@ class Bench:
         peer.version_text = peer.version()
         return True
 
+    def wants(self, section):
+        only = self.args.only
+        return not only or section in only.split(",")
+
     def run_all(self):
         live = [p for p in self.peers if self.start_peer(p)]
-        self.load_rounds(live)
-        for peer in live:
-            self.mint(peer)
+        if self.wants("load"):
+            self.load_rounds(live)
+        if self.wants("mint"):
+            for peer in live:
+                self.mint(peer)
         # Memory last, one proxy at a time on a fresh process; the others stay up idle.
+        sizes = {p.name: idle_sizes(self.p["idle_wanted"], p.idle_fds_per_conn) for p in live}
+        self.p["idle"] = sorted({n for p in live if p.proxy_url for n in sizes[p.name]})
         for peer in live:
-            if peer.proxy_url:
-                for n in self.p["idle"]:
+            if peer.proxy_url and self.wants("idle"):
+                for n in sizes[peer.name]:
                     self.idle(peer, n)
             peer.stop()
 
@@ -320,7 +328,8 @@ class Bench:
         self.quiet = wait_quiet(limit if limit is not None else (10 if self.mode == "quick"
                                                                  else 30))
         self.load_start = _loadavg()
-        self.mintbench()
+        if self.wants("mint"):
+            self.mintbench()
         self.run_all()
         self.load_end = _loadavg()
         wall = time.monotonic() - self.started
@@ -407,14 +416,16 @@ def wait_quiet(limit):
     return idle
 
 
-def idle_sizes(wanted):
-    """A proxy holds two descriptors per intercepted connection (client and
-    upstream) plus its own; without CAP_SYS_RESOURCE the hard RLIMIT_NOFILE
-    (20,000 on some hosts) caps how many idle connections can be measured."""
+def idle_sizes(wanted, fds_per_conn=2):
+    """Squid and mitmproxy hold two descriptors per idle intercepted connection
+    (client and upstream), keyhole one (idle clients hand their upstream to a
+    bounded pool); without CAP_SYS_RESOURCE the hard RLIMIT_NOFILE (20,000 on
+    some hosts) caps how many idle connections can be measured."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    # 40%, not 50%: Squid starts closing idle connections once its descriptors
-    # run short (1,000 of 9,700 dropped at a 20,000 limit; 1 of 8,000).
-    cap = int(hard * 0.4) // 100 * 100
+    # 80% of the descriptors, not all: Squid starts closing idle connections
+    # once its descriptors run short (1,000 of 9,700 dropped at a 20,000
+    # limit; 1 of 8,000).
+    cap = int(hard * 0.8 / fds_per_conn) // 100 * 100
     out = []
     for n in wanted:
         n = min(n, cap)
@@ -492,6 +503,9 @@ def main():
     ap.add_argument("--out", help="report path (default bench/results/<date>[-quick].md)")
     ap.add_argument("--peers", default="keyhole,mitmproxy,squid",
                     help="comma-separated proxies to compare (direct always runs)")
+    ap.add_argument("--only", metavar="SECTIONS",
+                    help="run only these comma-separated sections: load, mint, idle "
+                         "(for iterating on one figure; the report shows the rest as missing)")
     ap.add_argument("--keyhole", help="keyhole binary (default build/keyhole or $KEYHOLE_BIN)")
     ap.add_argument("--nice", type=int, default=0, metavar="N",
                     help="run the benchmark (and every process it starts) at this niceness; "

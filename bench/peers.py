@@ -13,6 +13,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -298,6 +299,7 @@ class Peer:
     ca = None            # what the load generator trusts
     proc = None
     skipped = None       # reason, when it cannot run here
+    idle_fds_per_conn = 2  # descriptors one idle intercepted connection holds
 
     def start(self):
         pass
@@ -329,6 +331,7 @@ class Direct(Peer):
 
 class Keyhole(Peer):
     name = "keyhole"
+    idle_fds_per_conn = 1  # idle clients hand their upstream to a bounded pool
     LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
     def __init__(self, binary, d, pki, names, token, secret):
@@ -364,7 +367,9 @@ class Keyhole(Peer):
         open(err, "w").close()
         env = {"PATH": "/usr/bin:/bin", "HOME": self.dir, "LANG": "C.UTF-8",
                "OPENAI_API_KEY": self.secret}
-        self.proc = spawn([self.bin, "proxy", "--home", self.home], err, env=env)
+        # e.g. BENCH_KEYHOLE_WRAPPER="heaptrack -o /tmp/kh" to profile the daemon
+        wrapper = shlex.split(os.environ.get("BENCH_KEYHOLE_WRAPPER", ""))
+        self.proc = spawn(wrapper + [self.bin, "proxy", "--home", self.home], err, env=env)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -252,9 +252,9 @@ def _cap_note(params):
     return (f"- The idle runs asked for {', '.join(f'{n:,}' for n in params['idle_wanted'])} "
             f"connections but ran {', '.join(f'{n:,}' for n in params['idle'])}: the hard "
             f"RLIMIT_NOFILE here is {params['nofile']:,} and cannot be raised without "
-            "CAP_SYS_RESOURCE; an intercepting proxy needs two descriptors per connection, "
-            "and Squid closes idle connections when its descriptors run short (40% of the "
-            "limit leaves it room).\n")
+            "CAP_SYS_RESOURCE; Squid and mitmproxy hold two descriptors per idle connection "
+            "(keyhole one), and Squid closes idle connections when its descriptors run short, "
+            "so each proxy ran the largest size that fits 80% of the limit.\n")
 
 
 def _micro(m):

@@ -4,6 +4,8 @@
 #   bench/run.sh            full run (under 20 minutes), writes bench/results/<date>.md
 #   bench/run.sh --quick    short run (under 3 minutes), writes bench/results/<date>-quick.md
 #   bench/run.sh --peers keyhole,squid --out /tmp/r.md
+#   bench/run.sh --quick --peers keyhole --only idle    one section (load, mint, idle)
+#   BENCH_KEYHOLE_WRAPPER="heaptrack -o /tmp/kh" bench/run.sh ...   profile the daemon
 #
 # `make bench` calls this with $(BENCH_ARGS) (BENCH_ARGS=--quick for the short run).
 # Needs root (mitmproxy's private /etc/hosts, squid's user switch, 100k descriptors),

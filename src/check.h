@@ -4,6 +4,12 @@
 #ifndef KH_CHECK_H
 #define KH_CHECK_H
 
+#include <stddef.h>
+
+/* The struct that holds member *p (callbacks get a pointer to an embedded
+ * kh_io or kh_timer). */
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
 _Noreturn void kh_check_failed(const char *expr, const char *file, int line);
 
 #define KH_CHECK(expr)                                              \

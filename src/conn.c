@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "check.h"
 #include "cidr.h"
 #include "clock.h"
 #include "log.h"
 #include "mappings.h"
 #include "tlspeek.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
 static void start_tls_accept(struct kh_conn *c);
@@ -115,6 +115,7 @@ void kh_conn_close(struct kh_conn *c)
 		return;
 	c->dead = true;
 	kh_timer_cancel(c->w->loop, &c->timer);
+	kh_dial_park(c);
 	kh_dial_reset(c);
 	kh_ep_close(c->w->loop, &c->cli);
 	kh_buf_free(&c->cin);
@@ -153,6 +154,8 @@ static uint64_t relay_deadline(const struct kh_conn *c, const struct kh_timeouts
 	}
 	if (kh_buf_len(&c->cin) > 0)
 		return c->head_start_ms + secs(t->header);
+	if (kh_dial_parkable(c))
+		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
 	return c->phase_start_ms + secs(t->keepalive);
 }
 
@@ -191,6 +194,8 @@ static void relay_timeout(struct kh_conn *c)
 	const struct kh_timeouts *t = &c->policy->timeouts;
 
 	if (!c->ex.active) {
+		if (kh_buf_len(&c->cin) == 0 && kh_dial_park(c))
+			return; /* idle client: its upstream goes back to the pool */
 		if (kh_buf_len(&c->cin) == 0) {
 			kh_conn_close(c); /* idle keep-alive connection */
 			return;
@@ -603,13 +608,20 @@ static void resume(struct kh_task *t)
 		free(c);
 }
 
-/* An idle connection keeps no buffer memory: only TLS state and the struct. */
+/* An idle connection keeps no buffer memory: only TLS state and the struct.
+ * OpenSSL keeps a ~17 KiB record buffer after a read that found nothing
+ * (RELEASE_BUFFERS only frees it after a record is consumed), so it is
+ * freed here too; SSL_free_buffers refuses while it holds pending bytes. */
 static void release_idle_buffers(struct kh_conn *c)
 {
 	kh_buf_release_if_empty(&c->cin);
 	kh_buf_release_if_empty(&c->cout);
 	kh_buf_release_if_empty(&c->uin);
 	kh_buf_release_if_empty(&c->uout);
+	if (c->cli.ssl != NULL && c->state != KH_CS_TLS_ACCEPT)
+		SSL_free_buffers(c->cli.ssl);
+	if (c->up.ep.ssl != NULL && c->up.state == KH_UP_READY)
+		SSL_free_buffers(c->up.ep.ssl);
 }
 
 void kh_conn_run(struct kh_conn *c)

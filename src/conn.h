@@ -44,9 +44,11 @@ struct kh_upstream {
 	struct kh_endpoint ep;
 	enum kh_up_state state;
 	char host[KH_HOST_BUF];
-	uint16_t port;
+	uint16_t port; /* where it connects (a pin may change it) */
+	uint16_t dest_port; /* the port the client asked for */
 	bool tls;
 	bool is_ip;
+	unsigned long generation; /* policy it was dialed under (deny list, pins) */
 	struct kh_resolve_job *job; /* while resolving */
 	struct sockaddr_storage addrs[KH_MAX_ADDRS];
 	socklen_t addrlens[KH_MAX_ADDRS];
@@ -149,6 +151,12 @@ void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls,
 bool kh_dial_step(struct kh_conn *c);
 /* Drops the upstream (closing its socket, cancelling a pending lookup). */
 void kh_dial_reset(struct kh_conn *c);
+
+/* Whether the upstream connection is idle and clean enough to be reused by
+ * another client connection, and handing it to the worker's pool if so
+ * (c then has no upstream). See upool.h. */
+bool kh_dial_parkable(const struct kh_conn *c);
+bool kh_dial_park(struct kh_conn *c);
 
 /* --- relay.c --- */
 /* Moves bytes for RELAY and TUNNEL states. Returns true on progress. */

@@ -16,6 +16,7 @@
 #include "cidr.h"
 #include "conn.h"
 #include "log.h"
+#include "upool.h"
 
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
 
@@ -190,6 +191,55 @@ static void start_lookup(struct kh_conn *c)
 	c->up.state = KH_UP_RESOLVING;
 }
 
+static struct kh_upool_key pool_key(const struct kh_upstream *up)
+{
+	return (struct kh_upool_key){ up->host, up->dest_port, up->tls, up->generation };
+}
+
+/* Is the upstream connection between exchanges, with nothing in flight or
+ * buffered either way, so another client connection could use it next? */
+static bool upstream_clean(const struct kh_conn *c)
+{
+	const struct kh_endpoint *ep = &c->up.ep;
+
+	if (c->up.state != KH_UP_READY || c->ex.active || c->state == KH_CS_TUNNEL ||
+	    ep->eof || ep->failed || ep->write_shut || ep->need_rd == KH_NEED_WRITE ||
+	    ep->need_wr == KH_NEED_READ || ep->need_hs != KH_NEED_NATURAL ||
+	    kh_buf_len(&c->uin) > 0 || kh_buf_len(&c->uout) > 0)
+		return false;
+	return ep->ssl == NULL ||
+	       (SSL_pending(ep->ssl) == 0 && !(SSL_get_shutdown(ep->ssl) & SSL_RECEIVED_SHUTDOWN));
+}
+
+bool kh_dial_parkable(const struct kh_conn *c)
+{
+	return !c->w->draining && upstream_clean(c);
+}
+
+bool kh_dial_park(struct kh_conn *c)
+{
+	struct kh_upool_key key = pool_key(&c->up);
+
+	if (!kh_dial_parkable(c))
+		return false;
+	kh_upool_put(c->w->upool, &key, &c->up.ep, kh_conn_up_io);
+	close_upstream(c); /* the socket is the pool's now: this only resets state */
+	return true;
+}
+
+/* A parked connection to the same place, if the pool has one. */
+static bool take_parked(struct kh_conn *c)
+{
+	struct kh_upool_key key = pool_key(&c->up);
+
+	if (!kh_upool_take(c->w->upool, &key, &c->up.ep))
+		return false;
+	c->up.state = KH_UP_READY;
+	c->up.used = true;
+	kh_conn_dial_done(c, true, 0, NULL, NULL);
+	return true;
+}
+
 void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls, bool is_ip)
 {
 	struct kh_upstream *up = &c->up;
@@ -197,9 +247,12 @@ void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls,
 
 	close_upstream(c);
 	snprintf(up->host, sizeof up->host, "%s", host);
-	up->port = port;
+	up->port = up->dest_port = port;
 	up->tls = tls;
 	up->is_ip = is_ip;
+	up->generation = c->policy->generation;
+	if (take_parked(c))
+		return;
 	if (is_ip) {
 		up->addrlens[0] = literal_addr(host, &up->addrs[0]);
 		up->n_addrs = up->addrlens[0] ? 1 : 0;

@@ -52,6 +52,9 @@
 #define KH_RESOLVER_THREADS          4
 #define KH_RESOLVER_QUEUE            4096
 #define KH_MAX_ADDRS                 16 /* addresses tried per upstream name */
+#define KH_UPSTREAM_PARK_MS          250 /* an idle client hands its upstream to the pool after this */
+#define KH_UPSTREAM_POOL_MAX         64 /* idle upstream connections kept per worker */
+#define KH_UPSTREAM_POOL_IDLE_MS     30000 /* a parked upstream connection is closed after this */
 
 /* --- TLS --- */
 #define KH_DEFAULT_CERT_CACHE 1000

@@ -86,6 +86,14 @@ int kh_loop_add(struct kh_loop *l, struct kh_io *io)
 	return ctl(l, io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
+int kh_loop_rebind(struct kh_loop *l, struct kh_io *io)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.ptr = io };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev);
+}
+
 int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io)
 {
 	return ctl(l, io, EPOLLIN);

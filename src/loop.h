@@ -40,6 +40,10 @@ void kh_loop_free(struct kh_loop *l); /* NULL-safe */
 
 /* Registers io->fd for EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered. */
 int kh_loop_add(struct kh_loop *l, struct kh_io *io);
+/* io's fd, registered by kh_loop_add from another kh_io (the socket moved to a
+ * new owner), now delivers its events to io. Edge-triggered readiness is
+ * re-reported at once. */
+int kh_loop_rebind(struct kh_loop *l, struct kh_io *io);
 /* Registers a listening socket, level-triggered, read only. */
 int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io);
 /* Same, for a socket several loops watch: only one of them wakes per event. */

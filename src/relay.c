@@ -88,7 +88,7 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 static bool upstream_matches(const struct kh_conn *c, bool tls)
 {
 	return c->up.state == KH_UP_READY && !c->up.ep.eof && !c->up.ep.failed &&
-	       c->up.tls == tls && c->up.port == c->port && strcmp(c->up.host, c->host) == 0;
+	       c->up.tls == tls && c->up.dest_port == c->port && strcmp(c->up.host, c->host) == 0;
 }
 
 static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,

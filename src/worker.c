@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "upool.h"
 
 #define ACCEPT_BATCH 64
 
@@ -199,6 +200,7 @@ static void idle_hook(void *arg)
 		w->draining = true;
 		close_listeners(w);
 		close_all(w, true);
+		kh_upool_clear(w->upool);
 	}
 	if (w->n_conns > 0 && kh_mono_ms() >= w->sh->stop_deadline_ms) {
 		kh_warn("shutdown grace period over: closing %zu connection(s)", w->n_conns);
@@ -217,7 +219,8 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->hdrs = calloc(KH_MAX_HEADERS_CEIL, sizeof *w->hdrs);
 	w->loop = kh_loop_new(err);
-	if (w->loop == NULL || w->hdrs == NULL) {
+	w->upool = w->loop ? kh_upool_new(w->loop) : NULL;
+	if (w->loop == NULL || w->hdrs == NULL || w->upool == NULL) {
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;
 	}
@@ -262,6 +265,7 @@ void kh_worker_join(struct kh_worker *w)
 	pthread_join(w->thread, NULL);
 	close_listeners(w);
 	close_all(w, false);
+	kh_upool_free(w->upool);
 	kh_loop_free(w->loop);
 	free(w->hdrs);
 	if (w->spare_fd >= 0)

@@ -49,6 +49,7 @@ struct kh_listener {
 };
 
 struct kh_conn;
+struct kh_upool;
 
 struct kh_worker {
 	unsigned id;
@@ -60,6 +61,7 @@ struct kh_worker {
 	size_t n_conns;
 	struct kh_http_header *hdrs; /* parse scratch, KH_MAX_HEADERS_CEIL entries */
 	int spare_fd; /* released to accept-and-close on EMFILE */
+	struct kh_upool *upool; /* idle upstream connections (upool.h) */
 	bool draining;
 	pthread_t thread;
 };

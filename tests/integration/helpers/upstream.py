@@ -136,6 +136,7 @@ def _chunk(data):
 class Upstream:
     def __init__(self, host="127.0.0.1", cert=None, name="upstream"):
         self.host, self.name = host, name
+        self.keepalive_timeout = 60   # seconds an idle keep-alive connection is kept
         self.ssl_ctx = None
         self.sni_seen = []
         if cert is not None:
@@ -251,7 +252,7 @@ class Upstream:
                     with self._lock:
                         self.tls_errors.append(str(e))
                     return
-            sock.settimeout(60)
+            sock.settimeout(self.keepalive_timeout)
             rd = _Reader(sock, self)
             while not self._stop.is_set() and self._serve_one(sock, rd, conn_id):
                 pass
