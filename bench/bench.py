@@ -223,8 +223,9 @@ class Bench:
             return
         d = _mkdir(self.tmp, "mintbench-ca")
         os.chmod(d, 0o700)
-        r = subprocess.run([exe, d, str(self.p["micro_names"])], capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run([exe, d, str(self.p["micro_names"]), self.pki["cert"],
+                            self.pki["key"], self.pki["ca"]],
+                           capture_output=True, text=True, timeout=300)
         try:
             self.micro = json.loads(r.stdout)
         except ValueError:
