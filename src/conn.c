@@ -438,6 +438,7 @@ static void start_tls_accept(struct kh_conn *c)
 		kh_conn_close(c);
 		return;
 	}
+	kh_ep_attach_ssl(&c->cli, c->cli.ssl);
 	set_state(c, KH_CS_TLS_ACCEPT);
 }
 

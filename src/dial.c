@@ -208,7 +208,7 @@ static bool upstream_clean(const struct kh_conn *c)
 	    kh_buf_len(&c->uin) > 0 || kh_buf_len(&c->uout) > 0)
 		return false;
 	return ep->ssl == NULL ||
-	       (SSL_pending(ep->ssl) == 0 && !(SSL_get_shutdown(ep->ssl) & SSL_RECEIVED_SHUTDOWN));
+	       (!SSL_has_pending(ep->ssl) && !(SSL_get_shutdown(ep->ssl) & SSL_RECEIVED_SHUTDOWN));
 }
 
 bool kh_dial_parkable(const struct kh_conn *c)
@@ -296,6 +296,7 @@ static bool finish_connect(struct kh_conn *c)
 		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", "cannot set up TLS");
 		return true;
 	}
+	kh_ep_attach_ssl(&up->ep, up->ep.ssl);
 	up->state = KH_UP_HANDSHAKE;
 	return true;
 }

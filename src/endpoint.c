@@ -15,8 +15,42 @@ void kh_ep_init(struct kh_endpoint *ep, void (*cb)(struct kh_io *, uint32_t))
 	ep->io.cb = cb;
 }
 
+/* Notes whether OpenSSL's read of the socket came back short. */
+static long read_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+		    size_t *processed)
+{
+	struct kh_endpoint *ep = (struct kh_endpoint *)BIO_get_callback_arg(b);
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ep != NULL)
+		ep->short_read = ret > 0 && processed != NULL && *processed < len;
+	return ret;
+}
+
+void kh_ep_moved(struct kh_endpoint *ep)
+{
+	BIO *b = ep->ssl ? SSL_get_rbio(ep->ssl) : NULL;
+
+	if (b != NULL)
+		BIO_set_callback_arg(b, (char *)ep);
+}
+
+void kh_ep_attach_ssl(struct kh_endpoint *ep, SSL *ssl)
+{
+	BIO *b = SSL_get_rbio(ssl);
+
+	ep->ssl = ssl;
+	if (b != NULL)
+		BIO_set_callback_ex(b, read_cb);
+	kh_ep_moved(ep);
+}
+
 void kh_ep_on_events(struct kh_endpoint *ep, uint32_t events)
 {
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->peer_shut = true;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->rd_ready = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -32,10 +66,18 @@ static bool ready_for(const struct kh_endpoint *ep, uint8_t need, bool natural)
 	return natural;
 }
 
+/* Bytes OpenSSL already took off the socket (read-ahead during a handshake
+ * or a previous read) raise no epoll event: they make the endpoint readable
+ * by themselves, until a read says it needs the socket again. */
+static bool tls_buffered(const struct kh_endpoint *ep)
+{
+	return ep->ssl != NULL && ep->need_rd == KH_NEED_NATURAL && SSL_has_pending(ep->ssl);
+}
+
 bool kh_ep_can_read(const struct kh_endpoint *ep)
 {
 	return ep->io.fd >= 0 && !ep->eof && !ep->failed &&
-	       ready_for(ep, ep->need_rd, ep->rd_ready);
+	       (ready_for(ep, ep->need_rd, ep->rd_ready) || tls_buffered(ep));
 }
 
 bool kh_ep_can_write(const struct kh_endpoint *ep)
@@ -85,9 +127,12 @@ ssize_t kh_ep_read(struct kh_endpoint *ep, void *buf, size_t len)
 		int ret;
 
 		ERR_clear_error();
+		ep->short_read = false;
 		ret = SSL_read_ex(ep->ssl, buf, len, &got);
 		if (ret == 1) {
 			ep->need_rd = KH_NEED_NATURAL;
+			if (ep->short_read && !ep->peer_shut && !SSL_has_pending(ep->ssl))
+				ep->rd_ready = false; /* drained: see endpoint.h */
 			return (ssize_t)got;
 		}
 		n = ssl_result(ep, ret, &ep->need_rd);
@@ -103,6 +148,8 @@ ssize_t kh_ep_read(struct kh_endpoint *ep, void *buf, size_t len)
 			ep->failed = true;
 			return KH_IO_ERROR;
 		}
+		if (n > 0 && (size_t)n < len && !ep->peer_shut)
+			ep->rd_ready = false; /* drained: see endpoint.h */
 	}
 	if (n == 0)
 		ep->eof = true;

@@ -5,7 +5,15 @@
  * when an operation would block, so after a partial read the owner simply
  * tries again. TLS can need the opposite direction (a read that must write
  * a KeyUpdate, a write during a handshake): the need_* fields remember that,
- * and kh_ep_can_*() answer with the readiness the next attempt depends on. */
+ * and kh_ep_can_*() answer with the readiness the next attempt depends on.
+ *
+ * A read that returns less than it asked for drained the socket, so the
+ * endpoint is marked not-ready without the extra read() that would only
+ * say EAGAIN (nginx does the same): with edge-triggered epoll, bytes that
+ * arrive later raise a new event. Once the peer's FIN has been reported
+ * (EPOLLRDHUP) reads go on until EOF instead, since no further event comes.
+ * For TLS the socket read happens inside OpenSSL; a BIO callback tells the
+ * endpoint whether it was short (kh_ep_attach_ssl, kh_ep_moved). */
 #ifndef KH_ENDPOINT_H
 #define KH_ENDPOINT_H
 
@@ -27,6 +35,8 @@ struct kh_endpoint {
 	bool eof; /* peer finished sending */
 	bool failed; /* I/O error: the connection is unusable */
 	bool write_shut; /* we finished sending */
+	bool peer_shut; /* EPOLLRDHUP/HUP/ERR seen: read to EOF, never assume drained */
+	bool short_read; /* the last socket read under TLS returned less than asked */
 	uint8_t need_rd, need_wr, need_hs;
 };
 
@@ -34,6 +44,12 @@ struct kh_endpoint {
 #define KH_IO_ERROR (-2) /* failed; errno or the TLS error says why */
 
 void kh_ep_init(struct kh_endpoint *ep, void (*cb)(struct kh_io *, uint32_t));
+
+/* Takes ownership of ssl (already bound to ep->io.fd) for ep. */
+void kh_ep_attach_ssl(struct kh_endpoint *ep, SSL *ssl);
+
+/* ep was copied to a new address (an upstream moving to or from the pool). */
+void kh_ep_moved(struct kh_endpoint *ep);
 
 /* Records epoll's report for this endpoint. */
 void kh_ep_on_events(struct kh_endpoint *ep, uint32_t events);

@@ -442,6 +442,7 @@ static void start_tls(struct lg_conn *c)
 		fail(c, KH_LGE_TLS);
 		return;
 	}
+	kh_ep_attach_ssl(&c->ep, c->ep.ssl);
 	c->state = C_HANDSHAKE;
 	arm(c);
 }

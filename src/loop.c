@@ -335,4 +335,5 @@ void kh_loop_run(struct kh_loop *l)
 			l->idle_fn(l->idle_arg);
 		run_deferred(l);
 	}
+	atomic_store(&l->stop, false); /* consumed: the loop may run again */
 }

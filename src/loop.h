@@ -63,7 +63,8 @@ void kh_loop_defer(struct kh_loop *l, struct kh_task *t);
 /* Thread-safe: queues t for the loop thread and wakes it. */
 void kh_loop_post(struct kh_loop *l, struct kh_task *t);
 
-/* Runs until kh_loop_stop(). Blocks. */
+/* Runs until kh_loop_stop(), which it then consumes (a later call runs
+ * again). Blocks. */
 void kh_loop_run(struct kh_loop *l);
 
 /* Thread-safe. */

@@ -62,6 +62,10 @@ static void common_options(SSL_CTX *ctx)
 	 * TLS EOF, decides whether a body was complete. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
 					 SSL_OP_NO_COMPRESSION);
+	/* Read whole socket buffers, not a record header then its body: two
+	 * fewer read() calls per request. Readiness stays correct because an
+	 * endpoint is only marked not-ready when SSL_read itself would block. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 }
 
 SSL_CTX *kh_tls_server_ctx_new(struct kh_err *err)

@@ -140,6 +140,7 @@ void kh_upool_put(struct kh_upool *p, const struct kh_upool_key *key, struct kh_
 	p->free = e->older;
 	e->ep = *ep;
 	e->ep.io.cb = parked_io;
+	kh_ep_moved(&e->ep);
 	if (kh_loop_rebind(p->loop, &e->ep.io) != 0) {
 		kh_ep_close(p->loop, &e->ep);
 		e->older = p->free;
@@ -175,6 +176,7 @@ bool kh_upool_take(struct kh_upool *p, const struct kh_upool_key *key, struct kh
 			continue;
 		*ep = e->ep;
 		ep->io.cb = cb;
+		kh_ep_moved(ep);
 		e->ep.io.fd = -1;
 		e->ep.ssl = NULL;
 		unlink_entry(p, e);
