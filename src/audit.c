@@ -70,6 +70,11 @@ static void fields(struct kh_json *j, const struct kh_audit_rec *r)
 	for (size_t i = 0; i < r->n_swapped; i++)
 		kh_json_cstring(j, r->swapped[i]);
 	kh_json_end_array(j);
+	kh_json_key(j, "scrubbed");
+	kh_json_begin_object(j);
+	for (size_t i = 0; i < r->n_scrubbed; i++)
+		kh_json_kv_uint(j, r->scrubbed[i], r->scrub_counts[i]);
+	kh_json_end_object(j);
 }
 
 static void report_failure(const char *what)

@@ -2,7 +2,7 @@
  * with a single write(2) on an O_APPEND fd so records from worker threads
  * never interleave. Fields: time, client, mode, method, host, port, path,
  * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
- * swapped, sni. Callers pass a path already stripped of its query and with
+ * swapped, scrubbed ({env name: replacements}), sni. Callers pass a path already stripped of its query and with
  * tokens redacted; no field may carry a secret or a whole proxy token. */
 #ifndef KH_AUDIT_H
 #define KH_AUDIT_H
@@ -29,6 +29,11 @@ struct kh_audit_rec {
 	const char *const *swapped;
 	size_t n_swapped;
 	const char *sni; /* optional */
+	/* Response scrubbing: env names whose real value was replaced by its
+	 * token in the response, and how many times (never the values). */
+	const char *const *scrubbed;
+	const uint64_t *scrub_counts;
+	size_t n_scrubbed;
 };
 
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */

@@ -44,6 +44,21 @@ uint8_t *kh_buf_tail(struct kh_buf *b, size_t *avail)
 	return b->data + b->off + b->len;
 }
 
+uint8_t *kh_buf_tail_min(struct kh_buf *b, size_t want, size_t *avail)
+{
+	uint8_t *t = kh_buf_tail(b, avail);
+
+	if (want > kh_buf_room(b))
+		want = kh_buf_room(b);
+	if (t != NULL && *avail < want) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+		t = b->data + b->len;
+		*avail = b->cap - b->len;
+	}
+	return t;
+}
+
 static void mark_dirty(struct kh_buf *b)
 {
 	if (b->off + b->len > b->dirty)

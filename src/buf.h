@@ -43,6 +43,11 @@ static inline size_t kh_buf_room(const struct kh_buf *b)
 uint8_t *kh_buf_tail(struct kh_buf *b, size_t *avail);
 void kh_buf_produced(struct kh_buf *b, size_t n);
 
+/* Like kh_buf_tail, but slides unread bytes to the front when the tail is
+ * shorter than min(want, room), so a writer that needs want contiguous bytes
+ * gets them whenever the buffer has that much room. */
+uint8_t *kh_buf_tail_min(struct kh_buf *b, size_t want, size_t *avail);
+
 /* Appends n bytes; -1 (nothing written) if they do not fit under the cap. */
 int kh_buf_append(struct kh_buf *b, const void *p, size_t n);
 int kh_buf_append_str(struct kh_buf *b, const char *s);

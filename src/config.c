@@ -908,6 +908,7 @@ static const struct field top_fields[] = {
 	{ "upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file) },
 	{ "resolve", set_resolve, 0, 0, 0 },
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
+	{ "scrub_responses", set_bool, OFF(scrub_responses), 0, 0 },
 	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
 	{ "cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE },
 	{ "timeouts", set_timeouts, 0, 0, 0 },
@@ -1033,6 +1034,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->tunnel_port = KH_DEFAULT_TUNNEL_PORT;
 	c->listen_docker_bridge = true;
 	c->listen_unix = true;
+	c->scrub_responses = true;
 	c->credential_source = KH_CRED_ENV;
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;

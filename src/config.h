@@ -73,6 +73,7 @@ struct kh_config {
 	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
 	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;
+	bool scrub_responses; /* true: real secrets in responses become their tokens */
 	char **cleartext_credential_hosts; /* plain-HTTP hosts a real key may be sent to */
 	size_t n_cleartext_credential_hosts;
 	unsigned workers; /* 0 = one per online CPU */

@@ -122,6 +122,7 @@ void kh_conn_close(struct kh_conn *c)
 	kh_buf_free(&c->cout);
 	kh_buf_free(&c->uin);
 	kh_buf_free(&c->uout);
+	kh_rscrub_free(&c->ex); /* before the policy its matcher belongs to */
 	unlink_conn(c);
 	kh_policy_unref(c->policy);
 	c->policy = NULL;

@@ -21,6 +21,7 @@
 #include "http1.h"
 #include "policy.h"
 #include "resolver.h"
+#include "respscrub.h"
 #include "rewrite.h"
 #include "tlsctx.h"
 #include "worker.h"
@@ -66,6 +67,7 @@ struct kh_exchange {
 	bool resp_started; /* bytes of its response reached cout */
 	bool req_keep_alive, resp_keep_alive;
 	bool head_method, upgrade;
+	bool req_http10; /* the client speaks HTTP/1.0: no chunked toward it */
 	enum kh_body_kind req_body, resp_body;
 	uint64_t req_left, resp_left;
 	struct kh_chunked req_chunked, resp_chunked;
@@ -77,6 +79,7 @@ struct kh_exchange {
 	char path[KH_AUDIT_PATH_MAX];
 	const char *swapped[KH_MAX_SWAPS];
 	size_t n_swapped;
+	struct kh_rscrub *scrub; /* owned: response scrubbing state (respscrub.c) */
 };
 
 struct kh_conn {
@@ -166,6 +169,8 @@ void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		    const char *detail);
 /* Sets the exchange's path field from a target (query dropped, tokens redacted). */
 void kh_relay_set_path(struct kh_conn *c, struct kh_slice target);
+/* Forgets the current exchange, freeing what it owns. */
+void kh_relay_reset_exchange(struct kh_conn *c);
 
 /* Shared helpers (conn.c). */
 bool kh_conn_flush(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b);

@@ -34,6 +34,11 @@
 #define KH_MAX_RESPONSE_HEAD        32768 /* upstream response heads (also the client-bound buffer) */
 #define KH_ERROR_RESPONSE_MAX       2048 /* room kept for a keyhole-generated response */
 
+/* --- response scrubbing (scrub.c, respscrub.c) --- */
+#define KH_SCRUB_MIN_SECRET 8 /* shorter secrets would match ordinary text: not scrubbed */
+#define KH_SCRUB_TALLY      8 /* distinct secrets named in one audit record */
+#define KH_SCRUB_DECODE_BUF 16384 /* inflated bytes staged per scrubbed gzip/deflate response */
+
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000
 #define KH_MAX_CONNECTIONS_CEIL      1000000

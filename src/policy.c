@@ -140,6 +140,36 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 	return 0;
 }
 
+/* One scrub entry per loaded secret (several mappings may share a variable:
+ * the first one's token stands in for it), built once per snapshot so no
+ * request pays for it. */
+static int build_scrub(struct kh_policy *p, struct kh_err *err)
+{
+	struct kh_scrub_secret *v = calloc(p->n_creds + 1, sizeof *v);
+	size_t n = 0;
+	int rc;
+
+	if (v == NULL) {
+		kh_err_set(err, "out of memory building the response scrubber");
+		return -1;
+	}
+	for (size_t i = 0; i < p->n_creds; i++) {
+		const struct kh_cred *c = &p->creds[i];
+		bool seen = false;
+
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(v[k].name, c->env_name) == 0;
+		if (c->secret == NULL || seen)
+			continue;
+		v[n++] = (struct kh_scrub_secret){ c->env_name, (const uint8_t *)c->secret,
+						   c->secret_len, (const uint8_t *)c->token,
+						   c->token_len };
+	}
+	rc = kh_scrub_set_build(&p->scrub, v, n, err);
+	free(v);
+	return rc;
+}
+
 struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
 				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err)
 {
@@ -166,9 +196,12 @@ struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_m
 	}
 	if (build_token_index(p) != 0)
 		goto oom;
+	if (cfg->scrub_responses && build_scrub(p, err) != 0)
+		goto fail;
 	return p;
 oom:
 	kh_err_set(err, "out of memory building the policy");
+fail:
 	kh_policy_unref(p);
 	return NULL;
 }
@@ -191,6 +224,7 @@ void kh_policy_unref(struct kh_policy *p)
 	free(p->tok_slots);
 	free(p->deny);
 	free(p->pins);
+	kh_scrub_set_free(&p->scrub);
 	kh_secrets_free(&p->secrets);
 	SSL_CTX_free(p->client_ctx);
 	free(p);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "mappings.h"
+#include "scrub.h"
 #include "secrets.h"
 #include "slice.h"
 
@@ -49,6 +50,7 @@ struct kh_policy {
 	struct kh_config_limits limits;
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
 	struct kh_secrets secrets; /* owned: the real values creds point into */
+	struct kh_scrub_set scrub; /* owned: response scrubber (empty when off or no secrets) */
 	SSL_CTX *client_ctx; /* owned reference: upstream TLS (trust anchors) */
 	unsigned long generation; /* set by the daemon: which reload built it */
 };

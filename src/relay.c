@@ -33,9 +33,17 @@ void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
 	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
 }
 
+void kh_relay_reset_exchange(struct kh_conn *c)
+{
+	kh_rscrub_free(&c->ex);
+	memset(&c->ex, 0, sizeof c->ex);
+}
+
 void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
 {
 	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
+	const char *scrubbed[KH_SCRUB_TALLY];
+	uint64_t scrub_counts[KH_SCRUB_TALLY];
 	struct kh_audit_rec r = {
 		.client = c->client,
 		.mode = kh_conn_mode_name(c),
@@ -53,6 +61,9 @@ void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		.swapped = c->ex.swapped,
 		.n_swapped = c->ex.n_swapped,
 		.sni = c->sni.got,
+		.scrubbed = scrubbed,
+		.scrub_counts = scrub_counts,
+		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
 	};
 
 	kh_audit_write(&r);
@@ -62,19 +73,20 @@ void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 
 static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
 {
-	memset(&c->ex, 0, sizeof c->ex);
+	kh_relay_reset_exchange(c);
 	c->ex.active = true;
 	c->ex.started_us = kh_mono_us();
 	kh_slice_to_cstr(
 		kh_slice_make(h->method.ptr, min_size(h->method.len, sizeof c->ex.method - 1)),
 		c->ex.method, sizeof c->ex.method);
 	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
+	c->ex.req_http10 = h->version_minor == 0;
 	c->ex.bytes_in = h->head_len;
 }
 
 static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 {
-	memset(&c->ex, 0, sizeof c->ex);
+	kh_relay_reset_exchange(c);
 	c->ex.started_us = kh_mono_us();
 	if (c->mode == KH_MODE_HTTP) {
 		c->host[0] = '\0';
@@ -316,6 +328,8 @@ static bool response_body(struct kh_conn *c)
 	bool moved = false, done;
 	ssize_t n;
 
+	if (c->ex.scrub != NULL && c->ex.active && c->ex.resp_head_done)
+		return kh_rscrub_body(c); /* de-framed, decoded, scrubbed, re-framed */
 	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
 		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
 			      &c->ex.resp_chunked, &done, &err);
@@ -337,8 +351,22 @@ static bool response_body(struct kh_conn *c)
 static void switch_to_tunnel(struct kh_conn *c)
 {
 	kh_relay_audit(c, "allow", "upgraded", NULL);
+	kh_rscrub_free(&c->ex); /* tunnel bytes are not HTTP: not scrubbed */
 	c->ex.active = false;
 	c->state = KH_CS_TUNNEL;
+}
+
+/* Copies the response head to cout, verbatim or scrubbed. 1 done, 0 no
+ * room yet, -1 refused. */
+static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t n)
+{
+	if (kh_rscrub_enabled(c))
+		return kh_rscrub_head(c, h, kh_buf_data(&c->uin));
+	if (kh_buf_room(&c->cout) < n)
+		return 0;
+	kh_buf_append(&c->cout, kh_buf_data(&c->uin), n);
+	c->ex.bytes_out += (uint64_t)n;
+	return 1;
 }
 
 static bool response_head(struct kh_conn *c)
@@ -359,20 +387,23 @@ static bool response_head(struct kh_conn *c)
 		kh_conn_fail(c, 502, "upstream_bad_response", err.why);
 		return true;
 	}
-	if (kh_buf_room(&c->cout) < (size_t)n) {
-		c->ex.resp_scan = 0; /* rescanned once cout has drained */
-		return false;
-	}
 	if (h.status == 101 && !c->ex.upgrade) {
 		kh_conn_fail(c, 502, "upstream_bad_response",
 			     "101 Switching Protocols without an upgrade");
 		return true;
 	}
-	kh_buf_append(&c->cout, kh_buf_data(&c->uin), (size_t)n);
+	switch (forward_head(c, &h, (size_t)n)) {
+	case 0:
+		c->ex.resp_scan = 0; /* rescanned once cout has drained */
+		return false;
+	case -1:
+		return true; /* refused: the connection already failed */
+	default:
+		break;
+	}
 	kh_buf_consume(&c->uin, (size_t)n);
 	c->ex.resp_scan = 0;
 	c->ex.resp_started = true;
-	c->ex.bytes_out += (uint64_t)n;
 	c->ex.status = (int)h.status;
 	if (h.status == 101) {
 		switch_to_tunnel(c);
@@ -405,7 +436,7 @@ static bool complete_exchange(struct kh_conn *c)
 		c->up.used = true;
 	if (!keep)
 		c->close_after = true;
-	memset(&c->ex, 0, sizeof c->ex);
+	kh_relay_reset_exchange(c);
 	c->phase_start_ms = kh_loop_now(c->w->loop);
 	return true;
 }
@@ -427,9 +458,13 @@ static bool check_ends(struct kh_conn *c)
 	}
 	if (c->ex.active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex.resp_done) {
 		if (c->ex.resp_head_done && c->ex.resp_body == KH_BODY_CLOSE && !c->up.ep.failed) {
+			if (c->ex.scrub != NULL) /* the scrubber still has to finish */
+				return kh_rscrub_source_closed(c);
 			c->ex.resp_done = true; /* close-delimited body ended */
 			return true;
 		}
+		if (kh_rscrub_source_done(c))
+			return false; /* all read: what is left is ours to send */
 		kh_conn_fail(c, 502, "upstream_reset",
 			     c->ex.resp_started
 				     ? "the upstream closed the connection mid-response"
@@ -441,7 +476,7 @@ static bool check_ends(struct kh_conn *c)
 		 * has nowhere to go, and leaving it in the stream would desynchronize. */
 		kh_relay_audit(c, "allow", "allowed",
 			       "upstream answered before the request body ended");
-		memset(&c->ex, 0, sizeof c->ex);
+		kh_relay_reset_exchange(c);
 		kh_dial_reset(c);
 		c->close_after = true;
 		return true;

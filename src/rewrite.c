@@ -1,5 +1,7 @@
 #include "rewrite.h"
 
+#include "respscrub.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,6 +193,19 @@ static void emit_authority_host(struct rw *w, struct kh_slice name)
 	emit_field(w, name, v, (size_t)n);
 }
 
+/* Response scrubbing must read the body, so the upstream may only choose a
+ * coding keyhole can decode (respscrub.h). */
+static void emit_accept_encoding(struct rw *w, const struct kh_http_header *h)
+{
+	char v[1024];
+	size_t n = kh_rscrub_accept_encoding(h->value, v, sizeof v);
+
+	if (n == 0)
+		emit_field(w, h->name, "identity", 8);
+	else
+		emit_field(w, h->name, v, n);
+}
+
 static int one_field(struct rw *w, const struct kh_http_header *h)
 {
 	const struct kh_cred *c;
@@ -216,6 +231,10 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 	c = kh_policy_token_scan(w->ctx->policy, h->value);
 	if (c != NULL)
 		return misplaced(w, c, "a request header");
+	if (w->ctx->policy->scrub.n > 0 && kh_slice_eq_cstr_nocase(h->name, "accept-encoding")) {
+		emit_accept_encoding(w, h); /* response scrubbing: only codings it can decode */
+		return 0;
+	}
 	emit_field(w, h->name, h->value.ptr, h->value.len);
 	return 0;
 }
