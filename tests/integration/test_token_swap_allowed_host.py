@@ -58,4 +58,6 @@ def test_real_upstream_nginx_sees_real_key(start_keyhole, nginx, token, secret):
              cacert=kh.ca_crt, headers=[f"Authorization: Bearer {token}"])
     assert r.rc == 0, r.stderr
     assert r.status == 200
-    assert r.body.decode().strip() == f"auth=Bearer {secret}"
+    assert nginx.whoami_seen()[-1:] == [f"Bearer {secret}"]
+    # nginx echoed the real key; keyhole's response scrubbing gave the client its token
+    assert r.body.decode().strip() == f"auth=Bearer {token}"

@@ -1,6 +1,8 @@
 """Assertions shared by several scenarios."""
 import json
 
+from .upstream import received
+
 AUDIT_FIELDS = ("time", "client", "mode", "method", "host", "port", "path", "status",
                 "bytes_in", "bytes_out", "duration_ms", "decision", "reason", "swapped")
 
@@ -19,13 +21,24 @@ def assert_keyhole_error(resp, status, reason=None, host=None):
 
 
 def echoed(resp_or_body):
-    """The echo upstream's JSON (from a client.Response, a CurlResult or bytes)."""
+    """What the echo upstream received, from its JSON reply (a client.Response,
+    a CurlResult or bytes). keyhole scrubs real secrets out of that reply, so
+    the request fields come from the upstream's own record of the request;
+    the reply as the client saw it stays under "as_seen"."""
     body = getattr(resp_or_body, "body", resp_or_body)
-    return json.loads(body)
+    return _with_record(json.loads(body))
+
+
+def _with_record(doc):
+    rec = received(doc.get("rid")) if isinstance(doc, dict) else None
+    if rec is None or "as_seen" in doc:
+        return doc
+    return dict(doc, method=rec.method, path=rec.target,
+                headers=[[n, v] for n, v in rec.headers], as_seen=doc)
 
 
 def echoed_headers(doc, name):
-    return [v for n, v in doc["headers"] if n.lower() == name.lower()]
+    return [v for n, v in _with_record(doc)["headers"] if n.lower() == name.lower()]
 
 
 def assert_no_leak(kh, secret_values, tokens):

@@ -15,6 +15,7 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 512; }}
 http {{
     access_log off;
+    log_format whoami '$http_authorization';
     client_body_temp_path {dir}/tmp/body;
     proxy_temp_path {dir}/tmp/proxy;
     fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -29,6 +30,7 @@ http {{
         ssl_protocols TLSv1.2 TLSv1.3;
         root {root};
         location = /whoami {{
+            access_log {dir}/whoami.log whoami;
             default_type text/plain;
             return 200 "auth=$http_authorization\\n";
         }}
@@ -78,6 +80,14 @@ class Nginx:
             except OSError:
                 time.sleep(0.05)
         return False
+
+    def whoami_seen(self):
+        """Authorization values /whoami received (its reply is scrubbed by keyhole)."""
+        try:
+            with open(os.path.join(self.dir, "whoami.log")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
 
     def error_log(self):
         out = ""

@@ -10,11 +10,17 @@ upstream and, as importantly, that nothing did. Routes:
   /ws                                   WebSocket echo (RFC 6455) when Upgrade: websocket
   /hang                                 reads the request, never answers
   anything else (e.g. /upload, /echo)   200 JSON {"method","path","headers",
-                                        "body_sha256","body_len"}
+                                        "body_sha256","body_len","rid"}
+
+The echo reply travels back through keyhole, whose response scrubbing turns
+every real secret in it into the proxy token. What the upstream *received*
+is therefore looked up by the reply's "rid" in this process's registry
+(`received()`, used by helpers.checks.echoed).
 
 `SilentServer` accepts TCP connections and never reads or writes.
 """
 import hashlib
+import itertools
 import json
 import socket
 import ssl
@@ -33,6 +39,17 @@ BODY_HEAD_KEEP = 64 << 10
 
 class PeerClosed(Exception):
     pass
+
+
+_RECEIVED = {}               # rid -> Recorded, for every echo reply sent
+_RID = itertools.count(1)
+_RID_LOCK = threading.Lock()
+
+
+def received(rid):
+    """The Recorded request behind an echo reply's "rid", or None."""
+    with _RID_LOCK:
+        return _RECEIVED.get(rid)
 
 
 @dataclass
@@ -350,10 +367,13 @@ class Upstream:
 
     # ---- handlers --------------------------------------------------------
     def _echo(self, sock, rec, keep):
+        with _RID_LOCK:
+            rid = f"{self.port}-{next(_RID)}"
+            _RECEIVED[rid] = rec
         body = json.dumps({
             "method": rec.method, "path": rec.target,
             "headers": [[n, v] for n, v in rec.headers],
-            "body_sha256": rec.body_sha256, "body_len": rec.body_len,
+            "body_sha256": rec.body_sha256, "body_len": rec.body_len, "rid": rid,
         }).encode()
         head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nX-Upstream: {self.name}\r\n"
