@@ -18,8 +18,9 @@ const struct kh_command kh_commands[] = {
 	  "addresses, accepts HTTP CONNECT (TLS is intercepted with keyhole's CA) and\n"
 	  "absolute-form HTTP, allows only listed hosts, refuses private and metadata\n"
 	  "addresses after DNS, swaps proxy tokens for the real keys taken from this\n"
-	  "process's environment, and appends one JSON line per request to audit.log.\n"
-	  "A missing CA is created on first run.\n"
+	  "process's environment, replaces any real key an upstream echoes back in a\n"
+	  "response by its token (scrub_responses:), and appends one JSON line per\n"
+	  "request to audit.log. A missing CA is created on first run.\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS
 	  "  --config FILE    configuration file (default: <home>/config.yaml; absent = defaults)\n"
