@@ -10,8 +10,9 @@
 #include "check.h"
 #include "conn.h"
 
-/* A chunk never exceeds cout (KH_MAX_RESPONSE_HEAD < 64 KiB), so its size
- * line fits in "XXXX\r\n" (leading zeros are valid chunk-size digits). */
+/* Chunks we write are at most MAX_CHUNK bytes, so the size line fits in
+ * "XXXX\r\n" (leading zeros are valid chunk-size digits). */
+#define MAX_CHUNK  0xffff
 #define FRAME_HEAD 6
 #define FRAME_TAIL 2
 #define LAST_CHUNK "0\r\n\r\n"
@@ -194,10 +195,11 @@ static void out_scrubbed(struct head_out *o, const void *p, size_t n)
 static void write_head(struct head_out *o, const struct kh_http_head *h, const uint8_t *p,
 		       const struct plan *pl)
 {
-	const uint8_t *cr = memchr(p, '\r', h->head_len);
+	size_t line = 0;
 
-	KH_CHECK(cr != NULL); /* the parser accepted a CRLF-terminated status line */
-	out_scrubbed(o, p, (size_t)(cr - p));
+	while (line < h->head_len && p[line] != '\r')
+		line++; /* the status line (the parser accepted its CRLF) */
+	out_scrubbed(o, p, line);
 	out_raw(o, "\r\n");
 	for (size_t i = 0; i < h->n_headers; i++) {
 		const struct kh_http_header *f = &h->headers[i];
@@ -484,10 +486,11 @@ static int body_step(struct kh_conn *c, struct kh_rscrub *rs)
 	const uint8_t *p;
 	uint8_t *t;
 
-	KH_CHECK(need <= c->cout.cap && c->cout.cap < 0x10000);
+	KH_CHECK(need <= c->cout.cap); /* replacements are tokens: far below any buffer */
 	t = kh_buf_tail_min(&c->cout, need, &avail);
 	if (t == NULL || avail < need)
 		return 0; /* the client is slow: wait for cout to drain */
+	avail = min_size(avail, MAX_CHUNK + frame);
 	if (plain_next(c, rs, &p, &n, &moved) != 0)
 		return -1;
 	k = (struct kh_scrub_sink){ t + head, 0, avail - frame };

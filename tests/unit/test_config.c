@@ -62,6 +62,7 @@ static void check_defaults(const struct kh_config *c)
 	CHECK_STR(c->upstream_ca_file, "");
 	CHECK_INT(c->n_pins, 0);
 	CHECK_INT(c->n_cleartext_credential_hosts, 0);
+	CHECK(c->scrub_responses);
 	CHECK_INT(c->workers, 0);
 	CHECK_INT(c->cert_cache_size, KH_DEFAULT_CERT_CACHE);
 	CHECK_INT(c->timeouts.handshake, KH_DEFAULT_HANDSHAKE_TIMEOUT);
@@ -287,8 +288,9 @@ static void host_lists(void)
 	struct kh_config c;
 
 	EXPECT_OK("extra_allowed_hosts:\n  - API.Example.COM.\n  - '*.Internal.example'\n"
-		  "cleartext_credential_hosts: [ollama.lan, 127.0.0.1]\n",
+		  "cleartext_credential_hosts: [ollama.lan, 127.0.0.1]\nscrub_responses: false\n",
 		  &c);
+	CHECK(!c.scrub_responses);
 	CHECK_INT(c.n_extra_allowed_hosts, 2);
 	if (c.n_extra_allowed_hosts == 2) {
 		CHECK_STR(c.extra_allowed_hosts[0], "api.example.com");
