@@ -133,6 +133,11 @@ size_t kh_uncovered_present(const char *const *names, size_t n, const char **out
 	for (size_t i = 0; i < kh_uncovered_env_count && k < max; i++)
 		if (available(kh_uncovered_env[i], names, n))
 			out[k++] = kh_uncovered_env[i];
+	/* Half an AWS key pair cannot sign: it is not mapped either. */
+	for (size_t i = 0; i < kh_providers_count && k < max; i++)
+		if (available(kh_providers[i].env_name, names, n) &&
+		    !requirements_met(&kh_providers[i], names, n))
+			out[k++] = kh_providers[i].env_name;
 	return k;
 }
 
