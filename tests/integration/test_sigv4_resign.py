@@ -158,11 +158,17 @@ def test_session_token_swapped_and_signed(start_keyhole, pki, creds):
         srv.stop()
 
 
-def test_curl_aws_sigv4(start_keyhole, aws, creds):
-    """curl's own SigV4 implementation, GET and POST, through HTTPS_PROXY."""
+def test_curl_aws_sigv4(start_keyhole, aws, creds, tmp_path):
+    """curl's own SigV4 implementation, GET and POST, through HTTPS_PROXY; the
+    last POST waits for "100 Continue", which keyhole must send itself because
+    it holds the head until it has the whole body to hash."""
     kh = start(start_keyhole, creds)
     url = f"https://{HOST}:{aws.port}/?Action=GetCallerIdentity&Version=2011-06-15"
-    for extra in ([], ["--data-binary", "Action=GetCallerIdentity"]):
+    big = tmp_path / "body"
+    big.write_bytes(b"Action=GetCallerIdentity&Pad=" + b"p" * 200_000)
+    for extra in ([], ["--data-binary", "Action=GetCallerIdentity"],
+                  ["--data-binary", f"@{big}", "-H", "Expect: 100-continue",
+                   "--expect100-timeout", "30"]):
         r = subprocess.run(["curl", "-q", "-sS", "--max-time", "10", "--cacert", kh.ca_crt,
                             "--aws-sigv4", "aws:amz:us-east-1:sts",
                             "--user", f"{creds['fake_akid']}:{creds['fake_secret']}",
@@ -171,7 +177,8 @@ def test_curl_aws_sigv4(start_keyhole, aws, creds):
                            env=curl_env({"HTTPS_PROXY": kh.proxy_url}))
         assert r.returncode == 0, r.stderr
         assert r.stdout.decode().rsplit("\n", 1)[1] == "200", r.stdout
-    assert all(v[4] is None for v in aws.seen[-2:])
+    assert len(aws.seen) == 3 and all(v[4] is None for v in aws.seen)
+    assert len(aws.seen[-1][3]) == big.stat().st_size
 
 
 def test_refusals(start_keyhole, aws, creds):
