@@ -121,6 +121,28 @@ void kh_buf_release_if_empty(struct kh_buf *b)
 		kh_buf_free(b);
 }
 
+int kh_buf_set_cap(struct kh_buf *b, size_t cap)
+{
+	uint8_t *d;
+
+	if (cap == 0 || cap < b->len)
+		return -1;
+	if (b->data == NULL) {
+		b->cap = cap;
+		return 0;
+	}
+	if ((d = malloc(cap)) == NULL)
+		return -1;
+	memcpy(d, b->data + b->off, b->len);
+	OPENSSL_cleanse(b->data, b->dirty);
+	free(b->data);
+	b->data = d;
+	b->off = 0;
+	b->cap = cap;
+	b->dirty = b->len;
+	return 0;
+}
+
 void kh_buf_free(struct kh_buf *b)
 {
 	if (b == NULL || b->data == NULL)

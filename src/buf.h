@@ -62,6 +62,10 @@ void kh_buf_consume(struct kh_buf *b, size_t n);
 /* Frees storage if the buffer is empty (wiping it first). */
 void kh_buf_release_if_empty(struct kh_buf *b);
 
+/* Changes the cap (and the allocation, keeping the unread bytes; the old
+ * storage is wiped). -1 if cap < len or out of memory (b unchanged). */
+int kh_buf_set_cap(struct kh_buf *b, size_t cap);
+
 /* Wipes and frees storage; the buffer stays usable. NULL-safe. */
 void kh_buf_free(struct kh_buf *b);
 

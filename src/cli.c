@@ -36,6 +36,8 @@ const struct kh_command kh_commands[] = {
 	  "when that is the credential source), mints a proxy token for each, writes\n"
 	  "mappings.json (0600) and the audit log, and sets enabled: true in config.yaml\n"
 	  "(keeping your comments and other keys). Existing tokens are kept.\n"
+	  "AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, if set) get\n"
+	  "a fake key pair: keyhole re-signs SigV4 requests made with it (docs/CONFIG.md).\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS
 	  "  --tunnel-port N  port of the proxy on 127.0.0.1 (default 9090)\n"

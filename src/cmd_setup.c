@@ -141,8 +141,11 @@ static void print_supported(void)
 	for (size_t i = 0; i < kh_providers_count; i++) {
 		const char *alias = kh_providers[i].alias_env;
 
-		fprintf(stderr, "  %s%s%s%s\n", kh_providers[i].env_name, alias ? " (or " : "",
-			alias ? alias : "", alias ? ")" : "");
+		const char *const *needs = kh_provider_requires(kh_providers[i].env_name);
+
+		fprintf(stderr, "  %s%s%s%s%s%s%s\n", kh_providers[i].env_name, alias ? " (or " : "",
+			alias ? alias : "", alias ? ")" : "", needs[0] ? " (with " : "",
+			needs[0] ? needs[0] : "", needs[0] ? ")" : "");
 	}
 }
 
@@ -201,9 +204,14 @@ static void warn_uncovered(const char *const *names, size_t n)
 	size_t k = kh_uncovered_present(names, n, found, 8);
 
 	for (size_t i = 0; i < k; i++)
-		printf("  warning       %s is set, but keyhole cannot swap it yet: a sandbox given "
-		       "it holds the real credential\n",
-		       found[i]);
+		if (kh_provider_is_sigv4(found[i]))
+			printf("  warning       %s is set without the rest of its AWS key pair "
+			       "(%s and %s are needed together): not mapped\n",
+			       found[i], KH_AWS_KEY_ID_ENV, KH_AWS_SECRET_ENV);
+		else
+			printf("  warning       %s is set, but keyhole cannot swap it yet: a sandbox "
+			       "given it holds the real credential\n",
+			       found[i]);
 }
 
 static int write_state(struct kh_cli_ctx *x, const struct setup_opts *o,

@@ -119,6 +119,7 @@ void kh_conn_close(struct kh_conn *c)
 	kh_dial_reset(c);
 	kh_ep_close(c->w->loop, &c->cli);
 	kh_buf_free(&c->cin);
+	kh_relay_release_body_room(c);
 	kh_buf_free(&c->cout);
 	kh_buf_free(&c->uin);
 	kh_buf_free(&c->uout);

@@ -108,6 +108,13 @@ struct kh_conn {
 	bool host_is_ip;
 	struct kh_sni_check sni;
 	struct kh_exchange ex;
+	/* relay.c: cin grown past its usual cap to hold a whole request body
+	 * that SigV4 re-signing must hash before the head can go out */
+	struct {
+		size_t room; /* bytes added to cin's cap (counted in a daemon-wide budget) */
+		bool waiting; /* a parsed head waits in cin for the rest of its body */
+		bool continue_sent; /* "100 Continue" already answered for it */
+	} sigbody;
 };
 
 /* Takes ownership of an accepted, non-blocking socket. */
@@ -167,6 +174,8 @@ bool kh_relay_step(struct kh_conn *c);
 /* Writes the audit record for the current exchange. */
 void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		    const char *detail);
+/* Returns cin's extra room for SigV4 bodies to the budget (on close). */
+void kh_relay_release_body_room(struct kh_conn *c);
 /* Sets the exchange's path field from a target (query dropped, tokens redacted). */
 void kh_relay_set_path(struct kh_conn *c, struct kh_slice target);
 /* Forgets the current exchange, freeing what it owns. */

@@ -40,6 +40,15 @@ static bool available(const char *var, const char *const *names, size_t n)
 	return false;
 }
 
+/* Both halves of an AWS key pair, or neither: one alone cannot sign. */
+static bool requirements_met(const struct kh_provider *p, const char *const *names, size_t n)
+{
+	for (const char *const *r = kh_provider_requires(p->env_name); *r != NULL; r++)
+		if (!available(*r, names, n))
+			return false;
+	return true;
+}
+
 static int fill(struct kh_mapping *m, const struct kh_provider *p, const char *var)
 {
 	size_t nh = 0;
@@ -75,7 +84,7 @@ int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, str
 				  : available(p->alias_env, names, n) ? p->alias_env
 								      : NULL;
 
-		if (var == NULL)
+		if (var == NULL || !requirements_met(p, names, n))
 			continue;
 		if (fill(&out->v[out->n], p, var) != 0) {
 			kh_err_set(err, "out of memory");
@@ -124,6 +133,11 @@ size_t kh_uncovered_present(const char *const *names, size_t n, const char **out
 	for (size_t i = 0; i < kh_uncovered_env_count && k < max; i++)
 		if (available(kh_uncovered_env[i], names, n))
 			out[k++] = kh_uncovered_env[i];
+	/* Half an AWS key pair cannot sign: it is not mapped either. */
+	for (size_t i = 0; i < kh_providers_count && k < max; i++)
+		if (available(kh_providers[i].env_name, names, n) &&
+		    !requirements_met(&kh_providers[i], names, n))
+			out[k++] = kh_providers[i].env_name;
 	return k;
 }
 

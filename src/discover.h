@@ -25,7 +25,8 @@ int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, str
 int kh_merge_tokens(const struct kh_mappings *existing, struct kh_mappings *discovered, bool rotate,
 		    struct kh_err *err);
 
-/* Known variables keyhole cannot swap that are set (or listed in names).
+/* Known variables keyhole cannot swap that are set (or listed in names),
+ * and half AWS key pairs (set without the variable they need).
  * Returns how many were written to out (at most max). */
 size_t kh_uncovered_present(const char *const *names, size_t n, const char **out, size_t max);
 

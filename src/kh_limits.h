@@ -39,6 +39,14 @@
 #define KH_SCRUB_TALLY      8 /* distinct secrets named in one audit record */
 #define KH_SCRUB_DECODE_BUF 16384 /* inflated bytes staged per scrubbed gzip/deflate response */
 
+/* --- AWS SigV4 re-signing --- */
+#define KH_SIGV4_MAX_AUTH           2048 /* an Authorization header keyhole re-signs */
+#define KH_SIGV4_MAX_QUERY_PARAMS   256
+#define KH_SIGV4_MAX_SIGNED_HEADERS 64
+#define KH_SIGV4_MAX_CREQ           (256u << 10) /* canonical request (paths may be encoded twice) */
+#define KH_SIGV4_MAX_BODY           (8u << 20) /* body buffered to hash when the client sent no x-amz-content-sha256 */
+#define KH_SIGV4_BODY_BUDGET        (64u << 20) /* all such bodies buffered at once, per daemon */
+
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000
 #define KH_MAX_CONNECTIONS_CEIL      1000000

@@ -114,7 +114,9 @@ static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const struc
 	memcpy(c->hosts, mp->hosts, mp->n_hosts * sizeof *c->hosts);
 	c->n_hosts = mp->n_hosts;
 	memcpy(c->match_headers, mp->match_headers, sizeof c->match_headers);
-	c->n_match_headers = mp->n_match_headers;
+	/* AWS keys are only ever re-signed with (resign.c): a header holding the
+	 * fake secret must never be swapped for the real one. */
+	c->n_match_headers = kh_provider_is_sigv4(mp->env_name) ? 0 : mp->n_match_headers;
 	c->secret = kh_secrets_get(s, mp->env_name, &c->secret_len);
 	return 0;
 }

@@ -42,6 +42,21 @@ const struct kh_provider kh_providers[] = {
 	  "keyhole-gemini",
 	  { "generativelanguage.googleapis.com" },
 	  { "x-goog-api-key" } },
+	{ KH_AWS_KEY_ID_ENV,
+	  NULL,
+	  "keyhole-aws-key",
+	  { "*.amazonaws.com", "*.amazonaws.com.cn" },
+	  { NULL } },
+	{ KH_AWS_SECRET_ENV,
+	  NULL,
+	  "keyhole-aws-secret",
+	  { "*.amazonaws.com", "*.amazonaws.com.cn" },
+	  { NULL } },
+	{ KH_AWS_SESSION_ENV,
+	  NULL,
+	  "keyhole-aws-session",
+	  { "*.amazonaws.com", "*.amazonaws.com.cn" },
+	  { NULL } },
 };
 const size_t kh_providers_count = sizeof kh_providers / sizeof kh_providers[0];
 
@@ -62,8 +77,6 @@ const size_t kh_default_allowed_hosts_count = sizeof kh_default_allowed_hosts /
 					      sizeof kh_default_allowed_hosts[0];
 
 const char *const kh_uncovered_env[] = {
-	"AWS_ACCESS_KEY_ID",
-	"AWS_SECRET_ACCESS_KEY",
 	"GOOGLE_APPLICATION_CREDENTIALS",
 };
 const size_t kh_uncovered_env_count = sizeof kh_uncovered_env / sizeof kh_uncovered_env[0];
@@ -74,4 +87,24 @@ const struct kh_provider *kh_provider_find(const char *env_name)
 		if (strcmp(kh_providers[i].env_name, env_name) == 0)
 			return &kh_providers[i];
 	return NULL;
+}
+
+bool kh_provider_is_sigv4(const char *env_name)
+{
+	return strcmp(env_name, KH_AWS_KEY_ID_ENV) == 0 ||
+	       strcmp(env_name, KH_AWS_SECRET_ENV) == 0 || strcmp(env_name, KH_AWS_SESSION_ENV) == 0;
+}
+
+const char *const *kh_provider_requires(const char *env_name)
+{
+	static const char *const key_id[] = { KH_AWS_SECRET_ENV, NULL };
+	static const char *const secret[] = { KH_AWS_KEY_ID_ENV, NULL };
+	static const char *const session[] = { KH_AWS_KEY_ID_ENV, KH_AWS_SECRET_ENV, NULL };
+	static const char *const none[] = { NULL };
+
+	if (strcmp(env_name, KH_AWS_KEY_ID_ENV) == 0)
+		return key_id;
+	if (strcmp(env_name, KH_AWS_SECRET_ENV) == 0)
+		return secret;
+	return strcmp(env_name, KH_AWS_SESSION_ENV) == 0 ? session : none;
 }

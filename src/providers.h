@@ -4,6 +4,7 @@
 #ifndef KH_PROVIDERS_H
 #define KH_PROVIDERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define KH_PROVIDER_MAX_HOSTS   4
@@ -17,6 +18,12 @@ struct kh_provider {
 	const char *headers[KH_PROVIDER_MAX_HEADERS]; /* where the key goes; NULL-terminated */
 };
 
+/* AWS credentials are not swapped but re-signed (resign.c): the sandbox gets
+ * a fake key id and secret, and a session token when the real one is set. */
+#define KH_AWS_KEY_ID_ENV  "AWS_ACCESS_KEY_ID"
+#define KH_AWS_SECRET_ENV  "AWS_SECRET_ACCESS_KEY"
+#define KH_AWS_SESSION_ENV "AWS_SESSION_TOKEN"
+
 extern const struct kh_provider kh_providers[];
 extern const size_t kh_providers_count;
 
@@ -29,5 +36,13 @@ extern const char *const kh_uncovered_env[];
 extern const size_t kh_uncovered_env_count;
 
 const struct kh_provider *kh_provider_find(const char *env_name);
+
+/* Is env_name one of the AWS variables keyhole re-signs with (never swapped
+ * into a header)? */
+bool kh_provider_is_sigv4(const char *env_name);
+
+/* Variables that must be available too for env_name to be mapped: the other
+ * half of an AWS key pair (a session token needs both). NULL-terminated. */
+const char *const *kh_provider_requires(const char *env_name);
 
 #endif

@@ -7,6 +7,7 @@
  * streamed to cout. Pipelined requests wait in cin until the exchange before
  * them completes, so responses can never be reordered. Buffers are bounded:
  * a full buffer simply stops reading from its source. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "resign.h"
 #include "version.h"
 
 static size_t min_size(size_t a, size_t b)
@@ -103,11 +105,82 @@ static bool upstream_matches(const struct kh_conn *c, bool tls)
 	       c->up.tls == tls && c->up.dest_port == c->port && strcmp(c->up.host, c->host) == 0;
 }
 
+/* --- SigV4 bodies ---
+ * A SigV4 request signed without x-amz-content-sha256 covers the hash of its
+ * body, so keyhole must hold all of it before it can re-sign the head. The
+ * body waits in cin, grown for that one request; the growth of all
+ * connections together is capped by KH_SIGV4_BODY_BUDGET. The header
+ * timeout keeps running while the body arrives. */
+
+static atomic_size_t sigbody_used; /* bytes of cin growth, all workers */
+
+void kh_relay_release_body_room(struct kh_conn *c)
+{
+	size_t base = c->cin.cap - c->sigbody.room;
+
+	if (c->sigbody.room == 0 || kh_buf_len(&c->cin) > base ||
+	    kh_buf_set_cap(&c->cin, base) != 0)
+		return;
+	atomic_fetch_sub(&sigbody_used, c->sigbody.room);
+	c->sigbody.room = 0;
+}
+
+static int grow_cin(struct kh_conn *c, size_t need)
+{
+	size_t add = need - c->cin.cap;
+
+	if (atomic_fetch_add(&sigbody_used, add) + add > KH_SIGV4_BODY_BUDGET ||
+	    kh_buf_set_cap(&c->cin, need) != 0) {
+		atomic_fetch_sub(&sigbody_used, add);
+		return -1;
+	}
+	c->sigbody.room += add;
+	return 0;
+}
+
+/* False while the head must wait for the rest of its body (*progress tells
+ * whether anything changed). Without room it goes on, to be refused. */
+static bool sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
+{
+	size_t need = h->head_len + (size_t)h->content_length;
+
+	*progress = false;
+	if (!kh_resign_wants_body(c->policy, h) || kh_buf_len(&c->cin) >= need) {
+		c->sigbody.waiting = false;
+		return true;
+	}
+	if (c->cin.cap < need) {
+		if (grow_cin(c, need) != 0) {
+			c->sigbody.waiting = false;
+			return true;
+		}
+		*progress = true; /* the client's socket may be readable again */
+	}
+	if (h->expect_continue && !c->sigbody.continue_sent &&
+	    kh_buf_append_str(&c->cout, "HTTP/1.1 100 Continue\r\n\r\n") == 0) {
+		c->sigbody.continue_sent = true;
+		*progress = true;
+	}
+	c->sigbody.waiting = true;
+	c->head_pending = true; /* the header timeout covers the body too */
+	return false;
+}
+
+/* The whole Content-Length body, when it is already in cin. */
+static struct kh_slice body_in_cin(const struct kh_conn *c, const struct kh_http_head *h)
+{
+	size_t have = kh_buf_len(&c->cin) - h->head_len;
+
+	if (h->body != KH_BODY_LENGTH || have < h->content_length)
+		return kh_slice_make(NULL, 0);
+	return kh_slice_make(kh_buf_data(&c->cin) + h->head_len, (size_t)h->content_length);
+}
+
 static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
 		    bool tls, bool absolute)
 {
 	struct kh_rw_ctx ctx = {
-		c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target
+		c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target, body_in_cin(c, h)
 	};
 	struct kh_rw_result res;
 
@@ -225,8 +298,11 @@ static bool start_request(struct kh_conn *c)
 				      c->policy->limits.max_headers };
 	struct kh_http_head h = { .headers = c->w->hdrs };
 	struct kh_http_error err;
+	bool progress;
 	ssize_t n;
 
+	if (!c->sigbody.waiting)
+		kh_relay_release_body_room(c); /* back to the usual cap once drained */
 	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
@@ -256,6 +332,9 @@ static bool start_request(struct kh_conn *c)
 		fail_parse(c, &err);
 		return true;
 	}
+	if (!sigv4_body_ready(c, &h, &progress))
+		return progress;
+	c->sigbody.continue_sent = false;
 	begin_exchange(c, &h);
 	if (c->mode == KH_MODE_MITM)
 		route_tunnel(c, &h);

@@ -34,6 +34,7 @@ struct kh_rw_ctx {
 	bool tls; /* the upstream leg is verified TLS */
 	bool absolute; /* target was absolute-form: replace Host */
 	struct kh_slice target; /* origin-form target to send ("" means "/") */
+	struct kh_slice body; /* the whole Content-Length body when already read, else NULL */
 };
 
 struct kh_rw_result {

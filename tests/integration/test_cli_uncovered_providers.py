@@ -1,15 +1,16 @@
-"""Credentials keyhole cannot swap yet (AWS SigV4, Google service accounts):
-setup warns that a sandbox given them holds the real thing, maps only what it
-covers, and status lists them; their values are never printed."""
+"""Credentials keyhole cannot swap (Google service accounts, half an AWS key
+pair): setup warns that they are not mapped, maps only what it covers, and
+status lists them; their values are never printed. A whole AWS key pair is
+covered (re-signed, see test_sigv4_resign.py) and is not listed."""
 import json
 import secrets
 
 from helpers.cli import cli  # noqa: F401
 
 OPENAI = "sk-real-openai-" + secrets.token_hex(10)
-UNCOVERED = {"AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
-             "AWS_SECRET_ACCESS_KEY": "aws-secret-" + secrets.token_hex(12),
-             "GOOGLE_APPLICATION_CREDENTIALS": "/secret/path/sa-" + secrets.token_hex(6)}
+AWS_KEY_ID = "AKIA" + secrets.token_hex(8).upper()
+AWS_SECRET = "aws-secret-" + secrets.token_hex(12)
+UNCOVERED = {"GOOGLE_APPLICATION_CREDENTIALS": "/secret/path/sa-" + secrets.token_hex(6)}
 
 
 def test_uncovered_providers_are_reported(cli):
@@ -30,17 +31,22 @@ def test_uncovered_providers_are_reported(cli):
     doc = json.loads(cli.run("status", "--json", env=env).out)
     assert doc["uncovered"] == list(UNCOVERED), doc
 
-    # only AWS_ACCESS_KEY_ID: only it is listed
-    doc = json.loads(cli.run("status", "--json",
-                             env={"AWS_ACCESS_KEY_ID": UNCOVERED["AWS_ACCESS_KEY_ID"]}).out)
+    # only AWS_ACCESS_KEY_ID: half a pair cannot sign, so it is listed
+    doc = json.loads(cli.run("status", "--json", env={"AWS_ACCESS_KEY_ID": AWS_KEY_ID}).out)
     assert doc["uncovered"] == ["AWS_ACCESS_KEY_ID"], doc
+    # the whole pair is covered
+    doc = json.loads(cli.run("status", "--json", env={"AWS_ACCESS_KEY_ID": AWS_KEY_ID,
+                                                      "AWS_SECRET_ACCESS_KEY": AWS_SECRET}).out)
+    assert doc["uncovered"] == [], doc
     # none set: no section at all
     r = cli.run("status")
     assert "Uncovered" not in r.out, r
-    cli.assert_no_leak([OPENAI, *UNCOVERED.values()], cli.tokens().values())
+    cli.assert_no_leak([OPENAI, AWS_KEY_ID, AWS_SECRET, *UNCOVERED.values()],
+                       cli.tokens().values())
 
 
-def test_only_uncovered_keys_is_not_a_setup(cli):
-    r = cli.run("setup", env={"AWS_ACCESS_KEY_ID": UNCOVERED["AWS_ACCESS_KEY_ID"]})
+def test_half_an_aws_pair_is_not_a_setup(cli):
+    r = cli.run("setup", env={"AWS_ACCESS_KEY_ID": AWS_KEY_ID})
     assert r.rc == 1, r
-    assert UNCOVERED["AWS_ACCESS_KEY_ID"] not in r.text
+    assert AWS_KEY_ID not in r.text
+    assert "AWS_ACCESS_KEY_ID (with AWS_SECRET_ACCESS_KEY)" in r.err, r

@@ -1,0 +1,187 @@
+"""AWS Signature Version 4 for the tests, written independently of keyhole's
+C code: a signer (what an SDK in the sandbox does) and a TLS upstream that
+checks signatures with the *real* credentials, as an AWS endpoint would.
+
+The canonicalization follows AWS's documentation: S3 signs the path as sent,
+other services normalize it and URI-encode it again; query names and values
+are decoded and re-encoded strictly; header values are trimmed and their
+inner runs of spaces collapsed.
+"""
+import datetime
+import hashlib
+import hmac
+import http.server
+import posixpath
+import secrets
+import socket
+import ssl
+import threading
+from urllib.parse import quote, unquote
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def amz_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _normalize_path(path, service):
+    if service == "s3":
+        return path or "/"
+    norm = posixpath.normpath(path or "/")
+    while norm.startswith("//"):
+        norm = norm[1:]
+    if path.endswith("/") and norm != "/":
+        norm += "/"
+    return quote(norm, safe="/~")
+
+
+def _canonical_query(query):
+    pairs = []
+    for part in query.split("&") if query else []:
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        pairs.append((quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def _canonical_value(v):
+    return " ".join(v.strip().split())
+
+
+def canonical_request(method, path, query, headers, signed, payload_hash, service):
+    lines = [method, _normalize_path(path, service), _canonical_query(query)]
+    for name in signed:
+        vals = [_canonical_value(v) for n, v in headers if n.lower() == name]
+        lines.append(f"{name}:{','.join(vals)}")
+    return "\n".join(lines) + "\n\n" + ";".join(signed) + "\n" + payload_hash
+
+
+def signing_key(secret, date, region, service):
+    k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def signature(secret, amz_date, scope, creq):
+    date, region, service, _ = scope.split("/")
+    sts = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    return hmac.new(signing_key(secret, date, region, service), sts.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def sign(method, host, target, *, akid, secret, region="us-east-1", service="sts",
+         headers=(), body=b"", session=None, content_sha256=None, amz_date=None):
+    """Headers (list of (name, value)) for a header-authorized request.
+
+    content_sha256: None signs the body's hash without sending the header (most
+    services); a string is sent as x-amz-content-sha256 and signed as the hash.
+    """
+    amz_date = amz_date or amz_now()
+    path, _, query = target.partition("?")
+    hs = [("Host", host), ("X-Amz-Date", amz_date)] + list(headers)
+    if content_sha256 is not None:
+        hs.append(("x-amz-content-sha256", content_sha256))
+    if session is not None:
+        hs.append(("X-Amz-Security-Token", session))
+    signed = sorted({n.lower() for n, _ in hs})
+    payload = content_sha256 or hashlib.sha256(body).hexdigest()
+    creq = canonical_request(method, path, query, hs, signed, payload, service)
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    sig = signature(secret, amz_date, scope, creq)
+    hs.append(("Authorization", f"{ALGORITHM} Credential={akid}/{scope}, "
+                                f"SignedHeaders={';'.join(signed)}, Signature={sig}"))
+    return hs
+
+
+def verify(method, target, headers, body, *, akid, secret, session=None):
+    """None if the request is correctly signed with these credentials, else why not."""
+    auth = [v for n, v in headers if n.lower() == "authorization"]
+    if len(auth) != 1 or not auth[0].startswith(ALGORITHM + " "):
+        return "no SigV4 Authorization"
+    parts = dict(p.strip().split("=", 1) for p in auth[0][len(ALGORITHM) + 1:].split(","))
+    key_id, scope = parts["Credential"].split("/", 1)
+    if key_id != akid:
+        return f"unknown access key id {key_id[:8]}..."
+    tokens = [v for n, v in headers if n.lower() == "x-amz-security-token"]
+    if session is not None and tokens != [session]:
+        return "missing or wrong session token"
+    dates = [v for n, v in headers if n.lower() == "x-amz-date"]
+    sent = [v for n, v in headers if n.lower() == "x-amz-content-sha256"]
+    payload = sent[0] if sent else hashlib.sha256(body).hexdigest()
+    if sent and sent[0] not in ("UNSIGNED-PAYLOAD",) and sent[0] != hashlib.sha256(body).hexdigest():
+        return "x-amz-content-sha256 does not match the body"
+    signed = parts["SignedHeaders"].split(";")
+    path, _, query = target.partition("?")
+    creq = canonical_request(method, path, query, headers, signed, payload,
+                             scope.split("/")[2])
+    want = signature(secret, dates[0] if dates else "", scope, creq)
+    return None if hmac.compare_digest(want, parts["Signature"]) else "SignatureDoesNotMatch"
+
+
+class AwsUpstream:
+    """A TLS server that answers 200 to requests signed with the real keys and
+    403 to anything else, recording what it saw."""
+
+    def __init__(self, cert, *, akid, secret, session=None):
+        self.akid, self.secret, self.session = akid, secret, session
+        self.seen = []      # (method, target, headers, body, verdict)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                hs = list(self.headers.items())
+                why = verify(self.command, self.path, hs, body, akid=outer.akid,
+                             secret=outer.secret, session=outer.session)
+                outer.seen.append((self.command, self.path, hs, body, why))
+                out = b"ok\n" if why is None else f"denied: {why}\n".encode()
+                self.send_response(200 if why is None else 403)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert.cert, cert.key)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+def fake_pair():
+    """A sandbox's fake credentials in keyhole's token format."""
+    return (f"keyhole-aws-key-{secrets.token_hex(16)}",
+            f"keyhole-aws-secret-{secrets.token_hex(16)}")
+
+
+def real_pair():
+    return ("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+
+
+def unused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
