@@ -34,7 +34,9 @@ const struct kh_command kh_commands[] = {
 	  "you have (in the environment, or in the Bitwarden project / credential_command\n"
 	  "when that is the credential source), mints a proxy token for each, writes\n"
 	  "mappings.json (0600) and the audit log, and sets enabled: true in config.yaml\n"
-	  "(keeping your comments and other keys). Existing tokens are kept.\n"
+	  "(keeping your comments and other keys). Existing tokens are kept. Keys for APIs\n"
+	  "keyhole has no built-in entry for are described under providers: in config.yaml\n"
+	  "(env, hosts, location: bearer | basic | header NAME | query NAME; docs/CONFIG.md).\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS
 	  "  --tunnel-port N  port of the proxy on 127.0.0.1 (default 9090)\n"

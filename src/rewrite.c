@@ -180,10 +180,10 @@ static const struct kh_cred *scan_any(const struct kh_policy *p, struct kh_slice
 }
 
 /* May cred's real value be injected toward this destination? */
-static int check_injection(struct rw *w, const struct kh_cred *c)
+static int check_injection(struct rw *w, const struct kh_cred *c, const char *where)
 {
 	if (!kh_cred_host_ok(c, w->ctx->host))
-		return misplaced(w, c, "a request");
+		return misplaced(w, c, where);
 	if (!w->ctx->tls && !kh_policy_cleartext_ok(w->ctx->policy, w->ctx->host))
 		return refuse(w, 403, "cleartext_credential",
 			      "refusing to send the %s credential to %s over plain HTTP; use https "
@@ -276,7 +276,7 @@ static int basic_part(struct rw *w, struct kh_slice part, const struct kh_cred *
 	}
 	if (kh_cred_location(c, KH_LOC_BASIC, part) == NULL)
 		return misplaced(w, c, "Authorization: Basic credentials");
-	if (check_injection(w, c) != 0)
+	if (check_injection(w, c, "Authorization: Basic credentials") != 0)
 		return -1;
 	*out = c;
 	return 1;
@@ -351,7 +351,7 @@ static int try_swap(struct rw *w, const struct kh_http_header *h)
 	c = kh_policy_token_scan(w->ctx->policy, h->value);
 	if (c == NULL || (l = field_location(c, h, &pre, &suf)) == NULL)
 		return 0;
-	if (check_injection(w, c) != 0)
+	if (check_injection(w, c, "a credential header") != 0)
 		return -1;
 	emit_s(w, h->name);
 	emit(w, ": ", 2);
@@ -454,7 +454,7 @@ static int query_param(struct rw *w, size_t at, size_t end)
 	if (w->n_qs == KH_MAX_SWAPS)
 		return refuse(w, 400, "bad_request", "more than %d credentials in the query",
 			      KH_MAX_SWAPS);
-	if (check_injection(w, c) != 0)
+	if (check_injection(w, c, "the query") != 0)
 		return -1;
 	w->qs[w->n_qs++] = (struct qswap){ at + (size_t)eq + 1, value.len, c };
 	return 1;
