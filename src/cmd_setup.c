@@ -134,7 +134,7 @@ static int source_names(struct kh_cli_ctx *x, enum kh_cred_source src, struct kh
 	return 0;
 }
 
-static void print_supported(void)
+static void print_supported(const struct kh_config *cfg)
 {
 	fprintf(stderr, "keyhole setup: no provider keys found. Set at least one of these and run "
 			"setup again:\n");
@@ -147,6 +147,9 @@ static void print_supported(void)
 			alias ? alias : "", alias ? ")" : "", needs[0] ? " (with " : "",
 			needs[0] ? needs[0] : "", needs[0] ? ")" : "");
 	}
+	for (size_t i = 0; i < cfg->n_providers; i++)
+		fprintf(stderr, "  %s (custom provider in config.yaml)\n",
+			cfg->providers[i].env_name);
 }
 
 static bool confirm_rotation(const struct setup_opts *o)
@@ -306,12 +309,13 @@ static int run(struct kh_cli_ctx *x, const struct setup_opts *o)
 	if (make_ca(x) != 0 || kh_cli_mappings(x, &old) != 0 ||
 	    source_names(x, src, &s, &names, &n) != 0)
 		goto out;
-	if (kh_discover(names, n, &found, &err) != 0) {
+	if (kh_discover(names, n, &found, &err) != 0 ||
+	    kh_discover_custom(names, n, &x->cfg, &found, &err) != 0) {
 		kh_cli_fail(x, "%s", err.msg);
 		goto out;
 	}
 	if (found.n == 0) {
-		print_supported();
+		print_supported(&x->cfg);
 		goto out;
 	}
 	if (o->rotate && old.n > 0) {

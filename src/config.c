@@ -852,6 +852,190 @@ static int set_resolve(struct ctx *x, const struct field *f, yaml_node_t *v, con
 	return 0;
 }
 
+/* ---- providers: custom credentials ---- */
+
+struct prov_ctx {
+	struct ctx *x;
+	struct kh_custom_provider *p;
+	const char *path; /* "providers[3]" */
+	yaml_node_t *entry;
+	yaml_node_t *location, *tmpl; /* applied once both are known */
+};
+
+static int prov_env(struct prov_ctx *pc, yaml_node_t *v, const char *path)
+{
+	struct kh_config *c = pc->x->c;
+	char shown[SHOW_BUF];
+	const char *s;
+	size_t o = 0;
+
+	if (get_scalar(pc->x, v, path, &s) != 0)
+		return -1;
+	if (!env_name(s) || strlen(s) >= sizeof pc->p->env_name)
+		return fail(pc->x, v, path,
+			    "must be an environment variable name like GITHUB_TOKEN (A-Z, 0-9 and "
+			    "_, not starting with a digit, under 64 bytes), got '%s'",
+			    show(v, shown));
+	if (kh_provider_find(s) != NULL)
+		return fail(pc->x, v, path,
+			    "%s is a built-in provider; keyhole setup maps it without an entry", s);
+	for (size_t i = 0; i < c->n_providers; i++)
+		if (strcmp(c->providers[i].env_name, s) == 0)
+			return fail(pc->x, v, path, "%s already has an entry (providers[%zu])", s,
+				    i);
+	memcpy(pc->p->env_name, s, strlen(s) + 1);
+	memcpy(pc->p->token_prefix, "keyhole-", 8);
+	for (o = 0; s[o] != '\0'; o++)
+		pc->p->token_prefix[8 + o] = s[o] == '_' ? '-' : kh_ascii_lower(s[o]);
+	pc->p->token_prefix[8 + o] = '\0';
+	return 0;
+}
+
+static int prov_hosts(struct prov_ctx *pc, yaml_node_t *v, const char *path)
+{
+	size_t count;
+	char *pat;
+
+	if (get_list(pc->x, v, path, KH_MAX_PROVIDER_HOSTS, "[\"api.example.com\"]", &count) != 0)
+		return -1;
+	if (count == 0)
+		return fail(pc->x, v, path, "must name at least one host the key may be sent to");
+	for (size_t i = 0; i < count; i++) {
+		if (add_pattern(pc->x, v, i, path, &pat) != 0)
+			return -1;
+		snprintf(pc->p->hosts[i], sizeof pc->p->hosts[i], "%s", pat);
+		free(pat);
+		pc->p->n_hosts++;
+	}
+	return 0;
+}
+
+/* One location spec; the template goes to header locations only. */
+static int prov_one_location(struct prov_ctx *pc, yaml_node_t *v, const char *path,
+			     const char *tmpl)
+{
+	struct kh_location *l = &pc->p->locs[pc->p->n_locs];
+	char shown[SHOW_BUF];
+	const char *s, *why;
+
+	if (get_scalar(pc->x, v, path, &s) != 0)
+		return -1;
+	if (kh_location_parse(s, strncmp(s, "header", 6) == 0 ? tmpl : NULL, l, &why) != 0)
+		return fail(pc->x, v, path, "'%s': %s", show(v, shown), why);
+	pc->p->n_locs++;
+	return 0;
+}
+
+static int prov_locations(struct prov_ctx *pc)
+{
+	yaml_node_t *v = pc->location;
+	const char *tmpl = NULL;
+	char path[KEYPATH_MAX], ipath[KEYPATH_MAX];
+	size_t count;
+	bool header = false;
+
+	if (pc->tmpl != NULL) {
+		join_path(path, pc->path, "template");
+		if (get_scalar(pc->x, pc->tmpl, path, &tmpl) != 0)
+			return -1;
+	}
+	join_path(path, pc->path, "location");
+	if (v == NULL)
+		return fail(pc->x, pc->entry, path,
+			    "is required: bearer, basic, header NAME or query NAME");
+	if (v->type == YAML_SCALAR_NODE) {
+		if (prov_one_location(pc, v, path, tmpl) != 0)
+			return -1;
+	} else {
+		if (get_list(pc->x, v, path, KH_MAX_LOCATIONS, "[bearer, \"header x-api-key\"]",
+			     &count) != 0)
+			return -1;
+		if (count == 0)
+			return fail(pc->x, v, path, "must name at least one location");
+		for (size_t i = 0; i < count; i++) {
+			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+			if (prov_one_location(pc, yaml_document_get_node(
+							  pc->x->doc, v->data.sequence.items.start[i]),
+					      ipath, tmpl) != 0)
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < pc->p->n_locs; i++)
+		header |= pc->p->locs[i].kind == KH_LOC_HEADER;
+	if (tmpl != NULL && !header) {
+		join_path(path, pc->path, "template");
+		return fail(pc->x, pc->tmpl, path,
+			    "applies to header locations only (e.g. location: header "
+			    "Authorization, template: \"token {}\")");
+	}
+	return 0;
+}
+
+static int prov_pair(struct prov_ctx *pc, yaml_node_pair_t *pair)
+{
+	yaml_node_t *k = yaml_document_get_node(pc->x->doc, pair->key);
+	yaml_node_t *v = yaml_document_get_node(pc->x->doc, pair->value);
+	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+
+	join_path(kpath, pc->path, show(k, shown));
+	if (key_is(k, "env"))
+		return prov_env(pc, v, kpath);
+	if (key_is(k, "hosts"))
+		return prov_hosts(pc, v, kpath);
+	if (key_is(k, "location"))
+		pc->location = v;
+	else if (key_is(k, "template"))
+		pc->tmpl = v;
+	else /* a typo here could silently change where a key goes: refuse */
+		return fail(pc->x, k, kpath, "unknown key; a provider has env, hosts, location "
+					     "and optionally template");
+	return 0;
+}
+
+static int add_provider(struct ctx *x, yaml_node_t *list, size_t i, const char *path)
+{
+	struct prov_ctx pc = { .x = x, .p = &x->c->providers[x->c->n_providers] };
+	char ipath[KEYPATH_MAX], kpath[KEYPATH_MAX];
+
+	snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+	pc.path = ipath;
+	pc.entry = yaml_document_get_node(x->doc, list->data.sequence.items.start[i]);
+	if (pc.entry == NULL || pc.entry->type != YAML_MAPPING_NODE)
+		return fail(x, pc.entry ? pc.entry : list, ipath,
+			    "must be a mapping: {env: NAME, hosts: [...], location: ...}");
+	if (check_keys(x, pc.entry, ipath) != 0)
+		return -1;
+	for (yaml_node_pair_t *p = pc.entry->data.mapping.pairs.start;
+	     p < pc.entry->data.mapping.pairs.top; p++)
+		if (prov_pair(&pc, p) != 0)
+			return -1;
+	if (pc.p->env_name[0] == '\0' || pc.p->n_hosts == 0) {
+		join_path(kpath, ipath, pc.p->env_name[0] == '\0' ? "env" : "hosts");
+		return fail(x, pc.entry, kpath, "is required");
+	}
+	if (prov_locations(&pc) != 0)
+		return -1;
+	x->c->n_providers++;
+	return 0;
+}
+
+static int set_providers(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
+{
+	size_t count;
+
+	(void)f;
+	if (get_list(x, v, path, KH_MAX_PROVIDERS,
+		     "[{env: GITHUB_TOKEN, hosts: [api.github.com], location: bearer}]",
+		     &count) != 0)
+		return -1;
+	if (count > 0 && (x->c->providers = calloc(count, sizeof *x->c->providers)) == NULL)
+		return oom(x);
+	for (size_t i = 0; i < count; i++)
+		if (add_provider(x, v, i, path) != 0)
+			return -1;
+	return 0;
+}
+
 static const struct field timeout_fields[] = {
 	{ "handshake", set_seconds, OFF(timeouts.handshake), 1, KH_MAX_TIMEOUT },
 	{ "header", set_seconds, OFF(timeouts.header), 1, KH_MAX_TIMEOUT },
@@ -916,6 +1100,7 @@ static const struct field top_fields[] = {
 	{ "log_level", set_log_level, 0, 0, 0 },
 	{ "bitwarden", set_bitwarden, 0, 0, 0 },
 	{ "credential_command", set_string, OFF(credential_command), 0, BUFSZ(credential_command) },
+	{ "providers", set_providers, 0, 0, 0 },
 };
 
 /* ---- documents ---- */
@@ -1128,6 +1313,9 @@ void kh_config_free(struct kh_config *c)
 	free(c->pins);
 	c->pins = NULL;
 	c->n_pins = 0;
+	free(c->providers);
+	c->providers = NULL;
+	c->n_providers = 0;
 }
 
 const char *kh_cred_source_name(enum kh_cred_source s)

@@ -19,6 +19,7 @@
 #include "hostname.h"
 #include "kh_limits.h"
 #include "log.h"
+#include "providers.h"
 
 #define KH_DEFAULT_TUNNEL_PORT 9090
 
@@ -36,6 +37,16 @@ struct kh_pin {
 	struct sockaddr_storage addr; /* port 0 */
 	socklen_t addrlen;
 	uint16_t port; /* 0: the request's port; else always this one */
+};
+
+/* providers: one custom credential (an API keyhole has no built-in entry for). */
+struct kh_custom_provider {
+	char env_name[64]; /* the variable holding the real key */
+	char token_prefix[80]; /* "keyhole-" + env_name in lower case, '_' -> '-' */
+	char hosts[KH_MAX_PROVIDER_HOSTS][KH_HOST_BUF + 2]; /* normalized patterns */
+	size_t n_hosts;
+	struct kh_location locs[KH_MAX_LOCATIONS];
+	size_t n_locs;
 };
 
 struct kh_timeouts { /* seconds, each 1..KH_MAX_TIMEOUT */
@@ -84,6 +95,8 @@ struct kh_config {
 	char bitwarden_project_id[128]; /* bitwarden: {project_id, access_token_env} */
 	char bitwarden_token_env[64]; /* BWS_ACCESS_TOKEN */
 	char credential_command[1024]; /* credential_command: shell-free argv string */
+	struct kh_custom_provider *providers; /* providers: custom credentials */
+	size_t n_providers;
 
 	/* non-fatal findings, e.g. "config.yaml:7: unknown key 'tunel_port' ignored" */
 	char **warnings;

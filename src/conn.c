@@ -325,6 +325,8 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	char body[KH_ERROR_RESPONSE_MAX - 256], detail_copy[KH_DETAIL_MAX];
 	const char *detail = NULL;
 	bool deny = status < 500 && status != 408;
+	/* A token headed somewhere it does not belong is worth an operator's eye. */
+	bool leak = reason != NULL && strcmp(reason, "token_leak_attempt") == 0;
 
 	if (why != NULL) { /* it may point into c->up, which is reset below */
 		kh_fmt(detail_copy, sizeof detail_copy, "%s", why);
@@ -333,7 +335,7 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	if (!c->ex.resp_started)
 		c->ex.status = status;
 	kh_relay_audit(c, deny ? "deny" : "error", reason, detail);
-	kh_log(deny ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s", c->client,
+	kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s", c->client,
 	       c->ex.method, c->host, c->port, status, reason, detail ? ": " : "",
 	       detail ? detail : "");
 	kh_dial_reset(c);
@@ -355,15 +357,17 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 bool kh_conn_refuse_token_host(struct kh_conn *c)
 {
 	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->host));
-	char shown[KH_HOST_BUF];
+	char shown[KH_HOST_BUF], detail[KH_DETAIL_MAX];
 
 	if (cred == NULL)
 		return false;
 	kh_policy_redact(c->policy, kh_slice_cstr(c->host), shown, sizeof shown);
 	memcpy(c->host, shown, sizeof c->host);
-	kh_conn_fail(c, 403, "token_misplaced",
-		     "a proxy token appears in the destination host name; it is never sent "
-		     "anywhere");
+	kh_fmt(detail, sizeof detail,
+	       "a proxy token for %s appears in the destination host name; it is never sent "
+	       "anywhere",
+	       cred->env_name);
+	kh_conn_fail(c, 403, "token_leak_attempt", detail);
 	return true;
 }
 
@@ -494,9 +498,18 @@ static void tls_accept_failed(struct kh_conn *c)
 
 	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
 	c->ex.started_us = kh_mono_us();
+	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->sni.got));
+
 	kh_policy_redact(c->policy, kh_slice_cstr(c->sni.got), detail, sizeof c->sni.got);
 	memcpy(c->sni.got, detail, sizeof c->sni.got); /* it may carry a token */
-	if (c->sni.mismatch) {
+	if (cred != NULL) {
+		kh_fmt(detail, sizeof detail,
+		       "a proxy token for %s appears in the TLS server name inside a tunnel to %s",
+		       cred->env_name, c->host);
+		kh_relay_audit(c, "deny", "token_leak_attempt", detail);
+		kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, c->host, c->port,
+			detail);
+	} else if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
 		       c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
 		kh_relay_audit(c, "deny", "sni_mismatch", detail);

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include "check.h"
 #include "providers.h"
 
 int kh_token_mint(const char *prefix, char *out, size_t len)
@@ -49,24 +50,73 @@ static bool requirements_met(const struct kh_provider *p, const char *const *nam
 	return true;
 }
 
-static int fill(struct kh_mapping *m, const struct kh_provider *p, const char *var)
+/* A mapping without its token yet: proxy_token holds the token's prefix. */
+static int fill_common(struct kh_mapping *m, const char *var, const char *prefix,
+		       const char *const *hosts, size_t nh)
 {
-	size_t nh = 0;
-
-	while (nh < KH_PROVIDER_MAX_HOSTS && p->hosts[nh] != NULL)
-		nh++;
 	memset(m, 0, sizeof *m);
 	snprintf(m->env_name, sizeof m->env_name, "%s", var);
-	snprintf(m->proxy_token, sizeof m->proxy_token, "%s", p->token_prefix);
+	snprintf(m->proxy_token, sizeof m->proxy_token, "%s", prefix);
 	m->hosts = calloc(nh, sizeof *m->hosts);
 	if (m->hosts == NULL)
 		return -1;
 	for (size_t i = 0; i < nh; i++)
-		snprintf(m->hosts[i], sizeof m->hosts[i], "%s", p->hosts[i]);
+		snprintf(m->hosts[i], sizeof m->hosts[i], "%s", hosts[i]);
 	m->n_hosts = nh;
-	for (size_t i = 0; i < KH_PROVIDER_MAX_HEADERS && p->headers[i] != NULL; i++)
-		snprintf(m->match_headers[m->n_match_headers++], KH_HEADER_NAME_MAX, "%s",
-			 p->headers[i]);
+	return 0;
+}
+
+static int fill(struct kh_mapping *m, const struct kh_provider *p, const char *var)
+{
+	size_t nh = 0;
+	const char *why;
+
+	while (nh < KH_PROVIDER_MAX_HOSTS && p->hosts[nh] != NULL)
+		nh++;
+	if (fill_common(m, var, p->token_prefix, p->hosts, nh) != 0)
+		return -1;
+	for (size_t i = 0; i < KH_PROVIDER_MAX_LOCS && p->locations[i] != NULL; i++) {
+		int rc = kh_location_parse(p->locations[i], NULL, &m->locs[m->n_locs++], &why);
+
+		KH_CHECK(rc == 0); /* the built-in table is ours */
+	}
+	kh_mapping_headers_from_locations(m);
+	return 0;
+}
+
+static int fill_custom(struct kh_mapping *m, const struct kh_custom_provider *p)
+{
+	const char *hosts[KH_MAX_PROVIDER_HOSTS];
+
+	for (size_t i = 0; i < p->n_hosts; i++)
+		hosts[i] = p->hosts[i];
+	if (fill_common(m, p->env_name, p->token_prefix, hosts, p->n_hosts) != 0)
+		return -1;
+	memcpy(m->locs, p->locs, sizeof m->locs);
+	m->n_locs = p->n_locs;
+	kh_mapping_headers_from_locations(m);
+	return 0;
+}
+
+int kh_discover_custom(const char *const *names, size_t n, const struct kh_config *cfg,
+		       struct kh_mappings *out, struct kh_err *err)
+{
+	struct kh_mapping *v = realloc(out->v, (out->n + cfg->n_providers + 1) * sizeof *v);
+
+	if (v == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
+	}
+	out->v = v;
+	for (size_t i = 0; i < cfg->n_providers; i++) {
+		if (!available(cfg->providers[i].env_name, names, n))
+			continue;
+		if (fill_custom(&out->v[out->n], &cfg->providers[i]) != 0) {
+			kh_err_set(err, "out of memory");
+			return -1;
+		}
+		out->n++;
+	}
 	return 0;
 }
 

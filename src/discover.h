@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "err.h"
 #include "mappings.h"
 
@@ -18,6 +19,11 @@ int kh_token_mint(const char *prefix, char *out, size_t len);
  * listed in names (e.g. from Bitwarden). An alias counts for its provider
  * (GOOGLE_API_KEY for Gemini) and is then the variable used. */
 int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, struct kh_err *err);
+
+/* Appends a mapping for every custom provider in cfg (config.yaml
+ * providers:) whose variable is available, as kh_discover does. */
+int kh_discover_custom(const char *const *names, size_t n, const struct kh_config *cfg,
+		       struct kh_mappings *out, struct kh_err *err);
 
 /* Gives each discovered mapping a token: the existing one for the same
  * variable unless rotate, else a new one. Providers no longer discovered are

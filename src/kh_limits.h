@@ -22,6 +22,9 @@
 #define KH_MAX_LISTENERS     16
 #define KH_MAX_PINS          1024 /* resolve: host -> address */
 #define KH_MAX_MATCH_HEADERS 8
+#define KH_MAX_LOCATIONS     8 /* credential locations of one mapping */
+#define KH_MAX_PROVIDERS     64 /* custom providers in config.yaml */
+#define KH_MAX_PROVIDER_HOSTS 16 /* hosts of one custom provider */
 
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384
@@ -33,6 +36,7 @@
 #define KH_IO_BUF_SIZE              16384 /* per-direction relay buffer */
 #define KH_MAX_RESPONSE_HEAD        32768 /* upstream response heads (also the client-bound buffer) */
 #define KH_ERROR_RESPONSE_MAX       2048 /* room kept for a keyhole-generated response */
+#define KH_MAX_BASIC_B64            8192 /* Authorization: Basic credentials decoded to look for tokens */
 
 /* --- response scrubbing (scrub.c, respscrub.c) --- */
 #define KH_SCRUB_MIN_SECRET 8 /* shorter secrets would match ordinary text: not scrubbed */

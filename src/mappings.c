@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -92,11 +93,8 @@ static int entry_headers(json_t *arr, struct kh_mapping *m, size_t idx, struct k
 	size_t i;
 	json_t *h;
 
-	if (arr == NULL || json_is_null(arr)) {
-		snprintf(m->match_headers[0], KH_HEADER_NAME_MAX, "Authorization");
-		m->n_match_headers = 1;
-		return 0;
-	}
+	if (arr == NULL || json_is_null(arr))
+		return 0; /* defaulted in parse_entry, after the locations */
 	if (!json_is_array(arr) || json_array_size(arr) > KH_MAX_MATCH_HEADERS) {
 		kh_err_set(err,
 			   "tokens[%zu].match_headers must be a list of at most %d header names",
@@ -113,11 +111,116 @@ static int entry_headers(json_t *arr, struct kh_mapping *m, size_t idx, struct k
 		snprintf(m->match_headers[i], KH_HEADER_NAME_MAX, "%s", json_string_value(h));
 		m->n_match_headers++;
 	}
+	return 0;
+}
+
+static void default_headers(struct kh_mapping *m)
+{
 	if (m->n_match_headers == 0) {
 		snprintf(m->match_headers[0], KH_HEADER_NAME_MAX, "Authorization");
 		m->n_match_headers = 1;
 	}
+}
+
+/* The old meaning of match_headers, for files written before "locations". */
+static void locations_from_headers(struct kh_mapping *m)
+{
+	for (size_t i = 0; i < m->n_match_headers && m->n_locs < KH_MAX_LOCATIONS; i++) {
+		struct kh_location *l = &m->locs[m->n_locs++];
+
+		memset(l, 0, sizeof *l);
+		if (strcasecmp(m->match_headers[i], "authorization") == 0) {
+			l->kind = KH_LOC_BEARER;
+		} else {
+			l->kind = KH_LOC_HEADER;
+			snprintf(l->name, sizeof l->name, "%s", m->match_headers[i]);
+		}
+	}
+}
+
+static int loc_string(json_t *o, const char *key, char *out, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= len ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return -1;
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
 	return 0;
+}
+
+static int parse_location(json_t *o, struct kh_location *l, const char **why)
+{
+	static const enum kh_loc_kind kinds[] = { KH_LOC_BEARER, KH_LOC_BASIC, KH_LOC_HEADER,
+						  KH_LOC_QUERY };
+	const char *type = json_string_value(json_object_get(o, "type"));
+	size_t k = 0;
+
+	memset(l, 0, sizeof *l);
+	*why = "must be an object with \"type\": bearer, basic, header or query";
+	if (!json_is_object(o) || type == NULL)
+		return -1;
+	while (k < sizeof kinds / sizeof kinds[0] && strcmp(type, kh_loc_kind_name(kinds[k])) != 0)
+		k++;
+	if (k == sizeof kinds / sizeof kinds[0])
+		return -1;
+	l->kind = kinds[k];
+	*why = "name and template must be short strings";
+	if (loc_string(o, "name", l->name, sizeof l->name) != 0 ||
+	    loc_string(o, "template", l->tmpl, sizeof l->tmpl) != 0)
+		return -1;
+	return kh_location_check(l, why);
+}
+
+static int entry_locations(json_t *arr, struct kh_mapping *m, size_t idx, struct kh_err *err)
+{
+	bool had_headers = m->n_match_headers > 0;
+	const char *why;
+	size_t i;
+	json_t *o;
+
+	if (arr == NULL || json_is_null(arr)) {
+		locations_from_headers(m);
+		return 0;
+	}
+	/* AWS keys are re-signed with, never swapped in: they have no location. */
+	if (!json_is_array(arr) ||
+	    (json_array_size(arr) == 0 && !kh_provider_is_sigv4(m->env_name)) ||
+	    json_array_size(arr) > KH_MAX_LOCATIONS) {
+		kh_err_set(err, "tokens[%zu].locations must be a list of 1 to %d locations", idx,
+			   KH_MAX_LOCATIONS);
+		return -1;
+	}
+	json_array_foreach(arr, i, o)
+	{
+		if (parse_location(o, &m->locs[i], &why) != 0) {
+			kh_err_set(err, "tokens[%zu].locations[%zu]: %s", idx, i, why);
+			return -1;
+		}
+		m->n_locs++;
+	}
+	if (!had_headers)
+		kh_mapping_headers_from_locations(m);
+	return 0;
+}
+
+void kh_mapping_headers_from_locations(struct kh_mapping *m)
+{
+	m->n_match_headers = 0;
+	for (size_t i = 0; i < m->n_locs && m->n_match_headers < KH_MAX_MATCH_HEADERS; i++) {
+		const char *name = m->locs[i].kind == KH_LOC_HEADER ? m->locs[i].name
+				   : m->locs[i].kind == KH_LOC_QUERY ? NULL
+								      : "Authorization";
+		bool dup = false;
+
+		for (size_t k = 0; name != NULL && k < m->n_match_headers; k++)
+			dup |= strcasecmp(m->match_headers[k], name) == 0;
+		if (name != NULL && !dup)
+			snprintf(m->match_headers[m->n_match_headers++], KH_HEADER_NAME_MAX, "%s",
+				 name);
+	}
 }
 
 static int string_field(json_t *obj, const char *key, char *out, size_t len,
@@ -147,7 +250,14 @@ static int parse_entry(json_t *e, struct kh_mapping *m, size_t idx, struct kh_er
 		return -1;
 	if (entry_hosts(json_object_get(e, "upstream_hosts"), m, idx, err) != 0)
 		return -1;
-	return entry_headers(json_object_get(e, "match_headers"), m, idx, err);
+	if (entry_headers(json_object_get(e, "match_headers"), m, idx, err) != 0)
+		return -1;
+	if (json_object_get(e, "locations") == NULL || json_is_null(json_object_get(e, "locations")))
+		default_headers(m);
+	if (entry_locations(json_object_get(e, "locations"), m, idx, err) != 0)
+		return -1;
+	default_headers(m);
+	return 0;
 }
 
 static int check_duplicates(const struct kh_mappings *m, struct kh_err *err)
@@ -233,15 +343,27 @@ int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, s
 static json_t *entry_json(const struct kh_mapping *m)
 {
 	json_t *e = json_object(), *hosts = json_array(), *hdrs = json_array();
+	json_t *locs = json_array();
 
 	for (size_t i = 0; i < m->n_hosts; i++)
 		json_array_append_new(hosts, json_string(m->hosts[i]));
 	for (size_t i = 0; i < m->n_match_headers; i++)
 		json_array_append_new(hdrs, json_string(m->match_headers[i]));
+	for (size_t i = 0; i < m->n_locs; i++) {
+		json_t *l = json_object();
+
+		json_object_set_new(l, "type", json_string(kh_loc_kind_name(m->locs[i].kind)));
+		if (m->locs[i].name[0] != '\0')
+			json_object_set_new(l, "name", json_string(m->locs[i].name));
+		if (m->locs[i].tmpl[0] != '\0')
+			json_object_set_new(l, "template", json_string(m->locs[i].tmpl));
+		json_array_append_new(locs, l);
+	}
 	json_object_set_new(e, "proxy_token", json_string(m->proxy_token));
 	json_object_set_new(e, "env_name", json_string(m->env_name));
 	json_object_set_new(e, "upstream_hosts", hosts);
 	json_object_set_new(e, "match_headers", hdrs);
+	json_object_set_new(e, "locations", locs);
 	return e;
 }
 

@@ -4,6 +4,12 @@
  *   {"version":1,"tokens":[{"proxy_token":"keyhole-openai-<hex>",
  *     "env_name":"OPENAI_API_KEY","upstream_hosts":["api.openai.com"],
  *     "match_headers":["Authorization"]}]}
+ * plus keyhole's optional "locations" (where the token is swapped):
+ *   "locations":[{"type":"bearer"},{"type":"header","name":"x-api-key"},
+ *     {"type":"query","name":"key"},{"type":"basic"},
+ *     {"type":"header","name":"Authorization","template":"token {}"}]
+ * A file without "locations" keeps the old meaning: each match_headers entry
+ * is a header whose whole value is the token, Authorization also as Bearer.
  * Everything is validated on load; a bad entry is an error naming its index
  * and field, never a silent skip. The file holds tokens, not secrets, but is
  * still written 0600 (tokens are credentials toward the proxy). */
@@ -16,6 +22,7 @@
 #include "err.h"
 #include "hostname.h"
 #include "kh_limits.h"
+#include "providers.h"
 
 #define KH_TOKEN_MAX       128
 #define KH_ENV_NAME_MAX    64
@@ -28,6 +35,8 @@ struct kh_mapping {
 	size_t n_hosts;
 	char match_headers[KH_MAX_MATCH_HEADERS][KH_HEADER_NAME_MAX]; /* as written */
 	size_t n_match_headers; /* 0 in the file means ["Authorization"] */
+	struct kh_location locs[KH_MAX_LOCATIONS]; /* where the token is swapped */
+	size_t n_locs;
 };
 
 struct kh_mappings {
@@ -46,6 +55,10 @@ int kh_mappings_parse(const char *text, size_t len, struct kh_mappings *out, str
 int kh_mappings_save(const char *path, const struct kh_mappings *m, struct kh_err *err);
 
 void kh_mappings_free(struct kh_mappings *m); /* NULL-safe, idempotent */
+
+/* Sets m's match_headers from its locations (header names; Authorization for
+ * bearer and basic), for readers that only know match_headers. */
+void kh_mapping_headers_from_locations(struct kh_mapping *m);
 
 /* `<prefix>-<32+ lowercase hex>`, prefix [a-z0-9][a-z0-9-]*. */
 bool kh_token_valid(const char *token);

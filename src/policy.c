@@ -113,10 +113,10 @@ static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const struc
 		return -1;
 	memcpy(c->hosts, mp->hosts, mp->n_hosts * sizeof *c->hosts);
 	c->n_hosts = mp->n_hosts;
-	memcpy(c->match_headers, mp->match_headers, sizeof c->match_headers);
+	memcpy(c->locs, mp->locs, sizeof c->locs);
 	/* AWS keys are only ever re-signed with (resign.c): a header holding the
 	 * fake secret must never be swapped for the real one. */
-	c->n_match_headers = kh_provider_is_sigv4(mp->env_name) ? 0 : mp->n_match_headers;
+	c->n_locs = kh_provider_is_sigv4(mp->env_name) ? 0 : mp->n_locs;
 	c->secret = kh_secrets_get(s, mp->env_name, &c->secret_len);
 	return 0;
 }
@@ -338,12 +338,20 @@ bool kh_cred_host_ok(const struct kh_cred *c, const char *host)
 	return false;
 }
 
-bool kh_cred_matches_header(const struct kh_cred *c, struct kh_slice name)
+const struct kh_location *kh_cred_location(const struct kh_cred *c, enum kh_loc_kind kind,
+					   struct kh_slice name)
 {
-	for (size_t i = 0; i < c->n_match_headers; i++)
-		if (kh_slice_eq_cstr_nocase(name, c->match_headers[i]))
-			return true;
-	return false;
+	for (size_t i = 0; i < c->n_locs; i++) {
+		const struct kh_location *l = &c->locs[i];
+
+		if (l->kind != kind)
+			continue;
+		if ((kind == KH_LOC_HEADER && kh_slice_eq_cstr_nocase(name, l->name)) ||
+		    (kind == KH_LOC_QUERY && kh_slice_eq_cstr(name, l->name)) ||
+		    kind == KH_LOC_BEARER || kind == KH_LOC_BASIC)
+			return l;
+	}
+	return NULL;
 }
 
 void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len)

@@ -26,8 +26,8 @@ struct kh_cred {
 	const char *hexkey; /* first 32 hex chars of the token's random part */
 	char (*hosts)[KH_HOST_BUF + 2];
 	size_t n_hosts;
-	char match_headers[KH_MAX_MATCH_HEADERS][KH_HEADER_NAME_MAX];
-	size_t n_match_headers;
+	struct kh_location locs[KH_MAX_LOCATIONS]; /* where the token is swapped */
+	size_t n_locs;
 	const char *secret; /* NULL when the variable was not set */
 	size_t secret_len;
 };
@@ -77,7 +77,10 @@ const struct kh_cred *kh_policy_token_exact(const struct kh_policy *p, struct kh
 const struct kh_cred *kh_policy_token_scan(const struct kh_policy *p, struct kh_slice s);
 
 bool kh_cred_host_ok(const struct kh_cred *c, const char *host);
-bool kh_cred_matches_header(const struct kh_cred *c, struct kh_slice name);
+/* Does c have a location of this kind (and, for header and query, this
+ * name: header names case-insensitively, query names exactly)? Returns it. */
+const struct kh_location *kh_cred_location(const struct kh_cred *c, enum kh_loc_kind kind,
+					   struct kh_slice name);
 
 /* Copies s into out (NUL-terminated, truncated to fit) with every known
  * token replaced by its first KH_TOKEN_LOG_CHARS characters and "...". */

@@ -6,9 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "b64.h"
 #include "resign.h"
 
 #define MAX_CONNECTION_NAMES 16
+#define DECODE_WINDOW        2048 /* percent-decoded bytes scanned at a time */
+#define DECODE_OVERLAP       (KH_TOKEN_MAX) /* so no token straddles two windows unseen */
+
+/* A query parameter value that is a token to be swapped. */
+struct qswap {
+	size_t off, len; /* of the value within the target */
+	const struct kh_cred *c;
+};
 
 struct rw {
 	const struct kh_rw_ctx *ctx;
@@ -19,6 +28,8 @@ struct rw {
 	size_t n_conn_names;
 	bool websocket;
 	bool overflow;
+	struct qswap qs[KH_MAX_SWAPS];
+	size_t n_qs;
 };
 
 static int refuse(struct rw *w, int status, const char *reason, const char *fmt, ...)
@@ -104,7 +115,9 @@ static bool hop_by_hop(struct rw *w, struct kh_slice n, struct kh_slice v)
 	return false;
 }
 
-/* Refusal for a token found where it is not swapped. */
+/* Refusal for a token found where it is not swapped. Toward a host the
+ * token does not belong to it is a leak attempt (the tripwire); toward its
+ * own host it is a client putting it in the wrong place. */
 static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 {
 	char host[KH_HOST_BUF];
@@ -112,19 +125,68 @@ static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 	/* The destination itself may be what carries the token: never echo it. */
 	kh_policy_redact(w->ctx->policy, kh_slice_cstr(w->ctx->host), host, sizeof host);
 	if (!kh_cred_host_ok(c, w->ctx->host))
-		return refuse(w, 403, "token_host_mismatch",
-			      "the proxy token for %s may only be sent to its own hosts, not %s",
-			      c->env_name, host);
+		return refuse(w, 403, "token_leak_attempt",
+			      "the proxy token for %s (in %s) may only be sent to its own hosts, "
+			      "not %s",
+			      c->env_name, where, host);
 	return refuse(w, 403, "token_misplaced",
 		      "a proxy token for %s appears in %s to %s, where keyhole does not swap it",
 		      c->env_name, where, host);
 }
 
+/* A token in a host name position is never in the right place. */
+static int leak_in_name(struct rw *w, const struct kh_cred *c, const char *where)
+{
+	return refuse(w, 403, "token_leak_attempt",
+		      "a proxy token for %s appears in %s; it is never sent anywhere",
+		      c->env_name, where);
+}
+
+/* Percent-decodes s into windows and scans each, so %-encoding a token does
+ * not hide it from the check (the upstream would decode it). */
+static const struct kh_cred *scan_decoded(const struct kh_policy *p, struct kh_slice s)
+{
+	char win[DECODE_WINDOW];
+	size_t n = 0, i = 0;
+	uint64_t v;
+
+	if (kh_slice_find(s, '%') < 0)
+		return NULL;
+	while (i < s.len) {
+		const struct kh_cred *c;
+
+		if (s.ptr[i] == '%' && i + 2 < s.len &&
+		    kh_slice_hex_to_u64(kh_slice_make(s.ptr + i + 1, 2), 255, &v) == 0) {
+			win[n++] = (char)v;
+			i += 3;
+		} else {
+			win[n++] = s.ptr[i++];
+		}
+		if (n < sizeof win && i < s.len)
+			continue;
+		if ((c = kh_policy_token_scan(p, kh_slice_make(win, n))) != NULL)
+			return c;
+		if (n > DECODE_OVERLAP) {
+			memmove(win, win + n - DECODE_OVERLAP, DECODE_OVERLAP);
+			n = DECODE_OVERLAP;
+		}
+	}
+	return NULL;
+}
+
+/* Any token in s, as written or percent-decoded. */
+static const struct kh_cred *scan_any(const struct kh_policy *p, struct kh_slice s)
+{
+	const struct kh_cred *c = kh_policy_token_scan(p, s);
+
+	return c != NULL ? c : scan_decoded(p, s);
+}
+
 /* May cred's real value be injected toward this destination? */
-static int check_injection(struct rw *w, const struct kh_cred *c)
+static int check_injection(struct rw *w, const struct kh_cred *c, const char *where)
 {
 	if (!kh_cred_host_ok(c, w->ctx->host))
-		return misplaced(w, c, "a request");
+		return misplaced(w, c, where);
 	if (!w->ctx->tls && !kh_policy_cleartext_ok(w->ctx->policy, w->ctx->host))
 		return refuse(w, 403, "cleartext_credential",
 			      "refusing to send the %s credential to %s over plain HTTP; use https "
@@ -140,25 +202,165 @@ static int check_injection(struct rw *w, const struct kh_cred *c)
 	return 0;
 }
 
-/* Swaps a credential field if it carries a token in a matched position.
- * Returns 1 if emitted, 0 if not a swap position, -1 on refusal. */
+/* Does value have the form of location l with c's token in it? On a match
+ * pre and suf are the bytes around the token, kept as the client sent them. */
+static bool header_form(const struct kh_cred *c, const struct kh_location *l, struct kh_slice v,
+			struct kh_slice *pre, struct kh_slice *suf)
+{
+	const char *hole = strstr(l->tmpl, "{}");
+	size_t p = hole ? (size_t)(hole - l->tmpl) : 0, sl = hole ? strlen(hole + 2) : 0;
+
+	if (l->kind == KH_LOC_BEARER && kh_slice_starts_with_nocase(v, "bearer ")) {
+		struct kh_slice t = kh_slice_trim_ows(kh_slice_make(v.ptr + 7, v.len - 7));
+
+		*pre = KH_SLICE_LIT("Bearer ");
+		*suf = kh_slice_make("", 0);
+		return t.len == c->token_len && memcmp(t.ptr, c->token, t.len) == 0;
+	}
+	/* bearer also takes the bare token (as before locations existed) */
+	if (v.len != p + c->token_len + sl || memcmp(v.ptr + p, c->token, c->token_len) != 0)
+		return false;
+	*pre = kh_slice_make(v.ptr, p);
+	*suf = kh_slice_make(v.ptr + p + c->token_len, sl);
+	/* The scheme word before the token is case-insensitive ("token", "Token"). */
+	return kh_slice_eq_nocase(*pre, kh_slice_make(l->tmpl, p)) &&
+	       kh_slice_eq(*suf, kh_slice_make(hole ? hole + 2 : "", sl));
+}
+
+/* c's location matching this header field, with the bytes around the token. */
+static const struct kh_location *field_location(const struct kh_cred *c,
+						const struct kh_http_header *h,
+						struct kh_slice *pre, struct kh_slice *suf)
+{
+	bool auth = kh_slice_eq_cstr_nocase(h->name, "authorization");
+
+	for (size_t i = 0; i < c->n_locs; i++) {
+		const struct kh_location *l = &c->locs[i];
+
+		if ((l->kind == KH_LOC_BEARER && auth) ||
+		    (l->kind == KH_LOC_HEADER && kh_slice_eq_cstr_nocase(h->name, l->name)))
+			if (header_form(c, l, h->value, pre, suf))
+				return l;
+	}
+	return NULL;
+}
+
+static void emit_b64(void *arg, const char *p, size_t n)
+{
+	emit(arg, p, n);
+}
+
+/* Any token in a Basic value that is not valid base64, at every alignment a
+ * lenient decoder could use. */
+static const struct kh_cred *scan_loose_b64(const struct kh_policy *p, struct kh_slice b)
+{
+	uint8_t plain[KH_MAX_BASIC_B64];
+
+	for (unsigned skip = 0; skip < 4; skip++) {
+		size_t n = kh_b64_decode_loose(b.ptr, b.len, skip, plain, sizeof plain);
+		const struct kh_cred *c = kh_policy_token_scan(p, kh_slice_make(plain, n));
+
+		if (c != NULL)
+			return c;
+	}
+	return NULL;
+}
+
+/* One side (user or password) of Basic credentials: 0 if it holds no token,
+ * 1 if it is exactly a token to swap (*out set), -1 on refusal. */
+static int basic_part(struct rw *w, struct kh_slice part, const struct kh_cred **out)
+{
+	const struct kh_cred *c = kh_policy_token_exact(w->ctx->policy, part);
+
+	*out = NULL;
+	if (c == NULL) {
+		c = kh_policy_token_scan(w->ctx->policy, part);
+		return c == NULL ? 0 : misplaced(w, c, "Authorization: Basic credentials");
+	}
+	if (kh_cred_location(c, KH_LOC_BASIC, part) == NULL)
+		return misplaced(w, c, "Authorization: Basic credentials");
+	if (check_injection(w, c, "Authorization: Basic credentials") != 0)
+		return -1;
+	*out = c;
+	return 1;
+}
+
+static void emit_basic(struct rw *w, struct kh_slice name, struct kh_slice user,
+		       const struct kh_cred *cu, struct kh_slice pass, const struct kh_cred *cp)
+{
+	struct kh_b64_enc e;
+
+	emit_s(w, name);
+	emit_c(w, ": Basic ");
+	kh_b64_enc_init(&e, emit_b64, w);
+	if (cu != NULL)
+		kh_b64_enc_put(&e, cu->secret, cu->secret_len);
+	else
+		kh_b64_enc_put(&e, user.ptr, user.len);
+	kh_b64_enc_put(&e, ":", 1);
+	if (cp != NULL)
+		kh_b64_enc_put(&e, cp->secret, cp->secret_len);
+	else
+		kh_b64_enc_put(&e, pass.ptr, pass.len);
+	kh_b64_enc_finish(&e);
+	emit(w, "\r\n", 2);
+}
+
+/* Authorization: Basic base64(user:pass) with a token as user or password
+ * (as git and package registries send it): decoded, swapped, re-encoded.
+ * Returns 1 if emitted, 0 if left as it is, -1 on refusal. */
+static int try_basic(struct rw *w, const struct kh_http_header *h)
+{
+	struct kh_slice b = kh_slice_trim_ows(kh_slice_make(h->value.ptr + 6, h->value.len - 6));
+	uint8_t plain[KH_MAX_BASIC_B64];
+	const struct kh_cred *c, *cu, *cp;
+	struct kh_slice user, pass;
+	long n, colon;
+	int ru, rp;
+
+	if (b.len > KH_MAX_BASIC_B64)
+		return refuse(w, 431, "header_too_large",
+			      "Authorization: Basic credentials longer than %d bytes",
+			      KH_MAX_BASIC_B64);
+	n = kh_b64_decode(b.ptr, b.len, plain, sizeof plain);
+	colon = n < 0 ? -1 : kh_slice_find(kh_slice_make(plain, (size_t)n), ':');
+	if (colon >= 0) {
+		user = kh_slice_make(plain, (size_t)colon);
+		pass = kh_slice_make(plain + colon + 1, (size_t)n - (size_t)colon - 1);
+		if ((ru = basic_part(w, user, &cu)) < 0 || (rp = basic_part(w, pass, &cp)) < 0)
+			return -1;
+		if (ru > 0 || rp > 0) {
+			emit_basic(w, h->name, user, cu, pass, cp);
+			return 1;
+		}
+	}
+	/* Not swapped: it goes out as it is, so no decoding of it, however
+	 * lenient or misaligned, may reveal a token. */
+	c = scan_loose_b64(w->ctx->policy, b);
+	return c == NULL ? 0 : misplaced(w, c, "Authorization: Basic credentials");
+}
+
+/* Swaps a credential field if it carries a token in one of its mapping's
+ * locations. Returns 1 if emitted, 0 if not a swap position, -1 on refusal. */
 static int try_swap(struct rw *w, const struct kh_http_header *h)
 {
-	struct kh_slice v = h->value;
-	bool bearer = kh_slice_eq_cstr_nocase(h->name, "authorization") &&
-		      kh_slice_starts_with_nocase(v, "bearer ");
+	struct kh_slice pre, suf;
+	const struct kh_location *l;
 	const struct kh_cred *c;
 
-	if (bearer)
-		v = kh_slice_trim_ows(kh_slice_make(v.ptr + 7, v.len - 7));
-	c = kh_policy_token_exact(w->ctx->policy, v);
-	if (c == NULL || !kh_cred_matches_header(c, h->name))
+	if (kh_slice_eq_cstr_nocase(h->name, "authorization") &&
+	    kh_slice_starts_with_nocase(h->value, "basic "))
+		return try_basic(w, h);
+	c = kh_policy_token_scan(w->ctx->policy, h->value);
+	if (c == NULL || (l = field_location(c, h, &pre, &suf)) == NULL)
 		return 0;
-	if (check_injection(w, c) != 0)
+	if (check_injection(w, c, "a credential header") != 0)
 		return -1;
 	emit_s(w, h->name);
-	emit_c(w, bearer ? ": Bearer " : ": ");
+	emit(w, ": ", 2);
+	emit_s(w, pre);
 	emit(w, c->secret, c->secret_len);
+	emit_s(w, suf);
 	emit(w, "\r\n", 2);
 	return 1;
 }
@@ -219,8 +421,8 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 		return 0;
 	if (kh_slice_eq_cstr_nocase(h->name, "host")) {
 		/* A token here is a leak even when the Host is replaced or refused. */
-		if ((c = kh_policy_token_scan(w->ctx->policy, h->value)) != NULL)
-			return misplaced(w, c, "the Host header");
+		if ((c = scan_any(w->ctx->policy, h->value)) != NULL)
+			return leak_in_name(w, c, "the Host header");
 		if (w->ctx->absolute) {
 			emit_authority_host(w, h->name);
 			return 0;
@@ -230,7 +432,7 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 	} else if ((r = try_swap(w, h)) != 0) {
 		return r < 0 ? -1 : 0;
 	}
-	c = kh_policy_token_scan(w->ctx->policy, h->value);
+	c = scan_any(w->ctx->policy, h->value);
 	if (c != NULL)
 		return misplaced(w, c, "a request header");
 	if (w->ctx->policy->scrub.n > 0 && kh_slice_eq_cstr_nocase(h->name, "accept-encoding")) {
@@ -241,13 +443,103 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 	return 0;
 }
 
+/* A token in target bytes that are not a query swap is refused. */
+static int check_target_part(struct rw *w, struct kh_slice part)
+{
+	const struct kh_cred *c = scan_any(w->ctx->policy, part);
+
+	if (c == NULL)
+		return 0;
+	w->res->token_in_target = true;
+	return misplaced(w, c, "the request target");
+}
+
+/* ?NAME=<token> for a query location of the token's mapping: remembered so
+ * the request line swaps exactly that value. 1 = swap, 0 = not one. */
+static int query_param(struct rw *w, size_t at, size_t end)
+{
+	const struct kh_slice t = w->ctx->target;
+	struct kh_slice param = kh_slice_make(t.ptr + at, end - at);
+	long eq = kh_slice_find(param, '=');
+	struct kh_slice name, value;
+	const struct kh_cred *c;
+
+	if (eq < 0)
+		return 0;
+	name = kh_slice_make(param.ptr, (size_t)eq);
+	value = kh_slice_make(param.ptr + eq + 1, param.len - (size_t)eq - 1);
+	c = kh_policy_token_exact(w->ctx->policy, value);
+	if (c == NULL || kh_cred_location(c, KH_LOC_QUERY, name) == NULL)
+		return 0;
+	if (w->n_qs == KH_MAX_SWAPS)
+		return refuse(w, 400, "bad_request", "more than %d credentials in the query",
+			      KH_MAX_SWAPS);
+	if (check_injection(w, c, "the query") != 0)
+		return -1;
+	w->qs[w->n_qs++] = (struct qswap){ at + (size_t)eq + 1, value.len, c };
+	return 1;
+}
+
+/* Finds the query swaps and checks every other byte of the target. */
+static int scan_target(struct rw *w)
+{
+	const struct kh_slice t = w->ctx->target;
+	long q = kh_slice_find(t, '?');
+	size_t done = 0;
+
+	for (size_t at = q < 0 ? t.len : (size_t)q + 1; at < t.len;) {
+		size_t end = at;
+		int r;
+
+		while (end < t.len && t.ptr[end] != '&')
+			end++;
+		if ((r = query_param(w, at, end)) < 0)
+			return -1;
+		if (r > 0) {
+			const struct qswap *s = &w->qs[w->n_qs - 1];
+
+			if (check_target_part(w, kh_slice_make(t.ptr + done, s->off - done)) != 0)
+				return -1;
+			done = s->off + s->len;
+		}
+		at = end + 1;
+	}
+	return check_target_part(w, kh_slice_make(t.ptr + done, t.len - done));
+}
+
+/* A secret in a query is percent-encoded unless it is RFC 3986 unreserved. */
+static void emit_query_secret(struct rw *w, const struct kh_cred *c)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < c->secret_len; i++) {
+		unsigned char b = (unsigned char)c->secret[i];
+		char enc[3] = { '%', hex[b >> 4], hex[b & 15] };
+
+		if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+		    b == '-' || b == '.' || b == '_' || b == '~')
+			emit(w, &c->secret[i], 1);
+		else
+			emit(w, enc, 3);
+	}
+}
+
+/* The target byte for byte, except the swapped query values. */
 static void emit_request_line(struct rw *w)
 {
+	const struct kh_slice t = w->ctx->target;
+	size_t done = 0;
+
 	emit_s(w, w->req->method);
 	emit(w, " ", 1);
-	if (w->ctx->target.len == 0 || w->ctx->target.ptr[0] == '?')
+	if (t.len == 0 || t.ptr[0] == '?')
 		emit(w, "/", 1);
-	emit_s(w, w->ctx->target);
+	for (size_t i = 0; i < w->n_qs; i++) {
+		emit(w, t.ptr + done, w->qs[i].off - done);
+		emit_query_secret(w, w->qs[i].c);
+		done = w->qs[i].off + w->qs[i].len;
+	}
+	emit(w, t.ptr + done, t.len - done);
 	emit_c(w, w->req->version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
 }
 
@@ -271,14 +563,12 @@ static int rewrite(struct rw *w)
 	w->res->upgrade = w->websocket;
 	if (collect_connection(w) != 0)
 		return -1;
-	if ((c = kh_policy_token_scan(ctx->policy, ctx->target)) != NULL) {
-		w->res->token_in_target = true;
-		return misplaced(w, c, "the request target");
-	}
+	if ((c = kh_policy_token_scan(ctx->policy, kh_slice_cstr(ctx->host))) != NULL)
+		return leak_in_name(w, c, "the destination host name");
+	if (scan_target(w) != 0)
+		return -1;
 	if ((c = kh_policy_token_scan(ctx->policy, req->method)) != NULL)
 		return misplaced(w, c, "the request method");
-	if ((c = kh_policy_token_scan(ctx->policy, kh_slice_cstr(ctx->host))) != NULL)
-		return misplaced(w, c, "the destination host name");
 	emit_request_line(w);
 	if (!req->has_host)
 		emit_authority_host(w, KH_SLICE_LIT("Host"));

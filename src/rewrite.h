@@ -1,13 +1,16 @@
 /* Turns a parsed client request into the request head sent upstream, or
  * refuses it. This is where credentials are injected, and only here:
  *
- *  - `Authorization: Bearer <token>` and headers named in the mapping's
- *    match_headers whose whole value is a token get the real value, but only
- *    toward one of that mapping's hosts, only over TLS unless the host is a
- *    cleartext_credential_hosts entry, and only if the secret is loaded;
- *  - a token anywhere else in the head or target is refused (token_misplaced,
- *    or token_host_mismatch when it is headed for a host it does not belong
- *    to), so no request ever leaves with a proxy token in it;
+ *  - a token in one of its mapping's locations (providers.h: Bearer, Basic
+ *    user or password, a named header with an optional value template, a
+ *    named query parameter) gets the real value, only as an exact match of
+ *    the whole token, only toward one of that mapping's hosts, only over TLS
+ *    unless the host is a cleartext_credential_hosts entry, and only if the
+ *    secret is loaded; a query swap rewrites that value and nothing else;
+ *  - a token anywhere else in the head or target (also percent-encoded, or
+ *    inside Basic credentials) is refused: token_misplaced toward its own
+ *    host, token_leak_attempt toward any other or in a host name, so no
+ *    request ever leaves with a proxy token in it;
  *  - hop-by-hop fields are dropped (RFC 9110 7.6.1), a Connection header that
  *    names a framing field (Host, Content-Length, Transfer-Encoding) is
  *    refused because dropping those would desynchronize the upstream;

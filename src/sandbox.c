@@ -200,6 +200,16 @@ static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 		rc |= kh_argv_add(a, "--audit-fd");
 		rc |= kh_argv_addf(a, "%d", o->audit_fd);
 	}
+	if (o->id_fd[0] >= 0) {
+		rc |= kh_argv_add(a, "--id-fd");
+		rc |= kh_argv_addf(a, "%d", o->id_fd[0]);
+	}
+	/* The random part of each token (the sandbox holds the tokens anyway):
+	 * pid 1 refuses and audits a DNS name that carries one. */
+	for (size_t i = 0; o->mappings != NULL && i < o->mappings->n; i++) {
+		rc |= kh_argv_add(a, "--token-key");
+		rc |= kh_argv_add(a, strrchr(o->mappings->v[i].proxy_token, '-') + 1);
+	}
 	for (size_t i = 0; o->policy != NULL && i < o->policy->n_allow; i++) {
 		rc |= kh_argv_add(a, "--dns-allow");
 		rc |= kh_argv_add(a, o->policy->allow[i]);
@@ -259,7 +269,18 @@ static pid_t read_child_pid(int fd)
 	return kh_slice_to_u64(kh_slice_make(p, len), 4194304, &v) == 0 ? (pid_t)v : 0;
 }
 
-static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2])
+/* Tells pid 1 who it is in the daemon's records: "unix:pid=N", N being its
+ * pid out here (SO_PEERCRED gives the daemon the same number). */
+static void send_identity(int fd, pid_t pid)
+{
+	char id[64];
+	int n = snprintf(id, sizeof id, "unix:pid=%d\n", (int)pid);
+
+	if (fd >= 0 && pid > 0 && n > 0)
+		(void)!write(fd, id, (size_t)n);
+}
+
+static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2], int id_fd[2])
 {
 	int status = 0;
 	pid_t pid;
@@ -276,8 +297,14 @@ static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2])
 		_exit(127);
 	}
 	close(info[1]);
+	if (id_fd[0] >= 0)
+		close(id_fd[0]);
 	inner_pid = read_child_pid(info[0]);
 	close(info[0]);
+	send_identity(id_fd[1], inner_pid);
+	if (id_fd[1] >= 0)
+		close(id_fd[1]);
+	id_fd[0] = id_fd[1] = -1;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFSIGNALED(status))
@@ -330,7 +357,8 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	int info[2] = { -1, -1 }, rc = KH_EXIT_FAIL;
 
 	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
-	o->home_fd = o->audit_fd = -1;
+	o->home_fd = o->audit_fd = o->id_fd[0] = o->id_fd[1] = -1;
+	o->mappings = &m;
 	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0 ||
 	    prepare_transparent(x, &m, o) != 0)
 		goto out;
@@ -341,19 +369,24 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 		kh_cli_fail(x, "%s: %s", x->paths.home, strerror(errno));
 		goto out;
 	}
-	if (pipe(info) != 0 || build_env(x, &m, o->port, &env) != 0 ||
+	if (pipe(info) != 0 || pipe(o->id_fd) != 0 || build_env(x, &m, o->port, &env) != 0 ||
 	    bwrap_args(x, o, info[1], &args) != 0) {
 		kh_cli_fail(x, "cannot prepare the sandbox: %s", strerror(errno));
 		goto out;
 	}
 	fcntl(info[0], F_SETFD, FD_CLOEXEC);
-	rc = run_bwrap(&args, &env, info);
+	fcntl(o->id_fd[1], F_SETFD, FD_CLOEXEC);
+	rc = run_bwrap(&args, &env, info, o->id_fd);
 	info[0] = info[1] = -1;
 out:
 	if (o->home_fd >= 0)
 		close(o->home_fd);
 	if (o->audit_fd >= 0)
 		close(o->audit_fd);
+	for (int i = 0; i < 2; i++)
+		if (o->id_fd[i] >= 0)
+			close(o->id_fd[i]);
+	o->mappings = NULL;
 	kh_policy_unref(o->policy);
 	o->policy = NULL;
 	if (info[0] >= 0)

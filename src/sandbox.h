@@ -20,6 +20,8 @@ struct sandbox_opts {
 	uint16_t port;                           /* the proxy port inside (tunnel_port) */
 	int home_fd;                             /* O_PATH KEYHOLE_HOME, inherited by pid 1 */
 	int audit_fd;                            /* audit.log, inherited by pid 1 */
+	int id_fd[2];                            /* pipe: pid 1 learns its host-side pid */
+	const struct kh_mappings *mappings;      /* token keys for pid 1's DNS tripwire */
 	char resolv[KH_MAX_PATH];                /* resolv.conf naming pid 1's responder */
 	struct kh_policy *policy;                /* what the daemon allows (DNS answers) */
 };

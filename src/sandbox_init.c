@@ -49,6 +49,9 @@
 #define FIRST_LINE_MAX 4096
 #define MAX_DNS_PATTERNS KH_MAX_ALLOW_RULES
 #define MAX_LISTENERS 5
+#define MAX_TOKEN_KEYS 256 /* --token-key: the random parts of the sandbox's tokens */
+#define KEY_LEN 32         /* as the daemon matches them (policy.c) */
+#define ID_WAIT_MS 5000    /* for `keyhole sandbox` to tell us who we are */
 
 /* Which daemon socket a connection is relayed to. */
 enum entry { ENTRY_PROXY, ENTRY_TLS, ENTRY_HTTP };
@@ -85,6 +88,11 @@ struct init {
 	pid_t child;
 	struct relay *relays[KH_SANDBOX_MAX_RELAYS];
 	size_t n_relays;
+	char keys[MAX_TOKEN_KEYS][KEY_LEN + 1];
+	size_t n_keys;
+	int id_fd;
+	char identity[64]; /* "unix:pid=N" as the daemon sees us, or "sandbox" */
+	bool dns_leak; /* the DNS name just judged held a token */
 };
 
 static int connect_daemon(const char *path)
@@ -119,19 +127,61 @@ static bool narrowed_ok(const struct init *in, const char *host)
 	return in->n_allow == 0 || match_any((char (*)[KH_HOST_BUF + 2])in->allow, in->n_allow, host);
 }
 
+/* Offset of a token's random part in s, or -1. */
+static long find_key(const struct init *in, const char *s, size_t len)
+{
+	for (size_t k = 0; k < in->n_keys; k++) {
+		const char *at = memmem(s, len, in->keys[k], KEY_LEN);
+
+		if (at != NULL)
+			return at - s;
+	}
+	return -1;
+}
+
+/* A token in a name, as written or split across labels ("abcd.ef01..."). */
+static bool name_has_token(const struct init *in, const char *name)
+{
+	char joined[KH_HOST_BUF];
+	size_t n = 0;
+
+	if (find_key(in, name, strlen(name)) >= 0)
+		return true;
+	for (const char *p = name; *p != '\0' && n < sizeof joined; p++)
+		if (*p != '.')
+			joined[n++] = *p;
+	return find_key(in, joined, n) >= 0;
+}
+
 static bool dns_allowed(const char *name, void *arg)
 {
 	struct init *in = arg;
 
-	return match_any(in->dns, in->n_dns, name) && narrowed_ok(in, name);
+	in->dns_leak = name_has_token(in, name);
+	return !in->dns_leak && match_any(in->dns, in->n_dns, name) && narrowed_ok(in, name);
 }
 
-static void audit_refusal(const char *mode, const char *host, const char *reason,
-			  const char *detail)
+/* The audit log must never hold a whole token: a name carrying one is cut
+ * down to what precedes it and the token's first characters. */
+static void audit_refusal(const struct init *in, const char *mode, const char *host,
+			  const char *reason, const char *detail)
 {
-	struct kh_audit_rec r = { .client = "sandbox", .mode = mode, .method = "-", .host = host,
-				  .decision = "deny", .reason = reason, .detail = detail };
+	struct kh_audit_rec r = { .client = in->identity[0] ? in->identity : "sandbox",
+				  .mode = mode, .method = "-", .host = host, .decision = "deny",
+				  .reason = reason, .detail = detail };
+	char shown[KH_HOST_BUF + 8];
+	long at;
 
+	if (name_has_token(in, host)) {
+		at = find_key(in, host, strlen(host));
+		if (at >= 0)
+			snprintf(shown, sizeof shown, "%.*s%.4s...", (int)at, host, host + at);
+		else
+			snprintf(shown, sizeof shown, "(withheld: it holds a proxy token)");
+		r.host = shown;
+		r.reason = "token_leak_attempt";
+		r.detail = "a proxy token appears in a host name; it is never sent anywhere";
+	}
 	kh_audit_write(&r);
 }
 
@@ -187,7 +237,8 @@ static int judge_tls(struct relay *r, const struct init *in)
 	if (p == KH_PEEK_MORE)
 		return r->up.eof ? -1 : 0;
 	if (p != KH_PEEK_SNI || !narrowed_ok(in, host)) {
-		audit_refusal("transparent", p == KH_PEEK_SNI ? host : "", "sandbox_host_not_allowed",
+		audit_refusal(in, "transparent", p == KH_PEEK_SNI ? host : "",
+			      "sandbox_host_not_allowed",
 			      "not in the sandbox's --allow-host list");
 		return -1;
 	}
@@ -321,8 +372,9 @@ static void serve_dns(struct init *in, int fd)
 		return;
 	alen = kh_dns_answer(q, (size_t)n, a, sizeof a, dns_allowed, in, &res);
 	if (res.verdict == KH_DNS_REFUSED)
-		audit_refusal("dns", res.name, "dns_not_allowed",
-			      "name is not on the allowlist; answered NXDOMAIN");
+		audit_refusal(in, "dns", res.name, in->dns_leak ? "token_leak_attempt" : "dns_not_allowed",
+			      in->dns_leak ? "a proxy token appears in a DNS name; answered NXDOMAIN"
+					   : "name is not on the allowlist; answered NXDOMAIN");
 	if (alen > 0)
 		(void)!sendto(fd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
 }
@@ -490,6 +542,26 @@ static pid_t spawn(char **argv, const sigset_t *blocked)
 	_exit(127);
 }
 
+/* `keyhole sandbox` writes our pid as the host sees it once bwrap reports
+ * it, so our audit records name the sandbox as the daemon's records do. */
+static void read_identity(struct init *in)
+{
+	struct pollfd p = { in->id_fd, POLLIN, 0 };
+	ssize_t n = 0;
+
+	snprintf(in->identity, sizeof in->identity, "sandbox");
+	if (in->id_fd < 0)
+		return;
+	if (poll(&p, 1, ID_WAIT_MS) == 1)
+		n = read(in->id_fd, in->identity, sizeof in->identity - 1);
+	if (n <= 0 || strncmp(in->identity, "unix:pid=", 9) != 0)
+		n = snprintf(in->identity, sizeof in->identity, "sandbox");
+	in->identity[n] = '\0';
+	in->identity[strcspn(in->identity, "\r\n")] = '\0';
+	close(in->id_fd);
+	in->id_fd = -1;
+}
+
 static int setup(struct init *in, uint16_t port, char **cmd)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -504,6 +576,7 @@ static int setup(struct init *in, uint16_t port, char **cmd)
 	in->dns_fds[0] = in->dns_fds[1] = -1;
 	if (in->sig_fd < 0 || open_sockets(in, port) != 0)
 		return -1;
+	read_identity(in);
 	drop_capabilities();
 	in->child = spawn(cmd, &set);
 	return in->child > 0 ? 0 : -1;
@@ -525,6 +598,8 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 		{ "allow-host", required_argument, NULL, 'a' },
 		{ "dns-allow", required_argument, NULL, 'd' },
 		{ "audit-fd", required_argument, NULL, 'A' },
+		{ "token-key", required_argument, NULL, 'k' },
+		{ "id-fd", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t fd = 0;
@@ -543,6 +618,11 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 			bad |= add_pattern(in->allow, &in->n_allow, KH_SANDBOX_MAX_ALLOW, optarg);
 		} else if (ch == 'd') {
 			bad |= add_pattern(in->dns, &in->n_dns, MAX_DNS_PATTERNS, optarg);
+		} else if (ch == 'k' && in->n_keys < MAX_TOKEN_KEYS && strlen(optarg) >= KEY_LEN) {
+			memcpy(in->keys[in->n_keys++], optarg, KEY_LEN);
+		} else if (ch == 'i' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+			in->id_fd = (int)fd;
 		} else if (ch == 'A' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 			kh_audit_use_fd((int)fd);
@@ -558,6 +638,7 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 	static struct init in;
 	uint64_t port = 0;
 
+	in.id_fd = -1;
 	if (parse(argc, argv, &in, &port) != 0)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	if (getpid() != 1)

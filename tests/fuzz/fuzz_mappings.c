@@ -68,8 +68,13 @@ static void check_entry(const struct kh_mapping *m)
 static bool same_entry(const struct kh_mapping *a, const struct kh_mapping *b)
 {
 	if (strcmp(a->proxy_token, b->proxy_token) != 0 || strcmp(a->env_name, b->env_name) != 0 ||
-	    a->n_hosts != b->n_hosts || a->n_match_headers != b->n_match_headers)
+	    a->n_hosts != b->n_hosts || a->n_match_headers != b->n_match_headers ||
+	    a->n_locs != b->n_locs)
 		return false;
+	for (size_t i = 0; i < a->n_locs; i++)
+		if (a->locs[i].kind != b->locs[i].kind || strcmp(a->locs[i].name, b->locs[i].name) ||
+		    strcmp(a->locs[i].tmpl, b->locs[i].tmpl))
+			return false;
 	for (size_t i = 0; i < a->n_hosts; i++)
 		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
 			return false;

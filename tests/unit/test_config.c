@@ -727,6 +727,73 @@ static void files(void)
 	rmdir(dir);
 }
 
+static void custom_providers(void)
+{
+	struct kh_config c;
+
+	EXPECT_OK("providers:\n"
+		  "  - env: GITHUB_TOKEN\n"
+		  "    hosts: [api.github.com, \"*.githubusercontent.com\"]\n"
+		  "    location: header Authorization\n"
+		  "    template: \"token {}\"\n"
+		  "  - env: GIT_TOKEN\n"
+		  "    hosts: [git.example.com]\n"
+		  "    location: [basic, query private_token, \"header Private-Token\"]\n",
+		  &c);
+	CHECK_INT(c.n_providers, 2);
+	CHECK_STR(c.providers[0].env_name, "GITHUB_TOKEN");
+	CHECK_STR(c.providers[0].token_prefix, "keyhole-github-token");
+	CHECK_INT(c.providers[0].n_hosts, 2);
+	CHECK_STR(c.providers[0].hosts[1], "*.githubusercontent.com");
+	CHECK_INT(c.providers[0].n_locs, 1);
+	CHECK_INT(c.providers[0].locs[0].kind, KH_LOC_HEADER);
+	CHECK_STR(c.providers[0].locs[0].tmpl, "token {}");
+	CHECK_INT(c.providers[1].n_locs, 3);
+	CHECK_INT(c.providers[1].locs[0].kind, KH_LOC_BASIC);
+	CHECK_INT(c.providers[1].locs[1].kind, KH_LOC_QUERY);
+	CHECK_STR(c.providers[1].locs[1].name, "private_token");
+	CHECK_STR(c.providers[1].locs[2].name, "Private-Token");
+	kh_config_free(&c);
+
+	EXPECT_ERR("providers:\n  - env: lower\n    hosts: [a.b]\n    location: bearer\n",
+		   "cfg.yaml:2: providers[0].env: must be an environment variable name");
+	EXPECT_ERR("providers:\n  - env: OPENAI_API_KEY\n    hosts: [a.b]\n    location: bearer\n",
+		   "cfg.yaml:2: providers[0].env: OPENAI_API_KEY is a built-in provider");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    location: bearer\n",
+		   "cfg.yaml:2: providers[0].hosts: is required");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: []\n    location: bearer\n",
+		   "cfg.yaml:3: providers[0].hosts: must name at least one host");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [\"*\"]\n    location: bearer\n",
+		   "cfg.yaml:3: providers[0].hosts[0]: '*' would match every host");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n",
+		   "cfg.yaml:2: providers[0].location: is required");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: cookie x\n",
+		   "cfg.yaml:4: providers[0].location: 'cookie x': must be bearer, basic");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: header\n",
+		   "cfg.yaml:4: providers[0].location: 'header': header and query need a name");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: header Host\n",
+		   "cfg.yaml:4: providers[0].location: 'header Host': that header is managed");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: query a&b\n",
+		   "cfg.yaml:4: providers[0].location: 'query a&b': the query parameter name");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: [bearer, 7]\n"
+		   "    template: \"k {}\"\n",
+		   "cfg.yaml:4: providers[0].location[1]: '7': must be bearer");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: header X\n"
+		   "    template: \"no hole\"\n",
+		   "cfg.yaml:4: providers[0].location: 'header X': the template must contain {}");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: bearer\n"
+		   "    template: \"token {}\"\n",
+		   "cfg.yaml:5: providers[0].template: applies to header locations only");
+	EXPECT_ERR("providers:\n  - env: X_KEY\n    hosts: [a.b]\n    location: bearer\n"
+		   "    loction: basic\n",
+		   "cfg.yaml:5: providers[0].loction: unknown key");
+	EXPECT_ERR("providers:\n  - {env: X_KEY, hosts: [a.b], location: bearer}\n"
+		   "  - {env: X_KEY, hosts: [c.d], location: basic}\n",
+		   "cfg.yaml:3: providers[1].env: X_KEY already has an entry (providers[0])");
+	EXPECT_ERR("providers: {env: X_KEY}\n", "cfg.yaml:1: providers: must be a list");
+	EXPECT_ERR("providers:\n  - X_KEY\n", "cfg.yaml:2: providers[0]: must be a mapping");
+}
+
 int main(void)
 {
 	RUN(defaults);
@@ -750,5 +817,6 @@ int main(void)
 	RUN(non_mapping_top);
 	RUN(hostile);
 	RUN(files);
+	RUN(custom_providers);
 	TAP_DONE();
 }

@@ -7,6 +7,10 @@
 #define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"
 #define ANTH_TOK   "keyhole-anthropic-fedcba9876543210fedcba9876543210"
 #define GROQ_TOK   "keyhole-groq-11112222333344445555666677778888"
+#define GEM_TOK    "keyhole-gemini-99998888777766665555444433332222"
+#define GIT_TOK    "keyhole-git-token-aaaabbbbccccddddeeeeffff00001111"
+#define GH_TOK     "keyhole-gh-token-1212121234343434565656567878787a"
+#define GIT_B64    "eC1hY2Nlc3MtdG9rZW46a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE="
 
 static struct kh_policy *policy;
 static struct kh_secrets secrets;
@@ -22,11 +26,20 @@ static const char *mappings_json =
 	"\"upstream_hosts\":[\"api.anthropic.com\"],\"match_headers\":[\"x-api-key\","
 	"\"Authorization\"]},"
 	"{\"proxy_token\":\"" GROQ_TOK "\",\"env_name\":\"GROQ_API_KEY\","
-	"\"upstream_hosts\":[\"api.groq.com\"]}]}";
+	"\"upstream_hosts\":[\"api.groq.com\"]},"
+	"{\"proxy_token\":\"" GEM_TOK "\",\"env_name\":\"GEMINI_API_KEY\","
+	"\"upstream_hosts\":[\"generativelanguage.googleapis.com\"],\"locations\":["
+	"{\"type\":\"header\",\"name\":\"x-goog-api-key\"},{\"type\":\"query\",\"name\":\"key\"}]},"
+	"{\"proxy_token\":\"" GIT_TOK "\",\"env_name\":\"GIT_TOKEN\","
+	"\"upstream_hosts\":[\"git.example.com\"],\"locations\":[{\"type\":\"basic\"}]},"
+	"{\"proxy_token\":\"" GH_TOK "\",\"env_name\":\"GH_TOKEN\","
+	"\"upstream_hosts\":[\"api.github.com\"],\"locations\":["
+	"{\"type\":\"header\",\"name\":\"Authorization\",\"template\":\"token {}\"}]}]}";
 
 static void setup(void)
 {
-	static const char *names[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY" };
+	static const char *names[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY",
+				       "GEMINI_API_KEY", "GIT_TOKEN",	  "GH_TOKEN" };
 	static char *clear[] = { "plain.test" };
 	struct kh_config cfg;
 	struct kh_mappings m;
@@ -35,7 +48,10 @@ static void setup(void)
 	setenv("OPENAI_API_KEY", "sk-REAL-openai", 1);
 	setenv("ANTHROPIC_API_KEY", "sk-ant-REAL", 1);
 	unsetenv("GROQ_API_KEY"); /* mapped but not loaded */
-	if (kh_secrets_load_env(&secrets, names, 3, &err) != 0)
+	setenv("GEMINI_API_KEY", "AIza/REAL+1", 1);
+	setenv("GIT_TOKEN", "ghp-REAL-git", 1);
+	setenv("GH_TOKEN", "gh-REAL", 1);
+	if (kh_secrets_load_env(&secrets, names, 6, &err) != 0)
 		abort();
 	memset(&cfg, 0, sizeof cfg);
 	cfg.cleartext_credential_hosts = clear;
@@ -95,7 +111,7 @@ static void bearer_toward_other_host_refused(void)
 		      "api.groq.com", 443, true, false, NULL),
 		  -1);
 	CHECK_INT(res.status, 403);
-	CHECK_STR(res.reason, "token_host_mismatch");
+	CHECK_STR(res.reason, "token_leak_attempt");
 	CHECK_INT(strlen(outbuf), 0); /* nothing emitted */
 	CHECK(strstr(res.detail, OPENAI_TOK) == NULL);
 }
@@ -129,7 +145,7 @@ static void token_anywhere_else_refused(void)
 	CHECK_INT(run("GET /?k=" OPENAI_TOK " HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test",
 		      443, true, false, NULL),
 		  -1);
-	CHECK_STR(res.reason, "token_host_mismatch");
+	CHECK_STR(res.reason, "token_leak_attempt");
 	/* a token with a changed prefix still carries the random part */
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x" OPENAI_TOK
 		      "\r\n\r\n",
@@ -238,9 +254,132 @@ static void token_in_names_method_and_host(void)
 	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: " OPENAI_TOK "\r\n\r\n", "api.openai.com", 443,
 		      true, false, NULL), -1);
-	CHECK_STR(res.reason, "token_misplaced"); /* scanned before the Host comparison */
+	CHECK_STR(res.reason, "token_leak_attempt"); /* scanned before the Host comparison */
 	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
 	CHECK_INT(strlen(outbuf), 0);
+}
+
+static void query_key_swapped_exactly(void)
+{
+	CHECK_INT(run("GET /v1beta/m:gen?alt=sse&key=" GEM_TOK "&k2=v%20x HTTP/1.1\r\n"
+		      "Host: generativelanguage.googleapis.com\r\n\r\n",
+		      "generativelanguage.googleapis.com", 443, true, false, NULL),
+		  0);
+	/* only the value changes; the secret is percent-encoded where needed */
+	CHECK(strncmp(outbuf, "GET /v1beta/m:gen?alt=sse&key=AIza%2FREAL%2B1&k2=v%20x HTTP/1.1\r\n",
+		      64) == 0);
+	CHECK_STR(res.swapped[0], "GEMINI_API_KEY");
+	CHECK(strstr(outbuf, GEM_TOK) == NULL);
+	/* first parameter, and twice */
+	CHECK_INT(run("GET /x?key=" GEM_TOK "&key=" GEM_TOK " HTTP/1.1\r\n"
+		      "Host: generativelanguage.googleapis.com\r\n\r\n",
+		      "generativelanguage.googleapis.com", 443, true, false, NULL),
+		  0);
+	CHECK(strncmp(outbuf, "GET /x?key=AIza%2FREAL%2B1&key=AIza%2FREAL%2B1 HTTP", 51) == 0);
+	/* another parameter name, or not the whole value: refused */
+	CHECK_INT(run("GET /x?api_key=" GEM_TOK " HTTP/1.1\r\n"
+		      "Host: generativelanguage.googleapis.com\r\n\r\n",
+		      "generativelanguage.googleapis.com", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_misplaced");
+	CHECK_INT(run("GET /x?key=" GEM_TOK "x HTTP/1.1\r\n"
+		      "Host: generativelanguage.googleapis.com\r\n\r\n",
+		      "generativelanguage.googleapis.com", 443, true, false, NULL),
+		  -1);
+	/* the OpenAI token has no query location */
+	CHECK_INT(run("GET /x?key=" OPENAI_TOK " HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_misplaced");
+	/* toward another host: the tripwire */
+	CHECK_INT(run("GET /x?key=" GEM_TOK " HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test",
+		      443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_leak_attempt");
+	CHECK(strstr(res.detail, GEM_TOK) == NULL);
+	CHECK_INT(strlen(outbuf), 0);
+	/* percent-encoding a token does not hide it */
+	CHECK_INT(run("GET /x?q=keyhole-openai-%30123456789abcdef0123456789abcdef HTTP/1.1\r\n"
+		      "Host: evil.test\r\n\r\n",
+		      "evil.test", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_leak_attempt");
+	/* header location of the same mapping still works */
+	CHECK_INT(run("GET /x HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\n"
+		      "x-goog-api-key: " GEM_TOK "\r\n\r\n",
+		      "generativelanguage.googleapis.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "x-goog-api-key: AIza/REAL+1\r\n") != NULL);
+}
+
+static void basic_swapped_in_either_part(void)
+{
+	CHECK_INT(run("GET /repo.git/info/refs HTTP/1.1\r\nHost: git.example.com\r\n"
+		      "Authorization: Basic " GIT_B64 "\r\n\r\n",
+		      "git.example.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Authorization: Basic eC1hY2Nlc3MtdG9rZW46Z2hwLVJFQUwtZ2l0\r\n") !=
+	      NULL);
+	CHECK_STR(res.swapped[0], "GIT_TOKEN");
+	/* token as the user, empty password */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: git.example.com\r\nAuthorization: basic "
+		      "a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE6\r\n\r\n",
+		      "git.example.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Authorization: Basic Z2hwLVJFQUwtZ2l0Og==\r\n") != NULL);
+	/* ordinary Basic credentials pass untouched */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: git.example.com\r\nAuthorization: Basic "
+		      "YWxpY2U6czNjcmV0\r\n\r\n",
+		      "git.example.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Authorization: Basic YWxpY2U6czNjcmV0\r\n") != NULL);
+	CHECK_INT(res.n_swapped, 0);
+	/* to another host: tripwire */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic " GIT_B64
+		      "\r\n\r\n",
+		      "evil.test", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_leak_attempt");
+	/* a mapping without a basic location: refused, not passed encoded */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Basic "
+		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_misplaced");
+	/* malformed base64 around an encoded token: still seen */
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic !!"
+		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
+		      "evil.test", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_leak_attempt");
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic x"
+		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg\r\n\r\n",
+		      "evil.test", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_leak_attempt");
+}
+
+static void template_header_swapped(void)
+{
+	CHECK_INT(run("GET /user HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: token " GH_TOK
+		      "\r\n\r\n",
+		      "api.github.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Authorization: token gh-REAL\r\n") != NULL);
+	CHECK_INT(run("GET /user HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: Token " GH_TOK
+		      "\r\n\r\n",
+		      "api.github.com", 443, true, false, NULL),
+		  0);
+	/* the template is the only form: Bearer is not one of its locations */
+	CHECK_INT(run("GET /user HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: Bearer " GH_TOK
+		      "\r\n\r\n",
+		      "api.github.com", 443, true, false, NULL),
+		  -1);
+	CHECK_STR(res.reason, "token_misplaced");
+	CHECK_INT(run("GET /user HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: token " GH_TOK
+		      " x\r\n\r\n",
+		      "api.github.com", 443, true, false, NULL),
+		  -1);
 }
 
 static void redaction(void)
@@ -268,6 +407,9 @@ int main(void)
 	RUN(websocket_upgrade_kept);
 	RUN(host_rules);
 	RUN(token_in_names_method_and_host);
+	RUN(query_key_swapped_exactly);
+	RUN(basic_swapped_in_either_part);
+	RUN(template_header_swapped);
 	RUN(redaction);
 	kh_policy_unref(policy); /* also wipes the secrets it took over */
 	TAP_DONE();
