@@ -82,7 +82,8 @@ def test_counters_follow_real_requests(start_keyhole, echo, token, secret):
     assert m.value("keyhole_credential_swaps_total", provider="OPENAI_API_KEY") == 2
     assert hist_count(m, "keyhole_request_duration_seconds") == 2
     assert hist_count(m, "keyhole_client_handshake_seconds") == 2
-    assert hist_count(m, "keyhole_upstream_dial_seconds") == 2
+    dials = hist_count(m, "keyhole_upstream_dial_seconds")
+    assert 1 <= dials <= 2          # the second may reuse the worker's pooled upstream
     assert m.value("keyhole_cert_cache_misses_total") == 1     # minted once...
     assert m.value("keyhole_cert_cache_hits_total") == 1       # ...then served from cache
     assert m.value("keyhole_cert_cache_entries") == 1
@@ -94,7 +95,7 @@ def test_counters_follow_real_requests(start_keyhole, echo, token, secret):
     m = wait_for(kh, lambda m: requests(m, "deny", "host_not_allowed") >= 1)
     assert requests(m, "deny", "host_not_allowed") == 1
     assert m.value("keyhole_credential_swaps_total", provider="OPENAI_API_KEY") == 2
-    assert hist_count(m, "keyhole_upstream_dial_seconds") == 2
+    assert hist_count(m, "keyhole_upstream_dial_seconds") == dials
 
     # an upstream error: an allowed host on a port nobody listens on
     conn, resp = send_connect(kh.port, f"other.test:{free_port()}")
