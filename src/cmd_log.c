@@ -151,6 +151,25 @@ static void swapped(FILE *out, json_t *rec)
 	}
 }
 
+/* Real keys an upstream echoed back that were replaced by their tokens. */
+static void scrubbed(FILE *out, json_t *rec)
+{
+	json_t *obj = json_object_get(rec, "scrubbed"), *n;
+	const char *name;
+	bool first = true;
+
+	if (!json_is_object(obj) || json_object_size(obj) == 0)
+		return;
+	fputs("  scrubbed=", out);
+	json_object_foreach (obj, name, n) {
+		if (!first)
+			fputc(',', out);
+		first = false;
+		kh_logview_escape(out, name, strlen(name));
+		fprintf(out, "(%lld)", (long long)json_integer_value(n));
+	}
+}
+
 static void readable(const struct kh_logview *v, json_t *rec, FILE *out)
 {
 	const char *d = str(rec, "decision"), *detail = str(rec, "detail");
@@ -178,6 +197,7 @@ static void readable(const struct kh_logview *v, json_t *rec, FILE *out)
 		fputc(')', out);
 	}
 	swapped(out, rec);
+	scrubbed(out, rec);
 	fputc('\n', out);
 }
 

@@ -19,7 +19,8 @@ from helpers.client import curl, send_connect
 ALLOW = {"time": "2026-11-28T15:18:58.153Z", "client": "127.0.0.1:52814", "mode": "mitm",
          "method": "GET", "host": "api.openai.test", "port": 443, "path": "/v1/models",
          "status": 200, "bytes_in": 120, "bytes_out": 900, "duration_ms": 12.345,
-         "decision": "allow", "reason": "allowed", "swapped": ["OPENAI_API_KEY"]}
+         "decision": "allow", "reason": "allowed", "swapped": ["OPENAI_API_KEY"],
+         "scrubbed": {"OPENAI_API_KEY": 2}}
 DENY = {"time": "2026-11-28T15:18:59.000Z", "client": "unix:pid=42", "mode": "connect",
         "method": "CONNECT", "host": "evil.test\x1b[2J\x1b]0;pwned\x07", "port": 8443,
         "path": None, "status": 403, "bytes_in": 0, "bytes_out": 0, "duration_ms": 0.1,
@@ -56,7 +57,7 @@ def test_plain_view_escapes_and_counts(cli):
     assert len(rows) == 3, r
     assert rows[0].split() == ["2026-11-28T15:18:58.153Z", "127.0.0.1:52814", "ALLOW", "200",
                                "GET", "api.openai.test/v1/models", "allowed",
-                               "swapped=OPENAI_API_KEY"]
+                               "swapped=OPENAI_API_KEY", "scrubbed=OPENAI_API_KEY(2)"]
     assert "DENY" in rows[1] and "403" in rows[1] and "unix:pid=42" in rows[1]
     assert "CONNECT evil.test\\x1b[2J\\x1b]0;pwned\\x07:8443" in rows[1], rows[1]
     assert "host_not_allowed" in rows[1]
