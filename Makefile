@@ -6,7 +6,7 @@
 #   make asan      the whole suite built with ASan+UBSan (build/asan)
 #   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
 #   make run       build, then run the daemon in the foreground
-#   make install   PREFIX=/usr/local (DESTDIR supported)
+#   make install   binary, man page, bash/zsh completion; PREFIX=/usr/local, DESTDIR
 #   make lint      banned-function check + cppcheck
 #   make format    clang-format the C sources
 #   make bench     side-by-side benchmark against peers (not part of test)
@@ -132,9 +132,15 @@ run: deps-build
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keyhole
+	install -D -m 0644 docs/keyhole.1 $(DESTDIR)$(PREFIX)/share/man/man1/keyhole.1
+	install -D -m 0644 completions/keyhole.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/keyhole
+	install -D -m 0644 completions/_keyhole $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_keyhole
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/keyhole
+	rm -f $(DESTDIR)$(PREFIX)/bin/keyhole $(DESTDIR)$(PREFIX)/share/man/man1/keyhole.1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/keyhole \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_keyhole
 
 clean:
 	rm -rf build

@@ -11,6 +11,7 @@
 #include "jsonl.h"
 #include "kh_limits.h"
 #include "log.h"
+#include "metrics.h"
 
 static int audit_fd = -1;
 static atomic_uint_fast64_t last_failure_report_ms;
@@ -93,6 +94,9 @@ void kh_audit_write(const struct kh_audit_rec *r)
 	struct kh_json j;
 	ssize_t len;
 
+	/* Every decision is audited here, so this is also where it is counted. */
+	kh_metrics_count_request(r->decision, r->reason, r->swapped, r->n_swapped, r->duration_us,
+				 r->path != NULL);
 	if (audit_fd < 0)
 		return;
 	kh_json_init(&j, line, sizeof line);

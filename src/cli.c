@@ -101,6 +101,23 @@ const struct kh_command kh_commands[] = {
 	  "\n"
 	  "Options:\n" HOME_OPTS,
 	  kh_cmd_reload },
+	{ "log", "show the audit log: what sandboxes tried to reach and what keyhole decided",
+	  "Usage: keyhole log [--home DIR] [--file FILE] [-f | --follow] [--denied] [--json]\n"
+	  "\n"
+	  "Prints audit.log one request per line: time, sandbox client, decision, status,\n"
+	  "method, host and path, reason (with the detail of a refusal or error), the\n"
+	  "credentials swapped in and any scrubbed from the response. Colored on a\n"
+	  "terminal unless NO_COLOR is set. Control characters and other bytes that could\n"
+	  "drive a terminal are shown escaped (\\x1b, \\u{202e}). Lines that are not\n"
+	  "audit records are skipped and counted.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS
+	  "  --file FILE      read this audit log instead (e.g. a rotated copy)\n"
+	  "  -f, --follow     keep printing records as they are appended; follows a rotated\n"
+	  "                   or truncated log; stop with Ctrl-C\n"
+	  "  --denied         only refusals (decision deny)\n"
+	  "  --json           the records themselves, one JSON object per line (filtered)\n",
+	  kh_cmd_log },
 	{ "docker", "print or apply `docker run` arguments for a sandbox",
 	  "Usage: keyhole docker args [--home DIR] [--env-file F]... [-e NAME[=VALUE]]...\n"
 	  "                           [--format shell|json|lines]\n"

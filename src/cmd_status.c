@@ -20,10 +20,27 @@
 struct status {
 	bool running, listening;
 	pid_t pid;
+	char metrics[80]; /* "http://ip:port/metrics" of the running daemon, or "" */
 	struct kh_mappings maps;
 	const char *uncovered[8];
 	size_t n_uncovered;
 };
+
+/* The daemon publishes its metrics address (an ephemeral port by default)
+ * in keyhole.metrics; a file left by a daemon that died is ignored. */
+static void read_metrics_addr(const struct kh_cli_ctx *x, struct status *st)
+{
+	char *text = NULL;
+	size_t len = 0, n;
+	struct kh_err err;
+
+	if (!st->running || kh_fs_read_file(x->paths.metrics, 128, true, &text, &len, &err) != 0)
+		return;
+	n = strcspn(text, "\r\n");
+	if (n > 0 && n < 64 && strspn(text, "0123456789.:[]abcdef") == n)
+		snprintf(st->metrics, sizeof st->metrics, "http://%.*s/metrics", (int)n, text);
+	free(text);
+}
 
 static void gather(struct kh_cli_ctx *x, struct status *st)
 {
@@ -38,6 +55,7 @@ static void gather(struct kh_cli_ctx *x, struct status *st)
 	if (kh_mappings_load(x->paths.mappings, &st->maps, &existed, &err) != 0)
 		fprintf(stderr, "keyhole status: warning: %s\n", err.msg);
 	st->n_uncovered = kh_uncovered_present(NULL, 0, st->uncovered, 8);
+	read_metrics_addr(x, st);
 }
 
 static const char *yn(bool v)
@@ -69,6 +87,8 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	else
 		printf("  %-20s not running\n", "daemon");
 	printf("  %-20s %s\n", "listening", st->listening ? "yes (/healthz answered)" : "no");
+	if (st->metrics[0] != '\0')
+		printf("  %-20s %s\n", "metrics", st->metrics);
 	printf("  %-20s %s\n", "credential source", kh_cred_source_name(c->credential_source));
 	printf("  %-20s %s\n", "docker enforcement", yn(c->enforce_on_docker));
 	if (st->maps.n > 0)
@@ -126,6 +146,7 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 	else
 		kh_json_null(&j);
 	kh_json_kv_bool(&j, "listening", st->listening);
+	kh_json_kv_cstr(&j, "metrics_url", st->metrics[0] ? st->metrics : NULL);
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));
 	kh_json_kv_bool(&j, "enforce_on_docker", x->cfg.enforce_on_docker);
 	kh_json_key(&j, "mappings");
@@ -247,6 +268,7 @@ static void print_effective(const struct kh_cli_ctx *x)
 	printf("listen:%s\n", c->n_listen ? "" : " []");
 	for (size_t i = 0; i < c->n_listen; i++)
 		printf("  - \"%s\"\n", c->listen[i].text);
+	printf("metrics_listen: \"%s\"\n", c->metrics_enabled ? c->metrics_listen.text : "off");
 	printf("resolve:%s\n", c->n_pins ? "" : " {}");
 	for (size_t i = 0; i < c->n_pins; i++) {
 		char ip[64];

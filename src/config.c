@@ -585,6 +585,37 @@ static int set_listen(struct ctx *x, const struct field *f, yaml_node_t *v, cons
 	return 0;
 }
 
+/* Metrics say how busy keyhole is and which providers are used: only this
+ * machine may ask. "off" turns the listener off. */
+static bool loopback(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+static int set_metrics_listen(struct ctx *x, const struct field *f, yaml_node_t *v,
+			      const char *path)
+{
+	char shown[SHOW_BUF];
+	const char *s;
+
+	(void)f;
+	if (get_scalar(x, v, path, &s) != 0)
+		return -1;
+	if (strcmp(s, "off") == 0) {
+		x->c->metrics_enabled = false;
+		return 0;
+	}
+	if (parse_listen(s, &x->c->metrics_listen) != 0 || !loopback(&x->c->metrics_listen.addr))
+		return fail(x, v, path,
+			    "'%s' is not a loopback listen address; write \"127.0.0.1:9091\", "
+			    "\"[::1]:9091\", \"127.0.0.1:0\" (a free port) or \"off\"",
+			    show(v, shown));
+	x->c->metrics_enabled = true;
+	return 0;
+}
+
 /* ---- mappings ---- */
 
 struct keyref {
@@ -1089,6 +1120,7 @@ static const struct field top_fields[] = {
 	{ "listen", set_listen, 0, 0, 0 },
 	{ "listen_docker_bridge", set_bool, OFF(listen_docker_bridge), 0, 0 },
 	{ "listen_unix", set_bool, OFF(listen_unix), 0, 0 },
+	{ "metrics_listen", set_metrics_listen, 0, 0, 0 },
 	{ "upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file) },
 	{ "resolve", set_resolve, 0, 0, 0 },
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
@@ -1220,6 +1252,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->listen_docker_bridge = true;
 	c->listen_unix = true;
 	c->scrub_responses = true;
+	c->metrics_enabled = parse_listen("127.0.0.1:0", &c->metrics_listen) == 0;
 	c->credential_source = KH_CRED_ENV;
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;

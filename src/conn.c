@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mappings.h"
+#include "metrics.h"
 #include "tlspeek.h"
 
 
@@ -535,6 +536,7 @@ static bool step_tls_accept(struct kh_conn *c)
 		tls_accept_failed(c);
 		return true;
 	}
+	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->w->loop));
 	c->mode = KH_MODE_MITM;
 	c->ex.method[0] = '\0';
 	set_state(c, KH_CS_RELAY);

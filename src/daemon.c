@@ -23,6 +23,8 @@
 #include "home.h"
 #include "listener.h"
 #include "mappings.h"
+#include "metrics.h"
+#include "metrics_server.h"
 #include "resolver.h"
 #include "secrets.h"
 #include "tlsctx.h"
@@ -41,6 +43,9 @@ struct daemon {
 	size_t n_addrs;
 	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
 	int unix_fds[3]; /* proxy.sock, tls.sock, http.sock (by kh_listen_kind); -1 if off */
+	struct kh_metrics_server *metrics; /* NULL when metrics_listen: off */
+	char metrics_addr[64];
+	bool metrics_published; /* keyhole.metrics is ours to remove */
 	bool ca_created;
 };
 
@@ -224,9 +229,11 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 static void warn_restart_needed(const struct kh_config *old, const struct kh_config *now)
 {
 	if (old->tunnel_port != now->tunnel_port || old->n_listen != now->n_listen ||
-	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size)
-		kh_warn("reload: tunnel_port, listen, workers and cert_cache_size take effect only "
-			"after a restart (keyhole stop && keyhole start)");
+	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size ||
+	    old->metrics_enabled != now->metrics_enabled ||
+	    strcmp(old->metrics_listen.text, now->metrics_listen.text) != 0)
+		kh_warn("reload: tunnel_port, listen, metrics_listen, workers and cert_cache_size "
+			"take effect only after a restart (keyhole stop && keyhole start)");
 }
 
 /* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
@@ -242,9 +249,11 @@ static void reload(struct daemon *d)
 	kh_policy_unref(cur);
 	if (p == NULL) {
 		kh_error("reload failed: %s; the previous configuration stays in force", err.msg);
+		kh_metrics_count_reload(false);
 		kh_config_free(&cfg);
 		return;
 	}
+	kh_metrics_count_reload(true);
 	warn_restart_needed(&d->cfg, &cfg);
 	kh_log_set_level(cfg.log_level);
 	kh_shared_set_policy(&d->sh, p);
@@ -363,6 +372,42 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
+/* Runs on the metrics thread at each scrape: only atomic reads and the leaf
+ * cache's own short lock, never anything a worker waits on for long. */
+static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
+{
+	struct daemon *d = arg;
+
+	g->active_connections = atomic_load(&d->sh.n_conns);
+	g->workers = d->n_workers;
+	g->have_certs = d->sh.certs != NULL;
+	if (g->have_certs)
+		kh_certcache_stats(d->sh.certs, &g->certs);
+}
+
+/* Binds metrics_listen and publishes the bound address in keyhole.metrics,
+ * where `keyhole status` finds it (the port is ephemeral by default). */
+static int open_metrics(struct daemon *d, struct kh_err *err)
+{
+	char line[80];
+	int n;
+
+	if (!d->cfg.metrics_enabled)
+		return 0;
+	d->metrics = kh_metrics_server_open(&d->cfg.metrics_listen.addr,
+					    d->cfg.metrics_listen.addrlen, metrics_gauges, d,
+					    d->metrics_addr, sizeof d->metrics_addr, err);
+	if (d->metrics == NULL)
+		return -1;
+	n = snprintf(line, sizeof line, "%s\n", d->metrics_addr);
+	if (kh_fs_write_atomic(d->paths.metrics, line, (size_t)n, 0600, err) != 0) {
+		kh_err_prefix(err, "metrics address file");
+		return -1;
+	}
+	d->metrics_published = true;
+	return 0;
+}
+
 static void print_banner(const struct daemon *d)
 {
 	const struct kh_policy *p = d->sh.policy;
@@ -372,6 +417,8 @@ static void print_banner(const struct daemon *d)
 		loaded += p->creds[i].secret != NULL;
 	for (size_t a = 0; a < d->n_addrs; a++)
 		kh_info("listening on %s", d->addr_text[a]);
+	if (d->metrics != NULL)
+		kh_info("metrics on http://%s/metrics (and /healthz)", d->metrics_addr);
 	if (d->unix_fds[KH_LISTEN_PROXY] >= 0)
 		kh_info("listening on unix:%s and tls.sock/http.sock (for keyhole sandbox)",
 			d->paths.sock);
@@ -397,7 +444,7 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
-	return 0;
+	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
 }
 
 /* Serves SIGHUP (reload) until a stop signal arrives. */
@@ -426,6 +473,8 @@ static void stop_all(struct daemon *d)
 		kh_worker_wake(&d->workers[i]);
 	for (unsigned i = 0; i < d->started; i++)
 		kh_worker_join(&d->workers[i]);
+	kh_metrics_server_stop(d->metrics); /* after the workers: a scrape may read their state */
+	d->metrics = NULL;
 	kh_resolver_stop();
 }
 
@@ -437,6 +486,8 @@ static void free_all(struct daemon *d)
 		close(d->unix_fds[k]);
 		unlink(unix_path(d, k));
 	}
+	if (d->metrics_published)
+		unlink(d->paths.metrics);
 	kh_audit_close();
 	kh_policy_unref(d->sh.policy); /* wipes the secrets */
 	SSL_CTX_free(d->sh.server_ctx);
@@ -460,7 +511,7 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
 	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
 	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
-	    start_all(&d, &err) != 0) {
+	    open_metrics(&d, &err) != 0 || start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
 		stop_all(&d);
 		goto out;

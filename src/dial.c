@@ -16,6 +16,7 @@
 #include "cidr.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "upool.h"
 
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
@@ -288,6 +289,7 @@ static bool finish_connect(struct kh_conn *c)
 	}
 	if (!up->tls) {
 		up->state = KH_UP_READY;
+		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
 		kh_conn_dial_done(c, true, 0, NULL, NULL);
 		return true;
 	}
@@ -322,6 +324,7 @@ static bool finish_handshake(struct kh_conn *c)
 		return true;
 	}
 	up->state = KH_UP_READY;
+	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
 	kh_conn_dial_done(c, true, 0, NULL, NULL);
 	return true;
 }

@@ -19,6 +19,7 @@ struct kh_paths {
 	char sock[KH_MAX_PATH];     /* proxy.sock: the proxy on a Unix socket, for sandboxes */
 	char tls_sock[KH_MAX_PATH]; /* tls.sock: transparent TLS (a sandbox's port 443) */
 	char http_sock[KH_MAX_PATH]; /* http.sock: transparent HTTP (a sandbox's port 80) */
+	char metrics[KH_MAX_PATH];   /* keyhole.metrics: "ip:port" of the running metrics listener */
 };
 
 /* home_override (--home) wins over $KEYHOLE_HOME, which wins over ~/.keyhole.

@@ -88,4 +88,17 @@
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
 
+/* --- metrics (Prometheus text on a loopback listener) --- */
+#define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */
+#define KH_METRICS_PROVIDERS     256 /* distinct env names counted for swaps */
+#define KH_METRICS_LABEL_MAX     64 /* bytes of one label value kept */
+#define KH_METRICS_BODY_MAX      (256u << 10) /* one rendered /metrics answer */
+#define KH_METRICS_REQUEST_MAX   4096 /* a scrape request head */
+#define KH_METRICS_MAX_CLIENTS   16 /* scrapes served at once; more are closed */
+#define KH_METRICS_TIMEOUT_MS    5000 /* a scrape must be sent and answered within this */
+
+/* --- keyhole log (audit.log viewer) --- */
+#define KH_LOG_VIEW_LINE_MAX (64u << 10) /* longer audit lines are skipped as malformed */
+#define KH_LOG_VIEW_POLL_MS  200 /* --follow: how often to look for new lines */
+
 #endif

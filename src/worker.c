@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "upool.h"
 
 #define ACCEPT_BATCH 64
@@ -242,6 +243,7 @@ static void *thread_main(void *arg)
 {
 	struct kh_worker *w = arg;
 
+	kh_metrics_thread_init(w->id);
 	kh_loop_run(w->loop);
 	return NULL;
 }

@@ -365,6 +365,32 @@ static void listen_addrs(void)
 	EXPECT_ERR("listen: {a: b}\n", "cfg.yaml:1: listen: must be a list");
 }
 
+static void metrics_listen(void)
+{
+	struct kh_config c;
+
+	kh_config_defaults(&c);
+	CHECK(c.metrics_enabled);
+	CHECK_STR(c.metrics_listen.text, "127.0.0.1:0");
+	kh_config_free(&c);
+	EXPECT_OK("metrics_listen: \"[::1]:9091\"\n", &c);
+	CHECK(c.metrics_enabled);
+	CHECK_STR(c.metrics_listen.text, "[::1]:9091");
+	kh_config_free(&c);
+	EXPECT_OK("metrics_listen: 127.0.0.2:9091\n", &c);
+	CHECK_STR(c.metrics_listen.text, "127.0.0.2:9091");
+	kh_config_free(&c);
+	EXPECT_OK("metrics_listen: \"off\"\n", &c);
+	CHECK(!c.metrics_enabled);
+	kh_config_free(&c);
+	EXPECT_ERR("metrics_listen: 0.0.0.0:9091\n",
+		   "cfg.yaml:1: metrics_listen: '0.0.0.0:9091' is not a loopback listen address");
+	EXPECT_ERR("metrics_listen: \"[::]:9091\"\n", "cfg.yaml:1: metrics_listen: '[::]:9091'");
+	EXPECT_ERR("metrics_listen: 10.0.0.1:1\n", "cfg.yaml:1: metrics_listen: '10.0.0.1:1'");
+	EXPECT_ERR("metrics_listen: localhost:1\n", "cfg.yaml:1: metrics_listen: 'localhost:1'");
+	EXPECT_ERR("metrics_listen: [a]\n", "cfg.yaml:1: metrics_listen:");
+}
+
 static void resolve_pins(void)
 {
 	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 2 };
@@ -807,6 +833,7 @@ int main(void)
 	RUN(too_many);
 	RUN(host_lists);
 	RUN(listen_addrs);
+	RUN(metrics_listen);
 	RUN(resolve_pins);
 	RUN(timeouts);
 	RUN(limits_and_bitwarden);

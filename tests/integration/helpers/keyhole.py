@@ -14,6 +14,7 @@ except ImportError:     # JSON is valid YAML; only the block style is lost
     yaml = None
 
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+METRICS_RE = re.compile(r"metrics on http://([0-9.:\[\]a-f]+)/metrics")
 PASS_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "MSAN_OPTIONS")
 
 # The real secret keyhole injects. Random per run so a leak check is exact.
@@ -75,6 +76,24 @@ class Keyhole:
     @property
     def audit_path(self):
         return os.path.join(self.home, "audit.log")
+
+    @property
+    def metrics_addr(self):
+        """"ip:port" of the metrics listener, from the startup banner."""
+        m = METRICS_RE.search(self.stderr_text())
+        assert m, f"no 'metrics on' line in keyhole's stderr:\n{self.stderr_text()}"
+        return m.group(1)
+
+    def metrics_get(self, path="/metrics", method="GET", timeout=5.0):
+        """(status, body text) from the metrics listener."""
+        host, _, port = self.metrics_addr.rpartition(":")
+        c = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+        try:
+            c.request(method, path)
+            r = c.getresponse()
+            return r.status, r.read().decode("utf-8", "replace")
+        finally:
+            c.close()
 
     @property
     def proxy_url(self):
