@@ -135,16 +135,18 @@ def start_keyhole(request, tmp_path, pki, keyhole_bin, token):
     """Factory that starts `keyhole proxy` and waits for /healthz.
 
     start_keyhole(config={...}, mappings=[...], env={...}, raw_config=None, wait=True,
-                  files={name: text}, home=None)
+                  files={name: text}, home=None, wrapper=(), preexec_fn=None)
     config entries override default_config() (a None value removes the key);
     mappings default to one OpenAI mapping for the `token` fixture; env entries
     are added to PATH/HOME/OPENAI_API_KEY (a None value removes the variable);
-    files are written into the home before start; home reuses an earlier home.
+    files are written into the home before start; home reuses an earlier home;
+    wrapper is a command prefix (e.g. setpriv ...) and preexec_fn runs in the child
+    before exec (e.g. to lower RLIMIT_NOFILE).
     """
     started = []
 
     def _start(config=None, *, mappings=None, env=None, raw_config=None, wait=True,
-               files=None, home=None):
+               files=None, home=None, wrapper=(), preexec_fn=None):
         cfg = default_config(pki)
         for k, v in (config or {}).items():
             if v is None:
@@ -164,7 +166,7 @@ def start_keyhole(request, tmp_path, pki, keyhole_bin, token):
         kh = Keyhole(keyhole_bin, home, config=cfg,
                      mappings=[mapping(token)] if mappings is None else mappings,
                      env=envs, raw_config=raw_config, user_home=str(d / "user"),
-                     logdir=str(d))
+                     logdir=str(d), wrapper=wrapper, preexec_fn=preexec_fn)
         started.append(kh)
         return kh.start(wait=wait)
 

@@ -47,8 +47,9 @@ def _write_private(path, text):
 
 class Keyhole:
     def __init__(self, binary, home, *, config=None, mappings=None, env=None,
-                 raw_config=None, user_home=None, logdir=None):
+                 raw_config=None, user_home=None, logdir=None, wrapper=(), preexec_fn=None):
         self.binary, self.home = binary, home
+        self.wrapper, self.preexec_fn = list(wrapper), preexec_fn
         self.config, self.mappings, self.raw_config = config, mappings, raw_config
         self.user_home = user_home or os.path.dirname(home)
         self.env = self._make_env(env or {})
@@ -114,9 +115,11 @@ class Keyhole:
     def start(self, wait=True, ready_timeout=10.0):
         self.write_files()
         with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
-            self.proc = subprocess.Popen([self.binary, "proxy", "--home", self.home],
+            self.proc = subprocess.Popen([*self.wrapper, self.binary, "proxy", "--home",
+                                          self.home],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         env=self.env, start_new_session=True)
+                                         env=self.env, start_new_session=True,
+                                         preexec_fn=self.preexec_fn)
         if wait:
             self.wait_ready(ready_timeout)
         return self

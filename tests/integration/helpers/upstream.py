@@ -9,6 +9,8 @@ upstream and, as importantly, that nothing did. Routes:
                                         N deterministic pattern bytes (helpers.data)
   /ws                                   WebSocket echo (RFC 6455) when Upgrade: websocket
   /hang                                 reads the request, never answers
+  /reset?n=N&after=A                    promises N bytes (Content-Length), sends A, then RST
+  /reset_body?after=A                   reads A bytes of the request body, then RST
   anything else (e.g. /upload, /echo)   200 JSON {"method","path","headers",
                                         "body_sha256","body_len","rid"}
 
@@ -24,6 +26,7 @@ import itertools
 import json
 import socket
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -146,6 +149,15 @@ def _route(target):
     return u.path or "/", {k: v[-1] for k, v in parse_qs(u.query).items()}
 
 
+def _reset(sock):
+    """Closes with an RST (SO_LINGER 0) instead of a FIN: an upstream crashing mid-way."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def _chunk(data):
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -205,6 +217,11 @@ class Upstream:
             reqs = [(r.method, r.target, r.complete, r.error) for r in self.requests]
             return (f"{self.name}: {self.connections} conns, {self.raw_total} bytes, "
                     f"requests={reqs}, raw[:300]={bytes(self.raw[:300])!r}")
+
+    def open_connections(self):
+        """TCP connections accepted and not yet closed by either side."""
+        with self._lock:
+            return len(self._conns)
 
     def wait_requests(self, n, timeout=5):
         deadline = time.monotonic() + timeout
@@ -306,6 +323,13 @@ class Upstream:
             return False
         if (rec.header("Expect") or "").lower() == "100-continue":
             sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if path == "/reset_body":
+            got = 0
+            while got < int(q.get("after", 0)):
+                got += len(rd.read_upto(int(q["after"]) - got))
+            rec.body_len, rec.error = got, "reset by the upstream (on purpose)"
+            _reset(sock)
+            return False
         try:
             self._read_body(rd, rec)
         except (ValueError, PeerClosed) as e:
@@ -318,6 +342,15 @@ class Upstream:
             return False
         if path == "/sse":
             return self._sse(sock, q)
+        if path == "/reset":
+            n, after = int(q.get("n", 1 << 20)), int(q.get("after", 0))
+            sock.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                         f"Content-Length: {n}\r\n\r\n".encode())
+            for piece in pattern_chunks(after):
+                sock.sendall(piece)
+            time.sleep(0.2)       # let the bytes leave before the reset overtakes them
+            _reset(sock)
+            return False
         if path == "/bytes":
             return self._bytes(sock, q, keep)
         self._echo(sock, rec, keep)
