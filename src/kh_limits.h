@@ -66,6 +66,7 @@
 #define KH_LINGER_MS                 2000 /* discard input this long after our final response */
 #define KH_CLOSING_MS                10000 /* flushing a final response may take this long */
 #define KH_RUN_BUDGET                64 /* state-machine rounds before yielding to other connections */
+#define KH_ACCEPT_PAUSE_MS           100 /* out of fds with no spare: stop accepting this long */
 #define KH_RESOLVER_THREADS          4
 #define KH_RESOLVER_QUEUE            4096
 #define KH_MAX_ADDRS                 16 /* addresses tried per upstream name */

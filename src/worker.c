@@ -5,8 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include "upool.h"
 
 #define ACCEPT_BATCH 64
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 struct kh_policy *kh_shared_policy(struct kh_shared *sh)
 {
@@ -86,9 +90,31 @@ static void refuse_busy(int fd, size_t max)
 	close(fd);
 }
 
+#define SHED_REPORT_MS 10000
+
+/* Says so at most once per SHED_REPORT_MS for the whole process, with how
+ * many were shed meanwhile: a client retrying in a loop must not flood the log. */
+static void report_shed(void)
+{
+	static atomic_uint_fast64_t last_ms, shed;
+	uint64_t now = kh_mono_ms(), last = atomic_load(&last_ms);
+	uint64_t n = atomic_fetch_add(&shed, 1) + 1;
+
+	if (last != 0 && now - last < SHED_REPORT_MS)
+		return;
+	if (!atomic_compare_exchange_strong(&last_ms, &last, now))
+		return; /* another worker is reporting */
+	atomic_fetch_sub(&shed, n);
+	kh_warn("out of file descriptors (RLIMIT_NOFILE): closed %" PRIu64 " new connection(s) "
+		"without serving them; existing connections are unaffected",
+		n);
+}
+
 /* Out of file descriptors: free the spare one, accept and close a pending
- * connection so clients fail fast instead of hanging in the backlog. */
-static void shed_one(struct kh_worker *w, int lfd)
+ * connection so clients fail fast instead of hanging in the backlog. Workers
+ * share one descriptor table, so another thread may take the slot the spare
+ * left: -1 when this worker could not shed or lost its spare. */
+static int shed_one(struct kh_worker *w, int lfd)
 {
 	int fd;
 
@@ -98,7 +124,48 @@ static void shed_one(struct kh_worker *w, int lfd)
 	if (fd >= 0)
 		close(fd);
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	kh_warn("out of file descriptors: refusing new connections");
+	report_shed();
+	return fd >= 0 && w->spare_fd >= 0 ? 0 : -1;
+}
+
+static void watch_listeners(struct kh_worker *w, bool on)
+{
+	for (size_t i = 0; i < w->n_lis; i++) {
+		struct kh_io *io = &w->lis[i].io;
+
+		if (io->fd < 0)
+			continue;
+		if (!on)
+			kh_loop_del(w->loop, io);
+		else if (w->lis[i].shared)
+			kh_loop_add_exclusive(w->loop, io);
+		else
+			kh_loop_add_listener(w->loop, io);
+	}
+}
+
+static void resume_accepting(struct kh_timer *t)
+{
+	struct kh_worker *w = container_of(t, struct kh_worker, accept_pause);
+
+	w->accept_paused = false;
+	if (w->spare_fd < 0)
+		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!w->draining)
+		watch_listeners(w, true);
+}
+
+/* Listeners are level-triggered: with no descriptor to accept into and none
+ * to free, a pending connection would wake this loop forever (100% CPU).
+ * Stop watching them for a moment instead; connections wait in the backlog. */
+static void pause_accepting(struct kh_worker *w)
+{
+	if (w->accept_paused)
+		return;
+	w->accept_paused = true;
+	watch_listeners(w, false);
+	w->accept_pause.cb = resume_accepting;
+	kh_timer_after(w->loop, &w->accept_pause, KH_ACCEPT_PAUSE_MS);
 }
 
 static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
@@ -137,8 +204,10 @@ static void on_accept(struct kh_io *io, uint32_t events)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (errno == EMFILE || errno == ENFILE)
-			shed_one(l->w, io->fd);
+		if (errno == EMFILE || errno == ENFILE) {
+			if (shed_one(l->w, io->fd) != 0)
+				pause_accepting(l->w);
+		}
 		else if (errno != EAGAIN)
 			kh_warn("accept: %s", strerror(errno));
 		return;
@@ -147,6 +216,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 
 static void close_listeners(struct kh_worker *w)
 {
+	kh_timer_cancel(w->loop, &w->accept_pause);
 	for (size_t i = 0; i < w->n_lis; i++) {
 		if (w->lis[i].io.fd < 0)
 			continue;

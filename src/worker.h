@@ -62,6 +62,8 @@ struct kh_worker {
 	struct kh_http_header *hdrs; /* parse scratch, KH_MAX_HEADERS_CEIL entries */
 	int spare_fd; /* released to accept-and-close on EMFILE */
 	struct kh_upool *upool; /* idle upstream connections (upool.h) */
+	struct kh_timer accept_pause; /* out of fds and spare: listeners unwatched */
+	bool accept_paused;
 	bool draining;
 	pthread_t thread;
 };

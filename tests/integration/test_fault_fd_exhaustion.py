@@ -1,0 +1,77 @@
+"""Out of file descriptors (RLIMIT_NOFILE lowered to 64): connections beyond
+what fits are closed at once instead of hanging in the backlog, keyhole does
+not spin on accept() (its CPU time stays low while clients keep knocking),
+the condition is logged a bounded number of times, the connections it holds
+keep working, and once they close new ones are served again."""
+import resource
+import socket
+import time
+
+import pytest
+
+from helpers.client import Conn, curl
+
+NOFILE = 64
+
+
+def _limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0     # utime + stime, in ticks
+
+
+def _healthz(c):
+    return c.request("GET", "/healthz", "127.0.0.1", timeout=5)
+
+
+def _knock(port):
+    """'served', 'closed' (refused/closed without an answer) or 'hung'."""
+    try:
+        with Conn.to_proxy(port, timeout=3) as c:
+            return "served" if _healthz(c).status == 200 else "closed"
+    except (OSError, Exception) as e:
+        return "hung" if isinstance(e, (socket.timeout, TimeoutError)) else "closed"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
+    """With two workers they share one descriptor table: each keeps its own spare."""
+    kh = start_keyhole({"workers": workers, "listen_unix": False}, preexec_fn=_limit)
+    with open(f"/proc/{kh.proc.pid}/limits") as f:
+        assert [ln for ln in f if ln.startswith("Max open files")][0].split()[3] == str(NOFILE)
+    held = []
+    try:
+        for _ in range(NOFILE + 20):
+            c = Conn.to_proxy(kh.port, timeout=3)
+            held.append(c)
+        time.sleep(0.5)
+        alive = [c for c in held if not c.wait_closed(0.05)]
+        shed = len(held) - len(alive)
+        assert shed >= 20, f"only {shed} of {len(held)} connections were shed"
+        assert len(alive) >= NOFILE // 2, f"only {len(alive)} connections kept"
+
+        cpu0, t0 = _cpu_seconds(kh.proc.pid), time.monotonic()
+        outcomes = [_knock(kh.port) for _ in range(30)]
+        time.sleep(1)
+        cpu = _cpu_seconds(kh.proc.pid) - cpu0
+        wall = time.monotonic() - t0
+        assert "hung" not in outcomes, outcomes
+        assert cpu < 0.5 * wall, f"keyhole used {cpu:.2f}s CPU in {wall:.2f}s: spinning on accept"
+        assert kh.running()
+
+        for c in alive[:5]:       # what it holds still works
+            assert _healthz(c).status == 200
+    finally:
+        for c in held:
+            c.close()
+    deadline = time.monotonic() + 5
+    while _knock(kh.port) != "served" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = curl(f"https://api.openai.test:{echo.port}/after", proxy=kh.proxy_url, cacert=kh.ca_crt)
+    assert r.rc == 0 and r.status == 200, r.stderr
+    warnings = kh.stderr_text().count("out of file descriptors")
+    assert 1 <= warnings <= 5, f"{warnings} 'out of file descriptors' lines: not rate-limited"
