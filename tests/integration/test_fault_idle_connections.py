@@ -1,0 +1,89 @@
+"""Many idle connections up to limits.max_connections: keyhole holds CAP idle
+connections (most plain, some intercepted tunnels with their upstream kept
+alive), answers every attempt beyond the cap with 503 too_many_connections
+without reading it, still serves the held connections, costs little memory
+per idle connection, and takes new clients again as soon as slots free up.
+
+CAP is 2000 by default (KH_IDLE_CAP overrides it; the file descriptor limit of
+the test process and of keyhole bound how far it can go)."""
+import os
+import resource
+import time
+
+from helpers.checks import assert_keyhole_error
+from helpers.client import Conn, open_tunnel
+
+CAP = int(os.environ.get("KH_IDLE_CAP", "2000"))
+TUNNELS = min(100, CAP // 10)
+EXTRA = 100
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+
+
+def _fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _wait_fds(pid, at_least, timeout=20):
+    deadline = time.monotonic() + timeout
+    while _fds(pid) < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _fds(pid)
+
+
+def test_idle_connections_up_to_the_cap(start_keyhole, echo):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = CAP + EXTRA + 200
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    kh = start_keyhole({"limits": {"max_connections": CAP},
+                        "timeouts": {"keepalive": 120, "idle": 120}})
+    pid = kh.proc.pid
+    base_fds, rss0 = _fds(pid), _rss_kib(pid)
+    held = []
+    try:
+        for _ in range(TUNNELS):      # intercepted, one exchange done, upstream kept open
+            c = open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt, timeout=10)
+            assert c.request("GET", "/warm", f"api.openai.test:{echo.port}").status == 200
+            held.append(c)
+        for i in range(CAP - TUNNELS):
+            held.append(Conn.to_proxy(kh.port, timeout=10))
+            if i % 500 == 499:    # let keyhole catch up: an overflowing accept queue
+                _wait_fds(pid, base_fds + len(held) + TUNNELS)   # drops handshakes
+        got = _wait_fds(pid, base_fds + CAP + TUNNELS)
+        assert got >= base_fds + CAP + TUNNELS, f"keyhole holds {got - base_fds} fds"
+        time.sleep(0.5)
+        rss = _rss_kib(pid)
+        per_conn = (rss - rss0) * 1024 / CAP
+        print(f"\n{CAP} idle connections ({TUNNELS} intercepted): RSS {rss0} -> {rss} KiB, "
+              f"{per_conn:.0f} bytes per connection, {got - base_fds} fds")
+        assert per_conn < 48 * 1024, f"{per_conn:.0f} bytes per idle connection"
+
+        refused = 0
+        for _ in range(EXTRA):
+            with Conn.to_proxy(kh.port, timeout=5) as x:
+                r = x.request("GET", "/healthz", "127.0.0.1", timeout=5)
+            assert_keyhole_error(r, 503, "too_many_connections")
+            refused += 1
+        assert refused == EXTRA
+
+        # the held ones still work: a plain one and an intercepted one
+        assert held[-1].request("GET", "/healthz", "127.0.0.1").status == 200
+        assert held[0].request("GET", "/again", f"api.openai.test:{echo.port}").status == 200
+        assert kh.running()
+    finally:
+        for c in held[TUNNELS:]:
+            c.close()
+    deadline = time.monotonic() + 10
+    while True:
+        with Conn.to_proxy(kh.port, timeout=5) as x:
+            r = x.request("GET", "/healthz", "127.0.0.1", timeout=5)
+        if r.status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status == 200, "slots freed by closing connections were not reused"
+    for c in held[:TUNNELS]:
+        c.close()
