@@ -27,7 +27,7 @@ def _fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _wait_fds(pid, at_least, timeout=20):
+def _wait_fds(pid, at_least, timeout=10):
     deadline = time.monotonic() + timeout
     while _fds(pid) < at_least and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -42,6 +42,7 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
     kh = start_keyhole({"limits": {"max_connections": CAP},
                         "timeouts": {"keepalive": 120, "idle": 120}})
     pid = kh.proc.pid
+    time.sleep(2.5)     # the readiness probe's connection lingers up to 2 s (KH_LINGER_MS)
     base_fds, rss0 = _fds(pid), _rss_kib(pid)
     held = []
     try:
