@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@
 
 static int audit_fd = -1;
 static atomic_uint_fast64_t last_failure_report_ms;
+static atomic_uint_fast64_t lost_records;
+static atomic_bool failing;
 
 int kh_audit_open(const char *path, struct kh_err *err)
 {
@@ -78,14 +82,46 @@ static void fields(struct kh_json *j, const struct kh_audit_rec *r)
 	kh_json_end_object(j);
 }
 
+bool kh_audit_failing(uint64_t *lost)
+{
+	if (lost != NULL)
+		*lost = atomic_load(&lost_records);
+	return atomic_load(&failing);
+}
+
 static void report_failure(const char *what)
 {
 	uint64_t now = kh_mono_ms(), last = atomic_load(&last_failure_report_ms);
 
+	atomic_fetch_add(&lost_records, 1);
+	atomic_store(&failing, true);
 	if (last != 0 && now - last < 60000)
 		return;
 	atomic_store(&last_failure_report_ms, now);
 	kh_error("audit log: %s (records are being lost)", what);
+}
+
+/* One write(2) per record, under a lock so that a short write (disk full)
+ * can be cut off again before another record lands behind it: audit.log
+ * stays one whole JSON object per line. */
+static int append(const char *line, size_t len)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	ssize_t n;
+	off_t end;
+	int rc = 0;
+
+	pthread_mutex_lock(&lock);
+	errno = 0;
+	n = write(audit_fd, line, len);
+	if (n != (ssize_t)len) {
+		if (n > 0 && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
+			(void)!ftruncate(audit_fd, end - n);
+		report_failure(n < 0 && errno ? strerror(errno) : "short write (disk full?)");
+		rc = -1;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }
 
 void kh_audit_write(const struct kh_audit_rec *r)
@@ -108,6 +144,9 @@ void kh_audit_write(const struct kh_audit_rec *r)
 		report_failure("record too large");
 		return;
 	}
-	if (write(audit_fd, line, (size_t)len) != len)
-		report_failure(errno ? strerror(errno) : "short write");
+	if (append(line, (size_t)len) != 0)
+		return;
+	if (atomic_exchange(&failing, false))
+		kh_info("audit log: writing again (%" PRIu64 " record(s) lost since start)",
+			(uint64_t)atomic_load(&lost_records));
 }

@@ -7,6 +7,7 @@
 #ifndef KH_AUDIT_H
 #define KH_AUDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +40,15 @@ struct kh_audit_rec {
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */
 int kh_audit_open(const char *path, struct kh_err *err);
 
-/* Appends one record. Failures (e.g. disk full) are reported in the
- * diagnostics log at most once a minute; the request itself is unaffected. */
+/* Appends one record (whole, or not at all). Failures (e.g. disk full) are reported in the
+ * diagnostics log at most once a minute, and the log is "failing" until a
+ * record is written whole again; the request itself is unaffected (refusing
+ * requests meanwhile, audit_failure: refuse, is the caller's choice). */
 void kh_audit_write(const struct kh_audit_rec *r);
+
+/* True while the last record could not be written; *lost (if not NULL)
+ * gets how many records were lost since the daemon started. Thread-safe. */
+bool kh_audit_failing(uint64_t *lost);
 
 void kh_audit_close(void);
 

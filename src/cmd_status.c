@@ -2,6 +2,7 @@
  * and `keyhole config` (the effective settings with defaults filled in).
  * Tokens are shown redacted unless --show-tokens; secrets never. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct status {
 	bool running, listening;
 	pid_t pid;
 	char metrics[80]; /* "http://ip:port/metrics" of the running daemon, or "" */
+	struct kh_probe_info probe; /* when listening */
 	struct kh_mappings maps;
 	const char *uncovered[8];
 	size_t n_uncovered;
@@ -44,14 +46,13 @@ static void read_metrics_addr(const struct kh_cli_ctx *x, struct status *st)
 
 static void gather(struct kh_cli_ctx *x, struct status *st)
 {
-	pid_t seen = 0;
 	bool existed;
 	struct kh_err err;
 
 	memset(st, 0, sizeof *st);
 	st->running = kh_cli_daemon_running(x, &st->pid);
 	st->listening = x->cfg.tunnel_port != 0 &&
-			kh_probe_health(x->cfg.tunnel_port, 1000, &seen) == 0;
+			kh_probe_status(x->cfg.tunnel_port, 1000, &st->probe) == 0;
 	if (kh_mappings_load(x->paths.mappings, &st->maps, &existed, &err) != 0)
 		fprintf(stderr, "keyhole status: warning: %s\n", err.msg);
 	st->n_uncovered = kh_uncovered_present(NULL, 0, st->uncovered, 8);
@@ -89,6 +90,14 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	printf("  %-20s %s\n", "listening", st->listening ? "yes (/healthz answered)" : "no");
 	if (st->metrics[0] != '\0')
 		printf("  %-20s %s\n", "metrics", st->metrics);
+	if (st->listening && st->probe.audit_failing)
+		printf("  %-20s FAILING: records cannot be written (disk full?); %" PRIu64
+		       " lost; requests are %s (audit_failure: %s)\n",
+		       "audit log", st->probe.audit_lost, c->audit_refuse ? "refused" : "still served",
+		       c->audit_refuse ? "refuse" : "continue");
+	else if (st->listening)
+		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",
+		       st->probe.audit_lost);
 	printf("  %-20s %s\n", "credential source", kh_cred_source_name(c->credential_source));
 	printf("  %-20s %s\n", "docker enforcement", yn(c->enforce_on_docker));
 	if (st->maps.n > 0)
@@ -147,6 +156,13 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 		kh_json_null(&j);
 	kh_json_kv_bool(&j, "listening", st->listening);
 	kh_json_kv_cstr(&j, "metrics_url", st->metrics[0] ? st->metrics : NULL);
+	kh_json_key(&j, "audit_ok"); /* null when the daemon did not answer */
+	if (st->listening)
+		kh_json_bool(&j, !st->probe.audit_failing);
+	else
+		kh_json_null(&j);
+	kh_json_kv_uint(&j, "audit_lost", st->listening ? st->probe.audit_lost : 0);
+	kh_json_kv_cstr(&j, "audit_failure", x->cfg.audit_refuse ? "refuse" : "continue");
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));
 	kh_json_kv_bool(&j, "enforce_on_docker", x->cfg.enforce_on_docker);
 	kh_json_key(&j, "mappings");
@@ -276,6 +292,7 @@ static void print_effective(const struct kh_cli_ctx *x)
 		kh_sockaddr_ip((const struct sockaddr *)&c->pins[i].addr, ip, sizeof ip);
 		printf("  %s: %s\n", c->pins[i].host, ip);
 	}
+	printf("audit_failure: %s\n", c->audit_refuse ? "refuse" : "continue");
 	printf("upstream_ca_file: %s\nworkers: %u\ncert_cache_size: %zu\nlog_level: %s\n",
 	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers,
 	       c->cert_cache_size,

@@ -359,6 +359,21 @@ static int set_cred_source(struct ctx *x, const struct field *f, yaml_node_t *v,
 	return fail(x, v, path, "must be env, bitwarden or command, got '%s'", show(v, shown));
 }
 
+static int set_audit_failure(struct ctx *x, const struct field *f, yaml_node_t *v,
+			     const char *path)
+{
+	char shown[SHOW_BUF];
+	const char *s;
+
+	(void)f;
+	if (get_scalar(x, v, path, &s) != 0)
+		return -1;
+	if (strcmp(s, "continue") != 0 && strcmp(s, "refuse") != 0)
+		return fail(x, v, path, "must be continue or refuse, got '%s'", show(v, shown));
+	x->c->audit_refuse = strcmp(s, "refuse") == 0;
+	return 0;
+}
+
 static int set_log_level(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
 	char shown[SHOW_BUF];
@@ -1130,6 +1145,7 @@ static const struct field top_fields[] = {
 	{ "timeouts", set_timeouts, 0, 0, 0 },
 	{ "limits", set_limits, 0, 0, 0 },
 	{ "log_level", set_log_level, 0, 0, 0 },
+	{ "audit_failure", set_audit_failure, 0, 0, 0 },
 	{ "bitwarden", set_bitwarden, 0, 0, 0 },
 	{ "credential_command", set_string, OFF(credential_command), 0, BUFSZ(credential_command) },
 	{ "providers", set_providers, 0, 0, 0 },

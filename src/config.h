@@ -94,6 +94,7 @@ struct kh_config {
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	enum kh_log_level log_level; /* info */
+	bool audit_refuse; /* audit_failure: refuse (default continue) */
 	char bitwarden_project_id[128]; /* bitwarden: {project_id, access_token_env} */
 	char bitwarden_token_env[64]; /* BWS_ACCESS_TOKEN */
 	char credential_command[1024]; /* credential_command: shell-free argv string */

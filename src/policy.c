@@ -138,6 +138,7 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 	p->n_cleartext_hosts = cfg->n_cleartext_credential_hosts;
 	p->timeouts = cfg->timeouts;
 	p->limits = cfg->limits;
+	p->audit_refuse = cfg->audit_refuse;
 	memcpy(p->config_path, cfg->path, sizeof p->config_path);
 	return 0;
 }

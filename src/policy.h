@@ -48,6 +48,7 @@ struct kh_policy {
 	size_t n_tok_slots; /* power of two */
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
+	bool audit_refuse; /* audit_failure: refuse */
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
 	struct kh_secrets secrets; /* owned: the real values creds point into */
 	struct kh_scrub_set scrub; /* owned: response scrubber (empty when off or no secrets) */

@@ -41,21 +41,31 @@ fail:
 	return -1;
 }
 
-static pid_t parse_pid(const char *body)
+/* The number after " key=" in body, or 0. */
+static uint64_t parse_num(const char *body, const char *key, uint64_t max)
 {
-	const char *p = strstr(body, "pid=");
+	const char *p = strstr(body, key);
 	size_t n = 0;
 	uint64_t v;
 
 	if (p == NULL)
 		return 0;
-	p += 4;
+	p += strlen(key);
 	while (p[n] >= '0' && p[n] <= '9')
 		n++;
-	return kh_slice_to_u64(kh_slice_make(p, n), 4194304, &v) == 0 ? (pid_t)v : 0;
+	return kh_slice_to_u64(kh_slice_make(p, n), max, &v) == 0 ? v : 0;
 }
 
 int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
+{
+	struct kh_probe_info info;
+	int rc = kh_probe_status(port, timeout_ms, &info);
+
+	*pid = info.pid;
+	return rc;
+}
+
+int kh_probe_status(uint16_t port, unsigned timeout_ms, struct kh_probe_info *info)
 {
 	static const char req[] =
 		"GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
@@ -65,7 +75,7 @@ int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
 	int fd = connect_local(port, deadline), rc = -1;
 	const char *body;
 
-	*pid = 0;
+	memset(info, 0, sizeof *info);
 	if (fd < 0)
 		return -1;
 	if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1))
@@ -81,7 +91,9 @@ int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
 	body = strstr(buf, "\r\n\r\n");
 	if (strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && body != NULL &&
 	    strncmp(body + 4, "keyhole ", 8) == 0) {
-		*pid = parse_pid(body + 4);
+		info->pid = (pid_t)parse_num(body + 4, " pid=", 4194304);
+		info->audit_failing = strstr(body + 4, " audit=failing") != NULL;
+		info->audit_lost = parse_num(body + 4, " lost=", UINT64_MAX);
 		rc = 0;
 	}
 out:

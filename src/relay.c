@@ -7,6 +7,7 @@
  * streamed to cout. Pipelined requests wait in cin until the exchange before
  * them completes, so responses can never be reordered. Buffers are bounded:
  * a full buffer simply stops reading from its source. */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -184,6 +185,12 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	};
 	struct kh_rw_result res;
 
+	if (c->policy->audit_refuse && kh_audit_failing(NULL)) { /* its record is the retry */
+		kh_conn_fail(c, 503, "audit_unavailable",
+			     "the audit log cannot be written (disk full?) and audit_failure is "
+			     "refuse");
+		return;
+	}
 	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
 		kh_conn_fail(c, res.status, res.reason, res.detail);
 		return;
@@ -205,11 +212,15 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 /* The pid lets `keyhole start` tell its own daemon from anything else on the port. */
 static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
 {
-	char body[64];
+	char body[128];
+	uint64_t lost;
+	bool failing = kh_audit_failing(&lost);
 
 	kh_buf_consume(&c->cin, h->head_len);
 	c->ex.active = false;
-	snprintf(body, sizeof body, "keyhole %s pid=%d\n", KH_VERSION, (int)getpid());
+	/* `keyhole status` reads the audit state from here (see probe.c) */
+	snprintf(body, sizeof body, "keyhole %s pid=%d audit=%s lost=%" PRIu64 "\n", KH_VERSION,
+		 (int)getpid(), failing ? "failing" : "ok", lost);
 	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
 }
 
