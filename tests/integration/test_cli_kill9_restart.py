@@ -1,0 +1,61 @@
+"""kill -9 of the daemon leaves its pidfile, nonce and Unix sockets behind;
+`keyhole status` says it is not running, and `keyhole start` recovers: the
+stale state does not block it, the new daemon serves (over TCP and over the
+Unix socket), and `keyhole stop` stops it."""
+import os
+import signal
+import socket
+import time
+
+from helpers.cli import cli, free_port, pid_alive, proxy_settings  # noqa: F401
+from helpers.client import curl
+from helpers.keyhole import mapping, mint_token
+
+KEY = {"OPENAI_API_KEY": "sk-real-kill9-" + "9" * 24}
+
+
+def _healthz_unix(path):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    return data
+
+
+def test_start_after_kill9(cli, pki, echo):
+    token = mint_token("openai")
+    cli.write_mappings([mapping(token)])
+    port = free_port()
+    cli.write_config(proxy_settings(pki, port))
+    assert cli.run("start", env=KEY).rc == 0
+    first = cli.pid()
+    url = f"https://api.openai.test:{echo.port}/x"
+    proxy = f"http://127.0.0.1:{port}"
+    assert curl(url, proxy=proxy, cacert=cli.ca_crt).status == 200
+
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pid_alive(first) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(first)
+    assert os.path.exists(cli.pidfile) and os.path.exists(cli.path("proxy.sock")), \
+        "expected kill -9 to leave stale state behind (the point of this test)"
+
+    r = cli.run("status")
+    assert r.rc == 0 and "not running" in r.out, r
+    r = cli.run("start", env=KEY)
+    assert r.rc == 0, r
+    second = cli.pid()
+    assert second not in (None, first) and pid_alive(second)
+    got = curl(url, proxy=proxy, cacert=cli.ca_crt)
+    assert got.rc == 0 and got.status == 200, got.stderr
+    assert f"pid={second}".encode() in _healthz_unix(cli.path("proxy.sock"))
+    assert f"running (pid {second})" in cli.run("status").out
+
+    r = cli.run("stop")
+    assert r.rc == 0, r
+    assert not pid_alive(second)
+    cli.assert_no_leak([KEY["OPENAI_API_KEY"]], [token])
