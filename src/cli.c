@@ -75,7 +75,10 @@ const struct kh_command kh_commands[] = {
 	  "\n"
 	  "Options:\n" HOME_OPTS
 	  "  --show-tokens    print proxy tokens in full (default: redacted)\n"
-	  "  --json           one JSON object, for scripts\n",
+	  "  --json           one JSON object, for scripts\n"
+	  "\n"
+	  "A running daemon also reports its audit log: FAILING when records cannot be\n"
+	  "written (disk full), with how many were lost (--json: audit_ok, audit_lost).\n",
 	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
 	  "Usage: keyhole disable [--home DIR]\n"

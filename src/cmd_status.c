@@ -93,7 +93,8 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	if (st->listening && st->probe.audit_failing)
 		printf("  %-20s FAILING: records cannot be written (disk full?); %" PRIu64
 		       " lost; requests are %s (audit_failure: %s)\n",
-		       "audit log", st->probe.audit_lost, c->audit_refuse ? "refused" : "still served",
+		       "audit log", st->probe.audit_lost,
+		       c->audit_refuse ? "refused" : "still served",
 		       c->audit_refuse ? "refuse" : "continue");
 	else if (st->listening)
 		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",

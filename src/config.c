@@ -359,8 +359,7 @@ static int set_cred_source(struct ctx *x, const struct field *f, yaml_node_t *v,
 	return fail(x, v, path, "must be env, bitwarden or command, got '%s'", show(v, shown));
 }
 
-static int set_audit_failure(struct ctx *x, const struct field *f, yaml_node_t *v,
-			     const char *path)
+static int set_audit_failure(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
 	char shown[SHOW_BUF];
 	const char *s;

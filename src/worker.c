@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 #include "metrics.h"
 #include "upool.h"
 
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH                  64
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 struct kh_policy *kh_shared_policy(struct kh_shared *sh)
@@ -207,9 +207,9 @@ static void on_accept(struct kh_io *io, uint32_t events)
 		if (errno == EMFILE || errno == ENFILE) {
 			if (shed_one(l->w, io->fd) != 0)
 				pause_accepting(l->w);
-		}
-		else if (errno != EAGAIN)
+		} else if (errno != EAGAIN) {
 			kh_warn("accept: %s", strerror(errno));
+		}
 		return;
 	}
 }

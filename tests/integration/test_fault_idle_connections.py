@@ -16,6 +16,8 @@ from helpers.client import Conn, open_tunnel
 CAP = int(os.environ.get("KH_IDLE_CAP", "2000"))
 TUNNELS = min(100, CAP // 10)
 EXTRA = 100
+# ASan's redzones and quarantine make memory figures meaningless
+SANITIZED = "ASAN_OPTIONS" in os.environ
 
 
 def _rss_kib(pid):
@@ -61,7 +63,7 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
         per_conn = (rss - rss0) * 1024 / CAP
         print(f"\n{CAP} idle connections ({TUNNELS} intercepted): RSS {rss0} -> {rss} KiB, "
               f"{per_conn:.0f} bytes per connection, {got - base_fds} fds")
-        assert per_conn < 48 * 1024, f"{per_conn:.0f} bytes per idle connection"
+        assert SANITIZED or per_conn < 48 * 1024, f"{per_conn:.0f} bytes per idle connection"
 
         refused = 0
         for _ in range(EXTRA):

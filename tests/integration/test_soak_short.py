@@ -21,4 +21,5 @@ def test_soak_short(keyhole_bin):
     assert not res["secret_in_logs"]
     assert res["fds"]["end"] <= res["fds"]["start"] + 2, res["fds"]
     growth = res["rss_kib"]["end"] - res["rss_kib"]["after_warmup"]
-    assert growth < 8192, res["rss_kib"]
+    if "ASAN_OPTIONS" not in os.environ:     # ASan's quarantine grows by design
+        assert growth < 8192, res["rss_kib"]
