@@ -1,11 +1,12 @@
 """Many idle connections up to limits.max_connections: keyhole holds CAP idle
-connections (most plain, some intercepted tunnels with their upstream kept
-alive), answers every attempt beyond the cap with 503 too_many_connections
+connections (most plain, some intercepted tunnels whose upstream went back
+to the bounded idle pool: one descriptor each), answers every attempt beyond the cap with 503 too_many_connections
 without reading it, still serves the held connections, costs little memory
 per idle connection, and takes new clients again as soon as slots free up.
 
-CAP is 2000 by default (KH_IDLE_CAP overrides it; the file descriptor limit of
-the test process and of keyhole bound how far it can go)."""
+CAP is 2000 by default (KH_IDLE_CAP and KH_IDLE_TUNNELS override it and the
+number of intercepted ones; the file descriptor limits of the test process and
+of keyhole bound how far it can go)."""
 import os
 import resource
 import time
@@ -14,7 +15,9 @@ from helpers.checks import assert_keyhole_error
 from helpers.client import Conn, open_tunnel
 
 CAP = int(os.environ.get("KH_IDLE_CAP", "2000"))
-TUNNELS = min(100, CAP // 10)
+TUNNELS = int(os.environ.get("KH_IDLE_TUNNELS", str(min(100, CAP // 10))))
+POOL_MAX = 64          # KH_UPSTREAM_POOL_MAX: idle upstream connections kept per worker
+WORKERS = 2
 EXTRA = 100
 # ASan's redzones and quarantine make memory figures meaningless
 SANITIZED = "ASAN_OPTIONS" in os.environ
@@ -41,7 +44,7 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
     need = CAP + EXTRA + 200
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
-    kh = start_keyhole({"limits": {"max_connections": CAP},
+    kh = start_keyhole({"limits": {"max_connections": CAP}, "workers": WORKERS,
                         "timeouts": {"keepalive": 120, "idle": 120}})
     pid = kh.proc.pid
     time.sleep(2.5)     # the readiness probe's connection lingers up to 2 s (KH_LINGER_MS)
@@ -55,9 +58,11 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
         for i in range(CAP - TUNNELS):
             held.append(Conn.to_proxy(kh.port, timeout=10))
             if i % 500 == 499:    # let keyhole catch up: an overflowing accept queue
-                _wait_fds(pid, base_fds + len(held) + TUNNELS)   # drops handshakes
-        got = _wait_fds(pid, base_fds + CAP + TUNNELS)
-        assert got >= base_fds + CAP + TUNNELS, f"keyhole holds {got - base_fds} fds"
+                _wait_fds(pid, base_fds + len(held))              # drops handshakes
+        got = _wait_fds(pid, base_fds + CAP)
+        # one descriptor per client connection, plus at most the pooled upstreams
+        assert base_fds + CAP <= got <= base_fds + CAP + WORKERS * POOL_MAX, \
+            f"keyhole holds {got - base_fds} descriptors for {CAP} idle connections"
         time.sleep(0.5)
         rss = _rss_kib(pid)
         per_conn = (rss - rss0) * 1024 / CAP
