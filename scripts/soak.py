@@ -25,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
+from helpers.checks import echoed, echoed_headers  # noqa: E402
 from helpers.client import Conn, open_tunnel, send_connect  # noqa: E402
 from helpers.data import pattern_sha256  # noqa: E402
 from helpers.keyhole import OPENAI_SECRET, Keyhole, mapping, mint_token  # noqa: E402
@@ -51,9 +52,11 @@ class Soak:
         return [("Authorization", f"Bearer {self.token}")]
 
     def _swapped(self, r):
-        doc = json.loads(r.body)
-        got = [v for n, v in doc["headers"] if n.lower() == "authorization"]
-        return r.status == 200 and got == [f"Bearer {OPENAI_SECRET}"]
+        """The upstream received the real key (looked up by the reply's rid: the
+        reply itself comes back scrubbed) and the client saw no secret."""
+        got = echoed_headers(echoed(r), "Authorization")
+        return r.status == 200 and got == [f"Bearer {OPENAI_SECRET}"] and \
+            OPENAI_SECRET.encode() not in r.body
 
     # each returns True when the outcome is the expected one
     def op_swap(self):
