@@ -222,9 +222,10 @@ CAVEATS = """\
   confirms the swap (a column whose swap fails is skipped, not measured).
 - The client side does a full TLS handshake on every new connection (no resumption), as a
   sandbox seen for the first time would. Whether a proxy pools or resumes its upstream
-  connections is its own business and part of what is measured (Squid pools, keyhole and
-  mitmproxy open one upstream connection per client connection).
-- keyhole: default `workers` (one per core), audit log on, `resolve:` pins instead of DNS,
+  connections is its own business and part of what is measured (Squid and keyhole pool
+  idle upstream connections, mitmproxy opens one upstream connection per client connection).
+- keyhole: default `workers` (one per core), audit log on, response scrubbing on and the
+  metrics listener up (both defaults), `resolve:` pins instead of DNS,
   `limits.max_connections: 30000` so the 10,000-connection run fits.
 - mitmproxy: `stream_large_bodies=1` so bodies (SSE, 256 MiB) stream instead of being
   buffered whole (its default); flow log to a file; its own /etc/hosts via a private mount
