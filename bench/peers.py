@@ -234,6 +234,9 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
+    # /whoami says whether the real key arrived without echoing it: keyhole
+    # scrubs a key echoed back to the client into its token.
+    map $http_authorization $kh_swap {{ "Bearer {secret}" "real-key"; default "other"; }}
     keepalive_timeout 600s;
     keepalive_requests 1000000000;
     client_max_body_size 0;
@@ -245,7 +248,7 @@ http {{
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;
         location = /small {{ default_type text/plain; return 200 "{small}"; }}
-        location = /whoami {{ default_type text/plain; return 200 "auth=$http_authorization"; }}
+        location = /whoami {{ default_type text/plain; return 200 "auth=$kh_swap"; }}
         location = /large {{ default_type application/octet-stream; alias {www}/large.bin; }}
         location = /sse {{
             default_type text/event-stream;
@@ -259,8 +262,8 @@ http {{
 class Nginx:
     """TLS upstream: /small, /large (256 MiB sparse file), /sse, /whoami."""
 
-    def __init__(self, d, pki):
-        self.dir, self.pki = d, pki
+    def __init__(self, d, pki, secret):
+        self.dir, self.pki, self.secret = d, pki, secret
         self.proc, self.port = None, None
         self.has_sse = os.path.exists(ECHO_MODULE)
 
@@ -279,7 +282,7 @@ class Nginx:
                 load_echo=f"load_module {ECHO_MODULE};" if self.has_sse else "",
                 nofile=nofile_limit(), dir=self.dir, port=self.port, api=API_HOST, domain=DOMAIN,
                 cert=self.pki["cert"], key=self.pki["key"], small=SMALL_BODY.strip() + "\\n",
-                www=www, sse=_sse_location() if self.has_sse else "            return 404;"))
+                www=www, secret=self.secret, sse=_sse_location() if self.has_sse else "            return 404;"))
         self.proc = spawn([NGINX, "-p", self.dir, "-c", conf, "-e",
                            os.path.join(self.dir, "error.log")],
                           os.path.join(self.dir, "stderr.log"))
