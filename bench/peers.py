@@ -236,6 +236,7 @@ http {{
     scgi_temp_path {dir}/tmp/scgi;
     # /whoami says whether the real key arrived without echoing it: keyhole
     # scrubs a key echoed back to the client into its token.
+    map_hash_bucket_size 256;
     map $http_authorization $kh_swap {{ "Bearer {secret}" "real-key"; default "other"; }}
     keepalive_timeout 600s;
     keepalive_requests 1000000000;
