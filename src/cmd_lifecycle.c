@@ -27,6 +27,7 @@
 #include "fsutil.h"
 #include "logtail.h"
 #include "probe.h"
+#include "providers.h"
 #include "state.h"
 
 #define START_WAIT_MS    5000
@@ -324,8 +325,23 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	return KH_EXIT_OK;
 }
 
+/* fail_on_uncovered_providers: a strict-tier variable (an LLM key keyhole
+ * cannot swap) in this environment would reach the sandbox unprotected. */
+static const char *strict_uncovered_set(const struct kh_config *cfg)
+{
+	const char *v;
+
+	if (!cfg->fail_on_uncovered_providers)
+		return NULL;
+	for (size_t i = 0; i < kh_uncovered_strict_env_count; i++)
+		if ((v = getenv(kh_uncovered_strict_env[i])) != NULL && v[0] != '\0')
+			return kh_uncovered_strict_env[i];
+	return NULL;
+}
+
 static int start(struct kh_cli_ctx *x)
 {
+	const char *strict;
 	struct kh_mappings m = { 0 };
 	struct envlist env = { .n = 0 };
 	char nonce[KH_NONCE_LEN + 1];
@@ -340,6 +356,12 @@ static int start(struct kh_cli_ctx *x)
 		printf("keyhole is already running (pid %d)\n", (int)pid);
 		return KH_EXIT_OK;
 	}
+	if ((strict = strict_uncovered_set(&x->cfg)) != NULL)
+		return kh_cli_fail(x,
+				   "refusing to start: %s is set and keyhole cannot swap it "
+				   "(fail_on_uncovered_providers: true); unset it or set "
+				   "fail_on_uncovered_providers: false",
+				   strict);
 	if (kh_credsrc_precheck(&x->cfg, &err) != 0)
 		return kh_cli_fail(x, "refusing to start: %s", err.msg);
 	if (kh_cli_mappings(x, &m) != 0)

@@ -50,3 +50,24 @@ def test_half_an_aws_pair_is_not_a_setup(cli):
     assert r.rc == 1, r
     assert AWS_KEY_ID not in r.text
     assert "AWS_ACCESS_KEY_ID (with AWS_SECRET_ACCESS_KEY)" in r.err, r
+
+
+def test_strict_tier_blocks_only_llm_keys(cli):
+    """fail_on_uncovered_providers refuses only for LLM keys keyhole cannot swap;
+    with Anthropic, Azure OpenAI and Gemini covered that tier is empty, so an
+    uncovered Google service-account path does not block `keyhole start`."""
+    from helpers.cli import free_port
+    env = {"OPENAI_API_KEY": OPENAI, **UNCOVERED}
+    r = cli.run("setup", "--tunnel-port", str(free_port()), env=env)
+    assert r.rc == 0, r
+    with open(cli.config, "a") as f:
+        f.write("fail_on_uncovered_providers: true\n")
+    r = cli.run("start", env=env)
+    try:
+        assert r.rc == 0, r
+        assert "fail_on_uncovered_providers: true" in cli.run("config", env=env).out
+        doc = json.loads(cli.run("status", "--json", env=env).out)
+        assert doc["uncovered"] == list(UNCOVERED), doc
+    finally:
+        cli.run("stop")
+    cli.assert_no_leak([OPENAI, *UNCOVERED.values()], cli.tokens().values())
