@@ -1,0 +1,67 @@
+/* The sandbox's DNS responder (dns.c) on arbitrary packets. Invariants: an
+ * answer fits the buffer and KH_DNS_MAX, echoes the query id, has the QR bit
+ * set and one question; ANSWERED only for a name the policy allowed (the
+ * callback saw exactly that normalized name), REFUSED answers NXDOMAIN and
+ * MALFORMED answers FORMERR or nothing. The policy here allows names whose
+ * length is even, so both verdicts are reached. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x)) {                                                                        \
+			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char asked[KH_HOST_BUF];
+static int calls;
+
+static bool even_length(const char *name, void *arg)
+{
+	(void)arg;
+	calls++;
+	snprintf(asked, sizeof asked, "%s", name);
+	return strlen(name) % 2 == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t out[KH_DNS_MAX + 64];
+	struct kh_dns_result res;
+	size_t n;
+
+	memset(out, 0xAA, sizeof out);
+	calls = 0;
+	asked[0] = '\0';
+	n = kh_dns_answer(data, size, out, KH_DNS_MAX, even_length, NULL, &res);
+	CHECK(n <= KH_DNS_MAX);
+	CHECK(out[KH_DNS_MAX] == 0xAA); /* nothing written past the cap */
+	if (n == 0) {
+		CHECK(res.verdict == KH_DNS_MALFORMED);
+		return 0;
+	}
+	CHECK(n >= 12 && size >= 2);
+	CHECK(out[0] == data[0] && out[1] == data[1]); /* same id */
+	CHECK(out[2] & 0x80); /* a response */
+	switch (res.verdict) {
+	case KH_DNS_ANSWERED:
+		CHECK(calls == 1 && strcmp(asked, res.name) == 0 && strlen(res.name) % 2 == 0);
+		CHECK((out[3] & 0x0F) == 0); /* NOERROR */
+		break;
+	case KH_DNS_REFUSED:
+		CHECK(calls == 1 && strcmp(asked, res.name) == 0 && strlen(res.name) % 2 == 1);
+		CHECK((out[3] & 0x0F) == 3); /* NXDOMAIN */
+		break;
+	case KH_DNS_MALFORMED:
+		CHECK((out[3] & 0x0F) == 1); /* FORMERR */
+		break;
+	}
+	return 0;
+}
