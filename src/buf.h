@@ -26,7 +26,7 @@ void kh_buf_init(struct kh_buf *b, size_t cap);
 /* Unread bytes. */
 static inline const uint8_t *kh_buf_data(const struct kh_buf *b)
 {
-	return b->data + b->off;
+	return b->data != NULL ? b->data + b->off : b->data; /* released buffers are NULL */
 }
 static inline size_t kh_buf_len(const struct kh_buf *b)
 {
