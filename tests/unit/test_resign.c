@@ -118,7 +118,8 @@ static int run_signed(const char *head, const char *signed_headers, bool tls, co
 	ctx.target = h.target;
 	kh_buf_init(&out, sizeof outbuf - 1);
 	rc = kh_rewrite_request(&ctx, &h, &out, &res);
-	memcpy(outbuf, kh_buf_data(&out), kh_buf_len(&out));
+	if (kh_buf_len(&out) > 0) /* a refused request leaves out unallocated */
+		memcpy(outbuf, kh_buf_data(&out), kh_buf_len(&out));
 	outbuf[kh_buf_len(&out)] = '\0';
 	kh_buf_free(&out);
 	return rc;
