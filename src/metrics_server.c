@@ -29,6 +29,8 @@ struct client {
 	size_t in_len, scan;
 	char *out; /* whole response once the request is in */
 	size_t out_len, out_off;
+	bool dead; /* closed; freed after the current batch of events */
+	struct kh_task reap;
 };
 
 struct kh_metrics_server {
@@ -47,10 +49,21 @@ void kh_health_text(char *out, size_t len)
 	snprintf(out, len, "keyhole %s pid=%d\n", KH_VERSION, (int)getpid());
 }
 
-static void client_free(struct client *c)
+static void reap(struct kh_task *t)
+{
+	free(container_of(t, struct client, reap));
+}
+
+/* Closes c; its memory is freed after the current batch of events (an
+ * evicted client may still have an event queued in it), or at once when the
+ * loop is no longer running. */
+static void client_close(struct client *c, bool now)
 {
 	struct kh_metrics_server *s = c->s;
 
+	if (c->dead)
+		return;
+	c->dead = true;
 	kh_timer_cancel(s->loop, &c->timer);
 	kh_loop_del(s->loop, &c->io);
 	close(c->io.fd);
@@ -62,7 +75,18 @@ static void client_free(struct client *c)
 		c->next->prev = c->prev;
 	s->n_clients--;
 	free(c->out);
-	free(c);
+	c->out = NULL;
+	if (now) {
+		free(c);
+		return;
+	}
+	c->reap.cb = reap;
+	kh_loop_defer(s->loop, &c->reap);
+}
+
+static void client_free(struct client *c)
+{
+	client_close(c, false);
 }
 
 /* Builds the whole response: head and body in one buffer. */
@@ -170,6 +194,9 @@ static int write_response(struct client *c)
 static void client_io(struct kh_io *io, uint32_t events)
 {
 	struct client *c = container_of(io, struct client, io);
+
+	if (c->dead)
+		return;
 	int r = 1;
 
 	(void)events; /* edge-triggered: just try both directions */
@@ -304,7 +331,7 @@ void kh_metrics_server_stop(struct kh_metrics_server *s)
 		pthread_join(s->thread, NULL);
 	}
 	while (s->clients != NULL)
-		client_free(s->clients);
+		client_close(s->clients, true);
 	if (s->lis.fd >= 0) {
 		if (s->loop != NULL)
 			kh_loop_del(s->loop, &s->lis);
