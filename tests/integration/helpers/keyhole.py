@@ -22,6 +22,12 @@ OPENAI_SECRET = "sk-real-openai-" + secrets.token_hex(10)
 GROQ_SECRET = "gsk-real-groq-" + secrets.token_hex(10)
 
 
+def sanitized_binary(path):
+    """True when path was built with AddressSanitizer (make asan)."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def mint_token(provider="openai"):
     """A proxy token in keyhole's format: keyhole-<provider>-<32 lowercase hex>."""
     return f"keyhole-{provider}-{secrets.token_hex(16)}"
