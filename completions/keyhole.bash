@@ -9,7 +9,7 @@ _keyhole() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
 
-    local commands="proxy setup start stop status disable config reload log docker sandbox bench help"
+    local commands="proxy setup start stop status disable config reload log token docker sandbox bench help"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -27,13 +27,15 @@ _keyhole() {
     case $prev in
         --home|--env-file|--config|--cacert|--file)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --ttl)
+            COMPREPLY=($(compgen -W "30m 1h 24h 7d none" -- "$cur")); return ;;
         --log-level)
             COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
         --format)
             COMPREPLY=($(compgen -W "shell json lines" -- "$cur")); return ;;
         --tunnel-port|--url|--proxy|--resolve|--connect-to|-X|--method|-H|--header|\
         --body-size|-c|--connections|-t|--threads|-d|--duration|-n|--requests|--warmup|\
-        --ramp|--timeout|--idle|--hold|--allow-host|-e)
+        --ramp|--timeout|--idle|--hold|--allow-host|-e|--label|--budget|--provider)
             return ;;
     esac
 
@@ -44,6 +46,11 @@ _keyhole() {
         start|stop|disable|config|reload) opts="--home" ;;
         status)  opts="--home --show-tokens --json" ;;
         log)     opts="--home --file -f --follow --denied --json" ;;
+        token)
+            if [[ $COMP_CWORD -eq $((i + 1)) && $cur != -* ]]; then
+                COMPREPLY=($(compgen -W "issue revoke list" -- "$cur")); return
+            fi
+            opts="--home --label --ttl --budget --provider --json" ;;
         docker)
             if [[ $COMP_CWORD -eq $((i + 1)) ]]; then
                 COMPREPLY=($(compgen -W "args run" -- "$cur")); return

@@ -70,6 +70,8 @@ static void fields(struct kh_json *j, const struct kh_audit_rec *r)
 		kh_json_kv_cstr(j, "detail", r->detail);
 	if (r->sni != NULL && r->sni[0] != '\0')
 		kh_json_kv_cstr(j, "sni", r->sni);
+	if (r->sandbox != NULL && r->sandbox[0] != '\0')
+		kh_json_kv_cstr(j, "sandbox", r->sandbox);
 	kh_json_key(j, "swapped");
 	kh_json_begin_array(j);
 	for (size_t i = 0; i < r->n_swapped; i++)

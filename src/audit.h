@@ -2,7 +2,7 @@
  * with a single write(2) on an O_APPEND fd so records from worker threads
  * never interleave. Fields: time, client, mode, method, host, port, path,
  * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
- * swapped, scrubbed ({env name: replacements}), sni. Callers pass a path already stripped of its query and with
+ * swapped, scrubbed ({env name: replacements}), sni, sandbox. Callers pass a path already stripped of its query and with
  * tokens redacted; no field may carry a secret or a whole proxy token. */
 #ifndef KH_AUDIT_H
 #define KH_AUDIT_H
@@ -30,6 +30,7 @@ struct kh_audit_rec {
 	const char *const *swapped;
 	size_t n_swapped;
 	const char *sni; /* optional */
+	const char *sandbox; /* label of the sandbox token used (grants.h); optional */
 	/* Response scrubbing: env names whose real value was replaced by its
 	 * token in the response, and how many times (never the values). */
 	const char *const *scrubbed;

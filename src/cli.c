@@ -107,7 +107,8 @@ const struct kh_command kh_commands[] = {
 	{ "log", "show the audit log: what sandboxes tried to reach and what keyhole decided",
 	  "Usage: keyhole log [--home DIR] [--file FILE] [-f | --follow] [--denied] [--json]\n"
 	  "\n"
-	  "Prints audit.log one request per line: time, sandbox client, decision, status,\n"
+	  "Prints audit.log one request per line: time, sandbox (its label when it used a\n"
+	  "sandbox token, else its address), decision, status,\n"
 	  "method, host and path, reason (with the detail of a refusal or error), the\n"
 	  "credentials swapped in and any scrubbed from the response. Colored on a\n"
 	  "terminal unless NO_COLOR is set. Control characters and other bytes that could\n"
@@ -121,6 +122,34 @@ const struct kh_command kh_commands[] = {
 	  "  --denied         only refusals (decision deny)\n"
 	  "  --json           the records themselves, one JSON object per line (filtered)\n",
 	  kh_cmd_log },
+	{ "token", "issue, list and revoke per-sandbox tokens on the running daemon",
+	  "Usage: keyhole token issue --label LABEL [--ttl DURATION] [--budget N]\n"
+	  "                           [--provider NAME]... [--json] [--home DIR]\n"
+	  "       keyhole token revoke (TOKEN | - | --label LABEL) [--home DIR]\n"
+	  "       keyhole token list [--json] [--home DIR]\n"
+	  "\n"
+	  "Sandbox tokens stand for the same real keys as the mapping tokens, toward the\n"
+	  "same hosts, but belong to one sandbox: they expire, may have a request budget,\n"
+	  "can be revoked, and every audit record of a request made with one names its\n"
+	  "label (field \"sandbox\"). A revoked or expired token gets 401, a spent budget\n"
+	  "429, each with a body saying so. They are asked from the running daemon over\n"
+	  "its control socket (<home>/control.sock, owner only) and kept in grants.json,\n"
+	  "so a restart keeps them. keyhole docker run and keyhole sandbox take their own\n"
+	  "and revoke them when the sandbox exits. AWS keys are re-signed, not swapped,\n"
+	  "so they have no sandbox tokens (a sandbox keeps the mapping's fake AWS key).\n"
+	  "\n"
+	  "issue prints NAME=token lines (an env file), one per credential.\n"
+	  "revoke with - reads the token from standard input (keeps it out of ps).\n"
+	  "list shows each token by its first characters only.\n"
+	  "\n"
+	  "Options:\n" HOME_OPTS
+	  "  --label LABEL    the sandbox: letters, digits, '.', '_', '-' (at most 63)\n"
+	  "  --ttl DURATION   lifetime: 90s, 30m, 1h, 7d, or none (default 24h, at most 366d)\n"
+	  "  --budget N       refuse requests after N swaps (default: no budget)\n"
+	  "  --provider NAME  only this credential: an env name (OPENAI_API_KEY) or a\n"
+	  "                   provider (openai); repeatable (default: every mapping)\n"
+	  "  --json           JSON instead of text\n",
+	  kh_cmd_token },
 	{ "docker", "print or apply `docker run` arguments for a sandbox",
 	  "Usage: keyhole docker args [--home DIR] [--env-file F]... [-e NAME[=VALUE]]...\n"
 	  "                           [--format shell|json|lines]\n"

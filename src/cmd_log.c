@@ -180,7 +180,8 @@ static void readable(const struct kh_logview *v, json_t *rec, FILE *out)
 	snprintf(st, sizeof st, status > 0 && status < 1000 ? "%lld" : "-", (long long)status);
 	colored(v, out, COL_DIM, str(rec, "time"), 24);
 	fputs("  ", out);
-	field(out, str(rec, "client"), 21);
+	/* who: the sandbox label when a sandbox token was used, else the address */
+	field(out, str(rec, "sandbox")[0] ? str(rec, "sandbox") : str(rec, "client"), 21);
 	fputs("  ", out);
 	colored(v, out, decision_color(d), dec, 5);
 	fputs("  ", out);

@@ -79,6 +79,7 @@ struct kh_exchange {
 	char path[KH_AUDIT_PATH_MAX];
 	const char *swapped[KH_MAX_SWAPS];
 	size_t n_swapped;
+	char sandbox[KH_GRANT_LABEL_MAX]; /* label of the sandbox token used, or "" */
 	struct kh_rscrub *scrub; /* owned: response scrubbing state (respscrub.c) */
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -19,12 +20,15 @@
 #include "clock.h"
 #include "config.h"
 #include "credsrc.h"
+#include "ctl_server.h"
 #include "fsutil.h"
+#include "grants.h"
 #include "home.h"
 #include "listener.h"
 #include "mappings.h"
 #include "metrics.h"
 #include "metrics_server.h"
+#include "providers.h"
 #include "resolver.h"
 #include "secrets.h"
 #include "tlsctx.h"
@@ -44,6 +48,13 @@ struct daemon {
 	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
 	int unix_fds[3]; /* proxy.sock, tls.sock, http.sock (by kh_listen_kind); -1 if off */
 	struct kh_metrics_server *metrics; /* NULL when metrics_listen: off */
+	struct kh_ctl_server *ctl; /* control.sock: sandbox tokens */
+	struct kh_grants grants;
+	/* What the running policy was built from, for rebuilding it when a
+	 * sandbox token is issued. build_lock serialises every build. */
+	pthread_mutex_t build_lock;
+	struct kh_config live_cfg;
+	struct kh_mappings live_maps;
 	char metrics_addr[64];
 	bool metrics_published; /* keyhole.metrics is ours to remove */
 	bool ca_created;
@@ -168,16 +179,18 @@ static void hide_access_token(const struct kh_config *cfg)
 static void warn_missing(const struct kh_policy *p)
 {
 	for (size_t i = 0; i < p->n_creds; i++)
-		if (p->creds[i].secret == NULL)
+		if (p->creds[i].secret == NULL && p->creds[i].grant == NULL)
 			kh_warn("%s has no value (not set in keyhole's environment or credential "
 				"source): "
 				"requests using its proxy token will get 503",
 				p->creds[i].env_name);
 }
 
-/* Builds a complete snapshot from the files on disk. */
-static struct kh_policy *load_policy(const struct daemon *d, const struct kh_config *cfg,
-				     const struct kh_policy *prev, struct kh_err *err)
+/* Builds a complete snapshot from the files on disk (and the grants), and
+ * hands back the mappings it was built from in *maps. */
+static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *cfg,
+				     const struct kh_policy *prev, struct kh_mappings *maps_out,
+				     struct kh_err *err)
 {
 	const char *names[KH_MAX_TOKENS];
 	struct kh_mappings maps;
@@ -201,9 +214,14 @@ static struct kh_policy *load_policy(const struct daemon *d, const struct kh_con
 		kh_secrets_free(&secrets);
 		goto out;
 	}
-	p = kh_policy_build(cfg, &maps, &secrets, ctx, err);
-	if (p != NULL)
+	pthread_mutex_lock(&d->grants.lock);
+	p = kh_policy_build_with_grants(cfg, &maps, &secrets, ctx, &d->grants, err);
+	pthread_mutex_unlock(&d->grants.lock);
+	if (p != NULL) {
 		warn_missing(p);
+		*maps_out = maps;
+		memset(&maps, 0, sizeof maps);
+	}
 out:
 	SSL_CTX_free(ctx);
 	kh_mappings_free(&maps);
@@ -215,7 +233,13 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 	struct kh_shared *sh = &d->sh;
 
 	pthread_mutex_init(&sh->policy_lock, NULL);
-	sh->policy = load_policy(d, &d->cfg, NULL, err);
+	pthread_mutex_init(&d->build_lock, NULL);
+	if (kh_grants_init(&d->grants, KH_MAX_GRANTS, d->paths.grants, (int64_t)time(NULL), err) !=
+	    0)
+		return -1;
+	if (kh_config_load(d->paths.config, &d->live_cfg, err) != 0)
+		return -1;
+	sh->policy = load_policy(d, &d->live_cfg, NULL, &d->live_maps, err);
 	if (sh->policy == NULL)
 		return -1;
 	sh->certs = kh_certcache_new(d->cfg.cert_cache_size);
@@ -223,6 +247,123 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 	if (sh->certs == NULL || sh->server_ctx == NULL)
 		return -1;
 	return kh_audit_open(d->paths.audit, err);
+}
+
+/* --- sandbox tokens (control socket) --- */
+
+/* Does name ask for m: its env name, or its token's provider ("openai" for
+ * keyhole-openai-<hex>)? */
+static bool mapping_named(const struct kh_mapping *m, const char *name)
+{
+	const char *dash = strrchr(m->proxy_token, '-');
+	size_t pre = strlen("keyhole-"), len = dash ? (size_t)(dash - m->proxy_token) : 0;
+
+	if (strcmp(m->env_name, name) == 0)
+		return true;
+	return len > pre && strncmp(m->proxy_token, "keyhole-", pre) == 0 &&
+	       strlen(name) == len - pre && strncmp(m->proxy_token + pre, name, len - pre) == 0;
+}
+
+static bool wanted(const struct kh_mapping *m, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mapping_named(m, names[i]))
+			return true;
+	return n == 0;
+}
+
+/* Every name must stand for a mapping keyhole can issue for. */
+static int check_names(const struct kh_mappings *maps, const char *const *names, size_t n,
+		       struct kh_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < maps->n && !found; k++)
+			found = mapping_named(&maps->v[k], names[i]) &&
+				!kh_provider_is_sigv4(maps->v[k].env_name);
+		if (!found) {
+			kh_err_set(err, "no mapping for \"%.64s\" that sandbox tokens can stand for "
+				   "(AWS keys are re-signed, not swapped; see keyhole status)", names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A new snapshot from the running one's inputs (same config, mappings and
+ * real values: nothing is read from disk or the credential source) plus the
+ * grants as they are now. The caller holds build_lock. */
+static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
+{
+	const char *names[KH_MAX_TOKENS];
+	struct kh_policy *cur = kh_shared_policy(&d->sh), *p = NULL;
+	struct kh_secrets s = { 0 };
+
+	for (size_t i = 0; i < d->live_maps.n; i++)
+		names[i] = d->live_maps.v[i].env_name;
+	if (merge_secrets(&s, names, d->live_maps.n, &cur->secrets, NULL, err) == 0) {
+		pthread_mutex_lock(&d->grants.lock);
+		p = kh_policy_build_with_grants(&d->live_cfg, &d->live_maps, &s, cur->client_ctx,
+						&d->grants, err);
+		pthread_mutex_unlock(&d->grants.lock);
+	}
+	kh_policy_unref(cur);
+	if (p == NULL)
+		return -1;
+	kh_shared_set_policy(&d->sh, p);
+	return 0;
+}
+
+/* kh_ctl_issue_fn: one grant per wanted mapping (one per env name), then a
+ * policy that knows them; on any failure the ones issued are revoked. */
+static int issue_grants(void *arg, const struct kh_grant_req *r, const char *const *names,
+			size_t n_names, struct kh_grant **out, size_t cap, size_t *n,
+			struct kh_err *err)
+{
+	struct daemon *d = arg;
+	int64_t now = (int64_t)time(NULL);
+	int rc = -1;
+
+	*n = 0;
+	pthread_mutex_lock(&d->build_lock);
+	if (check_names(&d->live_maps, names, n_names, err) != 0)
+		goto out;
+	for (size_t i = 0; i < d->live_maps.n; i++) {
+		const struct kh_mapping *m = &d->live_maps.v[i];
+		bool dup = false;
+
+		for (size_t k = 0; k < *n && !dup; k++)
+			dup = strcmp(out[k]->env_name, m->env_name) == 0;
+		if (dup || kh_provider_is_sigv4(m->env_name) || !wanted(m, names, n_names))
+			continue;
+		if (*n == cap || kh_grants_issue(&d->grants, m, r, now, &out[*n], err) != 0)
+			goto undo;
+		(*n)++;
+	}
+	if (*n == 0) {
+		kh_err_set(err, "no credentials to issue sandbox tokens for: run `keyhole setup` "
+				"with your provider keys exported first");
+		goto out;
+	}
+	if (rebuild_for_grants(d, err) == 0) {
+		kh_info("control: issued %zu sandbox token(s) to sandbox %s", *n, r->label);
+		rc = 0;
+		goto out;
+	}
+undo:
+	for (size_t k = 0; k < *n; k++)
+		kh_grants_revoke(&d->grants, out[k]->token, NULL, now, &(struct kh_err){ "" });
+	*n = 0;
+out:
+	pthread_mutex_unlock(&d->build_lock);
+	return rc;
+}
+
+static int open_control(struct daemon *d, struct kh_err *err)
+{
+	d->ctl = kh_ctl_server_open(d->paths.control, &d->grants, issue_grants, d, err);
+	return d->ctl != NULL ? 0 : -1;
 }
 
 /* Settings a running daemon cannot change: say so instead of ignoring them. */
@@ -241,13 +382,17 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
 static void reload(struct daemon *d)
 {
 	struct kh_config cfg;
-	struct kh_policy *cur = kh_shared_policy(&d->sh), *p = NULL;
+	struct kh_mappings maps = { 0 };
+	struct kh_policy *cur, *p = NULL;
 	struct kh_err err = { "" };
 
+	pthread_mutex_lock(&d->build_lock);
+	cur = kh_shared_policy(&d->sh);
 	if (kh_config_load(d->paths.config, &cfg, &err) == 0)
-		p = load_policy(d, &cfg, cur, &err);
+		p = load_policy(d, &cfg, cur, &maps, &err);
 	kh_policy_unref(cur);
 	if (p == NULL) {
+		pthread_mutex_unlock(&d->build_lock);
 		kh_error("reload failed: %s; the previous configuration stays in force", err.msg);
 		kh_metrics_count_reload(false);
 		kh_config_free(&cfg);
@@ -257,9 +402,13 @@ static void reload(struct daemon *d)
 	warn_restart_needed(&d->cfg, &cfg);
 	kh_log_set_level(cfg.log_level);
 	kh_shared_set_policy(&d->sh, p);
+	kh_config_free(&d->live_cfg);
+	kh_mappings_free(&d->live_maps);
+	d->live_cfg = cfg; /* now owned by the daemon */
+	d->live_maps = maps;
+	pthread_mutex_unlock(&d->build_lock);
 	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
-		p->n_creds, p->n_allow, p->n_deny);
-	kh_config_free(&cfg);
+		p->n_creds - p->n_grant_creds, p->n_allow, p->n_deny);
 }
 
 /* Containers reach the host at host.docker.internal = the docker0 address. */
@@ -414,7 +563,7 @@ static void print_banner(const struct daemon *d)
 	size_t loaded = 0;
 
 	for (size_t i = 0; i < p->n_creds; i++)
-		loaded += p->creds[i].secret != NULL;
+		loaded += p->creds[i].secret != NULL && p->creds[i].grant == NULL;
 	for (size_t a = 0; a < d->n_addrs; a++)
 		kh_info("listening on %s", d->addr_text[a]);
 	if (d->metrics != NULL)
@@ -426,7 +575,7 @@ static void print_banner(const struct daemon *d)
 		"range(s); "
 		"%zu credential(s) (%zu loaded)",
 		KH_VERSION, d->n_workers, d->paths.ca_crt, d->ca_created ? " (created now)" : "",
-		p->n_allow, p->n_deny, p->n_creds, loaded);
+		p->n_allow, p->n_deny, p->n_creds - p->n_grant_creds, loaded);
 	if (p->n_creds == 0)
 		kh_info("no keys configured yet: export your provider keys (e.g. OPENAI_API_KEY) "
 			"and run `keyhole setup`, then restart");
@@ -444,6 +593,8 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
+	if (kh_ctl_server_start(d->ctl, err) != 0)
+		return -1;
 	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
 }
 
@@ -475,6 +626,8 @@ static void stop_all(struct daemon *d)
 		kh_worker_join(&d->workers[i]);
 	kh_metrics_server_stop(d->metrics); /* after the workers: a scrape may read their state */
 	d->metrics = NULL;
+	kh_ctl_server_stop(d->ctl);
+	d->ctl = NULL;
 	kh_resolver_stop();
 }
 
@@ -490,6 +643,9 @@ static void free_all(struct daemon *d)
 		unlink(d->paths.metrics);
 	kh_audit_close();
 	kh_policy_unref(d->sh.policy); /* wipes the secrets */
+	kh_grants_free(&d->grants); /* after the last policy: creds point into it */
+	kh_mappings_free(&d->live_maps);
+	kh_config_free(&d->live_cfg);
 	SSL_CTX_free(d->sh.server_ctx);
 	kh_certcache_free(d->sh.certs);
 	kh_ca_free(&d->sh.ca);
@@ -511,7 +667,8 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
 	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
 	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
-	    open_metrics(&d, &err) != 0 || start_all(&d, &err) != 0) {
+	    open_metrics(&d, &err) != 0 || open_control(&d, &err) != 0 ||
+	    start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
 		stop_all(&d);
 		goto out;

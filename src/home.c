@@ -54,6 +54,8 @@ int kh_paths_resolve(struct kh_paths *p, const char *home_override, const char *
 		{ offsetof(struct kh_paths, log), "keyhole.log" },
 		{ offsetof(struct kh_paths, audit), "audit.log" },
 		{ offsetof(struct kh_paths, sock), "proxy.sock" },
+		{ offsetof(struct kh_paths, control), "control.sock" },
+		{ offsetof(struct kh_paths, grants), "grants.json" },
 		{ offsetof(struct kh_paths, tls_sock), "tls.sock" },
 		{ offsetof(struct kh_paths, http_sock), "http.sock" },
 		{ offsetof(struct kh_paths, metrics), "keyhole.metrics" },

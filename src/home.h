@@ -20,6 +20,8 @@ struct kh_paths {
 	char tls_sock[KH_MAX_PATH]; /* tls.sock: transparent TLS (a sandbox's port 443) */
 	char http_sock[KH_MAX_PATH]; /* http.sock: transparent HTTP (a sandbox's port 80) */
 	char metrics[KH_MAX_PATH];   /* keyhole.metrics: "ip:port" of the running metrics listener */
+	char control[KH_MAX_PATH];   /* control.sock: sandbox tokens (ctl_server.h) */
+	char grants[KH_MAX_PATH];    /* grants.json: the sandbox tokens issued */
 };
 
 /* home_override (--home) wins over $KEYHOLE_HOME, which wins over ~/.keyhole.

@@ -25,6 +25,14 @@
 #define KH_MAX_LOCATIONS     8 /* credential locations of one mapping */
 #define KH_MAX_PROVIDERS     64 /* custom providers in config.yaml */
 #define KH_MAX_PROVIDER_HOSTS 16 /* hosts of one custom provider */
+#define KH_MAX_GRANTS         4096 /* sandbox tokens (live and recently ended) held by one daemon */
+#define KH_GRANT_LABEL_MAX    64 /* a sandbox label, with its NUL */
+#define KH_GRANT_TOMBSTONE_SECS (24 * 3600) /* an ended sandbox token still gets 401 this long */
+#define KH_CTL_MSG_MAX        (64u << 10) /* one control-socket request or answer */
+#define KH_CTL_TIMEOUT_MS     5000 /* a control-socket exchange must finish within this */
+#define KH_CTL_DRAIN_MS       200 /* unread request bytes are discarded this long after answering */
+#define KH_MAX_GRANT_TTL      (366LL * 24 * 3600) /* longest sandbox token lifetime */
+#define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384

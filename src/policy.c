@@ -143,16 +143,30 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 	return 0;
 }
 
+static bool has_grant(const struct kh_policy *p, const char *env_name)
+{
+	for (size_t i = 0; i < p->n_creds; i++)
+		if (p->creds[i].grant != NULL && strcmp(p->creds[i].env_name, env_name) == 0)
+			return true;
+	return false;
+}
+
 /* One scrub entry per loaded secret (several mappings may share a variable:
  * the first one's token stands in for it), built once per snapshot so no
- * request pays for it. */
+ * request pays for it. When sandbox tokens exist for a variable, a response
+ * must not hand a sandbox the mapping's token (it outlives every sandbox
+ * token): the stand-in is then the token's shape with a random part of
+ * zeros, which keyhole never swaps. */
 static int build_scrub(struct kh_policy *p, struct kh_err *err)
 {
 	struct kh_scrub_secret *v = calloc(p->n_creds + 1, sizeof *v);
+	char(*dead)[KH_TOKEN_MAX] = calloc(p->n_creds + 1, sizeof *dead);
 	size_t n = 0;
 	int rc;
 
-	if (v == NULL) {
+	if (v == NULL || dead == NULL) {
+		free(v);
+		free(dead);
 		kh_err_set(err, "out of memory building the response scrubber");
 		return -1;
 	}
@@ -164,17 +178,71 @@ static int build_scrub(struct kh_policy *p, struct kh_err *err)
 			seen = strcmp(v[k].name, c->env_name) == 0;
 		if (c->secret == NULL || seen)
 			continue;
-		v[n++] = (struct kh_scrub_secret){ c->env_name, (const uint8_t *)c->secret,
-						   c->secret_len, (const uint8_t *)c->token,
-						   c->token_len };
+		memcpy(dead[n], c->token, sizeof dead[n]);
+		if (has_grant(p, c->env_name))
+			memset(dead[n] + (c->hexkey - c->token), '0', strlen(c->hexkey));
+		v[n] = (struct kh_scrub_secret){ c->env_name, (const uint8_t *)c->secret,
+						 c->secret_len, (const uint8_t *)dead[n],
+						 c->token_len };
+		n++;
 	}
 	rc = kh_scrub_set_build(&p->scrub, v, n, err);
 	free(v);
+	free(dead);
 	return rc;
 }
 
-struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
-				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err)
+static const struct kh_mapping *mapping_for(const struct kh_mappings *m, const char *env_name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].env_name, env_name) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+/* A grant's credential: its mapping's, with the grant's token. */
+static int add_grant_cred(struct kh_policy *p, const struct kh_mappings *m, struct kh_grant *gr)
+{
+	const struct kh_mapping *mp = mapping_for(m, gr->env_name);
+	struct kh_cred *c = &p->creds[p->n_creds];
+
+	if (mp == NULL || kh_provider_is_sigv4(mp->env_name))
+		return 0; /* its mapping is gone: the token is unknown again */
+	if (copy_cred(c, mp, &p->secrets) != 0)
+		return -1;
+	memcpy(c->token, gr->token, sizeof c->token);
+	c->token_len = strlen(c->token);
+	c->hexkey = strrchr(c->token, '-') + 1;
+	c->grant = gr;
+	p->n_creds++;
+	p->n_grant_creds++;
+	return 0;
+}
+
+static int build_creds(struct kh_policy *p, const struct kh_mappings *m, struct kh_grants *g)
+{
+	size_t n_grants = 0;
+
+	for (size_t i = 0; g != NULL && i < g->cap; i++)
+		n_grants += g->v[i].in_use;
+	p->creds = calloc(m->n + n_grants + 1, sizeof *p->creds);
+	if (p->creds == NULL)
+		return -1;
+	for (size_t i = 0; i < m->n; i++) {
+		if (copy_cred(&p->creds[i], &m->v[i], &p->secrets) != 0)
+			return -1;
+		p->n_creds++;
+	}
+	for (size_t i = 0; g != NULL && i < g->cap; i++)
+		if (g->v[i].in_use && add_grant_cred(p, m, &g->v[i]) != 0)
+			return -1;
+	return 0;
+}
+
+struct kh_policy *kh_policy_build_with_grants(const struct kh_config *cfg,
+					      const struct kh_mappings *m, struct kh_secrets *s,
+					      SSL_CTX *client_ctx, struct kh_grants *g,
+					      struct kh_err *err)
 {
 	struct kh_policy *p = calloc(1, sizeof *p);
 
@@ -189,15 +257,7 @@ struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_m
 		p->client_ctx = client_ctx;
 	if (copy_config(p, cfg) != 0 || build_allow(p, cfg, m) != 0)
 		goto oom;
-	p->creds = calloc(m->n + 1, sizeof *p->creds);
-	if (p->creds == NULL)
-		goto oom;
-	for (size_t i = 0; i < m->n; i++) {
-		if (copy_cred(&p->creds[i], &m->v[i], &p->secrets) != 0)
-			goto oom;
-		p->n_creds++;
-	}
-	if (build_token_index(p) != 0)
+	if (build_creds(p, m, g) != 0 || build_token_index(p) != 0)
 		goto oom;
 	if (cfg->scrub_responses && build_scrub(p, err) != 0)
 		goto fail;
@@ -207,6 +267,12 @@ oom:
 fail:
 	kh_policy_unref(p);
 	return NULL;
+}
+
+struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
+				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err)
+{
+	return kh_policy_build_with_grants(cfg, m, s, client_ctx, NULL, err);
 }
 
 struct kh_policy *kh_policy_ref(struct kh_policy *p)

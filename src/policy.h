@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "grants.h"
 #include "mappings.h"
 #include "scrub.h"
 #include "secrets.h"
@@ -30,6 +31,7 @@ struct kh_cred {
 	size_t n_locs;
 	const char *secret; /* NULL when the variable was not set */
 	size_t secret_len;
+	struct kh_grant *grant; /* a sandbox token (grants.h); NULL for a mapping's own */
 };
 
 struct kh_policy {
@@ -42,8 +44,9 @@ struct kh_policy {
 	size_t n_pins;
 	char **cleartext_hosts;
 	size_t n_cleartext_hosts;
-	struct kh_cred *creds;
+	struct kh_cred *creds; /* mappings' first, then grants' */
 	size_t n_creds;
+	size_t n_grant_creds;
 	uint32_t *tok_slots; /* open addressing over hexkey: cred index + 1 */
 	size_t n_tok_slots; /* power of two */
 	struct kh_timeouts timeouts;
@@ -61,6 +64,15 @@ struct kh_policy {
  * client_ctx (may be NULL in tests). On failure *s is still freed. */
 struct kh_policy *kh_policy_build(const struct kh_config *cfg, const struct kh_mappings *m,
 				  struct kh_secrets *s, SSL_CTX *client_ctx, struct kh_err *err);
+
+/* The same, plus one credential per grant in g (live or recently ended, so
+ * an ended one is recognised and refused) whose env name still has a
+ * mapping; AWS grants are not issued (their keys are re-signed, resign.c).
+ * The caller holds g->lock. */
+struct kh_policy *kh_policy_build_with_grants(const struct kh_config *cfg,
+					      const struct kh_mappings *m, struct kh_secrets *s,
+					      SSL_CTX *client_ctx, struct kh_grants *g,
+					      struct kh_err *err);
 
 struct kh_policy *kh_policy_ref(struct kh_policy *p);
 void kh_policy_unref(struct kh_policy *p); /* frees at zero; NULL-safe */

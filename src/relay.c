@@ -64,6 +64,7 @@ void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		.swapped = c->ex.swapped,
 		.n_swapped = c->ex.n_swapped,
 		.sni = c->sni.got,
+		.sandbox = c->ex.sandbox,
 		.scrubbed = scrubbed,
 		.scrub_counts = scrub_counts,
 		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
@@ -192,9 +193,11 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		return;
 	}
 	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
+		memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
 		kh_conn_fail(c, res.status, res.reason, res.detail);
 		return;
 	}
+	memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
 	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
 	c->ex.n_swapped = res.n_swapped;
 	c->ex.upgrade = res.upgrade;

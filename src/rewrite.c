@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "b64.h"
 #include "resign.h"
@@ -115,6 +116,41 @@ static bool hop_by_hop(struct rw *w, struct kh_slice n, struct kh_slice v)
 	return false;
 }
 
+/* Records on whose behalf the request is made: a sandbox token names its
+ * sandbox (audit records carry the label). */
+static void note_sandbox(struct rw *w, const struct kh_cred *c)
+{
+	if (c->grant != NULL && w->res->sandbox[0] == '\0')
+		snprintf(w->res->sandbox, sizeof w->res->sandbox, "%s", c->grant->label);
+}
+
+/* A sandbox token is only swapped while it is live: 401 once revoked or
+ * expired, 429 once its request budget is spent. Each swap counts. */
+static int check_grant(struct rw *w, const struct kh_cred *c)
+{
+	static const char *const fix = "ask the operator for a new one (keyhole token issue)";
+
+	switch (kh_grant_use(c->grant, c->token, (int64_t)time(NULL))) {
+	case KH_GRANT_OK:
+		return 0;
+	case KH_GRANT_REVOKED:
+		return refuse(w, 401, "token_revoked",
+			      "the sandbox token for %s (sandbox %s) was revoked; %s", c->env_name,
+			      w->res->sandbox, fix);
+	case KH_GRANT_EXPIRED:
+		return refuse(w, 401, "token_expired",
+			      "the sandbox token for %s (sandbox %s) has expired; %s", c->env_name,
+			      w->res->sandbox, fix);
+	case KH_GRANT_EXHAUSTED:
+		return refuse(w, 429, "token_budget_exhausted",
+			      "the sandbox token for %s (sandbox %s) has used its budget of %llu "
+			      "requests; %s",
+			      c->env_name, w->res->sandbox, (unsigned long long)c->grant->budget,
+			      fix);
+	}
+	return -1;
+}
+
 /* Refusal for a token found where it is not swapped. Toward a host the
  * token does not belong to it is a leak attempt (the tripwire); toward its
  * own host it is a client putting it in the wrong place. */
@@ -122,6 +158,7 @@ static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 {
 	char host[KH_HOST_BUF];
 
+	note_sandbox(w, c);
 	/* The destination itself may be what carries the token: never echo it. */
 	kh_policy_redact(w->ctx->policy, kh_slice_cstr(w->ctx->host), host, sizeof host);
 	if (!kh_cred_host_ok(c, w->ctx->host))
@@ -137,6 +174,7 @@ static int misplaced(struct rw *w, const struct kh_cred *c, const char *where)
 /* A token in a host name position is never in the right place. */
 static int leak_in_name(struct rw *w, const struct kh_cred *c, const char *where)
 {
+	note_sandbox(w, c);
 	return refuse(w, 403, "token_leak_attempt",
 		      "a proxy token for %s appears in %s; it is never sent anywhere",
 		      c->env_name, where);
@@ -185,6 +223,7 @@ static const struct kh_cred *scan_any(const struct kh_policy *p, struct kh_slice
 /* May cred's real value be injected toward this destination? */
 static int check_injection(struct rw *w, const struct kh_cred *c, const char *where)
 {
+	note_sandbox(w, c);
 	if (!kh_cred_host_ok(c, w->ctx->host))
 		return misplaced(w, c, where);
 	if (!w->ctx->tls && !kh_policy_cleartext_ok(w->ctx->policy, w->ctx->host))
@@ -197,6 +236,8 @@ static int check_injection(struct rw *w, const struct kh_cred *c, const char *wh
 			      "cannot send %s to %s: its real value is not loaded in keyhole "
 			      "(the variable was not set when the daemon started)",
 			      c->env_name, w->ctx->host);
+	if (c->grant != NULL && check_grant(w, c) != 0)
+		return -1;
 	if (w->res->n_swapped < KH_MAX_SWAPS)
 		w->res->swapped[w->res->n_swapped++] = c->env_name;
 	return 0;

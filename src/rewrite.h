@@ -14,6 +14,9 @@
  *  - hop-by-hop fields are dropped (RFC 9110 7.6.1), a Connection header that
  *    names a framing field (Host, Content-Length, Transfer-Encoding) is
  *    refused because dropping those would desynchronize the upstream;
+ *  - a sandbox token (grants.h) is swapped like its mapping's token while it
+ *    is live, and refused with 401 (revoked, expired) or 429 (budget spent)
+ *    after; its label is returned for the audit record;
  *  - inside a tunnel the Host header must name the tunnel's host; for
  *    absolute-form requests Host is replaced by the URL's authority.
  * Pure: no I/O, no allocation; output is appended to a kh_buf. */
@@ -48,6 +51,7 @@ struct kh_rw_result {
 	size_t n_swapped;
 	bool token_in_target; /* the target held a token: redact it in records */
 	bool upgrade; /* a WebSocket upgrade was forwarded */
+	char sandbox[KH_GRANT_LABEL_MAX]; /* label of a sandbox token seen, or "" */
 };
 
 /* Appends the rewritten head to out. 0 = forward it; -1 = refuse (res says

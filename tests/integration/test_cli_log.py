@@ -212,3 +212,17 @@ def test_real_daemon_records(start_keyhole, echo, token, keyhole_bin):
     out = subprocess.run([keyhole_bin, "log", "--home", kh.home, "--denied"],
                          capture_output=True, text=True, env=env, timeout=10)
     assert out.stdout.count("\n") == 1 and "not-allowed.test" in out.stdout
+
+
+def test_sandbox_label_shown_instead_of_address(cli):
+    labelled = dict(ALLOW, sandbox="job-42")
+    hostile = dict(DENY, sandbox="x\x1b[31mred")
+    cli.make_home()
+    with open(cli.audit, "w", encoding="utf-8") as f:
+        f.write(line(labelled) + line(hostile))
+    r = cli.run("log")
+    assert r.rc == 0, r
+    rows = r.out.splitlines()
+    assert rows[0].split()[1] == "job-42" and "127.0.0.1:52814" not in rows[0], rows[0]
+    assert rows[1].split()[1] == "x\\x1b[31mred", rows[1]
+    no_raw_terminal_bytes(r.out)

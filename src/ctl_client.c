@@ -1,0 +1,219 @@
+#include "ctl_client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "kh_limits.h"
+#include "providers.h"
+
+static int connect_to(const char *sock, struct kh_err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(sock) >= sizeof a.sun_path) {
+		kh_err_set(err, "control socket path too long: %s", sock);
+		return -1;
+	}
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+		return fd;
+	kh_err_set(err, "keyhole is not running (cannot reach %s: %s); start it with `keyhole "
+			"start`",
+		   sock, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+	uint64_t now = kh_mono_ms();
+	struct pollfd p = { fd, ev, 0 };
+
+	return now < deadline && poll(&p, 1, (int)(deadline - now)) == 1 ? 0 : -1;
+}
+
+static int send_all(int fd, const char *p, size_t n, uint64_t deadline)
+{
+	while (n > 0) {
+		ssize_t w;
+
+		if (wait_fd(fd, POLLOUT, deadline) != 0)
+			return -1;
+		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Reads the answer until the daemon closes. Returns its length or -1. */
+static long recv_all(int fd, char *buf, size_t cap, uint64_t deadline)
+{
+	size_t n = 0;
+
+	while (n < cap) {
+		ssize_t r;
+
+		if (wait_fd(fd, POLLIN, deadline) != 0)
+			return -1;
+		r = recv(fd, buf + n, cap - n, MSG_DONTWAIT);
+		if (r == 0)
+			return (long)n;
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (r > 0)
+			n += (size_t)r;
+	}
+	return -1; /* larger than any answer may be */
+}
+
+static int exchange(int fd, const char *text, char *buf, long *n, struct kh_err *err)
+{
+	uint64_t deadline = kh_mono_ms() + KH_CTL_TIMEOUT_MS;
+
+	if (send_all(fd, text, strlen(text), deadline) != 0 || shutdown(fd, SHUT_WR) != 0 ||
+	    (*n = recv_all(fd, buf, KH_CTL_MSG_MAX, deadline)) < 0) {
+		kh_err_set(err, "the keyhole daemon did not answer on its control socket within "
+				"%d ms",
+			   KH_CTL_TIMEOUT_MS);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_reply(json_t *reply, struct kh_err *err)
+{
+	const char *e;
+
+	if (!json_is_object(reply)) {
+		kh_err_set(err, "the keyhole daemon sent an unreadable answer");
+		return -1;
+	}
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 0;
+	e = json_string_value(json_object_get(reply, "error"));
+	kh_err_set(err, "%s", e != NULL ? e : "the keyhole daemon refused the request");
+	return -1;
+}
+
+int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err)
+{
+	char *text = json_dumps(req, JSON_COMPACT), *buf = malloc(KH_CTL_MSG_MAX);
+	int fd = -1, rc = -1;
+	long n = 0;
+
+	*reply = NULL;
+	if (text == NULL || buf == NULL) {
+		kh_err_set(err, "out of memory");
+		goto out;
+	}
+	if ((fd = connect_to(sock, err)) < 0 || exchange(fd, text, buf, &n, err) != 0)
+		goto out;
+	*reply = json_loadb(buf, (size_t)n, 0, NULL);
+	rc = check_reply(*reply, err);
+	if (rc != 0) {
+		json_decref(*reply);
+		*reply = NULL;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (buf != NULL) /* the answer may hold tokens */
+		memset(buf, 0, KH_CTL_MSG_MAX);
+	free(buf);
+	free(text);
+	return rc;
+}
+
+static int put_token(struct kh_mappings *m, json_t *t, struct kh_err *err)
+{
+	const char *env = json_string_value(json_object_get(t, "env_name"));
+	const char *tok = json_string_value(json_object_get(t, "token"));
+
+	if (env == NULL || tok == NULL || !kh_token_valid(tok)) {
+		kh_err_set(err, "the keyhole daemon sent a malformed token list");
+		return -1;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].env_name, env) == 0)
+			snprintf(m->v[i].proxy_token, sizeof m->v[i].proxy_token, "%s", tok);
+	return 0;
+}
+
+int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, struct kh_mappings *m,
+		      struct kh_err *err)
+{
+	json_t *names = json_array(), *reply = NULL, *t;
+	json_t *req = json_pack("{s:s, s:s, s:I, s:o}", "op", "issue", "label", label, "ttl",
+				(json_int_t)ttl, "providers", names);
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; req != NULL && i < m->n; i++)
+		if (!kh_provider_is_sigv4(m->v[i].env_name))
+			json_array_append_new(names, json_string(m->v[i].env_name));
+	if (req == NULL || json_array_size(names) == 0) {
+		json_decref(req);
+		return 0; /* nothing to issue: the mapping tokens (if any) stay */
+	}
+	if (kh_ctl_call(sock, req, &reply, err) == 0) {
+		rc = 0;
+		json_array_foreach(json_object_get(reply, "tokens"), i, t)
+			if (put_token(m, t, err) != 0)
+				rc = -1;
+	}
+	json_decref(req);
+	json_decref(reply);
+	return rc;
+}
+
+long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err)
+{
+	json_t *req = json_pack("{s:s, s:s}", "op", "revoke", "label", label), *reply = NULL;
+	long n = -1;
+
+	if (req != NULL && kh_ctl_call(sock, req, &reply, err) == 0)
+		n = (long)json_integer_value(json_object_get(reply, "revoked"));
+	json_decref(req);
+	json_decref(reply);
+	return n;
+}
+
+int64_t kh_ctl_parse_ttl(const char *s)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1;
+
+	if (strcmp(s, "none") == 0)
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno != 0 || v < 0 || s[0] == '-' || s[0] == '+')
+		return -1;
+	if (strcmp(end, "m") == 0)
+		unit = 60;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600;
+	else if (strcmp(end, "d") == 0)
+		unit = 86400;
+	else if (strcmp(end, "s") != 0 && *end != '\0')
+		return -1;
+	if (v > KH_MAX_GRANT_TTL / unit)
+		return -1;
+	return (int64_t)v * unit;
+}

@@ -1,0 +1,34 @@
+/* The client side of the control socket (ctl_server.h): what `keyhole
+ * token`, `keyhole docker run` and `keyhole sandbox` use to obtain and
+ * revoke sandbox tokens from the running daemon. Every call is bounded by
+ * KH_CTL_TIMEOUT_MS. */
+#ifndef KH_CTL_CLIENT_H
+#define KH_CTL_CLIENT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "mappings.h"
+
+/* Sends req and returns the daemon's answer in *reply (the caller
+ * json_decrefs it). -1 with err when the daemon is not running or not
+ * reachable, the exchange failed or timed out, or the daemon answered
+ * {"ok":false} (err then holds its message). */
+int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err);
+
+/* Asks for one sandbox token per mapping in m (AWS ones excepted: they keep
+ * their mapping token) under label, expiring after ttl seconds (0: never),
+ * and writes each into m in place of the mapping's token. */
+int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, struct kh_mappings *m,
+		      struct kh_err *err);
+
+/* Revokes every sandbox token of label. Returns how many, or -1 with err. */
+long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err);
+
+/* "90", "90s", "30m", "1h", "7d" -> seconds; "0" or "none" -> 0 (no expiry).
+ * -1 when malformed or over KH_MAX_GRANT_TTL. */
+int64_t kh_ctl_parse_ttl(const char *s);
+
+#endif
