@@ -2,7 +2,9 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ctl_client.h"
 #include "state.h"
 
 int kh_cli_open(struct kh_cli_ctx *x, const char *cmd, const char *home)
@@ -61,4 +63,47 @@ bool kh_cli_daemon_running(const struct kh_cli_ctx *x, pid_t *pid)
 	if (kh_nonce_read(x->paths.nonce, nonce, sizeof nonce) != 0)
 		nonce[0] = '\0';
 	return kh_proc_is_keyhole(*pid, nonce);
+}
+
+/* Docker names allow more than labels do: keep the label-safe characters. */
+static void label_part(const char *name, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; name[i] != '\0' && o + 1 < len; i++)
+		if ((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' || name[i] == '_' ||
+		    name[i] == '-')
+			out[o++] = name[i];
+	out[o] = '\0';
+}
+
+int kh_cli_sandbox_tokens(const struct kh_cli_ctx *x, const char *kind, const char *name,
+			  struct kh_mappings *m, char *label)
+{
+	struct kh_err err = { "" };
+	char part[32] = "";
+
+	if (name != NULL)
+		label_part(name, part, sizeof part);
+	/* the pid keeps it unique among running sandboxes */
+	snprintf(label, KH_GRANT_LABEL_MAX, part[0] ? "%s-%s-%ld" : "%s%s-%ld", kind, part,
+		 (long)getpid());
+	if (kh_ctl_issue_into(x->paths.control, label, KH_DEFAULT_GRANT_TTL, m, &err) != 0) {
+		kh_cli_fail(x, "cannot get sandbox tokens from the daemon: %s (a daemon started "
+			       "by an older keyhole has no control socket: restart it)",
+			    err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+void kh_cli_sandbox_revoke(const struct kh_cli_ctx *x, const char *label)
+{
+	struct kh_err err = { "" };
+
+	if (kh_ctl_revoke_label(x->paths.control, label, &err) < 0)
+		fprintf(stderr, "keyhole %s: warning: could not revoke the tokens of sandbox %s: %s "
+				"(they expire within %d hours; keyhole token revoke --label %s)\n",
+			x->cmd, label, err.msg, KH_DEFAULT_GRANT_TTL / 3600, label);
 }

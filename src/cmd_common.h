@@ -32,4 +32,16 @@ int kh_cli_mappings(const struct kh_cli_ctx *x, struct kh_mappings *m);
 /* Is the daemon recorded in keyhole.pid alive and ours? Fills *pid. */
 bool kh_cli_daemon_running(const struct kh_cli_ctx *x, pid_t *pid);
 
+/* Replaces the tokens in m by sandbox tokens of a new label "<kind>-<pid>"
+ * (or "<kind>-<name>-<pid>"; name may be NULL) from the running daemon, so
+ * this sandbox's requests are audited under it and its tokens can be revoked
+ * alone. The label goes to label (KH_GRANT_LABEL_MAX). Prints and returns -1
+ * when the daemon cannot issue them. */
+int kh_cli_sandbox_tokens(const struct kh_cli_ctx *x, const char *kind, const char *name,
+			  struct kh_mappings *m, char *label);
+
+/* Revokes label's tokens once the sandbox has exited (warns on failure:
+ * they still expire). */
+void kh_cli_sandbox_revoke(const struct kh_cli_ctx *x, const char *label);
+
 #endif

@@ -1,13 +1,16 @@
 /* `keyhole docker args` prints the `docker run` arguments that put a container
- * behind keyhole; `keyhole docker run ...` execs `docker run` with them in
- * front of the user's own. When keyhole is enabled but cannot protect the
+ * behind keyhole; `keyhole docker run ...` runs `docker run` with them in
+ * front of the user's own, giving the container its own sandbox tokens
+ * (revoked when docker run returns). When keyhole is enabled but cannot protect the
  * container (not set up, not running, CA or mappings missing), enforcement
  * refuses; without it, a warning is printed and nothing is added. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -33,6 +36,7 @@ struct user_env {
 	size_t n;
 	char *texts[MAX_ENV_FILES + 1]; /* owned copies the entries point into */
 	size_t n_texts;
+	const char *name; /* --name of the container, or NULL */
 };
 
 static void print_warning(const char *line)
@@ -147,10 +151,12 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 	return 0;
 }
 
+/* label: NULL for `args` (the mapping tokens); for `run`, where the label of
+ * the container's own sandbox tokens goes ("" when it gets none). */
 static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, char *node,
-		 int *ready)
+		 int *ready, char *label)
 {
-	struct kh_mappings m = { 0 };
+	struct kh_mappings m = { 0 }, shared = { 0 };
 	struct kh_err err = { "" };
 	struct kh_docker_in in;
 	int rc = 0;
@@ -160,13 +166,26 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 		kh_mappings_free(&m);
 		return *ready < 0 ? -1 : 0;
 	}
-	in = (struct kh_docker_in){ x->paths.ca_crt, x->cfg.tunnel_port, &m, u->v, u->n,
-				    x->cfg.enforce_on_docker };
+	if (label != NULL && (kh_cli_mappings(x, &shared) != 0 ||
+			      kh_cli_sandbox_tokens(x, "docker", u->name, &m, label) != 0)) {
+		label[0] = '\0';
+		kh_mappings_free(&m);
+		kh_mappings_free(&shared);
+		return -1;
+	}
+	in = (struct kh_docker_in){ .ca_path = x->paths.ca_crt,
+				    .port = x->cfg.tunnel_port,
+				    .maps = &m,
+				    .shared = label ? &shared : NULL,
+				    .user = u->v,
+				    .n_user = u->n,
+				    .enforce = x->cfg.enforce_on_docker };
 	if (kh_docker_args(&in, out, node, NODE_OPTIONS_MAX, print_warning, &err) != 0) {
 		kh_cli_fail(x, "%s", err.msg);
 		rc = -1;
 	}
 	kh_mappings_free(&m);
+	kh_mappings_free(&shared);
 	return rc;
 }
 
@@ -293,7 +312,7 @@ static int cmd_args(int argc, char **argv)
 	rc = KH_EXIT_FAIL;
 	if (kh_cli_open(&x, "docker args", home) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready) == 0) {
+	if (build(&x, &u, &out, node, &ready, NULL) == 0) {
 		if (ready == 0 && !x.cfg.enabled)
 			fprintf(stderr, "keyhole docker args: keyhole is disabled (enabled: false); "
 					"no arguments\n");
@@ -350,6 +369,8 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image,
 				val = eq + 1;
 			else if (!docker_bool_flag(name))
 				val = i + 1 < argc ? argv[++i] : NULL;
+			if (nl == 4 && strncmp(name, "name", 4) == 0)
+				u->name = val;
 		} else {
 			while (short_is_flag(*name))
 				name++;
@@ -405,12 +426,44 @@ static bool rewrite_node_options(int n, char **argv, const char *merged, char **
 	return false;
 }
 
-/* docker run <ours> <the user's options, image and command>. */
-static int exec_docker(const struct kh_argv *ours, int argc, char **argv, int image,
-		       const char *node)
+/* Waits for docker run: signals from the terminal reach it directly (same
+ * process group), so here they are ignored; SIGTERM and SIGHUP sent to us
+ * are passed on, so the container is stopped the way docker stops it. */
+static volatile pid_t docker_pid;
+
+static void pass_on(int sig)
+{
+	if (docker_pid > 0)
+		kill(docker_pid, sig);
+}
+
+static int wait_docker(pid_t pid)
+{
+	struct sigaction fwd = { .sa_handler = pass_on }, ign = { .sa_handler = SIG_IGN };
+	int status = 0;
+
+	docker_pid = pid;
+	sigaction(SIGTERM, &fwd, NULL);
+	sigaction(SIGHUP, &fwd, NULL);
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGQUIT, &ign, NULL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* docker run <ours> <the user's options, image and command>. With sandbox
+ * tokens (label set) keyhole stays to revoke them when docker returns;
+ * without, it simply becomes docker. */
+static int run_docker(const struct kh_argv *ours, int argc, char **argv, int image,
+		      const char *node, const char *label)
 {
 	char **full = calloc((size_t)argc + ours->n + 3, sizeof *full), *owned = NULL;
 	size_t k = 0, n_ours = ours->n;
+	int rc = KH_EXIT_FAIL;
+	pid_t pid = 0;
 
 	if (full == NULL)
 		return KH_EXIT_FAIL;
@@ -425,11 +478,19 @@ static int exec_docker(const struct kh_argv *ours, int argc, char **argv, int im
 		full[k++] = argv[i];
 	full[k] = NULL;
 	fflush(NULL);
-	execvp("docker", full);
-	fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
+	if (label[0] == '\0' || (pid = fork()) == 0) {
+		execvp("docker", full);
+		fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
+		if (pid == 0 && label[0] != '\0')
+			_exit(KH_EXIT_FAIL);
+	} else if (pid > 0) {
+		rc = wait_docker(pid);
+	} else {
+		fprintf(stderr, "keyhole docker run: cannot fork: %s\n", strerror(errno));
+	}
 	free(owned);
 	free(full);
-	return KH_EXIT_FAIL;
+	return rc;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -438,7 +499,7 @@ static int cmd_run(int argc, char **argv)
 	struct kh_argv out = { 0 };
 	struct kh_err err = { "" };
 	struct kh_cli_ctx x;
-	char node[NODE_OPTIONS_MAX] = "";
+	char node[NODE_OPTIONS_MAX] = "", label[KH_GRANT_LABEL_MAX] = "";
 	int image, ready, rc = KH_EXIT_FAIL;
 
 	if (scan_run_args(argc, argv, &u, &image, &err) != 0) {
@@ -447,8 +508,10 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (kh_cli_open(&x, "docker run", NULL) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready) == 0)
-		rc = exec_docker(&out, argc, argv, image, node);
+	if (build(&x, &u, &out, node, &ready, label) == 0)
+		rc = run_docker(&out, argc, argv, image, node, label);
+	if (label[0] != '\0')
+		kh_cli_sandbox_revoke(&x, label);
 	kh_cli_close(&x);
 out:
 	kh_argv_free(&out);

@@ -98,6 +98,19 @@ static const char *our_value(const struct kh_docker_in *in, const char *name, ch
 	return NULL;
 }
 
+/* Is theirs what keyhole sets name to (or the shared token of name)? */
+static bool same_as_ours(const struct kh_docker_in *in, const char *name, const char *ours,
+			 const char *theirs)
+{
+	if (strcmp(ours, theirs) == 0)
+		return true;
+	for (size_t i = 0; in->shared != NULL && i < in->shared->n; i++)
+		if (strcmp(in->shared->v[i].env_name, name) == 0 &&
+		    strcmp(in->shared->v[i].proxy_token, theirs) == 0)
+			return true;
+	return false;
+}
+
 static const char *user_value(const struct kh_user_env *u)
 {
 	return u->value != NULL ? u->value : getenv(u->name);
@@ -114,7 +127,7 @@ static bool user_overrides(const struct kh_docker_in *in, const char *name)
 			continue;
 		ours = our_value(in, name, buf, sizeof buf);
 		theirs = user_value(&in->user[i]);
-		if (ours != NULL && theirs != NULL && strcmp(ours, theirs) != 0)
+		if (ours != NULL && theirs != NULL && !same_as_ours(in, name, ours, theirs))
 			return true;
 	}
 	return false;
@@ -132,7 +145,8 @@ static size_t collisions(const struct kh_docker_in *in, char *list, size_t len)
 		const char *ours = our_value(in, in->user[i].name, buf, sizeof buf);
 		const char *theirs = user_value(&in->user[i]);
 
-		if (ours == NULL || theirs == NULL || strcmp(ours, theirs) == 0)
+		if (ours == NULL || theirs == NULL ||
+		    same_as_ours(in, in->user[i].name, ours, theirs))
 			continue;
 		if (strstr(list, in->user[i].name) == NULL)
 			snprintf(list + strlen(list), len - strlen(list), "%s%s", n++ ? ", " : "",

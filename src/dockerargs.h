@@ -41,7 +41,11 @@ struct kh_user_env {
 struct kh_docker_in {
 	const char *ca_path;   /* host path of ca.crt */
 	uint16_t port;         /* tunnel_port */
-	const struct kh_mappings *maps;
+	const struct kh_mappings *maps; /* the tokens the container gets */
+	/* mappings.json's own tokens when maps holds sandbox tokens (docker run),
+	 * else NULL: a user value equal to one of these is a keyhole token too,
+	 * so it is no collision (that container then uses the shared token) */
+	const struct kh_mappings *shared;
 	const struct kh_user_env *user;
 	size_t n_user;
 	bool enforce;

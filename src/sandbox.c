@@ -9,7 +9,8 @@
  * directory; /tmp and /run are private; KEYHOLE_HOME is hidden under an empty
  * tmpfs; only ca.crt, the proxy socket and the keyhole binary are mounted in
  * under /run/keyhole. The command gets the same environment as a Docker
- * sandbox (proxy variables, CA bundle variables, proxy tokens).
+ * sandbox (proxy variables, CA bundle variables), with tokens of its own:
+ * sandbox tokens labelled sandbox-<pid>, revoked when it exits.
  *
  * bwrap does not forward signals, so this process does: a signal sent to it
  * with kill(2) is passed to pid 1 inside, which passes it to the command.
@@ -354,13 +355,20 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 {
 	struct kh_argv args = { 0 }, env = { 0 };
 	struct kh_mappings m = { 0 };
+	char label[KH_GRANT_LABEL_MAX] = "";
 	int info[2] = { -1, -1 }, rc = KH_EXIT_FAIL;
 
 	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
 	o->home_fd = o->audit_fd = o->id_fd[0] = o->id_fd[1] = -1;
 	o->mappings = &m;
-	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0 ||
-	    prepare_transparent(x, &m, o) != 0)
+	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0)
+		goto out;
+	/* its own tokens, revoked when it exits */
+	if (kh_cli_sandbox_tokens(x, "sandbox", NULL, &m, label) != 0) {
+		label[0] = '\0';
+		goto out;
+	}
+	if (prepare_transparent(x, &m, o) != 0)
 		goto out;
 	/* No CLOEXEC: bwrap hands it to pid 1, the only process inside that can
 	 * reach the daemon's socket (through /proc/self/fd; pid 1 is non-dumpable). */
@@ -379,6 +387,8 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	rc = run_bwrap(&args, &env, info, o->id_fd);
 	info[0] = info[1] = -1;
 out:
+	if (label[0] != '\0')
+		kh_cli_sandbox_revoke(x, label);
 	if (o->home_fd >= 0)
 		close(o->home_fd);
 	if (o->audit_fd >= 0)

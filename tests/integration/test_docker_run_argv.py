@@ -1,13 +1,15 @@
-"""`keyhole docker run ...` execs `docker run <keyhole's args> <the user's args>`:
-keyhole's arguments (the same as `keyhole docker args`) first, then the user's
+"""`keyhole docker run ...` runs `docker run <keyhole's args> <the user's args>`:
+keyhole's arguments (those of `keyhole docker args`, but with sandbox tokens of
+the container's own in place of the mapping tokens) first, then the user's
 options, image and command untouched and in order. Options that belong to the
 container's command (its own --help, -e, --env-file) are not interpreted, and
-docker's exit status is keyhole's."""
+docker's exit status is keyhole's. The container's tokens are live while
+docker runs and revoked when it returns."""
 import json
 import secrets
 
 from helpers.cli import cli  # noqa: F401
-from helpers.sandbox import docker, setup_and_start  # noqa: F401
+from helpers.sandbox import docker, grants, same_but_tokens, setup_and_start  # noqa: F401
 
 KEYS = {"OPENAI_API_KEY": "sk-real-openai-" + secrets.token_hex(10)}
 
@@ -27,7 +29,7 @@ def test_docker_run_argv(cli, docker):
     r = cli.run("docker", "run", *user, env=KEYS)
     assert r.rc == 0, r
     assert docker.calls() == 1
-    assert docker.argv() == ["run", *ours, *user], r
+    assert same_but_tokens(docker.argv()) == same_but_tokens(["run", *ours, *user]), r
     assert "usage" not in r.out.lower(), r
 
     # the command's own options, as separate words, are the container's business:
@@ -37,14 +39,14 @@ def test_docker_run_argv(cli, docker):
             "--env-file", "/nonexistent", "--help", "-h"]
     r = cli.run("docker", "run", *user, env=KEYS)
     assert r.rc == 0, r
-    assert docker.argv() == ["run", *ours, *user], r
+    assert same_but_tokens(docker.argv()) == same_but_tokens(["run", *ours, *user]), r
 
     # "--" ends docker's options too; what follows is passed along as it is
     docker.reset()
     user = ["--rm", "ubuntu", "--", "-e", "OPENAI_API_KEY=sk-x"]
     r = cli.run("docker", "run", *user, env=KEYS)
     assert r.rc == 0, r
-    assert docker.argv() == ["run", *ours, *user], r
+    assert same_but_tokens(docker.argv()) == same_but_tokens(["run", *ours, *user]), r
 
 
 def test_docker_run_exit_status_propagates(cli, docker):
@@ -53,7 +55,8 @@ def test_docker_run_exit_status_propagates(cli, docker):
     docker.set_exit(3)
     r = cli.run("docker", "run", "--rm", "alpine", "false", env=KEYS)
     assert r.rc == 3, r
-    assert docker.argv() == ["run", *ours, "--rm", "alpine", "false"], r
+    assert same_but_tokens(docker.argv()) == same_but_tokens(["run", *ours, "--rm", "alpine",
+                                                              "false"]), r
 
     docker.reset()
     docker.set_exit(125)
@@ -79,5 +82,34 @@ def test_docker_run_short_h_is_dockers_hostname(cli, docker):
     user = ["-h", "box", "--rm", "alpine", "hostname"]
     r = cli.run("docker", "run", *user, env=KEYS)
     assert r.rc == 0, r
-    assert docker.argv() == ["run", *ours, *user], \
+    assert same_but_tokens(docker.argv()) == same_but_tokens(["run", *ours, *user]), \
         f"`keyhole docker run -h box ...` did not run docker: {r}"
+
+
+def test_docker_run_gives_sandbox_tokens_revoked_on_exit(cli, docker, keyhole_bin):
+    setup_and_start(cli, KEYS)
+    mapping_token = cli.tokens()["OPENAI_API_KEY"]
+    cli.env["FAKE_DOCKER_DURING"] = f"'{keyhole_bin}' token list --json"
+    r = cli.run("docker", "run", "--name", "agent.1", "--rm", "alpine", "true", env=KEYS)
+    assert r.rc == 0, r
+    argv = docker.argv()
+    given = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if a.startswith(
+        ("OPENAI_API_KEY=", "HERMES_PROXY_TOKEN_OPENAI_API_KEY="))}
+    token = given["OPENAI_API_KEY"]
+    assert token == given["HERMES_PROXY_TOKEN_OPENAI_API_KEY"] != mapping_token, given
+    assert mapping_token not in "\n".join(argv), "the shared token reached the container"
+
+    with open(docker.argv_path + ".during") as f:
+        during = json.loads(f.read())
+    assert len(during) == 1 and during[0]["state"] == "active", during
+    label = during[0]["label"]
+    assert label.startswith("docker-agent.1-") and label.rsplit("-", 1)[1].isdigit(), label
+    after = grants(cli)
+    assert [(g["label"], g["state"]) for g in after] == [(label, "revoked")], after
+
+    # a failing container is cleaned up the same way, and its status is kept
+    docker.set_exit(7)
+    r = cli.run("docker", "run", "alpine", "false", env=KEYS)
+    assert r.rc == 7, r
+    assert all(g["state"] == "revoked" for g in grants(cli)), grants(cli)
+    assert len(grants(cli)) == 2

