@@ -156,7 +156,8 @@ const struct kh_command kh_commands[] = {
 	  "       keyhole docker run [docker run options] IMAGE [COMMAND...]\n"
 	  "\n"
 	  "args prints the arguments that put a container behind keyhole: keyhole's CA\n"
-	  "mounted read-only at " "/etc/ssl/certs/hermes-egress-ca.crt (and keyhole-ca.crt),\n"
+	  "mounted read-only at "
+	  "/etc/ssl/certs/hermes-egress-ca.crt (and keyhole-ca.crt),\n"
 	  "HTTPS_PROXY/HTTP_PROXY (both cases) = http://host.docker.internal:<tunnel_port>,\n"
 	  "NO_PROXY for loopback, the CA bundle variables, HERMES_EGRESS_PROXY=1, for each\n"
 	  "mapping HERMES_PROXY_TOKEN_<NAME> and <NAME> set to its proxy token, NODE_OPTIONS\n"
@@ -166,8 +167,11 @@ const struct kh_command kh_commands[] = {
 	  "a real key in the container is refused while enforce_on_docker is on.\n"
 	  "  eval \"docker run $(keyhole docker args) IMAGE\"\n"
 	  "\n"
-	  "run execs `docker run` with those arguments before yours (KEYHOLE_HOME selects the\n"
-	  "state directory). With keyhole enabled but not set up or not running, both refuse\n"
+	  "run runs `docker run` with those arguments before yours (KEYHOLE_HOME selects the\n"
+	  "state directory), but with sandbox tokens of the container's own (label\n"
+	  "docker[-<--name>]-<pid>, see keyhole token) in place of the mapping tokens; it\n"
+	  "waits for docker, revokes them when docker returns and exits with docker's\n"
+	  "status. With keyhole enabled but not set up or not running, both refuse\n"
 	  "(enforce_on_docker: true) or warn and add nothing (false).\n",
 	  kh_cmd_docker },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
@@ -179,7 +183,8 @@ const struct kh_command kh_commands[] = {
 	  "through keyhole and nothing else leaves. The file system is read-only except the\n"
 	  "working directory; /tmp is private; KEYHOLE_HOME is hidden. The environment is\n"
 	  "the Docker sandbox's: proxy and CA variables (CA at /run/keyhole/ca.crt) and each\n"
-	  "provider variable set to its proxy token. Exit status, signals and the terminal\n"
+	  "provider variable set to a sandbox token of its own (label sandbox-<pid>, see\n"
+	  "keyhole token), revoked when it exits. Exit status, signals and the terminal\n"
 	  "pass through. Needs a running daemon (keyhole start).\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS

@@ -21,11 +21,11 @@
 #include "probe.h"
 #include "state.h"
 
-#define MAX_USER_ENV 1024
-#define MAX_ENV_FILES 64
-#define ENV_FILE_MAX (1u << 20)
+#define MAX_USER_ENV     1024
+#define MAX_ENV_FILES    64
+#define ENV_FILE_MAX     (1u << 20)
 #define NODE_OPTIONS_MAX 4096
-#define HELP_SHOWN (-2) /* parse_args_cmd: --help was asked for */
+#define HELP_SHOWN       (-2) /* parse_args_cmd: --help was asked for */
 
 enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
 
@@ -132,22 +132,30 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		snprintf(why, sizeof why, "keyhole is enabled but not set up; run `keyhole setup`");
 	else if (!kh_cli_daemon_running(x, &pid) ||
 		 kh_probe_health(x->cfg.tunnel_port, 1000, &seen) != 0)
-		snprintf(why, sizeof why, "keyhole is enabled but not running on port %u; start it "
-					  "with `keyhole start`", x->cfg.tunnel_port);
+		snprintf(why, sizeof why,
+			 "keyhole is enabled but not running on port %u; start it "
+			 "with `keyhole start`",
+			 x->cfg.tunnel_port);
 	else if (!kh_fs_exists(x->paths.ca_crt))
-		snprintf(why, sizeof why, "keyhole's CA certificate vanished from %s; run "
-					  "`keyhole setup` to create it again", x->paths.ca_crt);
+		snprintf(why, sizeof why,
+			 "keyhole's CA certificate vanished from %s; run "
+			 "`keyhole setup` to create it again",
+			 x->paths.ca_crt);
 	else if (kh_cli_mappings(x, m) != 0 || m->n == 0)
-		snprintf(why, sizeof why, "mappings.json is empty or corrupt; run `keyhole setup` "
-					  "to mint provider tokens before starting a sandbox");
+		snprintf(why, sizeof why,
+			 "mappings.json is empty or corrupt; run `keyhole setup` "
+			 "to mint provider tokens before starting a sandbox");
 	if (why[0] == '\0')
 		return 1;
 	if (x->cfg.enforce_on_docker) {
-		kh_cli_fail(x, "%s (enforce_on_docker is on, so the container is not started)", why);
+		kh_cli_fail(x, "%s (enforce_on_docker is on, so the container is not started)",
+			    why);
 		return -1;
 	}
-	fprintf(stderr, "keyhole docker: warning: %s; enforce_on_docker is off, so the container "
-			"gets no keyhole arguments and talks to the network directly\n", why);
+	fprintf(stderr,
+		"keyhole docker: warning: %s; enforce_on_docker is off, so the container "
+		"gets no keyhole arguments and talks to the network directly\n",
+		why);
 	return 0;
 }
 
@@ -257,8 +265,7 @@ static int parse_format(const char *s, enum fmt *f)
 	return 0;
 }
 
-static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
-			  struct user_env *u)
+static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f, struct user_env *u)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
@@ -285,7 +292,8 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			fprintf(stderr, "keyhole docker args: %s\n", err.msg);
 			return KH_EXIT_FAIL;
 		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e')
-			return kh_cli_usage_error("docker args", "unknown or incomplete option '%s'",
+			return kh_cli_usage_error("docker args",
+						  "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
 	}
 	if (optind < argc)
@@ -314,8 +322,9 @@ static int cmd_args(int argc, char **argv)
 		goto out;
 	if (build(&x, &u, &out, node, &ready, NULL) == 0) {
 		if (ready == 0 && !x.cfg.enabled)
-			fprintf(stderr, "keyhole docker args: keyhole is disabled (enabled: false); "
-					"no arguments\n");
+			fprintf(stderr,
+				"keyhole docker args: keyhole is disabled (enabled: false); "
+				"no arguments\n");
 		rc = print_args(&out, f) == 0 ? KH_EXIT_OK : KH_EXIT_FAIL;
 	}
 	kh_cli_close(&x);
@@ -330,10 +339,21 @@ out:
 /* docker run options that take no value; every other option does. */
 static bool docker_bool_flag(const char *name)
 {
-	static const char *const flags[] = { "detach", "interactive", "tty", "rm", "privileged",
-					     "init", "publish-all", "read-only", "no-healthcheck",
-					     "oom-kill-disable", "disable-content-trust", "sig-proxy",
-					     "quiet", "help", "use-api-socket" };
+	static const char *const flags[] = { "detach",
+					     "interactive",
+					     "tty",
+					     "rm",
+					     "privileged",
+					     "init",
+					     "publish-all",
+					     "read-only",
+					     "no-healthcheck",
+					     "oom-kill-disable",
+					     "disable-content-trust",
+					     "sig-proxy",
+					     "quiet",
+					     "help",
+					     "use-api-socket" };
 
 	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
 		if (strcmp(flags[i], name) == 0)
@@ -349,8 +369,7 @@ static bool short_is_flag(char c)
 
 /* Index of the first argument that is not an option (the image), filling u
  * from -e/--env/--env-file on the way. */
-static int scan_run_args(int argc, char **argv, struct user_env *u, int *image,
-			 struct kh_err *err)
+static int scan_run_args(int argc, char **argv, struct user_env *u, int *image, struct kh_err *err)
 {
 	int i = 0;
 
@@ -376,7 +395,8 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image,
 				name++;
 			is_env = *name == 'e';
 			if (*name != '\0')
-				val = name[1] != '\0' ? name + 1 : (i + 1 < argc ? argv[++i] : NULL);
+				val = name[1] != '\0' ? name + 1
+						      : (i + 1 < argc ? argv[++i] : NULL);
 		}
 		if ((is_env && val && add_env_arg(u, val, err) != 0) ||
 		    (is_file && val && read_env_file(u, val, err) != 0))

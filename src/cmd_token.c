@@ -14,6 +14,7 @@
 #include "ctl_client.h"
 #include "home.h"
 #include "kh_limits.h"
+#include "slice.h"
 
 #define MAX_PROVIDERS 64
 
@@ -30,9 +31,12 @@ struct token_opts {
 static int parse(int argc, char **argv, struct token_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "home", required_argument, NULL, 'H' },     { "label", required_argument, NULL, 'l' },
-		{ "ttl", required_argument, NULL, 't' },      { "budget", required_argument, NULL, 'b' },
-		{ "provider", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
+		{ "home", required_argument, NULL, 'H' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -89,23 +93,24 @@ static void print_issued(json_t *tokens, bool json)
 		return;
 	}
 	json_array_foreach(tokens, i, t)
+	{
 		printf("%s=%s\n", json_string_value(json_object_get(t, "env_name")),
 		       json_string_value(json_object_get(t, "token")));
+	}
 }
 
 static int issue(const struct token_opts *o)
 {
 	json_t *names = json_array(), *reply = NULL, *req;
 	int64_t ttl = o->ttl ? kh_ctl_parse_ttl(o->ttl) : KH_DEFAULT_GRANT_TTL;
-	char *end = NULL;
-	unsigned long long budget = o->budget ? strtoull(o->budget, &end, 10) : 0;
+	uint64_t budget = 0;
 
 	if (o->label == NULL)
 		return kh_cli_usage_error("token", "issue needs --label (the sandbox it is for)");
 	if (ttl < 0)
 		return kh_cli_usage_error("token", "--ttl takes a duration like 90s, 30m, 1h, 7d "
 						   "or none (at most 366d)");
-	if (o->budget != NULL && (end == o->budget || *end != '\0' || o->budget[0] == '-'))
+	if (o->budget != NULL && kh_parse_u64(o->budget, INT64_MAX, &budget) != 0)
 		return kh_cli_usage_error("token", "--budget takes a number of requests");
 	for (size_t i = 0; i < o->n_providers; i++)
 		json_array_append_new(names, json_string(o->providers[i]));
@@ -139,7 +144,8 @@ static int revoke(const struct token_opts *o, int argc, char **argv)
 	long n;
 
 	if ((optind < argc) == (o->label != NULL) || optind + 1 < argc)
-		return kh_cli_usage_error("token", "revoke takes one TOKEN (or -) or --label LABEL");
+		return kh_cli_usage_error("token",
+					  "revoke takes one TOKEN (or -) or --label LABEL");
 	if (o->label != NULL) {
 		req = json_pack("{s:s, s:s}", "op", "revoke", "label", o->label);
 	} else {
@@ -179,8 +185,7 @@ static void print_grant(json_t *g)
 		snprintf(use, sizeof use, "%lld/%lld", (long long)used, (long long)budget);
 	else
 		snprintf(use, sizeof use, "%lld", (long long)used);
-	printf("%-24s %-24s %-16s %-9s %-20s %s\n",
-	       json_string_value(json_object_get(g, "label")),
+	printf("%-24s %-24s %-16s %-9s %-20s %s\n", json_string_value(json_object_get(g, "label")),
 	       json_string_value(json_object_get(g, "env_name")),
 	       json_string_value(json_object_get(g, "token")),
 	       json_string_value(json_object_get(g, "state")), exp, use);
@@ -205,7 +210,9 @@ static int list(const struct token_opts *o)
 		printf("%-24s %-24s %-16s %-9s %-20s %s\n", "LABEL", "CREDENTIAL", "TOKEN", "STATE",
 		       "EXPIRES", "REQUESTS");
 		json_array_foreach(grants, i, g)
+		{
 			print_grant(g);
+		}
 	}
 	json_decref(reply);
 	return KH_EXIT_OK;

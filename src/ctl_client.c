@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "kh_limits.h"
 #include "providers.h"
+#include "slice.h"
 
 static int connect_to(const char *sock, struct kh_err *err)
 {
@@ -26,8 +27,9 @@ static int connect_to(const char *sock, struct kh_err *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
 		return fd;
-	kh_err_set(err, "keyhole is not running (cannot reach %s: %s); start it with `keyhole "
-			"start`",
+	kh_err_set(err,
+		   "keyhole is not running (cannot reach %s: %s); start it with `keyhole "
+		   "start`",
 		   sock, strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -87,8 +89,9 @@ static int exchange(int fd, const char *text, char *buf, long *n, struct kh_err 
 
 	if (send_all(fd, text, strlen(text), deadline) != 0 || shutdown(fd, SHUT_WR) != 0 ||
 	    (*n = recv_all(fd, buf, KH_CTL_MSG_MAX, deadline)) < 0) {
-		kh_err_set(err, "the keyhole daemon did not answer on its control socket within "
-				"%d ms",
+		kh_err_set(err,
+			   "the keyhole daemon did not answer on its control socket within "
+			   "%d ms",
 			   KH_CTL_TIMEOUT_MS);
 		return -1;
 	}
@@ -173,8 +176,10 @@ int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, struct k
 	if (kh_ctl_call(sock, req, &reply, err) == 0) {
 		rc = 0;
 		json_array_foreach(json_object_get(reply, "tokens"), i, t)
+		{
 			if (put_token(m, t, err) != 0)
 				rc = -1;
+		}
 	}
 	json_decref(req);
 	json_decref(reply);
@@ -195,25 +200,24 @@ long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err
 
 int64_t kh_ctl_parse_ttl(const char *s)
 {
-	char *end;
-	long long v;
+	static const struct {
+		char suffix;
+		int64_t secs;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	size_t len = strlen(s);
 	int64_t unit = 1;
+	uint64_t v;
 
 	if (strcmp(s, "none") == 0)
 		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (end == s || errno != 0 || v < 0 || s[0] == '-' || s[0] == '+')
-		return -1;
-	if (strcmp(end, "m") == 0)
-		unit = 60;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600;
-	else if (strcmp(end, "d") == 0)
-		unit = 86400;
-	else if (strcmp(end, "s") != 0 && *end != '\0')
-		return -1;
-	if (v > KH_MAX_GRANT_TTL / unit)
+	for (size_t i = 0; len > 0 && i < sizeof units / sizeof units[0]; i++)
+		if (s[len - 1] == units[i].suffix) {
+			unit = units[i].secs;
+			len--;
+			break;
+		}
+	if (len == 0 || len > 20 ||
+	    kh_slice_to_u64(kh_slice_make(s, len), (uint64_t)(KH_MAX_GRANT_TTL / unit), &v) != 0)
 		return -1;
 	return (int64_t)v * unit;
 }

@@ -75,7 +75,8 @@ static json_t *op_issue(struct kh_ctl_server *s, json_t *req)
 	r.budget = budget ? (uint64_t)json_integer_value(budget) : 0;
 	if (prov != NULL && (!json_is_array(prov) || json_array_size(prov) > MAX_NAMES))
 		return fail("providers must be a list of at most %d names", MAX_NAMES);
-	json_array_foreach(prov, i, v) {
+	json_array_foreach(prov, i, v)
+	{
 		if ((names[n_names++] = json_string_value(v)) == NULL)
 			return fail("providers must be a list of %s", "names");
 	}
@@ -107,8 +108,8 @@ static json_t *grant_summary(const struct kh_grant *gr, int64_t now)
 	char hint[KH_TOKEN_LOG_CHARS + 4];
 
 	kh_token_redact(gr->token, hint, sizeof hint);
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "label", gr->label,
-			 "env_name", gr->env_name, "token", hint, "state",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "label", gr->label, "env_name",
+			 gr->env_name, "token", hint, "state",
 			 kh_grant_state_name(kh_grant_state(gr, now)), "issued",
 			 (json_int_t)gr->issued, "expires", (json_int_t)gr->expires, "budget",
 			 (json_int_t)gr->budget, "used", (json_int_t)atomic_load(&gr->used));
@@ -170,7 +171,8 @@ static long read_request(int fd, char *buf, size_t cap, uint64_t deadline)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			if ((errno != EAGAIN && errno != EINTR) || wait_io(fd, POLLIN, deadline) != 0)
+			if ((errno != EAGAIN && errno != EINTR) ||
+			    wait_io(fd, POLLIN, deadline) != 0)
 				return -1;
 			continue;
 		}
@@ -240,9 +242,11 @@ static void serve_client(struct kh_ctl_server *s, int fd)
 	if (buf == NULL)
 		return;
 	if (!peer_allowed(fd))
-		reply = fail("%s", "refused: only the daemon's own user may use the control socket");
+		reply = fail("%s",
+			     "refused: only the daemon's own user may use the control socket");
 	else if ((n = read_request(fd, buf, KH_CTL_MSG_MAX, deadline)) < 0)
-		reply = fail("request unreadable, larger than %u bytes or slower than %d ms", KH_CTL_MSG_MAX, KH_CTL_TIMEOUT_MS);
+		reply = fail("request unreadable, larger than %u bytes or slower than %d ms",
+			     KH_CTL_MSG_MAX, KH_CTL_TIMEOUT_MS);
 	else
 		reply = dispatch(s, buf, (size_t)n);
 	if (reply != NULL)

@@ -283,8 +283,10 @@ static int check_names(const struct kh_mappings *maps, const char *const *names,
 			found = mapping_named(&maps->v[k], names[i]) &&
 				!kh_provider_is_sigv4(maps->v[k].env_name);
 		if (!found) {
-			kh_err_set(err, "no mapping for \"%.64s\" that sandbox tokens can stand for "
-				   "(AWS keys are re-signed, not swapped; see keyhole status)", names[i]);
+			kh_err_set(err,
+				   "no mapping for \"%.64s\" that sandbox tokens can stand for "
+				   "(AWS keys are re-signed, not swapped; see keyhole status)",
+				   names[i]);
 			return -1;
 		}
 	}
@@ -460,7 +462,7 @@ static unsigned worker_count(const struct kh_config *cfg)
 
 static const char *unix_path(const struct daemon *d, int kind)
 {
-	return kind == KH_LISTEN_PROXY		   ? d->paths.sock
+	return kind == KH_LISTEN_PROXY             ? d->paths.sock
 	       : kind == KH_LISTEN_TRANSPARENT_TLS ? d->paths.tls_sock
 						   : d->paths.http_sock;
 }

@@ -9,8 +9,10 @@
 #define NODE_FLAG "--use-openssl-ca"
 
 static const char *const egress_vars[] = {
-	"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-	"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+	"HTTPS_PROXY",         "https_proxy",   "HTTP_PROXY",
+	"http_proxy",          "NO_PROXY",      "no_proxy",
+	"REQUESTS_CA_BUNDLE",  "SSL_CERT_FILE", "CURL_CA_BUNDLE",
+	"NODE_EXTRA_CA_CERTS",
 };
 
 int kh_argv_add(struct kh_argv *a, const char *s)
@@ -68,7 +70,8 @@ void kh_node_options_merge(const char *user, char *out, size_t len)
 	while (p != NULL && *p != '\0') { /* already there as a whole word? */
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (strncmp(p, NODE_FLAG, fl) == 0 && (p[fl] == '\0' || p[fl] == ' ' || p[fl] == '\t')) {
+		if (strncmp(p, NODE_FLAG, fl) == 0 &&
+		    (p[fl] == '\0' || p[fl] == ' ' || p[fl] == '\t')) {
 			snprintf(out, len, "%s", user);
 			return;
 		}
@@ -82,8 +85,7 @@ void kh_node_options_merge(const char *user, char *out, size_t len)
 }
 
 /* The value keyhole gives name, or NULL if keyhole does not set it. */
-static const char *our_value(const struct kh_docker_in *in, const char *name, char *buf,
-			     size_t len)
+static const char *our_value(const struct kh_docker_in *in, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "http://host.docker.internal:%u", in->port);
 	if (strcasecmp(name, "https_proxy") == 0 || strcasecmp(name, "http_proxy") == 0)
@@ -181,7 +183,8 @@ static int base_args(const struct kh_docker_in *in, struct kh_argv *a)
 	for (size_t i = 0; i < sizeof egress_vars / sizeof egress_vars[0]; i++) {
 		char buf[64];
 
-		rc |= add_env_unless(in, a, egress_vars[i], our_value(in, egress_vars[i], buf, sizeof buf));
+		rc |= add_env_unless(in, a, egress_vars[i],
+				     our_value(in, egress_vars[i], buf, sizeof buf));
 	}
 	rc |= add_env_unless(in, a, "HERMES_EGRESS_PROXY", "1");
 	return rc;
@@ -219,15 +222,20 @@ int kh_docker_args(const struct kh_docker_in *in, struct kh_argv *out, char *nod
 
 	if (collisions(in, list, sizeof list) > 0) {
 		if (in->enforce) {
-			kh_err_set(err, "the container's environment overrides egress variables [%s] "
-					"while enforce_on_docker is on; remove them (they would send "
-					"traffic around keyhole or put a real key in the sandbox) or set "
-					"enforce_on_docker: false to opt out", list);
+			kh_err_set(
+				err,
+				"the container's environment overrides egress variables [%s] "
+				"while enforce_on_docker is on; remove them (they would send "
+				"traffic around keyhole or put a real key in the sandbox) or set "
+				"enforce_on_docker: false to opt out",
+				list);
 			return -1;
 		}
-		snprintf(line, sizeof line, "warning: the container's own [%s] override keyhole's "
-					    "(enforce_on_docker is off): that traffic or key bypasses "
-					    "the proxy", list);
+		snprintf(line, sizeof line,
+			 "warning: the container's own [%s] override keyhole's "
+			 "(enforce_on_docker is off): that traffic or key bypasses "
+			 "the proxy",
+			 list);
 		warn(line);
 	}
 	if (base_args(in, out) != 0 || token_args(in, out) != 0) {

@@ -19,12 +19,12 @@
 #include "err.h"
 #include "mappings.h"
 
-#define KH_DOCKER_CA_PATH "/etc/ssl/certs/hermes-egress-ca.crt"
+#define KH_DOCKER_CA_PATH  "/etc/ssl/certs/hermes-egress-ca.crt"
 #define KH_DOCKER_CA_ALIAS "/etc/ssl/certs/keyhole-ca.crt"
-#define KH_MAX_ARGS 4096
+#define KH_MAX_ARGS        4096
 
 struct kh_argv {
-	char **v;   /* owned strings, NULL-terminated */
+	char **v; /* owned strings, NULL-terminated */
 	size_t n;
 };
 
@@ -39,8 +39,8 @@ struct kh_user_env {
 };
 
 struct kh_docker_in {
-	const char *ca_path;   /* host path of ca.crt */
-	uint16_t port;         /* tunnel_port */
+	const char *ca_path; /* host path of ca.crt */
+	uint16_t port; /* tunnel_port */
 	const struct kh_mappings *maps; /* the tokens the container gets */
 	/* mappings.json's own tokens when maps holds sandbox tokens (docker run),
 	 * else NULL: a user value equal to one of these is a keyhole token too,

@@ -22,7 +22,8 @@ bool kh_grant_label_valid(const char *label)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = label[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
 
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
 			return false;
@@ -95,11 +96,11 @@ enum kh_grant_state kh_grant_use(struct kh_grant *gr, const char *token, int64_t
 
 static json_t *grant_json(const struct kh_grant *gr)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "token", gr->token,
-			 "env_name", gr->env_name, "label", gr->label, "issued",
-			 (json_int_t)gr->issued, "expires", (json_int_t)gr->expires, "budget",
-			 (json_int_t)gr->budget, "used", (json_int_t)atomic_load(&gr->used),
-			 "revoked_at", (json_int_t)atomic_load(&gr->revoked_at));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "token", gr->token, "env_name",
+			 gr->env_name, "label", gr->label, "issued", (json_int_t)gr->issued,
+			 "expires", (json_int_t)gr->expires, "budget", (json_int_t)gr->budget,
+			 "used", (json_int_t)atomic_load(&gr->used), "revoked_at",
+			 (json_int_t)atomic_load(&gr->revoked_at));
 }
 
 static int save_locked(struct kh_grants *g, struct kh_err *err)
@@ -190,16 +191,19 @@ static int load(struct kh_grants *g, int64_t now, struct kh_err *err)
 	kh_fs_free_secret(text, len);
 	arr = json_object_get(root, "grants");
 	if (root == NULL || !json_is_array(arr)) {
-		kh_err_set(err, "%s is not a keyhole grants file (%s); move it away to start afresh",
+		kh_err_set(err,
+			   "%s is not a keyhole grants file (%s); move it away to start afresh",
 			   g->path, root == NULL ? jerr.text : "no \"grants\" array");
 		json_decref(root);
 		return -1;
 	}
-	json_array_foreach(arr, i, o) {
+	json_array_foreach(arr, i, o)
+	{
 		struct kh_grant tmp = { 0 };
 
 		if (load_one(o, &tmp) != 0) {
-			kh_err_set(err, "%s: grant %zu is malformed; move the file away to start afresh",
+			kh_err_set(err,
+				   "%s: grant %zu is malformed; move the file away to start afresh",
 				   g->path, i);
 			rc = -1;
 			break;
@@ -290,9 +294,8 @@ static int new_token(const char *mapping_token, char *out, size_t len)
 	return 0;
 }
 
-int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m,
-		    const struct kh_grant_req *r, int64_t now, struct kh_grant **out,
-		    struct kh_err *err)
+int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struct kh_grant_req *r,
+		    int64_t now, struct kh_grant **out, struct kh_err *err)
 {
 	struct kh_grant *gr, saved;
 	int rc = -1;

@@ -69,9 +69,8 @@ void kh_grants_free(struct kh_grants *g);
  * before it returns. *out is the new slot. -1 with err when the label is
  * invalid, the registry is full of live grants, or saving failed (then
  * nothing is issued). */
-int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m,
-		    const struct kh_grant_req *r, int64_t now, struct kh_grant **out,
-		    struct kh_err *err);
+int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struct kh_grant_req *r,
+		    int64_t now, struct kh_grant **out, struct kh_err *err);
 
 /* Revokes the live grants whose token is exactly token (label NULL), or
  * whose label is label (token NULL). Returns how many, or -1 with err if

@@ -176,8 +176,8 @@ static int leak_in_name(struct rw *w, const struct kh_cred *c, const char *where
 {
 	note_sandbox(w, c);
 	return refuse(w, 403, "token_leak_attempt",
-		      "a proxy token for %s appears in %s; it is never sent anywhere",
-		      c->env_name, where);
+		      "a proxy token for %s appears in %s; it is never sent anywhere", c->env_name,
+		      where);
 }
 
 /* Percent-decodes s into windows and scans each, so %-encoding a token does

@@ -38,7 +38,7 @@
 #include "sandbox.h"
 
 #define IN_DIR "/run/keyhole"
-#define IN_CA IN_DIR "/ca.crt"
+#define IN_CA  IN_DIR "/ca.crt"
 #define IN_EXE IN_DIR "/keyhole"
 
 extern char **environ;
@@ -79,8 +79,10 @@ static bool drop_var(const char *entry, const struct kh_mappings *m, const struc
 		     strcmp(name + 19, m->v[i].env_name) == 0))
 			return true;
 	if (is_credential_name(name)) { /* a real key keyhole has no token for */
-		fprintf(stderr, "keyhole sandbox: not passing %s into the sandbox (no keyhole "
-				"token for it; run `keyhole setup` to map it)\n", name);
+		fprintf(stderr,
+			"keyhole sandbox: not passing %s into the sandbox (no keyhole "
+			"token for it; run `keyhole setup` to map it)\n",
+			name);
 		return true;
 	}
 	return false;
@@ -91,8 +93,8 @@ static int build_env(const struct kh_cli_ctx *x, const struct kh_mappings *m, ui
 {
 	static const char *const proxy_vars[] = { "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
 						  "http_proxy" };
-	static const char *const ca_vars[] = { "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE",
-					       "NODE_EXTRA_CA_CERTS" };
+	static const char *const ca_vars[] = { "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
+					       "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS" };
 	char node[4096];
 	int rc = 0;
 
@@ -138,9 +140,9 @@ static bool inside(const char *path, const char *dir)
 static int namespace_args(struct kh_argv *a)
 {
 	int rc = add_all(a, (const char *const[]){ "--die-with-parent", "--unshare-pid",
-						   "--unshare-net", "--unshare-ipc", "--unshare-uts",
-						   "--hostname", "keyhole-sandbox", "--as-pid-1",
-						   NULL });
+						   "--unshare-net", "--unshare-ipc",
+						   "--unshare-uts", "--hostname", "keyhole-sandbox",
+						   "--as-pid-1", NULL });
 
 	/* pid 1 binds ports 443, 80 and 53 inside, then drops these too. */
 	static const char *const caps[] = { "--cap-add", "CAP_NET_BIND_SERVICE", "--cap-add",
@@ -173,8 +175,8 @@ static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *c
 	rc |= add_all(a, (const char *const[]){ "--ro-bind", x->paths.ca_crt, IN_CA, "--ro-bind",
 						exe, IN_EXE, "--chdir", cwd, NULL });
 	if (resolv != NULL) /* names resolve through pid 1's responder */
-		rc |= add_all(a, (const char *const[]){ "--ro-bind", resolv, "/etc/resolv.conf",
-							NULL });
+		rc |= add_all(
+			a, (const char *const[]){ "--ro-bind", resolv, "/etc/resolv.conf", NULL });
 	return rc;
 }
 
@@ -293,8 +295,10 @@ static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2], int
 	if (pid == 0) {
 		close(info[0]);
 		execvpe("bwrap", args->v, env->v);
-		fprintf(stderr, "keyhole sandbox: cannot run bwrap: %s (apt-get install "
-				"bubblewrap)\n", strerror(errno));
+		fprintf(stderr,
+			"keyhole sandbox: cannot run bwrap: %s (apt-get install "
+			"bubblewrap)\n",
+			strerror(errno));
 		_exit(127);
 	}
 	close(info[1]);
@@ -342,12 +346,16 @@ static int check_daemon(const struct kh_cli_ctx *x)
 	pid_t pid;
 
 	if (kh_probe_health(x->cfg.tunnel_port, 1000, &pid) != 0)
-		return kh_cli_fail(x, "keyhole is not running on 127.0.0.1:%u; start it with "
-				      "`keyhole start`", x->cfg.tunnel_port);
+		return kh_cli_fail(x,
+				   "keyhole is not running on 127.0.0.1:%u; start it with "
+				   "`keyhole start`",
+				   x->cfg.tunnel_port);
 	if (lstat(x->paths.sock, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return kh_cli_fail(x, "the daemon has no Unix socket at %s (listen_unix: false, "
-				      "or a daemon started before keyhole sandbox existed); "
-				      "restart it", x->paths.sock);
+		return kh_cli_fail(x,
+				   "the daemon has no Unix socket at %s (listen_unix: false, "
+				   "or a daemon started before keyhole sandbox existed); "
+				   "restart it",
+				   x->paths.sock);
 	return 0;
 }
 
@@ -416,8 +424,10 @@ static int absolute_home(struct kh_cli_ctx *x)
 	struct kh_err err = { "" };
 
 	if (realpath(x->paths.home, real) == NULL)
-		return kh_cli_fail(x, "%s: %s; set keyhole up and start it first (keyhole setup && "
-				      "keyhole start)", x->paths.home, strerror(errno));
+		return kh_cli_fail(x,
+				   "%s: %s; set keyhole up and start it first (keyhole setup && "
+				   "keyhole start)",
+				   x->paths.home, strerror(errno));
 	if (kh_paths_resolve(&x->paths, real, NULL, &err) != 0)
 		return kh_cli_fail(x, "%s", err.msg);
 	return 0;
@@ -447,8 +457,10 @@ int kh_cmd_sandbox(int argc, char **argv)
 			char norm[KH_HOST_BUF + 2];
 
 			if (kh_host_pattern_normalize(optarg, norm) != 0)
-				return kh_cli_usage_error("sandbox", "--allow-host '%s' is not a host or "
-								     "*.domain pattern", optarg);
+				return kh_cli_usage_error("sandbox",
+							  "--allow-host '%s' is not a host or "
+							  "*.domain pattern",
+							  optarg);
 			o.allow[o.n_allow++] = optarg;
 		} else {
 			return kh_cli_usage_error("sandbox", "unknown or incomplete option '%s'",
@@ -456,7 +468,8 @@ int kh_cmd_sandbox(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return kh_cli_usage_error("sandbox", "no command given (keyhole sandbox -- CMD ...)");
+		return kh_cli_usage_error("sandbox",
+					  "no command given (keyhole sandbox -- CMD ...)");
 	o.argc = argc - optind;
 	o.argv = argv + optind;
 	if (kh_cli_open(&x, "sandbox", home) != 0)

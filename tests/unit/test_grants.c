@@ -201,8 +201,8 @@ static void ttl_parsing(void)
 	CHECK_INT(kh_ctl_parse_ttl("99999999999999999999"), -1);
 }
 
-#define MAPPINGS                                                                           \
-	"{\"version\":1,\"tokens\":[{\"proxy_token\":"                                        \
+#define MAPPINGS                                                                               \
+	"{\"version\":1,\"tokens\":[{\"proxy_token\":"                                         \
 	"\"keyhole-openai-0123456789abcdef0123456789abcdef\",\"env_name\":\"OPENAI_API_KEY\"," \
 	"\"upstream_hosts\":[\"api.openai.com\"]}]}"
 
