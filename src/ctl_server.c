@@ -56,7 +56,7 @@ static json_t *issue_reply(struct kh_grant *const *g, size_t n)
 	return json_pack("{s:b, s:o}", "ok", 1, "tokens", tokens);
 }
 
-static json_t *op_issue(struct kh_ctl_server *s, json_t *req)
+static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 {
 	const char *names[MAX_NAMES];
 	struct kh_grant *out[KH_MAX_TOKENS < 256 ? KH_MAX_TOKENS : 256];
@@ -80,12 +80,12 @@ static json_t *op_issue(struct kh_ctl_server *s, json_t *req)
 		if ((names[n_names++] = json_string_value(v)) == NULL)
 			return fail("providers must be a list of %s", "names");
 	}
-	if (s->issue(s->arg, &r, names, n_names, out, sizeof out / sizeof out[0], &n, &err) != 0)
+	if (issue(arg, &r, names, n_names, out, sizeof out / sizeof out[0], &n, &err) != 0)
 		return fail("%s", err.msg);
 	return issue_reply(out, n);
 }
 
-static json_t *op_revoke(struct kh_ctl_server *s, json_t *req)
+static json_t *op_revoke(struct kh_grants *grants, json_t *req)
 {
 	const char *token = json_string_value(json_object_get(req, "token"));
 	const char *label = json_string_value(json_object_get(req, "label"));
@@ -94,7 +94,7 @@ static json_t *op_revoke(struct kh_ctl_server *s, json_t *req)
 
 	if ((token == NULL) == (label == NULL))
 		return fail("revoke needs a token or a label (%s)", "one of them");
-	n = kh_grants_revoke(s->grants, token, label, (int64_t)time(NULL), &err);
+	n = kh_grants_revoke(grants, token, label, (int64_t)time(NULL), &err);
 	if (n < 0)
 		return fail("revoked, but not saved: %s", err.msg);
 	if (n > 0)
@@ -115,20 +115,21 @@ static json_t *grant_summary(const struct kh_grant *gr, int64_t now)
 			 (json_int_t)gr->budget, "used", (json_int_t)atomic_load(&gr->used));
 }
 
-static json_t *op_list(struct kh_ctl_server *s)
+static json_t *op_list(struct kh_grants *g)
 {
 	json_t *arr = json_array();
 	int64_t now = (int64_t)time(NULL);
 
-	pthread_mutex_lock(&s->grants->lock);
-	for (size_t i = 0; arr != NULL && i < s->grants->cap; i++)
-		if (s->grants->v[i].in_use)
-			json_array_append_new(arr, grant_summary(&s->grants->v[i], now));
-	pthread_mutex_unlock(&s->grants->lock);
+	pthread_mutex_lock(&g->lock);
+	for (size_t i = 0; arr != NULL && i < g->cap; i++)
+		if (g->v[i].in_use)
+			json_array_append_new(arr, grant_summary(&g->v[i], now));
+	pthread_mutex_unlock(&g->lock);
 	return json_pack("{s:b, s:o}", "ok", 1, "grants", arr);
 }
 
-static json_t *dispatch(struct kh_ctl_server *s, const char *text, size_t len)
+json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg, const char *text,
+		      size_t len)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *reply;
@@ -137,11 +138,11 @@ static json_t *dispatch(struct kh_ctl_server *s, const char *text, size_t len)
 	if (op == NULL)
 		reply = fail("not a control request (%s)", req ? "no \"op\"" : jerr.text);
 	else if (strcmp(op, "issue") == 0)
-		reply = op_issue(s, req);
+		reply = op_issue(issue, arg, req);
 	else if (strcmp(op, "revoke") == 0)
-		reply = op_revoke(s, req);
+		reply = op_revoke(grants, req);
 	else if (strcmp(op, "list") == 0)
-		reply = op_list(s);
+		reply = op_list(grants);
 	else
 		reply = fail("unknown op \"%.32s\" (issue, revoke, list)", op);
 	json_decref(req);
@@ -248,7 +249,7 @@ static void serve_client(struct kh_ctl_server *s, int fd)
 		reply = fail("request unreadable, larger than %u bytes or slower than %d ms",
 			     KH_CTL_MSG_MAX, KH_CTL_TIMEOUT_MS);
 	else
-		reply = dispatch(s, buf, (size_t)n);
+		reply = kh_ctl_handle(s->grants, s->issue, s->arg, buf, (size_t)n);
 	if (reply != NULL)
 		text = json_dumps(reply, JSON_COMPACT);
 	if (text != NULL && strlen(text) < KH_CTL_MSG_MAX) {

@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "grants.h"
 
@@ -35,6 +37,12 @@ struct kh_ctl_server; /* opaque */
 typedef int (*kh_ctl_issue_fn)(void *arg, const struct kh_grant_req *r, const char *const *names,
 			       size_t n_names, struct kh_grant **out, size_t cap, size_t *n,
 			       struct kh_err *err);
+
+/* The protocol alone, without the socket: one request's text in, the
+ * answer out (never NULL unless out of memory; the caller json_decrefs it).
+ * Runs issue for an issue request. */
+json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg, const char *text,
+		      size_t len);
 
 struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *grants,
 					 kh_ctl_issue_fn issue, void *arg, struct kh_err *err);

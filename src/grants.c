@@ -105,12 +105,13 @@ static json_t *grant_json(const struct kh_grant *gr)
 
 static int save_locked(struct kh_grants *g, struct kh_err *err)
 {
-	json_t *root, *arr = json_array();
+	json_t *root, *arr;
 	char *text;
 	int rc;
 
 	if (g->path[0] == '\0')
 		return 0;
+	arr = json_array();
 	root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "grants", arr);
 	for (size_t i = 0; root != NULL && i < g->cap; i++)
 		if (g->v[i].in_use && json_array_append_new(arr, grant_json(&g->v[i])) != 0)
@@ -256,18 +257,24 @@ void kh_grants_free(struct kh_grants *g)
 
 /* --- issuing and revoking --- */
 
-/* A free slot, or one whose grant ended long ago (it is forgotten). */
+bool kh_grant_forgotten(const struct kh_grant *gr, int64_t now)
+{
+	int64_t end = ended_at(gr, now);
+
+	return end != 0 && now - end > KH_GRANT_TOMBSTONE_SECS;
+}
+
+/* A free slot, or one forgotten so long ago that no policy a request can
+ * still be judged by points at it (policies are rebuilt at every issue and
+ * leave forgotten grants out, and each request takes the newest). */
 static struct kh_grant *free_slot(struct kh_grants *g, int64_t now)
 {
 	for (size_t i = 0; i < g->cap; i++)
 		if (!g->v[i].in_use)
 			return &g->v[i];
-	for (size_t i = 0; i < g->cap; i++) {
-		int64_t end = ended_at(&g->v[i], now);
-
-		if (end != 0 && now - end > KH_GRANT_TOMBSTONE_SECS)
+	for (size_t i = 0; i < g->cap; i++)
+		if (kh_grant_forgotten(&g->v[i], now - KH_GRANT_TOMBSTONE_SECS))
 			return &g->v[i];
-	}
 	return NULL;
 }
 

@@ -87,6 +87,10 @@ enum kh_grant_state kh_grant_use(struct kh_grant *gr, const char *token, int64_t
 enum kh_grant_state kh_grant_state(const struct kh_grant *gr, int64_t now);
 const char *kh_grant_state_name(enum kh_grant_state s);
 
+/* Ended more than KH_GRANT_TOMBSTONE_SECS ago: its token is unknown again
+ * (policies leave it out; its slot may be reused a while later). */
+bool kh_grant_forgotten(const struct kh_grant *gr, int64_t now);
+
 /* [A-Za-z0-9][A-Za-z0-9._-]*, shorter than KH_GRANT_LABEL_MAX. */
 bool kh_grant_label_valid(const char *label);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "providers.h"
 
@@ -221,6 +222,7 @@ static int add_grant_cred(struct kh_policy *p, const struct kh_mappings *m, stru
 
 static int build_creds(struct kh_policy *p, const struct kh_mappings *m, struct kh_grants *g)
 {
+	int64_t now = (int64_t)time(NULL);
 	size_t n_grants = 0;
 
 	for (size_t i = 0; g != NULL && i < g->cap; i++)
@@ -234,7 +236,8 @@ static int build_creds(struct kh_policy *p, const struct kh_mappings *m, struct 
 		p->n_creds++;
 	}
 	for (size_t i = 0; g != NULL && i < g->cap; i++)
-		if (g->v[i].in_use && add_grant_cred(p, m, &g->v[i]) != 0)
+		if (g->v[i].in_use && !kh_grant_forgotten(&g->v[i], now) &&
+		    add_grant_cred(p, m, &g->v[i]) != 0)
 			return -1;
 	return 0;
 }

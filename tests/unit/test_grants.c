@@ -99,7 +99,8 @@ static void full_registry(void)
 	/* a revoked one is kept (its token still gets 401) until it is long dead */
 	CHECK_INT(kh_grants_revoke(&g, gr->token, NULL, NOW, &err), 1);
 	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW + 10, &gr, &err), -1);
-	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW + KH_GRANT_TOMBSTONE_SECS + 1, &gr, &err), 0);
+	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW + KH_GRANT_TOMBSTONE_SECS + 1, &gr, &err), -1);
+	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW + 2 * KH_GRANT_TOMBSTONE_SECS + 1, &gr, &err), 0);
 	kh_grants_free(&g);
 }
 
