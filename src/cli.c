@@ -78,7 +78,8 @@ const struct kh_command kh_commands[] = {
 	  "  --json           one JSON object, for scripts\n"
 	  "\n"
 	  "A running daemon also reports its audit log: FAILING when records cannot be\n"
-	  "written (disk full), with how many were lost (--json: audit_ok, audit_lost).\n",
+	  "written (disk full), with how many were lost (--json: audit_ok, audit_lost),\n"
+	  "and how many sandbox tokens are active (--json: sandbox_tokens).\n",
 	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
 	  "Usage: keyhole disable [--home DIR]\n"

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cmd_common.h"
+#include "ctl_client.h"
 #include "discover.h"
 #include "fsutil.h"
 #include "jsonl.h"
@@ -26,7 +27,29 @@ struct status {
 	struct kh_mappings maps;
 	const char *uncovered[8];
 	size_t n_uncovered;
+	long sandbox_tokens; /* active ones, from the daemon; -1 when not known */
 };
+
+/* Active sandbox tokens, asked over the control socket (-1: no answer). */
+static long count_sandbox_tokens(const struct kh_cli_ctx *x)
+{
+	json_t *req = json_pack("{s:s}", "op", "list"), *reply = NULL, *g;
+	struct kh_err err = { "" };
+	long n = -1;
+	size_t i;
+
+	if (req != NULL && kh_ctl_call(x->paths.control, req, &reply, &err) == 0) {
+		n = 0;
+		json_array_foreach (json_object_get(reply, "grants"), i, g) {
+			const char *state = json_string_value(json_object_get(g, "state"));
+
+			n += state != NULL && strcmp(state, "active") == 0;
+		}
+	}
+	json_decref(req);
+	json_decref(reply);
+	return n;
+}
 
 /* The daemon publishes its metrics address (an ephemeral port by default)
  * in keyhole.metrics; a file left by a daemon that died is ignored. */
@@ -57,6 +80,7 @@ static void gather(struct kh_cli_ctx *x, struct status *st)
 		fprintf(stderr, "keyhole status: warning: %s\n", err.msg);
 	st->n_uncovered = kh_uncovered_present(NULL, 0, st->uncovered, 8);
 	read_metrics_addr(x, st);
+	st->sandbox_tokens = st->running ? count_sandbox_tokens(x) : -1;
 }
 
 static const char *yn(bool v)
@@ -99,6 +123,9 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	else if (st->listening)
 		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",
 		       st->probe.audit_lost);
+	if (st->sandbox_tokens >= 0)
+		printf("  %-20s %ld active (keyhole token list)\n", "sandbox tokens",
+		       st->sandbox_tokens);
 	printf("  %-20s %s\n", "credential source", kh_cred_source_name(c->credential_source));
 	printf("  %-20s %s\n", "docker enforcement", yn(c->enforce_on_docker));
 	if (st->maps.n > 0)
@@ -164,6 +191,11 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 		kh_json_null(&j);
 	kh_json_kv_uint(&j, "audit_lost", st->listening ? st->probe.audit_lost : 0);
 	kh_json_kv_cstr(&j, "audit_failure", x->cfg.audit_refuse ? "refuse" : "continue");
+	kh_json_key(&j, "sandbox_tokens"); /* null when the daemon did not answer */
+	if (st->sandbox_tokens >= 0)
+		kh_json_int(&j, st->sandbox_tokens);
+	else
+		kh_json_null(&j);
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));
 	kh_json_kv_bool(&j, "enforce_on_docker", x->cfg.enforce_on_docker);
 	kh_json_key(&j, "mappings");

@@ -106,6 +106,8 @@ def test_docker_run_gives_sandbox_tokens_revoked_on_exit(cli, docker, keyhole_bi
     assert label.startswith("docker-agent.1-") and label.rsplit("-", 1)[1].isdigit(), label
     after = grants(cli)
     assert [(g["label"], g["state"]) for g in after] == [(label, "revoked")], after
+    r = cli.run("status", "--json")
+    assert r.rc == 0 and json.loads(r.out)["sandbox_tokens"] == 0, r
 
     # a failing container is cleaned up the same way, and its status is kept
     docker.set_exit(7)
