@@ -7,18 +7,9 @@
 #include <string.h>
 
 #include "config.h"
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* One line of printable text: messages reach terminals and logs. */
 static bool printable_line(const char *s)

@@ -12,18 +12,9 @@
 
 #include "ctl_server.h"
 #include "grants.h"
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define CAP 4
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* As the daemon does, minus the policy rebuild: one grant per name (or one
  * for "OPENAI_API_KEY" when none is named); an unknown name is refused. */

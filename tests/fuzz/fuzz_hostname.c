@@ -8,18 +8,9 @@
 #include <string.h>
 
 #include "hostname.h"
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define PAT_BUF (KH_HOST_BUF + 2)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool clean(const char *s)
 {

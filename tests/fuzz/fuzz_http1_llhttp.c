@@ -19,7 +19,6 @@
 
 #include "http1.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #if !__has_include("llhttp.h")
@@ -95,18 +94,11 @@ KH_LL_CALLBACKS(KH_LL_ADAPT)
 #define llhttp__after_message_complete            kh_ll_after_message_complete
 #include "/usr/share/llhttp/api.c"
 #include "/usr/share/llhttp/http.c"
+#include "fuzz_check.h"
 #pragma clang diagnostic pop
 
 #define MAX_HEAD    16384
 #define MAX_HEADERS 100
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* What llhttp saw. Offsets are from the start of the input. */
 struct ll {

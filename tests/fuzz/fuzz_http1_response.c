@@ -7,19 +7,10 @@
 #include <string.h>
 
 #include "http1.h"
+#include "fuzz_check.h"
 
 #define MAX_HEAD    32768
 #define MAX_HEADERS 100
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static ssize_t scan_in_steps(const uint8_t *data, size_t size, size_t step,
 			     struct kh_http_error *err)

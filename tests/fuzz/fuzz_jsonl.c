@@ -13,19 +13,10 @@
 #include <jansson.h>
 
 #include "jsonl.h"
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 /* Integers above INT64_MAX are valid JSON but too big for json_int_t. */
 #define JFLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* No raw byte a terminal or a line-based reader would act on. */
 static void check_clean(const char *s, size_t n)

@@ -15,18 +15,11 @@
 
 #include "b64.h"
 #include "rewrite.h"
+#include "fuzz_check.h"
 
 #define MAX_HEAD    16384
 #define MAX_HEADERS 100
 #define OUT_CAP     32768
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"
 #define ANTH_TOK   "keyhole-anthropic-fedcba9876543210fedcba9876543210"
@@ -85,8 +78,6 @@ static const struct {
 	{ "generativelanguage.googleapis.com", 443 }, { "git.example.com", 443 },
 };
 #define N_DESTS (sizeof dests / sizeof dests[0])
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Built on the first call and kept: the policy is immutable. */
 static struct kh_policy *policy_once(void)

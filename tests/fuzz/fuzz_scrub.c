@@ -17,14 +17,7 @@
 #include <string.h>
 
 #include "scrub.h"
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define MAX_BODY 8192
 #define OUT_CAP  (MAX_BODY * 8 + 64)
@@ -107,8 +100,6 @@ static bool has_needle(const struct kh_scrub_set *s, const uint8_t *p, size_t n)
 				return true;
 	return false;
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
