@@ -55,8 +55,8 @@ static void reap(struct kh_task *t)
 }
 
 /* Closes c; its memory is freed after the current batch of events (an
- * evicted client may still have an event queued in it), or at once when the
- * loop is no longer running. */
+ * evicted client may still have an event queued in it), or at once (now)
+ * when the loop is no longer running. */
 static void client_close(struct client *c, bool now)
 {
 	struct kh_metrics_server *s = c->s;
@@ -82,11 +82,6 @@ static void client_close(struct client *c, bool now)
 	}
 	c->reap.cb = reap;
 	kh_loop_defer(s->loop, &c->reap);
-}
-
-static void client_free(struct client *c)
-{
-	client_close(c, false);
 }
 
 /* Builds the whole response: head and body in one buffer. */
@@ -194,12 +189,11 @@ static int write_response(struct client *c)
 static void client_io(struct kh_io *io, uint32_t events)
 {
 	struct client *c = container_of(io, struct client, io);
-
-	if (c->dead)
-		return;
 	int r = 1;
 
 	(void)events; /* edge-triggered: just try both directions */
+	if (c->dead)
+		return;
 	if (c->out == NULL)
 		r = read_request(c);
 	if (r > 0)
@@ -207,13 +201,13 @@ static void client_io(struct kh_io *io, uint32_t events)
 	if (r != 0) {
 		if (r > 0)
 			shutdown(c->io.fd, SHUT_WR);
-		client_free(c);
+		client_close(c, false);
 	}
 }
 
 static void client_timeout(struct kh_timer *t)
 {
-	client_free(container_of(t, struct client, timer));
+	client_close(container_of(t, struct client, timer), false);
 }
 
 /* Full: the oldest connection goes, so a few silent ones cannot keep a
@@ -224,7 +218,7 @@ static void evict_oldest(struct kh_metrics_server *s)
 
 	while (c->next != NULL)
 		c = c->next;
-	client_free(c);
+	client_close(c, false);
 }
 
 static void admit(struct kh_metrics_server *s, int fd)
@@ -247,7 +241,7 @@ static void admit(struct kh_metrics_server *s, int fd)
 	s->clients = c;
 	s->n_clients++;
 	if (kh_loop_add(s->loop, &c->io) != 0) {
-		client_free(c);
+		client_close(c, false);
 		return;
 	}
 	kh_timer_after(s->loop, &c->timer, KH_METRICS_TIMEOUT_MS);
