@@ -89,7 +89,8 @@ int kh_cli_sandbox_tokens(const struct kh_cli_ctx *x, const char *kind, const ch
 	/* the pid keeps it unique among running sandboxes */
 	snprintf(label, KH_GRANT_LABEL_MAX, part[0] ? "%s-%s-%ld" : "%s%s-%ld", kind, part,
 		 (long)getpid());
-	if (kh_ctl_issue_into(x->paths.control, label, KH_DEFAULT_GRANT_TTL, m, &err) != 0) {
+	if (kh_ctl_issue_into(x->paths.control, label, x->cfg.sandbox_token_ttl,
+			      x->cfg.sandbox_token_budget, m, &err) != 0) {
 		kh_cli_fail(x,
 			    "cannot get sandbox tokens from the daemon: %s (a daemon started "
 			    "by an older keyhole has no control socket: restart it)",
@@ -106,6 +107,7 @@ void kh_cli_sandbox_revoke(const struct kh_cli_ctx *x, const char *label)
 	if (kh_ctl_revoke_label(x->paths.control, label, &err) < 0)
 		fprintf(stderr,
 			"keyhole %s: warning: could not revoke the tokens of sandbox %s: %s "
-			"(they expire within %d hours; keyhole token revoke --label %s)\n",
-			x->cmd, label, err.msg, KH_DEFAULT_GRANT_TTL / 3600, label);
+			"(revoke them with keyhole token revoke --label %s; they expire after "
+			"sandbox_tokens.ttl = %u s)\n",
+			x->cmd, label, err.msg, label, x->cfg.sandbox_token_ttl);
 }

@@ -340,6 +340,8 @@ static void print_effective(const struct kh_cli_ctx *x)
 	       c->bitwarden_project_id[0] ? c->bitwarden_project_id : "null",
 	       c->bitwarden_token_env);
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
+	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n", c->sandbox_token_ttl,
+	       c->sandbox_token_budget);
 }
 
 int kh_cmd_config(int argc, char **argv)

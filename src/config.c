@@ -1104,6 +1104,18 @@ static const struct field bitwarden_fields[] = {
 	  BUFSZ(bitwarden_token_env) },
 };
 
+static const struct field sandbox_token_fields[] = {
+	{ "ttl", set_seconds, OFF(sandbox_token_ttl), 0, (uint64_t)KH_MAX_GRANT_TTL },
+	{ "budget", set_size, OFF(sandbox_token_budget), 0, KH_MAX_GRANT_BUDGET },
+};
+
+static int set_sandbox_tokens(struct ctx *x, const struct field *f, yaml_node_t *v,
+			      const char *path)
+{
+	(void)f;
+	return walk_map(x, v, path, sandbox_token_fields, ARRAY_LEN(sandbox_token_fields));
+}
+
 static int set_timeouts(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
 	(void)f;
@@ -1142,6 +1154,7 @@ static const struct field top_fields[] = {
 	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
 	{ "cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE },
 	{ "timeouts", set_timeouts, 0, 0, 0 },
+	{ "sandbox_tokens", set_sandbox_tokens, 0, 0, 0 },
 	{ "limits", set_limits, 0, 0, 0 },
 	{ "log_level", set_log_level, 0, 0, 0 },
 	{ "audit_failure", set_audit_failure, 0, 0, 0 },
@@ -1271,6 +1284,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->credential_source = KH_CRED_ENV;
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;
+	c->sandbox_token_ttl = KH_DEFAULT_GRANT_TTL;
 	c->timeouts = (struct kh_timeouts){
 		.handshake = KH_DEFAULT_HANDSHAKE_TIMEOUT,
 		.header = KH_DEFAULT_HEADER_TIMEOUT,

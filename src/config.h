@@ -91,6 +91,9 @@ struct kh_config {
 	size_t n_cleartext_credential_hosts;
 	unsigned workers; /* 0 = one per online CPU */
 	size_t cert_cache_size; /* KH_DEFAULT_CERT_CACHE, 1..KH_MAX_CERT_CACHE */
+	/* sandbox_tokens: what keyhole sandbox and docker run ask for */
+	unsigned sandbox_token_ttl; /* seconds; 0 = no expiry; KH_DEFAULT_GRANT_TTL */
+	size_t sandbox_token_budget; /* requests; 0 = no budget */
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	enum kh_log_level log_level; /* info */

@@ -157,12 +157,12 @@ static int put_token(struct kh_mappings *m, json_t *t, struct kh_err *err)
 	return 0;
 }
 
-int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, struct kh_mappings *m,
-		      struct kh_err *err)
+int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
+		      struct kh_mappings *m, struct kh_err *err)
 {
 	json_t *names = json_array(), *reply = NULL, *t;
-	json_t *req = json_pack("{s:s, s:s, s:I, s:o}", "op", "issue", "label", label, "ttl",
-				(json_int_t)ttl, "providers", names);
+	json_t *req = json_pack("{s:s, s:s, s:I, s:I, s:o}", "op", "issue", "label", label, "ttl",
+				(json_int_t)ttl, "budget", (json_int_t)budget, "providers", names);
 	size_t i;
 	int rc = -1;
 

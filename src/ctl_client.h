@@ -20,9 +20,9 @@ int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *er
 
 /* Asks for one sandbox token per mapping in m (AWS ones excepted: they keep
  * their mapping token) under label, expiring after ttl seconds (0: never),
- * and writes each into m in place of the mapping's token. */
-int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, struct kh_mappings *m,
-		      struct kh_err *err);
+ * with a budget of requests (0: none), and writes each into m in place of the mapping's token. */
+int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
+		      struct kh_mappings *m, struct kh_err *err);
 
 /* Revokes every sandbox token of label. Returns how many, or -1 with err. */
 long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err);

@@ -31,6 +31,7 @@
 #define KH_CTL_MSG_MAX        (64u << 10) /* one control-socket request or answer */
 #define KH_CTL_TIMEOUT_MS     5000 /* a control-socket exchange must finish within this */
 #define KH_CTL_DRAIN_MS       200 /* unread request bytes are discarded this long after answering */
+#define KH_MAX_GRANT_BUDGET   1000000000000ULL /* requests one sandbox token may make */
 #define KH_MAX_GRANT_TTL      (366LL * 24 * 3600) /* longest sandbox token lifetime */
 #define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 

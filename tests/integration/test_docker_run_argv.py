@@ -9,7 +9,8 @@ import json
 import secrets
 
 from helpers.cli import cli  # noqa: F401
-from helpers.sandbox import docker, grants, same_but_tokens, setup_and_start  # noqa: F401
+from helpers.sandbox import (append_config, docker, grants, same_but_tokens,  # noqa: F401
+                             setup_and_start)
 
 KEYS = {"OPENAI_API_KEY": "sk-real-openai-" + secrets.token_hex(10)}
 
@@ -115,3 +116,18 @@ def test_docker_run_gives_sandbox_tokens_revoked_on_exit(cli, docker, keyhole_bi
     assert r.rc == 7, r
     assert all(g["state"] == "revoked" for g in grants(cli)), grants(cli)
     assert len(grants(cli)) == 2
+
+
+def test_sandbox_tokens_settings_apply(cli, docker, keyhole_bin):
+    """config.yaml sandbox_tokens: sets the lifetime and budget a container's tokens get
+    (a running daemon does not need a reload: the command reads them)."""
+    setup_and_start(cli, KEYS)
+    append_config(cli, "sandbox_tokens:\n  ttl: 1h\n  budget: 5")
+    cli.env["FAKE_DOCKER_DURING"] = f"'{keyhole_bin}' token list --json"
+    r = cli.run("docker", "run", "alpine", "true", env=KEYS)
+    assert r.rc == 0, r
+    with open(docker.argv_path + ".during") as f:
+        g = json.loads(f.read())[0]
+    assert g["budget"] == 5 and g["expires"] - g["issued"] == 3600, g
+    r = cli.run("config")
+    assert "sandbox_tokens:\n  ttl: 3600\n  budget: 5" in r.out, r
