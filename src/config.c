@@ -1224,6 +1224,43 @@ static int check_single_doc(struct ctx *x, yaml_parser_t *p, const char *text, s
 	return rc;
 }
 
+/* Deepest flow nesting ([ and {) outside quotes and comments, and the line
+ * it is reached on. libyaml re-scans its whole stack of open flow levels for
+ * every token, so a file of nested brackets takes time quadratic in their
+ * depth (minutes for a few hundred thousand): it is refused before libyaml
+ * sees it. A bracket inside a plain scalar counts too; that only errs on the
+ * side of refusing files no real config resembles. */
+static size_t flow_depth(const char *t, size_t len, unsigned long *line_at)
+{
+	size_t depth = 0, max = 0;
+	unsigned long line = 1;
+	char quote = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = t[i];
+
+		line += ch == '\n';
+		if (quote != 0) {
+			if (ch == '\\' && quote == '"' && i + 1 < len)
+				i++;
+			else if (ch == quote)
+				quote = 0;
+		} else if (ch == '\'' || ch == '"') {
+			quote = ch;
+		} else if (ch == '#' && (i == 0 || t[i - 1] == ' ' || t[i - 1] == '\t' ||
+				       t[i - 1] == '\n')) {
+			while (i + 1 < len && t[i + 1] != '\n')
+				i++;
+		} else if ((ch == '[' || ch == '{') && ++depth > max) {
+			max = depth;
+			*line_at = line;
+		} else if ((ch == ']' || ch == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return max;
+}
+
 static int parse_text(struct kh_config *c, const char *text, size_t len, struct kh_err *err)
 {
 	struct ctx x = { .name = c->path, .c = c, .err = err };
@@ -1231,9 +1268,16 @@ static int parse_text(struct kh_config *c, const char *text, size_t len, struct 
 	yaml_document_t doc;
 	int rc;
 
+	unsigned long deep_line = 0;
+
 	if (len > KH_MAX_CONFIG_BYTES) {
 		kh_err_set(err, "%s is %zu bytes; the limit is %u", c->path, len,
 			   KH_MAX_CONFIG_BYTES);
+		return -1;
+	}
+	if (text != NULL && flow_depth(text, len, &deep_line) > KH_MAX_CONFIG_NESTING) {
+		kh_err_set(err, "%s:%lu: [ ] and { } nested more than %d deep", c->path, deep_line,
+			   KH_MAX_CONFIG_NESTING);
 		return -1;
 	}
 	if (!yaml_parser_initialize(&parser))

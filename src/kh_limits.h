@@ -11,6 +11,7 @@
 #define KH_MAX_PEM_BYTES       (256u << 10) /* ca.crt, ca.key, upstream_ca_file */
 #define KH_MAX_PATH            4096
 #define KH_MAX_CONFIG_WARNINGS 32 /* the last slot says more were dropped */
+#define KH_MAX_CONFIG_NESTING  64 /* [ ] / { } depth in config.yaml (libyaml is quadratic in it) */
 
 /* --- policy objects --- */
 #define KH_MAX_HOSTNAME      253 /* RFC 1035 presentation form without the dot */

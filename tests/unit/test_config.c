@@ -670,6 +670,17 @@ static void hostile(void)
 	yaml[sizeof yaml - 1] = '\0';
 	CHECK_INT(parse(yaml, &c, &e), -1);
 	kh_config_free(&c);
+	CHECK(strstr(e.msg, "nested more than 64 deep") != NULL);
+	/* the depth check is quote- and comment-aware; 64 levels are fine */
+	len = (size_t)snprintf(yaml, sizeof yaml, "a: '[[[[' # {{{{\nb: \"[\\\"[\"\ndeep: ");
+	memset(yaml + len, '[', 64);
+	memset(yaml + len + 64, ']', 64);
+	memcpy(yaml + len + 128, "\n", 2);
+	EXPECT_OK(yaml, &c);
+	kh_config_free(&c);
+	yaml[len + 64] = '[';
+	memcpy(yaml + len + 65, "]\n", 3);
+	EXPECT_ERR(yaml, "cfg.yaml:3: [ ] and { } nested more than 64 deep");
 	/* Over the size cap. */
 	CHECK_INT(kh_config_parse("big.yaml", yaml, KH_MAX_CONFIG_BYTES + 1, &c, &e), -1);
 	CHECK(starts_with(e.msg, "big.yaml is 1048577 bytes; the limit is 1048576"));
