@@ -199,6 +199,7 @@ def test_token_cli_usage_and_not_running(keyhole_bin, tmp_path):
     assert run().returncode == 2
     assert run("issue").returncode == 2  # no --label
     assert run("issue", "--label", "x", "--ttl", "soon").returncode == 2
+    assert run("issue", "--label", "a/b").returncode == 2
     assert run("issue", "--label", "x", "--budget", "-3").returncode == 2
     assert run("revoke").returncode == 2
     r = run("list")
