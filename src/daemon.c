@@ -251,23 +251,10 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 
 /* --- sandbox tokens (control socket) --- */
 
-/* Does name ask for m: its env name, or its token's provider ("openai" for
- * keyhole-openai-<hex>)? */
-static bool mapping_named(const struct kh_mapping *m, const char *name)
-{
-	const char *dash = strrchr(m->proxy_token, '-');
-	size_t pre = strlen("keyhole-"), len = dash ? (size_t)(dash - m->proxy_token) : 0;
-
-	if (strcmp(m->env_name, name) == 0)
-		return true;
-	return len > pre && strncmp(m->proxy_token, "keyhole-", pre) == 0 &&
-	       strlen(name) == len - pre && strncmp(m->proxy_token + pre, name, len - pre) == 0;
-}
-
 static bool wanted(const struct kh_mapping *m, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (mapping_named(m, names[i]))
+		if (kh_mapping_named(m, names[i]))
 			return true;
 	return n == 0;
 }
@@ -280,7 +267,7 @@ static int check_names(const struct kh_mappings *maps, const char *const *names,
 		bool found = false;
 
 		for (size_t k = 0; k < maps->n && !found; k++)
-			found = mapping_named(&maps->v[k], names[i]) &&
+			found = kh_mapping_named(&maps->v[k], names[i]) &&
 				!kh_provider_is_sigv4(maps->v[k].env_name);
 		if (!found) {
 			kh_err_set(err,

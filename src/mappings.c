@@ -40,6 +40,18 @@ bool kh_env_name_valid(const char *n)
 	return true;
 }
 
+bool kh_mapping_named(const struct kh_mapping *m, const char *name)
+{
+	static const char kh[] = "keyhole-";
+	const char *dash = strrchr(m->proxy_token, '-');
+	size_t pre = sizeof kh - 1, len = dash ? (size_t)(dash - m->proxy_token) : 0;
+
+	if (strcmp(m->env_name, name) == 0)
+		return true;
+	return len > pre && strncmp(m->proxy_token, kh, pre) == 0 && strlen(name) == len - pre &&
+	       strncmp(m->proxy_token + pre, name, len - pre) == 0;
+}
+
 void kh_token_redact(const char *token, char *out, size_t len)
 {
 	snprintf(out, len, "%.*s...", KH_TOKEN_LOG_CHARS, token);

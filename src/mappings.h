@@ -60,6 +60,10 @@ void kh_mappings_free(struct kh_mappings *m); /* NULL-safe, idempotent */
  * bearer and basic), for readers that only know match_headers. */
 void kh_mapping_headers_from_locations(struct kh_mapping *m);
 
+/* Does name ask for m: its env name, or its token's provider ("openai" for
+ * keyhole-openai-<hex>)? */
+bool kh_mapping_named(const struct kh_mapping *m, const char *name);
+
 /* `<prefix>-<32+ lowercase hex>`, prefix [a-z0-9][a-z0-9-]*. */
 bool kh_token_valid(const char *token);
 

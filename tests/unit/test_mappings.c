@@ -97,8 +97,27 @@ static void bad_locations_named(void)
 	}
 }
 
+/* A mapping is named by its env name or its token's provider part. */
+static void named_by_env_or_provider(void)
+{
+	struct kh_mapping m = { 0 };
+
+	snprintf(m.proxy_token, sizeof m.proxy_token, "keyhole-azure-openai-%032d", 5);
+	snprintf(m.env_name, sizeof m.env_name, "AZURE_OPENAI_API_KEY");
+	CHECK(kh_mapping_named(&m, "AZURE_OPENAI_API_KEY"));
+	CHECK(kh_mapping_named(&m, "azure-openai"));
+	CHECK(!kh_mapping_named(&m, "azure"));
+	CHECK(!kh_mapping_named(&m, "openai"));
+	CHECK(!kh_mapping_named(&m, "azure-openai-"));
+	CHECK(!kh_mapping_named(&m, ""));
+	CHECK(!kh_mapping_named(&m, "keyhole-azure-openai"));
+	snprintf(m.proxy_token, sizeof m.proxy_token, "custom-%032d", 5);
+	CHECK(!kh_mapping_named(&m, "custom")); /* not a keyhole-<provider> token */
+}
+
 int main(void)
 {
+	RUN(named_by_env_or_provider);
 	RUN(legacy_file_keeps_its_meaning);
 	RUN(locations_round_trip);
 	RUN(bad_locations_named);
