@@ -19,7 +19,7 @@ import pytest
 
 from helpers.checks import assert_no_leak, echoed, echoed_headers
 from helpers.client import curl
-from helpers.keyhole import OPENAI_SECRET
+from helpers.keyhole import GROQ_SECRET, OPENAI_SECRET, mapping, mint_token
 
 TOKEN_PREFIX = "keyhole-openai-"
 
@@ -204,3 +204,23 @@ def test_token_cli_usage_and_not_running(keyhole_bin, tmp_path):
     assert run("revoke").returncode == 2
     r = run("list")
     assert r.returncode == 1 and "not running" in r.stderr and "keyhole start" in r.stderr
+
+
+def test_provider_selection(start_keyhole, keyhole_bin, token):
+    groq = mint_token("groq")
+    kh = start_keyhole(mappings=[mapping(token), mapping(groq, "GROQ_API_KEY", ("api.groq.test",))],
+                       env={"GROQ_API_KEY": GROQ_SECRET})
+
+    def names(*args):
+        r = keyhole_token(keyhole_bin, kh, "issue", "--label", "sel", *args)
+        assert r.returncode == 0, r.stderr
+        return sorted(ln.split("=", 1)[0] for ln in r.stdout.splitlines())
+
+    assert names() == ["GROQ_API_KEY", "OPENAI_API_KEY"]
+    assert names("--provider", "openai") == ["OPENAI_API_KEY"]
+    assert names("--provider", "GROQ_API_KEY") == ["GROQ_API_KEY"]
+    assert names("--provider", "groq", "--provider", "openai") == ["GROQ_API_KEY",
+                                                                   "OPENAI_API_KEY"]
+    r = keyhole_token(keyhole_bin, kh, "issue", "--label", "sel", "--provider", "anthropic")
+    assert r.returncode == 1 and "no mapping for \"anthropic\"" in r.stderr, r
+    assert len(json.loads(keyhole_token(keyhole_bin, kh, "list", "--json").stdout)) == 6
