@@ -710,15 +710,20 @@ static void init_buffers(struct kh_conn *c)
 	kh_buf_init(&c->cout, KH_MAX_RESPONSE_HEAD);
 }
 
-static void describe_unix_peer(int fd, char *out, size_t len)
+/* "unix:pid=N"; a `keyhole sandbox` bound to N (ctl_server.h) is also
+ * named by its label in every record of this connection. */
+static void describe_unix_peer(struct kh_conn *c, int fd)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof cred;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
-		snprintf(out, len, "unix:pid=%d", (int)cred.pid);
-	else
-		snprintf(out, len, "unix");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+		snprintf(c->client, sizeof c->client, "unix");
+		return;
+	}
+	snprintf(c->client, sizeof c->client, "unix:pid=%d", (int)cred.pid);
+	if (c->w->sh->grants != NULL && cred.pid > 0)
+		kh_grants_label_of(c->w->sh->grants, cred.pid, c->sandbox_label);
 }
 
 static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
@@ -750,7 +755,7 @@ void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
 	c->timer.cb = on_timer;
 	init_buffers(c);
 	if (peer->sa_family == AF_UNIX)
-		describe_unix_peer(fd, c->client, sizeof c->client);
+		describe_unix_peer(c, fd);
 	else
 		describe_peer(peer, c->client, sizeof c->client);
 	c->next = w->conns;

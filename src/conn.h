@@ -108,6 +108,7 @@ struct kh_conn {
 	uint16_t port;
 	bool host_is_ip;
 	struct kh_sni_check sni;
+	char sandbox_label[KH_GRANT_LABEL_MAX]; /* the sandbox this connection comes from, or "" */
 	struct kh_exchange ex;
 	/* relay.c: cin grown past its usual cap to hold a whole request body
 	 * that SigV4 re-signing must hash before the head can go out */

@@ -186,6 +186,18 @@ int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t
 	return rc;
 }
 
+int kh_ctl_bind(const char *sock, const char *label, pid_t pid, struct kh_err *err)
+{
+	json_t *req = json_pack("{s:s, s:s, s:I}", "op", "bind", "label", label, "pid",
+				(json_int_t)pid),
+	       *reply = NULL;
+	int rc = req != NULL ? kh_ctl_call(sock, req, &reply, err) : -1;
+
+	json_decref(req);
+	json_decref(reply);
+	return rc;
+}
+
 long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err)
 {
 	json_t *req = json_pack("{s:s, s:s}", "op", "revoke", "label", label), *reply = NULL;

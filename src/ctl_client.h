@@ -6,6 +6,7 @@
 #define KH_CTL_CLIENT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -23,6 +24,10 @@ int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *er
  * with a budget of requests (0: none), and writes each into m in place of the mapping's token. */
 int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
 		      struct kh_mappings *m, struct kh_err *err);
+
+/* Names pid (a sandbox's process on the daemon's Unix socket) label in the
+ * daemon's records. */
+int kh_ctl_bind(const char *sock, const char *label, pid_t pid, struct kh_err *err);
 
 /* Revokes every sandbox token of label. Returns how many, or -1 with err. */
 long kh_ctl_revoke_label(const char *sock, const char *label, struct kh_err *err);

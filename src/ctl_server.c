@@ -103,6 +103,20 @@ static json_t *op_revoke(struct kh_grants *grants, json_t *req)
 	return json_pack("{s:b, s:i}", "ok", 1, "revoked", (int)n);
 }
 
+static json_t *op_bind(struct kh_grants *grants, json_t *req)
+{
+	const char *label = json_string_value(json_object_get(req, "label"));
+	json_t *pid = json_object_get(req, "pid");
+	struct kh_err err = { "" };
+
+	if (label == NULL || !json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+	    json_integer_value(pid) > INT32_MAX)
+		return fail("bind needs a label and a pid");
+	if (kh_grants_bind(grants, label, (pid_t)json_integer_value(pid), &err) != 0)
+		return fail("%s", err.msg);
+	return json_pack("{s:b}", "ok", 1);
+}
+
 static json_t *grant_summary(const struct kh_grant *gr, int64_t now)
 {
 	char hint[KH_TOKEN_LOG_CHARS + 4];
@@ -143,8 +157,10 @@ json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg
 		reply = op_revoke(grants, req);
 	else if (strcmp(op, "list") == 0)
 		reply = op_list(grants);
+	else if (strcmp(op, "bind") == 0)
+		reply = op_bind(grants, req);
 	else
-		reply = fail("unknown op \"%.32s\" (issue, revoke, list)", op);
+		reply = fail("unknown op \"%.32s\" (issue, revoke, list, bind)", op);
 	json_decref(req);
 	return reply;
 }

@@ -13,6 +13,10 @@
  *        or empty = every mapping keyhole can issue for)
  *   {"op":"revoke","token":T} or {"op":"revoke","label":L}
  *       -> {"ok":true,"revoked":N}
+ *   {"op":"bind","label":L,"pid":N}
+ *       -> {"ok":true}   (N, a sandbox's process as seen on the daemon's Unix
+ *       socket, is named L in the records of requests that carry no token;
+ *       forgotten when L is revoked)
  *   {"op":"list"}
  *       -> {"ok":true,"grants":[{"label","env_name","token" (first
  *           KH_TOKEN_LOG_CHARS characters only),"state","issued","expires",

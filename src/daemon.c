@@ -239,6 +239,7 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 		return -1;
 	if (kh_config_load(d->paths.config, &d->live_cfg, err) != 0)
 		return -1;
+	sh->grants = &d->grants;
 	sh->policy = load_policy(d, &d->live_cfg, NULL, &d->live_maps, err);
 	if (sh->policy == NULL)
 		return -1;

@@ -342,12 +342,58 @@ out:
 	return rc;
 }
 
+int kh_grants_bind(struct kh_grants *g, const char *label, pid_t pid, struct kh_err *err)
+{
+	struct kh_grant_bind *free_bind = NULL;
+	int rc = 0;
+
+	if (!kh_grant_label_valid(label) || pid <= 0) {
+		kh_err_set(err, "bind needs a valid label and a pid");
+		return -1;
+	}
+	pthread_mutex_lock(&g->lock);
+	for (size_t i = 0; i < KH_MAX_GRANT_BINDS; i++) {
+		struct kh_grant_bind *b = &g->binds[i];
+
+		if (b->pid == pid || (b->pid == 0 && free_bind == NULL))
+			free_bind = b;
+		if (b->pid == pid)
+			break;
+	}
+	if (free_bind != NULL) {
+		free_bind->pid = pid;
+		snprintf(free_bind->label, sizeof free_bind->label, "%s", label);
+	} else {
+		kh_err_set(err, "%d sandboxes are bound already", KH_MAX_GRANT_BINDS);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+bool kh_grants_label_of(struct kh_grants *g, pid_t pid, char *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&g->lock);
+	for (size_t i = 0; i < KH_MAX_GRANT_BINDS && !found; i++)
+		if (g->binds[i].pid == pid) {
+			memcpy(out, g->binds[i].label, KH_GRANT_LABEL_MAX);
+			found = true;
+		}
+	pthread_mutex_unlock(&g->lock);
+	return found;
+}
+
 long kh_grants_revoke(struct kh_grants *g, const char *token, const char *label, int64_t now,
 		      struct kh_err *err)
 {
 	long n = 0;
 
 	pthread_mutex_lock(&g->lock);
+	for (size_t i = 0; label != NULL && i < KH_MAX_GRANT_BINDS; i++)
+		if (strcmp(g->binds[i].label, label) == 0)
+			memset(&g->binds[i], 0, sizeof g->binds[i]); /* its sandbox is gone */
 	for (size_t i = 0; i < g->cap; i++) {
 		struct kh_grant *gr = &g->v[i];
 

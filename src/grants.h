@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "kh_limits.h"
@@ -44,10 +45,19 @@ struct kh_grant {
 	atomic_llong revoked_at; /* unix seconds; 0 = not revoked */
 };
 
+/* A sandbox's process as the daemon sees it on its Unix socket (the pid 1
+ * of `keyhole sandbox`), so records of requests that carry no token name
+ * the sandbox too. In memory only: pids do not survive a restart anyway. */
+struct kh_grant_bind {
+	pid_t pid; /* 0 = free */
+	char label[KH_GRANT_LABEL_MAX];
+};
+
 struct kh_grants {
 	pthread_mutex_t lock; /* every change, and saving */
 	struct kh_grant *v; /* cap slots, never reallocated */
 	size_t cap;
+	struct kh_grant_bind binds[KH_MAX_GRANT_BINDS];
 	char path[KH_MAX_PATH]; /* grants.json; "" = not persisted (tests) */
 };
 
@@ -73,10 +83,18 @@ int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struc
 		    int64_t now, struct kh_grant **out, struct kh_err *err);
 
 /* Revokes the live grants whose token is exactly token (label NULL), or
- * whose label is label (token NULL). Returns how many, or -1 with err if
- * saving failed (they are revoked in memory anyway). */
+ * whose label is label (token NULL), and forgets label's bound pids.
+ * Returns how many grants, or -1 with err if saving failed (they are
+ * revoked in memory anyway). */
 long kh_grants_revoke(struct kh_grants *g, const char *token, const char *label, int64_t now,
 		      struct kh_err *err);
+
+/* Binds pid to label (replacing an earlier binding of that pid). -1 with
+ * err when the label is invalid or every binding is taken. */
+int kh_grants_bind(struct kh_grants *g, const char *label, pid_t pid, struct kh_err *err);
+
+/* The label bound to pid into out (KH_GRANT_LABEL_MAX); false if none. */
+bool kh_grants_label_of(struct kh_grants *g, pid_t pid, char *out);
 
 /* Called for every request that would swap token through slot gr: counts
  * it against the budget and says whether the swap may happen. token is the

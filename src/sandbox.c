@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "cmd_common.h"
+#include "ctl_client.h"
 #include "dockerargs.h"
 #include "fsutil.h"
 #include "hostname.h"
@@ -272,18 +273,31 @@ static pid_t read_child_pid(int fd)
 	return kh_slice_to_u64(kh_slice_make(p, len), 4194304, &v) == 0 ? (pid_t)v : 0;
 }
 
-/* Tells pid 1 who it is in the daemon's records: "unix:pid=N", N being its
+/* Tells pid 1 who it is in the daemon's records: "unix:pid=N\nLABEL\n", N being its
  * pid out here (SO_PEERCRED gives the daemon the same number). */
-static void send_identity(int fd, pid_t pid)
+static void send_identity(int fd, pid_t pid, const char *label)
 {
-	char id[64];
-	int n = snprintf(id, sizeof id, "unix:pid=%d\n", (int)pid);
+	char id[64 + KH_GRANT_LABEL_MAX];
+	int n = snprintf(id, sizeof id, "unix:pid=%d\n%s\n", (int)pid, label);
 
-	if (fd >= 0 && pid > 0 && n > 0)
+	if (fd >= 0 && pid > 0 && n > 0 && (size_t)n < sizeof id)
 		(void)!write(fd, id, (size_t)n);
 }
 
-static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2], int id_fd[2])
+/* The daemon names pid 1's connections by the sandbox's label; done before
+ * pid 1 learns its identity, so before the command runs. */
+static void bind_label(const struct kh_cli_ctx *x, const char *label, pid_t pid)
+{
+	struct kh_err err = { "" };
+
+	if (label[0] != '\0' && pid > 0 && kh_ctl_bind(x->paths.control, label, pid, &err) != 0)
+		fprintf(stderr, "keyhole sandbox: warning: records of requests without a token "
+				"will not name sandbox %s: %s\n",
+			label, err.msg);
+}
+
+static int run_bwrap(const struct kh_cli_ctx *x, const char *label, struct kh_argv *args,
+		     struct kh_argv *env, int info[2], int id_fd[2])
 {
 	int status = 0;
 	pid_t pid;
@@ -306,7 +320,8 @@ static int run_bwrap(struct kh_argv *args, struct kh_argv *env, int info[2], int
 		close(id_fd[0]);
 	inner_pid = read_child_pid(info[0]);
 	close(info[0]);
-	send_identity(id_fd[1], inner_pid);
+	bind_label(x, label, inner_pid);
+	send_identity(id_fd[1], inner_pid, label);
 	if (id_fd[1] >= 0)
 		close(id_fd[1]);
 	id_fd[0] = id_fd[1] = -1;
@@ -392,7 +407,7 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	}
 	fcntl(info[0], F_SETFD, FD_CLOEXEC);
 	fcntl(o->id_fd[1], F_SETFD, FD_CLOEXEC);
-	rc = run_bwrap(&args, &env, info, o->id_fd);
+	rc = run_bwrap(x, label, &args, &env, info, o->id_fd);
 	info[0] = info[1] = -1;
 out:
 	if (label[0] != '\0')

@@ -41,6 +41,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "dns.h"
+#include "grants.h"
 #include "hostname.h"
 #include "sandbox.h"
 #include "tlspeek.h"
@@ -92,6 +93,7 @@ struct init {
 	size_t n_keys;
 	int id_fd;
 	char identity[64]; /* "unix:pid=N" as the daemon sees us, or "sandbox" */
+	char label[KH_GRANT_LABEL_MAX]; /* our sandbox tokens' label, or "" */
 	bool dns_leak; /* the DNS name just judged held a token */
 };
 
@@ -168,7 +170,7 @@ static void audit_refusal(const struct init *in, const char *mode, const char *h
 {
 	struct kh_audit_rec r = { .client = in->identity[0] ? in->identity : "sandbox",
 				  .mode = mode, .method = "-", .host = host, .decision = "deny",
-				  .reason = reason, .detail = detail };
+				  .reason = reason, .detail = detail, .sandbox = in->label };
 	char shown[KH_HOST_BUF + 8];
 	long at;
 
@@ -543,23 +545,33 @@ static pid_t spawn(char **argv, const sigset_t *blocked)
 }
 
 /* `keyhole sandbox` writes our pid as the host sees it once bwrap reports
- * it, so our audit records name the sandbox as the daemon's records do. */
+ * it, and the label of our tokens ("unix:pid=N\nLABEL\n"), so our audit
+ * records name the sandbox as the daemon's records do. */
 static void read_identity(struct init *in)
 {
 	struct pollfd p = { in->id_fd, POLLIN, 0 };
+	char buf[sizeof in->identity + sizeof in->label + 2], *nl;
 	ssize_t n = 0;
 
 	snprintf(in->identity, sizeof in->identity, "sandbox");
 	if (in->id_fd < 0)
 		return;
 	if (poll(&p, 1, ID_WAIT_MS) == 1)
-		n = read(in->id_fd, in->identity, sizeof in->identity - 1);
-	if (n <= 0 || strncmp(in->identity, "unix:pid=", 9) != 0)
-		n = snprintf(in->identity, sizeof in->identity, "sandbox");
-	in->identity[n] = '\0';
-	in->identity[strcspn(in->identity, "\r\n")] = '\0';
+		n = read(in->id_fd, buf, sizeof buf - 1);
 	close(in->id_fd);
 	in->id_fd = -1;
+	if (n <= 0 || strncmp(buf, "unix:pid=", 9) != 0)
+		return;
+	buf[n] = '\0';
+	nl = strchr(buf, '\n');
+	if (nl != NULL) {
+		*nl = '\0';
+		nl[1 + strcspn(nl + 1, "\r\n")] = '\0';
+		if (kh_grant_label_valid(nl + 1))
+			snprintf(in->label, sizeof in->label, "%s", nl + 1);
+	}
+	if (strlen(buf) < sizeof in->identity)
+		memcpy(in->identity, buf, strlen(buf) + 1);
 }
 
 static int setup(struct init *in, uint16_t port, char **cmd)

@@ -31,6 +31,7 @@ struct kh_shared {
 	atomic_ulong policy_gen; /* bumped on every swap; read without the lock */
 	atomic_size_t n_conns; /* across all workers, for max_connections */
 	atomic_bool stopping;
+	struct kh_grants *grants; /* sandbox tokens and bound sandbox pids; NULL in tests */
 	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
 };
 

@@ -152,5 +152,9 @@ def test_dns_name_with_token_is_a_leak_attempt(transparent):
     daemon = [a for a in recs if a.get("path") == "/v1/models"][-1]
     assert daemon["client"].startswith("unix:pid="), daemon
     assert all(a["client"] == daemon["client"] for a in leaks), (leaks, daemon)
+    # the request carried no token: the daemon names the sandbox by its pid 1's
+    # binding, as pid 1 does in its own DNS records
+    assert daemon.get("sandbox", "").startswith("sandbox-"), daemon
+    assert all(a.get("sandbox") == daemon["sandbox"] for a in leaks), (leaks, daemon)
     text = transparent.cli.read("audit.log")
     assert rand[:8] not in text and rand[16:24] not in text

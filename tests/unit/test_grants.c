@@ -186,6 +186,33 @@ static void persistence(void)
 	rmdir(dir);
 }
 
+static void pid_bindings(void)
+{
+	struct kh_grants g;
+	struct kh_err err = { "" };
+	char label[KH_GRANT_LABEL_MAX];
+
+	CHECK_INT(kh_grants_init(&g, 2, NULL, NOW, &err), 0);
+	CHECK(!kh_grants_label_of(&g, 42, label));
+	CHECK_INT(kh_grants_bind(&g, "sandbox-1", 42, &err), 0);
+	CHECK_INT(kh_grants_bind(&g, "sandbox-2", 43, &err), 0);
+	CHECK(kh_grants_label_of(&g, 42, label));
+	CHECK_STR(label, "sandbox-1");
+	CHECK_INT(kh_grants_bind(&g, "sandbox-3", 42, &err), 0); /* the pid was reused */
+	CHECK(kh_grants_label_of(&g, 42, label));
+	CHECK_STR(label, "sandbox-3");
+	CHECK_INT(kh_grants_bind(&g, "bad/label", 44, &err), -1);
+	CHECK_INT(kh_grants_bind(&g, "ok", 0, &err), -1);
+	/* revoking a label forgets its pids, even with no grant to revoke */
+	CHECK_INT(kh_grants_revoke(&g, NULL, "sandbox-2", NOW, &err), 0);
+	CHECK(!kh_grants_label_of(&g, 43, label));
+	CHECK(kh_grants_label_of(&g, 42, label));
+	for (pid_t p = 100; p < 100 + KH_MAX_GRANT_BINDS - 1; p++)
+		CHECK_INT(kh_grants_bind(&g, "many", p, &err), 0);
+	CHECK_INT(kh_grants_bind(&g, "one-more", 99999, &err), -1);
+	kh_grants_free(&g);
+}
+
 static void ttl_parsing(void)
 {
 	CHECK_INT(kh_ctl_parse_ttl("90"), 90);
@@ -256,6 +283,7 @@ int main(void)
 	RUN(full_registry);
 	RUN(budget_is_exact_under_races);
 	RUN(persistence);
+	RUN(pid_bindings);
 	RUN(ttl_parsing);
 	RUN(policy_with_grants);
 	TAP_DONE();
