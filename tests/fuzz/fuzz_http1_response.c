@@ -7,33 +7,10 @@
 #include <string.h>
 
 #include "http1.h"
-#include "fuzz_check.h"
+#include "fuzz_http1_common.h"
 
 #define MAX_HEAD    32768
 #define MAX_HEADERS 100
-
-static ssize_t scan_in_steps(const uint8_t *data, size_t size, size_t step,
-			     struct kh_http_error *err)
-{
-	size_t scan = 0, len = 0;
-	ssize_t n = 0;
-
-	while (n == 0 && len < size) {
-		len = size - len < step ? size : len + step;
-		n = kh_http_scan_head(data, len, &scan, MAX_HEAD, err);
-	}
-	return n;
-}
-
-static bool in_range(const uint8_t *base, size_t len, struct kh_slice s)
-{
-	return (const uint8_t *)s.ptr >= base && (const uint8_t *)s.ptr + s.len <= base + len;
-}
-
-static bool name_is(const uint8_t *line, size_t colon, const char *name)
-{
-	return colon == strlen(name) && strncasecmp((const char *)line, name, colon) == 0;
-}
 
 /* Framing as a naive reader of the raw field lines sees it. */
 struct raw_view {
@@ -55,34 +32,23 @@ static void te_elements(struct kh_slice val, struct raw_view *v)
 
 static void raw_scan(const uint8_t *p, size_t head_len, struct raw_view *v)
 {
+	struct raw_line l;
 	size_t pos = 0;
-	bool first = true;
 
 	memset(v, 0, sizeof *v);
-	while (pos + 2 <= head_len) {
-		const uint8_t *line = p + pos;
-		const uint8_t *crlf = memmem(line, head_len - pos, "\r\n", 2);
-		size_t len = (size_t)(crlf - line), colon = 0;
-
-		pos += len + 2;
-		if (first || len == 0) {
-			first = false;
-			continue;
-		}
+	while (next_field_line(p, head_len, &pos, &l)) {
 		v->lines++;
-		v->fold |= line[0] == ' ' || line[0] == '\t';
-		while (colon < len && line[colon] != ':')
-			colon++;
+		v->fold |= l.line[0] == ' ' || l.line[0] == '\t';
 		struct kh_slice val = kh_slice_trim_ows(
-			kh_slice_make(line + colon + 1, len - colon - 1));
-		if (name_is(line, colon, "content-length")) {
+			kh_slice_make(l.line + l.colon + 1, l.len - l.colon - 1));
+		if (name_is(l.line, l.colon, "content-length")) {
 			uint64_t cl;
 
 			if (kh_slice_to_u64(val, UINT64_MAX, &cl) != 0 ||
 			    (v->cl++ > 0 && cl != v->cl_value))
 				v->cl_bad = true;
 			v->cl_value = cl;
-		} else if (name_is(line, colon, "transfer-encoding")) {
+		} else if (name_is(l.line, l.colon, "transfer-encoding")) {
 			v->te++;
 			te_elements(val, v);
 		}
@@ -129,8 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head(data, size, &scan, MAX_HEAD, &e1);
 
-	CHECK(scan_in_steps(data, size, 1, &e2) == n);
-	CHECK(scan_in_steps(data, size, size > 0 ? data[0] % 13 + 2 : 2, &e3) == n);
+	CHECK(scan_in_steps(data, size, 1, MAX_HEAD, false, &e2) == n);
+	CHECK(scan_in_steps(data, size, size > 0 ? data[0] % 13 + 2 : 2, MAX_HEAD, false, &e3) ==
+	      n);
 	if (n <= 0) {
 		CHECK(n == 0 || (e1.why == e2.why && e1.why == e3.why));
 		return 0;

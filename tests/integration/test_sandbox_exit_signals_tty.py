@@ -5,12 +5,33 @@ to the `keyhole sandbox` process reaches the command (which can trap it and
 choose its exit code) within a couple of seconds; on a pseudo-terminal the
 command's stdin is that terminal, and without one it is not. The command's own
 options (-h, --help, -e) are its own."""
+import contextlib
 import os
 import signal
 import time
 
 from helpers.cli import cli, pid_alive  # noqa: F401
 from helpers.sandbox import sandbox  # noqa: F401
+
+
+@contextlib.contextmanager
+def _started(sandbox, script):
+    """`keyhole sandbox -- sh -c script`, read until it prints "ready" (10 s at
+    most, or until it exits); yields (p, what it printed by then). On the way
+    out the process is killed if still running, reaped, and its pipes closed."""
+    p = sandbox.popen("sh", "-c", script)
+    try:
+        out = b""
+        deadline = time.monotonic() + 10
+        while b"ready" not in out and time.monotonic() < deadline and p.poll() is None:
+            out += p.stdout.read1(64)
+        yield p, out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+        p.stdout.close()
+        p.stderr.close()
 
 
 def test_exit_codes(sandbox):
@@ -28,12 +49,7 @@ def test_exit_codes(sandbox):
 
 
 def test_sigterm_forwarded(sandbox):
-    p = sandbox.popen("sh", "-c", 'trap "exit 42" TERM; echo ready; sleep 30 & wait')
-    try:
-        line = b""
-        deadline = time.monotonic() + 10
-        while b"ready" not in line and time.monotonic() < deadline and p.poll() is None:
-            line += p.stdout.read1(64)
+    with _started(sandbox, 'trap "exit 42" TERM; echo ready; sleep 30 & wait') as (p, line):
         assert b"ready" in line, (line, p.poll(), p.stderr.read() if p.poll() is not None else "")
         time.sleep(0.2)             # let the shell reach `wait`
         t0 = time.monotonic()
@@ -45,33 +61,16 @@ def test_sigterm_forwarded(sandbox):
             p.wait(5)
             raise AssertionError("keyhole sandbox did not exit within 5 s of SIGTERM")
         elapsed = time.monotonic() - t0
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-        p.stdout.close()
-        p.stderr.close()
     assert rc == 42, (rc, elapsed)
     assert elapsed < 2.5, elapsed
 
 
 def test_sigint_from_kill_forwarded(sandbox):
-    p = sandbox.popen("sh", "-c", 'trap "exit 9" INT; echo ready; sleep 30 & wait')
-    try:
-        out = b""
-        deadline = time.monotonic() + 10
-        while b"ready" not in out and time.monotonic() < deadline and p.poll() is None:
-            out += p.stdout.read1(64)
+    with _started(sandbox, 'trap "exit 9" INT; echo ready; sleep 30 & wait') as (p, out):
         assert b"ready" in out, out
         time.sleep(0.2)
         p.send_signal(signal.SIGINT)
         rc = p.wait(timeout=5)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-        p.stdout.close()
-        p.stderr.close()
     assert rc == 9, rc
 
 
@@ -134,12 +133,7 @@ def _descendants(pid):
 
 
 def test_sigkill_of_keyhole_takes_the_sandbox_down(sandbox):
-    p = sandbox.popen("sh", "-c", "echo ready; exec sleep 30")
-    try:
-        out = b""
-        deadline = time.monotonic() + 10
-        while b"ready" not in out and time.monotonic() < deadline and p.poll() is None:
-            out += p.stdout.read1(64)
+    with _started(sandbox, "echo ready; exec sleep 30") as (p, out):
         assert b"ready" in out, out
         inner = _descendants(p.pid)
         assert inner, "no processes under keyhole sandbox"
@@ -152,9 +146,3 @@ def test_sigkill_of_keyhole_takes_the_sandbox_down(sandbox):
                 break
             time.sleep(0.05)
         assert not alive, f"sandbox processes outlived keyhole sandbox: {alive}"
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-        p.stdout.close()
-        p.stderr.close()

@@ -12,27 +12,9 @@
 #include "hostname.h"
 #include "kh_limits.h"
 #include "tap.h"
+#include "tmpdir.h"
 
-static char root[256];
 static struct kh_ca g_ca; /* loaded by load_ok, used by the leaf tests */
-
-/* Rotates through a few buffers so several paths can appear in one call. */
-static const char *path(const char *name)
-{
-	static char out[6][512];
-	static unsigned next;
-	char *p = out[next++ % 6];
-
-	kh_path_join(p, sizeof out[0], root, name);
-	return p;
-}
-
-static mode_t mode_of(const char *p)
-{
-	struct stat st;
-
-	return lstat(p, &st) == 0 ? (st.st_mode & 07777) : (mode_t)-1;
-}
 
 static int run_quiet(const char *cmd)
 {
@@ -488,12 +470,8 @@ static void free_is_null_safe(void)
 
 int main(void)
 {
-	char tmpl[] = "/tmp/kh-ca-XXXXXX";
-	char cmd[300];
-
-	if (mkdtemp(tmpl) == NULL)
+	if (tmpdir_make("kh-ca") != 0)
 		return 1;
-	snprintf(root, sizeof root, "%s", tmpl);
 	RUN(ensure_creates_pair);
 	RUN(ensure_keeps_existing_pair);
 	RUN(ensure_one_missing_is_an_error);
@@ -508,8 +486,7 @@ int main(void)
 	RUN(invalid_hosts_refused);
 	RUN(openssl_cli_verifies_leaves);
 	RUN(free_is_null_safe);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-	if (system(cmd) != 0)
+	if (tmpdir_remove() != 0)
 		return 1;
 	TAP_DONE();
 }

@@ -5,26 +5,7 @@
 
 #include "fsutil.h"
 #include "tap.h"
-
-static char root[256];
-
-/* Rotates through a few buffers so two paths can appear in one call. */
-static const char *path(const char *name)
-{
-	static char out[4][512];
-	static unsigned next;
-	char *p = out[next++ % 4];
-
-	kh_path_join(p, sizeof out[0], root, name);
-	return p;
-}
-
-static mode_t mode_of(const char *p)
-{
-	struct stat st;
-
-	return lstat(p, &st) == 0 ? (st.st_mode & 07777) : (mode_t)-1;
-}
+#include "tmpdir.h"
 
 static void private_dir_created_and_tightened(void)
 {
@@ -112,20 +93,15 @@ static void copy_private_is_exclusive(void)
 
 int main(void)
 {
-	char tmpl[] = "/tmp/kh-fsutil-XXXXXX";
-	char cmd[300];
-
-	if (mkdtemp(tmpl) == NULL)
+	if (tmpdir_make("kh-fsutil") != 0)
 		return 1;
-	snprintf(root, sizeof root, "%s", tmpl);
 	RUN(private_dir_created_and_tightened);
 	RUN(private_dir_refuses_symlink);
 	RUN(atomic_write_mode_and_content);
 	RUN(open_private_refuses_symlink_and_tightens);
 	RUN(read_file_cap);
 	RUN(copy_private_is_exclusive);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-	if (system(cmd) != 0)
+	if (tmpdir_remove() != 0)
 		return 1;
 	TAP_DONE();
 }

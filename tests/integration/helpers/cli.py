@@ -95,6 +95,50 @@ def pid_alive(pid):
     return state not in ("Z", "X")
 
 
+def run_on_pty(argv, env, timeout, what, answer=None, cwd=None):
+    """argv (argv[0] the binary, run with env, in cwd if given) on a pseudo-terminal
+    as its stdin, stdout and stderr; a Result of argv[1:] whose out holds everything
+    the terminal showed (CRLF as LF) and whose err is empty.
+
+    answer (bytes) is typed, followed by Enter, once the rotation prompt shows.
+    Past timeout seconds the process is killed and the test fails, naming what."""
+    t0 = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    out, answered, deadline = b"", False, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:        # EIO: the last holder closed the terminal
+                    break
+                if not data:
+                    break
+                out += data
+            if answer is not None and not answered and PROMPT in out:
+                os.write(fd, answer + b"\n")
+                answered = True
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"{what} on a tty did not finish within {timeout}s; "
+                        f"terminal showed {out!r}")
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return Result(argv[1:], os.waitstatus_to_exitcode(status),
+                  out.decode("utf-8", "replace").replace("\r\n", "\n"), "",
+                  time.monotonic() - t0)
+
+
 class FakeBws:
     """The fake `bws` installed in a Cli's bin directory, with its data and call log."""
 
@@ -226,40 +270,8 @@ class Cli:
 
         answer (bytes) is typed, followed by Enter, once the rotation prompt shows;
         the result's out holds everything the terminal showed, err is empty."""
-        t0 = time.monotonic()
-        env = self.environment(env)
-        pid, fd = pty.fork()
-        if pid == 0:
-            try:
-                os.execve(self.binary, [self.binary, *args], env)
-            finally:
-                os._exit(127)
-        out, answered, deadline = b"", False, time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                if ready:
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:        # EIO: the child closed the terminal
-                        break
-                    if not data:
-                        break
-                    out += data
-                if answer is not None and not answered and PROMPT in out:
-                    os.write(fd, answer + b"\n")
-                    answered = True
-            else:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                pytest.fail(f"keyhole {' '.join(args)} on a tty did not finish within "
-                            f"{timeout}s; terminal showed {out!r}")
-        finally:
-            os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        res = Result(list(args), os.waitstatus_to_exitcode(status),
-                     out.decode("utf-8", "replace").replace("\r\n", "\n"), "",
-                     time.monotonic() - t0)
+        res = run_on_pty([self.binary, *args], self.environment(env), timeout,
+                         f"keyhole {' '.join(args)}", answer=answer)
         return self._record(res)
 
     # ---- checks --------------------------------------------------------------

@@ -20,16 +20,12 @@ Import the fixtures: `from helpers.sandbox import docker, sandbox  # noqa: F401`
 import json
 import os
 import re
-import pty
 import secrets
-import select
-import signal
 import subprocess
-import time
 
 import pytest
 
-from .cli import HELPERS, Result, free_port, proxy_settings
+from .cli import HELPERS, free_port, proxy_settings, run_on_pty
 from .keyhole import mapping, mint_token
 
 FAKE_DOCKER = os.path.join(HELPERS, "fake_docker")
@@ -236,39 +232,9 @@ class Sandbox:
 
     def run_pty(self, *cmd, timeout=15):
         """`keyhole sandbox -- cmd...` with a pseudo-terminal as stdin/stdout/stderr."""
-        t0 = time.monotonic()
-        env = self.cli.environment(self._env(None))
-        argv = [self.cli.binary, "sandbox", "--", *cmd]
-        pid, fd = pty.fork()
-        if pid == 0:
-            try:
-                os.chdir(self.workdir)
-                os.execve(self.cli.binary, argv, env)
-            finally:
-                os._exit(127)
-        out, deadline = b"", time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                if ready:
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:        # EIO: the last holder closed the terminal
-                        break
-                    if not data:
-                        break
-                    out += data
-            else:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                pytest.fail(f"keyhole sandbox {cmd} on a tty did not finish within "
-                            f"{timeout}s; terminal showed {out!r}")
-        finally:
-            os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        return Result(argv[1:], os.waitstatus_to_exitcode(status),
-                      out.decode("utf-8", "replace").replace("\r\n", "\n"), "",
-                      time.monotonic() - t0)
+        return run_on_pty([self.cli.binary, "sandbox", "--", *cmd],
+                          self.cli.environment(self._env(None)), timeout,
+                          f"keyhole sandbox {cmd}", cwd=self.workdir)
 
 
 def sandbox_config(pki, port, **extra):
