@@ -38,6 +38,7 @@ struct kh_rscrub {
 struct plan {
 	bool body;
 	bool chunked_out, close_out;
+	bool keep_length; /* Content-Length stays: scrubbing cannot change it */
 	bool conn_close; /* the client connection ends after this response */
 	enum decode dec;
 };
@@ -145,6 +146,10 @@ static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct pla
 		return -1;
 	}
 	pl->body = true;
+	if (h->body == KH_BODY_LENGTH && pl->dec == DEC_NONE && c->policy->scrub.same_len) {
+		pl->keep_length = true; /* no framing to add, nothing to count */
+		return 0;
+	}
 	pl->chunked_out = !c->ex.req_http10;
 	pl->close_out = !pl->chunked_out;
 	pl->conn_close |= pl->close_out;
@@ -160,7 +165,7 @@ static bool drop_field(const struct plan *pl, struct kh_slice name)
 		return false;
 	if (kh_slice_eq_cstr_nocase(name, "content-length") ||
 	    kh_slice_eq_cstr_nocase(name, "transfer-encoding"))
-		return true;
+		return !pl->keep_length;
 	if (pl->dec != DEC_NONE && kh_slice_eq_cstr_nocase(name, "content-encoding"))
 		return true;
 	return false;
