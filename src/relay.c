@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "check.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -450,12 +451,84 @@ static void switch_to_tunnel(struct kh_conn *c)
 	c->state = KH_CS_TUNNEL;
 }
 
+/* The client asked to close, but the upstream (which was not told, so its
+ * connection can be pooled) answered as persistent: the client must read
+ * from the head that this connection ends after the response. */
+static bool must_announce_close(const struct kh_conn *c, const struct kh_http_head *h)
+{
+	return !c->ex.req_keep_alive && h->keep_alive && h->status >= 200 && h->status != 101;
+}
+
+#define CLOSE_FIELD "Connection: close\r\n\r\n"
+
+static bool hop_field(struct kh_slice name)
+{
+	return kh_slice_eq_cstr_nocase(name, "connection") ||
+	       kh_slice_eq_cstr_nocase(name, "keep-alive");
+}
+
+/* Length of the status line (the parser accepted its line end). */
+static size_t status_line_len(const uint8_t *p, size_t n)
+{
+	size_t line = 0;
+
+	while (line < n && p[line] != '\r' && p[line] != '\n')
+		line++;
+	return line;
+}
+
+/* Bytes forward_head_closing writes. */
+static size_t closing_head_len(const struct kh_http_head *h, size_t line)
+{
+	size_t len = line + 2 + sizeof CLOSE_FIELD - 1;
+
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (!hop_field(h->headers[i].name))
+			len += h->headers[i].name.len + h->headers[i].value.len + 4;
+	return len;
+}
+
+/* The head with its Connection and Keep-Alive fields replaced by
+ * "Connection: close"; fields are rebuilt as "name: value\r\n". 1 done,
+ * 0 no room yet, -1 refused. */
+static int forward_head_closing(struct kh_conn *c, const struct kh_http_head *h, size_t n)
+{
+	const uint8_t *p = kh_buf_data(&c->uin);
+	size_t line = status_line_len(p, n), need = closing_head_len(h, line), avail;
+	struct kh_buf *b = &c->cout;
+
+	if (need > b->cap) {
+		kh_conn_fail(c, 502, "upstream_bad_response", "the response head is too large");
+		return -1;
+	}
+	/* With storage and room for all of it, no append below can fail. */
+	if (kh_buf_room(b) < need || kh_buf_tail_min(b, need, &avail) == NULL)
+		return 0;
+	kh_buf_append(b, p, line);
+	kh_buf_append(b, "\r\n", 2);
+	for (size_t i = 0; i < h->n_headers; i++) {
+		const struct kh_http_header *f = &h->headers[i];
+
+		if (hop_field(f->name))
+			continue;
+		kh_buf_append(b, f->name.ptr, f->name.len);
+		kh_buf_append(b, ": ", 2);
+		kh_buf_append(b, f->value.ptr, f->value.len);
+		kh_buf_append(b, "\r\n", 2);
+	}
+	KH_CHECK(kh_buf_append_str(b, CLOSE_FIELD) == 0);
+	c->ex.bytes_out += need;
+	return 1;
+}
+
 /* Copies the response head to cout, verbatim or scrubbed. 1 done, 0 no
  * room yet, -1 refused. */
 static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t n)
 {
 	if (kh_rscrub_enabled(c))
 		return kh_rscrub_head(c, h, kh_buf_data(&c->uin));
+	if (must_announce_close(c, h))
+		return forward_head_closing(c, h, n);
 	if (kh_buf_room(&c->cout) < n)
 		return 0;
 	kh_buf_append(&c->cout, kh_buf_data(&c->uin), n);
@@ -647,6 +720,9 @@ bool kh_relay_step(struct kh_conn *c)
 	p |= complete_exchange(c);
 	p |= check_ends(c);
 	if (!c->dead && c->state == KH_CS_RELAY && !c->ex.active && c->close_after) {
+		/* The upstream goes back to the pool now, not after the client has
+		 * read our last bytes and hung up: the next connection may want it. */
+		kh_dial_park(c);
 		c->state = KH_CS_CLOSING;
 		c->phase_start_ms = kh_loop_now(c->w->loop);
 		p = true;

@@ -38,6 +38,8 @@ struct kh_rscrub {
 struct plan {
 	bool body;
 	bool chunked_out, close_out;
+	bool keep_length; /* Content-Length stays: scrubbing cannot change it */
+	bool conn_close; /* the client connection ends after this response */
 	enum decode dec;
 };
 
@@ -132,6 +134,8 @@ static int coding(const struct kh_http_head *h, enum decode *dec)
 static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct plan *pl)
 {
 	memset(pl, 0, sizeof *pl);
+	/* The client asked to close; the upstream was not told (see rewrite.c). */
+	pl->conn_close = !c->ex.req_keep_alive && h->status >= 200 && h->status != 101;
 	if (h->status < 200 || h->body == KH_BODY_NONE)
 		return 0; /* framing stays as it is: there is no body to change */
 	if (coding(h, &pl->dec) != 0) {
@@ -142,22 +146,29 @@ static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct pla
 		return -1;
 	}
 	pl->body = true;
+	if (h->body == KH_BODY_LENGTH && pl->dec == DEC_NONE && c->policy->scrub.same_len) {
+		pl->keep_length = true; /* no framing to add, nothing to count */
+		return 0;
+	}
 	pl->chunked_out = !c->ex.req_http10;
 	pl->close_out = !pl->chunked_out;
+	pl->conn_close |= pl->close_out;
 	return 0;
 }
 
 static bool drop_field(const struct plan *pl, struct kh_slice name)
 {
+	if (pl->conn_close && (kh_slice_eq_cstr_nocase(name, "connection") ||
+			       kh_slice_eq_cstr_nocase(name, "keep-alive")))
+		return true; /* replaced by our own "Connection: close" */
 	if (!pl->body)
 		return false;
 	if (kh_slice_eq_cstr_nocase(name, "content-length") ||
 	    kh_slice_eq_cstr_nocase(name, "transfer-encoding"))
-		return true;
+		return !pl->keep_length;
 	if (pl->dec != DEC_NONE && kh_slice_eq_cstr_nocase(name, "content-encoding"))
 		return true;
-	return pl->close_out && (kh_slice_eq_cstr_nocase(name, "connection") ||
-				 kh_slice_eq_cstr_nocase(name, "keep-alive"));
+	return false;
 }
 
 struct head_out {
@@ -213,7 +224,7 @@ static void write_head(struct head_out *o, const struct kh_http_head *h, const u
 	}
 	if (pl->chunked_out)
 		out_raw(o, "Transfer-Encoding: chunked\r\n");
-	if (pl->close_out)
+	if (pl->conn_close)
 		out_raw(o, "Connection: close\r\n");
 	out_raw(o, "\r\n");
 }

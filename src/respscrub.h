@@ -13,7 +13,9 @@
  *         length. Upstream chunk extensions and trailers are dropped. Any
  *         other coding (br, zstd, stacked codings) cannot be inspected, so
  *         the response is refused with 502 response_not_scrubbable before a
- *         byte of it is sent.
+ *         byte of it is sent. Exception: an uncompressed Content-Length body
+ *         keeps its framing when every replacement is as long as what it
+ *         replaces (kh_scrub_set.same_len), since the length cannot change.
  *
  * The state lives in c->ex.scrub from the head until the exchange ends; it
  * holds a reference to the policy whose matcher it uses. */

@@ -584,14 +584,18 @@ static void emit_request_line(struct rw *w)
 	emit_c(w, w->req->version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
 }
 
+/* keyhole owns the upstream hop's Connection. An HTTP/1.1 client's "close"
+ * ends its own connection only (relay.c closes it after the response): the
+ * upstream leg stays persistent (HTTP/1.1's default, so nothing is sent) and
+ * can go back to the pool. An HTTP/1.0 request goes upstream as HTTP/1.0,
+ * where persistence is opt-in, so the client's choice is passed on as is. */
 static void emit_connection(struct rw *w)
 {
 	if (w->websocket)
 		emit_c(w, "Connection: Upgrade\r\n");
-	else if (!w->req->keep_alive)
-		emit_c(w, "Connection: close\r\n");
 	else if (w->req->version_minor == 0)
-		emit_c(w, "Connection: keep-alive\r\n");
+		emit_c(w,
+		       w->req->keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
 }
 
 static int rewrite(struct rw *w)

@@ -1,5 +1,6 @@
 #include "scrub.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -180,6 +181,30 @@ static void add_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *sec,
 
 #define FORMS_PER_SECRET 13
 
+/* The skip table. A needle starting at k, seen through a window starting
+ * at i <= k whose last byte b is the needle's byte j = i + window - 1 - k,
+ * means shift[b] <= window - 1 - j = k - i: skipping shift[b] never passes
+ * k. Bytes that appear in no needle's first `window` bytes (most of binary
+ * data, all of a run of zeros) skip the whole window. */
+static void index_shift(struct kh_scrub_set *s)
+{
+	size_t shortest = SIZE_MAX;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->needles[i].len < shortest)
+			shortest = s->needles[i].len;
+	KH_CHECK(shortest >= QUAD_LEN && shortest != SIZE_MAX);
+	s->window = shortest < UINT8_MAX ? shortest : UINT8_MAX; /* shifts fit a byte */
+	memset(s->shift, (int)s->window, sizeof s->shift);
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t j = 0; j < s->window; j++) {
+			uint8_t b = s->needles[i].p[j], d = (uint8_t)(s->window - 1 - j);
+
+			if (d < s->shift[b])
+				s->shift[b] = d;
+		}
+}
+
 /* Sorts, drops duplicates (keeping the first built) and fills the filters. */
 static void index_needles(struct kh_scrub_set *s)
 {
@@ -195,6 +220,7 @@ static void index_needles(struct kh_scrub_set *s)
 		s->needles[out++] = *nd;
 	}
 	s->n = out;
+	s->same_len = true;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct kh_scrub_needle *nd = &s->needles[i];
 		uint32_t h = quad_hash(nd->p);
@@ -206,7 +232,9 @@ static void index_needles(struct kh_scrub_set *s)
 			s->max_len = nd->len;
 		if (nd->rep_len > s->max_rep)
 			s->max_rep = nd->rep_len;
+		s->same_len &= nd->rep_len == nd->len;
 	}
+	index_shift(s);
 }
 
 int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets, size_t n,
@@ -310,37 +338,65 @@ struct found {
 	bool partial; /* p[pos..len) may begin a needle: wait for more */
 };
 
-/* The hot loop: two table look-ups per byte rule out almost every position
- * of ordinary data before any comparison is made. */
-static struct found find(const struct kh_scrub_set *s, const uint8_t *p, size_t len, bool final)
+/* Two table look-ups rule out almost every position of ordinary data before
+ * any comparison is made (the quad filter needs 4 bytes: not at the end). */
+static bool may_start(const struct kh_scrub_set *s, const uint8_t *p, size_t i, size_t len)
 {
-	size_t fast_end = len >= QUAD_LEN ? len - QUAD_LEN + 1 : 0, i = 0;
+	uint32_t h;
+
+	if (!s->first[p[i]])
+		return false;
+	if (len - i < QUAD_LEN)
+		return true;
+	h = quad_hash(p + i);
+	return s->quads[h >> 6] >> (h & 63) & 1;
+}
+
+/* Checks position i: true (and *f set) when a needle or a needle's prefix
+ * starts there. */
+static bool check_at(const struct kh_scrub_set *s, const uint8_t *p, size_t i, size_t len,
+		     bool final, struct found *f)
+{
 	const struct kh_scrub_needle *hit;
 
-	while (i < len) {
-		for (; i < fast_end; i++) {
-			uint32_t h;
+	if (!may_start(s, p, i, len))
+		return false;
+	switch (decide(s, p + i, len - i, final, &hit)) {
+	case AT_MATCH:
+		*f = (struct found){ i, hit, false };
+		return true;
+	case AT_PARTIAL:
+		*f = (struct found){ i, NULL, true };
+		return true;
+	default:
+		return false;
+	}
+}
 
-			if (!s->first[p[i]])
-				continue;
-			h = quad_hash(p + i);
-			if (s->quads[h >> 6] >> (h & 63) & 1)
-				break;
+/* The hot loop. While a whole window fits, the byte at its end says how far
+ * no needle can start (index_shift); the last positions are checked one by
+ * one. Every position where a needle or a needle's prefix could start is
+ * still checked, in order, so the result is the same leftmost one. */
+static struct found find(const struct kh_scrub_set *s, const uint8_t *p, size_t len, bool final)
+{
+	const size_t w = s->window;
+	struct found f;
+	size_t i = 0;
+
+	while (len - i >= w) {
+		uint8_t skip = s->shift[p[i + w - 1]];
+
+		if (skip != 0) {
+			i += skip;
+			continue;
 		}
-		if (i == len)
-			break;
-		if (s->first[p[i]]) {
-			switch (decide(s, p + i, len - i, final, &hit)) {
-			case AT_MATCH:
-				return (struct found){ i, hit, false };
-			case AT_PARTIAL:
-				return (struct found){ i, NULL, true };
-			default:
-				break;
-			}
-		}
+		if (check_at(s, p, i, len, final, &f))
+			return f;
 		i++;
 	}
+	for (; i < len; i++)
+		if (check_at(s, p, i, len, final, &f))
+			return f;
 	return (struct found){ len, NULL, false };
 }
 

@@ -70,8 +70,14 @@ struct kh_scrub_set {
 	size_t n_names;
 	size_t max_len; /* longest needle */
 	size_t max_rep; /* longest replacement */
+	bool same_len; /* every replacement as long as its needle: lengths never change */
 	uint8_t first[256]; /* 1 if some needle starts with the byte */
 	uint64_t quads[1024]; /* bit hash(first 4 bytes) of every needle */
+	/* Set-Horspool skip over a window of `window` bytes (<= the shortest
+	 * needle): no needle can start in [i, i + shift[b]) where b is the last
+	 * byte of the window at i. */
+	size_t window;
+	uint8_t shift[256];
 };
 
 /* Builds the set (an empty set, n == 0, when no secret qualifies). 0 / -1.

@@ -197,10 +197,15 @@ static void hop_by_hop_removed(void)
 	CHECK(strstr(outbuf, "Connection") == NULL);
 	CHECK(strstr(outbuf, "TE: trailers\r\n") != NULL);
 	CHECK(strstr(outbuf, "X-Keep: 2\r\n") != NULL);
+	/* the client's close is its own: the upstream leg stays persistent (poolable) */
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n",
 		      "api.openai.com", 443, true, false, NULL),
 		  0);
-	CHECK(strstr(outbuf, "Connection: close\r\n") != NULL);
+	CHECK(strstr(outbuf, "Connection") == NULL);
+	CHECK_INT(run("GET / HTTP/1.0\r\nHost: api.openai.com\r\nConnection: keep-alive\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Connection: keep-alive\r\n") != NULL);
 	CHECK_INT(run("POST / HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Content-Length\r\n"
 		      "Content-Length: 3\r\n\r\n",
 		      "api.openai.com", 443, true, false, NULL),

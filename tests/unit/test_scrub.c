@@ -419,6 +419,119 @@ static void test_random_splits(void)
 	CHECK(ok);
 }
 
+/* The skip table never jumps over a needle's start: every byte at position
+ * j < window of every needle allows a shift of at most window - 1 - j, and a
+ * byte no needle starts its window with (0 here) skips the whole window. */
+static void test_skip_table(void)
+{
+	bool ok = true;
+
+	build_one(SECRET, TOKEN);
+	CHECK(set.window >= 4 && set.window <= strlen(SECRET));
+	for (size_t i = 0; i < set.n; i++)
+		for (size_t j = 0; j < set.window; j++)
+			ok &= set.shift[set.needles[i].p[j]] <= set.window - 1 - j;
+	CHECK(ok);
+	CHECK_INT(set.shift[0], set.window);
+	CHECK(!set.same_len);
+	build_one(SECRET, "keyhole-openai-001122334");
+	CHECK(set.same_len); /* as long as the secret, alphanumeric: every form keeps length */
+}
+
+/* Fills in[0..n) with filler (zeros, random bytes or text) and plants every
+ * form of the secret at pos. Returns the planted length. */
+static size_t plant(uint8_t *in, size_t at, int form)
+{
+	char enc[128];
+	size_t el;
+
+	switch (form) {
+	case 0:
+		memcpy(in + at, SECRET, strlen(SECRET));
+		return strlen(SECRET);
+	case 1:
+	case 2:
+		el = b64_encode((const uint8_t *)SECRET, strlen(SECRET), form == 2, enc);
+		memcpy(in + at, enc, el);
+		return el;
+	default: { /* inside a longer base64 value: an alignment form */
+		uint8_t plain[64];
+
+		memcpy(plain, "xy", 2);
+		memcpy(plain + 2, SECRET, strlen(SECRET));
+		memcpy(plain + 2 + strlen(SECRET), "z", 1);
+		el = b64_encode(plain, (size_t)form - 1 + strlen(SECRET), 0, enc);
+		memcpy(in + at, enc, el);
+		return el;
+	}
+	}
+}
+
+static void fill(uint8_t *in, size_t n, int kind, unsigned *seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		*seed = *seed * 1103515245u + 12345u;
+		if (kind == 0)
+			in[i] = 0;
+		else
+			in[i] = kind == 1 ? (uint8_t)(*seed >> 16) : (uint8_t)"ab -x"[(*seed >> 16) % 5];
+	}
+}
+
+/* Bodies the skip is for (zeros, binary, text), with secrets at every offset
+ * around the window and the feed cut inside them: the output is the
+ * reference's, and no secret survives. */
+static void test_skip_matches_reference(void)
+{
+	static uint8_t in[4096], out[8192];
+	unsigned seed = 11;
+	bool ok = true;
+
+	build_one(SECRET, TOKEN);
+	for (int kind = 0; kind < 3; kind++) {
+		for (size_t at = 0; at < 2 * set.window + 3; at++) {
+			for (int form = 0; form < 5; form++) {
+				size_t n = 200 + at % 7, pl, cuts[3];
+
+				fill(in, sizeof in, kind, &seed);
+				pl = plant(in, at, form);
+				plant(in, at + pl + at % 5, 0); /* a second one close behind */
+				cuts[0] = at + 1;
+				cuts[1] = at + pl / 2; /* straddles the feed boundary */
+				cuts[2] = at + pl + 1;
+				ok &= same_as_reference("skip", in, n, cuts, 3, 4096);
+				ok &= same_as_reference("skip, one feed", in, n, NULL, 0, 4096);
+				ok &= !contains(out, run_split(in, n, cuts, 3, set.max_rep, out,
+							       sizeof out, NULL),
+						SECRET);
+			}
+		}
+	}
+	CHECK(ok);
+}
+
+/* A secret straddling the end of every feed (the 16 KiB relay buffer, a
+ * chunk): the prefix before the cut is held back, whatever fills the rest. */
+static void test_secret_straddles_buffer_end(void)
+{
+	static uint8_t in[16384 + 128], out[sizeof in + 256];
+	size_t sl = strlen(SECRET);
+	bool ok = true;
+
+	build_one(SECRET, TOKEN);
+	for (size_t k = 1; k < sl; k++) {
+		size_t at = 16384 - k, cut = 16384;
+
+		memset(in, 0, sizeof in);
+		memcpy(in + at, SECRET, sl);
+		ok &= same_as_reference("straddle", in, sizeof in, &cut, 1, sizeof in);
+		ok &= !contains(out, run_split(in, sizeof in, &cut, 1, sizeof out, out,
+					       sizeof out, NULL),
+				SECRET);
+	}
+	CHECK(ok);
+}
+
 int main(void)
 {
 	RUN(test_raw_in_json);
@@ -431,6 +544,9 @@ int main(void)
 	RUN(test_short_secret_ignored);
 	RUN(test_oneshot_and_tally);
 	RUN(test_random_splits);
+	RUN(test_skip_table);
+	RUN(test_skip_matches_reference);
+	RUN(test_secret_straddles_buffer_end);
 	kh_scrub_set_free(&set);
 	TAP_DONE();
 }
