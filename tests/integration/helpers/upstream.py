@@ -244,7 +244,9 @@ class Upstream:
             conns = list(self._conns)
         for s in conns:
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown, also for an SSLSocket: it wakes the
+                # serving thread without touching the TLS state that thread uses
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
             except OSError:
                 pass
         for t in list(self._threads):
@@ -286,6 +288,11 @@ class Upstream:
                     with self._lock:
                         self.tls_errors.append(str(e))
                     return
+                # wrap_socket detached raw_sock: stop() must shut down this one
+                # to wake a thread waiting on an idle (e.g. pooled) connection.
+                with self._lock:
+                    self._conns.discard(raw_sock)
+                    self._conns.add(sock)
             sock.settimeout(self.keepalive_timeout)
             rd = _Reader(sock, self)
             while not self._stop.is_set() and self._serve_one(sock, rd, conn_id):
@@ -295,6 +302,7 @@ class Upstream:
         finally:
             with self._lock:
                 self._conns.discard(raw_sock)
+                self._conns.discard(sock)
             try:
                 sock.close()
             except OSError:
