@@ -121,10 +121,11 @@ static int shed_one(struct kh_worker *w, int lfd)
 	if (w->spare_fd >= 0)
 		close(w->spare_fd);
 	fd = accept(lfd, NULL, NULL);
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		report_shed(); /* only what was really closed is counted */
+	}
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	report_shed();
 	return fd >= 0 && w->spare_fd >= 0 ? 0 : -1;
 }
 

@@ -40,22 +40,36 @@ def _knock(port):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
     """With two workers they share one descriptor table: each keeps its own spare."""
-    kh = start_keyhole({"workers": workers, "listen_unix": False}, preexec_fn=_limit)
+    # The held connections never send a request: with two workers the knocks
+    # below may each wait out their timeout, so the header timeout must not
+    # close the held connections meanwhile.
+    kh = start_keyhole({"workers": workers, "listen_unix": False, "timeouts": {"header": 300}},
+                       preexec_fn=_limit)
     with open(f"/proc/{kh.proc.pid}/limits") as f:
         assert [ln for ln in f if ln.startswith("Max open files")][0].split()[3] == str(NOFILE)
     held = []
     try:
-        for _ in range(NOFILE + 20):
+        # five that keyhole accepts while it still has descriptors (an idle
+        # worker accepts at once); they must keep working throughout
+        for _ in range(5):
+            held.append(Conn.to_proxy(kh.port, timeout=3))
+        time.sleep(0.3)
+        for _ in range(NOFILE + 15):
             c = Conn.to_proxy(kh.port, timeout=3)
             held.append(c)
         time.sleep(0.5)
         alive = [c for c in held if not c.wait_closed(0.05)]
         shed = len(held) - len(alive)
-        assert shed >= 20, f"only {shed} of {len(held)} connections were shed"
+        # One worker sheds every excess connection at once. Two share the
+        # descriptor table, so a slot one frees to shed may be taken by the
+        # other's accept() and the excess waits in the backlog instead (the
+        # limit docs/SECURITY.md states): some are shed, not necessarily all.
+        want = 20 if workers == 1 else 1
+        assert shed >= want, f"only {shed} of {len(held)} connections were shed"
         assert len(alive) >= NOFILE // 2, f"only {len(alive)} connections kept"
 
         cpu0, t0 = _cpu_seconds(kh.proc.pid), time.monotonic()
-        outcomes = [_knock(kh.port) for _ in range(30)]
+        outcomes = [_knock(kh.port) for _ in range(30 if workers == 1 else 10)]
         time.sleep(1)
         cpu = _cpu_seconds(kh.proc.pid) - cpu0
         wall = time.monotonic() - t0
@@ -69,7 +83,8 @@ def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
         assert cpu < 0.5 * wall, f"keyhole used {cpu:.2f}s CPU in {wall:.2f}s: spinning on accept"
         assert kh.running()
 
-        for c in alive[:5]:       # what it holds still works
+        for c in held[:5]:        # what it held before it ran out still works
+            assert c in alive
             assert _healthz(c).status == 200
     finally:
         for c in held:
