@@ -231,13 +231,14 @@ static int check_injection(struct rw *w, const struct kh_cred *c, const char *wh
 			      "refusing to send the %s credential to %s over plain HTTP; use https "
 			      "or list the host in cleartext_credential_hosts",
 			      c->env_name, w->ctx->host);
+	/* a dead sandbox token hears that, even when the real value is missing */
+	if (c->grant != NULL && check_grant(w, c) != 0)
+		return -1;
 	if (c->secret == NULL)
 		return refuse(w, 503, "credential_unavailable",
 			      "cannot send %s to %s: its real value is not loaded in keyhole "
 			      "(the variable was not set when the daemon started)",
 			      c->env_name, w->ctx->host);
-	if (c->grant != NULL && check_grant(w, c) != 0)
-		return -1;
 	if (w->res->n_swapped < KH_MAX_SWAPS)
 		w->res->swapped[w->res->n_swapped++] = c->env_name;
 	return 0;

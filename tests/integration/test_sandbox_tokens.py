@@ -137,6 +137,12 @@ def test_tokens_survive_a_restart(start_keyhole, keyhole_bin, echo):
     kh2 = start_keyhole(home=kh.home)
     assert models(kh2, echo, live).status == 200
     refused(kh2, models(kh2, echo, dead), 401, "token_revoked")
+    kh2.stop()
+
+    # restarted without the real key: a live token gets 503, a dead one still 401
+    kh3 = start_keyhole(home=kh.home, env={"OPENAI_API_KEY": None})
+    refused(kh3, models(kh3, echo, live), 503, "credential_unavailable")
+    refused(kh3, models(kh3, echo, dead), 401, "token_revoked")
 
 
 def test_scrubbed_response_does_not_hand_out_the_mapping_token(start_keyhole, keyhole_bin, echo,
