@@ -550,7 +550,7 @@ static pid_t spawn(char **argv, const sigset_t *blocked)
 static void read_identity(struct init *in)
 {
 	struct pollfd p = { in->id_fd, POLLIN, 0 };
-	char buf[sizeof in->identity + sizeof in->label + 2], *nl;
+	char buf[sizeof in->identity + sizeof in->label + 2] = "", *nl;
 	ssize_t n = 0;
 
 	snprintf(in->identity, sizeof in->identity, "sandbox");
