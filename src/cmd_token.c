@@ -102,27 +102,24 @@ static void print_issued(json_t *tokens, bool json)
 
 static int issue(const struct token_opts *o)
 {
-	json_t *names, *reply = NULL, *req;
+	json_t *reply = NULL;
 	int64_t ttl = o->ttl ? kh_ctl_parse_ttl(o->ttl) : KH_DEFAULT_GRANT_TTL;
 	uint64_t budget = 0;
 
 	if (o->label == NULL)
 		return kh_cli_usage_error("token", "issue needs --label (the sandbox it is for)");
 	if (!kh_grant_label_valid(o->label))
-		return kh_cli_usage_error("token", "--label takes letters, digits, '.', '_' and '-' "
-						   "(at most %d, not starting with a sign)",
+		return kh_cli_usage_error("token",
+					  "--label takes letters, digits, '.', '_' and '-' "
+					  "(at most %d, not starting with a sign)",
 					  KH_GRANT_LABEL_MAX - 1);
 	if (ttl < 0)
 		return kh_cli_usage_error("token", "--ttl takes a duration like 90s, 30m, 1h, 7d "
 						   "or none (at most 366d)");
 	if (o->budget != NULL && kh_parse_u64(o->budget, INT64_MAX, &budget) != 0)
 		return kh_cli_usage_error("token", "--budget takes a number of requests");
-	names = json_array();
-	for (size_t i = 0; i < o->n_providers; i++)
-		json_array_append_new(names, json_string(o->providers[i]));
-	req = json_pack("{s:s, s:s, s:I, s:I, s:o}", "op", "issue", "label", o->label, "ttl",
-			(json_int_t)ttl, "budget", (json_int_t)budget, "providers", names);
-	if (call(o, req, &reply) != 0)
+	if (call(o, kh_ctl_issue_request(o->label, ttl, budget, o->providers, o->n_providers),
+		 &reply) != 0)
 		return KH_EXIT_FAIL;
 	print_issued(json_object_get(reply, "tokens"), o->json);
 	json_decref(reply);

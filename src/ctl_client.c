@@ -157,21 +157,38 @@ static int put_token(struct kh_mappings *m, json_t *t, struct kh_err *err)
 	return 0;
 }
 
+json_t *kh_ctl_issue_request(const char *label, int64_t ttl, uint64_t budget,
+			     const char *const *names, size_t n_names)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr != NULL && i < n_names; i++)
+		json_array_append_new(arr, json_string(names[i]));
+	return json_pack("{s:s, s:s, s:I, s:I, s:o}", "op", "issue", "label", label, "ttl",
+			 (json_int_t)ttl, "budget", (json_int_t)budget, "providers", arr);
+}
+
 int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
 		      struct kh_mappings *m, struct kh_err *err)
 {
-	json_t *names = json_array(), *reply = NULL, *t;
-	json_t *req = json_pack("{s:s, s:s, s:I, s:I, s:o}", "op", "issue", "label", label, "ttl",
-				(json_int_t)ttl, "budget", (json_int_t)budget, "providers", names);
-	size_t i;
+	const char **names = calloc(m->n + 1, sizeof *names);
+	json_t *reply = NULL, *req = NULL, *t;
+	size_t i, n = 0;
 	int rc = -1;
 
-	for (i = 0; req != NULL && i < m->n; i++)
+	for (i = 0; names != NULL && i < m->n; i++)
 		if (!kh_provider_is_sigv4(m->v[i].env_name))
-			json_array_append_new(names, json_string(m->v[i].env_name));
-	if (req == NULL || json_array_size(names) == 0) {
-		json_decref(req);
+			names[n++] = m->v[i].env_name;
+	if (names != NULL && n == 0) {
+		free(names);
 		return 0; /* nothing to issue: the mapping tokens (if any) stay */
+	}
+	if (names != NULL)
+		req = kh_ctl_issue_request(label, ttl, budget, names, n);
+	free(names);
+	if (req == NULL) {
+		kh_err_set(err, "out of memory");
+		return -1;
 	}
 	if (kh_ctl_call(sock, req, &reply, err) == 0) {
 		rc = 0;

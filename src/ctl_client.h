@@ -19,6 +19,12 @@
  * {"ok":false} (err then holds its message). */
 int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err);
 
+/* The issue request (ctl_server.h) for label: ttl seconds (0: no expiry),
+ * budget requests (0: none), for the credentials named (none: every one).
+ * NULL when out of memory. */
+json_t *kh_ctl_issue_request(const char *label, int64_t ttl, uint64_t budget,
+			     const char *const *names, size_t n_names);
+
 /* Asks for one sandbox token per mapping in m (AWS ones excepted: they keep
  * their mapping token) under label, expiring after ttl seconds (0: never),
  * with a budget of requests (0: none), and writes each into m in place of the mapping's token. */

@@ -43,15 +43,23 @@ static int64_t ended_at(const struct kh_grant *gr, int64_t now)
 	return 0;
 }
 
-enum kh_grant_state kh_grant_state(const struct kh_grant *gr, int64_t now)
+/* Revoked, expired, or OK as far as time and revocation go. */
+static enum kh_grant_state end_state(const struct kh_grant *gr, int64_t now)
 {
 	if (atomic_load(&gr->revoked_at) != 0)
 		return KH_GRANT_REVOKED;
 	if (gr->expires != 0 && gr->expires <= now)
 		return KH_GRANT_EXPIRED;
-	if (gr->budget != 0 && atomic_load(&gr->used) >= gr->budget)
-		return KH_GRANT_EXHAUSTED;
 	return KH_GRANT_OK;
+}
+
+enum kh_grant_state kh_grant_state(const struct kh_grant *gr, int64_t now)
+{
+	enum kh_grant_state s = end_state(gr, now);
+
+	if (s == KH_GRANT_OK && gr->budget != 0 && atomic_load(&gr->used) >= gr->budget)
+		return KH_GRANT_EXHAUSTED;
+	return s;
 }
 
 const char *kh_grant_state_name(enum kh_grant_state s)
@@ -71,14 +79,13 @@ const char *kh_grant_state_name(enum kh_grant_state s)
 
 enum kh_grant_state kh_grant_use(struct kh_grant *gr, const char *token, int64_t now)
 {
+	enum kh_grant_state s;
 	uint_fast64_t n;
 
 	if (strcmp(gr->token, token) != 0) /* the slot was reused: the old token is gone */
 		return KH_GRANT_REVOKED;
-	if (atomic_load(&gr->revoked_at) != 0)
-		return KH_GRANT_REVOKED;
-	if (gr->expires != 0 && gr->expires <= now)
-		return KH_GRANT_EXPIRED;
+	if ((s = end_state(gr, now)) != KH_GRANT_OK)
+		return s;
 	if (gr->budget == 0) {
 		atomic_fetch_add(&gr->used, 1); /* shown by keyhole token list */
 		return KH_GRANT_OK;
@@ -209,10 +216,8 @@ static int load(struct kh_grants *g, int64_t now, struct kh_err *err)
 			rc = -1;
 			break;
 		}
-		int64_t end = ended_at(&tmp, now);
-
-		if (end != 0 && now - end > KH_GRANT_TOMBSTONE_SECS)
-			continue; /* long dead: forgotten */
+		if (kh_grant_forgotten(&tmp, now))
+			continue; /* long dead */
 		if (n == g->cap) {
 			kh_err_set(err, "%s holds more than %zu grants", g->path, g->cap);
 			rc = -1;
