@@ -146,21 +146,13 @@ int kh_discover(const char *const *names, size_t n, struct kh_mappings *out, str
 	return 0;
 }
 
-static const struct kh_mapping *find_env(const struct kh_mappings *m, const char *env)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->v[i].env_name, env) == 0)
-			return &m->v[i];
-	return NULL;
-}
-
 /* The discovered mapping holds its token prefix in proxy_token until here. */
 int kh_merge_tokens(const struct kh_mappings *existing, struct kh_mappings *discovered, bool rotate,
 		    struct kh_err *err)
 {
 	for (size_t i = 0; i < discovered->n; i++) {
 		struct kh_mapping *d = &discovered->v[i];
-		const struct kh_mapping *old = rotate ? NULL : find_env(existing, d->env_name);
+		const struct kh_mapping *old = rotate ? NULL : kh_mappings_find(existing, d->env_name);
 		char prefix[KH_TOKEN_MAX];
 
 		if (old != NULL) {

@@ -40,6 +40,14 @@ bool kh_env_name_valid(const char *n)
 	return true;
 }
 
+const struct kh_mapping *kh_mappings_find(const struct kh_mappings *m, const char *env_name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].env_name, env_name) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
 bool kh_mapping_named(const struct kh_mapping *m, const char *name)
 {
 	static const char kh[] = "keyhole-";

@@ -60,6 +60,9 @@ void kh_mappings_free(struct kh_mappings *m); /* NULL-safe, idempotent */
  * bearer and basic), for readers that only know match_headers. */
 void kh_mapping_headers_from_locations(struct kh_mapping *m);
 
+/* The mapping of env_name in m, or NULL. */
+const struct kh_mapping *kh_mappings_find(const struct kh_mappings *m, const char *env_name);
+
 /* Does name ask for m: its env name, or its token's provider ("openai" for
  * keyhole-openai-<hex>)? */
 bool kh_mapping_named(const struct kh_mapping *m, const char *name);

@@ -103,10 +103,12 @@ static int build_token_index(struct kh_policy *p)
 	return 0;
 }
 
-static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const struct kh_secrets *s)
+/* mp's credential, known by token (mp's own, or a grant's for mp). */
+static int copy_cred(struct kh_cred *c, const struct kh_mapping *mp, const char *token,
+		     const struct kh_secrets *s)
 {
 	memcpy(c->env_name, mp->env_name, sizeof c->env_name);
-	memcpy(c->token, mp->proxy_token, sizeof c->token);
+	snprintf(c->token, sizeof c->token, "%s", token);
 	c->token_len = strlen(c->token);
 	c->hexkey = strrchr(c->token, '-') + 1; /* kh_token_valid: >= 32 hex after the last '-' */
 	c->hosts = calloc(mp->n_hosts, sizeof *c->hosts);
@@ -193,27 +195,16 @@ static int build_scrub(struct kh_policy *p, struct kh_err *err)
 	return rc;
 }
 
-static const struct kh_mapping *mapping_for(const struct kh_mappings *m, const char *env_name)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->v[i].env_name, env_name) == 0)
-			return &m->v[i];
-	return NULL;
-}
-
 /* A grant's credential: its mapping's, with the grant's token. */
 static int add_grant_cred(struct kh_policy *p, const struct kh_mappings *m, struct kh_grant *gr)
 {
-	const struct kh_mapping *mp = mapping_for(m, gr->env_name);
+	const struct kh_mapping *mp = kh_mappings_find(m, gr->env_name);
 	struct kh_cred *c = &p->creds[p->n_creds];
 
 	if (mp == NULL || kh_provider_is_sigv4(mp->env_name))
 		return 0; /* its mapping is gone: the token is unknown again */
-	if (copy_cred(c, mp, &p->secrets) != 0)
+	if (copy_cred(c, mp, gr->token, &p->secrets) != 0)
 		return -1;
-	memcpy(c->token, gr->token, sizeof c->token);
-	c->token_len = strlen(c->token);
-	c->hexkey = strrchr(c->token, '-') + 1;
 	c->grant = gr;
 	p->n_creds++;
 	p->n_grant_creds++;
@@ -231,7 +222,7 @@ static int build_creds(struct kh_policy *p, const struct kh_mappings *m, struct 
 	if (p->creds == NULL)
 		return -1;
 	for (size_t i = 0; i < m->n; i++) {
-		if (copy_cred(&p->creds[i], &m->v[i], &p->secrets) != 0)
+		if (copy_cred(&p->creds[i], &m->v[i], m->v[i].proxy_token, &p->secrets) != 0)
 			return -1;
 		p->n_creds++;
 	}
