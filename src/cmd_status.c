@@ -326,8 +326,9 @@ static void print_effective(const struct kh_cli_ctx *x)
 		printf("  %s: %s\n", c->pins[i].host, ip);
 	}
 	printf("audit_failure: %s\n", c->audit_refuse ? "refuse" : "continue");
-	printf("upstream_ca_file: %s\nworkers: %u\ncert_cache_size: %zu\nlog_level: %s\n",
-	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers,
+	printf("upstream_ca_file: %s\nworkers: %u\nbusy_poll_us: %u\ncert_cache_size: %zu\n"
+	       "log_level: %s\n",
+	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers, c->busy_poll_us,
 	       c->cert_cache_size,
 	       (const char *[]){ "debug", "info", "warn", "error" }[c->log_level]);
 	printf("timeouts:\n  handshake: %u\n  header: %u\n  keepalive: %u\n  connect: %u\n"

@@ -1152,6 +1152,7 @@ static const struct field top_fields[] = {
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
 	{ "scrub_responses", set_bool, OFF(scrub_responses), 0, 0 },
 	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
+	{ "busy_poll_us", set_uint, OFF(busy_poll_us), 0, KH_MAX_BUSY_POLL_US },
 	{ "cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE },
 	{ "timeouts", set_timeouts, 0, 0, 0 },
 	{ "sandbox_tokens", set_sandbox_tokens, 0, 0, 0 },
@@ -1328,6 +1329,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->credential_source = KH_CRED_ENV;
 	c->enforce_on_docker = true;
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;
+	c->busy_poll_us = KH_DEFAULT_BUSY_POLL_US;
 	c->sandbox_token_ttl = KH_DEFAULT_GRANT_TTL;
 	c->timeouts = (struct kh_timeouts){
 		.handshake = KH_DEFAULT_HANDSHAKE_TIMEOUT,

@@ -646,6 +646,23 @@ static void release_idle_buffers(struct kh_conn *c)
 		SSL_free_buffers(c->up.ep.ssl);
 }
 
+/* Between exchanges the client is awaited; with a request out, the upstream. */
+static void expect_peer(struct kh_conn *c)
+{
+	bool soon;
+
+	if (c->state != KH_CS_RELAY)
+		return;
+	if (!c->ex.active)
+		soon = c->cli_soon;
+	else if (kh_buf_len(&c->uout) == 0 && !c->ex.resp_done)
+		soon = c->up_soon;
+	else
+		return;
+	if (soon)
+		kh_loop_expect_soon(c->w->loop);
+}
+
 void kh_conn_run(struct kh_conn *c)
 {
 	for (int round = 0; !c->dead; round++) {
@@ -664,6 +681,7 @@ void kh_conn_run(struct kh_conn *c)
 	if (!c->dead) {
 		release_idle_buffers(c);
 		rearm(c);
+		expect_peer(c);
 	}
 }
 
@@ -674,6 +692,7 @@ static void cli_io(struct kh_io *io, uint32_t events)
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->cli, events);
+	c->cli_soon = kh_loop_woke_soon(c->w->loop);
 	kh_conn_run(c);
 }
 
@@ -684,6 +703,7 @@ void kh_conn_up_io(struct kh_io *io, uint32_t events)
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->up.ep, events);
+	c->up_soon = kh_loop_woke_soon(c->w->loop);
 	kh_conn_run(c);
 }
 

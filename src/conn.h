@@ -101,6 +101,9 @@ struct kh_conn {
 	struct kh_task reap; /* frees c after the event batch it died in */
 	struct kh_task resume; /* continues a busy connection next iteration */
 	bool resume_queued, free_on_resume;
+	/* each side's last event came soon after the loop began waiting: worth
+	 * a busy poll when that side is awaited again (kh_loop_expect_soon) */
+	bool cli_soon, up_soon;
 	uint64_t phase_start_ms, last_activity_ms, head_start_ms;
 	char client[64]; /* "ip:port" */
 	/* destination of the tunnel (mitm) or of the current plain request */

@@ -361,10 +361,12 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
 {
 	if (old->tunnel_port != now->tunnel_port || old->n_listen != now->n_listen ||
 	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size ||
+	    old->busy_poll_us != now->busy_poll_us ||
 	    old->metrics_enabled != now->metrics_enabled ||
 	    strcmp(old->metrics_listen.text, now->metrics_listen.text) != 0)
-		kh_warn("reload: tunnel_port, listen, metrics_listen, workers and cert_cache_size "
-			"take effect only after a restart (keyhole stop && keyhole start)");
+		kh_warn("reload: tunnel_port, listen, metrics_listen, workers, busy_poll_us and "
+			"cert_cache_size take effect only after a restart (keyhole stop && keyhole "
+			"start)");
 }
 
 /* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
@@ -507,6 +509,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
 		    add_unix(d, &d->workers[i], err) != 0)
 			return -1;
+		kh_loop_set_busy_poll(d->workers[i].loop, d->cfg.busy_poll_us);
 	}
 	return 0;
 }

@@ -74,6 +74,8 @@
 #define KH_DEFAULT_SHUTDOWN_GRACE    10
 #define KH_MAX_TIMEOUT               86400
 #define KH_MAX_WORKERS               64
+#define KH_DEFAULT_BUSY_POLL_US      50 /* see kh_loop_set_busy_poll() */
+#define KH_MAX_BUSY_POLL_US          1000
 #define KH_LINGER_MS                 2000 /* discard input this long after our final response */
 #define KH_CLOSING_MS                10000 /* flushing a final response may take this long */
 #define KH_RUN_BUDGET                64 /* state-machine rounds before yielding to other connections */

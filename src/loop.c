@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #define MAX_EVENTS  256
 #define MAX_WAIT_MS 1000
+#define SPIN_GAP_FACTOR 2 /* a blocked wait this many spin_us long still counts as soon */
 
 struct kh_loop {
 	int epfd;
@@ -28,6 +30,10 @@ struct kh_loop {
 	struct kh_task *posted;
 	void (*idle_fn)(void *);
 	void *idle_arg;
+	/* Adaptive busy polling: see wait_events(). */
+	uint64_t spin_us; /* 0 = off */
+	bool spin_wanted; /* a connection expects its peer soon: spin before blocking */
+	bool woke_soon;   /* the events being handled came within the window */
 };
 
 static void wake_cb(struct kh_io *io, uint32_t events)
@@ -311,12 +317,65 @@ void kh_loop_set_idle_hook(struct kh_loop *l, void (*fn)(void *arg), void *arg)
 	l->idle_arg = arg;
 }
 
+void kh_loop_set_busy_poll(struct kh_loop *l, unsigned us)
+{
+	l->spin_us = us;
+}
+
+void kh_loop_expect_soon(struct kh_loop *l)
+{
+	l->spin_wanted = l->spin_us > 0;
+}
+
+bool kh_loop_woke_soon(const struct kh_loop *l)
+{
+	return l->woke_soon;
+}
+
+/* Blocking in epoll_wait costs a sleep and a wakeup; on a VM each is a
+ * hypervisor round trip of tens of µs, more than a fast peer (an upstream or
+ * client on the same host) takes to answer. So when a connection expects its
+ * peer to answer soon (kh_loop_expect_soon), first ask without blocking for
+ * up to spin_us. Whether this wait ended soon is kept for the connections to
+ * learn from: a peer that takes longer (a remote API, a slow client) stops
+ * being expected soon after one miss, so it costs at most one spin. */
+static int wait_events(struct kh_loop *l, struct epoll_event *ev)
+{
+	bool spin = l->spin_wanted;
+	uint64_t start;
+	int n = 0, timeout = next_wait_ms(l);
+
+	l->spin_wanted = false;
+	l->woke_soon = false;
+	if (l->spin_us == 0)
+		return epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+	start = kh_mono_us();
+	if (spin && timeout > 0) {
+		/* Yielding between polls gives the CPU to whatever else is ready to
+		 * run here (often the very peer we wait for): the spin only uses
+		 * time nobody else wants. */
+		while ((n = epoll_wait(l->epfd, ev, MAX_EVENTS, 0)) == 0 &&
+		       kh_mono_us() - start < l->spin_us && !atomic_load(&l->stop))
+			sched_yield();
+		if (n != 0) {
+			l->woke_soon = n > 0;
+			return n;
+		}
+	}
+	n = epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+	/* Blocked after a spin: the peer was slower than the window. Blocked
+	 * without one: soon if within twice the window, since this gap also holds
+	 * the wakeup a spin would have saved. */
+	l->woke_soon = !spin && n > 0 && kh_mono_us() - start < SPIN_GAP_FACTOR * l->spin_us;
+	return n;
+}
+
 void kh_loop_run(struct kh_loop *l)
 {
 	struct epoll_event ev[MAX_EVENTS];
 
 	while (!atomic_load(&l->stop)) {
-		int n = epoll_wait(l->epfd, ev, MAX_EVENTS, next_wait_ms(l));
+		int n = wait_events(l, ev);
 
 		l->now = kh_mono_ms();
 		if (n < 0 && errno != EINTR) {

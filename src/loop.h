@@ -63,6 +63,16 @@ void kh_loop_defer(struct kh_loop *l, struct kh_task *t);
 /* Thread-safe: queues t for the loop thread and wakes it. */
 void kh_loop_post(struct kh_loop *l, struct kh_task *t);
 
+/* Busy polling: before blocking, a wait that kh_loop_expect_soon() asked
+ * for polls without blocking for up to us µs (0, the default, turns it off).
+ * It saves a sleep and a wakeup when a peer answers within that window. */
+void kh_loop_set_busy_poll(struct kh_loop *l, unsigned us);
+/* Called by a handler whose peer answered soon last time and is now awaited. */
+void kh_loop_expect_soon(struct kh_loop *l);
+/* Whether the events being handled arrived soon after the loop began waiting
+ * (within the busy-poll window, or twice it when it blocked without polling). */
+bool kh_loop_woke_soon(const struct kh_loop *l);
+
 /* Runs until kh_loop_stop(), which it then consumes (a later call runs
  * again). Blocks. */
 void kh_loop_run(struct kh_loop *l);

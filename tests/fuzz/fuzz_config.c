@@ -69,6 +69,7 @@ static void check_values(const struct kh_config *c)
 	CHECK(in(c->credential_source, KH_CRED_ENV, KH_CRED_COMMAND));
 	CHECK(in(c->log_level, KH_LOG_DEBUG, KH_LOG_ERROR));
 	CHECK(c->workers <= KH_MAX_WORKERS);
+	CHECK(c->busy_poll_us <= KH_MAX_BUSY_POLL_US);
 	CHECK(in(c->cert_cache_size, 1, KH_MAX_CERT_CACHE));
 	CHECK(in(t->handshake, 1, KH_MAX_TIMEOUT) && in(t->header, 1, KH_MAX_TIMEOUT));
 	CHECK(in(t->keepalive, 1, KH_MAX_TIMEOUT) && in(t->connect, 1, KH_MAX_TIMEOUT));

@@ -72,12 +72,14 @@ def test_config_prints_effective_settings(cli):
     assert doc["timeouts"]["connect"] == 7 and doc["timeouts"]["shutdown_grace"] == 10, doc
     assert doc["bitwarden"] == {"project_id": None, "access_token_env": "BWS_ACCESS_TOKEN"}
     assert doc["credential_command"] is None
+    assert doc["busy_poll_us"] == 50 and doc["workers"] == 0, doc
     assert cli.home in r.out and cli.config in r.out
 
     # explicit empty deny list is "off", not the default
-    cli.write_config("enabled: false\nupstream_deny_cidrs: []\n")
+    cli.write_config("enabled: false\nupstream_deny_cidrs: []\nbusy_poll_us: 0\n")
     doc = yaml.safe_load(cli.run("config").out)
     assert doc["upstream_deny_cidrs"] == [] and doc["enabled"] is False, doc
+    assert doc["busy_poll_us"] == 0, doc
 
 
 def test_config_never_prints_the_command_or_secrets(cli):

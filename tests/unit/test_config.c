@@ -65,6 +65,7 @@ static void check_defaults(const struct kh_config *c)
 	CHECK(c->scrub_responses);
 	CHECK_INT(c->workers, 0);
 	CHECK_INT(c->cert_cache_size, KH_DEFAULT_CERT_CACHE);
+	CHECK_INT(c->busy_poll_us, KH_DEFAULT_BUSY_POLL_US);
 	CHECK_INT(c->timeouts.handshake, KH_DEFAULT_HANDSHAKE_TIMEOUT);
 	CHECK_INT(c->timeouts.header, KH_DEFAULT_HEADER_TIMEOUT);
 	CHECK_INT(c->timeouts.keepalive, KH_DEFAULT_KEEPALIVE_TIMEOUT);
@@ -163,10 +164,11 @@ static void numbers(void)
 {
 	struct kh_config c;
 
-	EXPECT_OK("tunnel_port: 1\nworkers: 0\ncert_cache_size: 100000\n", &c);
+	EXPECT_OK("tunnel_port: 1\nworkers: 0\ncert_cache_size: 100000\nbusy_poll_us: 0\n", &c);
 	CHECK_INT(c.tunnel_port, 1);
 	CHECK_INT(c.workers, 0);
 	CHECK_INT(c.cert_cache_size, 100000);
+	CHECK_INT(c.busy_poll_us, 0);
 	kh_config_free(&c);
 	EXPECT_OK("tunnel_port: \"65535\"\nworkers: 64\n", &c);
 	CHECK_INT(c.tunnel_port, 65535);
@@ -185,6 +187,8 @@ static void numbers(void)
 	EXPECT_ERR("tunnel_port: \"90\\0\"\n", "cfg.yaml:1: tunnel_port: contains a NUL byte");
 	EXPECT_ERR("tunnel_port: 99999999999999999999999\n", "cfg.yaml:1: tunnel_port: must be");
 	EXPECT_ERR("workers: 65\n", "cfg.yaml:1: workers: must be an integer 0-64, got '65'");
+	EXPECT_ERR("busy_poll_us: 1001\n",
+		   "cfg.yaml:1: busy_poll_us: must be an integer 0-1000, got '1001'");
 	EXPECT_ERR("cert_cache_size: 0\n",
 		   "cfg.yaml:1: cert_cache_size: must be an integer 1-100000");
 }
