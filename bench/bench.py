@@ -4,10 +4,12 @@
 One run, one machine, loopback only, one TLS upstream (nginx), one load
 generator (`keyhole bench`). Every proxy does the same work: TLS interception
 with a P-256 CA, a verified upstream TLS connection, and the swap of a proxy
-token for the real key in Authorization. Writes bench/results/<date>.md
-(full mode) or <date>-quick.md (--quick) plus the raw JSON next to it.
+token for the real key in Authorization. A reference column, nginx as a TLS
+reverse proxy with the same swap ("relay"), shows what two TLS legs cost on
+this machine. Writes bench/results/<date>.md (full mode) or <date>-quick.md
+(--quick) plus the raw JSON next to it.
 
-Usage: bench/run.sh [--quick] [--out FILE] [--peers keyhole,mitmproxy,squid]
+Usage: bench/run.sh [--quick] [--out FILE] [--peers keyhole,mitmproxy,squid,relay]
 See bench/README.md for what each figure means and how it is measured.
 """
 import argparse
@@ -66,7 +68,7 @@ class Bench:
 
     # ---- load generator ------------------------------------------------
     def lg_args(self, peer, path, host=peers.API_HOST):
-        a = [self.bin, "bench", "--url", f"https://{host}:{self.nginx.port}{path}",
+        a = [self.bin, "bench", "--url", f"https://{host}:{self.origin_port(peer)}{path}",
              "--cacert", peer.ca, "--json"]
         if peer.proxy_url:
             a += ["--proxy", peer.proxy_url]
@@ -88,17 +90,22 @@ class Bench:
             return {"failed": (r.stderr.strip() or f"exit {r.returncode}")[-300:]}
 
     def cred(self, peer):
-        """Proxies get the proxy token; direct sends the real key itself."""
-        return self.token if peer.proxy_url else self.secret
+        """Proxies (and the relay) get the proxy token; direct sends the real key itself."""
+        return self.secret if peer.name == "direct" else self.token
+
+    def origin_port(self, peer):
+        """The upstream's port, or the relay's, which the client takes for the origin."""
+        return getattr(peer, "origin_port", None) or self.nginx.port
 
     # ---- scenarios ---------------------------------------------------------
     def sanity(self, peer):
         """The swap works: /whoami says the real key arrived (it never echoes it)."""
         argv = ["curl", "-sS", "--max-time", "20", "--cacert", peer.ca,
                 "-H", f"Authorization: Bearer {self.cred(peer)}"]
-        url = f"https://{peers.API_HOST}:{self.nginx.port}/whoami"
+        port = self.origin_port(peer)
+        url = f"https://{peers.API_HOST}:{port}/whoami"
         argv += ["-x", peer.proxy_url] if peer.proxy_url else \
-            ["--resolve", f"{peers.API_HOST}:{self.nginx.port}:127.0.0.1"]
+            ["--resolve", f"{peers.API_HOST}:{port}:127.0.0.1"]
         r = subprocess.run(argv + [url], capture_output=True, text=True, timeout=30,
                            env={"PATH": "/usr/bin:/bin"})
         want = "auth=real-key"
@@ -260,8 +267,10 @@ class Bench:
                                                self.token, self.secret),
             "mitmproxy": lambda d: peers.Mitmproxy(d, self.pki, self.hosts, self.secret),
             "squid": lambda d: peers.Squid(d, self.pki, self.hosts, self.secret),
+            "relay": lambda d: peers.NginxRelay(d, self.pki, self.token, self.secret,
+                                                self.nginx.port),
         }
-        for name in ("keyhole", "mitmproxy", "squid"):
+        for name in ("keyhole", "mitmproxy", "squid", "relay"):
             if name in wanted:
                 self.peers.append(table[name](_mkdir(self.tmp, name)))
 
@@ -313,7 +322,8 @@ class Bench:
             self.load_rounds(live)
         if self.wants("mint"):
             for peer in live:
-                self.mint(peer)
+                if not getattr(peer, "reference", False):   # the relay mints nothing
+                    self.mint(peer)
         # Memory last, one proxy at a time on a fresh process; the others stay up idle.
         sizes = {p.name: idle_sizes(self.p["idle_wanted"], p.idle_fds_per_conn) for p in live}
         self.p["idle"] = sorted({n for p in live if p.proxy_url for n in sizes[p.name]})
@@ -372,7 +382,7 @@ class Bench:
              "niceness of the benchmark processes": str(os.nice(0)),
              "load average start / end": f"{self.load_start} / {self.load_end}"}
         for p in self.peers:
-            if p.proxy_url or p.skipped:
+            if p.name != "direct":
                 m[p.name] = p.skipped and f"skipped: {p.skipped}" or \
                     getattr(p, "version_text", "")
         return m
@@ -502,8 +512,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (under 3 minutes)")
     ap.add_argument("--out", help="report path (default bench/results/<date>[-quick].md)")
-    ap.add_argument("--peers", default="keyhole,mitmproxy,squid",
-                    help="comma-separated proxies to compare (direct always runs)")
+    ap.add_argument("--peers", default="keyhole,mitmproxy,squid,relay",
+                    help="comma-separated columns besides direct (always runs): keyhole, "
+                         "mitmproxy, squid, relay (nginx as a TLS reverse proxy: the "
+                         "two-leg reference, load figures only)")
     ap.add_argument("--only", metavar="SECTIONS",
                     help="run only these comma-separated sections: load, mint, idle "
                          "(for iterating on one figure; the report shows the rest as missing)")

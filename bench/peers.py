@@ -531,3 +531,97 @@ class Squid(Peer):
                 return f.read()[-2000:]
         except OSError:
             return ""
+
+
+# ---- reference: the two-leg bound ------------------------------------------
+
+RELAY_CONF = """\
+daemon off;
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 40000; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    keepalive_timeout 600s;
+    keepalive_requests 1000000000;
+    map_hash_bucket_size 256;
+    map $http_authorization $kh_auth {{ "Bearer {token}" "Bearer {secret}"; default $http_authorization; }}
+    upstream bench_upstream {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 1024;
+        keepalive_requests 1000000000;
+        keepalive_timeout 600s;
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl backlog=4096;
+        server_name {api} *.{domain};
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            proxy_pass https://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header Authorization $kh_auth;
+            proxy_ssl_server_name on;
+            proxy_ssl_name $host;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {ca};
+            proxy_ssl_session_reuse on;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+class NginxRelay(Peer):
+    """Not an intercepting proxy: a reference for what two TLS legs cost here.
+
+    nginx as a TLS-terminating reverse proxy in front of the same upstream, with
+    the same token swap (a map on Authorization), a verified and pooled
+    keep-alive upstream, no access log and one worker per core. The client
+    reaches it as the origin (no CONNECT, no minted leaf), so it does less than
+    an intercepting proxy; its throughput is the two-leg figure to read
+    keyhole's ratio to direct against."""
+    name = "nginx-relay"
+    reference = True
+
+    def __init__(self, d, pki, token, secret, upstream_port):
+        self.dir, self.pki, self.token, self.secret = d, pki, token, secret
+        self.upstream_port = upstream_port
+        self.ca = pki["ca"]       # it serves the upstream's own certificate
+        self.origin_port = None   # the load generator connects here, as to the origin
+
+    def start(self):
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        self.origin_port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(RELAY_CONF.format(
+                workers=os.cpu_count() or 1, nofile=nofile_limit(), dir=self.dir,
+                token=self.token, secret=self.secret, upstream_port=self.upstream_port,
+                port=self.origin_port, api=API_HOST, domain=DOMAIN, cert=self.pki["cert"],
+                key=self.pki["key"], ca=self.pki["ca"]))
+        self.proc = spawn([NGINX, "-p", self.dir, "-c", conf, "-e",
+                           os.path.join(self.dir, "error.log")],
+                          os.path.join(self.dir, "stderr.log"))
+        wait_port(self.origin_port, self.proc, 10, "nginx relay")
+
+    def version(self):
+        return first_line([NGINX, "-v"]) + " (reverse proxy)"
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "error.log")) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
