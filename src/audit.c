@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +20,16 @@ static int audit_fd = -1;
 static atomic_uint_fast64_t last_failure_report_ms;
 static atomic_uint_fast64_t lost_records;
 static atomic_bool failing;
+
+/* A worker thread batches its records and writes them with one write(2)
+ * (and one turn of the lock) per event-loop iteration, before it waits
+ * again: under load one write stands for every request the iteration
+ * finished. Other threads write each record at once. */
+struct batch {
+	size_t len, records;
+	char buf[KH_AUDIT_BATCH_BYTES];
+};
+static _Thread_local struct batch *thread_batch;
 
 int kh_audit_open(const char *path, struct kh_err *err)
 {
@@ -91,11 +102,11 @@ bool kh_audit_failing(uint64_t *lost)
 	return atomic_load(&failing);
 }
 
-static void report_failure(const char *what)
+static void report_failure(const char *what, size_t records)
 {
 	uint64_t now = kh_mono_ms(), last = atomic_load(&last_failure_report_ms);
 
-	atomic_fetch_add(&lost_records, 1);
+	atomic_fetch_add(&lost_records, records);
 	atomic_store(&failing, true);
 	if (last != 0 && now - last < 60000)
 		return;
@@ -103,10 +114,10 @@ static void report_failure(const char *what)
 	kh_error("audit log: %s (records are being lost)", what);
 }
 
-/* One write(2) per record, under a lock so that a short write (disk full)
- * can be cut off again before another record lands behind it: audit.log
- * stays one whole JSON object per line. */
-static int append(const char *line, size_t len)
+/* One write(2) of whole records, under a lock so that a short write (disk
+ * full) can be cut off again before another record lands behind it:
+ * audit.log stays one whole JSON object per line. */
+static void append(const char *lines, size_t len, size_t records)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	ssize_t n;
@@ -115,20 +126,49 @@ static int append(const char *line, size_t len)
 
 	pthread_mutex_lock(&lock);
 	errno = 0;
-	n = write(audit_fd, line, len);
+	n = write(audit_fd, lines, len);
 	if (n != (ssize_t)len) {
 		if (n > 0 && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
 			(void)!ftruncate(audit_fd, end - n);
-		report_failure(n < 0 && errno ? strerror(errno) : "short write (disk full?)");
+		report_failure(n < 0 && errno ? strerror(errno) : "short write (disk full?)",
+			       records);
 		rc = -1;
 	}
 	pthread_mutex_unlock(&lock);
-	return rc;
+	if (rc == 0 && atomic_exchange(&failing, false))
+		kh_info("audit log: writing again (%" PRIu64 " record(s) lost since start)",
+			(uint64_t)atomic_load(&lost_records));
+}
+
+int kh_audit_batch_begin(void)
+{
+	thread_batch = calloc(1, sizeof *thread_batch);
+	return thread_batch != NULL ? 0 : -1;
+}
+
+void kh_audit_flush(void)
+{
+	struct batch *b = thread_batch;
+
+	if (b == NULL || b->len == 0)
+		return;
+	if (audit_fd >= 0)
+		append(b->buf, b->len, b->records);
+	b->len = 0;
+	b->records = 0;
+}
+
+void kh_audit_batch_end(void)
+{
+	kh_audit_flush();
+	free(thread_batch);
+	thread_batch = NULL;
 }
 
 void kh_audit_write(const struct kh_audit_rec *r)
 {
 	char line[KH_AUDIT_LINE_MAX];
+	struct batch *b = thread_batch;
 	struct kh_json j;
 	ssize_t len;
 
@@ -137,18 +177,22 @@ void kh_audit_write(const struct kh_audit_rec *r)
 				 r->path != NULL);
 	if (audit_fd < 0)
 		return;
-	kh_json_init(&j, line, sizeof line);
+	if (b != NULL && sizeof b->buf - b->len < KH_AUDIT_LINE_MAX)
+		kh_audit_flush();
+	/* A batched record is formatted in place, behind the ones before it. */
+	kh_json_init(&j, b != NULL ? b->buf + b->len : line, KH_AUDIT_LINE_MAX);
 	kh_json_begin_object(&j);
 	fields(&j, r);
 	kh_json_end_object(&j);
 	len = kh_json_finish_line(&j);
 	if (len < 0) {
-		report_failure("record too large");
+		report_failure("record too large", 1);
 		return;
 	}
-	if (append(line, (size_t)len) != 0)
+	if (b != NULL) {
+		b->len += (size_t)len;
+		b->records++;
 		return;
-	if (atomic_exchange(&failing, false))
-		kh_info("audit log: writing again (%" PRIu64 " record(s) lost since start)",
-			(uint64_t)atomic_load(&lost_records));
+	}
+	append(line, (size_t)len, 1);
 }

@@ -1,6 +1,7 @@
 /* audit.log: one JSON object per line for every request decision, appended
- * with a single write(2) on an O_APPEND fd so records from worker threads
- * never interleave. Fields: time, client, mode, method, host, port, path,
+ * with write(2)s of whole lines on an O_APPEND fd, under a lock, so records
+ * from worker threads never interleave (a worker writes its records once per
+ * loop iteration, see kh_audit_batch_begin). Fields: time, client, mode, method, host, port, path,
  * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
  * swapped, scrubbed ({env name: replacements}), sni, sandbox. Callers pass a path already stripped of its query and with
  * tokens redacted; no field may carry a secret or a whole proxy token. */
@@ -41,11 +42,21 @@ struct kh_audit_rec {
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */
 int kh_audit_open(const char *path, struct kh_err *err);
 
-/* Appends one record (whole, or not at all). Failures (e.g. disk full) are reported in the
+/* Appends one record (whole, or not at all; batched, see below). Failures (e.g. disk full) are reported in the
  * diagnostics log at most once a minute, and the log is "failing" until a
  * record is written whole again; the request itself is unaffected (refusing
  * requests meanwhile, audit_failure: refuse, is the caller's choice). */
 void kh_audit_write(const struct kh_audit_rec *r);
+
+/* Batching, for an event-loop thread: after kh_audit_batch_begin() the
+ * thread's records are kept (up to KH_AUDIT_BATCH_BYTES) and written by
+ * kh_audit_flush(), which the loop calls before each wait, so a record
+ * reaches the file within the loop iteration that made it.
+ * kh_audit_batch_end() flushes and stops. Without a batch (or when it
+ * cannot be allocated: -1), records are written at once. */
+int kh_audit_batch_begin(void);
+void kh_audit_flush(void);
+void kh_audit_batch_end(void);
 
 /* True while the last record could not be written; *lost (if not NULL)
  * gets how many records were lost since the daemon started. Thread-safe. */

@@ -98,6 +98,7 @@
 /* --- logging and audit --- */
 #define KH_LOG_LINE_MAX    2048
 #define KH_AUDIT_LINE_MAX  4096
+#define KH_AUDIT_BATCH_BYTES (16 * KH_AUDIT_LINE_MAX) /* per worker, written once per loop iteration */
 #define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */

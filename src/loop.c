@@ -30,6 +30,7 @@ struct kh_loop {
 	struct kh_task *posted;
 	void (*idle_fn)(void *);
 	void *idle_arg;
+	void (*wait_fn)(void); /* before each wait */
 	/* Adaptive busy polling: see wait_events(). */
 	uint64_t spin_us; /* 0 = off */
 	bool spin_wanted; /* a connection expects its peer soon: spin before blocking */
@@ -317,6 +318,11 @@ void kh_loop_set_idle_hook(struct kh_loop *l, void (*fn)(void *arg), void *arg)
 	l->idle_arg = arg;
 }
 
+void kh_loop_set_wait_hook(struct kh_loop *l, void (*fn)(void))
+{
+	l->wait_fn = fn;
+}
+
 void kh_loop_set_busy_poll(struct kh_loop *l, unsigned us)
 {
 	l->spin_us = us;
@@ -375,7 +381,11 @@ void kh_loop_run(struct kh_loop *l)
 	struct epoll_event ev[MAX_EVENTS];
 
 	while (!atomic_load(&l->stop)) {
-		int n = wait_events(l, ev);
+		int n;
+
+		if (l->wait_fn != NULL)
+			l->wait_fn();
+		n = wait_events(l, ev);
 
 		l->now = kh_mono_ms();
 		if (n < 0 && errno != EINTR) {

@@ -83,6 +83,10 @@ void kh_loop_stop(struct kh_loop *l);
 /* Thread-safe: wakes the loop so it re-checks its idle hook. */
 void kh_loop_wake(struct kh_loop *l);
 
+/* Called on the loop thread before each wait for events, when the
+ * iteration's work is done (e.g. to write out what it batched). */
+void kh_loop_set_wait_hook(struct kh_loop *l, void (*fn)(void));
+
 /* Called once per iteration on the loop thread (e.g. to check for shutdown). */
 void kh_loop_set_idle_hook(struct kh_loop *l, void (*fn)(void *arg), void *arg);
 

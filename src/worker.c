@@ -315,7 +315,10 @@ static void *thread_main(void *arg)
 	struct kh_worker *w = arg;
 
 	kh_metrics_thread_init(w->id);
+	if (kh_audit_batch_begin() == 0)
+		kh_loop_set_wait_hook(w->loop, kh_audit_flush);
 	kh_loop_run(w->loop);
+	kh_audit_batch_end();
 	return NULL;
 }
 
