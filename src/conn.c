@@ -115,6 +115,7 @@ void kh_conn_close(struct kh_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	kh_worker_note_churn(c->w);
 	kh_timer_cancel(c->w->loop, &c->timer);
 	kh_dial_park(c);
 	kh_dial_reset(c);
@@ -541,6 +542,7 @@ static bool step_tls_accept(struct kh_conn *c)
 		return true;
 	}
 	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->w->loop));
+	kh_worker_note_churn(c->w);
 	c->mode = KH_MODE_MITM;
 	c->ex.method[0] = '\0';
 	set_state(c, KH_CS_RELAY);

@@ -86,6 +86,8 @@
 #define KH_UPSTREAM_PARK_MS          250 /* an idle client hands its upstream to the pool after this */
 #define KH_UPSTREAM_POOL_MAX         64 /* idle upstream connections kept per worker */
 #define KH_UPSTREAM_POOL_IDLE_MS     30000 /* a parked upstream connection is closed after this */
+#define KH_TRIM_QUIET_MS             500 /* no handshake or close this long: return freed heap */
+#define KH_TRIM_SPACING              100 /* and not before 100 x the last trim's duration */
 
 /* --- TLS --- */
 #define KH_DEFAULT_CERT_CACHE 1000

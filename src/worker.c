@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -282,6 +283,18 @@ static void idle_hook(void *arg)
 		kh_loop_stop(w->loop);
 }
 
+/* It takes ~7 ms with 10,000 connections' worth of heap (0.1 ms with few):
+ * done at a quiet moment, and never again before KH_TRIM_SPACING times its
+ * own duration has passed, so trimming takes at most ~1% of a worker. */
+static void trim_heap(struct kh_timer *t)
+{
+	struct kh_worker *w = container_of(t, struct kh_worker, trim);
+	uint64_t start = kh_mono_us();
+
+	malloc_trim(0);
+	w->next_trim_ms = kh_loop_now(w->loop) + (kh_mono_us() - start) * KH_TRIM_SPACING / 1000;
+}
+
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
 		   size_t n_fds, struct kh_err *err)
 {
@@ -291,6 +304,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->hdrs = calloc(KH_MAX_HEADERS_CEIL, sizeof *w->hdrs);
 	w->loop = kh_loop_new(err);
+	w->trim.cb = trim_heap;
 	w->upool = w->loop ? kh_upool_new(w->loop) : NULL;
 	if (w->loop == NULL || w->hdrs == NULL || w->upool == NULL) {
 		kh_err_set(err, "cannot create worker %u", id);
@@ -308,6 +322,15 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 	}
 	kh_loop_set_idle_hook(w->loop, idle_hook, w);
 	return 0;
+}
+
+void kh_worker_note_churn(struct kh_worker *w)
+{
+	uint64_t now = kh_loop_now(w->loop), at = now + KH_TRIM_QUIET_MS;
+
+	if (at < w->next_trim_ms)
+		at = w->next_trim_ms;
+	kh_timer_after(w->loop, &w->trim, at - now); /* pushed back while busy */
 }
 
 static void *thread_main(void *arg)

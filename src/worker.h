@@ -65,6 +65,8 @@ struct kh_worker {
 	struct kh_upool *upool; /* idle upstream connections (upool.h) */
 	struct kh_timer accept_pause; /* out of fds and spare: listeners unwatched */
 	bool accept_paused;
+	struct kh_timer trim; /* gives freed heap memory back once quiet (kh_worker_note_churn) */
+	uint64_t next_trim_ms; /* loop time before which no trim runs again */
 	bool draining;
 	pthread_t thread;
 };
@@ -95,6 +97,12 @@ int kh_worker_start(struct kh_worker *w, struct kh_err *err);
 
 /* Wakes the worker so it notices sh->stopping. Thread-safe. */
 void kh_worker_wake(struct kh_worker *w);
+
+/* A connection finished its handshake or closed, leaving freed buffers in
+ * the middle of the heap: once the worker has seen none of that for
+ * KH_TRIM_QUIET_MS, the free pages go back to the system (malloc_trim), so
+ * an idle proxy's RSS is what its open connections hold. Loop thread only. */
+void kh_worker_note_churn(struct kh_worker *w);
 
 /* Joins the thread and frees the loop and scratch space. */
 void kh_worker_join(struct kh_worker *w);
