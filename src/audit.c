@@ -114,28 +114,46 @@ static void report_failure(const char *what, size_t records)
 	kh_error("audit log: %s (records are being lost)", what);
 }
 
+/* Length of the whole lines at the start of p[0..n), and how many. */
+static size_t whole_lines(const char *p, size_t n, size_t *count)
+{
+	size_t keep = 0;
+
+	*count = 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\n') {
+			keep = i + 1;
+			(*count)++;
+		}
+	return keep;
+}
+
 /* One write(2) of whole records, under a lock so that a short write (disk
- * full) can be cut off again before another record lands behind it:
- * audit.log stays one whole JSON object per line. */
+ * full) can be cut back to its last whole record before another record
+ * lands behind it: audit.log stays one whole JSON object per line. */
 static void append(const char *lines, size_t len, size_t records)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	bool recovered = false;
+	size_t kept = 0, kept_records = 0;
 	ssize_t n;
 	off_t end;
-	int rc = 0;
 
 	pthread_mutex_lock(&lock);
 	errno = 0;
 	n = write(audit_fd, lines, len);
-	if (n != (ssize_t)len) {
-		if (n > 0 && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
-			(void)!ftruncate(audit_fd, end - n);
+	if (n == (ssize_t)len) {
+		recovered = atomic_exchange(&failing, false); /* under the lock: no race with a failure */
+	} else {
+		if (n > 0)
+			kept = whole_lines(lines, (size_t)n, &kept_records);
+		if (n > 0 && (size_t)n > kept && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
+			(void)!ftruncate(audit_fd, end - (off_t)((size_t)n - kept));
 		report_failure(n < 0 && errno ? strerror(errno) : "short write (disk full?)",
-			       records);
-		rc = -1;
+			       records - kept_records);
 	}
 	pthread_mutex_unlock(&lock);
-	if (rc == 0 && atomic_exchange(&failing, false))
+	if (recovered)
 		kh_info("audit log: writing again (%" PRIu64 " record(s) lost since start)",
 			(uint64_t)atomic_load(&lost_records));
 }

@@ -283,16 +283,30 @@ static void idle_hook(void *arg)
 		kh_loop_stop(w->loop);
 }
 
-/* It takes ~7 ms with 10,000 connections' worth of heap (0.1 ms with few):
- * done at a quiet moment, and never again before KH_TRIM_SPACING times its
- * own duration has passed, so trimming takes at most ~1% of a worker. */
+/* malloc_trim walks every thread's heap under that heap's lock: ~7 ms with
+ * 10,000 connections' worth (0.1 ms with few), during which a worker that
+ * allocates waits. So it runs only when no worker has had a handshake or a
+ * close for KH_TRIM_QUIET_MS, in one worker at a time, and not again before
+ * KH_TRIM_SPACING times its own duration: at most ~1% of the time. */
 static void trim_heap(struct kh_timer *t)
 {
 	struct kh_worker *w = container_of(t, struct kh_worker, trim);
-	uint64_t start = kh_mono_us();
+	struct kh_shared *sh = w->sh;
+	uint64_t now = kh_loop_now(w->loop), start;
+	uint64_t quiet_at = atomic_load(&sh->last_churn_ms) + KH_TRIM_QUIET_MS;
+	uint_fast64_t next = atomic_load(&sh->next_trim_ms);
 
+	if (now < quiet_at || now < next) { /* busy elsewhere, or too soon: look again then */
+		if (next != UINT64_MAX)
+			kh_timer_after(w->loop, t, (now < quiet_at ? quiet_at : next) - now);
+		return;
+	}
+	/* The winner trims for every worker; a loser's freed memory is in it. */
+	if (!atomic_compare_exchange_strong(&sh->next_trim_ms, &next, UINT64_MAX))
+		return;
+	start = kh_mono_us();
 	malloc_trim(0);
-	w->next_trim_ms = kh_loop_now(w->loop) + (kh_mono_us() - start) * KH_TRIM_SPACING / 1000;
+	atomic_store(&sh->next_trim_ms, now + (kh_mono_us() - start) * KH_TRIM_SPACING / 1000);
 }
 
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
@@ -326,11 +340,11 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 
 void kh_worker_note_churn(struct kh_worker *w)
 {
-	uint64_t now = kh_loop_now(w->loop), at = now + KH_TRIM_QUIET_MS;
+	uint64_t now = kh_loop_now(w->loop);
 
-	if (at < w->next_trim_ms)
-		at = w->next_trim_ms;
-	kh_timer_after(w->loop, &w->trim, at - now); /* pushed back while busy */
+	if (atomic_load_explicit(&w->sh->last_churn_ms, memory_order_relaxed) != now)
+		atomic_store_explicit(&w->sh->last_churn_ms, now, memory_order_relaxed);
+	kh_timer_after(w->loop, &w->trim, KH_TRIM_QUIET_MS); /* pushed back while busy */
 }
 
 static void *thread_main(void *arg)

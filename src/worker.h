@@ -33,6 +33,9 @@ struct kh_shared {
 	atomic_bool stopping;
 	struct kh_grants *grants; /* sandbox tokens and bound sandbox pids; NULL in tests */
 	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
+	/* malloc_trim works on the whole process: see kh_worker_note_churn */
+	atomic_uint_fast64_t last_churn_ms; /* any worker's last handshake or close */
+	atomic_uint_fast64_t next_trim_ms;  /* no trim before this; UINT64_MAX: one running */
 };
 
 /* What a connection on a listener speaks. */
@@ -66,7 +69,6 @@ struct kh_worker {
 	struct kh_timer accept_pause; /* out of fds and spare: listeners unwatched */
 	bool accept_paused;
 	struct kh_timer trim; /* gives freed heap memory back once quiet (kh_worker_note_churn) */
-	uint64_t next_trim_ms; /* loop time before which no trim runs again */
 	bool draining;
 	pthread_t thread;
 };
@@ -99,9 +101,10 @@ int kh_worker_start(struct kh_worker *w, struct kh_err *err);
 void kh_worker_wake(struct kh_worker *w);
 
 /* A connection finished its handshake or closed, leaving freed buffers in
- * the middle of the heap: once the worker has seen none of that for
- * KH_TRIM_QUIET_MS, the free pages go back to the system (malloc_trim), so
- * an idle proxy's RSS is what its open connections hold. Loop thread only. */
+ * the middle of the heap: once no worker has seen any of that for
+ * KH_TRIM_QUIET_MS, one of them gives the free pages back to the system
+ * (malloc_trim, which covers every thread's heap), so an idle proxy's RSS is
+ * what its open connections hold. Loop thread only. */
 void kh_worker_note_churn(struct kh_worker *w);
 
 /* Joins the thread and frees the loop and scratch space. */

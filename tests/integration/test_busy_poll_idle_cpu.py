@@ -4,11 +4,12 @@ keyhole polls without blocking for up to busy_poll_us before it sleeps, but
 only while a connection waits for a peer that answered within that window
 last time. Here the window is the largest allowed (1 ms) so that a spin that
 does not stop would show: after a burst of keep-alive requests the daemon
-must go quiet, and a client that thinks 20 ms between requests must cost
-about what it costs without busy polling, not 20 ms of spinning each time.
+must go quiet, and a client that thinks 50 ms between requests must cost
+about what it costs without busy polling, not 50 ms of spinning each time.
 
 CPU time is read from /proc (utime + stime of every thread, in clock ticks);
-the bounds are an order of magnitude away from both outcomes."""
+each bound is at least 5 times below what spinning through the pauses
+would cost."""
 import os
 import time
 
@@ -48,8 +49,8 @@ def test_quiet_after_a_burst_and_with_a_slow_client(start_keyhole, echo, token, 
     idle = cpu_seconds(pid) - before
     assert idle < 0.2, f"keyhole used {idle:.2f} s of CPU in 2 s of idleness"
 
-    # 40 requests 20 ms apart: spinning through each pause would be 0.8 s.
+    # 30 requests 50 ms apart: spinning through each pause would be 1.5 s.
     before = cpu_seconds(pid)
-    requests(kh, echo, token, 40, 0.02)
+    requests(kh, echo, token, 30, 0.05)
     slow = cpu_seconds(pid) - before
-    assert slow < 0.3, f"keyhole used {slow:.2f} s of CPU for 40 requests"
+    assert slow < 0.3, f"keyhole used {slow:.2f} s of CPU for 30 requests"

@@ -1,14 +1,21 @@
 /* audit.log writing into a memory file: a record is one whole JSON line; a
  * thread with a batch keeps its records until kh_audit_flush() (what the
  * worker loop calls before each wait), writes them when the batch fills, and
- * kh_audit_batch_end() writes what is left. */
+ * kh_audit_batch_end() writes what is left. Then into a real file with a
+ * file size limit (RLIMIT_FSIZE), which makes a batch's write(2) stop
+ * part-way as a full disk does: the whole records before the cut stay, the
+ * torn one is cut off, only the rest count as lost. */
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "kh_limits.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static int mem_fd;
 
@@ -118,8 +125,53 @@ static void full_batch_is_written_whole(void)
 	CHECK_INT(lines, n);
 }
 
+static off_t size_of(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void short_write_keeps_whole_records(void)
+{
+	struct kh_err err;
+	struct rlimit was, lim;
+	uint64_t lost0, lost1;
+	off_t one, before;
+
+	CHECK_INT(kh_audit_open(path("audit.log"), &err), 0);
+	write_rec("/v1/zero"); /* unbatched: one line, the length of every record here */
+	one = size_of(path("audit.log"));
+	CHECK(one > 100);
+	CHECK(!kh_audit_failing(&lost0));
+
+	CHECK_INT(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = (rlim_t)(one + 2 * one + one / 2); /* room for 2.5 more */
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	CHECK_INT(kh_audit_batch_begin(), 0);
+	write_rec("/v1/aaaa");
+	write_rec("/v1/bbbb");
+	write_rec("/v1/cccc");
+	kh_audit_flush(); /* the write stops half-way into the third */
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &was), 0);
+	CHECK_INT(size_of(path("audit.log")), 3 * one);
+	CHECK(kh_audit_failing(&lost1));
+	CHECK_INT(lost1 - lost0, 1);
+
+	before = size_of(path("audit.log"));
+	write_rec("/v1/dddd"); /* room again: the next flush writes and recovers */
+	kh_audit_batch_end();
+	CHECK_INT(size_of(path("audit.log")), before + one);
+	CHECK(!kh_audit_failing(&lost1));
+	CHECK_INT(lost1 - lost0, 1);
+}
+
 int main(void)
 {
+	signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE: a short write or EFBIG, not a signal */
+	if (tmpdir_make("kh-audit") != 0)
+		return 1;
 	mem_fd = memfd_create("audit", MFD_CLOEXEC);
 	CHECK(mem_fd >= 0);
 	kh_audit_use_fd(mem_fd);
@@ -127,5 +179,8 @@ int main(void)
 	RUN(batch_waits_for_flush);
 	RUN(full_batch_is_written_whole);
 	kh_audit_close();
+	RUN(short_write_keeps_whole_records);
+	kh_audit_close();
+	tmpdir_remove();
 	TAP_DONE();
 }
