@@ -13,6 +13,7 @@ import time
 
 from helpers.checks import assert_keyhole_error
 from helpers.client import Conn, open_tunnel
+from helpers.proc import rss_kib
 
 CAP = int(os.environ.get("KH_IDLE_CAP", "2000"))
 TUNNELS = int(os.environ.get("KH_IDLE_TUNNELS", str(min(100, CAP // 10))))
@@ -21,11 +22,6 @@ WORKERS = 2
 EXTRA = 100
 # ASan's redzones and quarantine make memory figures meaningless
 SANITIZED = "ASAN_OPTIONS" in os.environ
-
-
-def _rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
 
 
 def _fds(pid):
@@ -48,7 +44,7 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
                         "timeouts": {"keepalive": 120, "idle": 120}})
     pid = kh.proc.pid
     time.sleep(2.5)     # the readiness probe's connection lingers up to 2 s (KH_LINGER_MS)
-    base_fds, rss0 = _fds(pid), _rss_kib(pid)
+    base_fds, rss0 = _fds(pid), rss_kib(pid)
     held = []
     try:
         for _ in range(TUNNELS):      # intercepted, one exchange done, upstream kept open
@@ -64,7 +60,7 @@ def test_idle_connections_up_to_the_cap(start_keyhole, echo):
         assert base_fds + CAP <= got <= base_fds + CAP + WORKERS * POOL_MAX, \
             f"keyhole holds {got - base_fds} descriptors for {CAP} idle connections"
         time.sleep(0.5)
-        rss = _rss_kib(pid)
+        rss = rss_kib(pid)
         per_conn = (rss - rss0) * 1024 / CAP
         print(f"\n{CAP} idle connections ({TUNNELS} intercepted): RSS {rss0} -> {rss} KiB, "
               f"{per_conn:.0f} bytes per connection, {got - base_fds} fds")

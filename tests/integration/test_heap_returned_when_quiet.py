@@ -14,15 +14,11 @@ import time
 import pytest
 
 from helpers.client import open_tunnel
+from helpers.proc import rss_kib
 
 HOST = "api.openai.test"
 N = 300
 SANITIZED = "ASAN_OPTIONS" in os.environ
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
 
 
 @pytest.mark.skipif(SANITIZED, reason="ASan's quarantine keeps freed memory: RSS says nothing")
