@@ -218,11 +218,8 @@ def _sse_location():
     return "\n".join(lines)
 
 
-NGINX_CONF = """\
-{load_echo}
-daemon off;
-master_process off;
-worker_processes 1;
+# What every nginx here shares: its files in its own directory, no access log.
+NGINX_COMMON = """\
 worker_rlimit_nofile {nofile};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -234,6 +231,14 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
+"""
+
+NGINX_CONF = """\
+{load_echo}
+daemon off;
+master_process off;
+worker_processes 1;
+""" + NGINX_COMMON + """\
     # /whoami says whether the real key arrived without echoing it: keyhole
     # scrubs a key echoed back to the client into its token.
     map_hash_bucket_size 256;
@@ -538,17 +543,7 @@ class Squid(Peer):
 RELAY_CONF = """\
 daemon off;
 worker_processes {workers};
-worker_rlimit_nofile {nofile};
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 40000; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp/body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
+""" + NGINX_COMMON + """\
     keepalive_timeout 600s;
     keepalive_requests 1000000000;
     map_hash_bucket_size 256;
