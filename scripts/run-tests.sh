@@ -37,13 +37,16 @@ fi
 if [ "$mode" != unit ]; then
   py=/usr/bin/python3
   [ -x "$py" ] || py=python3
-  junit="$build/pytest-junit.xml"
   mkdir -p "$build"
-  rm -f "$junit"
-  KEYHOLE_BIN="$root/$build/keyhole" "$py" -m pytest -p no:cacheprovider -q -rs \
-    --junitxml="$junit" "$root/tests/integration" ${PYTEST_ARGS:-}
-  if [ -f "$junit" ]; then
-    read -r p f s < <("$py" - "$junit" <<'PY'
+  # Two suites, one pytest run each (each has its own conftest.py):
+  # tests/integration (features) and tests/attack (a hostile sandbox's attempts).
+  for suite in integration attack; do
+    junit="$build/pytest-junit-$suite.xml"
+    rm -f "$junit"
+    KEYHOLE_BIN="$root/$build/keyhole" "$py" -m pytest -p no:cacheprovider -q -rs \
+      --junitxml="$junit" "$root/tests/$suite" ${PYTEST_ARGS:-}
+    if [ -f "$junit" ]; then
+      read -r p f s < <("$py" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
 suites = [r] if r.tag == "testsuite" else list(r)
@@ -53,10 +56,11 @@ sk = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - f - sk, f, sk)
 PY
 )
-    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-  else
-    echo "FAIL integration: pytest produced no report"; failed=$((failed + 1))
-  fi
+      passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    else
+      echo "FAIL $suite: pytest produced no report"; failed=$((failed + 1))
+    fi
+  done
 fi
 
 [ "$skipped" -gt 0 ] && echo "($skipped skipped; the reasons are printed above)"
