@@ -7,10 +7,41 @@
 
 #include "slice.h"
 
+/* The brief's list first, then the special-purpose ranges no upstream lives in
+ * (RFC 6890 and its successors); docs/CONFIG.md says why each one is here. */
 const char *const kh_default_deny_cidrs[] = {
-	"127.0.0.0/8",   "::1/128",       "169.254.0.0/16", "fe80::/10",
-	"10.0.0.0/8",    "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
-	"::ffff:0:0/96", "100.64.0.0/10", "198.18.0.0/15",
+	/* the brief's defaults */
+	"127.0.0.0/8",
+	"::1/128",
+	"169.254.0.0/16",
+	"fe80::/10",
+	"10.0.0.0/8",
+	"172.16.0.0/12",
+	"192.168.0.0/16",
+	"fc00::/7",
+	"::ffff:0:0/96",
+	"100.64.0.0/10",
+	"198.18.0.0/15",
+	/* "this host": on Linux a connect to 0.0.0.0 or :: reaches 127.0.0.1 / ::1 */
+	"0.0.0.0/8",
+	"::/128",
+	/* IPv4-compatible IPv6 (deprecated; Linux's sit0 tunnels it to the IPv4) */
+	"::/96",
+	/* IETF protocol assignments (DS-Lite, NAT64 discovery, ...) */
+	"192.0.0.0/24",
+	/* documentation: never routed on the Internet, so only ever someone's LAN */
+	"192.0.2.0/24",
+	"198.51.100.0/24",
+	"203.0.113.0/24",
+	"2001:db8::/32",
+	/* multicast, reserved and the limited broadcast 255.255.255.255 */
+	"224.0.0.0/4",
+	"240.0.0.0/4",
+	"ff00::/8",
+	/* local-use NAT64 (RFC 8215): where its IPv4 sits depends on the site */
+	"64:ff9b:1::/48",
+	/* site-local (deprecated, RFC 3879): still means "this site" where used */
+	"fec0::/10",
 };
 const size_t kh_default_deny_cidrs_count = sizeof kh_default_deny_cidrs /
 					   sizeof kh_default_deny_cidrs[0];
@@ -106,13 +137,51 @@ bool kh_sockaddr_unmap(const struct sockaddr *sa, struct sockaddr_storage *out)
 	return true;
 }
 
+/* IPv6 forms that stand for an IPv4 address: the prefix that marks them and
+ * where the IPv4 sits. A NAT64 gateway, a 6to4 relay or Linux's sit0 carries
+ * a connection to them on to that IPv4 address. */
+static const struct embedding {
+	uint8_t prefix[12];
+	uint8_t bits, at;
+	bool compat; /* ::/96: :: and ::1 are not IPv4-compatible (IN6_IS_ADDR_V4COMPAT) */
+	const char *name;
+} embeddings[] = {
+	{ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff }, 96, 12, false, "IPv4-mapped" },
+	{ { 0, 0x64, 0xff, 0x9b }, 96, 12, false, "NAT64" }, /* 64:ff9b::/96, RFC 6052 */
+	{ { 0x20, 0x02 }, 16, 2, false, "6to4" }, /* 2002:V4ADDR::/48, RFC 3056 */
+	{ { 0 }, 96, 12, true, "IPv4-compatible" }, /* ::a.b.c.d, RFC 4291 2.5.5.1 */
+};
+
+const char *kh_sockaddr_embedded_v4(const struct sockaddr *sa, struct sockaddr_storage *out)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+
+	if (sa->sa_family != AF_INET6)
+		return NULL;
+	for (size_t i = 0; i < sizeof embeddings / sizeof embeddings[0]; i++) {
+		const struct embedding *e = &embeddings[i];
+
+		if (!prefix_equal(e->prefix, s6->sin6_addr.s6_addr, e->bits) ||
+		    (e->compat && !IN6_IS_ADDR_V4COMPAT(&s6->sin6_addr)))
+			continue;
+		memset(out, 0, sizeof *out);
+		s4->sin_family = AF_INET;
+		s4->sin_port = s6->sin6_port;
+		memcpy(&s4->sin_addr, s6->sin6_addr.s6_addr + e->at, 4);
+		return e->name;
+	}
+	return NULL;
+}
+
 bool kh_cidr_contains(const struct kh_cidr *c, const struct sockaddr *sa)
 {
 	struct sockaddr_storage v4;
 
 	if (contains_raw(c, sa))
 		return true;
-	return kh_sockaddr_unmap(sa, &v4) && contains_raw(c, (const struct sockaddr *)&v4);
+	return kh_sockaddr_embedded_v4(sa, &v4) != NULL &&
+	       contains_raw(c, (const struct sockaddr *)&v4);
 }
 
 long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct sockaddr *sa)

@@ -1,7 +1,8 @@
 /* CIDR ranges for the upstream deny list, checked against the address an
- * upstream name actually resolved to, at connect time. An IPv4-mapped IPv6
- * address (::ffff:a.b.c.d) is checked in both forms, so ::ffff:169.254.169.254
- * is caught by 169.254.0.0/16 as well as by ::ffff:0:0/96. */
+ * upstream name actually resolved to, at connect time. An IPv6 address that
+ * stands for an IPv4 one (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d,
+ * 6to4 2002:AABB:CCDD::, IPv4-compatible ::a.b.c.d) is checked in both forms,
+ * so [64:ff9b::a9fe:a9fe] is caught by 169.254.0.0/16. */
 #ifndef KH_CIDR_H
 #define KH_CIDR_H
 
@@ -18,8 +19,11 @@ struct kh_cidr {
 	bool v4;
 };
 
-/* The default deny list from the brief (loopback, link-local incl. cloud
- * metadata, RFC 1918, ULA, IPv4-mapped, CGNAT, benchmark range). */
+/* The default deny list: the brief's (loopback, link-local incl. cloud
+ * metadata, RFC 1918, ULA, IPv4-mapped, CGNAT, benchmark range) and every
+ * other special-purpose range no upstream lives in ("this host" 0.0.0.0/8 and
+ * ::, IPv4-compatible, IETF, documentation, multicast, reserved, local NAT64,
+ * site-local). */
 extern const char *const kh_default_deny_cidrs[];
 extern const size_t kh_default_deny_cidrs_count;
 
@@ -30,6 +34,7 @@ int kh_cidr_parse(const char *s, struct kh_cidr *out, struct kh_err *err);
 /* Writes "a.b.c.d/n" into out (at least 64 bytes). */
 void kh_cidr_format(const struct kh_cidr *c, char *out, size_t len);
 
+/* Does c hold sa, or the IPv4 address sa stands for (kh_sockaddr_embedded_v4)? */
 bool kh_cidr_contains(const struct kh_cidr *c, const struct sockaddr *sa);
 
 /* Index of the first range in list containing sa, or -1. */
@@ -38,6 +43,11 @@ long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct socka
 /* If sa is an IPv4-mapped IPv6 address, writes the plain IPv4 form to out
  * and returns true. */
 bool kh_sockaddr_unmap(const struct sockaddr *sa, struct sockaddr_storage *out);
+
+/* If sa is an IPv6 address standing for an IPv4 one (IPv4-mapped, NAT64
+ * 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::/96), writes that IPv4
+ * address (same port) to out and returns the form's name, else NULL. */
+const char *kh_sockaddr_embedded_v4(const struct sockaddr *sa, struct sockaddr_storage *out);
 
 /* "1.2.3.4" / "::1" (no port) into out (INET6_ADDRSTRLEN bytes at least). */
 void kh_sockaddr_ip(const struct sockaddr *sa, char *out, size_t len);

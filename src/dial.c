@@ -101,18 +101,33 @@ static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
-/* Message for an address refused by the deny list. */
+/* Message for an address refused by the deny list: where the address came
+ * from (the literal itself, a resolve: pin, DNS) and, when an IPv4 range
+ * caught an IPv6 address, the IPv4 address it stands for. */
 static void describe_denied(struct kh_conn *c, const struct sockaddr *sa, long idx, char *out,
 			    size_t len)
 {
-	char ip[INET6_ADDRSTRLEN], range[64];
+	char ip[INET6_ADDRSTRLEN], v4[INET6_ADDRSTRLEN], range[64], via[96] = "";
+	const struct kh_cidr *r = &c->policy->deny[idx];
+	struct sockaddr_storage e;
+	const char *form = kh_sockaddr_embedded_v4(sa, &e);
 
 	kh_sockaddr_ip(sa, ip, sizeof ip);
-	kh_cidr_format(&c->policy->deny[idx], range, sizeof range);
-	kh_fmt(out, len,
-	       "%s resolved to %s, which is inside the denied range %s "
-	       "(upstream_deny_cidrs)",
-	       c->up.host, ip, range);
+	kh_cidr_format(r, range, sizeof range);
+	if (form != NULL && r->v4) {
+		kh_sockaddr_ip((const struct sockaddr *)&e, v4, sizeof v4);
+		kh_fmt(via, sizeof via, " (%s for %s)", form, v4);
+	}
+	if (c->up.is_ip)
+		kh_fmt(out, len, "%s%s is inside the denied range %s (upstream_deny_cidrs)", ip,
+		       via, range);
+	else
+		kh_fmt(out, len,
+		       "%s %s %s%s, which is inside the denied range %s (upstream_deny_cidrs)",
+		       c->up.host,
+		       kh_policy_pin(c->policy, c->up.host) ? "is pinned (resolve:) to"
+							    : "resolved to",
+		       ip, via, range);
 }
 
 static void connect_next(struct kh_conn *c)

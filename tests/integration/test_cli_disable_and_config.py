@@ -14,7 +14,12 @@ BWS_TOKEN = "0.bws-access-" + secrets.token_hex(12)
 COMMAND = "/opt/vault/fetch --password hunter2-" + secrets.token_hex(6)
 DEFAULT_DENY = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "10.0.0.0/8",
                 "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "::ffff:0.0.0.0/96",
-                "100.64.0.0/10", "198.18.0.0/15"]
+                "100.64.0.0/10", "198.18.0.0/15",
+                # issue 15: "this host", IPv4-compatible, IETF, documentation,
+                # multicast/reserved/broadcast, local NAT64, site-local
+                "0.0.0.0/8", "::/128", "::/96", "192.0.0.0/24", "192.0.2.0/24",
+                "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "224.0.0.0/4",
+                "240.0.0.0/4", "ff00::/8", "64:ff9b:1::/48", "fec0::/10"]
 
 
 def test_disable_keeps_the_rest_and_reports_running_daemon(cli):
