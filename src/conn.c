@@ -459,6 +459,7 @@ static void start_tls_accept(struct kh_conn *c)
 static bool step_sni_peek(struct kh_conn *c)
 {
 	uint8_t hello[KH_CLIENT_HELLO_MAX + 64];
+	struct in_addr a4;
 	enum kh_peek_result r;
 	ssize_t n;
 
@@ -487,6 +488,8 @@ static bool step_sni_peek(struct kh_conn *c)
 			     "server (SNI)");
 		return true;
 	}
+	/* An IP literal in SNI (RFC 6066 forbids it, but it parses) is dialled as one. */
+	c->host_is_ip = strchr(c->host, ':') != NULL || inet_pton(AF_INET, c->host, &a4) == 1;
 	if (kh_conn_refuse_token_host(c))
 		return true;
 	if (!kh_policy_host_allowed(c->policy, c->host)) {
@@ -494,7 +497,7 @@ static bool step_sni_peek(struct kh_conn *c)
 		return true;
 	}
 	set_state(c, KH_CS_CONNECTING);
-	kh_dial_start(c, c->host, c->port, true, false);
+	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
 	return true;
 }
 

@@ -30,8 +30,8 @@ static bool valid_dns_name(const char *s, size_t len)
 	return true;
 }
 
-/* True if every label is numeric: such a name would be read as an IPv4
- * address by some resolvers ("127.1", "0x7f.1" is caught by name rules). */
+/* True if the last label is all digits: such a name would be read as an
+ * IPv4 address by some resolvers ("127.1", "0x7f.1", "2130706433"). */
 static bool all_numeric_tail(const char *s, size_t len)
 {
 	size_t i = len;
@@ -70,6 +70,11 @@ int kh_host_normalize(struct kh_slice in, char out[KH_HOST_BUF])
 		inet_ntop(AF_INET, addr, out, KH_HOST_BUF);
 		return strlen(out) == len ? KH_HOST_IPV4 : -1;
 	}
+	/* glibc's getaddrinfo reads "0x7f000001" or "0x7f.0.0.0x1" as 127.0.0.1
+	 * (inet_aton): such a "name" is an address in disguise, so it is refused
+	 * here rather than matched as a name and dialled as a number. */
+	if (inet_aton(out, (struct in_addr *)addr) != 0)
+		return -1;
 	return valid_dns_name(out, len) ? KH_HOST_NAME : -1;
 }
 

@@ -4,7 +4,10 @@
  * one trailing dot removed, and checked to be either a DNS name (labels of
  * letters, digits, '-' and '_', 1-63 bytes, 253 in all) or an IP literal.
  * Anything else (spaces, '%', '@', NUL, percent-encoding, empty labels) is
- * refused before it can be matched, logged or put in a certificate. */
+ * refused before it can be matched, logged or put in a certificate. So is
+ * every other spelling of an IPv4 address ("127.1", "0177.0.0.1", "0x7f.1",
+ * "2130706433", "0x7f000001"): resolvers read those as numbers, so only the
+ * dotted quad keyhole checks is the address it dials. */
 #ifndef KH_HOSTNAME_H
 #define KH_HOSTNAME_H
 

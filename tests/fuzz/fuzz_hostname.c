@@ -2,7 +2,10 @@
  * input is used whole as a host, an authority and a pattern; then split at
  * the first '\n' into pattern and host for matching. Checked: normalizing is
  * idempotent, outputs use only [a-z0-9._:-], "*.x" never matches "x" itself
- * nor "<label>x" without the dot, and does match "<label>.x". */
+ * nor "<label>x" without the dot, and does match "<label>.x"; a name is never
+ * a number to inet_aton (which getaddrinfo uses), an IPv4 host is the dotted
+ * quad inet_aton reads. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@ static void check_host(struct kh_slice in)
 {
 	char out[KH_HOST_BUF], again[KH_HOST_BUF];
 	int kind = kh_host_normalize(in, out);
+	struct in_addr a4;
 
 	if (kind < 0)
 		return;
@@ -30,6 +34,11 @@ static void check_host(struct kh_slice in)
 	CHECK(clean(out));
 	CHECK(kh_host_normalize(kh_slice_cstr(out), again) == kind && strcmp(out, again) == 0);
 	CHECK(kh_host_match(out, out));
+	/* A name is never something a resolver reads as a number ("0x7f.1"). */
+	CHECK(kind != KH_HOST_NAME || inet_aton(out, &a4) == 0);
+	/* An IPv4 address is the dotted quad inet_aton reads it as. */
+	CHECK(kind != KH_HOST_IPV4 ||
+	      (inet_aton(out, &a4) == 1 && strcmp(inet_ntoa(a4), out) == 0));
 }
 
 static void check_authority(struct kh_slice in, uint16_t default_port)
