@@ -357,6 +357,7 @@ class Keyhole(Peer):
             "upstream_ca_file": self.pki["ca"],
             "upstream_deny_cidrs": [],          # the upstream is on loopback
             "extra_allowed_hosts": [f"*.{DOMAIN}"],
+            "allowed_ports": {f"*.{DOMAIN}": ["1-65535"]},  # the upstream's port is ephemeral
             "resolve": {n: "127.0.0.1" for n in self.names},
             "limits": {"max_connections": 30000},
             "timeouts": {"keepalive": 600, "idle": 600},

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from helpers.checks import echoed, echoed_headers  # noqa: E402
 from helpers.client import Conn, open_tunnel, send_connect  # noqa: E402
 from helpers.data import pattern_sha256  # noqa: E402
-from helpers.keyhole import OPENAI_SECRET, Keyhole, mapping, mint_token  # noqa: E402
+from helpers.keyhole import OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping, mint_token  # noqa: E402
 from helpers.pki import make_pki  # noqa: E402
 from helpers.upstream import Upstream  # noqa: E402
 
@@ -151,7 +151,8 @@ def run(seconds, clients, binary, interval=5.0, out=print):
     token = mint_token("openai")
     cfg = {"tunnel_port": 0, "upstream_ca_file": pki.ca.cert,
            "resolve": {"api.openai.test": "127.0.0.1", "plain.test": "127.0.0.1"},
-           "extra_allowed_hosts": ["plain.test"], "upstream_deny_cidrs": ["127.0.0.2/32"]}
+           "extra_allowed_hosts": ["plain.test"], "upstream_deny_cidrs": ["127.0.0.2/32"],
+           "allowed_ports": TEST_ALLOWED_PORTS}
     kh = Keyhole(binary, os.path.join(work, "home"), config=cfg, mappings=[mapping(token)],
                  env={"OPENAI_API_KEY": OPENAI_SECRET}, logdir=work).start()
     soak = Soak(kh, echo, plain, token)

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from helpers.data import MB, write_pattern_file
-from helpers.keyhole import OPENAI_SECRET, Keyhole, mapping, mint_token
+from helpers.keyhole import OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping, mint_token
 from helpers.nginx import NGINX, Nginx
 from helpers.pki import make_pki
 from helpers.upstream import SilentServer, Upstream
@@ -127,6 +127,7 @@ def default_config(pki):
         },
         "upstream_deny_cidrs": ["127.0.0.2/32"],
         "extra_allowed_hosts": ["other.test", "plain.test", "denied.test", "denied6.test"],
+        "allowed_ports": TEST_ALLOWED_PORTS,
     }
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .keyhole import PASS_ENV, dump_yaml
+from .keyhole import PASS_ENV, TEST_ALLOWED_PORTS, dump_yaml
 
 HELPERS = os.path.dirname(os.path.abspath(__file__))
 FAKE_BWS = os.path.join(HELPERS, "fake_bws")
@@ -66,6 +66,7 @@ def proxy_settings(pki, port, **extra):
         "resolve": {"api.openai.test": "127.0.0.1", "other.test": "127.0.0.1"},
         "upstream_deny_cidrs": ["127.0.0.2/32"],
         "extra_allowed_hosts": ["api.openai.test"],
+        "allowed_ports": TEST_ALLOWED_PORTS,
     }
     cfg.update(extra)
     return cfg

@@ -17,6 +17,12 @@ LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 METRICS_RE = re.compile(r"metrics on http://([0-9.:\[\]a-f]+)/metrics")
 PASS_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "MSAN_OPTIONS")
 
+# The tests' upstreams listen on ephemeral loopback ports, and keyhole reaches
+# only 443 (TLS) and 80 (plain HTTP) unless allowed_ports widens them: every
+# test config starts from this (conftest.default_config, cli.proxy_settings);
+# a test of the port rule itself sets allowed_ports to None (removed).
+TEST_ALLOWED_PORTS = {"*": ["1-65535"]}
+
 # The real secret keyhole injects. Random per run so a leak check is exact.
 OPENAI_SECRET = "sk-real-openai-" + secrets.token_hex(10)
 GROQ_SECRET = "gsk-real-groq-" + secrets.token_hex(10)
