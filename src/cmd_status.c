@@ -286,6 +286,45 @@ static void print_list(const char *key, char *const *v, size_t n)
 		printf("  - \"%s\"\n", v[i]);
 }
 
+/* allowed_ports as YAML flow lists: [8443, "9000-9100"]. */
+static void print_port_rules(const struct kh_config *c)
+{
+	printf("allowed_ports:%s  # always allowed: 443 (CONNECT, TLS), 80 (plain HTTP)\n",
+	       c->n_port_rules ? "" : " {}");
+	for (size_t i = 0; i < c->n_port_rules; i++) {
+		const struct kh_port_rule *r = &c->port_rules[i];
+
+		printf("  \"%s\": [", r->pattern);
+		for (size_t k = 0; k < r->n_ranges; k++) {
+			const struct kh_port_range *p = &r->ranges[k];
+
+			if (p->lo == p->hi)
+				printf("%s%u", k ? ", " : "", p->lo);
+			else
+				printf("%s\"%u-%u\"", k ? ", " : "", p->lo, p->hi);
+		}
+		printf("]\n");
+	}
+}
+
+/* resolve: pins, "ip" or "ip:port" / "[v6]:port" as written in config.yaml. */
+static void print_pins(const struct kh_config *c)
+{
+	printf("resolve:%s\n", c->n_pins ? "" : " {}");
+	for (size_t i = 0; i < c->n_pins; i++) {
+		const struct kh_pin *p = &c->pins[i];
+		char ip[64];
+
+		kh_sockaddr_ip((const struct sockaddr *)&p->addr, ip, sizeof ip);
+		if (p->port == 0)
+			printf("  %s: %s\n", p->host, ip);
+		else if (p->addr.ss_family == AF_INET6)
+			printf("  %s: \"[%s]:%u\"\n", p->host, ip, p->port);
+		else
+			printf("  %s: \"%s:%u\"\n", p->host, ip, p->port);
+	}
+}
+
 static void print_effective(const struct kh_cli_ctx *x)
 {
 	const struct kh_config *c = &x->cfg;
@@ -312,19 +351,14 @@ static void print_effective(const struct kh_cli_ctx *x)
 		printf("  - %s\n", cidr);
 	}
 	print_list("extra_allowed_hosts", c->extra_allowed_hosts, c->n_extra_allowed_hosts);
+	print_port_rules(c);
 	print_list("cleartext_credential_hosts", c->cleartext_credential_hosts,
 		   c->n_cleartext_credential_hosts);
 	printf("listen:%s\n", c->n_listen ? "" : " []");
 	for (size_t i = 0; i < c->n_listen; i++)
 		printf("  - \"%s\"\n", c->listen[i].text);
 	printf("metrics_listen: \"%s\"\n", c->metrics_enabled ? c->metrics_listen.text : "off");
-	printf("resolve:%s\n", c->n_pins ? "" : " {}");
-	for (size_t i = 0; i < c->n_pins; i++) {
-		char ip[64];
-
-		kh_sockaddr_ip((const struct sockaddr *)&c->pins[i].addr, ip, sizeof ip);
-		printf("  %s: %s\n", c->pins[i].host, ip);
-	}
+	print_pins(c);
 	printf("audit_failure: %s\n", c->audit_refuse ? "refuse" : "continue");
 	printf("upstream_ca_file: %s\nworkers: %u\nbusy_poll_us: %u\ncert_cache_size: %zu\n"
 	       "log_level: %s\n",

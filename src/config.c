@@ -897,6 +897,76 @@ static int set_resolve(struct ctx *x, const struct field *f, yaml_node_t *v, con
 	return 0;
 }
 
+/* ---- allowed_ports: host pattern -> ports beyond 443 / 80 ---- */
+
+static int add_port_range(struct ctx *x, yaml_node_t *list, size_t i, const char *path,
+			  struct kh_port_rule *r)
+{
+	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	yaml_node_t *item;
+	const char *s;
+
+	if (list_item(x, list, i, path, ipath, &item, &s) != 0)
+		return -1;
+	if (kh_port_range_parse(s, &r->ranges[r->n_ranges]) != 0)
+		return fail(x, item, ipath,
+			    "'%s' is not a port 1-65535 or a range like \"9000-9100\"",
+			    show(item, shown));
+	r->n_ranges++;
+	return 0;
+}
+
+static int add_port_rule(struct ctx *x, yaml_node_t *k, yaml_node_t *v, const char *path)
+{
+	struct kh_port_rule *r = &x->c->port_rules[x->c->n_port_rules];
+	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+	size_t count;
+
+	join_path(kpath, path, show(k, shown));
+	if (!printable_ascii((const char *)k->data.scalar.value) ||
+	    kh_port_pattern_normalize((const char *)k->data.scalar.value, r->pattern) != 0)
+		return fail(x, k, kpath,
+			    "'%s' is not a host pattern; write \"host.example.com\", "
+			    "\"*.example.com\" or \"*\" (every allowed host)",
+			    shown);
+	if (get_list(x, v, kpath, KH_MAX_PORT_RANGES, "[8443, \"9000-9100\"]", &count) != 0)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		if (add_port_range(x, v, i, kpath, r) != 0)
+			return -1;
+	x->c->n_port_rules++;
+	return 0;
+}
+
+static int set_allowed_ports(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
+{
+	struct kh_config *c = x->c;
+	size_t count;
+
+	(void)f;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(x, v, path,
+			    "must be a mapping of host pattern: ports, e.g. "
+			    "{api.example.com: [8443, \"9000-9100\"]}; got %s",
+			    kind_of(v));
+	count = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+	if (count > KH_MAX_PORT_RULES)
+		return fail(x, v, path, "has %zu entries; at most %d are allowed", count,
+			    KH_MAX_PORT_RULES);
+	if (check_keys(x, v, path) != 0)
+		return -1;
+	if (count > 0 && (c->port_rules = calloc(count, sizeof *c->port_rules)) == NULL)
+		return oom(x);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
+
+		if (add_port_rule(x, yaml_document_get_node(x->doc, p->key),
+				  yaml_document_get_node(x->doc, p->value), path) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- providers: custom credentials ---- */
 
 struct prov_ctx {
@@ -1143,6 +1213,7 @@ static const struct field top_fields[] = {
 	{ "allow_env_fallback", set_bool, OFF(allow_env_fallback), 0, 0 },
 	{ "upstream_deny_cidrs", set_deny_cidrs, 0, 0, 0 },
 	{ "extra_allowed_hosts", set_extra_hosts, 0, 0, 0 },
+	{ "allowed_ports", set_allowed_ports, 0, 0, 0 },
 	{ "listen", set_listen, 0, 0, 0 },
 	{ "listen_docker_bridge", set_bool, OFF(listen_docker_bridge), 0, 0 },
 	{ "listen_unix", set_bool, OFF(listen_unix), 0, 0 },
@@ -1416,6 +1487,9 @@ void kh_config_free(struct kh_config *c)
 	c->deny_cidrs = NULL;
 	c->n_deny_cidrs = 0;
 	free_strv(&c->extra_allowed_hosts, &c->n_extra_allowed_hosts);
+	free(c->port_rules);
+	c->port_rules = NULL;
+	c->n_port_rules = 0;
 	free_strv(&c->cleartext_credential_hosts, &c->n_cleartext_credential_hosts);
 	free_strv(&c->warnings, &c->n_warnings);
 	free(c->pins);

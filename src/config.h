@@ -19,6 +19,7 @@
 #include "hostname.h"
 #include "kh_limits.h"
 #include "log.h"
+#include "ports.h"
 #include "providers.h"
 
 #define KH_DEFAULT_TUNNEL_PORT 9090
@@ -75,6 +76,8 @@ struct kh_config {
 	size_t n_deny_cidrs;
 	char **extra_allowed_hosts; /* normalized patterns (kh_host_pattern_normalize) */
 	size_t n_extra_allowed_hosts;
+	struct kh_port_rule *port_rules; /* allowed_ports: ports beyond 443 (TLS) / 80 (HTTP) */
+	size_t n_port_rules;
 
 	/* keyhole keys */
 	struct kh_listen_addr listen[KH_MAX_LISTENERS]; /* listen: extra binds ("host:port") */

@@ -289,11 +289,18 @@ static const char *status_text(int status)
 static void error_body(const struct kh_conn *c, const char *reason, const char *detail, char *out,
 		       size_t len)
 {
+	const char *config = c->policy->config_path[0] ? c->policy->config_path : "config.yaml";
+
 	if (strcmp(reason, "host_not_allowed") == 0)
 		kh_fmt(out, len,
 		       "keyhole: %s is not on the allowlist, so this request was refused.\n"
 		       "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
-		       c->host, c->policy->config_path[0] ? c->policy->config_path : "config.yaml");
+		       c->host, config);
+	else if (strcmp(reason, "port_not_allowed") == 0)
+		kh_fmt(out, len,
+		       "keyhole: %s\nTo allow it, add the port to allowed_ports in %s, e.g. "
+		       "allowed_ports: {\"%s\": [%u]}, and restart keyhole.\n",
+		       detail, config, c->host, c->port);
 	else
 		kh_fmt(out, len, "keyhole: %s\n", detail ? detail : reason);
 }
@@ -377,6 +384,24 @@ bool kh_conn_refuse_token_host(struct kh_conn *c)
 	return true;
 }
 
+bool kh_conn_refuse_destination(struct kh_conn *c, bool tls)
+{
+	char detail[KH_DETAIL_MAX];
+
+	if (!kh_policy_host_allowed(c->policy, c->host)) {
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return true;
+	}
+	if (kh_policy_port_allowed(c->policy, c->host, c->port, tls))
+		return false;
+	kh_fmt(detail, sizeof detail,
+	       "port %u on %s is not allowed (%s goes to port %u only, unless allowed_ports "
+	       "widens it), so this request was refused.",
+	       c->port, c->host, tls ? "CONNECT and TLS" : "plain HTTP", kh_port_default(tls));
+	kh_conn_fail(c, 403, "port_not_allowed", detail);
+	return true;
+}
+
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 {
 	int kind = kh_authority_parse(h->target, 0, c->host, &c->port);
@@ -399,10 +424,8 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 			     "CONNECT must not carry data before the tunnel is up");
 		return;
 	}
-	if (!kh_policy_host_allowed(c->policy, c->host)) {
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+	if (kh_conn_refuse_destination(c, true))
 		return;
-	}
 	set_state(c, KH_CS_CONNECTING);
 	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
 }
@@ -492,10 +515,8 @@ static bool step_sni_peek(struct kh_conn *c)
 	c->host_is_ip = strchr(c->host, ':') != NULL || inet_pton(AF_INET, c->host, &a4) == 1;
 	if (kh_conn_refuse_token_host(c))
 		return true;
-	if (!kh_policy_host_allowed(c->policy, c->host)) {
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+	if (kh_conn_refuse_destination(c, true))
 		return true;
-	}
 	set_state(c, KH_CS_CONNECTING);
 	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
 	return true;

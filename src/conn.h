@@ -151,6 +151,13 @@ void kh_conn_drain(struct kh_conn *c);
  * Host), redacts c->host in place, refuses the request and returns true. */
 bool kh_conn_refuse_token_host(struct kh_conn *c);
 
+/* Admission of c->host:c->port, reached by TLS or plain HTTP: the host must
+ * be on the allowlist and the port 443 (TLS) / 80 (plain) or widened by
+ * allowed_ports. If not, refuses the request (403 host_not_allowed or
+ * port_not_allowed, naming the config key that would allow it) and returns
+ * true. */
+bool kh_conn_refuse_destination(struct kh_conn *c, bool tls);
+
 /* Handles a parsed CONNECT request (plain-proxy mode). */
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h);
 

@@ -22,6 +22,10 @@
 #define KH_MAX_DENY_CIDRS    1024
 #define KH_MAX_LISTENERS     16
 #define KH_MAX_PINS          1024 /* resolve: host -> address */
+#define KH_MAX_PORT_RULES    1024 /* allowed_ports: host pattern -> ports */
+#define KH_MAX_PORT_RANGES   64 /* ports or "lo-hi" ranges of one allowed_ports entry */
+#define KH_DEFAULT_TLS_PORT  443 /* CONNECT and transparent TLS, unless allowed_ports widens */
+#define KH_DEFAULT_HTTP_PORT 80 /* plain HTTP (absolute-form, transparent), the same */
 #define KH_MAX_MATCH_HEADERS 8
 #define KH_MAX_LOCATIONS     8 /* credential locations of one mapping */
 #define KH_MAX_PROVIDERS     64 /* custom providers in config.yaml */

@@ -128,9 +128,11 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 {
 	p->deny = calloc(cfg->n_deny_cidrs + 1, sizeof *p->deny);
 	p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
+	p->port_rules = calloc(cfg->n_port_rules + 1, sizeof *p->port_rules);
 	p->cleartext_hosts = strv_dup(cfg->cleartext_credential_hosts,
 				      cfg->n_cleartext_credential_hosts);
-	if (p->deny == NULL || p->pins == NULL || p->cleartext_hosts == NULL)
+	if (p->deny == NULL || p->pins == NULL || p->port_rules == NULL ||
+	    p->cleartext_hosts == NULL)
 		return -1;
 	if (cfg->n_deny_cidrs > 0)
 		memcpy(p->deny, cfg->deny_cidrs, cfg->n_deny_cidrs * sizeof *p->deny);
@@ -138,6 +140,9 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 	if (cfg->n_pins > 0)
 		memcpy(p->pins, cfg->pins, cfg->n_pins * sizeof *p->pins);
 	p->n_pins = cfg->n_pins;
+	if (cfg->n_port_rules > 0)
+		memcpy(p->port_rules, cfg->port_rules, cfg->n_port_rules * sizeof *p->port_rules);
+	p->n_port_rules = cfg->n_port_rules;
 	p->n_cleartext_hosts = cfg->n_cleartext_credential_hosts;
 	p->timeouts = cfg->timeouts;
 	p->limits = cfg->limits;
@@ -287,6 +292,7 @@ void kh_policy_unref(struct kh_policy *p)
 	free(p->tok_slots);
 	free(p->deny);
 	free(p->pins);
+	free(p->port_rules);
 	kh_scrub_set_free(&p->scrub);
 	kh_secrets_free(&p->secrets);
 	SSL_CTX_free(p->client_ctx);
@@ -304,6 +310,11 @@ static bool match_any(char *const *patterns, size_t n, const char *host)
 bool kh_policy_host_allowed(const struct kh_policy *p, const char *host)
 {
 	return match_any(p->allow, p->n_allow, host);
+}
+
+bool kh_policy_port_allowed(const struct kh_policy *p, const char *host, uint16_t port, bool tls)
+{
+	return kh_port_allowed(p->port_rules, p->n_port_rules, host, port, tls);
 }
 
 bool kh_policy_cleartext_ok(const struct kh_policy *p, const char *host)

@@ -42,6 +42,8 @@ struct kh_policy {
 	size_t n_deny;
 	struct kh_pin *pins;
 	size_t n_pins;
+	struct kh_port_rule *port_rules; /* allowed_ports */
+	size_t n_port_rules;
 	char **cleartext_hosts;
 	size_t n_cleartext_hosts;
 	struct kh_cred *creds; /* mappings' first, then grants' */
@@ -78,6 +80,9 @@ struct kh_policy *kh_policy_ref(struct kh_policy *p);
 void kh_policy_unref(struct kh_policy *p); /* frees at zero; NULL-safe */
 
 bool kh_policy_host_allowed(const struct kh_policy *p, const char *host);
+/* May the (allowed) host be reached on port? 443 for TLS and 80 for plain
+ * HTTP always; others only through allowed_ports (ports.h). */
+bool kh_policy_port_allowed(const struct kh_policy *p, const char *host, uint16_t port, bool tls);
 bool kh_policy_cleartext_ok(const struct kh_policy *p, const char *host);
 /* Index of the deny CIDR containing sa, or -1. */
 long kh_policy_denied_addr(const struct kh_policy *p, const struct sockaddr *sa);

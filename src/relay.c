@@ -245,12 +245,8 @@ static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	kh_relay_set_path(c, h->target);
-	if (kh_conn_refuse_token_host(c))
+	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
 		return;
-	if (!kh_policy_host_allowed(c->policy, c->host)) {
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
-		return;
-	}
 	forward(c, h, h->target, false, false);
 }
 
@@ -280,12 +276,8 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
-	if (kh_conn_refuse_token_host(c))
+	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
 		return;
-	if (!kh_policy_host_allowed(c->policy, c->host)) {
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
-		return;
-	}
 	forward(c, h, path, false, true);
 }
 
@@ -295,10 +287,8 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
 
 	kh_relay_set_path(c, h->target);
-	if (!kh_policy_host_allowed(c->policy, c->host)) { /* removed by a reload */
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+	if (kh_conn_refuse_destination(c, true)) /* a reload removed the host or port */
 		return;
-	}
 	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
 		kh_conn_fail(c, 400, "bad_request",
 			     "inside a tunnel, requests must use an origin-form target (/path)");

@@ -74,6 +74,7 @@ def test_config_prints_effective_settings(cli):
     assert doc["fail_on_uncovered_providers"] is False and doc["allow_env_fallback"] is False
     assert doc["upstream_deny_cidrs"] == DEFAULT_DENY, doc["upstream_deny_cidrs"]
     assert doc["extra_allowed_hosts"] == ["lab.test"]
+    assert doc["allowed_ports"] == {}, doc     # 443 (TLS) and 80 (plain HTTP) only
     assert doc["timeouts"]["connect"] == 7 and doc["timeouts"]["shutdown_grace"] == 10, doc
     assert doc["bitwarden"] == {"project_id": None, "access_token_env": "BWS_ACCESS_TOKEN"}
     assert doc["credential_command"] is None
@@ -81,10 +82,14 @@ def test_config_prints_effective_settings(cli):
     assert cli.home in r.out and cli.config in r.out
 
     # explicit empty deny list is "off", not the default
-    cli.write_config("enabled: false\nupstream_deny_cidrs: []\nbusy_poll_us: 0\n")
+    cli.write_config("enabled: false\nupstream_deny_cidrs: []\nbusy_poll_us: 0\n"
+                     "allowed_ports: {'*.lab.test': [8443, '9000-9100'], lab.test: [8080]}\n"
+                     "resolve: {lab.test: '127.0.0.1:8443', six.test: '[::1]:9000'}\n")
     doc = yaml.safe_load(cli.run("config").out)
     assert doc["upstream_deny_cidrs"] == [] and doc["enabled"] is False, doc
     assert doc["busy_poll_us"] == 0, doc
+    assert doc["allowed_ports"] == {"*.lab.test": [8443, "9000-9100"], "lab.test": [8080]}, doc
+    assert doc["resolve"] == {"lab.test": "127.0.0.1:8443", "six.test": "[::1]:9000"}, doc
 
 
 def test_config_never_prints_the_command_or_secrets(cli):

@@ -61,6 +61,7 @@ static void check_defaults(const struct kh_config *c)
 	CHECK_INT(c->n_listen, 0);
 	CHECK_STR(c->upstream_ca_file, "");
 	CHECK_INT(c->n_pins, 0);
+	CHECK_INT(c->n_port_rules, 0); /* 443 (TLS) and 80 (plain HTTP) only */
 	CHECK_INT(c->n_cleartext_credential_hosts, 0);
 	CHECK(c->scrub_responses);
 	CHECK_INT(c->workers, 0);
@@ -285,6 +286,17 @@ static void too_many(void)
 					1000 + i);
 	snprintf(yaml + len, sizeof yaml - len, "]\n");
 	EXPECT_ERR(yaml, "cfg.yaml:1: listen: has 17 entries; at most 16 are allowed");
+	len = (size_t)snprintf(yaml, sizeof yaml, "allowed_ports: {a.example: [");
+	for (int i = 0; i <= KH_MAX_PORT_RANGES; i++)
+		len += (size_t)snprintf(yaml + len, sizeof yaml - len, "%d,", 1000 + i);
+	snprintf(yaml + len, sizeof yaml - len, "]}\n");
+	EXPECT_ERR(yaml, "cfg.yaml:1: allowed_ports.a.example: has 65 entries; at most 64 are "
+			 "allowed");
+	len = (size_t)snprintf(yaml, sizeof yaml, "allowed_ports: {");
+	for (int i = 0; i <= KH_MAX_PORT_RULES; i++)
+		len += (size_t)snprintf(yaml + len, sizeof yaml - len, "h%d.example: [1],", i);
+	snprintf(yaml + len, sizeof yaml - len, "}\n");
+	EXPECT_ERR(yaml, "cfg.yaml:1: allowed_ports: has 1025 entries; at most 1024 are allowed");
 }
 
 static void host_lists(void)
@@ -323,6 +335,51 @@ static void host_lists(void)
 		   "\"*.example.com\"]; got a single value");
 	EXPECT_ERR("extra_allowed_hosts: [\"\"]\n",
 		   "cfg.yaml:1: extra_allowed_hosts[0]: '' is not a host pattern");
+}
+
+static void allowed_ports(void)
+{
+	struct kh_config c;
+
+	EXPECT_OK("allowed_ports:\n  API.Example.COM.: [8443, \"9000-9100\"]\n  \"*\": [8080]\n"
+		  "  \"*.lab.example\": []\n",
+		  &c);
+	CHECK_INT(c.n_port_rules, 3);
+	if (c.n_port_rules == 3) {
+		CHECK_STR(c.port_rules[0].pattern, "api.example.com");
+		CHECK_INT(c.port_rules[0].n_ranges, 2);
+		CHECK(c.port_rules[0].ranges[0].lo == 8443 && c.port_rules[0].ranges[0].hi == 8443);
+		CHECK(c.port_rules[0].ranges[1].lo == 9000 && c.port_rules[0].ranges[1].hi == 9100);
+		CHECK_STR(c.port_rules[1].pattern, "*");
+		CHECK_STR(c.port_rules[2].pattern, "*.lab.example");
+		CHECK_INT(c.port_rules[2].n_ranges, 0);
+		CHECK(kh_port_allowed(c.port_rules, 3, "api.example.com", 9050, true));
+		CHECK(!kh_port_allowed(c.port_rules, 3, "a.lab.example", 9050, true));
+	}
+	kh_config_free(&c);
+	EXPECT_OK("allowed_ports: ~\n", &c);
+	CHECK_INT(c.n_port_rules, 0);
+	kh_config_free(&c);
+	EXPECT_ERR("allowed_ports: [8443]\n",
+		   "cfg.yaml:1: allowed_ports: must be a mapping of host pattern: ports, e.g. "
+		   "{api.example.com: [8443, \"9000-9100\"]}; got a list");
+	EXPECT_ERR("allowed_ports:\n  api.example.com: 8443\n",
+		   "cfg.yaml:2: allowed_ports.api.example.com: must be a list, e.g. [8443, "
+		   "\"9000-9100\"]; got a single value");
+	EXPECT_ERR("allowed_ports:\n  api.example.com: [8443, 0]\n",
+		   "cfg.yaml:2: allowed_ports.api.example.com[1]: '0' is not a port 1-65535 or a "
+		   "range like \"9000-9100\"");
+	EXPECT_ERR("allowed_ports:\n  api.example.com: [\"9100-9000\"]\n",
+		   "cfg.yaml:2: allowed_ports.api.example.com[0]: '9100-9000' is not a port");
+	EXPECT_ERR("allowed_ports:\n  api.example.com: [65536]\n",
+		   "cfg.yaml:2: allowed_ports.api.example.com[0]: '65536' is not a port");
+	EXPECT_ERR("allowed_ports:\n  \"api.*.com\": [8443]\n",
+		   "cfg.yaml:2: allowed_ports.api.*.com: 'api.*.com' is not a host pattern; write "
+		   "\"host.example.com\", \"*.example.com\" or \"*\" (every allowed host)");
+	EXPECT_ERR("allowed_ports:\n  a.example: [1]\n  a.example: [2]\n",
+		   "cfg.yaml:3: allowed_ports.a.example: duplicate key");
+	EXPECT_ERR("allowed_ports:\n  a.example: [[1]]\n",
+		   "cfg.yaml:2: allowed_ports.a.example[0]: must be a single value, got a list");
 }
 
 static void listen_addrs(void)
@@ -847,6 +904,7 @@ int main(void)
 	RUN(deny_cidrs);
 	RUN(too_many);
 	RUN(host_lists);
+	RUN(allowed_ports);
 	RUN(listen_addrs);
 	RUN(metrics_listen);
 	RUN(resolve_pins);
