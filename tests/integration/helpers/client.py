@@ -80,6 +80,18 @@ class Conn:
     def to_proxy(cls, port, timeout=5.0):
         return cls(socket.create_connection(("127.0.0.1", port), timeout=timeout), timeout)
 
+    @classmethod
+    def to_unix(cls, path, timeout=5.0):
+        """To one of keyhole's Unix sockets (proxy.sock, tls.sock, http.sock)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+        except OSError:
+            s.close()
+            raise
+        return cls(s, timeout)
+
     def send(self, data):
         self.sock.sendall(data)
 

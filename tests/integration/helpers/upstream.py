@@ -179,7 +179,8 @@ class Upstream:
         self._conns = set()
         self._threads = []
         self.reset()
-        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET   # "::1" works too
+        self._lsock = socket.socket(family, socket.SOCK_STREAM)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._lsock.bind((host, 0))
         self._lsock.listen(128)
