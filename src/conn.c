@@ -395,8 +395,8 @@ bool kh_conn_refuse_destination(struct kh_conn *c, bool tls)
 	if (kh_policy_port_allowed(c->policy, c->host, c->port, tls))
 		return false;
 	kh_fmt(detail, sizeof detail,
-	       "port %u on %s is not allowed (%s goes to port %u only, unless allowed_ports "
-	       "widens it), so this request was refused.",
+	       "port %u on %s is not allowed (%s: port %u only, unless allowed_ports widens "
+	       "it), so this request was refused.",
 	       c->port, c->host, tls ? "CONNECT and TLS" : "plain HTTP", kh_port_default(tls));
 	kh_conn_fail(c, 403, "port_not_allowed", detail);
 	return true;
