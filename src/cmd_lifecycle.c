@@ -4,7 +4,8 @@
  * configured source, and launches `keyhole proxy` detached with a minimal
  * environment: the brief's allowlist, the mapped keys, a fresh nonce, and no
  * *_PROXY variable (the daemon must never proxy itself). It records the pid
- * (O_EXCL) and nonce, then waits for a real /healthz answer from that pid. */
+ * (O_EXCL) and nonce, then waits until control.sock names that pid and the
+ * port answers /healthz. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "clock.h"
 #include "cmd_common.h"
 #include "credsrc.h"
+#include "ctl_client.h"
 #include "discover.h"
 #include "fsutil.h"
 #include "logtail.h"
@@ -191,7 +193,7 @@ static int record_pid(struct kh_cli_ctx *x, pid_t child)
 			       x->paths.pidfile);
 			break;
 		}
-		if (kh_cli_daemon_running(x, &old)) {
+		if (kh_cli_daemon_running(x, &old) && old != child) {
 			kh_fmt(err.msg, sizeof err.msg,
 			       "another keyhole (pid %d) started meanwhile", (int)old);
 			break;
@@ -249,15 +251,24 @@ static void stop_child(pid_t child)
 	}
 }
 
-/* 0 once child answers /healthz; -1 (after telling why) otherwise. */
+/* The daemon on this home's control socket is child (owner-only: the proxy's
+ * /healthz names no pid), and the port it reported answers /healthz. */
+static bool child_ready(const struct kh_cli_ctx *x, pid_t child, uint16_t port)
+{
+	struct kh_ctl_status st;
+	struct kh_err err = { "" };
+
+	return port != 0 && kh_ctl_status(x->paths.control, 300, &st, &err) == 0 &&
+	       st.pid == child && kh_probe_health(port, 300) == 0;
+}
+
+/* 0 once child is ready; -1 (after telling why) otherwise. */
 static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t *port)
 {
 	uint64_t deadline = kh_mono_ms() + START_WAIT_MS;
 	int status;
 
 	do {
-		pid_t seen = 0;
-
 		if (waitpid(child, &status, WNOHANG) == child) {
 			kh_cli_fail(x, "the daemon exited during start (%s %d); keyhole.log says:",
 				    WIFEXITED(status) ? "status" : "signal",
@@ -265,7 +276,7 @@ static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t
 			return -1;
 		}
 		*port = daemon_port(x, log_off);
-		if (*port != 0 && kh_probe_health(*port, 300, &seen) == 0 && seen == child)
+		if (child_ready(x, child, *port))
 			return 0;
 		usleep(100000);
 	} while (kh_mono_ms() < deadline && !interrupted);
