@@ -5,7 +5,8 @@
  * environment: the brief's allowlist, the mapped keys, a fresh nonce, and no
  * *_PROXY variable (the daemon must never proxy itself). It records the pid
  * (O_EXCL) and nonce, then waits until control.sock names that pid and the
- * port answers /healthz. */
+ * port answers /healthz. A daemon that cannot even be executed is reported
+ * with the reason (the child sends execve's errno back through a pipe). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -160,19 +161,67 @@ out:
 
 /* --- launching --- */
 
-static _Noreturn void exec_daemon(const char *exe, const char *home, int logfd, char **envp)
+/* errfd (close-on-exec) reports a failed execve: it is moved to fd 3, the
+ * one descriptor kept besides stdio, and closes by itself when the exec
+ * succeeds; when it fails, the child writes its errno there. */
+static _Noreturn void exec_daemon(const char *exe, const char *home, int logfd, int errfd,
+				  char **envp)
 {
 	char *argv[] = { "keyhole", "proxy", "--home", (char *)home, NULL };
-	int devnull = open("/dev/null", O_RDONLY);
+	int devnull = open("/dev/null", O_RDONLY), e;
 
 	setsid(); /* no controlling terminal: a closed shell must not stop it */
 	if (devnull >= 0)
 		dup2(devnull, 0);
 	dup2(logfd, 1);
 	dup2(logfd, 2);
-	closefrom(3);
+	if (errfd != 3)
+		errfd = dup3(errfd, 3, O_CLOEXEC);
+	closefrom(4);
 	execve(exe, argv, envp);
+	e = errno;
+	if (errfd == 3 && write(3, &e, sizeof e) != (ssize_t)sizeof e)
+		_exit(126);
 	_exit(127);
+}
+
+/* 0 once the child's execve succeeded (the pipe closed without a word),
+ * else the errno it failed with. Returns promptly: the child does little
+ * before execve. */
+static int exec_result(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof e && e != 0 ? e : 0;
+}
+
+/* Says why the daemon could not even be run, e.g. a binary in a directory
+ * that the user keyhole runs as cannot enter. */
+static int exec_failed(struct kh_cli_ctx *x, const char *exe, pid_t child, int e)
+{
+	static const char deleted[] = " (deleted)";
+	char dir[KH_MAX_PATH], hint[KH_MAX_PATH + 160] = "";
+	size_t n = strlen(exe);
+
+	waitpid(child, NULL, 0);
+	if (e == EACCES && kh_fs_unsearchable_dir(exe, dir, sizeof dir) == 0)
+		kh_fmt(hint, sizeof hint,
+		       " (%s is not searchable by uid %d: put keyhole where that user can reach "
+		       "it, e.g. /usr/local/bin)",
+		       dir, (int)geteuid());
+	else if (e == EACCES)
+		kh_fmt(hint, sizeof hint,
+		       " (not executable by uid %d, or on a file system mounted noexec?)",
+		       (int)geteuid());
+	else if (e == ENOENT && n > sizeof deleted - 1 &&
+		 strcmp(exe + n - (sizeof deleted - 1), deleted) == 0)
+		kh_fmt(hint, sizeof hint, " (the binary was removed or replaced since this "
+					  "command started, e.g. by an upgrade; run it again)");
+	return kh_cli_fail(x, "cannot run %s as the daemon: %s%s", exe, strerror(e), hint);
 }
 
 /* Writes the pidfile; a stale one is replaced once, a live one is an error. */
@@ -300,7 +349,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	off_t log_off = kh_log_size(x->paths.log);
 	uint16_t port = 0;
 	pid_t child;
-	int logfd;
+	int logfd, errpipe[2], e;
 
 	if (n <= 0)
 		return kh_cli_fail(x, "cannot find the keyhole binary (/proc/self/exe)");
@@ -308,14 +357,26 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	logfd = kh_fs_open_private(x->paths.log, O_WRONLY | O_CREAT | O_APPEND, 0600, &err);
 	if (logfd < 0)
 		return kh_cli_fail(x, "%s", err.msg);
+	if (pipe2(errpipe, O_CLOEXEC) != 0) {
+		close(logfd);
+		return kh_cli_fail(x, "pipe: %s", strerror(errno));
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	child = fork();
 	if (child == 0)
-		exec_daemon(exe, x->paths.home, logfd, env->v);
+		exec_daemon(exe, x->paths.home, logfd, errpipe[1], env->v);
+	e = errno;
 	close(logfd);
-	if (child < 0)
-		return kh_cli_fail(x, "fork: %s", strerror(errno));
+	close(errpipe[1]);
+	if (child < 0) {
+		close(errpipe[0]);
+		return kh_cli_fail(x, "fork: %s", strerror(e));
+	}
+	e = exec_result(errpipe[0]);
+	close(errpipe[0]);
+	if (e != 0)
+		return exec_failed(x, exe, child, e);
 	if (record_pid(x, child) != 0) {
 		stop_child(child);
 		return KH_EXIT_FAIL;
