@@ -343,8 +343,8 @@ static void print_effective(const struct kh_cli_ctx *x)
 	       c->bitwarden_project_id[0] ? c->bitwarden_project_id : "null",
 	       c->bitwarden_token_env);
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
-	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n", c->sandbox_token_ttl,
-	       c->sandbox_token_budget);
+	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n  save_interval: %u\n",
+	       c->sandbox_token_ttl, c->sandbox_token_budget, c->sandbox_token_save_interval);
 }
 
 int kh_cmd_config(int argc, char **argv)

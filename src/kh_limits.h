@@ -36,6 +36,8 @@
 #define KH_CTL_DRAIN_MS       200 /* unread request bytes are discarded this long after answering */
 #define KH_MAX_GRANT_BUDGET   1000000000000ULL /* requests one sandbox token may make */
 #define KH_MAX_GRANT_TTL      (366LL * 24 * 3600) /* longest sandbox token lifetime */
+#define KH_DEFAULT_GRANT_SAVE_SECS 10 /* spent budget counts reach grants.json this often */
+#define KH_MAX_GRANT_SAVE_SECS 3600
 #define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
 /* --- HTTP/1 --- */
