@@ -127,28 +127,66 @@ static json_t *grant_json(const struct kh_grant *gr)
 			 (json_int_t)atomic_load(&gr->revoked_at));
 }
 
-/* grants.json's text for the state now, marking the counts it holds as
- * saved. The caller holds save_lock and lock, and wipes and frees the text
- * (it holds whole tokens). NULL when out of memory. */
-static char *snapshot_locked(struct kh_grants *g, struct kh_err *err)
+/* Room for a copy of every slot, touched so that copying under the lock
+ * does not fault pages in; wiped and freed with free_copy (it will hold
+ * whole tokens). NULL when out of memory. */
+static struct kh_grant *alloc_copy(const struct kh_grants *g)
 {
-	json_t *root, *arr = json_array();
-	char *text;
+	struct kh_grant *c = malloc((g->cap ? g->cap : 1) * sizeof *c);
 
-	root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "grants", arr);
-	for (size_t i = 0; root != NULL && i < g->cap; i++) {
-		struct kh_grant *gr = &g->v[i];
+	if (c != NULL)
+		memset(c, 0, (g->cap ? g->cap : 1) * sizeof *c);
+	return c;
+}
+
+/* Copies the grants in use into c (from alloc_copy; NULL: nothing), atomics
+ * read once, and marks their counts saved; *n of them. The caller holds
+ * lock. */
+static struct kh_grant *copy_locked(struct kh_grants *g, struct kh_grant *c, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; c != NULL && i < g->cap; i++) {
+		struct kh_grant *gr = &g->v[i], *o = &c[*n];
 
 		if (!gr->in_use)
 			continue;
 		gr->saved_used = atomic_load(&gr->used);
-		if (json_array_append_new(arr, grant_json(gr)) != 0)
-			break;
+		memcpy(o->token, gr->token, sizeof o->token);
+		memcpy(o->env_name, gr->env_name, sizeof o->env_name);
+		memcpy(o->label, gr->label, sizeof o->label);
+		o->issued = gr->issued;
+		o->expires = gr->expires;
+		o->budget = gr->budget;
+		atomic_store(&o->used, gr->saved_used);
+		atomic_store(&o->revoked_at, atomic_load(&gr->revoked_at));
+		(*n)++;
 	}
-	text = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+	return c;
+}
+
+static void free_copy(struct kh_grant *c, size_t n)
+{
+	if (c != NULL && n > 0)
+		OPENSSL_cleanse(c, n * sizeof *c);
+	free(c);
+}
+
+/* grants.json's text for n grants; the caller wipes and frees it with
+ * free_text. NULL (err set) when out of memory. */
+static char *render(const struct kh_grant *v, size_t n, const char *path, struct kh_err *err)
+{
+	json_t *arr = json_array(), *root;
+	char *text;
+
+	root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "grants", arr);
+	for (size_t i = 0; root != NULL && v != NULL && i < n; i++)
+		if (json_array_append_new(arr, grant_json(&v[i])) != 0)
+			break;
+	text = root != NULL && v != NULL ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)
+					 : NULL;
 	json_decref(root);
 	if (text == NULL)
-		kh_err_set(err, "out of memory writing %s", g->path);
+		kh_err_set(err, "out of memory writing %s", path);
 	return text;
 }
 
@@ -172,14 +210,18 @@ static int write_text(struct kh_grants *g, const char *text, struct kh_err *err)
  * before anything may depend on it). */
 static int save_locked(struct kh_grants *g, struct kh_err *err)
 {
+	struct kh_grant *copy;
 	char *text;
+	size_t n;
 	int rc;
 
 	if (g->path[0] == '\0')
 		return 0;
-	text = snapshot_locked(g, err);
+	copy = copy_locked(g, alloc_copy(g), &n);
+	text = render(copy, n, g->path, err);
 	rc = write_text(g, text, err);
 	free_text(text);
+	free_copy(copy, n);
 	return rc;
 }
 
@@ -194,7 +236,9 @@ static bool counts_changed(const struct kh_grants *g)
 
 int kh_grants_save(struct kh_grants *g, struct kh_err *err)
 {
+	struct kh_grant *copy = NULL;
 	char *text = NULL;
+	size_t n = 0;
 	bool due;
 	int rc = 0;
 
@@ -203,13 +247,19 @@ int kh_grants_save(struct kh_grants *g, struct kh_err *err)
 	pthread_mutex_lock(&g->save_lock);
 	pthread_mutex_lock(&g->lock);
 	due = g->save_failed || counts_changed(g);
-	if (due)
-		text = snapshot_locked(g, err);
-	pthread_mutex_unlock(&g->lock); /* requests may look up labels meanwhile */
-	if (due)
+	pthread_mutex_unlock(&g->lock);
+	if (due) { /* counts only grow meanwhile: still due */
+		copy = alloc_copy(g);
+		/* Requests look labels up under lock: hold it only to copy. */
+		pthread_mutex_lock(&g->lock);
+		copy_locked(g, copy, &n);
+		pthread_mutex_unlock(&g->lock);
+		text = render(copy, n, g->path, err);
 		rc = write_text(g, text, err);
+	}
 	pthread_mutex_unlock(&g->save_lock);
 	free_text(text);
+	free_copy(copy, n);
 	return rc;
 }
 
