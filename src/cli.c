@@ -56,7 +56,9 @@ const struct kh_command kh_commands[] = {
 	  "\n"
 	  "Starts `keyhole proxy` detached, with only PATH, HOME, locale and TLS variables plus\n"
 	  "the mapped keys from the credential source in its environment, logging to\n"
-	  "keyhole.log, and waits up to 5 s for it to answer /healthz.\n"
+	  "keyhole.log, and waits up to 5 s until control.sock names it and its port answers\n"
+	  "/healthz. If it cannot be run at all, says why (e.g. a directory on the binary's path\n"
+	  "that the user cannot enter).\n"
 	  "Refuses when keyhole is not enabled or the credential source is not usable.\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS,

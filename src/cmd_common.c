@@ -54,15 +54,30 @@ int kh_cli_mappings(const struct kh_cli_ctx *x, struct kh_mappings *m)
 	return 0;
 }
 
+/* keyhole.pid gone or stale while a daemon of this home still runs (the file
+ * was removed by hand): control.sock names it. Only this user (or root) can
+ * have bound it, in a 0700 home, and only a daemon of this home binds it. */
+static bool daemon_on_control(const struct kh_cli_ctx *x, pid_t *pid)
+{
+	struct kh_ctl_status st;
+	struct kh_err err = { "" };
+
+	if (kh_ctl_status(x->paths.control, KH_CTL_PROBE_MS, &st, &err) != 0 ||
+	    !kh_proc_alive(st.pid) || !kh_proc_is_keyhole(st.pid, NULL))
+		return false;
+	*pid = st.pid;
+	return true;
+}
+
 bool kh_cli_daemon_running(const struct kh_cli_ctx *x, pid_t *pid)
 {
 	char nonce[KH_NONCE_LEN + 1] = "";
 
 	if (kh_pidfile_read(x->paths.pidfile, pid) != 0 || !kh_proc_alive(*pid))
-		return false;
+		return daemon_on_control(x, pid);
 	if (kh_nonce_read(x->paths.nonce, nonce, sizeof nonce) != 0)
 		nonce[0] = '\0';
-	return kh_proc_is_keyhole(*pid, nonce);
+	return kh_proc_is_keyhole(*pid, nonce) || daemon_on_control(x, pid);
 }
 
 /* Docker names allow more than labels do: keep the label-safe characters. */

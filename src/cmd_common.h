@@ -29,7 +29,9 @@ int kh_cli_fail(const struct kh_cli_ctx *x, const char *fmt, ...)
  * gives an empty set. */
 int kh_cli_mappings(const struct kh_cli_ctx *x, struct kh_mappings *m);
 
-/* Is the daemon recorded in keyhole.pid alive and ours? Fills *pid. */
+/* Is the daemon recorded in keyhole.pid alive and ours, or (keyhole.pid
+ * missing or stale) does one answer on this home's control.sock? Fills *pid.
+ * Blocks up to KH_CTL_PROBE_MS. */
 bool kh_cli_daemon_running(const struct kh_cli_ctx *x, pid_t *pid);
 
 /* Replaces the tokens in m by sandbox tokens of a new label "<kind>-<pid>"

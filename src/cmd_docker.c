@@ -124,14 +124,14 @@ static void free_user_env(struct user_env *u)
 static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 {
 	char why[KH_MAX_PATH + 160] = "";
-	pid_t pid, seen;
+	pid_t pid;
 
 	if (!x->cfg.enabled)
 		return 0;
 	if (!kh_fs_exists(x->paths.mappings) || !x->cfg.file_existed)
 		snprintf(why, sizeof why, "keyhole is enabled but not set up; run `keyhole setup`");
 	else if (!kh_cli_daemon_running(x, &pid) ||
-		 kh_probe_health(x->cfg.tunnel_port, 1000, &seen) != 0)
+		 kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
 		snprintf(why, sizeof why,
 			 "keyhole is enabled but not running on port %u; start it "
 			 "with `keyhole start`",

@@ -4,7 +4,9 @@
  * configured source, and launches `keyhole proxy` detached with a minimal
  * environment: the brief's allowlist, the mapped keys, a fresh nonce, and no
  * *_PROXY variable (the daemon must never proxy itself). It records the pid
- * (O_EXCL) and nonce, then waits for a real /healthz answer from that pid. */
+ * (O_EXCL) and nonce, then waits until control.sock names that pid and the
+ * port answers /healthz. A daemon that cannot even be executed is reported
+ * with the reason (the child sends execve's errno back through a pipe). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,6 +25,7 @@
 #include "clock.h"
 #include "cmd_common.h"
 #include "credsrc.h"
+#include "ctl_client.h"
 #include "discover.h"
 #include "fsutil.h"
 #include "logtail.h"
@@ -158,19 +161,67 @@ out:
 
 /* --- launching --- */
 
-static _Noreturn void exec_daemon(const char *exe, const char *home, int logfd, char **envp)
+/* errfd (close-on-exec) reports a failed execve: it is moved to fd 3, the
+ * one descriptor kept besides stdio, and closes by itself when the exec
+ * succeeds; when it fails, the child writes its errno there. */
+static _Noreturn void exec_daemon(const char *exe, const char *home, int logfd, int errfd,
+				  char **envp)
 {
 	char *argv[] = { "keyhole", "proxy", "--home", (char *)home, NULL };
-	int devnull = open("/dev/null", O_RDONLY);
+	int devnull = open("/dev/null", O_RDONLY), e;
 
 	setsid(); /* no controlling terminal: a closed shell must not stop it */
 	if (devnull >= 0)
 		dup2(devnull, 0);
 	dup2(logfd, 1);
 	dup2(logfd, 2);
-	closefrom(3);
+	if (errfd != 3)
+		errfd = dup3(errfd, 3, O_CLOEXEC);
+	closefrom(4);
 	execve(exe, argv, envp);
+	e = errno;
+	if (errfd == 3 && write(3, &e, sizeof e) != (ssize_t)sizeof e)
+		_exit(126);
 	_exit(127);
+}
+
+/* 0 once the child's execve succeeded (the pipe closed without a word),
+ * else the errno it failed with. Returns promptly: the child does little
+ * before execve. */
+static int exec_result(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof e && e != 0 ? e : 0;
+}
+
+/* Says why the daemon could not even be run, e.g. a binary in a directory
+ * that the user keyhole runs as cannot enter. */
+static int exec_failed(struct kh_cli_ctx *x, const char *exe, pid_t child, int e)
+{
+	static const char deleted[] = " (deleted)";
+	char dir[KH_MAX_PATH], hint[KH_MAX_PATH + 160] = "";
+	size_t n = strlen(exe);
+
+	waitpid(child, NULL, 0);
+	if (e == EACCES && kh_fs_unsearchable_dir(exe, dir, sizeof dir) == 0)
+		kh_fmt(hint, sizeof hint,
+		       " (%s is not searchable by uid %d: put keyhole where that user can reach "
+		       "it, e.g. /usr/local/bin)",
+		       dir, (int)geteuid());
+	else if (e == EACCES)
+		kh_fmt(hint, sizeof hint,
+		       " (not executable by uid %d, or on a file system mounted noexec?)",
+		       (int)geteuid());
+	else if (e == ENOENT && n > sizeof deleted - 1 &&
+		 strcmp(exe + n - (sizeof deleted - 1), deleted) == 0)
+		kh_fmt(hint, sizeof hint, " (the binary was removed or replaced since this "
+					  "command started, e.g. by an upgrade; run it again)");
+	return kh_cli_fail(x, "cannot run %s as the daemon: %s%s", exe, strerror(e), hint);
 }
 
 /* Writes the pidfile; a stale one is replaced once, a live one is an error. */
@@ -191,7 +242,7 @@ static int record_pid(struct kh_cli_ctx *x, pid_t child)
 			       x->paths.pidfile);
 			break;
 		}
-		if (kh_cli_daemon_running(x, &old)) {
+		if (kh_cli_daemon_running(x, &old) && old != child) {
 			kh_fmt(err.msg, sizeof err.msg,
 			       "another keyhole (pid %d) started meanwhile", (int)old);
 			break;
@@ -249,15 +300,24 @@ static void stop_child(pid_t child)
 	}
 }
 
-/* 0 once child answers /healthz; -1 (after telling why) otherwise. */
+/* The daemon on this home's control socket is child (owner-only: the proxy's
+ * /healthz names no pid), and the port it reported answers /healthz. */
+static bool child_ready(const struct kh_cli_ctx *x, pid_t child, uint16_t port)
+{
+	struct kh_ctl_status st;
+	struct kh_err err = { "" };
+
+	return port != 0 && kh_ctl_status(x->paths.control, 300, &st, &err) == 0 &&
+	       st.pid == child && kh_probe_health(port, 300) == 0;
+}
+
+/* 0 once child is ready; -1 (after telling why) otherwise. */
 static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t *port)
 {
 	uint64_t deadline = kh_mono_ms() + START_WAIT_MS;
 	int status;
 
 	do {
-		pid_t seen = 0;
-
 		if (waitpid(child, &status, WNOHANG) == child) {
 			kh_cli_fail(x, "the daemon exited during start (%s %d); keyhole.log says:",
 				    WIFEXITED(status) ? "status" : "signal",
@@ -265,7 +325,7 @@ static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t
 			return -1;
 		}
 		*port = daemon_port(x, log_off);
-		if (*port != 0 && kh_probe_health(*port, 300, &seen) == 0 && seen == child)
+		if (child_ready(x, child, *port))
 			return 0;
 		usleep(100000);
 	} while (kh_mono_ms() < deadline && !interrupted);
@@ -289,7 +349,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	off_t log_off = kh_log_size(x->paths.log);
 	uint16_t port = 0;
 	pid_t child;
-	int logfd;
+	int logfd, errpipe[2], e;
 
 	if (n <= 0)
 		return kh_cli_fail(x, "cannot find the keyhole binary (/proc/self/exe)");
@@ -297,14 +357,26 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	logfd = kh_fs_open_private(x->paths.log, O_WRONLY | O_CREAT | O_APPEND, 0600, &err);
 	if (logfd < 0)
 		return kh_cli_fail(x, "%s", err.msg);
+	if (pipe2(errpipe, O_CLOEXEC) != 0) {
+		close(logfd);
+		return kh_cli_fail(x, "pipe: %s", strerror(errno));
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	child = fork();
 	if (child == 0)
-		exec_daemon(exe, x->paths.home, logfd, env->v);
+		exec_daemon(exe, x->paths.home, logfd, errpipe[1], env->v);
+	e = errno;
 	close(logfd);
-	if (child < 0)
-		return kh_cli_fail(x, "fork: %s", strerror(errno));
+	close(errpipe[1]);
+	if (child < 0) {
+		close(errpipe[0]);
+		return kh_cli_fail(x, "fork: %s", strerror(e));
+	}
+	e = exec_result(errpipe[0]);
+	close(errpipe[0]);
+	if (e != 0)
+		return exec_failed(x, exe, child, e);
 	if (record_pid(x, child) != 0) {
 		stop_child(child);
 		return KH_EXIT_FAIL;

@@ -23,7 +23,8 @@ struct status {
 	bool running, listening;
 	pid_t pid;
 	char metrics[80]; /* "http://ip:port/metrics" of the running daemon, or "" */
-	struct kh_probe_info probe; /* when listening */
+	bool answered; /* control.sock answered: ctl holds the daemon's own status */
+	struct kh_ctl_status ctl;
 	struct kh_mappings maps;
 	const char *uncovered[8];
 	size_t n_uncovered;
@@ -74,8 +75,9 @@ static void gather(struct kh_cli_ctx *x, struct status *st)
 
 	memset(st, 0, sizeof *st);
 	st->running = kh_cli_daemon_running(x, &st->pid);
-	st->listening = x->cfg.tunnel_port != 0 &&
-			kh_probe_status(x->cfg.tunnel_port, 1000, &st->probe) == 0;
+	st->listening = x->cfg.tunnel_port != 0 && kh_probe_health(x->cfg.tunnel_port, 1000) == 0;
+	st->answered = st->running &&
+		       kh_ctl_status(x->paths.control, KH_CTL_PROBE_MS, &st->ctl, &err) == 0;
 	if (kh_mappings_load(x->paths.mappings, &st->maps, &existed, &err) != 0)
 		fprintf(stderr, "keyhole status: warning: %s\n", err.msg);
 	st->n_uncovered = kh_uncovered_present(NULL, 0, st->uncovered, 8);
@@ -114,15 +116,15 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	printf("  %-20s %s\n", "listening", st->listening ? "yes (/healthz answered)" : "no");
 	if (st->metrics[0] != '\0')
 		printf("  %-20s %s\n", "metrics", st->metrics);
-	if (st->listening && st->probe.audit_failing)
+	if (st->answered && st->ctl.audit_failing)
 		printf("  %-20s FAILING: records cannot be written (disk full?); %" PRIu64
 		       " lost; requests are %s (audit_failure: %s)\n",
-		       "audit log", st->probe.audit_lost,
+		       "audit log", st->ctl.audit_lost,
 		       c->audit_refuse ? "refused" : "still served",
 		       c->audit_refuse ? "refuse" : "continue");
-	else if (st->listening)
+	else if (st->answered)
 		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",
-		       st->probe.audit_lost);
+		       st->ctl.audit_lost);
 	if (st->sandbox_tokens >= 0)
 		printf("  %-20s %ld active (keyhole token list)\n", "sandbox tokens",
 		       st->sandbox_tokens);
@@ -185,11 +187,11 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 	kh_json_kv_bool(&j, "listening", st->listening);
 	kh_json_kv_cstr(&j, "metrics_url", st->metrics[0] ? st->metrics : NULL);
 	kh_json_key(&j, "audit_ok"); /* null when the daemon did not answer */
-	if (st->listening)
-		kh_json_bool(&j, !st->probe.audit_failing);
+	if (st->answered)
+		kh_json_bool(&j, !st->ctl.audit_failing);
 	else
 		kh_json_null(&j);
-	kh_json_kv_uint(&j, "audit_lost", st->listening ? st->probe.audit_lost : 0);
+	kh_json_kv_uint(&j, "audit_lost", st->answered ? st->ctl.audit_lost : 0);
 	kh_json_kv_cstr(&j, "audit_failure", x->cfg.audit_refuse ? "refuse" : "continue");
 	kh_json_key(&j, "sandbox_tokens"); /* null when the daemon did not answer */
 	if (st->sandbox_tokens >= 0)
@@ -375,8 +377,8 @@ static void print_effective(const struct kh_cli_ctx *x)
 	       c->bitwarden_project_id[0] ? c->bitwarden_project_id : "null",
 	       c->bitwarden_token_env);
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
-	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n", c->sandbox_token_ttl,
-	       c->sandbox_token_budget);
+	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n  save_interval: %u\n",
+	       c->sandbox_token_ttl, c->sandbox_token_budget, c->sandbox_token_save_interval);
 }
 
 int kh_cmd_config(int argc, char **argv)

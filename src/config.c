@@ -1177,6 +1177,8 @@ static const struct field bitwarden_fields[] = {
 static const struct field sandbox_token_fields[] = {
 	{ "ttl", set_seconds, OFF(sandbox_token_ttl), 0, (uint64_t)KH_MAX_GRANT_TTL },
 	{ "budget", set_size, OFF(sandbox_token_budget), 0, KH_MAX_GRANT_BUDGET },
+	{ "save_interval", set_seconds, OFF(sandbox_token_save_interval), 1,
+	  KH_MAX_GRANT_SAVE_SECS },
 };
 
 static int set_sandbox_tokens(struct ctx *x, const struct field *f, yaml_node_t *v,
@@ -1402,6 +1404,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->cert_cache_size = KH_DEFAULT_CERT_CACHE;
 	c->busy_poll_us = KH_DEFAULT_BUSY_POLL_US;
 	c->sandbox_token_ttl = KH_DEFAULT_GRANT_TTL;
+	c->sandbox_token_save_interval = KH_DEFAULT_GRANT_SAVE_SECS;
 	c->timeouts = (struct kh_timeouts){
 		.handshake = KH_DEFAULT_HANDSHAKE_TIMEOUT,
 		.header = KH_DEFAULT_HEADER_TIMEOUT,

@@ -98,6 +98,8 @@ struct kh_config {
 	/* sandbox_tokens: what keyhole sandbox and docker run ask for */
 	unsigned sandbox_token_ttl; /* seconds; 0 = no expiry; KH_DEFAULT_GRANT_TTL */
 	size_t sandbox_token_budget; /* requests; 0 = no budget */
+	/* seconds between saves of changed budget counts to grants.json */
+	unsigned sandbox_token_save_interval;
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	enum kh_log_level log_level; /* info */

@@ -265,6 +265,8 @@ static const char *status_text(int status)
 		return "Unauthorized";
 	case 403:
 		return "Forbidden";
+	case 404:
+		return "Not Found";
 	case 408:
 		return "Request Timeout";
 	case 429:

@@ -83,16 +83,17 @@ static long recv_all(int fd, char *buf, size_t cap, uint64_t deadline)
 	return -1; /* larger than any answer may be */
 }
 
-static int exchange(int fd, const char *text, char *buf, long *n, struct kh_err *err)
+static int exchange(int fd, const char *text, char *buf, long *n, unsigned timeout_ms,
+		    struct kh_err *err)
 {
-	uint64_t deadline = kh_mono_ms() + KH_CTL_TIMEOUT_MS;
+	uint64_t deadline = kh_mono_ms() + timeout_ms;
 
 	if (send_all(fd, text, strlen(text), deadline) != 0 || shutdown(fd, SHUT_WR) != 0 ||
 	    (*n = recv_all(fd, buf, KH_CTL_MSG_MAX, deadline)) < 0) {
 		kh_err_set(err,
 			   "the keyhole daemon did not answer on its control socket within "
-			   "%d ms",
-			   KH_CTL_TIMEOUT_MS);
+			   "%u ms",
+			   timeout_ms);
 		return -1;
 	}
 	return 0;
@@ -113,7 +114,8 @@ static int check_reply(json_t *reply, struct kh_err *err)
 	return -1;
 }
 
-int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err)
+static int call_within(const char *sock, json_t *req, json_t **reply, unsigned timeout_ms,
+		       struct kh_err *err)
 {
 	char *text = json_dumps(req, JSON_COMPACT), *buf = malloc(KH_CTL_MSG_MAX);
 	int fd = -1, rc = -1;
@@ -124,7 +126,7 @@ int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *er
 		kh_err_set(err, "out of memory");
 		goto out;
 	}
-	if ((fd = connect_to(sock, err)) < 0 || exchange(fd, text, buf, &n, err) != 0)
+	if ((fd = connect_to(sock, err)) < 0 || exchange(fd, text, buf, &n, timeout_ms, err) != 0)
 		goto out;
 	*reply = json_loadb(buf, (size_t)n, 0, NULL);
 	rc = check_reply(*reply, err);
@@ -139,6 +141,44 @@ out:
 		memset(buf, 0, KH_CTL_MSG_MAX);
 	free(buf);
 	free(text);
+	return rc;
+}
+
+int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err)
+{
+	return call_within(sock, req, reply, KH_CTL_TIMEOUT_MS, err);
+}
+
+int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,
+		  struct kh_err *err)
+{
+	json_t *req = json_pack("{s:s}", "op", "status"), *reply = NULL;
+	json_t *pid, *lost;
+	const char *version, *audit;
+	int rc = -1;
+
+	memset(st, 0, sizeof *st);
+	if (req == NULL || call_within(sock, req, &reply, timeout_ms, err) != 0)
+		goto out;
+	pid = json_object_get(reply, "pid");
+	lost = json_object_get(reply, "audit_lost");
+	version = json_string_value(json_object_get(reply, "version"));
+	audit = json_string_value(json_object_get(reply, "audit"));
+	if (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+	    json_integer_value(pid) > INT32_MAX || !json_is_integer(lost) ||
+	    json_integer_value(lost) < 0 || version == NULL || audit == NULL) {
+		kh_err_set(err, "the keyhole daemon sent a malformed status (an older version? "
+				"restart it)");
+		goto out;
+	}
+	st->pid = (pid_t)json_integer_value(pid);
+	snprintf(st->version, sizeof st->version, "%s", version);
+	st->audit_failing = strcmp(audit, "ok") != 0;
+	st->audit_lost = (uint64_t)json_integer_value(lost);
+	rc = 0;
+out:
+	json_decref(req);
+	json_decref(reply);
 	return rc;
 }
 

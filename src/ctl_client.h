@@ -1,10 +1,12 @@
 /* The client side of the control socket (ctl_server.h): what `keyhole
  * token`, `keyhole docker run` and `keyhole sandbox` use to obtain and
- * revoke sandbox tokens from the running daemon. Every call is bounded by
- * KH_CTL_TIMEOUT_MS. */
+ * revoke sandbox tokens from the running daemon, and what `keyhole start`,
+ * `status` and `stop` use to tell who the daemon is. Every call is bounded
+ * by KH_CTL_TIMEOUT_MS (or the timeout it is given). */
 #ifndef KH_CTL_CLIENT_H
 #define KH_CTL_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,6 +20,19 @@
  * reachable, the exchange failed or timed out, or the daemon answered
  * {"ok":false} (err then holds its message). */
 int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err);
+
+/* Who the running daemon is, from {"op":"status"} (ctl_server.h). */
+struct kh_ctl_status {
+	pid_t pid;
+	char version[32];
+	bool audit_failing; /* audit.log cannot be written (records are being lost) */
+	uint64_t audit_lost; /* records lost since the daemon started */
+};
+
+/* Asks the daemon behind sock who it is; blocks up to timeout_ms. -1 with
+ * err when it does not answer (not running, a stale socket, too slow). */
+int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,
+		  struct kh_err *err);
 
 /* The issue request (ctl_server.h) for label: ttl seconds (0: no expiry),
  * budget requests (0: none), for the credentials named (none: every one).

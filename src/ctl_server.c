@@ -14,9 +14,11 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "listener.h"
 #include "log.h"
+#include "version.h"
 
 #define MAX_NAMES 64 /* providers named in one issue request */
 
@@ -142,6 +144,18 @@ static json_t *op_list(struct kh_grants *g)
 	return json_pack("{s:b, s:o}", "ok", 1, "grants", arr);
 }
 
+/* Who answers: what `keyhole start` checks (the pid it launched) and
+ * `keyhole status` shows. Owner-only, unlike the proxy's /healthz. */
+static json_t *op_status(void)
+{
+	uint64_t lost = 0;
+	bool failing = kh_audit_failing(&lost);
+
+	return json_pack("{s:b, s:i, s:s, s:s, s:I}", "ok", 1, "pid", (int)getpid(), "version",
+			 KH_VERSION, "audit", failing ? "failing" : "ok", "audit_lost",
+			 (json_int_t)(lost > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)lost));
+}
+
 json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg, const char *text,
 		      size_t len)
 {
@@ -159,8 +173,10 @@ json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg
 		reply = op_list(grants);
 	else if (strcmp(op, "bind") == 0)
 		reply = op_bind(grants, req);
+	else if (strcmp(op, "status") == 0)
+		reply = op_status();
 	else
-		reply = fail("unknown op \"%.32s\" (issue, revoke, list, bind)", op);
+		reply = fail("unknown op \"%.32s\" (issue, revoke, list, bind, status)", op);
 	json_decref(req);
 	return reply;
 }

@@ -21,6 +21,10 @@
  *       -> {"ok":true,"grants":[{"label","env_name","token" (first
  *           KH_TOKEN_LOG_CHARS characters only),"state","issued","expires",
  *           "budget","used"}...]}
+ *   {"op":"status"}
+ *       -> {"ok":true,"pid":N,"version":V,"audit":"ok"|"failing","audit_lost":N}
+ *       (who the daemon is: the proxy's /healthz, which sandboxes reach,
+ *        says only "keyhole ok")
  * Any failure: {"ok":false,"error":"what went wrong and what to do"}.
  * One client is served at a time, on its own thread. */
 #ifndef KH_CTL_SERVER_H

@@ -363,10 +363,11 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
 	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size ||
 	    old->busy_poll_us != now->busy_poll_us ||
 	    old->metrics_enabled != now->metrics_enabled ||
+	    old->sandbox_token_save_interval != now->sandbox_token_save_interval ||
 	    strcmp(old->metrics_listen.text, now->metrics_listen.text) != 0)
-		kh_warn("reload: tunnel_port, listen, metrics_listen, workers, busy_poll_us and "
-			"cert_cache_size take effect only after a restart (keyhole stop && keyhole "
-			"start)");
+		kh_warn("reload: tunnel_port, listen, metrics_listen, workers, busy_poll_us, "
+			"cert_cache_size and sandbox_tokens.save_interval take effect only after a "
+			"restart (keyhole stop && keyhole start)");
 }
 
 /* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
@@ -586,7 +587,9 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
-	if (kh_ctl_server_start(d->ctl, err) != 0)
+	if (kh_ctl_server_start(d->ctl, err) != 0 ||
+	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u,
+				     err) != 0)
 		return -1;
 	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
 }
@@ -609,6 +612,19 @@ static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
 	}
 }
 
+/* The budget counts spent since the last save, now that no request can move
+ * them any more: a clean stop must not hand a token its spent budget back. */
+static void save_grants(struct daemon *d)
+{
+	struct kh_err err = { "" };
+
+	kh_grants_autosave_stop(&d->grants);
+	if (kh_grants_save(&d->grants, &err) != 0)
+		kh_error("grants: cannot save sandbox token budgets at stop: %s; requests since "
+			 "the last save will not count after a restart",
+			 err.msg);
+}
+
 static void stop_all(struct daemon *d)
 {
 	d->sh.stop_deadline_ms = kh_mono_ms() + (uint64_t)d->cfg.timeouts.shutdown_grace * 1000u;
@@ -622,6 +638,7 @@ static void stop_all(struct daemon *d)
 	kh_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	kh_resolver_stop();
+	save_grants(d);
 }
 
 static void free_all(struct daemon *d)

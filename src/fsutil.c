@@ -295,6 +295,29 @@ bool kh_fs_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+int kh_fs_unsearchable_dir(const char *path, char *out, size_t len)
+{
+	char dir[KH_MAX_PATH];
+	size_t n = strlen(path);
+
+	if (path[0] != '/' || n >= sizeof dir)
+		return -1;
+	memcpy(dir, path, n + 1);
+	/* Each prefix ending just before a '/', from the root down: the first
+	 * one that refuses X is the one the kernel's path walk stopped at. */
+	for (size_t i = 1; i < n; i++) {
+		if (dir[i] != '/')
+			continue;
+		dir[i] = '\0';
+		if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) != 0 && errno == EACCES) {
+			snprintf(out, len, "%s", dir);
+			return 0;
+		}
+		dir[i] = '/';
+	}
+	return -1;
+}
+
 int kh_path_join(char *out, size_t outlen, const char *dir, const char *name)
 {
 	int n = snprintf(out, outlen, "%s/%s", dir, name);

@@ -42,6 +42,12 @@ int kh_fs_copy_private(const char *src, const char *dst, size_t cap, struct kh_e
 
 bool kh_fs_exists(const char *path);
 
+/* The first directory on the way to the absolute path that this process
+ * (its effective ids, as execve and open see them) may not search, into out;
+ * 0 if there is one, -1 if none (or path is not absolute). Blocks on the
+ * file system. For explaining an EACCES. */
+int kh_fs_unsearchable_dir(const char *path, char *out, size_t len);
+
 /* Joins dir and name into out; -1 if it would not fit. */
 int kh_path_join(char *out, size_t outlen, const char *dir, const char *name);
 

@@ -2,15 +2,19 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "fsutil.h"
+#include "log.h"
 
 #define FILE_VERSION 1
 
@@ -77,6 +81,17 @@ const char *kh_grant_state_name(enum kh_grant_state s)
 	return "?";
 }
 
+/* Wakes the autosave thread, if there is one. Never blocks: an eventfd
+ * write only fails when its counter is full, and then a wake is pending. */
+static void poke(struct kh_grants *g)
+{
+	uint64_t one = 1;
+	int fd = atomic_load(&g->wake);
+
+	if (fd >= 0 && write(fd, &one, sizeof one) < 0)
+		return;
+}
+
 enum kh_grant_state kh_grant_use(struct kh_grant *gr, const char *token, int64_t now)
 {
 	enum kh_grant_state s;
@@ -96,6 +111,8 @@ enum kh_grant_state kh_grant_use(struct kh_grant *gr, const char *token, int64_t
 		if (n >= gr->budget)
 			return KH_GRANT_EXHAUSTED;
 	} while (!atomic_compare_exchange_weak(&gr->used, &n, n + 1));
+	if (n + 1 == gr->budget && gr->owner != NULL)
+		poke(gr->owner); /* this one spent it: a restart must not hand it back */
 	return KH_GRANT_OK;
 }
 
@@ -110,37 +127,139 @@ static json_t *grant_json(const struct kh_grant *gr)
 			 (json_int_t)atomic_load(&gr->revoked_at));
 }
 
+/* Room for a copy of every slot, touched so that copying under the lock
+ * does not fault pages in; wiped and freed with free_copy (it will hold
+ * whole tokens). NULL when out of memory. */
+static struct kh_grant *alloc_copy(const struct kh_grants *g)
+{
+	struct kh_grant *c = malloc((g->cap ? g->cap : 1) * sizeof *c);
+
+	if (c != NULL)
+		memset(c, 0, (g->cap ? g->cap : 1) * sizeof *c);
+	return c;
+}
+
+/* Copies the grants in use into c (from alloc_copy; NULL: nothing), atomics
+ * read once, and marks their counts saved; *n of them. The caller holds
+ * lock. */
+static struct kh_grant *copy_locked(struct kh_grants *g, struct kh_grant *c, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; c != NULL && i < g->cap; i++) {
+		struct kh_grant *gr = &g->v[i], *o = &c[*n];
+
+		if (!gr->in_use)
+			continue;
+		gr->saved_used = atomic_load(&gr->used);
+		memcpy(o->token, gr->token, sizeof o->token);
+		memcpy(o->env_name, gr->env_name, sizeof o->env_name);
+		memcpy(o->label, gr->label, sizeof o->label);
+		o->issued = gr->issued;
+		o->expires = gr->expires;
+		o->budget = gr->budget;
+		atomic_store(&o->used, gr->saved_used);
+		atomic_store(&o->revoked_at, atomic_load(&gr->revoked_at));
+		(*n)++;
+	}
+	return c;
+}
+
+static void free_copy(struct kh_grant *c, size_t n)
+{
+	if (c != NULL && n > 0)
+		OPENSSL_cleanse(c, n * sizeof *c);
+	free(c);
+}
+
+/* grants.json's text for n grants; the caller wipes and frees it with
+ * free_text. NULL (err set) when out of memory. */
+static char *render(const struct kh_grant *v, size_t n, const char *path, struct kh_err *err)
+{
+	json_t *arr = json_array(), *root;
+	char *text;
+
+	root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "grants", arr);
+	for (size_t i = 0; root != NULL && v != NULL && i < n; i++)
+		if (json_array_append_new(arr, grant_json(&v[i])) != 0)
+			break;
+	text = root != NULL && v != NULL ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)
+					 : NULL;
+	json_decref(root);
+	if (text == NULL)
+		kh_err_set(err, "out of memory writing %s", path);
+	return text;
+}
+
+static void free_text(char *text)
+{
+	if (text != NULL)
+		OPENSSL_cleanse(text, strlen(text));
+	free(text);
+}
+
+/* Replaces grants.json by text. The caller holds save_lock. */
+static int write_text(struct kh_grants *g, const char *text, struct kh_err *err)
+{
+	int rc = text != NULL ? kh_fs_write_atomic(g->path, text, strlen(text), 0600, err) : -1;
+
+	g->save_failed = rc != 0;
+	return rc;
+}
+
+/* Writes the state now, under both locks (an issue must know it was saved
+ * before anything may depend on it). */
 static int save_locked(struct kh_grants *g, struct kh_err *err)
 {
-	json_t *root, *arr;
+	struct kh_grant *copy;
 	char *text;
+	size_t n;
 	int rc;
 
 	if (g->path[0] == '\0')
 		return 0;
-	arr = json_array();
-	root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "grants", arr);
-	for (size_t i = 0; root != NULL && i < g->cap; i++)
-		if (g->v[i].in_use && json_array_append_new(arr, grant_json(&g->v[i])) != 0)
-			break;
-	text = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(root);
-	if (text == NULL) {
-		kh_err_set(err, "out of memory writing %s", g->path);
-		return -1;
-	}
-	rc = kh_fs_write_atomic(g->path, text, strlen(text), 0600, err);
-	free(text);
+	copy = copy_locked(g, alloc_copy(g), &n);
+	text = render(copy, n, g->path, err);
+	rc = write_text(g, text, err);
+	free_text(text);
+	free_copy(copy, n);
 	return rc;
+}
+
+/* Has a request moved a budget count since grants.json was written? */
+static bool counts_changed(const struct kh_grants *g)
+{
+	for (size_t i = 0; i < g->cap; i++)
+		if (g->v[i].in_use && atomic_load(&g->v[i].used) != g->v[i].saved_used)
+			return true;
+	return false;
 }
 
 int kh_grants_save(struct kh_grants *g, struct kh_err *err)
 {
-	int rc;
+	struct kh_grant *copy = NULL;
+	char *text = NULL;
+	size_t n = 0;
+	bool due;
+	int rc = 0;
 
+	if (g->v == NULL || g->path[0] == '\0')
+		return 0;
+	pthread_mutex_lock(&g->save_lock);
 	pthread_mutex_lock(&g->lock);
-	rc = save_locked(g, err);
+	due = g->save_failed || counts_changed(g);
 	pthread_mutex_unlock(&g->lock);
+	if (due) { /* counts only grow meanwhile: still due */
+		copy = alloc_copy(g);
+		/* Requests look labels up under lock: hold it only to copy. */
+		pthread_mutex_lock(&g->lock);
+		copy_locked(g, copy, &n);
+		pthread_mutex_unlock(&g->lock);
+		text = render(copy, n, g->path, err);
+		rc = write_text(g, text, err);
+	}
+	pthread_mutex_unlock(&g->save_lock);
+	free_text(text);
+	free_copy(copy, n);
 	return rc;
 }
 
@@ -223,6 +342,8 @@ static int load(struct kh_grants *g, int64_t now, struct kh_err *err)
 			rc = -1;
 			break;
 		}
+		tmp.owner = g;
+		tmp.saved_used = atomic_load(&tmp.used); /* as in the file */
 		memcpy(&g->v[n++], &tmp, sizeof tmp);
 	}
 	json_decref(root);
@@ -234,6 +355,8 @@ int kh_grants_init(struct kh_grants *g, size_t cap, const char *path, int64_t no
 {
 	memset(g, 0, sizeof *g);
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->save_lock, NULL);
+	atomic_store(&g->wake, -1);
 	g->v = calloc(cap, sizeof *g->v);
 	if (g->v == NULL) {
 		kh_err_set(err, "out of memory for %zu grants", cap);
@@ -252,12 +375,80 @@ int kh_grants_init(struct kh_grants *g, size_t cap, const char *path, int64_t no
 
 void kh_grants_free(struct kh_grants *g)
 {
+	kh_grants_autosave_stop(g);
+	if (g->v != NULL && atomic_load(&g->wake) >= 0) {
+		close(atomic_load(&g->wake));
+		atomic_store(&g->wake, -1);
+	}
 	if (g->v != NULL) /* tokens are credentials toward the proxy */
 		OPENSSL_cleanse(g->v, g->cap * sizeof *g->v);
 	free(g->v);
 	g->v = NULL;
 	g->cap = 0;
 	pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->save_lock);
+}
+
+/* --- the autosave thread --- */
+
+static void *saver_main(void *arg)
+{
+	struct kh_grants *g = arg;
+	struct pollfd p = { atomic_load(&g->wake), POLLIN, 0 };
+	bool failing = false;
+	uint64_t v;
+
+	while (!atomic_load(&g->stopping)) {
+		struct kh_err err = { "" };
+
+		if (poll(&p, 1, (int)g->interval_ms) > 0 && read(p.fd, &v, sizeof v) < 0)
+			continue; /* EINTR, or nothing to read after all */
+		if (atomic_load(&g->stopping))
+			break;
+		if (kh_grants_save(g, &err) != 0) {
+			if (!failing) /* once per run of failures, not every interval */
+				kh_warn("grants: cannot save sandbox token budgets: %s; retrying "
+					"every %u s",
+					err.msg, g->interval_ms / 1000);
+			failing = true;
+		} else if (failing) {
+			kh_info("grants: sandbox token budgets saved again");
+			failing = false;
+		}
+	}
+	return NULL;
+}
+
+int kh_grants_autosave_start(struct kh_grants *g, unsigned interval_ms, struct kh_err *err)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (fd < 0) {
+		kh_err_set(err, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	g->interval_ms = interval_ms;
+	atomic_store(&g->stopping, false);
+	atomic_store(&g->wake, fd);
+	if (pthread_create(&g->saver, NULL, saver_main, g) != 0) {
+		kh_err_set(err, "cannot start the grants autosave thread");
+		return -1; /* the eventfd is closed by kh_grants_free */
+	}
+	g->saver_started = true;
+	return 0;
+}
+
+void kh_grants_autosave_stop(struct kh_grants *g)
+{
+	uint64_t one = 1;
+
+	if (!g->saver_started)
+		return;
+	atomic_store(&g->stopping, true);
+	if (write(atomic_load(&g->wake), &one, sizeof one) < 0)
+		kh_warn("grants: cannot wake the autosave thread: %s", strerror(errno));
+	pthread_join(g->saver, NULL);
+	g->saver_started = false;
 }
 
 /* --- issuing and revoking --- */
@@ -317,6 +508,7 @@ int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struc
 			   KH_GRANT_LABEL_MAX - 1);
 		return -1;
 	}
+	pthread_mutex_lock(&g->save_lock);
 	pthread_mutex_lock(&g->lock);
 	if ((gr = free_slot(g, now)) == NULL) {
 		kh_err_set(err, "%zu sandbox tokens are live; revoke some (keyhole token revoke)",
@@ -330,6 +522,7 @@ int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struc
 		memcpy(gr, &saved, sizeof saved);
 		goto out;
 	}
+	gr->owner = g;
 	memcpy(gr->env_name, m->env_name, sizeof gr->env_name);
 	snprintf(gr->label, sizeof gr->label, "%s", r->label);
 	gr->issued = now;
@@ -344,6 +537,7 @@ int kh_grants_issue(struct kh_grants *g, const struct kh_mapping *m, const struc
 	rc = 0;
 out:
 	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->save_lock);
 	return rc;
 }
 
@@ -395,6 +589,7 @@ long kh_grants_revoke(struct kh_grants *g, const char *token, const char *label,
 {
 	long n = 0;
 
+	pthread_mutex_lock(&g->save_lock);
 	pthread_mutex_lock(&g->lock);
 	for (size_t i = 0; label != NULL && i < KH_MAX_GRANT_BINDS; i++)
 		if (strcmp(g->binds[i].label, label) == 0)
@@ -412,5 +607,6 @@ long kh_grants_revoke(struct kh_grants *g, const char *token, const char *label,
 	if (n > 0 && save_locked(g, err) != 0)
 		n = -1;
 	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->save_lock);
 	return n;
 }

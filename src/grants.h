@@ -10,8 +10,11 @@
  * it, so a slot never moves. What a request checks (revoked, used) is
  * atomic; everything else in a slot is written under the lock before the
  * policy snapshot that makes its token known is published, and not changed
- * while the slot is in use. Grants survive a daemon restart: every change
- * is written to grants.json (0600, atomic). */
+ * while the slot is in use. Grants survive a daemon restart in grants.json
+ * (0600, atomic): an issue or revocation is written before it is answered;
+ * the budget counts, which requests move without a lock, are written by a
+ * background thread (kh_grants_autosave_start) every interval when they
+ * changed, at once when a budget runs out, and by the daemon at stop. */
 #ifndef KH_GRANTS_H
 #define KH_GRANTS_H
 
@@ -43,6 +46,8 @@ struct kh_grant {
 	uint64_t budget; /* requests; 0 = unlimited */
 	atomic_uint_fast64_t used; /* requests that swapped this token (or tried to) */
 	atomic_llong revoked_at; /* unix seconds; 0 = not revoked */
+	struct kh_grants *owner; /* its registry: told when the budget runs out */
+	uint64_t saved_used; /* `used` as last put in grants.json (under the lock) */
 };
 
 /* A sandbox's process as the daemon sees it on its Unix socket (the pid 1
@@ -54,11 +59,21 @@ struct kh_grant_bind {
 };
 
 struct kh_grants {
-	pthread_mutex_t lock; /* every change, and saving */
+	pthread_mutex_t lock; /* every change, and reading the state to save */
+	/* Orders the writers of grants.json, so an older state never replaces a
+	 * newer one; always taken before lock. */
+	pthread_mutex_t save_lock;
+	bool save_failed; /* the last write failed: write again (under save_lock) */
 	struct kh_grant *v; /* cap slots, never reallocated */
 	size_t cap;
 	struct kh_grant_bind binds[KH_MAX_GRANT_BINDS];
 	char path[KH_MAX_PATH]; /* grants.json; "" = not persisted (tests) */
+	/* the autosave thread */
+	atomic_int wake; /* its eventfd; -1 before it exists */
+	atomic_bool stopping;
+	unsigned interval_ms;
+	bool saver_started;
+	pthread_t saver;
 };
 
 /* What to issue: one token per env name, all under one label. */
@@ -112,7 +127,18 @@ bool kh_grant_forgotten(const struct kh_grant *gr, int64_t now);
 /* [A-Za-z0-9][A-Za-z0-9._-]*, shorter than KH_GRANT_LABEL_MAX. */
 bool kh_grant_label_valid(const char *label);
 
-/* Writes grants.json now (the budget counts change without a save). */
+/* Writes grants.json if a budget count changed since it was last written
+ * (or that write failed); 0 when written or nothing changed. Blocks on the
+ * file system, without holding g->lock meanwhile. */
 int kh_grants_save(struct kh_grants *g, struct kh_err *err);
+
+/* Starts a thread that runs kh_grants_save every interval_ms, and at once
+ * when a budget runs out (kh_grant_use wakes it; the request itself never
+ * waits for the disk). A failed save is logged and retried. */
+int kh_grants_autosave_start(struct kh_grants *g, unsigned interval_ms, struct kh_err *err);
+
+/* Stops that thread (if started) without saving: the caller saves once
+ * nothing counts any more (the workers are stopped). */
+void kh_grants_autosave_stop(struct kh_grants *g);
 
 #endif

@@ -36,9 +36,12 @@
 #define KH_GRANT_TOMBSTONE_SECS (24 * 3600) /* an ended sandbox token still gets 401 this long */
 #define KH_CTL_MSG_MAX        (64u << 10) /* one control-socket request or answer */
 #define KH_CTL_TIMEOUT_MS     5000 /* a control-socket exchange must finish within this */
+#define KH_CTL_PROBE_MS       1000 /* the CLI asking control.sock who the daemon is */
 #define KH_CTL_DRAIN_MS       200 /* unread request bytes are discarded this long after answering */
 #define KH_MAX_GRANT_BUDGET   1000000000000ULL /* requests one sandbox token may make */
 #define KH_MAX_GRANT_TTL      (366LL * 24 * 3600) /* longest sandbox token lifetime */
+#define KH_DEFAULT_GRANT_SAVE_SECS 10 /* spent budget counts reach grants.json this often */
+#define KH_MAX_GRANT_SAVE_SECS 3600
 #define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
 /* --- HTTP/1 --- */

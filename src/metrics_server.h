@@ -32,8 +32,9 @@ int kh_metrics_server_start(struct kh_metrics_server *s, struct kh_err *err);
 /* Stops the thread (if started), closes every socket and frees s. NULL-safe. */
 void kh_metrics_server_stop(struct kh_metrics_server *s);
 
-/* The body /healthz answers with, on the proxy port and here alike:
- * "keyhole <version> pid=<pid>\n" (kh_probe_health reads the pid from it). */
+/* The body /healthz answers with, on the proxy listeners and here alike:
+ * "keyhole ok\n". A sandbox reaches the proxy listeners, so it says nothing
+ * else: no pid, no version, no audit state (control.sock tells the owner). */
 void kh_health_text(char *out, size_t len);
 
 #endif

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "slice.h"
 
 static int wait_fd(int fd, short ev, uint64_t deadline)
 {
@@ -41,31 +40,7 @@ fail:
 	return -1;
 }
 
-/* The number after " key=" in body, or 0. */
-static uint64_t parse_num(const char *body, const char *key, uint64_t max)
-{
-	const char *p = strstr(body, key);
-	size_t n = 0;
-	uint64_t v;
-
-	if (p == NULL)
-		return 0;
-	p += strlen(key);
-	while (p[n] >= '0' && p[n] <= '9')
-		n++;
-	return kh_slice_to_u64(kh_slice_make(p, n), max, &v) == 0 ? v : 0;
-}
-
-int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid)
-{
-	struct kh_probe_info info;
-	int rc = kh_probe_status(port, timeout_ms, &info);
-
-	*pid = info.pid;
-	return rc;
-}
-
-int kh_probe_status(uint16_t port, unsigned timeout_ms, struct kh_probe_info *info)
+int kh_probe_health(uint16_t port, unsigned timeout_ms)
 {
 	static const char req[] =
 		"GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
@@ -75,7 +50,6 @@ int kh_probe_status(uint16_t port, unsigned timeout_ms, struct kh_probe_info *in
 	int fd = connect_local(port, deadline), rc = -1;
 	const char *body;
 
-	memset(info, 0, sizeof *info);
 	if (fd < 0)
 		return -1;
 	if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1))
@@ -90,12 +64,8 @@ int kh_probe_status(uint16_t port, unsigned timeout_ms, struct kh_probe_info *in
 	buf[n] = '\0';
 	body = strstr(buf, "\r\n\r\n");
 	if (strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && body != NULL &&
-	    strncmp(body + 4, "keyhole ", 8) == 0) {
-		info->pid = (pid_t)parse_num(body + 4, " pid=", 4194304);
-		info->audit_failing = strstr(body + 4, " audit=failing") != NULL;
-		info->audit_lost = parse_num(body + 4, " lost=", UINT64_MAX);
+	    strncmp(body + 4, "keyhole ", 8) == 0)
 		rc = 0;
-	}
 out:
 	close(fd);
 	return rc;

@@ -4,22 +4,11 @@
 #ifndef KH_PROBE_H
 #define KH_PROBE_H
 
-#include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
 
-/* 0 if 127.0.0.1:port answered 200 "keyhole ..."; *pid gets the daemon's pid
- * from the answer (0 if absent). -1 otherwise. */
-int kh_probe_health(uint16_t port, unsigned timeout_ms, pid_t *pid);
-
-/* What /healthz says besides "up". */
-struct kh_probe_info {
-	pid_t pid; /* 0 if absent */
-	bool audit_failing; /* audit.log cannot be written (records are being lost) */
-	uint64_t audit_lost; /* records lost since the daemon started */
-};
-
-/* Like kh_probe_health, filling *info. */
-int kh_probe_status(uint16_t port, unsigned timeout_ms, struct kh_probe_info *info);
+/* 0 if 127.0.0.1:port answered GET /healthz with 200 "keyhole ...", -1
+ * otherwise. It says only that a keyhole serves the port: which daemon it is
+ * (its pid) is asked on the owner-only control socket (ctl_client.h). */
+int kh_probe_health(uint16_t port, unsigned timeout_ms);
 
 #endif

@@ -7,7 +7,6 @@
  * streamed to cout. Pipelined requests wait in cin until the exchange before
  * them completes, so responses can never be reordered. Buffers are bounded:
  * a full buffer simply stops reading from its source. */
-#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +17,8 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "resign.h"
-#include "version.h"
 
 static size_t min_size(size_t a, size_t b)
 {
@@ -214,19 +213,31 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
 }
 
-/* The pid lets `keyhole start` tell its own daemon from anything else on the port. */
+/* What a sandbox may learn here is that the proxy is up: no pid, no version,
+ * no audit state (the owner asks control.sock for those; see ctl_server.h). */
 static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
 {
-	char body[128];
-	uint64_t lost;
-	bool failing = kh_audit_failing(&lost);
+	char body[32];
 
 	kh_buf_consume(&c->cin, h->head_len);
 	c->ex.active = false;
-	/* `keyhole status` reads the audit state from here (see probe.c) */
-	snprintf(body, sizeof body, "keyhole %s pid=%d audit=%s lost=%" PRIu64 "\n", KH_VERSION,
-		 (int)getpid(), failing ? "failing" : "ok", lost);
+	kh_health_text(body, sizeof body);
 	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
+}
+
+/* An origin-form request to the proxy itself names a resource of keyhole's:
+ * there is exactly one, GET or HEAD of /healthz. */
+static void route_origin(struct kh_conn *c, const struct kh_http_head *h)
+{
+	if (kh_slice_eq_cstr(h->target, "/healthz") &&
+	    (kh_slice_eq_cstr(h->method, "GET") || kh_slice_eq_cstr(h->method, "HEAD"))) {
+		reply_health(c, h);
+		return;
+	}
+	c->host[0] = '\0';
+	kh_conn_fail(c, 404, "not_found",
+		     "keyhole itself answers only GET or HEAD /healthz; to reach a host, send "
+		     "CONNECT host:port or an absolute http:// URL");
 }
 
 /* Transparent HTTP (a sandbox's port 80): origin-form, routed by Host. */
@@ -259,9 +270,8 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 		kh_conn_start_connect(c, h);
 		return;
 	}
-	if (kh_slice_eq_cstr(h->target, "/healthz") &&
-	    (kh_slice_eq_cstr(h->method, "GET") || kh_slice_eq_cstr(h->method, "HEAD"))) {
-		reply_health(c, h);
+	if (h->target.len > 0 && h->target.ptr[0] == '/') {
+		route_origin(c, h);
 		return;
 	}
 	kind = kh_http_parse_absolute(h->target, c->host, &c->port, &path);

@@ -358,9 +358,8 @@ static int prepare_transparent(struct kh_cli_ctx *x, const struct kh_mappings *m
 static int check_daemon(const struct kh_cli_ctx *x)
 {
 	struct stat st;
-	pid_t pid;
 
-	if (kh_probe_health(x->cfg.tunnel_port, 1000, &pid) != 0)
+	if (kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
 		return kh_cli_fail(x,
 				   "keyhole is not running on 127.0.0.1:%u; start it with "
 				   "`keyhole start`",

@@ -6,6 +6,7 @@ Names like api.openai.test are pinned to loopback with keyhole's `resolve:`.
 """
 import os
 import shutil
+import tempfile
 
 import pytest
 
@@ -40,6 +41,24 @@ def keyhole_bin():
         pytest.fail(f"keyhole binary not found or not executable: {path} "
                     f"(build it with `make`, or set KEYHOLE_BIN)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_keyhole_bin(keyhole_bin):
+    """A copy of keyhole_bin that every user can run, for tests that run keyhole as
+    another user (nobody): the checkout may sit in a directory only its owner can
+    enter (a clone in `mktemp -d`, mode 0700), and another user cannot execute a
+    binary inside it. The copy is named keyhole (the CLI recognises its daemon by
+    that name) in a fresh 0755 directory under /tmp, removed after the session."""
+    d = tempfile.mkdtemp(prefix="kh-bin-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "keyhole")
+        shutil.copyfile(keyhole_bin, path)
+        os.chmod(path, 0o755)
+        yield path
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

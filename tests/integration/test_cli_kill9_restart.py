@@ -1,7 +1,8 @@
 """kill -9 of the daemon leaves its pidfile, nonce and Unix sockets behind;
 `keyhole status` says it is not running, and `keyhole start` recovers: the
 stale state does not block it, the new daemon serves (over TCP and over the
-Unix socket), and `keyhole stop` stops it."""
+Unix socket) and is the one control.sock names, and `keyhole stop` stops it."""
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,19 @@ from helpers.client import curl
 from helpers.keyhole import mapping, mint_token
 
 KEY = {"OPENAI_API_KEY": "sk-real-kill9-" + "9" * 24}
+
+
+def _control_status(path):
+    """The daemon's own answer to {"op":"status"} on control.sock (owner-only)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(b'{"op":"status"}\n')
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    return json.loads(data)
 
 
 def _healthz_unix(path):
@@ -52,7 +66,10 @@ def test_start_after_kill9(cli, pki, echo):
     assert second not in (None, first) and pid_alive(second)
     got = curl(url, proxy=proxy, cacert=cli.ca_crt)
     assert got.rc == 0 and got.status == 200, got.stderr
-    assert f"pid={second}".encode() in _healthz_unix(cli.path("proxy.sock"))
+    # proxy.sock serves again; which daemon it is, only control.sock says
+    got = _healthz_unix(cli.path("proxy.sock"))
+    assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\nkeyhole ok\n"), got
+    assert _control_status(cli.path("control.sock"))["pid"] == second
     assert f"running (pid {second})" in cli.run("status").out
 
     r = cli.run("stop")

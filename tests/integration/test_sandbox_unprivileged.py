@@ -52,12 +52,10 @@ def unprivileged_user():
 
 
 @pytest.fixture
-def user_cli(keyhole_bin):
+def user_cli(shared_keyhole_bin):
     uid, gid = unprivileged_user()
-    if not all(os.access(d, os.X_OK) for d in _parents(keyhole_bin)):
-        pytest.skip(f"{keyhole_bin} is not reachable by {USER}")
     root = tempfile.mkdtemp(prefix="kh-unpriv-", dir="/tmp")
-    c = Cli(keyhole_bin, root)
+    c = Cli(shared_keyhole_bin, root)
     try:
         os.makedirs(os.path.join(root, "work"))
         c.make_home()
@@ -65,14 +63,6 @@ def user_cli(keyhole_bin):
     finally:
         c.stop_all()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _parents(path):
-    out, d = [], os.path.dirname(os.path.abspath(path))
-    while d != "/":
-        out.append(d)
-        d = os.path.dirname(d)
-    return out
 
 
 def chown_tree(root, uid, gid):

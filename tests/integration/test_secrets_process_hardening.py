@@ -41,7 +41,7 @@ def can_open(uid, path):
 
 
 @pytest.fixture
-def nobody_daemon(pki, keyhole_bin, tmp_path):
+def nobody_daemon(pki, shared_keyhole_bin, tmp_path):
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run the daemon as another user")
     base = tempfile.mkdtemp(prefix="kh-nobody-", dir="/tmp")
@@ -55,7 +55,7 @@ def nobody_daemon(pki, keyhole_bin, tmp_path):
     cfg = default_config(pki)
     cfg["upstream_ca_file"] = ca
     token = mint_token("openai")
-    kh = Keyhole(keyhole_bin, home, config=cfg, mappings=[mapping(token)],
+    kh = Keyhole(shared_keyhole_bin, home, config=cfg, mappings=[mapping(token)],
                  env={"OPENAI_API_KEY": OPENAI_SECRET}, logdir=str(tmp_path),
                  wrapper=as_uid(NOBODY))
     kh.write_files()

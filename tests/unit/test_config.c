@@ -81,6 +81,7 @@ static void check_defaults(const struct kh_config *c)
 	CHECK_STR(c->bitwarden_project_id, "");
 	CHECK_STR(c->bitwarden_token_env, "BWS_ACCESS_TOKEN");
 	CHECK_STR(c->credential_command, "");
+	CHECK_INT(c->sandbox_token_save_interval, KH_DEFAULT_GRANT_SAVE_SECS);
 	CHECK_INT(c->n_warnings, 0);
 }
 
@@ -547,6 +548,21 @@ static void timeouts(void)
 		   "cfg.yaml:3: timeouts.header: duplicate key; first set on line 2");
 }
 
+static void sandbox_tokens(void)
+{
+	struct kh_config c;
+
+	EXPECT_OK("sandbox_tokens:\n  ttl: 1h\n  budget: 5\n  save_interval: 2s\n", &c);
+	CHECK_INT(c.sandbox_token_ttl, 3600);
+	CHECK_INT(c.sandbox_token_budget, 5);
+	CHECK_INT(c.sandbox_token_save_interval, 2);
+	kh_config_free(&c);
+	EXPECT_ERR("sandbox_tokens:\n  save_interval: 0\n",
+		   "cfg.yaml:2: sandbox_tokens.save_interval: must be 1-3600 seconds");
+	EXPECT_ERR("sandbox_tokens:\n  save_interval: 2h\n",
+		   "cfg.yaml:2: sandbox_tokens.save_interval: must be 1-3600 seconds");
+}
+
 static void limits_and_bitwarden(void)
 {
 	struct kh_config c;
@@ -909,6 +925,7 @@ int main(void)
 	RUN(metrics_listen);
 	RUN(resolve_pins);
 	RUN(timeouts);
+	RUN(sandbox_tokens);
 	RUN(limits_and_bitwarden);
 	RUN(strings);
 	RUN(unknown_keys);

@@ -1,6 +1,9 @@
 #include <fcntl.h>
+#include <grp.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -91,6 +94,70 @@ static void copy_private_is_exclusive(void)
 	CHECK_INT(kh_fs_copy_private(path("secret"), path("backup"), 100, &err), -1);
 }
 
+/* What kh_fs_unsearchable_dir finds for target, asked by a process of uid
+ * (a child, when that means leaving root), into out. */
+static int unsearchable_as(uid_t uid, const char *target, char *out, size_t len)
+{
+	int fds[2], rc = -1, status;
+	pid_t child;
+	ssize_t n;
+
+	if (uid == geteuid())
+		return kh_fs_unsearchable_dir(target, out, len);
+	if (pipe(fds) != 0)
+		return -1;
+	child = fork();
+	if (child == 0) {
+		char found[512] = "";
+
+		close(fds[0]);
+		if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+		    setresuid(uid, uid, uid) != 0)
+			_exit(2);
+		if (kh_fs_unsearchable_dir(target, found, sizeof found) == 0)
+			n = write(fds[1], found, strlen(found));
+		_exit(0);
+	}
+	close(fds[1]);
+	n = child > 0 ? read(fds[0], out, len - 1) : -1;
+	if (n > 0) {
+		out[n] = '\0';
+		rc = 0;
+	}
+	close(fds[0]);
+	if (child > 0)
+		waitpid(child, &status, 0);
+	return rc;
+}
+
+/* The first directory on a binary's path that the user cannot enter (what
+ * keyhole start names when it cannot run the daemon): as root, a directory
+ * is only closed to another user, so the check runs as nobody. */
+static void unsearchable_dir_found(void)
+{
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	char got[512] = "", outer[512], target[600];
+
+	snprintf(outer, sizeof outer, "%s", path("closed"));
+	snprintf(target, sizeof target, "%s/inner/keyhole", outer);
+	CHECK_INT(mkdir(outer, 0755), 0);
+	CHECK_INT(mkdir(path("closed/inner"), 0755), 0);
+	CHECK_INT(chmod(root, 0755), 0);
+	CHECK_INT(chmod(outer, 0600), 0); /* readable, not searchable */
+	CHECK_INT(unsearchable_as(uid, target, got, sizeof got), 0);
+	CHECK_STR(got, outer);
+	/* root (0700 after mkdtemp) is the first one closed to another user */
+	CHECK_INT(chmod(root, 0700), 0);
+	if (uid != geteuid()) {
+		CHECK_INT(unsearchable_as(uid, target, got, sizeof got), 0);
+		CHECK_STR(got, root);
+	}
+	CHECK_INT(chmod(outer, 0755), 0);
+	CHECK_INT(unsearchable_as(geteuid(), path("closed/inner/keyhole"), got, sizeof got), -1);
+	CHECK_INT(kh_fs_unsearchable_dir("relative/keyhole", got, sizeof got), -1);
+	CHECK_INT(kh_fs_unsearchable_dir("/", got, sizeof got), -1);
+}
+
 int main(void)
 {
 	if (tmpdir_make("kh-fsutil") != 0)
@@ -101,6 +168,7 @@ int main(void)
 	RUN(open_private_refuses_symlink_and_tightens);
 	RUN(read_file_cap);
 	RUN(copy_private_is_exclusive);
+	RUN(unsearchable_dir_found);
 	if (tmpdir_remove() != 0)
 		return 1;
 	TAP_DONE();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ctl_client.h"
+#include "fsutil.h"
 #include "grants.h"
 #include "policy.h"
 #include "tap.h"
@@ -186,6 +187,48 @@ static void persistence(void)
 	rmdir(dir);
 }
 
+/* Requests move the budget counts without writing grants.json (the data
+ * path never waits for the disk); kh_grants_save writes them when, and only
+ * when, they changed since the last write, and a reload finds them. */
+static void counts_saved_when_changed(void)
+{
+	char dir[] = "/tmp/kh-grants-XXXXXX", path[256];
+	struct kh_grants g;
+	struct kh_err err = { "" };
+	struct kh_mapping m = openai();
+	struct kh_grant *a;
+	struct kh_grant_req r = { "budgeted", 0, 3 };
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/grants.json", dir);
+	CHECK_INT(kh_grants_init(&g, 4, path, NOW, &err), 0);
+	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW, &a, &err), 0);
+	CHECK(a->owner == &g);
+	CHECK_INT(kh_grant_use(a, a->token, NOW), KH_GRANT_OK);
+	CHECK_INT(kh_grant_use(a, a->token, NOW), KH_GRANT_OK);
+	CHECK_INT(unlink(path), 0); /* written by the issue */
+	CHECK_INT(kh_grants_save(&g, &err), 0);
+	CHECK(kh_fs_exists(path)); /* the counts changed */
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(kh_grants_save(&g, &err), 0);
+	CHECK(!kh_fs_exists(path)); /* nothing changed since */
+	CHECK_INT(kh_grant_use(a, a->token, NOW), KH_GRANT_OK);
+	CHECK_INT(kh_grant_use(a, a->token, NOW), KH_GRANT_EXHAUSTED); /* not counted */
+	CHECK_INT(kh_grants_save(&g, &err), 0);
+	kh_grants_free(&g);
+
+	CHECK_INT(kh_grants_init(&g, 4, path, NOW, &err), 0);
+	CHECK_INT(atomic_load(&g.v[0].used), 3);
+	CHECK_INT(kh_grant_state(&g.v[0], NOW), KH_GRANT_EXHAUSTED);
+	CHECK_INT(kh_grant_use(&g.v[0], g.v[0].token, NOW), KH_GRANT_EXHAUSTED);
+	CHECK(g.v[0].owner == &g);
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(kh_grants_save(&g, &err), 0);
+	CHECK(!kh_fs_exists(path)); /* loaded counts are the saved ones */
+	kh_grants_free(&g);
+	rmdir(dir);
+}
+
 static void pid_bindings(void)
 {
 	struct kh_grants g;
@@ -283,6 +326,7 @@ int main(void)
 	RUN(full_registry);
 	RUN(budget_is_exact_under_races);
 	RUN(persistence);
+	RUN(counts_saved_when_changed);
 	RUN(pid_bindings);
 	RUN(ttl_parsing);
 	RUN(policy_with_grants);
