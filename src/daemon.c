@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "audit.h"
+#include "auditgate.h"
 #include "bridge.h"
 #include "ca.h"
 #include "clock.h"
@@ -622,6 +623,7 @@ static void stop_all(struct daemon *d)
 	kh_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	kh_resolver_stop();
+	kh_auditgate_flush(); /* refusals folded in the last window */
 }
 
 static void free_all(struct daemon *d)

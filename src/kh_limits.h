@@ -104,6 +104,17 @@
 #define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
+/* A "source" is whoever a request comes from, for fairness and flood
+ * control: a sandbox's label, else the client's address (kh_conn_source). */
+#define KH_SOURCE_MAX          64 /* a source's name, with its NUL */
+/* Audit flood control (auditlimit.c): refusal records per source and kind
+ * (decision + reason). */
+#define KH_AUDIT_FOLD_MS       1000 /* a kind's window: later refusals fold into one record */
+#define KH_AUDIT_FOLD_WHOLE    8 /* refusals of one kind written whole per window and source */
+#define KH_AUDIT_FOLD_KINDS    8 /* kinds folded apart per source; more share one record */
+#define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
+#define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
+#define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */
