@@ -52,7 +52,7 @@ def test_refused_connect_flood_is_folded(start_keyhole, echo, token):
     for t in threads:
         t.join(FLOOD_SECONDS + 30)
     refused = sum(counts)
-    assert refused >= 3000, f"only {refused} refusals sent: the flood proves nothing"
+    assert refused >= 2000, f"only {refused} refusals sent: the flood proves nothing"
 
     # allowed requests from the very same client right after: each one succeeds and
     # is recorded whole, however many of its refusals are being folded
