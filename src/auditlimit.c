@@ -211,8 +211,8 @@ static void refill(struct source *s, uint64_t now)
 	if (now > s->refill_ms) {
 		uint64_t add = (now - s->refill_ms) * KH_AUDIT_SOURCE_BYTES / 1000;
 
-		s->budget = s->budget + (int64_t)(add < KH_AUDIT_SOURCE_BYTES ? add
-									  : KH_AUDIT_SOURCE_BYTES);
+		s->budget = s->budget +
+			    (int64_t)(add < KH_AUDIT_SOURCE_BYTES ? add : KH_AUDIT_SOURCE_BYTES);
 		if (s->budget > KH_AUDIT_SOURCE_BYTES)
 			s->budget = KH_AUDIT_SOURCE_BYTES;
 		s->refill_ms = now;

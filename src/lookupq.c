@@ -166,8 +166,7 @@ enum kh_lookupq_verdict kh_lookupq_submit(struct kh_lookupq *q, struct kh_lookup
 		return KH_LQ_FULL;
 	s = &q->src[i];
 	it->src = i;
-	if (s->waiting == 0 && s->running < q->lim.source_running &&
-	    q->running < q->lim.running) {
+	if (s->waiting == 0 && s->running < q->lim.source_running && q->running < q->lim.running) {
 		start(q, it);
 		return KH_LQ_RUN;
 	}

@@ -138,7 +138,8 @@ static int chan_open(struct chan *c, const char *servers)
 		kh_error("resolver: cannot set up c-ares: %s", ares_strerror(rc));
 		return -1;
 	}
-	if (servers[0] != '\0' && (rc = ares_set_servers_ports_csv(c->ch, servers)) != ARES_SUCCESS) {
+	if (servers[0] != '\0' &&
+	    (rc = ares_set_servers_ports_csv(c->ch, servers)) != ARES_SUCCESS) {
 		kh_error("resolver: dns_servers %s: %s", servers, ares_strerror(rc));
 		ares_destroy(c->ch);
 		return -1;
@@ -279,8 +280,8 @@ static uint64_t take_answer(struct kh_dns_answer *a, int status, const struct ar
 		return status == ARES_ENOTFOUND || status == ARES_ENODATA ? KH_DNS_NEGATIVE_TTL_MS
 									  : 0;
 	}
-	for (const struct ares_addrinfo_node *n = res->nodes; n != NULL && a->n_addrs < KH_MAX_ADDRS;
-	     n = n->ai_next) {
+	for (const struct ares_addrinfo_node *n = res->nodes;
+	     n != NULL && a->n_addrs < KH_MAX_ADDRS; n = n->ai_next) {
 		if ((n->ai_family != AF_INET && n->ai_family != AF_INET6) ||
 		    n->ai_addrlen > sizeof a->addrs[0])
 			continue;
@@ -374,7 +375,8 @@ static void process(const struct pollfd *p, size_t n)
 		if (s == NULL)
 			continue; /* closed meanwhile by c-ares */
 		ares_process_fd(s->chan->ch,
-				p[i].revents & (POLLIN | POLLERR | POLLHUP) ? p[i].fd : ARES_SOCKET_BAD,
+				p[i].revents & (POLLIN | POLLERR | POLLHUP) ? p[i].fd
+									    : ARES_SOCKET_BAD,
 				p[i].revents & POLLOUT ? p[i].fd : ARES_SOCKET_BAD);
 	}
 	for (size_t i = 0; i < 2; i++) /* timeouts */
@@ -428,10 +430,9 @@ static void set_servers_locked(char *const *servers, size_t n)
 
 int kh_resolver_start(char *const *servers, size_t n_servers, struct kh_err *err)
 {
-	static const struct kh_lookupq_limits lim = {
-		KH_RESOLVER_RUNNING, KH_RESOLVER_QUEUE, KH_RESOLVER_SOURCE_RUNNING,
-		KH_RESOLVER_SOURCE_QUEUE
-	};
+	static const struct kh_lookupq_limits lim = { KH_RESOLVER_RUNNING, KH_RESOLVER_QUEUE,
+						      KH_RESOLVER_SOURCE_RUNNING,
+						      KH_RESOLVER_SOURCE_QUEUE };
 
 	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
 		goto fail;

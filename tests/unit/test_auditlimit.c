@@ -36,8 +36,12 @@ static struct kh_auditlimit *fresh(void)
 
 static struct kh_audit_rec refusal(const char *reason, const char *host)
 {
-	return (struct kh_audit_rec){ .client = "unix:pid=7", .mode = "dns", .method = "-",
-				      .host = host, .decision = "deny", .reason = reason,
+	return (struct kh_audit_rec){ .client = "unix:pid=7",
+				      .mode = "dns",
+				      .method = "-",
+				      .host = host,
+				      .decision = "deny",
+				      .reason = reason,
 				      .detail = "name is not on the allowlist; answered NXDOMAIN",
 				      .sandbox = "sandbox-1" };
 }
