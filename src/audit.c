@@ -93,6 +93,11 @@ static void fields(struct kh_json *j, const struct kh_audit_rec *r)
 	for (size_t i = 0; i < r->n_scrubbed; i++)
 		kh_json_kv_uint(j, r->scrubbed[i], r->scrub_counts[i]);
 	kh_json_end_object(j);
+	if (r->repeated > 0) { /* a fold record (auditlimit.h) */
+		kh_json_kv_uint(j, "repeated", r->repeated);
+		kh_json_kv_uint(j, "distinct", r->distinct);
+		kh_json_kv_uint(j, "interval_ms", r->interval_ms);
+	}
 }
 
 bool kh_audit_failing(uint64_t *lost)
@@ -190,9 +195,11 @@ void kh_audit_write(const struct kh_audit_rec *r)
 	struct kh_json j;
 	ssize_t len;
 
-	/* Every decision is audited here, so this is also where it is counted. */
-	kh_metrics_count_request(r->decision, r->reason, r->swapped, r->n_swapped, r->duration_us,
-				 r->path != NULL);
+	/* Every decision is audited here, so this is also where it is counted
+	 * (a fold record's refusals were counted one by one as they came). */
+	if (r->repeated == 0)
+		kh_metrics_count_request(r->decision, r->reason, r->swapped, r->n_swapped,
+					 r->duration_us, r->path != NULL);
 	if (audit_fd < 0)
 		return;
 	if (b != NULL && sizeof b->buf - b->len < KH_AUDIT_LINE_MAX)

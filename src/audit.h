@@ -3,7 +3,8 @@
  * from worker threads never interleave (a worker writes its records once per
  * loop iteration, see kh_audit_batch_begin). Fields: time, client, mode, method, host, port, path,
  * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
- * swapped, scrubbed ({env name: replacements}), sni, sandbox. Callers pass a path already stripped of its query and with
+ * swapped, scrubbed ({env name: replacements}), sni, sandbox; a fold record
+ * (auditlimit.h) also has repeated, distinct and interval_ms. Callers pass a path already stripped of its query and with
  * tokens redacted; no field may carry a secret or a whole proxy token. */
 #ifndef KH_AUDIT_H
 #define KH_AUDIT_H
@@ -37,6 +38,12 @@ struct kh_audit_rec {
 	const char *const *scrubbed;
 	const uint64_t *scrub_counts;
 	size_t n_scrubbed;
+	/* A fold record (auditlimit.h) stands for `repeated` refusals that were
+	 * not written one by one (they were counted in the metrics as they came);
+	 * 0 in every other record. */
+	uint64_t repeated;
+	uint64_t distinct; /* different hosts among them, counted up to KH_AUDIT_FOLD_DISTINCT */
+	uint64_t interval_ms; /* how long the window they fell in was */
 };
 
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */

@@ -599,6 +599,57 @@ static int set_listen(struct ctx *x, const struct field *f, yaml_node_t *v, cons
 	return 0;
 }
 
+/* A DNS server keyhole asks: "ip" (port 53), "ip:port" or "[v6]:port"; out
+ * gets it as "ip:port" / "[v6]:port". Addresses only: no name to look up. */
+static int parse_dns_server(const char *s, char *out, size_t len)
+{
+	struct kh_listen_addr a;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ip_to_sockaddr(s, AF_UNSPEC, 53, &a.addr, &a.addrlen) == 0) {
+		kh_sockaddr_ip((const struct sockaddr *)&a.addr, ip, sizeof ip);
+		kh_fmt(out, len, a.addr.ss_family == AF_INET6 ? "[%s]:53" : "%s:53", ip);
+		return 0;
+	}
+	if (parse_listen(s, &a) != 0 || (a.addr.ss_family == AF_INET
+						 ? ((struct sockaddr_in *)&a.addr)->sin_port
+						 : ((struct sockaddr_in6 *)&a.addr)->sin6_port) == 0)
+		return -1;
+	kh_fmt(out, len, "%s", a.text);
+	return 0;
+}
+
+static int set_dns_servers(struct ctx *x, const struct field *f, yaml_node_t *v,
+			   const char *path)
+{
+	char ipath[KEYPATH_MAX], shown[SHOW_BUF], text[64];
+	struct kh_config *c = x->c;
+	yaml_node_t *item;
+	const char *s;
+	size_t count;
+
+	(void)f;
+	if (get_list(x, v, path, KH_MAX_DNS_SERVERS, "[\"192.0.2.53\", \"[2001:db8::53]:5353\"]",
+		     &count) != 0)
+		return -1;
+	if (count > 0 && (c->dns_servers = calloc(count, sizeof *c->dns_servers)) == NULL)
+		return oom(x);
+	for (size_t i = 0; i < count; i++) {
+		if (list_item(x, v, i, path, ipath, &item, &s) != 0)
+			return -1;
+		if (parse_dns_server(s, text, sizeof text) != 0)
+			return fail(x, item, ipath,
+				    "'%s' is not a DNS server address; write an IP address "
+				    "(\"192.0.2.53\"), optionally with a port (\"192.0.2.53:5353\", "
+				    "\"[2001:db8::53]:5353\")",
+				    show(item, shown));
+		if ((c->dns_servers[i] = strdup(text)) == NULL)
+			return oom(x);
+		c->n_dns_servers++;
+	}
+	return 0;
+}
+
 /* Metrics say how busy keyhole is and which providers are used: only this
  * machine may ask. "off" turns the listener off. */
 static bool loopback(const struct sockaddr_storage *a)
@@ -1222,6 +1273,7 @@ static const struct field top_fields[] = {
 	{ "metrics_listen", set_metrics_listen, 0, 0, 0 },
 	{ "upstream_ca_file", set_string, OFF(upstream_ca_file), 0, BUFSZ(upstream_ca_file) },
 	{ "resolve", set_resolve, 0, 0, 0 },
+	{ "dns_servers", set_dns_servers, 0, 0, 0 },
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
 	{ "scrub_responses", set_bool, OFF(scrub_responses), 0, 0 },
 	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
@@ -1494,6 +1546,7 @@ void kh_config_free(struct kh_config *c)
 	c->port_rules = NULL;
 	c->n_port_rules = 0;
 	free_strv(&c->cleartext_credential_hosts, &c->n_cleartext_credential_hosts);
+	free_strv(&c->dns_servers, &c->n_dns_servers);
 	free_strv(&c->warnings, &c->n_warnings);
 	free(c->pins);
 	c->pins = NULL;

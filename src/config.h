@@ -89,6 +89,8 @@ struct kh_config {
 	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
 	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;
+	char **dns_servers; /* dns_servers: "ip:port" / "[v6]:port"; none = /etc/resolv.conf */
+	size_t n_dns_servers;
 	bool scrub_responses; /* true: real secrets in responses become their tokens */
 	char **cleartext_credential_hosts; /* plain-HTTP hosts a real key may be sent to */
 	size_t n_cleartext_credential_hosts;

@@ -349,10 +349,10 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	}
 	if (!c->ex.resp_started)
 		c->ex.status = status;
-	kh_relay_audit(c, deny ? "deny" : "error", reason, detail);
-	kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s", c->client,
-	       c->ex.method, c->host, c->port, status, reason, detail ? ": " : "",
-	       detail ? detail : "");
+	if (kh_relay_audit(c, deny ? "deny" : "error", reason, detail)) /* else folded: not logged either */
+		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
+		       c->client, c->ex.method, c->host, c->port, status, reason,
+		       detail ? ": " : "", detail ? detail : "");
 	kh_dial_reset(c);
 	if (c->ex.resp_started || c->cli.failed ||
 	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
@@ -441,8 +441,10 @@ void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reaso
 		kh_conn_fail(c, status, reason, detail);
 		return;
 	}
-	if (c->state != KH_CS_CONNECTING)
-		return; /* a request was waiting: the relay picks it up */
+	if (c->state != KH_CS_CONNECTING) {
+		c->ex.admitted = c->ex.active; /* a request was waiting: the relay sends it */
+		return;
+	}
 	c->ex.active = false;
 	if (c->kind == KH_LISTEN_TRANSPARENT_TLS) {
 		start_tls_accept(c); /* the client already sent its ClientHello */
@@ -538,9 +540,9 @@ static void tls_accept_failed(struct kh_conn *c)
 		kh_fmt(detail, sizeof detail,
 		       "a proxy token for %s appears in the TLS server name inside a tunnel to %s",
 		       cred->env_name, c->host);
-		kh_relay_audit(c, "deny", "token_leak_attempt", detail);
-		kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, c->host, c->port,
-			detail);
+		if (kh_relay_audit(c, "deny", "token_leak_attempt", detail))
+			kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, c->host,
+				c->port, detail);
 	} else if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
 		       c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
@@ -772,6 +774,23 @@ static void describe_unix_peer(struct kh_conn *c, int fd)
 	snprintf(c->client, sizeof c->client, "unix:pid=%d", (int)cred.pid);
 	if (c->w->sh->grants != NULL && cred.pid > 0)
 		kh_grants_label_of(c->w->sh->grants, cred.pid, c->sandbox_label);
+}
+
+void kh_conn_source(const struct kh_conn *c, char *out, size_t len)
+{
+	const char *a = c->client, *end;
+
+	if (c->sandbox_label[0] != '\0') {
+		kh_fmt(out, len, "%s", c->sandbox_label);
+		return;
+	}
+	if (a[0] == '[') /* "[v6]:port" */
+		end = strchr(++a, ']');
+	else if (strncmp(a, "unix", 4) == 0) /* "unix:pid=N": no port */
+		end = NULL;
+	else /* "a.b.c.d:port" */
+		end = strrchr(a, ':');
+	kh_fmt(out, len, "%.*s", end != NULL ? (int)(end - a) : (int)strlen(a), a);
 }
 
 static void describe_peer(const struct sockaddr *peer, char *out, size_t len)

@@ -80,6 +80,7 @@ struct kh_exchange {
 	const char *swapped[KH_MAX_SWAPS];
 	size_t n_swapped;
 	char sandbox[KH_GRANT_LABEL_MAX]; /* label of the sandbox token used, or "" */
+	bool admitted; /* its request went to an upstream: its record is never folded */
 	struct kh_rscrub *scrub; /* owned: response scrubbing state (respscrub.c) */
 };
 
@@ -183,8 +184,10 @@ bool kh_dial_park(struct kh_conn *c);
 /* --- relay.c --- */
 /* Moves bytes for RELAY and TUNNEL states. Returns true on progress. */
 bool kh_relay_step(struct kh_conn *c);
-/* Writes the audit record for the current exchange. */
-void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
+/* Writes the audit record for the current exchange. A refusal's record may
+ * be folded instead (auditgate.h): false then (and the caller should not log
+ * it one by one either). */
+bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		    const char *detail);
 /* Returns cin's extra room for SigV4 bodies to the budget (on close). */
 void kh_relay_release_body_room(struct kh_conn *c);
@@ -192,6 +195,10 @@ void kh_relay_release_body_room(struct kh_conn *c);
 void kh_relay_set_path(struct kh_conn *c, struct kh_slice target);
 /* Forgets the current exchange, freeing what it owns. */
 void kh_relay_reset_exchange(struct kh_conn *c);
+
+/* Who c is for fairness and flood control (resolver, audit): the label of
+ * its sandbox if it has one, else the client's address without the port. */
+void kh_conn_source(const struct kh_conn *c, char *out, size_t len);
 
 /* Shared helpers (conn.c). */
 bool kh_conn_flush(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b);

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "audit.h"
+#include "auditgate.h"
 #include "bridge.h"
 #include "ca.h"
 #include "clock.h"
@@ -394,6 +395,7 @@ static void reload(struct daemon *d)
 	kh_metrics_count_reload(true);
 	warn_restart_needed(&d->cfg, &cfg);
 	kh_log_set_level(cfg.log_level);
+	kh_resolver_configure(cfg.dns_servers, cfg.n_dns_servers);
 	kh_shared_set_policy(&d->sh, p);
 	kh_config_free(&d->live_cfg);
 	kh_mappings_free(&d->live_maps);
@@ -580,7 +582,7 @@ static void print_banner(const struct daemon *d)
 
 static int start_all(struct daemon *d, struct kh_err *err)
 {
-	if (kh_resolver_start(KH_RESOLVER_THREADS, err) != 0)
+	if (kh_resolver_start(d->cfg.dns_servers, d->cfg.n_dns_servers, err) != 0)
 		return -1;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		if (kh_worker_start(&d->workers[i], err) != 0)
@@ -639,6 +641,7 @@ static void stop_all(struct daemon *d)
 	d->ctl = NULL;
 	kh_resolver_stop();
 	save_grants(d);
+	kh_auditgate_flush(); /* refusals folded in the last window */
 }
 
 static void free_all(struct daemon *d)

@@ -53,7 +53,8 @@ static void close_upstream(struct kh_conn *c)
 	struct kh_upstream *up = &c->up;
 
 	if (up->job != NULL) {
-		up->job->cancelled = true; /* freed by the loop when the lookup returns */
+		if (kh_resolver_cancel(up->job)) /* else freed when its lookup ends */
+			free(up->job);
 		up->job = NULL;
 	}
 	kh_ep_close(c->w->loop, &up->ep);
@@ -159,36 +160,41 @@ static void connect_next(struct kh_conn *c)
 				  up->last_error[0] ? up->last_error : "no address to connect to");
 }
 
+/* The answer (from DNS or the cache) is in: connect, or say why not. */
+static void use_answer(struct kh_conn *c, const struct kh_dns_answer *a)
+{
+	char detail[KH_DETAIL_MAX];
+
+	if (a->error != NULL) {
+		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", c->up.host, a->error);
+		kh_conn_dial_done(c, false, 502, "dns_failed", detail);
+		return;
+	}
+	memcpy(c->up.addrs, a->addrs, sizeof c->up.addrs);
+	memcpy(c->up.addrlens, a->addrlens, sizeof c->up.addrlens);
+	c->up.n_addrs = a->n_addrs;
+	connect_next(c);
+}
+
 static void resolved(struct kh_task *t)
 {
 	struct kh_resolve_job *job = (struct kh_resolve_job *)t;
 	struct kh_conn *c = job->owner;
-	char detail[KH_DETAIL_MAX];
 
 	if (job->cancelled) {
 		free(job);
 		return;
 	}
 	c->up.job = NULL;
-	if (job->gai_error != 0) {
-		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", job->host,
-		       gai_strerror(job->gai_error));
-		free(job);
-		kh_conn_dial_done(c, false, 502, "dns_failed", detail);
-		kh_conn_run(c);
-		return;
-	}
-	memcpy(c->up.addrs, job->addrs, sizeof c->up.addrs);
-	memcpy(c->up.addrlens, job->addrlens, sizeof c->up.addrlens);
-	c->up.n_addrs = job->n_addrs;
+	use_answer(c, &job->ans);
 	free(job);
-	connect_next(c);
 	kh_conn_run(c);
 }
 
 static void start_lookup(struct kh_conn *c)
 {
 	struct kh_resolve_job *job = calloc(1, sizeof *job);
+	char detail[KH_DETAIL_MAX];
 
 	if (job == NULL) {
 		kh_conn_dial_done(c, false, 502, "dns_failed", "out of memory");
@@ -198,13 +204,28 @@ static void start_lookup(struct kh_conn *c)
 	job->loop = c->w->loop;
 	job->owner = c;
 	memcpy(job->host, c->up.host, sizeof job->host);
-	if (kh_resolver_submit(job) != 0) {
-		free(job);
-		kh_conn_dial_done(c, false, 503, "dns_failed", "too many name lookups in progress");
+	kh_conn_source(c, job->source, sizeof job->source);
+	switch (kh_resolver_submit(job)) {
+	case KH_RESOLVE_QUEUED:
+		c->up.job = job;
+		c->up.state = KH_UP_RESOLVING;
 		return;
+	case KH_RESOLVE_CACHED:
+		use_answer(c, &job->ans);
+		break;
+	case KH_RESOLVE_SOURCE_BUSY:
+		kh_fmt(detail, sizeof detail,
+		       "this client already has %d name lookups waiting (and %d running); retry "
+		       "when some have finished",
+		       KH_RESOLVER_SOURCE_QUEUE, KH_RESOLVER_SOURCE_RUNNING);
+		kh_conn_dial_done(c, false, 429, "dns_busy", detail);
+		break;
+	default:
+		kh_conn_dial_done(c, false, 503, "dns_busy",
+				  "too many name lookups in progress; retry shortly");
+		break;
 	}
-	c->up.job = job;
-	c->up.state = KH_UP_RESOLVING;
+	free(job);
 }
 
 static struct kh_upool_key pool_key(const struct kh_upstream *up)

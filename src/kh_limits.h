@@ -87,14 +87,27 @@
 #define KH_CLOSING_MS                10000 /* flushing a final response may take this long */
 #define KH_RUN_BUDGET                64 /* state-machine rounds before yielding to other connections */
 #define KH_ACCEPT_PAUSE_MS           100 /* out of fds with no spare: stop accepting this long */
-#define KH_RESOLVER_THREADS          4
-#define KH_RESOLVER_QUEUE            4096
 #define KH_MAX_ADDRS                 16 /* addresses tried per upstream name */
 #define KH_UPSTREAM_PARK_MS          250 /* an idle client hands its upstream to the pool after this */
 #define KH_UPSTREAM_POOL_MAX         64 /* idle upstream connections kept per worker */
 #define KH_UPSTREAM_POOL_IDLE_MS     30000 /* a parked upstream connection is closed after this */
 #define KH_TRIM_QUIET_MS             500 /* no handshake or close this long: return freed heap */
 #define KH_TRIM_SPACING              100 /* and not before 100 x the last trim's duration */
+
+/* --- name resolution (resolver.c: c-ares on one thread; lookupq.c, dnscache.c) --- */
+#define KH_RESOLVER_RUNNING          256 /* lookups sent to DNS at once, all sources */
+#define KH_RESOLVER_QUEUE            4096 /* lookups waiting for their turn, all sources */
+#define KH_RESOLVER_SOURCE_RUNNING   8 /* lookups one source has at DNS at once */
+#define KH_RESOLVER_SOURCE_QUEUE     128 /* lookups one source may have waiting; more: 429 */
+#define KH_RESOLVER_SOURCES          256 /* sources with lookups running or waiting at once */
+#define KH_RESOLVER_TIMEOUT_MS       2000 /* first try; c-ares doubles it per round */
+#define KH_RESOLVER_TRIES            2 /* rounds over the servers: a lookup ends within ~6 s */
+#define KH_RESOLVER_SOCKETS          64 /* sockets c-ares may have open (UDP per server, TCP) */
+#define KH_RESOLV_CONF_CHECK_MS      5000 /* /etc/resolv.conf is looked at again at most this often */
+#define KH_MAX_DNS_SERVERS           8 /* dns_servers: in config.yaml */
+#define KH_DNS_CACHE_ENTRIES         1024 /* names whose answer is kept (least recently used goes) */
+#define KH_DNS_CACHE_MAX_TTL_MS      300000 /* an answer is kept for its TTL, at most this */
+#define KH_DNS_NEGATIVE_TTL_MS       5000 /* "no such name" / "no address" is kept this long */
 
 /* --- TLS --- */
 #define KH_DEFAULT_CERT_CACHE 1000
@@ -111,6 +124,17 @@
 #define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
+/* A "source" is whoever a request comes from, for fairness and flood
+ * control: a sandbox's label, else the client's address (kh_conn_source). */
+#define KH_SOURCE_MAX          64 /* a source's name, with its NUL */
+/* Audit flood control (auditlimit.c): refusal records per source and kind
+ * (decision + reason). */
+#define KH_AUDIT_FOLD_MS       1000 /* a kind's window: later refusals fold into one record */
+#define KH_AUDIT_FOLD_WHOLE    8 /* refusals of one kind written whole per window and source */
+#define KH_AUDIT_FOLD_KINDS    8 /* kinds folded apart per source; more share one record */
+#define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
+#define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
+#define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "auditgate.h"
 #include "check.h"
 #include "clock.h"
 #include "conn.h"
@@ -42,8 +43,9 @@ void kh_relay_reset_exchange(struct kh_conn *c)
 	memset(&c->ex, 0, sizeof c->ex);
 }
 
-void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
+bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
 {
+	char source[KH_SOURCE_MAX];
 	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
 	const char *scrubbed[KH_SCRUB_TALLY];
 	uint64_t scrub_counts[KH_SCRUB_TALLY];
@@ -71,7 +73,17 @@ void kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
 	};
 
-	kh_audit_write(&r);
+	/* An admitted request is always written whole; a refusal may be folded
+	 * (auditgate.h), so a client hammering refusals cannot flood the log. */
+	if (strcmp(decision, "allow") == 0 || c->ex.admitted) {
+		kh_audit_write(&r);
+		return true;
+	}
+	kh_conn_source(c, source, sizeof source);
+	if (kh_auditgate_write(&r, source))
+		return true;
+	kh_worker_audit_folded(c->w);
+	return false;
 }
 
 /* --- starting a request --- */
@@ -209,7 +221,9 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
 	kh_buf_consume(&c->cin, h->head_len);
 	c->phase_start_ms = kh_loop_now(c->w->loop);
-	if (!upstream_matches(c, tls))
+	if (upstream_matches(c, tls))
+		c->ex.admitted = true; /* the head goes out on the connection it has */
+	else
 		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
 }
 

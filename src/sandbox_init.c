@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "auditgate.h"
+#include "clock.h"
 #include "cli.h"
 #include "dns.h"
 #include "grants.h"
@@ -164,7 +166,9 @@ static bool dns_allowed(const char *name, void *arg)
 }
 
 /* The audit log must never hold a whole token: a name carrying one is cut
- * down to what precedes it and the token's first characters. */
+ * down to what precedes it and the token's first characters. A command that
+ * floods refused names gets its refusals folded (auditgate.h): the sandbox is
+ * one source, named by its label. */
 static void audit_refusal(const struct init *in, const char *mode, const char *host,
 			  const char *reason, const char *detail)
 {
@@ -184,7 +188,7 @@ static void audit_refusal(const struct init *in, const char *mode, const char *h
 		r.reason = "token_leak_attempt";
 		r.detail = "a proxy token appears in a host name; it is never sent anywhere";
 	}
-	kh_audit_write(&r);
+	(void)kh_auditgate_write(&r, in->label[0] ? in->label : r.client);
 }
 
 /* The host a CONNECT line names (only CONNECT is accepted under --allow-host). */
@@ -432,6 +436,16 @@ static size_t fill_poll(struct init *in, struct pollfd *p)
 	return n;
 }
 
+/* Until the next folded refusals' record is due (auditgate.h), or forever. */
+static int poll_timeout(void)
+{
+	uint64_t due = kh_auditgate_tick(), now = kh_mono_ms();
+
+	if (due == 0)
+		return -1;
+	return due > now ? (int)(due - now) : 0;
+}
+
 static int loop(struct init *in)
 {
 	static struct pollfd p[1 + MAX_LISTENERS + 2 + 2 * KH_SANDBOX_MAX_RELAYS];
@@ -440,10 +454,12 @@ static int loop(struct init *in)
 		size_t n = fill_poll(in, p), base = 1 + in->n_lis + 2;
 		int code;
 
-		if (poll(p, n, -1) < 0 && errno != EINTR)
+		if (poll(p, n, poll_timeout()) < 0 && errno != EINTR)
 			return 125;
-		if ((p[0].revents & POLLIN) && (code = on_signal(in)) >= 0)
+		if ((p[0].revents & POLLIN) && (code = on_signal(in)) >= 0) {
+			kh_auditgate_flush(); /* the last window's folded refusals */
 			return code;
+		}
 		for (size_t i = in->n_relays; i-- > 0;)
 			if (!step_relay(in, in->relays[i], p[base + 2 * i].revents,
 					p[base + 1 + 2 * i].revents))

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "auditgate.h"
+#include "cidr.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -58,7 +60,9 @@ void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held)
 	*held = kh_shared_policy(sh);
 }
 
-static void audit_refused(const struct sockaddr_storage *peer, const char *reason, int status)
+/* A client hammering a full daemon is folded like any refusal (auditgate.h). */
+static void audit_refused(struct kh_worker *w, const struct sockaddr_storage *peer,
+			  const char *reason, int status)
 {
 	char client[64] = "";
 	struct kh_audit_rec r = { .client = client,
@@ -69,8 +73,12 @@ static void audit_refused(const struct sockaddr_storage *peer, const char *reaso
 				  .decision = "error",
 				  .reason = reason };
 
-	(void)peer;
-	kh_audit_write(&r);
+	if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6)
+		kh_sockaddr_ip((const struct sockaddr *)peer, client, sizeof client);
+	else
+		snprintf(client, sizeof client, "unix");
+	if (!kh_auditgate_write(&r, client))
+		kh_worker_audit_folded(w);
 }
 
 /* Over max_connections: answer 503 without ever reading the request. */
@@ -181,7 +189,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 	if (atomic_fetch_add(&w->sh->n_conns, 1) >= max) {
 		atomic_fetch_sub(&w->sh->n_conns, 1);
 		refuse_busy(fd, max);
-		audit_refused(peer, "too_many_connections", 503);
+		audit_refused(w, peer, "too_many_connections", 503);
 		return;
 	}
 	if (peer->ss_family != AF_UNIX)
@@ -309,6 +317,26 @@ static void trim_heap(struct kh_timer *t)
 	atomic_store(&sh->next_trim_ms, now + (kh_mono_us() - start) * KH_TRIM_SPACING / 1000);
 }
 
+/* A refusal folded by any worker gets its fold record when its window ends:
+ * the worker that folded it keeps a timer while any is pending. */
+static void audit_fold_due(struct kh_timer *t)
+{
+	struct kh_worker *w = container_of(t, struct kh_worker, audit_fold);
+	uint64_t next = kh_auditgate_tick(), now = kh_loop_now(w->loop);
+
+	if (next != 0)
+		kh_timer_after(w->loop, t, next > now ? next - now : 1);
+}
+
+void kh_worker_audit_folded(struct kh_worker *w)
+{
+	uint64_t due = kh_auditgate_next_due(), now = kh_loop_now(w->loop);
+
+	if (due == 0 || (w->audit_fold.deadline != 0 && w->audit_fold.deadline <= due))
+		return;
+	kh_timer_after(w->loop, &w->audit_fold, due > now ? due - now : 1);
+}
+
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
 		   size_t n_fds, struct kh_err *err)
 {
@@ -319,6 +347,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 	w->hdrs = calloc(KH_MAX_HEADERS_CEIL, sizeof *w->hdrs);
 	w->loop = kh_loop_new(err);
 	w->trim.cb = trim_heap;
+	w->audit_fold.cb = audit_fold_due;
 	w->upool = w->loop ? kh_upool_new(w->loop) : NULL;
 	if (w->loop == NULL || w->hdrs == NULL || w->upool == NULL) {
 		kh_err_set(err, "cannot create worker %u", id);

@@ -69,6 +69,7 @@ struct kh_worker {
 	struct kh_timer accept_pause; /* out of fds and spare: listeners unwatched */
 	bool accept_paused;
 	struct kh_timer trim; /* gives freed heap memory back once quiet (kh_worker_note_churn) */
+	struct kh_timer audit_fold; /* writes folded refusals' records when due (auditgate.h) */
 	bool draining;
 	pthread_t thread;
 };
@@ -106,6 +107,10 @@ void kh_worker_wake(struct kh_worker *w);
  * (malloc_trim, which covers every thread's heap), so an idle proxy's RSS is
  * what its open connections hold. Loop thread only. */
 void kh_worker_note_churn(struct kh_worker *w);
+
+/* A refusal of this worker's was folded (auditgate.h): makes sure a timer
+ * writes the fold record when its window ends. Loop thread only. */
+void kh_worker_audit_folded(struct kh_worker *w);
 
 /* Joins the thread and frees the loop and scratch space. */
 void kh_worker_join(struct kh_worker *w);

@@ -58,6 +58,7 @@ static void check_defaults(const struct kh_config *c)
 		CHECK(memcmp(&c->deny_cidrs[i], &want, sizeof want) == 0);
 	}
 	CHECK_INT(c->n_extra_allowed_hosts, 0);
+	CHECK_INT(c->n_dns_servers, 0);
 	CHECK_INT(c->n_listen, 0);
 	CHECK_STR(c->upstream_ca_file, "");
 	CHECK_INT(c->n_pins, 0);
@@ -517,6 +518,34 @@ static void resolve_pins(void)
 	EXPECT_ERR("resolve:\n  [a]: 1.2.3.4\n", "cfg.yaml:2: resolve: keys must be plain names");
 }
 
+static void dns_servers(void)
+{
+	struct kh_config c;
+
+	EXPECT_OK("dns_servers: [\"192.0.2.53\", \"192.0.2.54:5353\", \"2001:db8::53\", "
+		  "\"[2001:db8::54]:5353\"]\n",
+		  &c);
+	CHECK_INT(c.n_dns_servers, 4);
+	if (c.n_dns_servers == 4) {
+		CHECK_STR(c.dns_servers[0], "192.0.2.53:53");
+		CHECK_STR(c.dns_servers[1], "192.0.2.54:5353");
+		CHECK_STR(c.dns_servers[2], "[2001:db8::53]:53");
+		CHECK_STR(c.dns_servers[3], "[2001:db8::54]:5353");
+	}
+	kh_config_free(&c);
+	EXPECT_OK("dns_servers: ~\n", &c);
+	CHECK_INT(c.n_dns_servers, 0); /* /etc/resolv.conf */
+	kh_config_free(&c);
+	EXPECT_ERR("dns_servers: [\"1.1.1.1\", dns.example.com]\n",
+		   "cfg.yaml:1: dns_servers[1]: 'dns.example.com' is not a DNS server address");
+	EXPECT_ERR("dns_servers: [\"192.0.2.53:0\"]\n",
+		   "cfg.yaml:1: dns_servers[0]: '192.0.2.53:0' is not a DNS server address");
+	EXPECT_ERR("dns_servers: 192.0.2.53\n", "cfg.yaml:1: dns_servers: must be a list");
+	EXPECT_ERR("dns_servers: [1.1.1.1, 1.1.1.2, 1.1.1.3, 1.1.1.4, 1.1.1.5, 1.1.1.6, 1.1.1.7, "
+		   "1.1.1.8, 1.1.1.9]\n",
+		   "cfg.yaml:1: dns_servers: has 9 entries; at most 8 are allowed");
+}
+
 static void timeouts(void)
 {
 	struct kh_config c;
@@ -924,6 +953,7 @@ int main(void)
 	RUN(listen_addrs);
 	RUN(metrics_listen);
 	RUN(resolve_pins);
+	RUN(dns_servers);
 	RUN(timeouts);
 	RUN(sandbox_tokens);
 	RUN(limits_and_bitwarden);
