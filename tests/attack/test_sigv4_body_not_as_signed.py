@@ -52,16 +52,13 @@ def test_body_must_match_its_declared_digest(start_keyhole, pki):
             status, reason, body = put(kh, keys, up.port, signed_body, sent_body, chunked)
             assert (status, reason) == (400, "sigv4_body_mismatch"), body
             assert b"x-amz-content-sha256" in body, body
-        # the upstream got at most a head and part of a body, never a whole request
-        sent = [swap[1] for swap in swaps]
-        assert all(s[3] not in sent and s[4] is not None for s in up.seen), up.seen
-        up.seen.clear()
-
         for signed_body, chunked in ((small, False), (big, False), (big, True)):
             status, reason, body = put(kh, keys, up.port, signed_body, signed_body, chunked)
             assert (status, reason) == (200, None), body
-        assert len(up.seen) == 3 and all(s[4] is None for s in up.seen)
-        assert [s[3] for s in up.seen] == [small, big, big]
+        # the upstream got at most a head and part of a swapped body, never a whole request
+        sent = [swap[1] for swap in swaps]
+        assert [s[3] for s in up.seen if s[4] is None] == [small, big, big]
+        assert all(s[3] not in sent for s in up.seen if s[4] is not None), up.seen
         rec = kh.wait_audit(lambda r: r.get("reason") == "sigv4_body_mismatch", n=3)
         assert all(r["status"] == 400 for r in rec)
     finally:

@@ -149,9 +149,13 @@ class AwsUpstream:
                 pass
 
             def _chunked(self):
+                """The de-chunked body, or None if the connection ends first."""
                 body = b""
                 while True:
-                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    line = self.rfile.readline()
+                    if not line.endswith(b"\r\n"):
+                        return None
+                    size = int(line.split(b";")[0], 16)
                     if size == 0:
                         while self.rfile.readline() not in (b"\r\n", b""):
                             pass
@@ -163,6 +167,11 @@ class AwsUpstream:
                 n = int(self.headers.get("Content-Length") or 0)
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                     body = self._chunked()
+                    if body is None:    # cut off mid-body: nothing to answer
+                        outer.seen.append((self.command, self.path, list(self.headers.items()),
+                                           b"", "incomplete chunked body"))
+                        self.close_connection = True
+                        return
                 else:
                     body = self.rfile.read(n) if n else b""
                 hs = list(self.headers.items())
