@@ -1,5 +1,6 @@
 #include "bodyshare.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "check.h"
@@ -52,15 +53,19 @@ out:
 void kh_bodyshare_give(struct kh_bodyshare *b, const char *key, size_t n)
 {
 	struct kh_bodyshare_entry *e;
+	bool ok;
 
 	if (n == 0)
 		return;
 	pthread_mutex_lock(&b->lock);
 	e = find(b, key);
-	KH_CHECK(e != NULL && e->held >= n && b->used >= n);
-	e->held -= n;
-	b->used -= n;
+	ok = e != NULL && e->held >= n && b->used >= n;
+	if (ok) {
+		e->held -= n;
+		b->used -= n;
+	}
 	pthread_mutex_unlock(&b->lock);
+	KH_CHECK(ok); /* only what was taken is given back */
 }
 
 size_t kh_bodyshare_held(struct kh_bodyshare *b, const char *key)
