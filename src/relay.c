@@ -208,9 +208,11 @@ static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
 	struct kh_rw_result res;
 	int rc;
 
-	/* Re-signed only inside a TLS tunnel, for an origin-form target; any
-	 * other request is refused when it is routed, with nothing held. */
-	if (c->mode != KH_MODE_MITM || h->target.len == 0 || h->target.ptr[0] != '/')
+	/* Only a Content-Length body is ever held, and only inside a TLS tunnel
+	 * for an origin-form target; any other request is judged (and a SigV4
+	 * one refused if it must be) when it is routed, with nothing held. */
+	if (h->body != KH_BODY_LENGTH || c->mode != KH_MODE_MITM || h->target.len == 0 ||
+	    h->target.ptr[0] != '/')
 		return 0;
 	rc = kh_resign_precheck(&ctx, h, &res);
 	if (rc < 0)
