@@ -379,6 +379,11 @@ static void print_effective(const struct kh_cli_ctx *x)
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
 	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n  save_interval: %u\n",
 	       c->sandbox_token_ttl, c->sandbox_token_budget, c->sandbox_token_save_interval);
+	printf("aws:\n  buckets:%s\n", !c->aws_buckets_set ? " null  # any bucket"
+				     : c->n_aws_buckets == 0 ? " []"
+							     : "");
+	for (size_t i = 0; i < c->n_aws_buckets; i++)
+		printf("    - %s\n", c->aws_buckets[i]);
 }
 
 int kh_cmd_config(int argc, char **argv)

@@ -21,6 +21,7 @@
 
 #include <yaml.h>
 
+#include "awsscope.h"
 #include "check.h"
 #include "fsutil.h"
 #include "slice.h"
@@ -490,6 +491,46 @@ static int set_host_list(struct ctx *x, yaml_node_t *v, const char *path, char *
 			return -1;
 		(*n)++;
 	}
+	return 0;
+}
+
+static int add_bucket(struct ctx *x, yaml_node_t *list, size_t i, const char *path)
+{
+	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	struct kh_config *c = x->c;
+	yaml_node_t *item;
+	const char *s;
+
+	if (list_item(x, list, i, path, ipath, &item, &s) != 0)
+		return -1;
+	if (!kh_awsscope_bucket_ok(kh_slice_cstr(s)))
+		return fail(x, item, ipath,
+			    "'%s' is not an S3 bucket name (3-63 lowercase letters, digits, '.' "
+			    "and '-', starting and ending with a letter or digit)",
+			    show(item, shown));
+	if ((c->aws_buckets[c->n_aws_buckets] = strdup(s)) == NULL)
+		return oom(x);
+	c->n_aws_buckets++;
+	return 0;
+}
+
+/* aws.buckets: when set (even to []), S3 requests are re-signed only for
+ * these buckets. */
+static int set_aws_buckets(struct ctx *x, const struct field *f, yaml_node_t *v,
+			   const char *path)
+{
+	size_t count;
+
+	(void)f;
+	if (get_list(x, v, path, KH_MAX_AWS_BUCKETS, "[\"my-bucket\", \"logs.example.com\"]",
+		     &count) != 0)
+		return -1;
+	x->c->aws_buckets_set = true;
+	if ((x->c->aws_buckets = calloc(count + 1, sizeof *x->c->aws_buckets)) == NULL)
+		return oom(x);
+	for (size_t i = 0; i < count; i++)
+		if (add_bucket(x, v, i, path) != 0)
+			return -1;
 	return 0;
 }
 
@@ -1232,6 +1273,16 @@ static const struct field sandbox_token_fields[] = {
 	  KH_MAX_GRANT_SAVE_SECS },
 };
 
+static const struct field aws_fields[] = {
+	{ "buckets", set_aws_buckets, 0, 0, 0 },
+};
+
+static int set_aws(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
+{
+	(void)f;
+	return walk_map(x, v, path, aws_fields, ARRAY_LEN(aws_fields));
+}
+
 static int set_sandbox_tokens(struct ctx *x, const struct field *f, yaml_node_t *v,
 			      const char *path)
 {
@@ -1287,6 +1338,7 @@ static const struct field top_fields[] = {
 	{ "bitwarden", set_bitwarden, 0, 0, 0 },
 	{ "credential_command", set_string, OFF(credential_command), 0, BUFSZ(credential_command) },
 	{ "providers", set_providers, 0, 0, 0 },
+	{ "aws", set_aws, 0, 0, 0 },
 };
 
 /* ---- documents ---- */
@@ -1547,6 +1599,8 @@ void kh_config_free(struct kh_config *c)
 	c->n_port_rules = 0;
 	free_strv(&c->cleartext_credential_hosts, &c->n_cleartext_credential_hosts);
 	free_strv(&c->dns_servers, &c->n_dns_servers);
+	free_strv(&c->aws_buckets, &c->n_aws_buckets);
+	c->aws_buckets_set = false;
 	free_strv(&c->warnings, &c->n_warnings);
 	free(c->pins);
 	c->pins = NULL;

@@ -111,6 +111,10 @@ struct kh_config {
 	char credential_command[1024]; /* credential_command: shell-free argv string */
 	struct kh_custom_provider *providers; /* providers: custom credentials */
 	size_t n_providers;
+	/* aws: SigV4 re-signing (resign.c) */
+	bool aws_buckets_set; /* aws.buckets given (even []): S3 only for those buckets */
+	char **aws_buckets; /* valid S3 bucket names */
+	size_t n_aws_buckets;
 
 	/* non-fatal findings, e.g. "config.yaml:7: unknown key 'tunel_port' ignored" */
 	char **warnings;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bodyshare.h"
 #include "buf.h"
 #include "endpoint.h"
 #include "http1.h"
@@ -82,6 +83,7 @@ struct kh_exchange {
 	char sandbox[KH_GRANT_LABEL_MAX]; /* label of the sandbox token used, or "" */
 	bool admitted; /* its request went to an upstream: its record is never folded */
 	struct kh_rscrub *scrub; /* owned: response scrubbing state (respscrub.c) */
+	struct kh_sigv4_body *req_hash; /* owned: the body against its SigV4 digest, or NULL */
 };
 
 struct kh_conn {
@@ -118,6 +120,7 @@ struct kh_conn {
 	 * that SigV4 re-signing must hash before the head can go out */
 	struct {
 		size_t room; /* bytes added to cin's cap (counted in a daemon-wide budget) */
+		char source[KH_BODYSHARE_KEY_MAX]; /* whose share room counts against */
 		bool waiting; /* a parsed head waits in cin for the rest of its body */
 		bool continue_sent; /* "100 Continue" already answered for it */
 	} sigbody;
@@ -191,6 +194,8 @@ bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		    const char *detail);
 /* Returns cin's extra room for SigV4 bodies to the budget (on close). */
 void kh_relay_release_body_room(struct kh_conn *c);
+/* Frees the exchange's SigV4 body check, if any (on close). */
+void kh_relay_end_body_check(struct kh_conn *c);
 /* Sets the exchange's path field from a target (query dropped, tokens redacted). */
 void kh_relay_set_path(struct kh_conn *c, struct kh_slice target);
 /* Forgets the current exchange, freeing what it owns. */

@@ -68,6 +68,10 @@
 #define KH_SIGV4_MAX_CREQ           (256u << 10) /* canonical request (paths may be encoded twice) */
 #define KH_SIGV4_MAX_BODY           (8u << 20) /* body buffered to hash when the client sent no x-amz-content-sha256 */
 #define KH_SIGV4_BODY_BUDGET        (64u << 20) /* all such bodies buffered at once, per daemon */
+#define KH_SIGV4_BODY_SHARE         (16u << 20) /* of which one client (sandbox or address) may hold */
+#define KH_SIGV4_BODY_SOURCES       256 /* clients holding such bodies at once */
+#define KH_SIGV4_MAX_SKEW           900 /* seconds X-Amz-Date may be off keyhole's clock (AWS's 15 min) */
+#define KH_MAX_AWS_BUCKETS          1024 /* aws.buckets entries */
 
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000

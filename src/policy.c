@@ -131,8 +131,11 @@ static int copy_config(struct kh_policy *p, const struct kh_config *cfg)
 	p->port_rules = calloc(cfg->n_port_rules + 1, sizeof *p->port_rules);
 	p->cleartext_hosts = strv_dup(cfg->cleartext_credential_hosts,
 				      cfg->n_cleartext_credential_hosts);
+	p->aws_buckets = strv_dup(cfg->aws_buckets, cfg->n_aws_buckets);
+	p->n_aws_buckets = p->aws_buckets != NULL ? cfg->n_aws_buckets : 0;
+	p->aws_buckets_set = cfg->aws_buckets_set;
 	if (p->deny == NULL || p->pins == NULL || p->port_rules == NULL ||
-	    p->cleartext_hosts == NULL)
+	    p->cleartext_hosts == NULL || p->aws_buckets == NULL)
 		return -1;
 	if (cfg->n_deny_cidrs > 0)
 		memcpy(p->deny, cfg->deny_cidrs, cfg->n_deny_cidrs * sizeof *p->deny);
@@ -286,6 +289,7 @@ void kh_policy_unref(struct kh_policy *p)
 		return;
 	strv_free(p->allow, p->n_allow);
 	strv_free(p->cleartext_hosts, p->n_cleartext_hosts);
+	strv_free(p->aws_buckets, p->n_aws_buckets);
 	for (size_t i = 0; i < p->n_creds; i++)
 		free(p->creds[i].hosts);
 	free(p->creds);

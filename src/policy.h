@@ -46,6 +46,9 @@ struct kh_policy {
 	size_t n_port_rules;
 	char **cleartext_hosts;
 	size_t n_cleartext_hosts;
+	bool aws_buckets_set; /* aws.buckets: S3 re-signed only for these (awsscope.h) */
+	char **aws_buckets;
+	size_t n_aws_buckets;
 	struct kh_cred *creds; /* mappings' first, then grants' */
 	size_t n_creds;
 	size_t n_grant_creds;

@@ -8,18 +8,23 @@
  * them completes, so responses can never be reordered. Buffers are bounded:
  * a full buffer simply stops reading from its source. */
 #include <stdatomic.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "auditgate.h"
+#include "bodyshare.h"
 #include "check.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "resign.h"
+#include "sigv4.h"
+#include "version.h"
 
 static size_t min_size(size_t a, size_t b)
 {
@@ -40,6 +45,7 @@ void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
 void kh_relay_reset_exchange(struct kh_conn *c)
 {
 	kh_rscrub_free(&c->ex);
+	kh_sigv4_body_free(c->ex.req_hash);
 	memset(&c->ex, 0, sizeof c->ex);
 }
 
@@ -122,12 +128,17 @@ static bool upstream_matches(const struct kh_conn *c, bool tls)
 
 /* --- SigV4 bodies ---
  * A SigV4 request signed without x-amz-content-sha256 covers the hash of its
- * body, so keyhole must hold all of it before it can re-sign the head. The
- * body waits in cin, grown for that one request; the growth of all
- * connections together is capped by KH_SIGV4_BODY_BUDGET. The header
- * timeout keeps running while the body arrives. */
+ * body, so keyhole must hold all of it before it can check the signature and
+ * re-sign the head. Before holding anything, the head must pass every check
+ * it can pass alone (kh_resign_precheck: key id, scope and destination,
+ * date, size, ...), so junk is refused at once. The body then waits in cin,
+ * grown for that one request; the growth counts against a daemon-wide
+ * budget, of which each client (its sandbox, else its address) may hold only
+ * a share, so one client holding bodies open cannot starve the others. The
+ * header timeout keeps running while the body arrives. */
 
-static atomic_size_t sigbody_used; /* bytes of cin growth, all workers */
+static struct kh_bodyshare sigbody_share =
+	KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGET, KH_SIGV4_BODY_SHARE);
 
 void kh_relay_release_body_room(struct kh_conn *c)
 {
@@ -136,39 +147,110 @@ void kh_relay_release_body_room(struct kh_conn *c)
 	if (c->sigbody.room == 0 || kh_buf_len(&c->cin) > base ||
 	    kh_buf_set_cap(&c->cin, base) != 0)
 		return;
-	atomic_fetch_sub(&sigbody_used, c->sigbody.room);
+	kh_bodyshare_give(&sigbody_share, c->sigbody.source, c->sigbody.room);
 	c->sigbody.room = 0;
 }
 
-static int grow_cin(struct kh_conn *c, size_t need)
+void kh_relay_end_body_check(struct kh_conn *c)
 {
-	size_t add = need - c->cin.cap;
-
-	if (atomic_fetch_add(&sigbody_used, add) + add > KH_SIGV4_BODY_BUDGET ||
-	    kh_buf_set_cap(&c->cin, need) != 0) {
-		atomic_fetch_sub(&sigbody_used, add);
-		return -1;
-	}
-	c->sigbody.room += add;
-	return 0;
+	kh_sigv4_body_free(c->ex.req_hash);
+	c->ex.req_hash = NULL;
 }
 
-/* False while the head must wait for the rest of its body (*progress tells
- * whether anything changed). Without room it goes on, to be refused. */
-static bool sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
+/* Whose share a held body counts against: the sandbox, else the client's
+ * address (all its connections, whatever their source ports). */
+static void body_source(const struct kh_conn *c, char out[KH_BODYSHARE_KEY_MAX])
+{
+	const char *colon = strrchr(c->client, ':');
+	size_t n = strlen(c->client);
+
+	if (c->sandbox_label[0] != '\0') {
+		kh_fmt(out, KH_BODYSHARE_KEY_MAX, "sandbox:%s", c->sandbox_label);
+		return;
+	}
+	if (colon != NULL && strncmp(c->client, "unix", 4) != 0)
+		n = (size_t)(colon - c->client);
+	kh_fmt(out, KH_BODYSHARE_KEY_MAX, "addr:%.*s", (int)n, c->client);
+}
+
+/* Refuses a head before it is routed: the exchange is begun for its record. */
+static void refuse_head(struct kh_conn *c, const struct kh_http_head *h, int status,
+			const char *reason, const char *detail)
+{
+	begin_exchange(c, h);
+	kh_relay_set_path(c, h->target);
+	kh_conn_fail(c, status, reason, detail);
+}
+
+static int grow_cin(struct kh_conn *c, const struct kh_http_head *h, size_t need)
+{
+	size_t add = need - c->cin.cap;
+	char detail[KH_DETAIL_MAX];
+	int rc;
+
+	if (c->sigbody.room == 0)
+		body_source(c, c->sigbody.source);
+	rc = kh_bodyshare_take(&sigbody_share, c->sigbody.source, add);
+	if (rc == KH_BODYSHARE_OK && kh_buf_set_cap(&c->cin, need) == 0) {
+		c->sigbody.room += add;
+		return 0;
+	}
+	if (rc == KH_BODYSHARE_OK)
+		kh_bodyshare_give(&sigbody_share, c->sigbody.source, add);
+	if (rc == KH_BODYSHARE_SHARE) {
+		kh_fmt(detail, sizeof detail,
+		       "this client (%s) already holds its share of request bodies that keyhole "
+		       "must read whole to check their SigV4 signature (%u MiB of %u MiB for all "
+		       "clients); finish or close those requests, or send x-amz-content-sha256 "
+		       "so bodies need not be held",
+		       c->sigbody.source, KH_SIGV4_BODY_SHARE >> 20, KH_SIGV4_BODY_BUDGET >> 20);
+		refuse_head(c, h, 429, "sigv4_body_share", detail);
+	} else {
+		refuse_head(c, h, 503, "sigv4_busy",
+			    "keyhole is holding too many request bodies for SigV4 hashing right "
+			    "now; retry");
+	}
+	return -1;
+}
+
+/* Checks a SigV4 head before anything of its body is held. 1: its body
+ * must be held whole; 0: it need not be; -1: refused (answered). */
+static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
+{
+	struct kh_rw_ctx ctx = { c->policy, c->host,	 c->port, 443, true, false,
+				 h->target, { NULL, 0 }, (int64_t)time(NULL) };
+	struct kh_rw_result res;
+	int rc;
+
+	/* Only a Content-Length body is ever held, and only inside a TLS tunnel
+	 * for an origin-form target; any other request is judged (and a SigV4
+	 * one refused if it must be) when it is routed, with nothing held. */
+	if (h->body != KH_BODY_LENGTH || c->mode != KH_MODE_MITM || h->target.len == 0 ||
+	    h->target.ptr[0] != '/')
+		return 0;
+	rc = kh_resign_precheck(&ctx, h, &res);
+	if (rc < 0)
+		refuse_head(c, h, res.status, res.reason, res.detail);
+	return rc;
+}
+
+/* 1: the head can be routed; 0: it must wait for the rest of its body
+ * (*progress tells whether anything changed); -1: refused (answered). */
+static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
 {
 	size_t need = h->head_len + (size_t)h->content_length;
+	int rc;
 
 	*progress = false;
-	if (!kh_resign_wants_body(c->policy, h) || kh_buf_len(&c->cin) >= need) {
+	if (!c->sigbody.waiting && (rc = sigv4_precheck(c, h)) <= 0)
+		return rc < 0 ? -1 : 1;
+	if (kh_buf_len(&c->cin) >= need) {
 		c->sigbody.waiting = false;
-		return true;
+		return 1;
 	}
 	if (c->cin.cap < need) {
-		if (grow_cin(c, need) != 0) {
-			c->sigbody.waiting = false;
-			return true;
-		}
+		if (grow_cin(c, h, need) != 0)
+			return -1;
 		*progress = true; /* the client's socket may be readable again */
 	}
 	if (h->expect_continue && !c->sigbody.continue_sent &&
@@ -178,7 +260,7 @@ static bool sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bo
 	}
 	c->sigbody.waiting = true;
 	c->head_pending = true; /* the header timeout covers the body too */
-	return false;
+	return 0;
 }
 
 /* The whole Content-Length body, when it is already in cin. */
@@ -194,10 +276,10 @@ static struct kh_slice body_in_cin(const struct kh_conn *c, const struct kh_http
 static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
 		    bool tls, bool absolute)
 {
-	struct kh_rw_ctx ctx = {
-		c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute, target, body_in_cin(c, h)
-	};
+	struct kh_rw_ctx ctx = { c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute,
+				 target,    body_in_cin(c, h), (int64_t)time(NULL) };
 	struct kh_rw_result res;
+	size_t before = kh_buf_len(&c->uout);
 
 	if (c->policy->audit_refuse && kh_audit_failing(NULL)) { /* its record is the retry */
 		kh_conn_fail(c, 503, "audit_unavailable",
@@ -211,6 +293,12 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		return;
 	}
 	memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
+	if (res.body_sha256[0] != '\0' &&
+	    (c->ex.req_hash = kh_sigv4_body_new(kh_slice_cstr(res.body_sha256))) == NULL) {
+		kh_buf_truncate(&c->uout, before);
+		kh_conn_fail(c, 503, "out_of_memory", "no memory to check the request body");
+		return;
+	}
 	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
 	c->ex.n_swapped = res.n_swapped;
 	c->ex.upgrade = res.upgrade;
@@ -362,8 +450,14 @@ static bool start_request(struct kh_conn *c)
 		fail_parse(c, &err);
 		return true;
 	}
-	if (!sigv4_body_ready(c, &h, &progress))
+	switch (sigv4_body_ready(c, &h, &progress)) {
+	case 0:
 		return progress;
+	case -1:
+		return true;
+	default:
+		break;
+	}
 	c->sigbody.continue_sent = false;
 	begin_exchange(c, &h);
 	if (c->mode == KH_MODE_MITM)
@@ -377,11 +471,37 @@ static bool start_request(struct kh_conn *c)
 
 /* --- bodies --- */
 
-/* Moves framed body bytes from src to dst. Returns bytes moved, or -1 on a
- * chunked framing error. Sets *done at the end of the body. */
+/* Feeds n bytes of a chunked body to its validator; when hash is set, the
+ * chunk data among them (not the framing) is hashed too. */
+static ssize_t feed_chunked(struct kh_chunked *ch, struct kh_sigv4_body *hash, const uint8_t *p,
+			    size_t n, bool *done, struct kh_http_error *err)
+{
+	size_t i = 0;
+
+	if (hash == NULL)
+		return kh_chunked_feed(ch, p, n, done, err);
+	*done = false;
+	while (i < n && !*done) {
+		uint64_t run = kh_chunked_data_run(ch);
+		size_t take = run > 0 ? (size_t)(run < n - i ? run : n - i) : 1;
+		ssize_t r = kh_chunked_feed(ch, p + i, take, done, err);
+
+		if (r <= 0)
+			return r < 0 ? -1 : (ssize_t)i;
+		if (run > 0)
+			kh_sigv4_body_update(hash, p + i, (size_t)r);
+		i += (size_t)r;
+	}
+	return (ssize_t)i;
+}
+
+/* Moves framed body bytes from src to dst. Returns bytes moved, -1 on a
+ * chunked framing error, -2 when the body ends without matching hash (the
+ * request's declared SigV4 digest: its last bytes are then not moved, so the
+ * upstream never gets a whole request). Sets *done at the end of the body. */
 static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_kind kind,
-			 uint64_t *left, struct kh_chunked *ch, bool *done,
-			 struct kh_http_error *err)
+			 uint64_t *left, struct kh_chunked *ch, struct kh_sigv4_body *hash,
+			 bool *done, struct kh_http_error *err)
 {
 	size_t n = min_size(kh_buf_len(src), kh_buf_room(dst));
 	ssize_t r;
@@ -392,17 +512,26 @@ static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_ki
 	switch (kind) {
 	case KH_BODY_LENGTH:
 		n = (size_t)(n < *left ? n : *left);
+		if (hash != NULL)
+			kh_sigv4_body_update(hash, kh_buf_data(src), n);
 		*left -= n;
 		*done = *left == 0;
 		break;
 	case KH_BODY_CHUNKED:
-		r = kh_chunked_feed(ch, kh_buf_data(src), n, done, err);
+		r = feed_chunked(ch, hash, kh_buf_data(src), n, done, err);
 		if (r < 0)
 			return -1;
 		n = (size_t)r;
 		break;
 	default: /* KH_BODY_CLOSE: everything until EOF */
 		break;
+	}
+	if (*done && hash != NULL && !kh_sigv4_body_matches(hash)) {
+		*err = (struct kh_http_error){ 400, "the request body does not match the SHA-256 "
+						    "that its x-amz-content-sha256 declares and "
+						    "its SigV4 signature covers; the upstream was "
+						    "not sent the whole request" };
+		return -2;
 	}
 	kh_buf_append(dst, kh_buf_data(src), n);
 	kh_buf_consume(src, n);
@@ -417,9 +546,10 @@ static bool request_body(struct kh_conn *c)
 
 	while (c->ex.active && !c->ex.req_done && c->up.state == KH_UP_READY) {
 		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left,
-			      &c->ex.req_chunked, &done, &err);
+			      &c->ex.req_chunked, c->ex.req_hash, &done, &err);
 		if (n < 0) {
-			kh_conn_fail(c, err.status, "bad_request", err.why);
+			kh_conn_fail(c, err.status, n == -2 ? "sigv4_body_mismatch" : "bad_request",
+				     err.why);
 			return true;
 		}
 		if (n == 0 && !done)
@@ -441,7 +571,7 @@ static bool response_body(struct kh_conn *c)
 		return kh_rscrub_body(c); /* de-framed, decoded, scrubbed, re-framed */
 	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
 		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
-			      &c->ex.resp_chunked, &done, &err);
+			      &c->ex.resp_chunked, NULL, &done, &err);
 		if (n < 0) {
 			kh_conn_fail(c, 502, "upstream_bad_response", err.why);
 			return true;

@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "awsscope.h"
 #include "kh_limits.h"
 #include "providers.h"
 #include "sigv4.h"
@@ -27,6 +28,8 @@ struct job {
 	struct kh_sigv4_auth auth;
 	size_t auth_index; /* which header is the Authorization */
 	struct kh_slice amz_date, payload_hash;
+	bool declared_digest; /* payload_hash is the client's hex digest of the body */
+	bool needs_body; /* payload_hash must be computed from the whole body */
 	long session_index; /* the X-Amz-Security-Token to replace, or -1 */
 	struct kh_sigv4_req creq; /* forms and substitution settled by verify() */
 	char body_hash[KH_SIGV4_HEX_LEN + 1];
@@ -156,6 +159,83 @@ static int check_destination(struct job *j)
 	return 0;
 }
 
+/* Does the mapping name host itself (not through a wildcard)? Then the
+ * operator chose that endpoint, whatever AWS domain it is under. */
+static bool host_named(const struct kh_cred *c, const char *host)
+{
+	for (size_t i = 0; i < c->n_hosts; i++)
+		if (c->hosts[i][0] != '*' && strcmp(c->hosts[i], host) == 0)
+			return true;
+	return false;
+}
+
+/* A scope part or bucket for a refusal: tokens redacted, length capped. */
+static const char *shown(const struct job *j, struct kh_slice s, char *out, size_t len)
+{
+	kh_policy_redact(j->ctx->policy, s, out, len);
+	return out;
+}
+
+static int refuse_bucket(struct job *j, const struct kh_awsscope_result *out)
+{
+	char b[KH_S3_BUCKET_MAX + 1], reg[40];
+
+	shown(j, kh_slice_cstr(out->bucket), b, sizeof b);
+	shown(j, j->auth.region, reg, sizeof reg);
+	if (out->bucket[0] == '\0')
+		return refuse(j->res, 403, "aws_bucket_not_allowed",
+			      "the S3 request to %s (scope s3 in %s) is refused: %s; config.yaml "
+			      "sets aws.buckets, so keyhole re-signs S3 requests only for the "
+			      "buckets listed there",
+			      j->ctx->host, reg, out->why);
+	return refuse(j->res, 403, "aws_bucket_not_allowed",
+		      "the S3 request is for bucket '%s' (on %s, scope s3 in %s), which is not "
+		      "in config.yaml aws.buckets; keyhole re-signs S3 requests only for the "
+		      "buckets listed there",
+		      b, j->ctx->host, reg);
+}
+
+/* The destination must be an endpoint of the service and region the request
+ * is signed for (awsscope.h), and an S3 request must be for a bucket in
+ * aws.buckets when that is set. */
+static int check_scope(struct job *j)
+{
+	const struct kh_policy *p = j->ctx->policy;
+	long q = kh_slice_find(j->ctx->target, '?');
+	struct kh_awsscope_req req = {
+		.host = j->ctx->host,
+		.service = j->auth.service,
+		.region = j->auth.region,
+		.path = q < 0 ? j->ctx->target : kh_slice_make(j->ctx->target.ptr, (size_t)q),
+		.host_named = host_named(j->aws.key_id, j->ctx->host),
+		.buckets_set = p->aws_buckets_set,
+		.buckets = p->aws_buckets,
+		.n_buckets = p->n_aws_buckets,
+	};
+	struct kh_awsscope_result out;
+	char svc[40], reg[40];
+
+	if (kh_awsscope_check(&req, &out) == 0)
+		return 0;
+	shown(j, j->auth.service, svc, sizeof svc);
+	shown(j, j->auth.region, reg, sizeof reg);
+	switch (out.verdict) {
+	case KH_AWSSCOPE_BAD_SCOPE:
+		return refuse(j->res, 400, "sigv4_malformed",
+			      "the credential scope names service '%s' in region '%s': %s", svc,
+			      reg, out.why);
+	case KH_AWSSCOPE_BUCKET:
+		return refuse_bucket(j, &out);
+	default:
+		return refuse(j->res, 403, "aws_scope_mismatch",
+			      "the request is signed for service %s in %s (its credential scope) "
+			      "but goes to %s, %s; keyhole re-signs only toward that service's "
+			      "own AWS endpoints in that region, or a host the %s mapping names "
+			      "exactly (docs/CONFIG.md, \"AWS credentials\")",
+			      svc, reg, j->ctx->host, out.why, KH_AWS_KEY_ID_ENV);
+	}
+}
+
 static bool hop_by_hop_name(const struct kh_http_head *h, struct kh_slice name)
 {
 	static const char *const fixed[] = { "connection", "proxy-connection", "keep-alive",
@@ -182,35 +262,44 @@ static bool hop_by_hop_name(const struct kh_http_head *h, struct kh_slice name)
 static int check_signed_headers(struct job *j)
 {
 	struct kh_slice rest = j->auth.signed_headers, name;
-	bool host = false;
+	bool host = false, date = false;
 
 	while (rest.len > 0) {
 		kh_slice_split(&rest, ';', &name);
 		host |= kh_slice_eq_cstr(name, "host");
+		date |= kh_slice_eq_cstr(name, "x-amz-date");
 		if (hop_by_hop_name(j->req, name))
 			return refuse(j->res, 400, "sigv4_unsupported",
 				      "the SigV4 signature covers %.*s, a field keyhole does not "
 				      "forward as signed",
 				      (int)name.len, name.ptr);
 	}
-	if (!host || !j->req->has_host)
+	if (!host || !j->req->has_host || !date)
 		return refuse(j->res, 400, "sigv4_unsupported",
 			      "keyhole re-signs only requests whose signature covers the Host "
-			      "header");
+			      "and X-Amz-Date headers");
 	return 0;
 }
 
 static int check_date(struct job *j)
 {
 	const struct kh_http_header *d = find_header(j->req, "x-amz-date", NULL);
+	int64_t t = 0;
 
 	if (d != NULL)
 		j->amz_date = kh_slice_trim_ows(d->value);
-	if (d == NULL || j->amz_date.len != 16 ||
+	if (d == NULL || kh_sigv4_parse_date(j->amz_date, &t) != 0 ||
 	    memcmp(j->amz_date.ptr, j->auth.date.ptr, 8) != 0)
 		return refuse(j->res, 400, "sigv4_unsupported",
 			      "a re-signed request needs an X-Amz-Date header (yyyymmddThhmmssZ) "
 			      "on the credential scope's date");
+	/* AWS refuses these too (RequestTimeTooSkewed): keyhole need not sign
+	 * them, nor hold their bodies. */
+	if (t > j->ctx->now + KH_SIGV4_MAX_SKEW || t < j->ctx->now - KH_SIGV4_MAX_SKEW)
+		return refuse(j->res, 403, "sigv4_clock_skew",
+			      "X-Amz-Date %.16s is more than %d minutes away from keyhole's clock; "
+			      "check the clock where the request was signed",
+			      j->amz_date.ptr, KH_SIGV4_MAX_SKEW / 60);
 	return 0;
 }
 
@@ -220,7 +309,14 @@ static bool streaming_signed(struct kh_slice v)
 	       !kh_slice_eq_cstr(v, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
 }
 
-static int payload_hash(struct job *j)
+static bool literal_payload(struct kh_slice v)
+{
+	return kh_slice_eq_cstr(v, "UNSIGNED-PAYLOAD") ||
+	       kh_slice_eq_cstr(v, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+}
+
+/* What the signature says about the body, from the head alone. */
+static int declared_payload(struct job *j)
 {
 	const struct kh_http_header *h = find_header(j->req, "x-amz-content-sha256", NULL);
 	const struct kh_http_head *r = j->req;
@@ -234,16 +330,19 @@ static int payload_hash(struct job *j)
 				      "client for UNSIGNED-PAYLOAD or a single signed body",
 				      (int)(j->payload_hash.len < 64 ? j->payload_hash.len : 64),
 				      j->payload_hash.ptr);
-		return 0;
+		j->declared_digest = kh_sigv4_is_digest(j->payload_hash);
+		if (j->declared_digest || literal_payload(j->payload_hash))
+			return 0;
+		return refuse(j->res, 400, "sigv4_malformed",
+			      "x-amz-content-sha256 must be the body's SHA-256 in hex, "
+			      "UNSIGNED-PAYLOAD or STREAMING-UNSIGNED-PAYLOAD-TRAILER");
 	}
+	if (kh_slice_eq_cstr(j->auth.service, "s3"))
+		return refuse(j->res, 400, "sigv4_unsupported",
+			      "S3 requires x-amz-content-sha256 on every SigV4 request; this one "
+			      "has none");
 	if (r->body == KH_BODY_NONE || (r->body == KH_BODY_LENGTH && r->content_length == 0)) {
 		j->payload_hash = KH_SLICE_LIT(EMPTY_SHA256);
-		return 0;
-	}
-	if (j->ctx->body.ptr != NULL && r->body == KH_BODY_LENGTH &&
-	    j->ctx->body.len == r->content_length) {
-		kh_sigv4_sha256_hex(j->ctx->body.ptr, j->ctx->body.len, j->body_hash);
-		j->payload_hash = kh_slice_make(j->body_hash, KH_SIGV4_HEX_LEN);
 		return 0;
 	}
 	if (r->body != KH_BODY_LENGTH)
@@ -257,6 +356,26 @@ static int payload_hash(struct job *j)
 			      "body; keyhole hashes at most %u bytes, this one has %llu (send "
 			      "x-amz-content-sha256)",
 			      KH_SIGV4_MAX_BODY, (unsigned long long)r->content_length);
+	j->needs_body = true;
+	return 0;
+}
+
+/* The body's hash, when the signature covers it and the client did not
+ * declare it: relay.c holds the whole body for this (kh_resign_precheck). */
+static int body_hash(struct job *j)
+{
+	if (j->declared_digest && j->req->body == KH_BODY_NONE &&
+	    !kh_slice_eq_nocase(j->payload_hash, KH_SLICE_LIT(EMPTY_SHA256)))
+		return refuse(j->res, 400, "sigv4_body_mismatch",
+			      "x-amz-content-sha256 declares the hash of a body, but the request "
+			      "has none");
+	if (!j->needs_body)
+		return 0;
+	if (j->ctx->body.ptr != NULL && j->ctx->body.len == j->req->content_length) {
+		kh_sigv4_sha256_hex(j->ctx->body.ptr, j->ctx->body.len, j->body_hash);
+		j->payload_hash = kh_slice_make(j->body_hash, KH_SIGV4_HEX_LEN);
+		return 0;
+	}
 	return refuse(j->res, 503, "sigv4_busy",
 		      "keyhole is holding too many request bodies for SigV4 hashing right now; "
 		      "retry");
@@ -401,50 +520,70 @@ static void note_swaps(struct job *j)
 			j->res->swapped[j->res->n_swapped++] = names[i];
 }
 
+/* Everything that can be checked from the head alone, before a body is
+ * held or a signature computed. 1: a request keyhole re-signs, checked so
+ * far; 0: not one (rewrite it as usual); -1: refuse. */
+static int prepare(struct job *j)
+{
+	const struct kh_http_header *a;
+	const char *why;
+
+	j->aws = find_creds(j->ctx->policy);
+	if (j->aws.key_id == NULL)
+		return 0;
+	if (refuse_presigned(j) != 0)
+		return -1;
+	if ((a = sigv4_authorization(j->req, &j->auth_index)) == NULL ||
+	    kh_policy_token_scan(j->ctx->policy, a->value) != j->aws.key_id)
+		return 0; /* not signed with our key: a token in it is refused as misplaced */
+	if (a->value.len > KH_SIGV4_MAX_AUTH)
+		return refuse(j->res, 431, "header_too_large",
+			      "SigV4 Authorization header too large");
+	if (kh_sigv4_parse_auth(a->value, &j->auth, &why) != 0)
+		return refuse(j->res, 400, "sigv4_malformed", "malformed SigV4 Authorization: %s",
+			      why);
+	if (!kh_slice_eq(j->auth.akid,
+			 kh_slice_make(j->aws.key_id->token, j->aws.key_id->token_len)))
+		return refuse(j->res, 400, "sigv4_malformed",
+			      "the fake %s must be the whole key id in Credential=",
+			      KH_AWS_KEY_ID_ENV);
+	if (check_destination(j) != 0 || check_scope(j) != 0 || check_signed_headers(j) != 0 ||
+	    check_date(j) != 0 || declared_payload(j) != 0 || session_token(j) != 0)
+		return -1;
+	return 1;
+}
+
 int kh_resign_request(const struct kh_rw_ctx *ctx, const struct kh_http_head *req,
 		      struct kh_resign *rs, struct kh_rw_result *res)
 {
 	struct job j = { .ctx = ctx, .req = req, .res = res };
-	const struct kh_http_header *a;
-	const char *why;
+	int rc = prepare(&j);
 
-	j.aws = find_creds(ctx->policy);
-	if (j.aws.key_id == NULL)
-		return 0;
-	if (refuse_presigned(&j) != 0)
-		return -1;
-	if ((a = sigv4_authorization(req, &j.auth_index)) == NULL ||
-	    kh_policy_token_scan(ctx->policy, a->value) != j.aws.key_id)
-		return 0; /* not signed with our key: a token in it is refused as misplaced */
-	if (a->value.len > KH_SIGV4_MAX_AUTH)
-		return refuse(res, 431, "header_too_large", "SigV4 Authorization header too large");
-	if (kh_sigv4_parse_auth(a->value, &j.auth, &why) != 0)
-		return refuse(res, 400, "sigv4_malformed", "malformed SigV4 Authorization: %s",
-			      why);
-	if (!kh_slice_eq(j.auth.akid, kh_slice_make(j.aws.key_id->token, j.aws.key_id->token_len)))
-		return refuse(res, 400, "sigv4_malformed",
-			      "the fake %s must be the whole key id in Credential=",
-			      KH_AWS_KEY_ID_ENV);
-	if (check_destination(&j) != 0 || check_signed_headers(&j) != 0 || check_date(&j) != 0 ||
-	    payload_hash(&j) != 0 || session_token(&j) != 0)
+	if (rc <= 0)
+		return rc;
+	if (body_hash(&j) != 0)
 		return -1;
 	init_creq(&j);
 	if (verify(&j) != 0 || resign(&j, rs) != 0)
 		return -1;
+	/* The signature covers the declared digest only: relay.c checks the body
+	 * against it as it streams. */
+	if (j.declared_digest && req->body != KH_BODY_NONE)
+		for (size_t i = 0; i < KH_SIGV4_HEX_LEN; i++)
+			res->body_sha256[i] = kh_ascii_lower(j.payload_hash.ptr[i]);
 	note_swaps(&j);
 	return 1;
 }
 
-bool kh_resign_wants_body(const struct kh_policy *p, const struct kh_http_head *req)
+int kh_resign_precheck(const struct kh_rw_ctx *ctx, const struct kh_http_head *req,
+		       struct kh_rw_result *res)
 {
-	const struct kh_http_header *a;
-	const struct kh_cred *key_id;
+	struct job j = { .ctx = ctx, .req = req, .res = res };
+	int rc;
 
-	if (req->body != KH_BODY_LENGTH || req->content_length == 0 ||
-	    req->content_length > KH_SIGV4_MAX_BODY ||
-	    find_header(req, "x-amz-content-sha256", NULL) != NULL ||
-	    (a = sigv4_authorization(req, NULL)) == NULL)
-		return false;
-	key_id = find_creds(p).key_id;
-	return key_id != NULL && kh_policy_token_scan(p, a->value) == key_id;
+	memset(res, 0, sizeof *res);
+	if (sigv4_authorization(req, NULL) == NULL)
+		return 0; /* the common case, kept cheap: anything else is judged when routed */
+	rc = prepare(&j);
+	return rc <= 0 ? rc : j.needs_body;
 }

@@ -41,6 +41,7 @@ struct kh_rw_ctx {
 	bool absolute; /* target was absolute-form: replace Host */
 	struct kh_slice target; /* origin-form target to send ("" means "/") */
 	struct kh_slice body; /* the whole Content-Length body when already read, else NULL */
+	int64_t now; /* wall clock, Unix seconds: a SigV4 X-Amz-Date is checked against it */
 };
 
 struct kh_rw_result {
@@ -52,6 +53,9 @@ struct kh_rw_result {
 	bool token_in_target; /* the target held a token: redact it in records */
 	bool upgrade; /* a WebSocket upgrade was forwarded */
 	char sandbox[KH_GRANT_LABEL_MAX]; /* label of a sandbox token seen, or "" */
+	/* re-signed SigV4 with a declared payload digest: the body must hash to
+	 * this (64 lowercase hex), else "" */
+	char body_sha256[65];
 };
 
 /* Appends the rewritten head to out. 0 = forward it; -1 = refuse (res says

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -491,4 +492,104 @@ void kh_sigv4_signature(const uint8_t key[KH_SIGV4_KEY_LEN], struct kh_slice sts
 
 	hmac(key, KH_SIGV4_KEY_LEN, sts, mac);
 	hex_encode(mac, sizeof mac, hex);
+}
+
+/* --- dates and payload digests --- */
+
+/* n decimal digits of v at off, within [min, max]. */
+static int field(struct kh_slice v, size_t off, size_t n, int min, int max, int *out)
+{
+	int x = 0;
+
+	for (size_t i = off; i < off + n; i++) {
+		if (!is_digit(v.ptr[i]))
+			return -1;
+		x = x * 10 + (v.ptr[i] - '0');
+	}
+	*out = x;
+	return x < min || x > max ? -1 : 0;
+}
+
+int kh_sigv4_parse_date(struct kh_slice v, int64_t *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	struct tm tm;
+	int y, mo, d, h, mi, s;
+	time_t t;
+
+	if (v.len != 16 || v.ptr[8] != 'T' || v.ptr[15] != 'Z')
+		return -1;
+	if (field(v, 0, 4, 1970, 9999, &y) != 0 || field(v, 4, 2, 1, 12, &mo) != 0 ||
+	    field(v, 6, 2, 1, mdays[mo - 1], &d) != 0 || field(v, 9, 2, 0, 23, &h) != 0 ||
+	    field(v, 11, 2, 0, 59, &mi) != 0 || field(v, 13, 2, 0, 60, &s) != 0)
+		return -1;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d) /* 29 February of a common year moves */
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+bool kh_sigv4_is_digest(struct kh_slice v)
+{
+	if (v.len != KH_SIGV4_HEX_LEN)
+		return false;
+	for (size_t i = 0; i < v.len; i++)
+		if (!is_lower_hex(kh_ascii_lower(v.ptr[i])))
+			return false;
+	return true;
+}
+
+struct kh_sigv4_body {
+	EVP_MD_CTX *md;
+	char want[KH_SIGV4_HEX_LEN + 1];
+};
+
+struct kh_sigv4_body *kh_sigv4_body_new(struct kh_slice digest)
+{
+	struct kh_sigv4_body *b;
+
+	if (!kh_sigv4_is_digest(digest) || (b = calloc(1, sizeof *b)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < KH_SIGV4_HEX_LEN; i++)
+		b->want[i] = kh_ascii_lower(digest.ptr[i]);
+	b->md = EVP_MD_CTX_new();
+	if (b->md == NULL || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
+		kh_sigv4_body_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void kh_sigv4_body_update(struct kh_sigv4_body *b, const void *p, size_t n)
+{
+	if (n > 0 && EVP_DigestUpdate(b->md, p, n) != 1)
+		b->want[0] = '\0'; /* cannot match any more: fails closed */
+}
+
+bool kh_sigv4_body_matches(struct kh_sigv4_body *b)
+{
+	uint8_t d[32];
+	unsigned int len = 0;
+	char hex[KH_SIGV4_HEX_LEN + 1];
+
+	if (EVP_DigestFinal_ex(b->md, d, &len) != 1 || len != sizeof d)
+		return false;
+	hex_encode(d, sizeof d, hex);
+	return CRYPTO_memcmp(hex, b->want, KH_SIGV4_HEX_LEN) == 0;
+}
+
+void kh_sigv4_body_free(struct kh_sigv4_body *b)
+{
+	if (b == NULL)
+		return;
+	EVP_MD_CTX_free(b->md);
+	free(b);
 }

@@ -90,4 +90,24 @@ void kh_sigv4_signature(const uint8_t key[KH_SIGV4_KEY_LEN], struct kh_slice sts
 /* hex(SHA-256(p)), NUL-terminated. */
 void kh_sigv4_sha256_hex(const void *p, size_t n, char hex[KH_SIGV4_HEX_LEN + 1]);
 
+/* Parses an X-Amz-Date value, "yyyymmddThhmmssZ" (UTC, exactly 16 bytes,
+ * every field in range), into Unix seconds. Returns 0 / -1. */
+int kh_sigv4_parse_date(struct kh_slice v, int64_t *out);
+
+/* Is v a payload hash as x-amz-content-sha256 declares one: 64 hex digits
+ * (either case)? */
+bool kh_sigv4_is_digest(struct kh_slice v);
+
+/* A body checked against the digest its request declared (the signature
+ * covers the digest, not the body): fed as it streams, compared at the end.
+ * Owned by the caller; kh_sigv4_body_free accepts NULL. */
+struct kh_sigv4_body;
+
+/* NULL when out of memory or digest is not kh_sigv4_is_digest(). */
+struct kh_sigv4_body *kh_sigv4_body_new(struct kh_slice digest);
+void kh_sigv4_body_update(struct kh_sigv4_body *b, const void *p, size_t n);
+/* Finishes the hash: does the body fed so far match the digest? Once. */
+bool kh_sigv4_body_matches(struct kh_sigv4_body *b);
+void kh_sigv4_body_free(struct kh_sigv4_body *b);
+
 #endif

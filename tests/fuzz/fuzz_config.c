@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awsscope.h"
 #include "config.h"
 #include "fuzz_check.h"
 
@@ -84,6 +85,9 @@ static void check_values(const struct kh_config *c)
 	check_patterns(c->extra_allowed_hosts, c->n_extra_allowed_hosts);
 	check_patterns(c->cleartext_credential_hosts, c->n_cleartext_credential_hosts);
 	check_network(c);
+	CHECK(c->n_aws_buckets <= KH_MAX_AWS_BUCKETS && (c->aws_buckets_set || !c->n_aws_buckets));
+	for (size_t i = 0; i < c->n_aws_buckets; i++)
+		CHECK(kh_awsscope_bucket_ok(kh_slice_cstr(c->aws_buckets[i])));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

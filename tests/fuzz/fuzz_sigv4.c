@@ -5,10 +5,13 @@
  * canonical request of the target under every path and query form must
  * either fit its capped buffer or fail cleanly, start with the method line,
  * and (normalized) have a path that starts with '/' and holds no "/./" or
- * "/../" segment. */
+ * "/../" segment. The target is also read as an X-Amz-Date (a parsed one
+ * prints back the same) and as "<declared digest><body>" (the streamed
+ * check agrees with a one-shot hash). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sigv4.h"
 #include "fuzz_check.h"
@@ -67,6 +70,45 @@ static void check_creq(struct kh_sigv4_req *r)
 		}
 }
 
+/* A parsed X-Amz-Date prints back as the same 16 bytes (but a leap second,
+ * which the next minute stands for). */
+static void check_date(struct kh_slice v)
+{
+	char back[32];
+	int64_t t;
+	time_t tt;
+	struct tm tm;
+
+	if (kh_sigv4_parse_date(v, &t) != 0)
+		return;
+	CHECK(v.len == 16);
+	tt = (time_t)t;
+	CHECK(gmtime_r(&tt, &tm) != NULL && strftime(back, sizeof back, "%Y%m%dT%H%M%SZ", &tm) == 16);
+	CHECK(memcmp(back, v.ptr, 16) == 0 || memcmp(v.ptr + 13, "60", 2) == 0);
+}
+
+/* "<64 hex><body>": the streamed check, fed in two pieces, agrees with a
+ * one-shot hash of the body. */
+static void check_digest(struct kh_slice v)
+{
+	struct kh_slice digest = kh_slice_make(v.ptr, v.len < 64 ? v.len : 64), body;
+	struct kh_sigv4_body *b;
+	char hex[KH_SIGV4_HEX_LEN + 1];
+	bool same = true;
+
+	if (!kh_sigv4_is_digest(digest) || (b = kh_sigv4_body_new(digest)) == NULL)
+		return;
+	body = kh_slice_make(v.ptr + 64, v.len - 64);
+	kh_sigv4_body_update(b, body.ptr, body.len / 3);
+	kh_sigv4_body_update(b, body.ptr + body.len / 3, body.len - body.len / 3);
+	kh_sigv4_sha256_hex(body.ptr, body.len, hex);
+	for (size_t i = 0; i < 64; i++)
+		same &= hex[i] == ((digest.ptr[i] >= 'A' && digest.ptr[i] <= 'F') ? digest.ptr[i] + 32
+										    : digest.ptr[i]);
+	CHECK(kh_sigv4_body_matches(b) == same);
+	kh_sigv4_body_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size);
@@ -95,5 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								     : KH_SLICE_LIT("host;x-amz-date");
 	r.payload_hash = KH_SLICE_LIT("UNSIGNED-PAYLOAD");
 	check_creq(&r);
+	check_date(target);
+	check_digest(target);
 	return 0;
 }

@@ -384,6 +384,36 @@ static void allowed_ports(void)
 		   "cfg.yaml:2: allowed_ports.a.example[0]: must be a single value, got a list");
 }
 
+static void aws_buckets(void)
+{
+	struct kh_config c;
+
+	EXPECT_OK("scrub_responses: true\n", &c);
+	CHECK(!c.aws_buckets_set);
+	CHECK_INT(c.n_aws_buckets, 0);
+	kh_config_free(&c);
+	EXPECT_OK("aws:\n  buckets: ~\n", &c);
+	CHECK(!c.aws_buckets_set);
+	kh_config_free(&c);
+	EXPECT_OK("aws:\n  buckets: []\n", &c);
+	CHECK(c.aws_buckets_set);
+	CHECK_INT(c.n_aws_buckets, 0);
+	kh_config_free(&c);
+	EXPECT_OK("aws:\n  buckets:\n    - my-team-data\n    - logs.example.com\n", &c);
+	CHECK(c.aws_buckets_set);
+	CHECK_INT(c.n_aws_buckets, 2);
+	if (c.n_aws_buckets == 2) {
+		CHECK_STR(c.aws_buckets[0], "my-team-data");
+		CHECK_STR(c.aws_buckets[1], "logs.example.com");
+	}
+	kh_config_free(&c);
+	CHECK(!c.aws_buckets_set && c.aws_buckets == NULL);
+	EXPECT_ERR("aws:\n  buckets: [ok-bucket, My_Bucket]\n",
+		   "cfg.yaml:2: aws.buckets[1]: 'My_Bucket' is not an S3 bucket name");
+	EXPECT_ERR("aws:\n  buckets: my-bucket\n", "cfg.yaml:2: aws.buckets: must be a list");
+	EXPECT_ERR("aws: [x]\n", "cfg.yaml:1: aws: must be a mapping");
+}
+
 static void listen_addrs(void)
 {
 	struct kh_config c;
@@ -950,6 +980,7 @@ int main(void)
 	RUN(too_many);
 	RUN(host_lists);
 	RUN(allowed_ports);
+	RUN(aws_buckets);
 	RUN(listen_addrs);
 	RUN(metrics_listen);
 	RUN(resolve_pins);

@@ -76,7 +76,8 @@ static int run(const char *raw, const char *host, uint16_t port, bool tls, bool 
 	struct kh_buf out;
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head((const uint8_t *)raw, strlen(raw), &scan, 16384, &herr);
-	struct kh_rw_ctx ctx = { policy, host, port, tls ? 443 : 80, tls, absolute, { 0, 0 }, { 0, 0 } };
+	struct kh_rw_ctx ctx = { policy,   host,	 port, tls ? 443 : 80, tls, absolute,
+				 { 0, 0 }, { 0, 0 }, 0 };
 	int rc;
 
 	if (n <= 0 || kh_http_parse_request((const uint8_t *)raw, (size_t)n, &lim, &h, &herr) != 0)

@@ -382,6 +382,58 @@ static void test_parse_auth(void)
 	}
 }
 
+static void test_parse_date(void)
+{
+	static const char *const bad[] = { "",
+					   "20150830T123600",
+					   "20150830t123600Z",
+					   "2015083OT123600Z",
+					   "20151301T000000Z",
+					   "20150230T000000Z",
+					   "20150229T000000Z", /* not a leap year */
+					   "20150830T240000Z",
+					   "20150830T126000Z",
+					   "19691231T235959Z",
+					   "20150830 123600Z",
+					   "20150830T123600Z0" };
+	int64_t t = 0;
+
+	CHECK_INT(kh_sigv4_parse_date(KH_SLICE_LIT("20150830T123600Z"), &t), 0);
+	CHECK_INT(t, 1440938160);
+	CHECK_INT(kh_sigv4_parse_date(KH_SLICE_LIT("20160229T000000Z"), &t), 0);
+	CHECK_INT(t, 1456704000);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK_INT(kh_sigv4_parse_date(kh_slice_cstr(bad[i]), &t), -1);
+}
+
+static void test_body_digest(void)
+{
+	/* sha256("hello") */
+	static const char hello[] =
+		"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+	struct kh_sigv4_body *b;
+
+	CHECK(kh_sigv4_is_digest(kh_slice_cstr(hello)));
+	CHECK(kh_sigv4_is_digest(
+		KH_SLICE_LIT("2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824")));
+	CHECK(!kh_sigv4_is_digest(KH_SLICE_LIT("UNSIGNED-PAYLOAD")));
+	CHECK(!kh_sigv4_is_digest(
+		KH_SLICE_LIT("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982g")));
+	CHECK(kh_sigv4_body_new(KH_SLICE_LIT("abc")) == NULL);
+	b = kh_sigv4_body_new(kh_slice_cstr(hello));
+	kh_sigv4_body_update(b, "he", 2);
+	kh_sigv4_body_update(b, "", 0);
+	kh_sigv4_body_update(b, "llo", 3);
+	CHECK(kh_sigv4_body_matches(b));
+	kh_sigv4_body_free(b);
+	b = kh_sigv4_body_new(
+		KH_SLICE_LIT("2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824"));
+	kh_sigv4_body_update(b, "hellO", 5);
+	CHECK(!kh_sigv4_body_matches(b));
+	kh_sigv4_body_free(b);
+	kh_sigv4_body_free(NULL);
+}
+
 int main(void)
 {
 	RUN(test_suite_signatures);
@@ -391,5 +443,7 @@ int main(void)
 	RUN(test_query_as_sent_and_double_encoding);
 	RUN(test_canonical_request_cap);
 	RUN(test_parse_auth);
+	RUN(test_parse_date);
+	RUN(test_body_digest);
 	TAP_DONE();
 }

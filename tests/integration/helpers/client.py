@@ -77,8 +77,11 @@ class Conn:
         self.sock, self.buf, self.timeout = sock, b"", timeout
 
     @classmethod
-    def to_proxy(cls, port, timeout=5.0):
-        return cls(socket.create_connection(("127.0.0.1", port), timeout=timeout), timeout)
+    def to_proxy(cls, port, timeout=5.0, source=None):
+        """source: a loopback address to connect from (another client, as keyhole sees it)."""
+        addr = (source, 0) if source else None
+        return cls(socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                            source_address=addr), timeout)
 
     @classmethod
     def to_unix(cls, path, timeout=5.0):
@@ -222,18 +225,18 @@ def client_context(cafile, check_hostname=True):
     return ctx
 
 
-def send_connect(port, authority, timeout=5.0, headers=()):
+def send_connect(port, authority, timeout=5.0, headers=(), source=None):
     """Opens a TCP connection to the proxy, sends CONNECT, returns (conn, response)."""
-    conn = Conn.to_proxy(port, timeout)
+    conn = Conn.to_proxy(port, timeout, source)
     extra = "".join(f"{n}: {v}\r\n" for n, v in headers)
     conn.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{extra}\r\n".encode())
     return conn, conn.read_response(connect=True)
 
 
 def open_tunnel(port, host, upstream_port, cafile, server_hostname=DEFAULT,
-                check_hostname=True, timeout=5.0):
+                check_hostname=True, timeout=5.0, source=None):
     """CONNECT host:upstream_port through the proxy, then TLS with keyhole's CA."""
-    conn, resp = send_connect(port, f"{host}:{upstream_port}", timeout)
+    conn, resp = send_connect(port, f"{host}:{upstream_port}", timeout, source=source)
     if resp.status != 200:
         conn.close()
         raise AssertionError(f"CONNECT {host}:{upstream_port} -> {resp.status} "

@@ -57,6 +57,16 @@ def _signed_leaf(d, name, cn, sans):
     return CertPair(os.path.join(d, f"{name}.crt"), os.path.join(d, f"{name}.key"))
 
 
+def make_leaf(pki, name, dns_names):
+    """Another server cert from the test CA, for dns_names (and the loopback IPs);
+    made once per name and PKI."""
+    crt = os.path.join(pki.dir, f"{name}.crt")
+    if os.path.exists(crt):
+        return CertPair(crt, os.path.join(pki.dir, f"{name}.key"))
+    sans = [f"DNS:{n}" for n in dns_names] + [f"IP:{ip}" for ip in SERVER_IPS]
+    return _signed_leaf(pki.dir, name, dns_names[0], sans)
+
+
 def make_pki(d):
     """Creates the whole test PKI in directory d and returns its paths."""
     os.makedirs(d, exist_ok=True)

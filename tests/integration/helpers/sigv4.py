@@ -10,6 +10,7 @@ inner runs of spaces collapsed.
 import datetime
 import hashlib
 import hmac
+import http.client
 import http.server
 import posixpath
 import secrets
@@ -18,7 +19,17 @@ import ssl
 import threading
 from urllib.parse import quote, unquote
 
+from .client import client_context
+from .keyhole import mapping
+from .pki import make_leaf
+
 ALGORITHM = "AWS4-HMAC-SHA256"
+
+# Real AWS endpoint names, pinned to loopback by the tests' `resolve:`, so that
+# keyhole's rules for AWS hosts apply as they would toward AWS itself.
+AWS_NAMES = ["sts.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com",
+             "*.s3.us-east-1.amazonaws.com", "s3.eu-west-1.amazonaws.com",
+             "x.execute-api.us-east-1.amazonaws.com"]
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -137,9 +148,32 @@ class AwsUpstream:
             def log_message(self, *a):
                 pass
 
+            def _chunked(self):
+                """The de-chunked body, or None if the connection ends first."""
+                body = b""
+                while True:
+                    line = self.rfile.readline()
+                    if not line.endswith(b"\r\n"):
+                        return None
+                    size = int(line.split(b";")[0], 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b""):
+                            pass
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+
             def _any(self):
                 n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = self._chunked()
+                    if body is None:    # cut off mid-body: nothing to answer
+                        outer.seen.append((self.command, self.path, list(self.headers.items()),
+                                           b"", "incomplete chunked body"))
+                        self.close_connection = True
+                        return
+                else:
+                    body = self.rfile.read(n) if n else b""
                 hs = list(self.headers.items())
                 why = verify(self.command, self.path, hs, body, akid=outer.akid,
                              secret=outer.secret, session=outer.session)
@@ -185,3 +219,58 @@ def unused_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def aws_cert(pki):
+    """A test-CA server cert for AWS_NAMES."""
+    return make_leaf(pki, "aws", AWS_NAMES)
+
+
+def aws_resolve(names=AWS_NAMES):
+    """`resolve:` pins sending the AWS names (not the wildcards) to the test upstream."""
+    return {n: "127.0.0.1" for n in names if not n.startswith("*")}
+
+
+class AwsKeys:
+    """The sandbox's fake key pair (keyhole tokens) and the real one keyhole holds."""
+
+    def __init__(self):
+        self.fake_akid, self.fake_secret = fake_pair()
+        self.real_akid, self.real_secret = real_pair()
+
+    def mappings(self, hosts=("*.amazonaws.com",)):
+        return [mapping(self.fake_akid, "AWS_ACCESS_KEY_ID", hosts, ()),
+                mapping(self.fake_secret, "AWS_SECRET_ACCESS_KEY", hosts, ())]
+
+    def env(self):
+        return {"AWS_ACCESS_KEY_ID": self.real_akid, "AWS_SECRET_ACCESS_KEY": self.real_secret}
+
+    def upstream(self, cert):
+        """An AwsUpstream that accepts only what the real keys signed."""
+        return AwsUpstream(cert, akid=self.real_akid, secret=self.real_secret).start()
+
+    def sign(self, method, host, port, target, **kw):
+        """Headers signed with the fake keys, as an SDK in the sandbox would."""
+        return sign(method, f"{host}:{port}", target, akid=self.fake_akid,
+                    secret=self.fake_secret, **kw)
+
+
+def tunnel_request(kh, host, port, method, target, headers, body=b"", source=None,
+                   timeout=10):
+    """One request in a CONNECT tunnel through keyhole, optionally from another
+    loopback address: (status, X-Keyhole-Reason, body)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", kh.port, timeout=timeout,
+                                       context=client_context(kh.ca_crt),
+                                       source_address=(source, 0) if source else None)
+    conn.set_tunnel(host, port)
+    try:
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        for n, v in headers:
+            conn.putheader(n, v)
+        if body or method in ("POST", "PUT"):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.getheader("X-Keyhole-Reason"), r.read()
+    finally:
+        conn.close()
