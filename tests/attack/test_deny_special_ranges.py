@@ -140,7 +140,7 @@ def test_default_list_refuses_each_range(start_keyhole, netns_wrapper):
                 problems.append(f"{what}: {r.status} {r.text.strip()!r} (expected no route)")
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
-    recs = kh.wait_audit(lambda a: a.get("reason") == "deny_cidr", n=3 * len(DEFAULT_DENIED))
+    recs = kh.wait_audit_count(lambda a: a.get("reason") == "deny_cidr", n=3 * len(DEFAULT_DENIED))
     assert all(a["decision"] == "deny" and a["status"] == 403 for a in recs)
 
 

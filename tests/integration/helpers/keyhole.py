@@ -224,6 +224,22 @@ class Keyhole:
             records.append(rec)
         return records
 
+    def wait_audit_count(self, pred=lambda r: True, n=1, timeout=4.0):
+        """Waits until the records satisfying pred stand for at least n events,
+        counting a fold record (repeated refusals of one kind from one source
+        within a second, written when that second ends) as its "repeated"
+        count; returns the records."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.audit() if pred(r)]
+            count = sum(r.get("repeated", 1) for r in found)
+            if count >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert count >= n, (f"wanted {n} matching audit events, got {count}; "
+                            f"audit.log:\n{self.audit_text()}")
+        return found
+
     def wait_audit(self, pred=lambda r: True, n=1, timeout=3.0):
         """Waits until at least n records satisfy pred; returns them."""
         deadline = time.monotonic() + timeout
