@@ -16,10 +16,10 @@
 
 #define CAP_SCAN_MAX 64 /* capability numbers tried; past the kernel's last is EINVAL */
 
-static int empty_bounding_set(struct kh_err *err)
+static int empty_bounding_set(int keep, struct kh_err *err)
 {
 	for (int c = 0; c < CAP_SCAN_MAX; c++) {
-		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1)
+		if (c == keep || prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1)
 			continue; /* not in the set, or past the last capability */
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
 			kh_err_set(err, "cannot drop capability %d from the bounding set: %s", c,
@@ -47,20 +47,24 @@ static int become(uid_t uid, gid_t gid, struct kh_err *err)
 	return 0;
 }
 
-/* Effective, permitted and inheritable sets emptied, and checked. */
-static int clear_sets(struct kh_err *err)
+/* Effective, permitted and inheritable sets emptied but for keep, and checked. */
+static int clear_sets(int keep, struct kh_err *err)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
+	struct __user_cap_data_struct d[2], want[2];
 
-	memset(d, 0, sizeof d);
+	memset(want, 0, sizeof want);
+	if (keep >= 0 && keep < CAP_SCAN_MAX)
+		want[keep / 32].effective = want[keep / 32].permitted = 1u << (keep % 32);
+	memcpy(d, want, sizeof d);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
 	    syscall(SYS_capset, &h, d) != 0 || syscall(SYS_capget, &h, d) != 0) {
 		kh_err_set(err, "cannot clear the capability sets: %s", strerror(errno));
 		return -1;
 	}
 	for (int i = 0; i < 2; i++)
-		if (d[i].effective != 0 || d[i].permitted != 0 || d[i].inheritable != 0) {
+		if (d[i].effective != want[i].effective || d[i].permitted != want[i].permitted ||
+		    d[i].inheritable != 0) {
 			kh_err_set(err, "capabilities are still held after clearing them");
 			return -1;
 		}
@@ -69,11 +73,11 @@ static int clear_sets(struct kh_err *err)
 
 int kh_confine(const struct kh_confine *c, struct kh_err *err)
 {
-	if (empty_bounding_set(err) != 0)
+	if (empty_bounding_set(c->keep_cap, err) != 0)
 		goto fail;
 	if (c->set_ids && become(c->uid, c->gid, err) != 0)
 		goto fail;
-	if (clear_sets(err) != 0)
+	if (clear_sets(c->keep_cap, err) != 0)
 		goto fail;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
 	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {

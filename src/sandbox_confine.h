@@ -18,9 +18,11 @@ struct kh_confine {
 	uid_t uid;
 	gid_t gid;
 	scmp_filter_ctx filter; /* loaded last; NULL: none */
+	int keep_cap;           /* one capability kept (effective, permitted, bounding), or -1 */
 };
 
-/* Applies c to the calling process and checks the result: 0, or -1 with err
+/* Applies c to the calling process (a zeroed struct keeps capability 0:
+ * set keep_cap to -1) and checks the result: 0, or -1 with err
  * (the caller must then not run the command). Needs CAP_SETPCAP to empty the
  * bounding set. Allocates nothing but the filter program; call it in a
  * single-threaded process. */

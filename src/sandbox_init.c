@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -99,6 +100,7 @@ struct init {
 	char label[KH_GRANT_LABEL_MAX]; /* our sandbox tokens' label, or "" */
 	bool dns_leak; /* the DNS name just judged held a token */
 	struct kh_confine confine; /* what the command's process gives up before exec */
+	char workdir[KH_MAX_PATH]; /* --chdir: where the command starts, once confined */
 };
 
 static int connect_daemon(const char *path)
@@ -531,7 +533,7 @@ static int open_sockets(struct init *in, uint16_t port)
  * runs us. bwrap's filter would also cover pid 1 from its first instruction;
  * pid 1 gets the same filter once the command runs (confine_self), before it
  * reads a byte from the command, which is what matters. */
-static pid_t spawn(char **argv, const sigset_t *blocked, const struct kh_confine *c)
+static pid_t spawn(char **argv, const sigset_t *blocked, const struct init *in)
 {
 	struct kh_err err = { "" };
 	pid_t pid = fork();
@@ -539,8 +541,14 @@ static pid_t spawn(char **argv, const sigset_t *blocked, const struct kh_confine
 	if (pid != 0)
 		return pid;
 	sigprocmask(SIG_UNBLOCK, blocked, NULL);
-	if (kh_confine(c, &err) != 0) {
+	if (kh_confine(&in->confine, &err) != 0) {
 		fprintf(stderr, "%s; not running %s\n", err.msg, argv[0]);
+		_exit(126);
+	}
+	/* Entered as the command's uid: the directory may be open to it only
+	 * (root's sandbox sees it through an idmapped mount, owned by that uid). */
+	if (in->workdir[0] != '\0' && (chdir(in->workdir) != 0 || setenv("PWD", in->workdir, 1) != 0)) {
+		fprintf(stderr, "keyhole sandbox: cannot enter %s: %s\n", in->workdir, strerror(errno));
 		_exit(126);
 	}
 	execvp(argv[0], argv);
@@ -548,10 +556,14 @@ static pid_t spawn(char **argv, const sigset_t *blocked, const struct kh_confine
 	_exit(127);
 }
 
-/* pid 1, once the command runs: nothing inside needs any privilege any more. */
+/* pid 1, once the command runs: nothing inside needs any privilege any more,
+ * but for passing on the signals sent to the sandbox to a command that runs
+ * as another uid (CAP_KILL, which reaches no process outside the sandbox's
+ * user namespace). */
 static int confine_self(const struct init *in)
 {
-	struct kh_confine self = { .filter = in->confine.filter };
+	struct kh_confine self = { .filter = in->confine.filter,
+				   .keep_cap = in->confine.set_ids ? CAP_KILL : -1 };
 	struct kh_err err = { "" };
 
 	if (kh_confine(&self, &err) != 0) {
@@ -612,7 +624,7 @@ static int setup(struct init *in, uint16_t port, char **cmd)
 		fprintf(stderr, "keyhole sandbox: %s\n", err.msg);
 		return -1;
 	}
-	in->child = spawn(cmd, &set, &in->confine);
+	in->child = spawn(cmd, &set, in);
 	if (in->child <= 0)
 		return -1;
 	if (confine_self(in) != 0) { /* the command must not outlive a pid 1 that failed */
@@ -642,6 +654,7 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 		{ "id-fd", required_argument, NULL, 'i' },
 		{ "uid", required_argument, NULL, 'u' },
 		{ "gid", required_argument, NULL, 'g' },
+		{ "chdir", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t fd = 0, id = 0;
@@ -668,6 +681,8 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 		} else if (ch == 'A' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 			kh_audit_use_fd((int)fd);
+		} else if (ch == 'c' && strlen(optarg) < sizeof in->workdir) {
+			memcpy(in->workdir, optarg, strlen(optarg) + 1);
 		} else if ((ch == 'u' || ch == 'g') && kh_parse_u64(optarg, UINT32_MAX - 1, &id) == 0) {
 			in->confine.set_ids = true;
 			ids |= ch == 'u' ? 1 : 2;
@@ -690,6 +705,7 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 	uint64_t port = 0;
 
 	in.id_fd = -1;
+	in.confine.keep_cap = -1;
 	if (parse(argc, argv, &in, &port) != 0)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	if (getpid() != 1)
