@@ -142,14 +142,16 @@ static int add_all(struct kh_argv *a, const char *const *v)
  * (but CAP_KILL, to pass signals on to a command of another uid). */
 static int namespace_args(const struct sandbox_opts *o, struct kh_argv *a)
 {
-	static const char *const caps[] = { "--cap-drop", "ALL", "--cap-add", "CAP_NET_BIND_SERVICE",
-					    "--cap-add", "CAP_SETPCAP", NULL };
-	static const char *const set_ids[] = { "--cap-add", "CAP_SETUID", "--cap-add",
-					       "CAP_SETGID", "--cap-add", "CAP_KILL", NULL };
+	static const char *const caps[] = { "--cap-drop", "ALL",
+					    "--cap-add",  "CAP_NET_BIND_SERVICE",
+					    "--cap-add",  "CAP_SETPCAP",
+					    NULL };
+	static const char *const set_ids[] = { "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+					       "--cap-add", "CAP_KILL",   NULL };
 	int rc = add_all(a, (const char *const[]){ "--die-with-parent", "--unshare-user",
-						   "--unshare-pid", "--unshare-net", "--unshare-ipc",
-						   "--unshare-uts", "--hostname", "keyhole-sandbox",
-						   "--as-pid-1", NULL });
+						   "--unshare-pid", "--unshare-net",
+						   "--unshare-ipc", "--unshare-uts", "--hostname",
+						   "keyhole-sandbox", "--as-pid-1", NULL });
 
 	rc |= add_all(a, caps);
 	if (o->root) {
@@ -170,11 +172,32 @@ static int mount_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 	 * devices, raw disks included, stay out of reach even of a root sandbox.
 	 * /proc/sys and the other kernel knobs are bound read-only over the new
 	 * /proc (bwrap does this only when it could write them itself). */
-	int rc = add_all(a, (const char *const[]){
-		"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind",
-		"/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger",
-		"/proc/sysrq-trigger", "--ro-bind-try", "/proc/irq", "/proc/irq", "--ro-bind-try",
-		"/proc/bus", "/proc/bus", "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run", NULL });
+	int rc = add_all(a, (const char *const[]){ "--ro-bind",
+						   "/",
+						   "/",
+						   "--dev",
+						   "/dev",
+						   "--proc",
+						   "/proc",
+						   "--ro-bind",
+						   "/proc/sys",
+						   "/proc/sys",
+						   "--ro-bind-try",
+						   "/proc/sysrq-trigger",
+						   "/proc/sysrq-trigger",
+						   "--ro-bind-try",
+						   "/proc/irq",
+						   "/proc/irq",
+						   "--ro-bind-try",
+						   "/proc/bus",
+						   "/proc/bus",
+						   "--perms",
+						   "1777",
+						   "--tmpfs",
+						   "/tmp",
+						   "--tmpfs",
+						   "/run",
+						   NULL });
 
 	if (o->root) /* the command's uid must be able to walk to the directory */
 		rc |= kh_workdir_open_path(o->wd, a);
@@ -186,8 +209,8 @@ static int mount_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 						x->paths.ca_crt, IN_CA, "--ro-bind", exe, IN_EXE,
 						"--chdir", "/", NULL });
 	if (o->resolv[0] != '\0') /* names resolve through pid 1's responder */
-		rc |= add_all(
-			a, (const char *const[]){ "--ro-bind", o->resolv, "/etc/resolv.conf", NULL });
+		rc |= add_all(a, (const char *const[]){ "--ro-bind", o->resolv, "/etc/resolv.conf",
+							NULL });
 	return rc;
 }
 
@@ -437,8 +460,8 @@ static int prepare_workdir(const struct kh_cli_ctx *x, struct sandbox_opts *o)
 		return kh_cli_fail(x, "%s", err.msg);
 	if (!o->root)
 		return 0;
-	o->idmap_fd = kh_userns_idmap_ns(o->wd->owner, o->wd->group, KH_SANDBOX_UID,
-					 KH_SANDBOX_GID, &err);
+	o->idmap_fd = kh_userns_idmap_ns(o->wd->owner, o->wd->group, KH_SANDBOX_UID, KH_SANDBOX_GID,
+					 &err);
 	if (o->idmap_fd < 0)
 		return kh_cli_fail(x, "%s", err.msg);
 	/* bwrap keeps the read end (no CLOEXEC); ours is closed in its process */

@@ -14,11 +14,11 @@
 #include "sandbox_seccomp.h"
 
 struct kh_confine {
-	bool set_ids;          /* become uid/gid (needs CAP_SETUID/CAP_SETGID) */
+	bool set_ids; /* become uid/gid (needs CAP_SETUID/CAP_SETGID) */
 	uid_t uid;
 	gid_t gid;
 	scmp_filter_ctx filter; /* loaded last; NULL: none */
-	int keep_cap;           /* one capability kept (effective, permitted, bounding), or -1 */
+	int keep_cap; /* one capability kept (effective, permitted, bounding), or -1 */
 };
 
 /* Applies c to the calling process (a zeroed struct keeps capability 0:

@@ -547,8 +547,10 @@ static pid_t spawn(char **argv, const sigset_t *blocked, const struct init *in)
 	}
 	/* Entered as the command's uid: the directory may be open to it only
 	 * (root's sandbox sees it through an idmapped mount, owned by that uid). */
-	if (in->workdir[0] != '\0' && (chdir(in->workdir) != 0 || setenv("PWD", in->workdir, 1) != 0)) {
-		fprintf(stderr, "keyhole sandbox: cannot enter %s: %s\n", in->workdir, strerror(errno));
+	if (in->workdir[0] != '\0' &&
+	    (chdir(in->workdir) != 0 || setenv("PWD", in->workdir, 1) != 0)) {
+		fprintf(stderr, "keyhole sandbox: cannot enter %s: %s\n", in->workdir,
+			strerror(errno));
 		_exit(126);
 	}
 	execvp(argv[0], argv);
@@ -683,7 +685,8 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 			kh_audit_use_fd((int)fd);
 		} else if (ch == 'c' && strlen(optarg) < sizeof in->workdir) {
 			memcpy(in->workdir, optarg, strlen(optarg) + 1);
-		} else if ((ch == 'u' || ch == 'g') && kh_parse_u64(optarg, UINT32_MAX - 1, &id) == 0) {
+		} else if ((ch == 'u' || ch == 'g') &&
+			   kh_parse_u64(optarg, UINT32_MAX - 1, &id) == 0) {
 			in->confine.set_ids = true;
 			ids |= ch == 'u' ? 1 : 2;
 			if (ch == 'u')

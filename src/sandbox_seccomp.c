@@ -44,10 +44,10 @@ const char *const kh_seccomp_refused[] = {
 	"setns",
 	/* the kernel itself */
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-	"create_module", "query_module", "get_kernel_syms", "bpf", "perf_event_open",
-	"userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "syslog",
-	"lookup_dcookie", "fanotify_init", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
-	"iopl", "ioperm", "modify_ldt", "vm86", "vm86old",
+	"create_module", "query_module", "get_kernel_syms", "bpf", "perf_event_open", "userfaultfd",
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "syslog", "lookup_dcookie",
+	"fanotify_init", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "iopl", "ioperm",
+	"modify_ldt", "vm86", "vm86old",
 	/* kernel keyrings, which are not per sandbox */
 	"keyctl", "add_key", "request_key",
 	/* files by handle, around the mount tree */
@@ -56,8 +56,7 @@ const char *const kh_seccomp_refused[] = {
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
 	/* the machine */
 	"reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "settimeofday",
-	"clock_settime", "stime",
-	NULL,
+	"clock_settime", "stime", NULL
 };
 
 /* Namespace flags of clone(2) and unshare(2). CLONE_NEWTIME shares its bit
@@ -92,8 +91,8 @@ static int refuse_ns_flags(scmp_filter_ctx f, int nr, unsigned arg, size_t nflag
 	return 0;
 }
 
-static int refuse_arg(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare op,
-		      scmp_datum_t a, scmp_datum_t b)
+static int refuse_arg(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare op, scmp_datum_t a,
+		      scmp_datum_t b)
 {
 	struct scmp_arg_cmp c = { arg, op, a, b };
 

@@ -38,7 +38,8 @@ int kh_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct kh_err *err)
 
 	snprintf(umap, sizeof umap, "0 0 1\n%u %u 1\n", (unsigned)uid, (unsigned)uid);
 	snprintf(gmap, sizeof gmap, "0 0 1\n%u %u 1\n", (unsigned)gid, (unsigned)gid);
-	if (write_proc(pid, "uid_map", umap, err) != 0 || write_proc(pid, "gid_map", gmap, err) != 0)
+	if (write_proc(pid, "uid_map", umap, err) != 0 ||
+	    write_proc(pid, "gid_map", gmap, err) != 0)
 		return -1;
 	return 0;
 }
@@ -63,7 +64,8 @@ static int open_helper_ns(pid_t pid, uid_t from_uid, gid_t from_gid, uid_t to_ui
 
 	snprintf(umap, sizeof umap, "%u %u 1\n", (unsigned)from_uid, (unsigned)to_uid);
 	snprintf(gmap, sizeof gmap, "%u %u 1\n", (unsigned)from_gid, (unsigned)to_gid);
-	if (write_proc(pid, "uid_map", umap, err) != 0 || write_proc(pid, "gid_map", gmap, err) != 0)
+	if (write_proc(pid, "uid_map", umap, err) != 0 ||
+	    write_proc(pid, "gid_map", gmap, err) != 0)
 		return -1;
 	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -26,9 +26,10 @@ enum stub { STUB_NONE, STUB_DIR, STUB_FILE };
  * empty directory as placeholder (git lists no empty directory, so the
  * placeholders never show up in `git status` or get committed). */
 static const char *const top_names[] = {
-	".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
-	".zprofile", ".zshenv", ".zlogin", ".zlogout", ".envrc", ".gitconfig", ".gitmodules",
-	".mcp.json", ".vscode", ".idea", ".claude", ".ssh", ".gnupg", NULL,
+	".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile",
+	".zshrc",  ".zprofile",     ".zshenv",     ".zlogin",      ".zlogout",
+	".envrc",  ".gitconfig",    ".gitmodules", ".mcp.json",    ".vscode",
+	".idea",   ".claude",       ".ssh",        ".gnupg",       NULL
 };
 
 /* Directories a sandbox must not write even below: other programs' sockets,
@@ -88,8 +89,7 @@ static int check_homes(const struct kh_workdir *w, struct kh_err *err)
 	return 0;
 }
 
-static int check_system(const struct kh_workdir *w, const char *keyhole_home,
-			struct kh_err *err)
+static int check_system(const struct kh_workdir *w, const char *keyhole_home, struct kh_err *err)
 {
 	char p[KH_MAX_PATH], why[KH_MAX_PATH + 96];
 
@@ -223,8 +223,8 @@ static int make_stub(const struct kh_workdir *w, int pfd, const char *name, enum
 
 /* Keeps rel read-only; a missing one gets a placeholder of kind (none for
  * STUB_NONE). A placeholder we may not make, the command may not either. */
-static int keep(struct kh_workdir *w, int wfd, const char *rel, enum stub kind,
-		const char *content, struct kh_err *err)
+static int keep(struct kh_workdir *w, int wfd, const char *rel, enum stub kind, const char *content,
+		struct kh_err *err)
 {
 	struct kh_workdir_path *e = &w->ro[w->n_ro];
 	struct stat st;
@@ -290,8 +290,8 @@ static int pin(struct kh_workdir *w, const char *rel, struct kh_err *err)
 	return 0;
 }
 
-static int keep_in(struct kh_workdir *w, int wfd, const char *dir, const char *name,
-		   enum stub kind, const char *content, struct kh_err *err)
+static int keep_in(struct kh_workdir *w, int wfd, const char *dir, const char *name, enum stub kind,
+		   const char *content, struct kh_err *err)
 {
 	char rel[KH_WORKDIR_REL_MAX];
 
@@ -378,16 +378,18 @@ static int keep_gitfile(struct kh_workdir *w, int wfd, struct kh_err *err)
 	if (realpath(target, real) == NULL) {
 		if (!within(target, w->dir))
 			return 0;
-		kh_err_set(err, "%s/.git names %s, which does not exist; remove the file or "
-				"choose another directory with --workdir DIR",
+		kh_err_set(err,
+			   "%s/.git names %s, which does not exist; remove the file or "
+			   "choose another directory with --workdir DIR",
 			   w->dir, target);
 		return -1;
 	}
 	if (!within(real, w->dir) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
 		return 0; /* outside: read-only like the rest of the host */
 	if (strcmp(real, w->dir) == 0) {
-		kh_err_set(err, "%s/.git names the directory itself; choose another directory "
-				"with --workdir DIR",
+		kh_err_set(err,
+			   "%s/.git names the directory itself; choose another directory "
+			   "with --workdir DIR",
 			   w->dir);
 		return -1;
 	}

@@ -28,16 +28,16 @@
 
 struct kh_workdir_path {
 	char rel[KH_WORKDIR_REL_MAX]; /* relative to the writable directory */
-	bool made;                    /* a placeholder made for this run */
+	bool made; /* a placeholder made for this run */
 	bool made_dir;
-	dev_t dev;                    /* the placeholder, to remove only ours */
+	dev_t dev; /* the placeholder, to remove only ours */
 	ino_t ino;
 	off_t size;
 };
 
 struct kh_workdir {
 	char dir[KH_MAX_PATH]; /* absolute, no symlinks */
-	uid_t owner;           /* the directory's owner and group */
+	uid_t owner; /* the directory's owner and group */
 	gid_t group;
 	struct kh_workdir_path pins[KH_WORKDIR_MAX_PINS];
 	size_t n_pins;
