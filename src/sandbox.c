@@ -367,10 +367,12 @@ static void release_userns(struct sandbox_opts *o, pid_t bwrap, pid_t child)
 
 	if (!o->root)
 		return;
-	if (child <= 0 || kh_userns_write_maps(child, KH_SANDBOX_UID, KH_SANDBOX_GID, &err) != 0 ||
-	    write(o->userns_block[1], "1", 1) != 1) {
+	if (child <= 0) { /* bwrap failed before making one (and said why): it must not go on */
+		kill(bwrap, SIGKILL);
+	} else if (kh_userns_write_maps(child, KH_SANDBOX_UID, KH_SANDBOX_GID, &err) != 0 ||
+		   write(o->userns_block[1], "1", 1) != 1) {
 		fprintf(stderr, "keyhole sandbox: cannot map the sandbox's user namespace: %s\n",
-			err.msg[0] ? err.msg : "bwrap reported no child");
+			err.msg[0] ? err.msg : strerror(errno));
 		kill(bwrap, SIGKILL);
 	}
 	close(o->userns_block[1]);
