@@ -165,39 +165,25 @@ static int namespace_args(const struct sandbox_opts *o, struct kh_argv *a)
 	return rc | kh_argv_addf(a, "%u", (unsigned)getgid());
 }
 
+/* Kernel knobs, bound read-only over the new /proc (bwrap does so itself only
+ * when it could write them). */
+static const char *const proc_ro[] = { "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+				       NULL };
+
 static int mount_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, const char *exe,
 		      struct kh_argv *a)
 {
 	/* A fresh /dev (null, zero, random, tty, private pts and shm): the host's
-	 * devices, raw disks included, stay out of reach even of a root sandbox.
-	 * /proc/sys and the other kernel knobs are bound read-only over the new
-	 * /proc (bwrap does this only when it could write them itself). */
-	int rc = add_all(a, (const char *const[]){ "--ro-bind",
-						   "/",
-						   "/",
-						   "--dev",
-						   "/dev",
-						   "--proc",
-						   "/proc",
-						   "--ro-bind",
-						   "/proc/sys",
-						   "/proc/sys",
-						   "--ro-bind-try",
-						   "/proc/sysrq-trigger",
-						   "/proc/sysrq-trigger",
-						   "--ro-bind-try",
-						   "/proc/irq",
-						   "/proc/irq",
-						   "--ro-bind-try",
-						   "/proc/bus",
-						   "/proc/bus",
-						   "--perms",
-						   "1777",
-						   "--tmpfs",
-						   "/tmp",
-						   "--tmpfs",
-						   "/run",
-						   NULL });
+	 * devices, raw disks included, stay out of reach even of a root sandbox. */
+	int rc = add_all(a, (const char *const[]){ "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+						   "/proc", NULL });
+
+	for (size_t i = 0; proc_ro[i] != NULL; i++)
+		rc |= add_all(
+			a, (const char *const[]){ "--ro-bind-try", proc_ro[i], proc_ro[i], NULL });
+	/* /tmp is 1777: the command may be another uid than bwrap */
+	rc |= add_all(a, (const char *const[]){ "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs",
+						"/run", NULL });
 
 	if (o->root) /* the command's uid must be able to walk to the directory */
 		rc |= kh_workdir_open_path(o->wd, a);
