@@ -20,7 +20,7 @@ CC ?= cc
 SAN ?=
 FUZZ_SECONDS ?= 15
 
-PKGS := openssl yaml-0.1 jansson zlib libcares
+PKGS := openssl yaml-0.1 jansson zlib libcares libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -60,7 +60,7 @@ _keyhole() {
             if [[ $cur != -* && $prev != -* && $COMP_CWORD -gt $((i + 1)) ]]; then
                 COMPREPLY=($(compgen -c -- "$cur")); return
             fi
-            opts="--home --allow-host --" ;;
+            opts="--home --workdir --allow-host --" ;;
         bench)   opts="--url --proxy --resolve --connect-to --cacert -X --method -H --header
                        --body-size --sse -c --connections -t --threads -d --duration
                        -n --requests --warmup --new-conn --ramp --timeout --idle --hold --json" ;;

@@ -7,7 +7,8 @@
 #     all    test + fuzzing, lint, sandbox tools and benchmark peers
 set -eu
 group=${1:-all}
-build=(gcc make pkg-config libssl-dev libyaml-dev libjansson-dev zlib1g-dev libc-ares-dev)
+build=(gcc make pkg-config libssl-dev libyaml-dev libjansson-dev zlib1g-dev libc-ares-dev
+       libseccomp-dev)
 test=(python3 python3-pytest python3-websockets curl openssl git nginx-light procps iproute2
       clang libclang-rt-14-dev)
 extra=(llvm cppcheck clang-format node-llhttp bubblewrap nftables socat mitmproxy squid-openssl)

@@ -182,19 +182,26 @@ const struct kh_command kh_commands[] = {
 	  "(enforce_on_docker: true) or warn and add nothing (false).\n",
 	  kh_cmd_docker },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
-	  "Usage: keyhole sandbox [--home DIR] [--allow-host H]... [--] COMMAND [ARGS...]\n"
+	  "Usage: keyhole sandbox [--home DIR] [--workdir DIR] [--allow-host H]... [--] COMMAND\n"
+	  "       [ARGS...]\n"
 	  "\n"
-	  "Runs COMMAND in new user (unless root), mount, pid, network, ipc and uts\n"
-	  "namespaces (bubblewrap). Its network is loopback only: 127.0.0.1:<tunnel_port>\n"
-	  "inside is relayed to the running daemon's Unix socket, so every connection goes\n"
-	  "through keyhole and nothing else leaves. The file system is read-only except the\n"
-	  "working directory; /tmp is private; KEYHOLE_HOME is hidden. The environment is\n"
-	  "the Docker sandbox's: proxy and CA variables (CA at /run/keyhole/ca.crt) and each\n"
-	  "provider variable set to a sandbox token of its own (label sandbox-<pid>, see\n"
-	  "keyhole token), revoked when it exits. Exit status, signals and the terminal\n"
-	  "pass through. Needs a running daemon (keyhole start).\n"
+	  "Runs COMMAND in new user, mount, pid, network, ipc and uts namespaces\n"
+	  "(bubblewrap), with no capabilities, no_new_privs and a seccomp filter; started by\n"
+	  "root, COMMAND runs as the unprivileged uid 65534. Its network is loopback only:\n"
+	  "127.0.0.1:<tunnel_port> inside is relayed to the running daemon's Unix socket, so\n"
+	  "every connection goes through keyhole and nothing else leaves. The file system is\n"
+	  "read-only except the working directory (the current one, or --workdir), which may\n"
+	  "not be your home directory, one holding it, or /; in it, git hooks and config,\n"
+	  "shell startup files, .envrc and editor settings stay read-only. /tmp is private;\n"
+	  "KEYHOLE_HOME is hidden. The environment is the Docker sandbox's: proxy and CA\n"
+	  "variables (CA at /run/keyhole/ca.crt) and each provider variable set to a sandbox\n"
+	  "token of its own (label sandbox-<pid>, see keyhole token), revoked when it exits.\n"
+	  "Exit status, signals and the terminal pass through. Needs a running daemon\n"
+	  "(keyhole start).\n"
 	  "\n"
 	  "Options:\n" HOME_OPTS
+	  "  --workdir DIR    run COMMAND in DIR, the one directory it may write (default: the\n"
+	  "                   current directory)\n"
 	  "  --allow-host H   only this host (or *.domain) may be reached from the sandbox;\n"
 	  "                   repeatable; narrows the daemon's allowlist, never widens it\n",
 	  kh_cmd_sandbox },

@@ -44,6 +44,14 @@
 #define KH_MAX_GRANT_SAVE_SECS 3600
 #define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
+/* --- keyhole sandbox --- */
+#define KH_SANDBOX_UID        65534 /* the command's host uid when root starts it ("nobody") */
+#define KH_SANDBOX_GID        65534 /* and its gid ("nogroup") */
+#define KH_WORKDIR_MAX_RO     64 /* read-only paths kept inside the writable directory */
+#define KH_WORKDIR_MAX_PINS   16 /* directories on the way to them, pinned against renames */
+#define KH_WORKDIR_REL_MAX    512 /* one such path, relative to the writable directory */
+#define KH_GITFILE_MAX        4096 /* a ".git" file ("gitdir: PATH") read to find its git dir */
+
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384
 #define KH_MAX_HEADER_BYTES_CEIL    65536

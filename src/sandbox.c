@@ -1,12 +1,15 @@
-/* `keyhole sandbox -- CMD`: runs a command in new user (unless root), mount,
- * pid, network, ipc and uts namespaces built by bubblewrap, where the only
- * network is loopback and the only way out is keyhole.
+/* `keyhole sandbox -- CMD`: runs a command in new user, mount, pid, network,
+ * ipc and uts namespaces built by bubblewrap, where the only network is
+ * loopback and the only way out is keyhole. Started by root, the command runs
+ * as KH_SANDBOX_UID, never as host root (sandbox_userns.h).
  *
  * Inside, `keyhole sandbox-init` is pid 1: it listens on 127.0.0.1:<port> and
  * relays each connection to the daemon's Unix socket (a path socket, so it
  * crosses network namespaces), runs the command, reaps, and exits with the
  * command's status. The root file system is read-only except the working
- * directory; /tmp and /run are private; KEYHOLE_HOME is hidden under an empty
+ * directory (or --workdir), where the paths that run code on the host later
+ * stay read-only too (sandbox_workdir.h); /proc/sys is read-only; /tmp and
+ * /run are private; KEYHOLE_HOME is hidden under an empty
  * tmpfs; only ca.crt, the proxy socket and the keyhole binary are mounted in
  * under /run/keyhole. The command gets the same environment as a Docker
  * sandbox (proxy variables, CA bundle variables), with tokens of its own:
@@ -37,6 +40,7 @@
 #include "probe.h"
 #include "providers.h"
 #include "sandbox.h"
+#include "sandbox_userns.h"
 
 #define IN_DIR "/run/keyhole"
 #define IN_CA  IN_DIR "/ca.crt"
@@ -131,69 +135,84 @@ static int add_all(struct kh_argv *a, const char *const *v)
 	return rc;
 }
 
-static bool inside(const char *path, const char *dir)
+/* Root: bwrap makes the user namespace and waits on --userns-block-fd while
+ * run_bwrap writes its maps (sandbox_userns.h); pid 1 may start the command
+ * as another uid inside it. Anyone else: bwrap's own user namespace with the
+ * caller's uid. pid 1 binds ports 443, 80 and 53 inside, then drops all
+ * (but CAP_KILL, to pass signals on to a command of another uid). */
+static int namespace_args(const struct sandbox_opts *o, struct kh_argv *a)
 {
-	size_t n = strlen(dir);
+	static const char *const caps[] = { "--cap-drop", "ALL",
+					    "--cap-add",  "CAP_NET_BIND_SERVICE",
+					    "--cap-add",  "CAP_SETPCAP",
+					    NULL };
+	static const char *const set_ids[] = { "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+					       "--cap-add", "CAP_KILL",   NULL };
+	int rc = add_all(a, (const char *const[]){ "--die-with-parent", "--unshare-user",
+						   "--unshare-pid", "--unshare-net",
+						   "--unshare-ipc", "--unshare-uts", "--hostname",
+						   "keyhole-sandbox", "--as-pid-1", NULL });
 
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-static int namespace_args(struct kh_argv *a)
-{
-	int rc = add_all(a, (const char *const[]){ "--die-with-parent", "--unshare-pid",
-						   "--unshare-net", "--unshare-ipc",
-						   "--unshare-uts", "--hostname", "keyhole-sandbox",
-						   "--as-pid-1", NULL });
-
-	/* pid 1 binds ports 443, 80 and 53 inside, then drops these too. */
-	static const char *const caps[] = { "--cap-add", "CAP_NET_BIND_SERVICE", "--cap-add",
-					    "CAP_SETPCAP", NULL };
-
-	if (geteuid() == 0) /* root inside must not be able to undo the mounts below */
-		return rc | add_all(a, (const char *const[]){ "--cap-drop", "ALL", NULL }) |
-		       add_all(a, caps);
 	rc |= add_all(a, caps);
-	rc |= kh_argv_add(a, "--unshare-user");
+	if (o->root) {
+		rc |= add_all(a, set_ids);
+		rc |= kh_argv_add(a, "--userns-block-fd");
+		return rc | kh_argv_addf(a, "%d", o->userns_block[0]);
+	}
 	rc |= kh_argv_add(a, "--uid");
 	rc |= kh_argv_addf(a, "%u", (unsigned)getuid());
 	rc |= kh_argv_add(a, "--gid");
-	rc |= kh_argv_addf(a, "%u", (unsigned)getgid());
-	return rc;
+	return rc | kh_argv_addf(a, "%u", (unsigned)getgid());
 }
 
-static int mount_args(const struct kh_cli_ctx *x, const char *exe, const char *cwd,
-		      const char *resolv, struct kh_argv *a)
+/* Kernel knobs, bound read-only over the new /proc (bwrap does so itself only
+ * when it could write them). */
+static const char *const proc_ro[] = { "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+				       NULL };
+
+static int mount_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, const char *exe,
+		      struct kh_argv *a)
 {
 	/* A fresh /dev (null, zero, random, tty, private pts and shm): the host's
 	 * devices, raw disks included, stay out of reach even of a root sandbox. */
 	int rc = add_all(a, (const char *const[]){ "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
-						   "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
-						   NULL });
+						   "/proc", NULL });
 
-	if (!inside(cwd, x->paths.home) && strcmp(cwd, "/") != 0)
-		rc |= add_all(a, (const char *const[]){ "--bind", cwd, cwd, NULL });
-	rc |= add_all(a, (const char *const[]){ "--tmpfs", x->paths.home, NULL });
-	rc |= add_all(a, (const char *const[]){ "--ro-bind", x->paths.ca_crt, IN_CA, "--ro-bind",
-						exe, IN_EXE, "--chdir", cwd, NULL });
-	if (resolv != NULL) /* names resolve through pid 1's responder */
+	for (size_t i = 0; proc_ro[i] != NULL; i++)
 		rc |= add_all(
-			a, (const char *const[]){ "--ro-bind", resolv, "/etc/resolv.conf", NULL });
+			a, (const char *const[]){ "--ro-bind-try", proc_ro[i], proc_ro[i], NULL });
+	/* /tmp is 1777: the command may be another uid than bwrap */
+	rc |= add_all(a, (const char *const[]){ "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs",
+						"/run", NULL });
+
+	if (o->root) /* the command's uid must be able to walk to the directory */
+		rc |= kh_workdir_open_path(o->wd, a);
+	rc |= kh_workdir_bwrap_args(o->wd, a);
+	rc |= add_all(a, (const char *const[]){ "--tmpfs", x->paths.home, NULL });
+	/* bwrap would give /run/keyhole KEYHOLE_HOME's mode (0700): the command's
+	 * uid must reach the CA there */
+	rc |= add_all(a, (const char *const[]){ "--perms", "0755", "--dir", IN_DIR, "--ro-bind",
+						x->paths.ca_crt, IN_CA, "--ro-bind", exe, IN_EXE,
+						"--chdir", "/", NULL });
+	if (o->resolv[0] != '\0') /* names resolve through pid 1's responder */
+		rc |= add_all(a, (const char *const[]){ "--ro-bind", o->resolv, "/etc/resolv.conf",
+							NULL });
 	return rc;
 }
 
 static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, int info_fd,
 		      struct kh_argv *a)
 {
-	char exe[KH_MAX_PATH], cwd[KH_MAX_PATH];
+	char exe[KH_MAX_PATH];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	int rc;
 
-	if (n <= 0 || getcwd(cwd, sizeof cwd) == NULL)
+	if (n <= 0)
 		return -1;
 	exe[n] = '\0';
 	rc = kh_argv_add(a, "bwrap"); /* separate statements: the order of the arguments matters */
-	rc |= namespace_args(a);
-	rc |= mount_args(x, exe, cwd, o->resolv[0] ? o->resolv : NULL, a);
+	rc |= namespace_args(o, a);
+	rc |= mount_args(x, o, exe, a);
 	rc |= kh_argv_add(a, "--info-fd");
 	rc |= kh_argv_addf(a, "%d", info_fd);
 	rc |= add_all(a, (const char *const[]){ "--", IN_EXE, "sandbox-init", "--home-fd", NULL });
@@ -207,6 +226,15 @@ static int bwrap_args(const struct kh_cli_ctx *x, const struct sandbox_opts *o, 
 	if (o->id_fd[0] >= 0) {
 		rc |= kh_argv_add(a, "--id-fd");
 		rc |= kh_argv_addf(a, "%d", o->id_fd[0]);
+	}
+	/* pid 1 cannot always enter it (root's sandbox): the command does */
+	rc |= kh_argv_add(a, "--chdir");
+	rc |= kh_argv_add(a, o->wd->dir);
+	if (o->root) {
+		rc |= kh_argv_add(a, "--uid");
+		rc |= kh_argv_addf(a, "%u", (unsigned)KH_SANDBOX_UID);
+		rc |= kh_argv_add(a, "--gid");
+		rc |= kh_argv_addf(a, "%u", (unsigned)KH_SANDBOX_GID);
 	}
 	/* The random part of each token (the sandbox holds the tokens anyway):
 	 * pid 1 refuses and audits a DNS name that carries one. */
@@ -296,8 +324,49 @@ static void bind_label(const struct kh_cli_ctx *x, const char *label, pid_t pid)
 			label, err.msg);
 }
 
-static int run_bwrap(const struct kh_cli_ctx *x, const char *label, struct kh_argv *args,
-		     struct kh_argv *env, int info[2], int id_fd[2])
+/* The process that becomes bwrap. Root's sandbox first gets the working
+ * directory idmapped in a mount namespace of its own, which bwrap inherits. */
+static void exec_bwrap(const struct sandbox_opts *o, struct kh_argv *args, struct kh_argv *env,
+		       int info_read)
+{
+	struct kh_err err = { "" };
+
+	close(info_read);
+	if (o->root) {
+		close(o->userns_block[1]);
+		if (kh_userns_idmap_dir(o->wd->dir, o->idmap_fd, &err) != 0) {
+			fprintf(stderr, "keyhole sandbox: %s\n", err.msg);
+			_exit(KH_EXIT_FAIL);
+		}
+	}
+	execvpe("bwrap", args->v, env->v);
+	fprintf(stderr, "keyhole sandbox: cannot run bwrap: %s (apt-get install bubblewrap)\n",
+		strerror(errno));
+	_exit(127);
+}
+
+/* Root's sandbox: the user namespace bwrap made is mapped, then bwrap goes on.
+ * Without the maps it must not: it is killed. */
+static void release_userns(struct sandbox_opts *o, pid_t bwrap, pid_t child)
+{
+	struct kh_err err = { "" };
+
+	if (!o->root)
+		return;
+	if (child <= 0) { /* bwrap failed before making one (and said why): it must not go on */
+		kill(bwrap, SIGKILL);
+	} else if (kh_userns_write_maps(child, KH_SANDBOX_UID, KH_SANDBOX_GID, &err) != 0 ||
+		   write(o->userns_block[1], "1", 1) != 1) {
+		fprintf(stderr, "keyhole sandbox: cannot map the sandbox's user namespace: %s\n",
+			err.msg[0] ? err.msg : strerror(errno));
+		kill(bwrap, SIGKILL);
+	}
+	close(o->userns_block[1]);
+	o->userns_block[1] = -1;
+}
+
+static int run_bwrap(const struct kh_cli_ctx *x, struct sandbox_opts *o, const char *label,
+		     struct kh_argv *args, struct kh_argv *env, int info[2])
 {
 	int status = 0;
 	pid_t pid;
@@ -306,25 +375,19 @@ static int run_bwrap(const struct kh_cli_ctx *x, const char *label, struct kh_ar
 	pid = fork();
 	if (pid < 0)
 		return KH_EXIT_FAIL;
-	if (pid == 0) {
-		close(info[0]);
-		execvpe("bwrap", args->v, env->v);
-		fprintf(stderr,
-			"keyhole sandbox: cannot run bwrap: %s (apt-get install "
-			"bubblewrap)\n",
-			strerror(errno));
-		_exit(127);
-	}
+	if (pid == 0)
+		exec_bwrap(o, args, env, info[0]);
 	close(info[1]);
-	if (id_fd[0] >= 0)
-		close(id_fd[0]);
+	if (o->id_fd[0] >= 0)
+		close(o->id_fd[0]);
 	inner_pid = read_child_pid(info[0]);
 	close(info[0]);
+	release_userns(o, pid, inner_pid);
 	bind_label(x, label, inner_pid);
-	send_identity(id_fd[1], inner_pid, label);
-	if (id_fd[1] >= 0)
-		close(id_fd[1]);
-	id_fd[0] = id_fd[1] = -1;
+	send_identity(o->id_fd[1], inner_pid, label);
+	if (o->id_fd[1] >= 0)
+		close(o->id_fd[1]);
+	o->id_fd[0] = o->id_fd[1] = -1;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFSIGNALED(status))
@@ -373,6 +436,37 @@ static int check_daemon(const struct kh_cli_ctx *x)
 	return 0;
 }
 
+/* The writable directory: chosen, refused, its paths kept read-only. Root's
+ * sandbox also needs the idmap namespace and the pipe bwrap waits on. */
+static int prepare_workdir(const struct kh_cli_ctx *x, struct sandbox_opts *o)
+{
+	struct kh_err err = { "" };
+
+	if (kh_workdir_choose(o->wd, o->workdir_arg, x->paths.home, &err) != 0 ||
+	    kh_workdir_protect(o->wd, &err) != 0)
+		return kh_cli_fail(x, "%s", err.msg);
+	if (!o->root)
+		return 0;
+	o->idmap_fd = kh_userns_idmap_ns(o->wd->owner, o->wd->group, KH_SANDBOX_UID, KH_SANDBOX_GID,
+					 &err);
+	if (o->idmap_fd < 0)
+		return kh_cli_fail(x, "%s", err.msg);
+	/* bwrap keeps the read end (no CLOEXEC); ours is closed in its process */
+	if (pipe(o->userns_block) != 0)
+		return kh_cli_fail(x, "pipe: %s", strerror(errno));
+	fcntl(o->userns_block[1], F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
 int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 {
 	struct kh_argv args = { 0 }, env = { 0 };
@@ -382,8 +476,10 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 
 	o->port = x->cfg.tunnel_port ? x->cfg.tunnel_port : 9090;
 	o->home_fd = o->audit_fd = o->id_fd[0] = o->id_fd[1] = -1;
+	o->userns_block[0] = o->userns_block[1] = o->idmap_fd = -1;
+	o->root = geteuid() == 0;
 	o->mappings = &m;
-	if (check_daemon(x) != 0 || kh_cli_mappings(x, &m) != 0)
+	if (check_daemon(x) != 0 || prepare_workdir(x, o) != 0 || kh_cli_mappings(x, &m) != 0)
 		goto out;
 	/* its own tokens, revoked when it exits */
 	if (kh_cli_sandbox_tokens(x, "sandbox", NULL, &m, label) != 0) {
@@ -406,25 +502,21 @@ int kh_sandbox_run(struct kh_cli_ctx *x, struct sandbox_opts *o)
 	}
 	fcntl(info[0], F_SETFD, FD_CLOEXEC);
 	fcntl(o->id_fd[1], F_SETFD, FD_CLOEXEC);
-	rc = run_bwrap(x, label, &args, &env, info, o->id_fd);
+	rc = run_bwrap(x, o, label, &args, &env, info);
 	info[0] = info[1] = -1;
 out:
 	if (label[0] != '\0')
 		kh_cli_sandbox_revoke(x, label);
-	if (o->home_fd >= 0)
-		close(o->home_fd);
-	if (o->audit_fd >= 0)
-		close(o->audit_fd);
-	for (int i = 0; i < 2; i++)
-		if (o->id_fd[i] >= 0)
-			close(o->id_fd[i]);
+	kh_workdir_cleanup(o->wd);
+	close_fds(&o->home_fd, 1);
+	close_fds(&o->audit_fd, 1);
+	close_fds(&o->idmap_fd, 1);
+	close_fds(o->id_fd, 2);
+	close_fds(o->userns_block, 2);
+	close_fds(info, 2);
 	o->mappings = NULL;
 	kh_policy_unref(o->policy);
 	o->policy = NULL;
-	if (info[0] >= 0)
-		close(info[0]);
-	if (info[1] >= 0)
-		close(info[1]);
 	kh_argv_free(&args);
 	kh_argv_free(&env);
 	kh_mappings_free(&m);
@@ -452,6 +544,7 @@ int kh_cmd_sandbox(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
 		{ "allow-host", required_argument, NULL, 'a' },
+		{ "workdir", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -467,6 +560,8 @@ int kh_cmd_sandbox(int argc, char **argv)
 			return KH_EXIT_OK;
 		} else if (ch == 'H') {
 			home = optarg;
+		} else if (ch == 'w') {
+			o.workdir_arg = optarg;
 		} else if (ch == 'a' && o.n_allow < KH_SANDBOX_MAX_ALLOW) {
 			char norm[KH_HOST_BUF + 2];
 
@@ -486,9 +581,13 @@ int kh_cmd_sandbox(int argc, char **argv)
 					  "no command given (keyhole sandbox -- CMD ...)");
 	o.argc = argc - optind;
 	o.argv = argv + optind;
-	if (kh_cli_open(&x, "sandbox", home) != 0)
+	o.wd = calloc(1, sizeof *o.wd);
+	if (o.wd == NULL || kh_cli_open(&x, "sandbox", home) != 0) {
+		free(o.wd);
 		return KH_EXIT_FAIL;
+	}
 	rc = absolute_home(&x) == 0 ? kh_sandbox_run(&x, &o) : KH_EXIT_FAIL;
 	kh_cli_close(&x);
+	free(o.wd);
 	return rc;
 }

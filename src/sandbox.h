@@ -8,6 +8,7 @@
 
 #include "cmd_common.h"
 #include "policy.h"
+#include "sandbox_workdir.h"
 
 #define KH_SANDBOX_MAX_ALLOW 64
 #define KH_SANDBOX_MAX_RELAYS 256
@@ -24,6 +25,11 @@ struct sandbox_opts {
 	const struct kh_mappings *mappings;      /* token keys for pid 1's DNS tripwire */
 	char resolv[KH_MAX_PATH];                /* resolv.conf naming pid 1's responder */
 	struct kh_policy *policy;                /* what the daemon allows (DNS answers) */
+	const char *workdir_arg;                 /* --workdir, or NULL: the current directory */
+	struct kh_workdir *wd;                   /* the writable directory, chosen and protected */
+	bool root;                               /* started by root: the command gets KH_SANDBOX_UID */
+	int userns_block[2];                     /* pipe: bwrap waits while we write its maps */
+	int idmap_fd;                            /* user namespace of the idmapped workdir (root) */
 };
 
 /* Outside: builds and runs the sandbox; returns the command's exit status. */

@@ -12,8 +12,12 @@
  * same policy. The network namespace has only loopback, so an address given
  * by hand has no route, and UDP other than DNS reaches nothing (QUIC falls
  * back to TCP). Binding the low ports is the only privileged step: pid 1 gets
- * CAP_NET_BIND_SERVICE (and CAP_SETPCAP to give everything up) from bwrap and
- * empties every capability set before the command starts.
+ * CAP_NET_BIND_SERVICE (and CAP_SETPCAP to give everything up) from bwrap.
+ * When root started the sandbox, pid 1 also gets CAP_SETUID/CAP_SETGID in the
+ * sandbox's user namespace to start the command as --uid/--gid (a host uid
+ * that is not root). The command's process gives up every capability, sets
+ * no_new_privs and loads the seccomp filter right before exec; pid 1 does the
+ * same to itself once the command runs (sandbox_confine.h).
  *
  * With --allow-host, only CONNECT to a matching host (proxy port) or a
  * ClientHello naming one (port 443) is relayed; plain HTTP is refused, since
@@ -33,7 +37,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +49,7 @@
 #include "grants.h"
 #include "hostname.h"
 #include "sandbox.h"
+#include "sandbox_confine.h"
 #include "tlspeek.h"
 
 #define RELAY_BUF 65536
@@ -97,6 +101,8 @@ struct init {
 	char identity[64]; /* "unix:pid=N" as the daemon sees us, or "sandbox" */
 	char label[KH_GRANT_LABEL_MAX]; /* our sandbox tokens' label, or "" */
 	bool dns_leak; /* the DNS name just judged held a token */
+	struct kh_confine confine; /* what the command's process gives up before exec */
+	char workdir[KH_MAX_PATH]; /* --chdir: where the command starts, once confined */
 };
 
 static int connect_daemon(const char *path)
@@ -533,31 +539,70 @@ static int open_sockets(struct init *in, uint16_t port)
 	return 0;
 }
 
-/* After the low ports are bound nothing inside needs any privilege: empty
- * the bounding set (so even uid 0 gains nothing on exec), the ambient,
- * inheritable, permitted and effective sets, and forbid regaining any. */
-static void drop_capabilities(void)
+/* The command's process: confined right before exec, or it never runs.
+ *
+ * Why the seccomp filter is loaded here and not handed to bwrap (--seccomp FD,
+ * a program built with seccomp_export_bpf): here the process has already
+ * changed uid and dropped every capability, so the filter never has to let
+ * through what that takes (setresuid, setgroups, capset, prctl), and the
+ * no_new_privs it needs is set by us right before, whatever bwrap version
+ * runs us. bwrap's filter would also cover pid 1 from its first instruction;
+ * pid 1 gets the same filter once the command runs (confine_self), before it
+ * reads a byte from the command, which is what matters. */
+static pid_t spawn(char **argv, const sigset_t *blocked, const struct init *in)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
-
-	for (int c = 0; c <= 63; c++)
-		prctl(PR_CAPBSET_DROP, c, 0, 0, 0); /* EINVAL past the last cap: fine */
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	syscall(SYS_capset, &h, d);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-}
-
-static pid_t spawn(char **argv, const sigset_t *blocked)
-{
+	struct kh_err err = { "" };
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
 	sigprocmask(SIG_UNBLOCK, blocked, NULL);
+	if (kh_confine(&in->confine, &err) != 0) {
+		fprintf(stderr, "%s; not running %s\n", err.msg, argv[0]);
+		_exit(126);
+	}
+	/* Entered as the command's uid: the directory may be open to it only
+	 * (root's sandbox sees it through an idmapped mount, owned by that uid). */
+	if (in->workdir[0] != '\0' &&
+	    (chdir(in->workdir) != 0 || setenv("PWD", in->workdir, 1) != 0)) {
+		fprintf(stderr, "keyhole sandbox: cannot enter %s: %s\n", in->workdir,
+			strerror(errno));
+		_exit(126);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "keyhole sandbox: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
+}
+
+/* LeakSanitizer checks for leaks at exit by tracing the process (ptrace),
+ * which the filter refuses: an ASan build of pid 1 (tests only) goes without
+ * the filter itself. The command keeps it either way. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SELF_FILTER 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SELF_FILTER 0
+#endif
+#endif
+#ifndef SELF_FILTER
+#define SELF_FILTER 1
+#endif
+
+/* pid 1, once the command runs: nothing inside needs any privilege any more,
+ * but for passing on the signals sent to the sandbox to a command that runs
+ * as another uid (CAP_KILL, which reaches no process outside the sandbox's
+ * user namespace). */
+static int confine_self(const struct init *in)
+{
+	struct kh_confine self = { .filter = SELF_FILTER ? in->confine.filter : NULL,
+				   .keep_cap = in->confine.set_ids ? CAP_KILL : -1 };
+	struct kh_err err = { "" };
+
+	if (kh_confine(&self, &err) != 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* `keyhole sandbox` writes our pid as the host sees it once bwrap reports
@@ -593,6 +638,7 @@ static void read_identity(struct init *in)
 static int setup(struct init *in, uint16_t port, char **cmd)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct kh_err err = { "" };
 	sigset_t set;
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* the command must not read our memory or fds */
@@ -605,9 +651,19 @@ static int setup(struct init *in, uint16_t port, char **cmd)
 	if (in->sig_fd < 0 || open_sockets(in, port) != 0)
 		return -1;
 	read_identity(in);
-	drop_capabilities();
-	in->child = spawn(cmd, &set);
-	return in->child > 0 ? 0 : -1;
+	in->confine.filter = kh_seccomp_build(&err);
+	if (in->confine.filter == NULL) {
+		fprintf(stderr, "keyhole sandbox: %s\n", err.msg);
+		return -1;
+	}
+	in->child = spawn(cmd, &set, in);
+	if (in->child <= 0)
+		return -1;
+	if (confine_self(in) != 0) { /* the command must not outlive a pid 1 that failed */
+		kill(in->child, SIGKILL);
+		return -1;
+	}
+	return 0;
 }
 
 static int add_pattern(char (*pats)[KH_HOST_BUF + 2], size_t *n, size_t max, const char *v)
@@ -628,10 +684,13 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 		{ "audit-fd", required_argument, NULL, 'A' },
 		{ "token-key", required_argument, NULL, 'k' },
 		{ "id-fd", required_argument, NULL, 'i' },
+		{ "uid", required_argument, NULL, 'u' },
+		{ "gid", required_argument, NULL, 'g' },
+		{ "chdir", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t fd = 0;
-	int ch, bad = 0;
+	uint64_t fd = 0, id = 0;
+	int ch, bad = 0, ids = 0;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
@@ -654,10 +713,22 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 		} else if (ch == 'A' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 			kh_audit_use_fd((int)fd);
+		} else if (ch == 'c' && strlen(optarg) < sizeof in->workdir) {
+			memcpy(in->workdir, optarg, strlen(optarg) + 1);
+		} else if ((ch == 'u' || ch == 'g') &&
+			   kh_parse_u64(optarg, UINT32_MAX - 1, &id) == 0) {
+			in->confine.set_ids = true;
+			ids |= ch == 'u' ? 1 : 2;
+			if (ch == 'u')
+				in->confine.uid = (uid_t)id;
+			else
+				in->confine.gid = (gid_t)id;
 		} else {
 			bad = -1;
 		}
 	}
+	if (ids != 0 && ids != 3) /* --uid and --gid come together */
+		bad = -1;
 	return bad != 0 || in->socks[0][0] == '\0' || *port == 0 || optind >= argc ? -1 : 0;
 }
 
@@ -667,6 +738,7 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 	uint64_t port = 0;
 
 	in.id_fd = -1;
+	in.confine.keep_cap = -1;
 	if (parse(argc, argv, &in, &port) != 0)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	if (getpid() != 1)

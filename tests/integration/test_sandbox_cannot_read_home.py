@@ -149,8 +149,10 @@ def test_host_dev_shm_not_writable(sandbox):
 
 
 def test_workdir_containing_the_home(sandbox):
-    """Working in the directory that holds KEYHOLE_HOME (like ~ for ~/.keyhole): the
-    working directory is writable, the home inside it stays hidden and in place."""
+    """Working in the directory that holds KEYHOLE_HOME: the working directory is
+    writable, the home inside it stays hidden and in place. (That directory also
+    holds the test's $HOME, which keyhole sandbox refuses to make writable, so
+    $HOME points elsewhere here; ~ itself, holding ~/.keyhole, is refused.)"""
     parent = os.path.dirname(sandbox.cli.home)
     name = os.path.basename(sandbox.cli.home)
     # keyhole sandbox itself writes sandbox-resolv.conf into the home before the
@@ -162,7 +164,8 @@ def test_workdir_containing_the_home(sandbox):
     r = sandbox.run("sh", "-c", f'ls -A "{name}"; cat "{name}/ca.key" 2>/dev/null && echo READ; '
                                 f'mv "{name}" moved 2>/dev/null && echo MOVED; '
                                 f'rmdir "{name}" 2>/dev/null && echo REMOVED; '
-                                'echo w > written-here && echo wrote', cwd=parent)
+                                'echo w > written-here && echo wrote', cwd=parent,
+                    env={"HOME": "/nonexistent"})
     assert r.rc == 0, r
     assert r.out == "wrote\n", r
     assert listing() == before

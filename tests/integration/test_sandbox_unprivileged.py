@@ -1,6 +1,7 @@
 """`keyhole sandbox` as an ordinary user (a new user namespace instead of root's
 capability drop), against a daemon that user started with `keyhole start` in its
-own KEYHOLE_HOME: the token swap works the same way.
+own KEYHOLE_HOME: the token swap works the same way, and the command is
+confined the same way (capabilities, no_new_privs, seccomp).
 
 Runs as `nobody` through setpriv. Skipped, with the reason, when there is no
 such user, we are not root, or unprivileged user namespaces are not allowed."""
@@ -109,3 +110,14 @@ def test_sandbox_unprivileged_token_swap(user_cli, pki, echo):
                                            "touch /usr/kh-unpriv 2>/dev/null || echo ro",
               env=env, wrapper=as_user, preexec_fn=lambda: os.chdir(work))
     assert r.rc == 0 and r.out == "hidden\nro\n", r
+
+    # confined like root's sandbox: no capability to regain, no new privileges,
+    # keyhole's seccomp filter (a new user namespace is refused)
+    r = c.run("sandbox", "--", "sh", "-c", "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "
+                                           "/proc/self/status; unshare -U true 2>/dev/null "
+                                           "&& echo unshared; true",
+              env=env, wrapper=as_user, preexec_fn=lambda: os.chdir(work))
+    got = dict(line.split(":\t") for line in r.out.splitlines() if ":\t" in line)
+    assert r.rc == 0 and "unshared" not in r.out, r
+    assert got == {"CapEff": "0000000000000000", "CapBnd": "0000000000000000",
+                   "NoNewPrivs": "1", "Seccomp": "2"}, r
