@@ -98,7 +98,10 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 		c->host[0] = '\0';
 		c->port = 0;
 	}
-	kh_conn_fail(c, err->status, err->status == 431 ? "header_too_large" : "bad_request",
+	kh_conn_fail(c, err->status,
+		     err->reason         ? err->reason
+		     : err->status == 431 ? "header_too_large"
+					 : "bad_request",
 		     err->why);
 }
 
@@ -337,7 +340,7 @@ static bool start_request(struct kh_conn *c)
 	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
 			      lim.max_head, &err);
 	if (n == 0 && kh_buf_room(&c->cin) == 0) {
-		err = (struct kh_http_error){ 431, "request head too large" };
+		err = (struct kh_http_error){ 431, "request head too large", NULL };
 		n = -1; /* cin is sized to the head limit: full means too large */
 	}
 	if (n == 0)
