@@ -206,6 +206,7 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
 	c->ex.n_swapped = res.n_swapped;
 	c->ex.upgrade = res.upgrade;
+	c->ex.whole_response = res.whole_response;
 	c->ex.req_body = h->body;
 	c->ex.req_left = h->content_length;
 	c->ex.req_done = h->body == KH_BODY_NONE;
