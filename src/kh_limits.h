@@ -104,6 +104,8 @@
 #define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
+#define KH_REDACT_SCAN_MAX 4096 /* bytes of one record field searched for encoded secrets (more is cut) */
+#define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */
