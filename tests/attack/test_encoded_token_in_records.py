@@ -1,8 +1,8 @@
 """Attack: get a whole token (or the real key) written into keyhole's records
 by dressing it up. The sandbox puts a proxy token, a sandbox token and the
 real key into every place keyhole records or quotes (path, query, Host,
-CONNECT target, SNI, method, a header, an absolute URL's host, a name split
-into DNS labels), each percent-encoded byte by byte (upper, lower and mixed
+CONNECT target, SNI, method, a header name and value, an absolute URL's host,
+a name split into DNS labels), each percent-encoded byte by byte (upper, lower and mixed
 case, and twice: %25..), base64 and base64url at byte offsets 0, 1 and 2,
 and hex in both cases. keyhole's token check only recognised a token as
 written or percent-decoded once, so the rest went into audit.log whole.
@@ -114,6 +114,7 @@ class Traffic:
         self.tunnel_raw(f"GET /v1/q?x={enc} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n")
         self.tunnel_raw(f"GET /v1/h HTTP/1.1\r\nHost: {enc}\r\n{auth}\r\n")
         self.tunnel_raw(f"GET /v1/n HTTP/1.1\r\nHost: {host}\r\nX-Note: {enc}\r\n{auth}\r\n")
+        self.tunnel_raw(f"GET /v1/n HTTP/1.1\r\nHost: {host}\r\nX-{enc}: 1\r\n{auth}\r\n")
         self.tunnel_raw(f"{enc} /v1/m HTTP/1.1\r\nHost: {host}\r\n\r\n")
         self.tunnel_raw(f"GET /v1/s HTTP/1.1\r\nHost: {host}\r\n\r\n", sni=enc)
         self.connect(f"{enc}:443")
