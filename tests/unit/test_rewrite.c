@@ -404,6 +404,21 @@ static void redaction(void)
 	CHECK(strstr(out, "/x") != NULL);
 	kh_policy_redact(policy, KH_SLICE_LIT("/plain/path"), out, sizeof out);
 	CHECK_STR(out, "/plain/path");
+	/* percent-encoded byte by byte: once only written to the audit log whole */
+	kh_policy_redact(policy,
+			 KH_SLICE_LIT("/v1/%6b%65%79%68%6F%6c%65-openai-%30%31%32%33%34%35%36%37%38%39"
+				      "%61%62%63%64%65%66%30%31%32%33%34%35%36%37%38%39%61%62%63%64"
+				      "%65%66/x"),
+			 out, sizeof out);
+	CHECK(strstr(out, "%30%31%32%33") == NULL);
+	CHECK(strstr(out, "/x") != NULL);
+	/* base64 of the token, and the real key in hex */
+	kh_policy_redact(policy,
+			 KH_SLICE_LIT("/a2V5aG9sZS1vcGVuYWktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+			 out, sizeof out);
+	CHECK(strstr(out, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY") == NULL);
+	kh_policy_redact(policy, KH_SLICE_LIT("/736B2D5245414C2D6F70656E6169"), out, sizeof out);
+	CHECK(strstr(out, "736B2D5245414C2D6F70656E6169") == NULL);
 }
 
 /* While responses are scrubbed, a request carrying a real key is answered
