@@ -480,7 +480,7 @@ static void emit_range_fields(struct rw *w)
 	for (size_t i = 0; i < w->req->n_headers; i++) {
 		const struct kh_http_header *h = &w->req->headers[i];
 
-		if (range_field(h->name))
+		if (range_field(h->name) && !hop_by_hop(w, h->name, h->value))
 			emit_field(w, h->name, h->value.ptr, h->value.len);
 	}
 }

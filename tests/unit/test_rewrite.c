@@ -444,6 +444,16 @@ static void range_dropped_when_key_injected(void)
 		  0);
 	CHECK(!res.whole_response);
 	CHECK(strstr(outbuf, "X-After: 1\r\nRange: bytes=0-9\r\nIf-Range: \"e1\"\r\n") != NULL);
+	/* a Range named in Connection is hop-by-hop: it stays dropped */
+	CHECK_INT(run("GET /big HTTP/1.1\r\nHost: api.openai.com\r\nConnection: Range\r\n"
+		      "Range: bytes=0-9\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
+	CHECK(strstr(outbuf, "Range") == NULL);
+	CHECK_INT(run("GET /big HTTP/1.1\r\nHost: api.openai.com\r\nRange: bytes=0-9\r\n"
+		      "If-Range: \"e1\"\r\nX-After: 1\r\n\r\n",
+		      "api.openai.com", 443, true, false, NULL),
+		  0);
 	/* no Accept-Encoding: the upstream is told which codings can be read */
 	CHECK(strstr(outbuf, "Accept-Encoding: identity\r\n") != NULL);
 	kh_policy_unref(policy);
