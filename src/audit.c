@@ -55,34 +55,52 @@ void kh_audit_close(void)
 	audit_fd = -1;
 }
 
+/* A text field, through the record's redactor if it has one. */
+static void kv_text(struct kh_json *j, const struct kh_audit_rec *r, const char *key,
+		    const char *v, size_t max)
+{
+	char shown[KH_AUDIT_PATH_MAX + KH_DETAIL_MAX];
+	size_t n;
+
+	if (v == NULL) {
+		kh_json_kv_cstr(j, key, NULL);
+		return;
+	}
+	n = strnlen(v, max);
+	if (r->redact == NULL) {
+		kh_json_kv_str(j, key, v, n);
+		return;
+	}
+	n = kh_redact(r->redact, v, n, shown, sizeof shown);
+	kh_json_kv_str(j, key, shown, n);
+}
+
 static void fields(struct kh_json *j, const struct kh_audit_rec *r)
 {
 	char ts[KH_ISO_TIME_LEN];
 
 	kh_iso_time(ts, sizeof ts);
 	kh_json_kv_cstr(j, "time", ts);
-	kh_json_kv_cstr(j, "client", r->client);
+	kv_text(j, r, "client", r->client, KH_AUDIT_LINE_MAX);
 	kh_json_kv_cstr(j, "mode", r->mode);
-	kh_json_kv_cstr(j, "method", r->method);
-	kh_json_kv_cstr(j, "host", r->host);
+	kv_text(j, r, "method", r->method, KH_AUDIT_LINE_MAX);
+	kv_text(j, r, "host", r->host, KH_AUDIT_LINE_MAX);
 	kh_json_kv_uint(j, "port", r->port);
-	if (r->path != NULL)
-		kh_json_kv_str(j, "path", r->path, strnlen(r->path, KH_AUDIT_PATH_MAX));
-	else
-		kh_json_kv_cstr(j, "path", NULL); /* CONNECT-level records have no path */
+	/* CONNECT-level records have no path (null) */
+	kv_text(j, r, "path", r->path, KH_AUDIT_PATH_MAX);
 	kh_json_kv_int(j, "status", r->status);
 	kh_json_kv_uint(j, "bytes_in", r->bytes_in);
 	kh_json_kv_uint(j, "bytes_out", r->bytes_out);
 	kh_json_key(j, "duration_ms");
 	kh_json_milli(j, r->duration_us);
 	kh_json_kv_cstr(j, "decision", r->decision);
-	kh_json_kv_cstr(j, "reason", r->reason);
+	kv_text(j, r, "reason", r->reason, KH_AUDIT_LINE_MAX);
 	if (r->detail != NULL && r->detail[0] != '\0')
-		kh_json_kv_cstr(j, "detail", r->detail);
+		kv_text(j, r, "detail", r->detail, KH_AUDIT_LINE_MAX);
 	if (r->sni != NULL && r->sni[0] != '\0')
-		kh_json_kv_cstr(j, "sni", r->sni);
+		kv_text(j, r, "sni", r->sni, KH_AUDIT_LINE_MAX);
 	if (r->sandbox != NULL && r->sandbox[0] != '\0')
-		kh_json_kv_cstr(j, "sandbox", r->sandbox);
+		kv_text(j, r, "sandbox", r->sandbox, KH_AUDIT_LINE_MAX);
 	kh_json_key(j, "swapped");
 	kh_json_begin_array(j);
 	for (size_t i = 0; i < r->n_swapped; i++)

@@ -4,8 +4,11 @@
  * loop iteration, see kh_audit_batch_begin). Fields: time, client, mode, method, host, port, path,
  * status, bytes_in, bytes_out, duration_ms, decision, reason, detail,
  * swapped, scrubbed ({env name: replacements}), sni, sandbox; a fold record
- * (auditlimit.h) also has repeated, distinct and interval_ms. Callers pass a path already stripped of its query and with
- * tokens redacted; no field may carry a secret or a whole proxy token. */
+ * (auditlimit.h) also has repeated, distinct and interval_ms. Callers pass a path
+ * already stripped of its query and with tokens redacted; no field may carry a
+ * secret or a whole proxy token. As a last net, a record with a redactor has every
+ * text field passed through it (redact.h), so a token or key in any encoding a
+ * caller missed is cut out. */
 #ifndef KH_AUDIT_H
 #define KH_AUDIT_H
 
@@ -14,6 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "redact.h"
 
 struct kh_audit_rec {
 	const char *client; /* "ip:port" of the sandbox side */
@@ -44,6 +48,7 @@ struct kh_audit_rec {
 	uint64_t repeated;
 	uint64_t distinct; /* different hosts among them, counted up to KH_AUDIT_FOLD_DISTINCT */
 	uint64_t interval_ms; /* how long the window they fell in was */
+	const struct kh_redact *redact; /* optional: every text field passes through it */
 };
 
 /* Opens (creating 0600, O_NOFOLLOW, owner-checked) the audit log. */

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "hostname.h"
 #include "kh_limits.h"
+#include "redact.h"
 
 #define FIXED_COST 320 /* keys, punctuation, the time and the longest numbers */
 #define OVERFLOW   KH_AUDIT_FOLD_KINDS /* the slot refusals of further kinds share */
@@ -105,6 +106,15 @@ static void copy(char *dst, size_t len, const char *s)
 	snprintf(dst, len, "%s", s != NULL ? s : "");
 }
 
+/* A field the fold record will show later, when the record's redactor (owned
+ * by a policy snapshot that a reload may free by then) is gone: redacted now. */
+static void copy_shown(char *dst, size_t len, const char *s, const struct kh_redact *redact)
+{
+	if (s == NULL)
+		s = "";
+	kh_redact(redact, s, strlen(s), dst, len);
+}
+
 static void emit_fold(struct kh_auditlimit *l, struct source *s, struct fold *f, uint64_t now)
 {
 	uint64_t span = now > f->start_ms ? now - f->start_ms : 0;
@@ -190,11 +200,11 @@ static void fold_in(struct fold *f, const struct kh_audit_rec *r)
 	bool seen = false;
 
 	if (f->folded++ == 0) {
-		copy(f->client, sizeof f->client, r->client);
-		copy(f->mode, sizeof f->mode, r->mode);
-		copy(f->method, sizeof f->method, r->method);
-		copy(f->host, sizeof f->host, r->host);
-		copy(f->sandbox, sizeof f->sandbox, r->sandbox);
+		copy_shown(f->client, sizeof f->client, r->client, r->redact);
+		copy_shown(f->mode, sizeof f->mode, r->mode, r->redact);
+		copy_shown(f->method, sizeof f->method, r->method, r->redact);
+		copy_shown(f->host, sizeof f->host, r->host, r->redact);
+		copy_shown(f->sandbox, sizeof f->sandbox, r->sandbox, r->redact);
 		f->port = r->port;
 		f->status = r->status;
 	}

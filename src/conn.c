@@ -289,8 +289,8 @@ static const char *status_text(int status)
 	}
 }
 
-static void error_body(const struct kh_conn *c, const char *reason, const char *detail, char *out,
-		       size_t len)
+static void error_body(const struct kh_conn *c, const char *host, const char *reason,
+		       const char *detail, char *out, size_t len)
 {
 	const char *config = c->policy->config_path[0] ? c->policy->config_path : "config.yaml";
 
@@ -298,12 +298,12 @@ static void error_body(const struct kh_conn *c, const char *reason, const char *
 		kh_fmt(out, len,
 		       "keyhole: %s is not on the allowlist, so this request was refused.\n"
 		       "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
-		       c->host, config);
+		       host, config);
 	else if (strcmp(reason, "port_not_allowed") == 0)
 		kh_fmt(out, len,
 		       "keyhole: %s\nTo allow it, add the port to allowed_ports in %s, e.g. "
 		       "allowed_ports: {\"%s\": [%u]}, and restart keyhole.\n",
-		       detail, config, c->host, c->port);
+		       detail, config, host, c->port);
 	else
 		kh_fmt(out, len, "keyhole: %s\n", detail ? detail : reason);
 }
@@ -338,21 +338,24 @@ void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char
 
 void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char *why)
 {
-	char body[KH_ERROR_RESPONSE_MAX - 256], detail_copy[KH_DETAIL_MAX];
+	char body[KH_ERROR_RESPONSE_MAX - 256], detail_copy[KH_DETAIL_MAX], host[KH_HOST_BUF];
 	const char *detail = NULL;
 	bool deny = status < 500 && status != 408;
 	/* A token headed somewhere it does not belong is worth an operator's eye. */
 	bool leak = reason != NULL && strcmp(reason, "token_leak_attempt") == 0;
 
+	/* Both go to the log, the audit record and the client: whatever of the
+	 * sandbox's bytes they quote must not carry a token or key in any form. */
 	if (why != NULL) { /* it may point into c->up, which is reset below */
-		kh_fmt(detail_copy, sizeof detail_copy, "%s", why);
+		kh_policy_redact(c->policy, kh_slice_cstr(why), detail_copy, sizeof detail_copy);
 		detail = detail_copy;
 	}
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
 	if (!c->ex.resp_started)
 		c->ex.status = status;
 	if (kh_relay_audit(c, deny ? "deny" : "error", reason, detail)) /* else folded: not logged either */
 		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
-		       c->client, c->ex.method, c->host, c->port, status, reason,
+		       c->client, c->ex.method, host, c->port, status, reason,
 		       detail ? ": " : "", detail ? detail : "");
 	kh_dial_reset(c);
 	if (c->ex.resp_started || c->cli.failed ||
@@ -364,7 +367,7 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	}
 	c->ex.active = false;
 	c->ex.status = status;
-	error_body(c, reason, detail, body, sizeof body);
+	error_body(c, host, reason, detail, body, sizeof body);
 	kh_conn_reply(c, status, reason, body, c->ex.head_method);
 }
 
@@ -465,7 +468,10 @@ static void start_tls_accept(struct kh_conn *c)
 	X509 *leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err);
 
 	if (leaf == NULL) {
-		kh_error("cannot mint a certificate for %s: %s", c->host, err.msg);
+		char host[KH_HOST_BUF];
+
+		kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
+		kh_error("cannot mint a certificate for %s: %s", host, err.msg);
 		kh_conn_close(c);
 		return;
 	}
@@ -529,7 +535,7 @@ static bool step_sni_peek(struct kh_conn *c)
 
 static void tls_accept_failed(struct kh_conn *c)
 {
-	char detail[KH_DETAIL_MAX];
+	char detail[KH_DETAIL_MAX], host[KH_HOST_BUF];
 
 	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
 	c->ex.started_us = kh_mono_us();
@@ -537,16 +543,17 @@ static void tls_accept_failed(struct kh_conn *c)
 
 	kh_policy_redact(c->policy, kh_slice_cstr(c->sni.got), detail, sizeof c->sni.got);
 	memcpy(c->sni.got, detail, sizeof c->sni.got); /* it may carry a token */
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
 	if (cred != NULL) {
 		kh_fmt(detail, sizeof detail,
 		       "a proxy token for %s appears in the TLS server name inside a tunnel to %s",
-		       cred->env_name, c->host);
+		       cred->env_name, host);
 		if (kh_relay_audit(c, "deny", "token_leak_attempt", detail))
-			kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, c->host,
+			kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, host,
 				c->port, detail);
 	} else if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
-		       c->sni.got[0] ? c->sni.got : "(no SNI)", c->host);
+		       c->sni.got[0] ? c->sni.got : "(no SNI)", host);
 		kh_relay_audit(c, "deny", "sni_mismatch", detail);
 	} else {
 		kh_tls_describe_failure(NULL, detail, sizeof detail);

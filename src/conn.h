@@ -69,6 +69,7 @@ struct kh_exchange {
 	bool req_keep_alive, resp_keep_alive;
 	bool head_method, upgrade;
 	bool req_http10; /* the client speaks HTTP/1.0: no chunked toward it */
+	bool whole_response; /* a real secret went upstream: a 206 is refused (rewrite.h) */
 	enum kh_body_kind req_body, resp_body;
 	uint64_t req_left, resp_left;
 	struct kh_chunked req_chunked, resp_chunked;

@@ -13,6 +13,7 @@ static int fail(struct kh_http_error *err, int status, const char *why)
 {
 	err->status = status;
 	err->why = why;
+	err->reason = NULL;
 	return -1;
 }
 
@@ -250,12 +251,55 @@ static int scan_transfer_encoding(struct kh_slice v, bool request, struct framin
 	return 0;
 }
 
+/* Does n, read with '_' as '-' (as CGI, WSGI and nginx with
+ * underscores_in_headers do: they map both to HTTP_CONTENT_LENGTH), name a
+ * framing or hop-by-hop field whose real spelling has a dash? keyhole frames
+ * and drops by the real spelling only, so an upstream reading the underscore
+ * one would disagree with it about where a message ends, or see a field
+ * keyhole removes. Names without a dash have no underscore spelling. */
+static bool underscore_framing(struct kh_slice n)
+{
+	static const char *const dashed[] = { "content-length",	     "transfer-encoding",
+					      "keep-alive",	     "proxy-connection",
+					      "proxy-authorization", "proxy-authenticate" };
+
+	if (memchr(n.ptr, '_', n.len) == NULL)
+		return false;
+	for (size_t k = 0; k < sizeof dashed / sizeof dashed[0]; k++) {
+		size_t i = 0;
+
+		if (strlen(dashed[k]) != n.len)
+			continue;
+		while (i < n.len && (n.ptr[i] == '_' ? '-' : kh_ascii_lower(n.ptr[i])) == dashed[k][i])
+			i++;
+		if (i == n.len)
+			return true;
+	}
+	return false;
+}
+
+static int refuse_underscore(bool request, struct kh_http_error *err)
+{
+	if (!request)
+		return fail(err, 502,
+			    "the response has an underscore spelling of a framing field "
+			    "(e.g. Content_Length)");
+	fail(err, 400,
+	     "a header name spells a framing field with an underscore (e.g. Content_Length, "
+	     "Transfer_Encoding); upstreams behind CGI or nginx would read it as the real field. "
+	     "Remove it");
+	err->reason = "underscore_framing_header";
+	return -1;
+}
+
 static int scan_fields(struct kh_http_head *out, bool request, struct framing_seen *f,
 		       struct kh_http_error *err)
 {
 	for (size_t i = 0; i < out->n_headers; i++) {
 		struct kh_slice n = out->headers[i].name, v = out->headers[i].value;
 
+		if (underscore_framing(n))
+			return refuse_underscore(request, err);
 		if (kh_slice_eq_cstr_nocase(n, "content-length")) {
 			if (scan_content_length(v, request, f, err) != 0)
 				return -1;

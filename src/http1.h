@@ -8,7 +8,9 @@
  * over the caller's buffer and derive the body framing, refusing everything
  * that has been used for request smuggling: CL with TE, repeated or
  * non-numeric Content-Length, codings other than chunked in requests,
- * obs-fold, whitespace before a colon, bad tokens, unknown versions.
+ * obs-fold, whitespace before a colon, bad tokens, unknown versions, and
+ * underscore spellings of framing fields (Content_Length: CGI, WSGI and
+ * nginx with underscores_in_headers read them as the real field).
  * Chunked bodies are validated by a streaming decoder that passes bytes
  * through unchanged. Nothing here allocates. */
 #ifndef KH_HTTP1_H
@@ -68,6 +70,7 @@ struct kh_http_limits {
 struct kh_http_error {
 	int status; /* 400, 431, 501, 505, or 502 for upstream responses */
 	const char *why; /* static string */
+	const char *reason; /* audit reason code when not the status's usual one, else NULL */
 };
 
 /* Incremental end-of-head search over p[0..len). *scan is the resume offset

@@ -147,6 +147,8 @@
 #define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
 #define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
 #define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
+#define KH_REDACT_SCAN_MAX 4096 /* bytes of one record field searched for encoded secrets (more is cut) */
+#define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */

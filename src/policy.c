@@ -203,6 +203,34 @@ static int build_scrub(struct kh_policy *p, struct kh_err *err)
 	return rc;
 }
 
+/* The record redactor: every token's random part and every loaded key. */
+static int build_redact(struct kh_policy *p, struct kh_err *err)
+{
+	struct kh_redact_item *v = calloc(2 * p->n_creds + 1, sizeof *v);
+	size_t n = 0;
+	int rc;
+
+	if (v == NULL) {
+		kh_err_set(err, "out of memory building the record redactor");
+		return -1;
+	}
+	for (size_t i = 0; i < p->n_creds; i++) {
+		const struct kh_cred *c = &p->creds[i];
+		bool seen = false;
+
+		v[n++] = (struct kh_redact_item){ c->env_name, (const uint8_t *)c->hexkey,
+						  HEXKEY_LEN };
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(p->creds[k].env_name, c->env_name) == 0;
+		if (c->secret != NULL && !seen)
+			v[n++] = (struct kh_redact_item){ c->env_name, (const uint8_t *)c->secret,
+							  c->secret_len };
+	}
+	rc = kh_redact_build(&p->redact, v, n, err);
+	free(v);
+	return rc;
+}
+
 /* A grant's credential: its mapping's, with the grant's token. */
 static int add_grant_cred(struct kh_policy *p, const struct kh_mappings *m, struct kh_grant *gr)
 {
@@ -261,6 +289,8 @@ struct kh_policy *kh_policy_build_with_grants(const struct kh_config *cfg,
 		goto oom;
 	if (build_creds(p, m, g) != 0 || build_token_index(p) != 0)
 		goto oom;
+	if (build_redact(p, err) != 0)
+		goto fail;
 	if (cfg->scrub_responses && build_scrub(p, err) != 0)
 		goto fail;
 	return p;
@@ -298,6 +328,7 @@ void kh_policy_unref(struct kh_policy *p)
 	free(p->pins);
 	free(p->port_rules);
 	kh_scrub_set_free(&p->scrub);
+	kh_redact_free(&p->redact);
 	kh_secrets_free(&p->secrets);
 	SSL_CTX_free(p->client_ctx);
 	free(p);
@@ -430,7 +461,9 @@ const struct kh_location *kh_cred_location(const struct kh_cred *c, enum kh_loc_
 	return NULL;
 }
 
-void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len)
+/* A token's random part, as written, becomes its first 4 characters and
+ * "...". Returns the length written to out. */
+static size_t redact_hex_runs(const struct kh_policy *p, struct kh_slice s, char *out, size_t len)
 {
 	size_t o = 0, i = 0;
 
@@ -454,4 +487,14 @@ void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, s
 			i++;
 	}
 	out[o] = '\0';
+	return o;
+}
+
+void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len)
+{
+	/* one byte more than the redactor searches: it then knows the text was cut */
+	char tmp[KH_REDACT_SCAN_MAX + 2];
+	size_t n = redact_hex_runs(p, s, tmp, sizeof tmp);
+
+	kh_redact(&p->redact, tmp, n, out, len);
 }

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "grants.h"
 #include "mappings.h"
+#include "redact.h"
 #include "scrub.h"
 #include "secrets.h"
 #include "slice.h"
@@ -60,6 +61,7 @@ struct kh_policy {
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
 	struct kh_secrets secrets; /* owned: the real values creds point into */
 	struct kh_scrub_set scrub; /* owned: response scrubber (empty when off or no secrets) */
+	struct kh_redact redact; /* owned: every token and loaded key, in any form, for records */
 	SSL_CTX *client_ctx; /* owned reference: upstream TLS (trust anchors) */
 	unsigned long generation; /* set by the daemon: which reload built it */
 };
@@ -103,8 +105,10 @@ bool kh_cred_host_ok(const struct kh_cred *c, const char *host);
 const struct kh_location *kh_cred_location(const struct kh_cred *c, enum kh_loc_kind kind,
 					   struct kh_slice name);
 
-/* Copies s into out (NUL-terminated, truncated to fit) with every known
- * token replaced by its first KH_TOKEN_LOG_CHARS characters and "...". */
+/* Copies s into out (NUL-terminated, truncated to fit) for a record: a
+ * token's random part as written keeps its first 4 characters and "...";
+ * every other form of a token or of a loaded key (percent-encoded, base64,
+ * hex, split by dots, in other case) becomes "[redacted:NAME]" (redact.h). */
 void kh_policy_redact(const struct kh_policy *p, struct kh_slice s, char *out, size_t len);
 
 #endif

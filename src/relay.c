@@ -42,6 +42,41 @@ void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
 	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
 }
 
+static size_t count_marks(const char *s)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, "[redacted:")) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
+/* An absolute-form target is recorded by host and path, but searched whole
+ * too: a key cut in two by the '/' after the authority ("http://sk-real/
+ * rest-of-key") is in neither part, yet `keyhole log` prints them side by
+ * side. When the whole holds more than its parts, the whole is recorded,
+ * redacted, as the path. */
+static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct kh_slice path)
+{
+	struct kh_slice whole = kh_slice_make(target.ptr + 7, target.len - 7); /* "http://" */
+	size_t authority = (size_t)(path.ptr - whole.ptr), parts;
+	char shown[KH_AUDIT_PATH_MAX - 8], host[KH_AUDIT_PATH_MAX];
+	long q = kh_slice_find(whole, '?');
+
+	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	if (q >= 0)
+		whole.len = (size_t)q;
+	if (authority > whole.len)
+		return; /* "http://host?q": the path is empty */
+	kh_policy_redact(c->policy, kh_slice_make(whole.ptr, authority), host, sizeof host);
+	parts = count_marks(host) + count_marks(c->ex.path);
+	kh_policy_redact(c->policy, whole, shown, sizeof shown);
+	if (count_marks(shown) > parts)
+		kh_fmt(c->ex.path, sizeof c->ex.path, "http://%s", shown);
+}
+
 void kh_relay_reset_exchange(struct kh_conn *c)
 {
 	kh_rscrub_free(&c->ex);
@@ -77,6 +112,7 @@ bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		.scrubbed = scrubbed,
 		.scrub_counts = scrub_counts,
 		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
+		.redact = &c->policy->redact,
 	};
 
 	/* An admitted request is always written whole; a refusal may be folded
@@ -99,9 +135,9 @@ static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
 	kh_relay_reset_exchange(c);
 	c->ex.active = true;
 	c->ex.started_us = kh_mono_us();
-	kh_slice_to_cstr(
-		kh_slice_make(h->method.ptr, min_size(h->method.len, sizeof c->ex.method - 1)),
-		c->ex.method, sizeof c->ex.method);
+	/* the whole method is searched before it is cut to fit: a cut token
+	 * would no longer be recognised as one */
+	kh_policy_redact(c->policy, h->method, c->ex.method, sizeof c->ex.method);
 	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
 	c->ex.req_http10 = h->version_minor == 0;
 	c->ex.bytes_in = h->head_len;
@@ -115,7 +151,10 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 		c->host[0] = '\0';
 		c->port = 0;
 	}
-	kh_conn_fail(c, err->status, err->status == 431 ? "header_too_large" : "bad_request",
+	kh_conn_fail(c, err->status,
+		     err->reason         ? err->reason
+		     : err->status == 431 ? "header_too_large"
+					 : "bad_request",
 		     err->why);
 }
 
@@ -302,6 +341,7 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
 	c->ex.n_swapped = res.n_swapped;
 	c->ex.upgrade = res.upgrade;
+	c->ex.whole_response = res.whole_response;
 	c->ex.req_body = h->body;
 	c->ex.req_left = h->content_length;
 	c->ex.req_done = h->body == KH_BODY_NONE;
@@ -387,7 +427,7 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
-	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	set_path_absolute(c, h->target, path);
 	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
 		return;
 	forward(c, h, path, false, true);
@@ -439,7 +479,7 @@ static bool start_request(struct kh_conn *c)
 	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
 			      lim.max_head, &err);
 	if (n == 0 && kh_buf_room(&c->cin) == 0) {
-		err = (struct kh_http_error){ 431, "request head too large" };
+		err = (struct kh_http_error){ 431, "request head too large", NULL };
 		n = -1; /* cin is sized to the head limit: full means too large */
 	}
 	if (n == 0)
@@ -530,7 +570,8 @@ static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_ki
 		*err = (struct kh_http_error){ 400, "the request body does not match the SHA-256 "
 						    "that its x-amz-content-sha256 declares and "
 						    "its SigV4 signature covers; the upstream was "
-						    "not sent the whole request" };
+						    "not sent the whole request",
+					       NULL };
 		return -2;
 	}
 	kh_buf_append(dst, kh_buf_data(src), n);

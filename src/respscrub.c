@@ -104,7 +104,11 @@ size_t kh_rscrub_tally(const struct kh_exchange *ex, const char **names, uint64_
 
 /* --- head --- */
 
-/* Content-Encoding as one decodable coding; -1 for anything else. */
+/* Every coding applied to the body, content codings (Content-Encoding) and
+ * transfer codings (Transfer-Encoding; chunked is framing, undone by
+ * src_next), taken together must be at most one gzip or deflate: that one
+ * is inflated, whichever field named it. -1 for anything else (br, zstd,
+ * compress, unknown tokens, two codings stacked): the body cannot be read. */
 static int coding(const struct kh_http_head *h, enum decode *dec)
 {
 	size_t n = 0;
@@ -112,11 +116,13 @@ static int coding(const struct kh_http_head *h, enum decode *dec)
 	*dec = DEC_NONE;
 	for (size_t i = 0; i < h->n_headers; i++) {
 		struct kh_slice v = h->headers[i].value, tok;
+		bool te = kh_slice_eq_cstr_nocase(h->headers[i].name, "transfer-encoding");
 
-		if (!kh_slice_eq_cstr_nocase(h->headers[i].name, "content-encoding"))
+		if (!te && !kh_slice_eq_cstr_nocase(h->headers[i].name, "content-encoding"))
 			continue;
 		while (kh_http_list_next(&v, &tok)) {
-			if (kh_slice_eq_cstr_nocase(tok, "identity"))
+			if (kh_slice_eq_cstr_nocase(tok, "identity") ||
+			    (te && kh_slice_eq_cstr_nocase(tok, "chunked")))
 				continue;
 			n++;
 			if (kh_slice_eq_cstr_nocase(tok, "gzip") ||
@@ -131,18 +137,30 @@ static int coding(const struct kh_http_head *h, enum decode *dec)
 	return n > 1 ? -1 : 0;
 }
 
+static void refuse(struct kh_conn *c, const char *why)
+{
+	kh_conn_fail(c, 502, "response_not_scrubbable", why);
+}
+
 static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct plan *pl)
 {
 	memset(pl, 0, sizeof *pl);
 	/* The client asked to close; the upstream was not told (see rewrite.c). */
 	pl->conn_close = !c->ex.req_keep_alive && h->status >= 200 && h->status != 101;
+	if (h->status == 206 && c->ex.whole_response) {
+		/* keyhole removed Range from this request (rewrite.h) */
+		refuse(c, "the upstream sent part of a response (206) to a request that carried a "
+			  "real key; a key split across parts could not be removed, so keyhole "
+			  "asks for whole responses and refuses partial ones");
+		return -1;
+	}
 	if (h->status < 200 || h->body == KH_BODY_NONE)
 		return 0; /* framing stays as it is: there is no body to change */
 	if (coding(h, &pl->dec) != 0) {
-		kh_conn_fail(c, 502, "response_not_scrubbable",
-			     "the upstream compressed its response with a coding keyhole cannot "
-			     "decode (it decodes gzip and deflate), so secrets in it could not be "
-			     "removed; set scrub_responses: false to pass such responses through");
+		refuse(c, "the upstream encoded its response with a coding keyhole cannot decode "
+			  "(it decodes one gzip or deflate, as Content-Encoding or "
+			  "Transfer-Encoding), so secrets in it could not be removed; set "
+			  "scrub_responses: false to pass such responses through");
 		return -1;
 	}
 	pl->body = true;
@@ -167,7 +185,7 @@ static bool drop_field(const struct plan *pl, struct kh_slice name)
 	    kh_slice_eq_cstr_nocase(name, "transfer-encoding"))
 		return !pl->keep_length;
 	if (pl->dec != DEC_NONE && kh_slice_eq_cstr_nocase(name, "content-encoding"))
-		return true;
+		return true; /* the body goes out decoded */
 	return false;
 }
 

@@ -6,16 +6,19 @@
  *         framing fields are rewritten to match the body below. Responses
  *         without a body (HEAD, 1xx, 204, 304, Content-Length: 0) keep their
  *         framing fields as they were.
- *   body  de-chunked, inflated when Content-Encoding is gzip or deflate
- *         (then sent uncompressed, Content-Encoding removed), scrubbed as a
- *         stream, and re-framed: chunked toward HTTP/1.1 clients, delimited
- *         by close toward HTTP/1.0 ones, because a replacement changes the
- *         length. Upstream chunk extensions and trailers are dropped. Any
- *         other coding (br, zstd, stacked codings) cannot be inspected, so
- *         the response is refused with 502 response_not_scrubbable before a
- *         byte of it is sent. Exception: an uncompressed Content-Length body
- *         keeps its framing when every replacement is as long as what it
- *         replaces (kh_scrub_set.same_len), since the length cannot change.
+ *   body  de-chunked, inflated when Content-Encoding or Transfer-Encoding
+ *         names gzip or deflate (then sent uncompressed, that coding
+ *         removed), scrubbed as a stream, and re-framed: chunked toward
+ *         HTTP/1.1 clients, delimited by close toward HTTP/1.0 ones, because
+ *         a replacement changes the length. Upstream chunk extensions and
+ *         trailers are dropped. Any other coding (br, zstd, compress, unknown
+ *         tokens, two codings stacked in one field or across both) cannot be
+ *         inspected, so the response is refused with 502
+ *         response_not_scrubbable before a byte of it is sent; so is a 206
+ *         to a request that carried a real key (kh_exchange.whole_response).
+ *         Exception: an uncompressed Content-Length body keeps its framing
+ *         when every replacement is as long as what it replaces
+ *         (kh_scrub_set.same_len), since the length cannot change.
  *
  * The state lives in c->ex.scrub from the head until the exchange ends; it
  * holds a reference to the policy whose matcher it uses. */

@@ -31,6 +31,8 @@ struct rw {
 	bool overflow;
 	struct qswap qs[KH_MAX_SWAPS];
 	size_t n_qs;
+	bool injected; /* a real secret goes into this head */
+	bool has_accept_encoding;
 };
 
 static int refuse(struct rw *w, int status, const char *reason, const char *fmt, ...)
@@ -241,6 +243,7 @@ static int check_injection(struct rw *w, const struct kh_cred *c, const char *wh
 			      c->env_name, w->ctx->host);
 	if (w->res->n_swapped < KH_MAX_SWAPS)
 		w->res->swapped[w->res->n_swapped++] = c->env_name;
+	w->injected = true;
 	return 0;
 }
 
@@ -452,6 +455,36 @@ static void emit_accept_encoding(struct rw *w, const struct kh_http_header *h)
 		emit_field(w, h->name, v, n);
 }
 
+/* Fields that ask for part of a representation. Request-Range is the old
+ * spelling some servers (Apache httpd) still honour. */
+static bool range_field(struct kh_slice name)
+{
+	return kh_slice_eq_cstr_nocase(name, "range") || kh_slice_eq_cstr_nocase(name, "if-range") ||
+	       kh_slice_eq_cstr_nocase(name, "request-range");
+}
+
+static bool scrubbing(const struct rw *w)
+{
+	return w->ctx->policy->scrub.n > 0;
+}
+
+/* Range fields wait until every field is seen (the credential may come
+ * after them): a request carrying a real secret must be answered whole, or
+ * a key echoed in its response could arrive split across two 206 bodies,
+ * each scrubbed on its own. Without a secret they go out as sent. */
+static void emit_range_fields(struct rw *w)
+{
+	w->res->whole_response = scrubbing(w) && w->injected;
+	if (w->res->whole_response)
+		return;
+	for (size_t i = 0; i < w->req->n_headers; i++) {
+		const struct kh_http_header *h = &w->req->headers[i];
+
+		if (range_field(h->name) && !hop_by_hop(w, h->name, h->value))
+			emit_field(w, h->name, h->value.ptr, h->value.len);
+	}
+}
+
 static int one_field(struct rw *w, const struct kh_http_header *h)
 {
 	const struct kh_cred *c;
@@ -477,10 +510,13 @@ static int one_field(struct rw *w, const struct kh_http_header *h)
 	c = scan_any(w->ctx->policy, h->value);
 	if (c != NULL)
 		return misplaced(w, c, "a request header");
-	if (w->ctx->policy->scrub.n > 0 && kh_slice_eq_cstr_nocase(h->name, "accept-encoding")) {
+	if (scrubbing(w) && kh_slice_eq_cstr_nocase(h->name, "accept-encoding")) {
 		emit_accept_encoding(w, h); /* response scrubbing: only codings it can decode */
+		w->has_accept_encoding = true;
 		return 0;
 	}
+	if (scrubbing(w) && range_field(h->name))
+		return 0; /* emit_range_fields decides */
 	emit_field(w, h->name, h->value.ptr, h->value.len);
 	return 0;
 }
@@ -621,6 +657,13 @@ static int rewrite(struct rw *w)
 	for (size_t i = 0; i < req->n_headers; i++)
 		if (one_field(w, &req->headers[i]) != 0)
 			return -1;
+	if (scrubbing(w)) {
+		emit_range_fields(w);
+		/* No Accept-Encoding means any coding will do (RFC 9110 12.5.3):
+		 * say which ones the scrubber can read. */
+		if (!w->has_accept_encoding)
+			emit_c(w, "Accept-Encoding: identity\r\n");
+	}
 	emit_connection(w);
 	emit(w, "\r\n", 2);
 	if (w->overflow)

@@ -18,7 +18,12 @@
  *    is live, and refused with 401 (revoked, expired) or 429 (budget spent)
  *    after; its label is returned for the audit record;
  *  - inside a tunnel the Host header must name the tunnel's host; for
- *    absolute-form requests Host is replaced by the URL's authority.
+ *    absolute-form requests Host is replaced by the URL's authority;
+ *  - while responses are scrubbed: Accept-Encoding names only codings the
+ *    scrubber decodes (identity when the client sent none), and a request
+ *    that carries a real secret loses Range, If-Range and Request-Range, so
+ *    its answer comes whole (a key split across two 206 bodies could not be
+ *    recognised); relay.c refuses a 206 that comes back anyway.
  * Pure: no I/O, no allocation; output is appended to a kh_buf. */
 #ifndef KH_REWRITE_H
 #define KH_REWRITE_H
@@ -52,6 +57,7 @@ struct kh_rw_result {
 	size_t n_swapped;
 	bool token_in_target; /* the target held a token: redact it in records */
 	bool upgrade; /* a WebSocket upgrade was forwarded */
+	bool whole_response; /* a real secret was injected while scrubbing: refuse a 206 */
 	char sandbox[KH_GRANT_LABEL_MAX]; /* label of a sandbox token seen, or "" */
 	/* re-signed SigV4 with a declared payload digest: the body must hash to
 	 * this (64 lowercase hex), else "" */

@@ -100,6 +100,7 @@ struct init {
 	int id_fd;
 	char identity[64]; /* "unix:pid=N" as the daemon sees us, or "sandbox" */
 	char label[KH_GRANT_LABEL_MAX]; /* our sandbox tokens' label, or "" */
+	struct kh_redact redact; /* the keys in any encoding, for audit records */
 	bool dns_leak; /* the DNS name just judged held a token */
 	struct kh_confine confine; /* what the command's process gives up before exec */
 	char workdir[KH_MAX_PATH]; /* --chdir: where the command starts, once confined */
@@ -180,7 +181,8 @@ static void audit_refusal(const struct init *in, const char *mode, const char *h
 {
 	struct kh_audit_rec r = { .client = in->identity[0] ? in->identity : "sandbox",
 				  .mode = mode, .method = "-", .host = host, .decision = "deny",
-				  .reason = reason, .detail = detail, .sandbox = in->label };
+				  .reason = reason, .detail = detail, .sandbox = in->label,
+				  .redact = &in->redact };
 	char shown[KH_HOST_BUF + 8];
 	long at;
 
@@ -732,6 +734,19 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 	return bad != 0 || in->socks[0][0] == '\0' || *port == 0 || optind >= argc ? -1 : 0;
 }
 
+/* A name that holds a key percent-, base64- or hex-encoded is cut out of its
+ * record too (redact.h); a failure only loses that, so it is not fatal. */
+static void build_redact(struct init *in)
+{
+	struct kh_redact_item items[MAX_TOKEN_KEYS];
+	struct kh_err err;
+
+	for (size_t k = 0; k < in->n_keys; k++)
+		items[k] = (struct kh_redact_item){ "TOKEN", (const uint8_t *)in->keys[k], KEY_LEN };
+	if (kh_redact_build(&in->redact, items, in->n_keys, &err) != 0)
+		fprintf(stderr, "keyhole sandbox-init: %s\n", err.msg);
+}
+
 int kh_cmd_sandbox_init(int argc, char **argv)
 {
 	static struct init in;
@@ -741,6 +756,7 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 	in.confine.keep_cap = -1;
 	if (parse(argc, argv, &in, &port) != 0)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
+	build_redact(&in);
 	if (getpid() != 1)
 		fprintf(stderr, "keyhole sandbox-init: warning: not pid 1 (run by keyhole sandbox)\n");
 	if (setup(&in, (uint16_t)port, argv + optind) != 0)

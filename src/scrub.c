@@ -152,25 +152,42 @@ static int cmp_needle(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static void add_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *sec, uint32_t idx)
+static const struct {
+	enum form f;
+	unsigned mask;
+} form_table[] = {
+	{ F_RAW, KH_SCRUB_F_RAW },	       { F_PCT_UPPER, KH_SCRUB_F_PCT },
+	{ F_PCT_LOWER, KH_SCRUB_F_PCT },       { F_B64_PAD, KH_SCRUB_F_B64 },
+	{ F_B64_NOPAD, KH_SCRUB_F_B64 },       { F_B64_A0, KH_SCRUB_F_B64_ALIGNED },
+	{ F_B64_A1, KH_SCRUB_F_B64_ALIGNED }, { F_B64_A2, KH_SCRUB_F_B64_ALIGNED },
+};
+
+static bool base64_form(enum form f)
 {
-	static const enum form forms[] = { F_RAW,	F_PCT_UPPER, F_PCT_LOWER, F_B64_PAD,
-					   F_B64_NOPAD, F_B64_A0,    F_B64_A1,	  F_B64_A2 };
+	return f >= F_B64_PAD && f <= F_B64_A2;
+}
+
+static void add_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *sec, uint32_t idx,
+		      unsigned mask)
+{
 	static const char *const abcs[] = { B64_STD, B64_URL };
 
 	for (size_t a = 0; a < 2; a++) {
-		for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+		for (size_t f = 0; f < sizeof form_table / sizeof form_table[0]; f++) {
 			struct kh_scrub_needle *nd = &s->needles[s->n];
+			enum form form = form_table[f].f;
 
-			if (forms[f] < F_B64_PAD && a > 0)
-				continue; /* raw and percent forms need no alphabet */
+			if (!(mask & form_table[f].mask) || (!base64_form(form) && a > 0))
+				continue; /* only base64 forms have a second alphabet */
 			nd->p = s->arena + s->arena_used;
-			nd->len = encode(forms[f], abcs[a], sec->value, sec->len,
+			nd->len = encode(form, abcs[a], sec->value, sec->len,
 					 s->arena + s->arena_used);
 			s->arena_used += nd->len;
 			nd->rep = s->arena + s->arena_used;
-			nd->rep_len = encode(forms[f], abcs[a], sec->token, sec->token_len,
-					     s->arena + s->arena_used);
+			nd->rep_len = sec->token == NULL ? 0
+							 : encode(form, abcs[a], sec->token,
+								  sec->token_len,
+								  s->arena + s->arena_used);
 			s->arena_used += nd->rep_len;
 			nd->secret = idx;
 			nd->seq = (uint32_t)s->n;
@@ -179,7 +196,7 @@ static void add_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *sec,
 	}
 }
 
-#define FORMS_PER_SECRET 13
+#define FORMS_PER_SECRET 13 /* at most: every entry of form_table, base64 ones twice */
 
 /* The skip table. A needle starting at k, seen through a window starting
  * at i <= k whose last byte b is the needle's byte j = i + window - 1 - k,
@@ -240,6 +257,12 @@ static void index_needles(struct kh_scrub_set *s)
 int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets, size_t n,
 		       struct kh_err *err)
 {
+	return kh_scrub_set_build_forms(s, secrets, n, KH_SCRUB_F_RESPONSE, err);
+}
+
+int kh_scrub_set_build_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets,
+			     size_t n, unsigned forms, struct kh_err *err)
+{
 	size_t bytes = 0, used = 0;
 
 	memset(s, 0, sizeof *s);
@@ -250,7 +273,7 @@ int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *sec
 			 (encoded_max(secrets[i].len) + encoded_max(secrets[i].token_len));
 		used++;
 	}
-	if (used == 0)
+	if (used == 0 || (forms & KH_SCRUB_F_RESPONSE) == 0)
 		return 0;
 	s->needles = calloc(used * FORMS_PER_SECRET, sizeof *s->needles);
 	s->names = calloc(used, sizeof *s->names);
@@ -260,7 +283,7 @@ int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *sec
 		if (secrets[i].len < KH_SCRUB_MIN_SECRET)
 			continue;
 		kh_fmt(s->names[s->n_names], sizeof s->names[0], "%s", secrets[i].name);
-		add_forms(s, &secrets[i], (uint32_t)s->n_names);
+		add_forms(s, &secrets[i], (uint32_t)s->n_names, forms);
 		s->n_names++;
 	}
 	KH_CHECK(s->arena_used <= s->arena_cap);
@@ -398,6 +421,19 @@ static struct found find(const struct kh_scrub_set *s, const uint8_t *p, size_t 
 		if (check_at(s, p, i, len, final, &f))
 			return f;
 	return (struct found){ len, NULL, false };
+}
+
+size_t kh_scrub_find(const struct kh_scrub_set *s, const uint8_t *p, size_t len,
+		     const struct kh_scrub_needle **hit)
+{
+	struct found f;
+
+	*hit = NULL;
+	if (s->n == 0)
+		return len;
+	f = find(s, p, len, true);
+	*hit = f.hit;
+	return f.hit != NULL ? f.pos : len;
 }
 
 /* --- streams --- */

@@ -21,7 +21,9 @@
  * the secret with bits of its neighbours. Those edge characters (at most 4
  * bits of the secret's first and last byte) are left alone; everything else
  * is replaced. When the whole value is base64(S) the complete-encoding
- * needle matches instead and the sandbox decodes exactly T.
+ * needle matches instead and the sandbox decodes exactly T. A set built
+ * with kh_scrub_set_build_forms may hold fewer forms (redact.c finds
+ * secrets and tokens in record fields with such sets).
  *
  * Matching is leftmost-longest: the stream is scanned left to right and, at
  * the first position where any needle matches, the longest needle there is
@@ -48,8 +50,18 @@ struct kh_scrub_secret {
 	const char *name; /* env name: what the audit record shows */
 	const uint8_t *value;
 	size_t len;
-	const uint8_t *token; /* what the sandbox sees instead */
+	const uint8_t *token; /* what the sandbox sees instead; NULL: found, not replaced */
 	size_t token_len;
+};
+
+/* Which forms of each secret a set holds (kh_scrub_set_build_forms). */
+enum {
+	KH_SCRUB_F_RAW = 1u << 0,
+	KH_SCRUB_F_PCT = 1u << 1, /* %XX-encoded, upper- and lower-case hex */
+	KH_SCRUB_F_B64 = 1u << 2, /* complete base64 and base64url, padded and not */
+	KH_SCRUB_F_B64_ALIGNED = 1u << 3, /* the characters from the secret alone, 3 alignments */
+	KH_SCRUB_F_RESPONSE = KH_SCRUB_F_RAW | KH_SCRUB_F_PCT | KH_SCRUB_F_B64 |
+			      KH_SCRUB_F_B64_ALIGNED, /* what kh_scrub_set_build uses */
 };
 
 struct kh_scrub_needle {
@@ -84,6 +96,16 @@ struct kh_scrub_set {
  * On failure s is left empty and safe to free. */
 int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets,
 		       size_t n, struct kh_err *err);
+
+/* The same with a chosen set of forms (KH_SCRUB_F_*), e.g. for a set that
+ * only finds (redact.c). */
+int kh_scrub_set_build_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets,
+			     size_t n, unsigned forms, struct kh_err *err);
+
+/* The leftmost-longest needle in p[0..len), all of which is known: returns
+ * its offset and sets *hit, or returns len when there is none. Pure. */
+size_t kh_scrub_find(const struct kh_scrub_set *s, const uint8_t *p, size_t len,
+		     const struct kh_scrub_needle **hit);
 
 /* Wipes and frees. NULL-safe and idempotent. */
 void kh_scrub_set_free(struct kh_scrub_set *s);

@@ -21,7 +21,7 @@ static void feed(const uint8_t *p, size_t len, size_t first, size_t step, size_t
 		 struct verdict *v)
 {
 	struct kh_chunked c;
-	struct kh_http_error err = { 0, NULL };
+	struct kh_http_error err = { 0, NULL, NULL };
 	size_t off = 0, piece = 0;
 
 	kh_chunked_init(&c, max_trailer);

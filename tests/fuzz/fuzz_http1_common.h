@@ -39,6 +39,23 @@ static inline bool name_is(const uint8_t *line, size_t colon, const char *name)
 	return colon == strlen(name) && strncasecmp((const char *)line, name, colon) == 0;
 }
 
+/* name_is, reading '_' as '-' (how CGI, WSGI and nginx with
+ * underscores_in_headers see a name). */
+static inline bool name_is_underscored(const uint8_t *line, size_t colon, const char *name)
+{
+	if (colon != strlen(name) || memchr(line, '_', colon) == NULL)
+		return false;
+	for (size_t i = 0; i < colon; i++) {
+		int c = line[i] == '_' ? '-' : line[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
 /* One field line of a raw head: colon is where its first ':' is (len if none). */
 struct raw_line {
 	const uint8_t *line;

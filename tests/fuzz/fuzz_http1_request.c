@@ -1,7 +1,8 @@
 /* Request heads: kh_http_scan_head (one shot, byte by byte and in
  * fuzzer-sized steps must agree) then kh_http_parse_request. On success the
  * result is checked against an independent scan of the raw head lines, so a
- * framing decision the parser got wrong (CL+TE, repeated CL, obs-fold) fails
+ * framing decision the parser got wrong (CL+TE, repeated CL, obs-fold,
+ * an underscore spelling such as Content_Length) fails
  * here even when nothing crashes. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ static bool all_tchar(struct kh_slice s)
 struct raw_view {
 	size_t lines; /* field lines */
 	size_t cl, te, host;
+	size_t underscored; /* Content_Length, Transfer_Encoding, Keep_Alive */
 	bool fold; /* a field line starts with SP/HTAB */
 	bool cl_same; /* every CL value is the same string */
 	struct kh_slice cl_value;
@@ -51,6 +53,9 @@ static void raw_scan(const uint8_t *p, size_t head_len, struct raw_view *v)
 		}
 		v->te += name_is(l.line, l.colon, "transfer-encoding");
 		v->host += name_is(l.line, l.colon, "host");
+		v->underscored += name_is_underscored(l.line, l.colon, "content-length") ||
+				  name_is_underscored(l.line, l.colon, "transfer-encoding") ||
+				  name_is_underscored(l.line, l.colon, "keep-alive");
 	}
 }
 
@@ -103,6 +108,7 @@ static void check_accepted(const uint8_t *p, size_t n, const struct kh_http_head
 	CHECK(!v.fold);
 	CHECK(!(v.cl > 0 && v.te > 0)); /* never both CL and TE */
 	CHECK(v.cl <= 1 && v.te <= 1);
+	CHECK(v.underscored == 0); /* an upstream could read it as the real field */
 	CHECK(v.host <= 1 && (h->version_minor == 0 || v.host == 1) &&
 	      h->has_host == (v.host == 1));
 	CHECK(h->body != KH_BODY_CLOSE);
@@ -124,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kh_http_header hdrs[MAX_HEADERS];
 	struct kh_http_limits lim = { MAX_HEAD, MAX_HEADERS };
 	struct kh_http_head h = { .headers = hdrs };
-	struct kh_http_error e1 = { 0, NULL }, e2 = e1, e3 = e1;
+	struct kh_http_error e1 = { 0, NULL, NULL }, e2 = e1, e3 = e1;
 	size_t scan = 0, skip = kh_http_skip_leading_crlf(data, size);
 	ssize_t n = kh_http_scan_head(data, size, &scan, MAX_HEAD, &e1);
 

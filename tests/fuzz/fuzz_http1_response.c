@@ -18,6 +18,7 @@ struct raw_view {
 	bool cl_bad, fold;
 	uint64_t cl_value;
 	bool chunked_last, chunked_early; /* over all TE lines as one list */
+	bool underscored; /* Content_Length or Transfer_Encoding */
 };
 
 static void te_elements(struct kh_slice val, struct raw_view *v)
@@ -39,6 +40,8 @@ static void raw_scan(const uint8_t *p, size_t head_len, struct raw_view *v)
 	while (next_field_line(p, head_len, &pos, &l)) {
 		v->lines++;
 		v->fold |= l.line[0] == ' ' || l.line[0] == '\t';
+		v->underscored |= name_is_underscored(l.line, l.colon, "content-length") ||
+				  name_is_underscored(l.line, l.colon, "transfer-encoding");
 		struct kh_slice val = kh_slice_trim_ows(
 			kh_slice_make(l.line + l.colon + 1, l.len - l.colon - 1));
 		if (name_is(l.line, l.colon, "content-length")) {
@@ -73,6 +76,7 @@ static void check_accepted(const uint8_t *p, size_t n, bool head_req, const stru
 	raw_scan(p, n, &v);
 	CHECK(v.lines == h->n_headers && !v.fold);
 	CHECK(!(v.cl > 0 && v.te > 0) && !v.cl_bad && !v.chunked_early);
+	CHECK(!v.underscored);
 	CHECK(v.cl == 0 || v.cl_value == h->content_length);
 	CHECK(h->body != KH_BODY_LENGTH || h->content_length > 0);
 	CHECK(h->body != KH_BODY_CLOSE || !h->keep_alive);
@@ -91,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kh_http_header hdrs[MAX_HEADERS];
 	struct kh_http_limits lim = { MAX_HEAD, MAX_HEADERS };
 	struct kh_http_head h = { .headers = hdrs };
-	struct kh_http_error e1 = { 0, NULL }, e2 = e1, e3 = e1;
+	struct kh_http_error e1 = { 0, NULL, NULL }, e2 = e1, e3 = e1;
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head(data, size, &scan, MAX_HEAD, &e1);
 

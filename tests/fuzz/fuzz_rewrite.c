@@ -8,6 +8,10 @@
  *  - a real secret appears only if the request carried that secret's token
  *    and the destination is one of the mapping's hosts (over TLS, or a
  *    cleartext_credential_hosts entry);
+ *  - responses are scrubbed (as by default): every Accept-Encoding names only
+ *    codings the scrubber decodes, and one is always sent; a head that
+ *    carries a real secret is marked whole_response and holds no Range,
+ *    If-Range or Request-Range;
  *  - a refused request appends nothing to the output buffer. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +104,7 @@ static struct kh_policy *policy_once(void)
 	}
 	CHECK(kh_secrets_load_env(&secrets, names, N_KNOWN, &err) == 0);
 	memset(&cfg, 0, sizeof cfg);
+	cfg.scrub_responses = true; /* as by default: Accept-Encoding and Range are rewritten */
 	cfg.cleartext_credential_hosts = cleartext;
 	cfg.n_cleartext_credential_hosts = sizeof cleartext / sizeof cleartext[0];
 	CHECK(kh_mappings_parse(mappings_json, strlen(mappings_json), &m, &err) == 0);
@@ -142,10 +147,37 @@ static void check_basic(const struct kh_http_header *h)
 	}
 }
 
+/* While scrubbing, the upstream may only pick codings keyhole decodes. */
+static void check_accept_encoding(const struct kh_http_header *h, size_t *seen)
+{
+	struct kh_slice v = h->value, elem;
+
+	if (!kh_slice_eq_cstr_nocase(h->name, "accept-encoding"))
+		return;
+	(*seen)++;
+	while (kh_http_list_next(&v, &elem)) {
+		long semi = kh_slice_find(elem, ';');
+		struct kh_slice c = semi < 0 ? elem : kh_slice_trim_ows(kh_slice_make(elem.ptr,
+										      (size_t)semi));
+
+		CHECK(kh_slice_eq_cstr_nocase(c, "gzip") || kh_slice_eq_cstr_nocase(c, "x-gzip") ||
+		      kh_slice_eq_cstr_nocase(c, "deflate") || kh_slice_eq_cstr_nocase(c, "identity"));
+	}
+}
+
+static bool range_field(struct kh_slice n)
+{
+	return kh_slice_eq_cstr_nocase(n, "range") || kh_slice_eq_cstr_nocase(n, "if-range") ||
+	       kh_slice_eq_cstr_nocase(n, "request-range");
+}
+
 static void check_forwarded(const uint8_t *in, size_t in_len, const struct kh_http_head *req,
-			    const struct kh_rw_ctx *ctx, const uint8_t *out, size_t len)
+			    const struct kh_rw_ctx *ctx, const struct kh_rw_result *res,
+			    const uint8_t *out, size_t len)
 {
 	struct kh_http_header hdrs[MAX_HEADERS + 4];
+	size_t accept_encoding = 0;
+	bool injected = false;
 	struct kh_http_limits lim = { OUT_CAP, MAX_HEADERS + 4 };
 	struct kh_http_head h = { .headers = hdrs };
 	struct kh_http_error err;
@@ -160,8 +192,11 @@ static void check_forwarded(const uint8_t *in, size_t in_len, const struct kh_ht
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "proxy-authorization"));
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "proxy-connection"));
 		CHECK(!kh_slice_eq_cstr_nocase(h.headers[i].name, "keep-alive"));
+		CHECK(!res->whole_response || !range_field(h.headers[i].name));
 		check_basic(&h.headers[i]);
+		check_accept_encoding(&h.headers[i], &accept_encoding);
 	}
+	CHECK(accept_encoding > 0);
 	for (size_t i = 0; i < N_KNOWN; i++) {
 		const struct known *k = &known[i];
 
@@ -172,7 +207,10 @@ static void check_forwarded(const uint8_t *in, size_t in_len, const struct kh_ht
 		    contains(in, in_len, k->secret))
 			continue;
 		CHECK(contains(in, in_len, k->token) && may_receive(k, ctx));
+		injected = true;
 	}
+	/* a key went out: its answer must come whole (no Range survives) */
+	CHECK(!injected || res->whole_response);
 }
 
 static void check_refused(const struct kh_rw_result *res, const struct kh_buf *out, size_t before)
@@ -238,7 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(kh_buf_append(&out, "PREFIX", 6) == 0);
 	if (kh_rewrite_request(&ctx, &h, &out, &res) == 0) {
 		CHECK(res.n_swapped <= KH_MAX_SWAPS);
-		check_forwarded(data + 1, (size_t)n, &h, &ctx, kh_buf_data(&out) + 6,
+		check_forwarded(data + 1, (size_t)n, &h, &ctx, &res, kh_buf_data(&out) + 6,
 				kh_buf_len(&out) - 6);
 	} else {
 		check_refused(&res, &out, 6);

@@ -51,6 +51,18 @@ HEAD_CASES = [
     ("version-garbage", b"GET {t} HTTX/1.1\r\nHost: {h}\r\n\r\n", 400),
     ("head-too-large", b"GET {t} HTTP/1.1\r\nHost: {h}\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
      431),
+    # underscore spellings of framing fields: CGI/WSGI and nginx (underscores_in_headers)
+    # read them as the real field, so the upstream would frame differently than keyhole
+    ("underscore-cl", b"POST {t} HTTP/1.1\r\nHost: {h}\r\nContent_Length: 5\r\n\r\nhello", 400,
+     "underscore_framing_header"),
+    ("underscore-cl-with-cl", b"POST {t} HTTP/1.1\r\nHost: {h}\r\nContent-Length: 0\r\n"
+                              b"CONTENT_LENGTH: 40\r\n\r\n", 400, "underscore_framing_header"),
+    ("underscore-te", b"POST {t} HTTP/1.1\r\nHost: {h}\r\ntransfer_encoding: chunked\r\n"
+                      b"Content-Length: 5\r\n\r\n0\r\n\r\n", 400, "underscore_framing_header"),
+    ("underscore-keep-alive", b"GET {t} HTTP/1.1\r\nHost: {h}\r\nKeep_Alive: 300\r\n\r\n", 400,
+     "underscore_framing_header"),
+    ("underscore-proxy-auth", b"GET {t} HTTP/1.1\r\nHost: {h}\r\nProxy_Authorization: Basic eDp5"
+                              b"\r\n\r\n", 400, "underscore_framing_header"),
 ]
 CHUNK_CASES = [
     ("chunk-size-not-hex", b"zz\r\nhello\r\n0\r\n\r\n", b"zz"),
@@ -84,18 +96,20 @@ def target(request, start_keyhole, make_upstream):
     return Target(request.param, start_keyhole(), up)
 
 
-def _assert_rejected(c, status):
+def _assert_rejected(c, status, reason=None):
     r = c.read_response(timeout=5)
-    assert_keyhole_error(r, status, "header_too_large" if status == 431 else "bad_request")
+    assert_keyhole_error(r, status,
+                         reason or ("header_too_large" if status == 431 else "bad_request"))
     assert c.wait_closed(3), "connection must be closed after a framing error"
 
 
-@pytest.mark.parametrize("raw,status", [(c[1], c[2]) for c in HEAD_CASES],
+@pytest.mark.parametrize("raw,status,reason", [(c[1], c[2], (c[3:] or [None])[0])
+                                               for c in HEAD_CASES],
                          ids=[c[0] for c in HEAD_CASES])
-def test_malformed_head_rejected(target, raw, status):
+def test_malformed_head_rejected(target, raw, status, reason):
     with target.open() as c:
         c.send(target.fill(raw))
-        _assert_rejected(c, status)
+        _assert_rejected(c, status, reason)
     assert target.up.saw_nothing(), target.up.describe()
 
 

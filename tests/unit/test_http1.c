@@ -7,7 +7,7 @@ static struct kh_http_limits lim = { 8192, 32 };
 /* Scans and parses a whole request; returns 0, or the error status. */
 static int req(const char *s, struct kh_http_head *h)
 {
-	struct kh_http_error err = { 0, NULL };
+	struct kh_http_error err = { 0, NULL, NULL };
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head((const uint8_t *)s, strlen(s), &scan, lim.max_head, &err);
 
@@ -23,7 +23,7 @@ static int req(const char *s, struct kh_http_head *h)
 
 static int resp(const char *s, bool head_req, struct kh_http_head *h)
 {
-	struct kh_http_error err = { 0, NULL };
+	struct kh_http_error err = { 0, NULL, NULL };
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head((const uint8_t *)s, strlen(s), &scan, lim.max_head, &err);
 
@@ -211,6 +211,42 @@ static void responses(void)
 	CHECK_INT(resp("ICY 200 OK\r\n\r\n", false, &h), 502);
 }
 
+/* Content_Length and friends: CGI, WSGI and nginx (underscores_in_headers)
+ * read them as the real field, so they are refused, not forwarded. */
+static void underscore_framing_fields(void)
+{
+	static const char *const names[] = { "Content_Length",	     "content_length",
+					     "CONTENT_LENGTH",	     "Transfer_Encoding",
+					     "transfer_encoding",    "Keep_Alive",
+					     "Proxy_Connection",     "Proxy_Authorization",
+					     "proxy_authenticate" };
+	static const char *const fine[] = { "X_Api_Key", "Api_Key", "Content_Type",
+					    "Content__Length", "Content_Lengthx", "_Host" };
+	struct kh_http_error err = { 0, NULL, NULL };
+	struct kh_http_head h = { .headers = hdrs };
+	char buf[256];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		n = (size_t)snprintf(buf, sizeof buf, "POST / HTTP/1.1\r\nHost: a\r\n%s: 5\r\n\r\n",
+				     names[i]);
+		CHECK_INT(kh_http_parse_request((const uint8_t *)buf, n, &lim, &h, &err), -1);
+		CHECK_INT(err.status, 400);
+		CHECK_STR(err.reason, "underscore_framing_header");
+		n = (size_t)snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\n%s: 5\r\nContent-Length: "
+				     "0\r\n\r\n", names[i]);
+		CHECK_INT(kh_http_parse_response((const uint8_t *)buf, n, &lim, false, &h, &err), -1);
+		CHECK_INT(err.status, 502);
+	}
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		n = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\n%s: 5\r\n\r\n",
+				     fine[i]);
+		CHECK_INT(kh_http_parse_request((const uint8_t *)buf, n, &lim, &h, &err), 0);
+	}
+	/* other errors keep the default reason */
+	CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &h), 400);
+}
+
 static ssize_t feed_all(struct kh_chunked *c, const char *s, bool *done, struct kh_http_error *e)
 {
 	return kh_chunked_feed(c, (const uint8_t *)s, strlen(s), done, e);
@@ -310,6 +346,7 @@ int main(void)
 	RUN(incremental_scan_is_resumable);
 	RUN(too_many_headers);
 	RUN(responses);
+	RUN(underscore_framing_fields);
 	RUN(chunked_valid);
 	RUN(chunked_invalid);
 	RUN(absolute_form);
