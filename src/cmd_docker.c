@@ -4,6 +4,7 @@
  * (revoked when docker run returns). When keyhole is enabled but cannot protect the
  * container (not set up, not running, CA or mappings missing), enforcement
  * refuses; without it, a warning is printed and nothing is added. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "cli.h"
 #include "cmd_common.h"
 #include "dockerargs.h"
@@ -119,6 +121,31 @@ static void free_user_env(struct user_env *u)
 
 /* --- can keyhole protect a container right now? --- */
 
+/* Containers of the default network reach keyhole at docker0's address
+ * (host.docker.internal:host-gateway): if that bridge exists, keyhole must
+ * answer there, or every request of the container fails to connect. No
+ * docker0 here (a remote or rootless engine) cannot be checked: passed. */
+static bool bridge_unreachable(struct kh_cli_ctx *x, char *why, size_t len)
+{
+	struct in_addr a;
+	char ip[INET_ADDRSTRLEN];
+
+	if (kh_bridge_addr("docker0", &a) != 0 ||
+	    kh_probe_health_at(a, x->cfg.tunnel_port, 1000) == 0)
+		return false;
+	inet_ntop(AF_INET, &a, ip, sizeof ip);
+	snprintf(why, len,
+		 "keyhole does not answer on docker0 (%s:%u), where containers reach it as "
+		 "host.docker.internal; %s",
+		 ip, x->cfg.tunnel_port,
+		 x->cfg.listen_docker_bridge
+			 ? "run `keyhole reload` (or `keyhole stop && keyhole start`), and see "
+			   "`keyhole log` if it still cannot listen there"
+			 : "set listen_docker_bridge: true in config.yaml, then `keyhole stop && "
+			   "keyhole start`");
+	return true;
+}
+
 /* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
  * ready, warned); -1: refuse (enforcing and not ready, printed). */
 static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
@@ -145,6 +172,8 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		snprintf(why, sizeof why,
 			 "mappings.json is empty or corrupt; run `keyhole setup` "
 			 "to mint provider tokens before starting a sandbox");
+	else
+		bridge_unreachable(x, why, sizeof why);
 	if (why[0] == '\0')
 		return 1;
 	if (x->cfg.enforce_on_docker) {
