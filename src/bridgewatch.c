@@ -108,7 +108,8 @@ void kh_bridgewatch_check(struct kh_bridgewatch *bw)
 			char ip[INET_ADDRSTRLEN];
 
 			kh_info("%s: its address %s is gone: no longer listening there",
-				kh_bridge_names[i], inet_ntop(AF_INET, &bw->addr[i], ip, sizeof ip));
+				kh_bridge_names[i],
+				inet_ntop(AF_INET, &bw->addr[i], ip, sizeof ip));
 			gone[n_gone++] = bw->fds[i];
 			bw->fds[i] = -1;
 			changed = true;
@@ -136,13 +137,18 @@ static int open_netlink(void)
 	return fd;
 }
 
-int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh,
-			struct kh_worker *workers, unsigned n_workers, uint16_t port,
-			const struct sockaddr_storage *skip, size_t n_skip, struct kh_err *err)
+int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct kh_worker *workers,
+			unsigned n_workers, uint16_t port, const struct sockaddr_storage *skip,
+			size_t n_skip, struct kh_err *err)
 {
-	*bw = (struct kh_bridgewatch){ .sh = sh, .workers = workers, .n_workers = n_workers,
-				       .port = port, .skip = skip, .n_skip = n_skip,
-				       .nl_fd = -1, .stop_fd = -1 };
+	*bw = (struct kh_bridgewatch){ .sh = sh,
+				       .workers = workers,
+				       .n_workers = n_workers,
+				       .port = port,
+				       .skip = skip,
+				       .n_skip = n_skip,
+				       .nl_fd = -1,
+				       .stop_fd = -1 };
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
 		bw->fds[i] = -1;
 	pthread_mutex_init(&bw->lock, NULL);

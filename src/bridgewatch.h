@@ -42,9 +42,9 @@ struct kh_bridgewatch {
 /* Opens the netlink socket and does the first check (before the workers
  * start; they pick the listeners up when they do). A missing netlink socket
  * is logged, not fatal: reloads still re-check. */
-int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh,
-			struct kh_worker *workers, unsigned n_workers, uint16_t port,
-			const struct sockaddr_storage *skip, size_t n_skip, struct kh_err *err);
+int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct kh_worker *workers,
+			unsigned n_workers, uint16_t port, const struct sockaddr_storage *skip,
+			size_t n_skip, struct kh_err *err);
 
 /* Starts the watching thread. */
 int kh_bridgewatch_start(struct kh_bridgewatch *bw, struct kh_err *err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -512,7 +513,7 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	char **full = calloc((size_t)argc + ours->n + 3, sizeof *full), *owned = NULL;
 	size_t k = 0, n_ours = ours->n;
 	int rc = KH_EXIT_FAIL;
-	pid_t pid = 0;
+	pid_t pid = 0, parent = getpid();
 
 	if (full == NULL)
 		return KH_EXIT_FAIL;
@@ -528,6 +529,11 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	full[k] = NULL;
 	fflush(NULL);
 	if (label[0] == '\0' || (pid = fork()) == 0) {
+		/* keyhole killed: docker gets SIGTERM and stops the container as it
+		 * does on a terminal's, rather than leave it running with tokens
+		 * the daemon revokes when it sees this process gone */
+		if (label[0] != '\0' && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
+			_exit(KH_EXIT_FAIL);
 		execvp("docker", full);
 		fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
 		if (pid == 0 && label[0] != '\0')

@@ -29,6 +29,7 @@
 #include "mappings.h"
 #include "metrics.h"
 #include "metrics_server.h"
+#include "ownerwatch.h"
 #include "providers.h"
 #include "resolver.h"
 #include "secrets.h"
@@ -52,6 +53,8 @@ struct daemon {
 	struct kh_metrics_server *metrics; /* NULL when metrics_listen: off */
 	struct kh_ctl_server *ctl; /* control.sock: sandbox tokens */
 	struct kh_grants grants;
+	struct kh_ownerwatch owners; /* revokes a dead wrapper's tokens */
+	bool owners_open;
 	/* What the running policy was built from, for rebuilding it when a
 	 * sandbox token is issued. build_lock serialises every build. */
 	pthread_mutex_t build_lock;
@@ -320,7 +323,9 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 
 	*n = 0;
 	pthread_mutex_lock(&d->build_lock);
-	if (check_names(&d->live_maps, names, n_names, err) != 0)
+	/* a watch left by a failed issue only revokes nothing when its owner exits */
+	if (check_names(&d->live_maps, names, n_names, err) != 0 ||
+	    (r->owner > 0 && kh_ownerwatch_add(&d->owners, r->owner, r->label, err) != 0))
 		goto out;
 	for (size_t i = 0; i < d->live_maps.n; i++) {
 		const struct kh_mapping *m = &d->live_maps.v[i];
@@ -340,7 +345,8 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 		goto out;
 	}
 	if (rebuild_for_grants(d, err) == 0) {
-		kh_info("control: issued %zu sandbox token(s) to sandbox %s", *n, r->label);
+		kh_info("control: issued %zu sandbox token(s) to sandbox %s%s", *n, r->label,
+			r->owner > 0 ? " (revoked when its owner exits)" : "");
 		rc = 0;
 		goto out;
 	}
@@ -355,6 +361,9 @@ out:
 
 static int open_control(struct daemon *d, struct kh_err *err)
 {
+	if (kh_ownerwatch_init(&d->owners, &d->grants, err) != 0)
+		return -1;
+	d->owners_open = true;
 	d->ctl = kh_ctl_server_open(d->paths.control, &d->grants, issue_grants, d, err);
 	return d->ctl != NULL ? 0 : -1;
 }
@@ -584,7 +593,7 @@ static int start_all(struct daemon *d, struct kh_err *err)
 	}
 	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
 		return -1;
-	if (kh_ctl_server_start(d->ctl, err) != 0 ||
+	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
 	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u,
 				     err) != 0)
 		return -1;
@@ -636,6 +645,9 @@ static void stop_all(struct daemon *d)
 	d->metrics = NULL;
 	kh_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
+	if (d->owners_open) /* after the control socket: nothing adds owners any more */
+		kh_ownerwatch_stop(&d->owners);
+	d->owners_open = false;
 	kh_resolver_stop();
 	save_grants(d);
 	kh_auditgate_flush(); /* refusals folded in the last window */
