@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "cli.h"
 #include "cmd_common.h"
+#include "ctl_client.h"
 #include "dockerargs.h"
 #include "fsutil.h"
 #include "jsonl.h"
@@ -40,6 +41,7 @@ struct user_env {
 	char *texts[MAX_ENV_FILES + 1]; /* owned copies the entries point into */
 	size_t n_texts;
 	const char *name; /* --name of the container, or NULL */
+	bool detach; /* docker run -d / --detach */
 };
 
 static void print_warning(const char *line)
@@ -158,8 +160,7 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		return 0;
 	if (!kh_fs_exists(x->paths.mappings) || !x->cfg.file_existed)
 		snprintf(why, sizeof why, "keyhole is enabled but not set up; run `keyhole setup`");
-	else if (!kh_cli_daemon_running(x, &pid) ||
-		 kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
+	else if (!kh_cli_daemon_running(x, &pid) || kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
 		snprintf(why, sizeof why,
 			 "keyhole is enabled but not running on port %u; start it "
 			 "with `keyhole start`",
@@ -189,10 +190,25 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 	return 0;
 }
 
-/* label: NULL for `args` (the mapping tokens); for `run`, where the label of
- * the container's own sandbox tokens goes ("" when it gets none). */
+/* Sandbox tokens under the user's label (`docker args --label`), not tied
+ * to any process: the user revokes them (keyhole token revoke --label). */
+static int issue_labelled(struct kh_cli_ctx *x, const char *label, struct kh_mappings *m)
+{
+	struct kh_err err = { "" };
+
+	if (kh_ctl_issue_into(x->paths.control, label, x->cfg.sandbox_token_ttl,
+			      x->cfg.sandbox_token_budget, 0, m, &err) != 0) {
+		kh_cli_fail(x, "cannot get sandbox tokens for label %s: %s", label, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* label: NULL for `args` (the mapping tokens); for `run` and `args --label`,
+ * where the label of the container's own sandbox tokens goes ("" when it
+ * gets none). fixed: the label `args --label` was given, or NULL. */
 static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, char *node,
-		 int *ready, char *label)
+		 int *ready, char *label, const char *fixed)
 {
 	struct kh_mappings m = { 0 }, shared = { 0 };
 	struct kh_err err = { "" };
@@ -204,8 +220,10 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 		kh_mappings_free(&m);
 		return *ready < 0 ? -1 : 0;
 	}
-	if (label != NULL && (kh_cli_mappings(x, &shared) != 0 ||
-			      kh_cli_sandbox_tokens(x, "docker", u->name, &m, label) != 0)) {
+	if (label != NULL &&
+	    (kh_cli_mappings(x, &shared) != 0 ||
+	     (fixed != NULL ? issue_labelled(x, fixed, &m)
+			    : kh_cli_sandbox_tokens(x, "docker", u->name, &m, label)) != 0)) {
 		label[0] = '\0';
 		kh_mappings_free(&m);
 		kh_mappings_free(&shared);
@@ -295,10 +313,12 @@ static int parse_format(const char *s, enum fmt *f)
 	return 0;
 }
 
-static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f, struct user_env *u)
+static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f, struct user_env *u,
+			  const char **label)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
+		{ "label", required_argument, NULL, 'l' },
 		{ "env-file", required_argument, NULL, 'f' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
@@ -314,6 +334,8 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			return HELP_SHOWN;
 		if (ch == 'H')
 			*home = optarg;
+		else if (ch == 'l')
+			*label = optarg;
 		else if (ch == 'F' && parse_format(optarg, f) != 0)
 			return kh_cli_usage_error("docker args", "--format must be shell, json or "
 								 "lines");
@@ -321,7 +343,7 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
 			fprintf(stderr, "keyhole docker args: %s\n", err.msg);
 			return KH_EXIT_FAIL;
-		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e')
+		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l')
 			return kh_cli_usage_error("docker args",
 						  "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
@@ -336,10 +358,10 @@ static int cmd_args(int argc, char **argv)
 	static struct user_env u;
 	struct kh_argv out = { 0 };
 	struct kh_cli_ctx x;
-	char node[NODE_OPTIONS_MAX];
-	const char *home = NULL;
+	char node[NODE_OPTIONS_MAX], label[KH_GRANT_LABEL_MAX] = "";
+	const char *home = NULL, *fixed = NULL;
 	enum fmt f = FMT_SHELL;
-	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u);
+	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u, &fixed);
 
 	if (rc == HELP_SHOWN) {
 		rc = docker_help();
@@ -350,7 +372,7 @@ static int cmd_args(int argc, char **argv)
 	rc = KH_EXIT_FAIL;
 	if (kh_cli_open(&x, "docker args", home) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready, NULL) == 0) {
+	if (build(&x, &u, &out, node, &ready, fixed ? label : NULL, fixed) == 0) {
 		if (ready == 0 && !x.cfg.enabled)
 			fprintf(stderr,
 				"keyhole docker args: keyhole is disabled (enabled: false); "
@@ -420,9 +442,11 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image, 
 				val = i + 1 < argc ? argv[++i] : NULL;
 			if (nl == 4 && strncmp(name, "name", 4) == 0)
 				u->name = val;
+			if (nl == 6 && strncmp(name, "detach", 6) == 0)
+				u->detach = val == NULL || strcmp(val, "false") != 0;
 		} else {
 			while (short_is_flag(*name))
-				name++;
+				u->detach |= *name++ == 'd';
 			is_env = *name == 'e';
 			if (*name != '\0')
 				val = name[1] != '\0' ? name + 1
@@ -532,7 +556,8 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 		/* keyhole killed: docker gets SIGTERM and stops the container as it
 		 * does on a terminal's, rather than leave it running with tokens
 		 * the daemon revokes when it sees this process gone */
-		if (label[0] != '\0' && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
+		if (label[0] != '\0' &&
+		    (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
 			_exit(KH_EXIT_FAIL);
 		execvp("docker", full);
 		fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
@@ -548,6 +573,18 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	return rc;
 }
 
+/* The container's tokens are revoked when docker run returns, which with -d
+ * is at once: the container would get 401 on every request. */
+static void refuse_detach(void)
+{
+	fputs("keyhole docker run: -d/--detach is not supported: the container's sandbox tokens\n"
+	      "are revoked when `docker run` returns, which with -d is at once. For a detached\n"
+	      "container, issue tokens under a label of your own and revoke them when it is done:\n"
+	      "  eval \"docker run -d $(keyhole docker args --label my-job) IMAGE [COMMAND...]\"\n"
+	      "  keyhole token revoke --label my-job\n",
+	      stderr);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static struct user_env u;
@@ -561,9 +598,14 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "keyhole docker run: %s\n", err.msg);
 		goto out;
 	}
+	if (u.detach) {
+		refuse_detach();
+		rc = KH_EXIT_USAGE;
+		goto out;
+	}
 	if (kh_cli_open(&x, "docker run", NULL) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready, label) == 0)
+	if (build(&x, &u, &out, node, &ready, label, NULL) == 0)
 		rc = run_docker(&out, argc, argv, image, node, label);
 	if (label[0] != '\0')
 		kh_cli_sandbox_revoke(&x, label);
