@@ -24,71 +24,12 @@ import time
 import pytest
 
 from helpers.cli import cli, free_port  # noqa: F401
+from helpers.engine import ip, netns  # noqa: F401
 from helpers.keyhole import dump_yaml
 from helpers.sandbox import docker  # noqa: F401
 
 LISTEN_RE = re.compile(r"listening on (\S+)")
 READY_RE = re.compile(r"keyhole \S+: \d+ worker")
-
-
-def ip(*args, check=True):
-    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
-    if check and r.returncode != 0:
-        raise AssertionError(f"ip {' '.join(args)} failed: {r.stderr.strip()}")
-    return r
-
-
-class Netns:
-    def __init__(self, name):
-        self.name = name
-        self.procs = []
-
-    def run(self, *cmd, timeout=10):
-        return subprocess.run(["ip", "netns", "exec", self.name, *cmd], capture_output=True,
-                              text=True, timeout=timeout,
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
-
-    def bridge(self, *addrs, name="docker0"):
-        ip("-n", self.name, "link", "set", "lo", "up")
-        ip("-n", self.name, "link", "add", name, "type", "bridge")
-        for a in addrs:
-            ip("-n", self.name, "addr", "add", a, "dev", name)
-        ip("-n", self.name, "link", "set", name, "up")
-
-    def wait_healthz(self, host, port, up, timeout=5):
-        """Polls until host:port answers /healthz (up) or stops answering (not up)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rc, body = self.healthz(host, port)
-            if (rc == 0 and body.startswith("keyhole ")) == up:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{host}:{port} {'never answered' if up else 'still answers'}"
-                                     f" within {timeout} s: {rc} {body}")
-            time.sleep(0.1)
-
-    def healthz(self, host, port):
-        """(curl exit code, body) for GET http://host:port/healthz from inside."""
-        r = self.run("curl", "-q", "-sS", "--noproxy", "*", "--max-time", "3",
-                     f"http://{host}:{port}/healthz", timeout=10)
-        return r.returncode, r.stdout + r.stderr
-
-
-@pytest.fixture
-def netns():
-    name = f"kh-br-{secrets.token_hex(4)}"
-    r = ip("netns", "add", name, check=False)
-    if r.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {r.stderr.strip()}")
-    ns = Netns(name)
-    try:
-        yield ns
-    finally:
-        for p in ns.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-        ip("netns", "del", name, check=False)
 
 
 def start_daemon(ns, keyhole_bin, home, config):
@@ -229,7 +170,7 @@ def test_docker_run_refuses_when_container_cannot_reach_keyhole(netns, cli, dock
     refuses with the fix instead of starting a container whose every request
     fails with "Failed to connect to host.docker.internal"."""
     netns.bridge("172.17.0.1/16")
-    inside = ("ip", "netns", "exec", netns.name)
+    inside = netns.prefix
     port = free_port()
     r = cli.run("setup", "--tunnel-port", str(port), env=KEYS)
     assert r.rc == 0, r
