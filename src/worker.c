@@ -445,6 +445,7 @@ static void *thread_main(void *arg)
 	kh_metrics_thread_init(w->id);
 	if (kh_audit_batch_begin() == 0)
 		kh_loop_set_wait_hook(w->loop, kh_audit_flush);
+	sync_bridges(w); /* the idle hook runs only after the first wait */
 	kh_loop_run(w->loop);
 	kh_audit_batch_end();
 	return NULL;
