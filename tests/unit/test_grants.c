@@ -147,7 +147,8 @@ static void persistence(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
 	struct kh_grant *a, *b, *old;
-	struct kh_grant_req ra = { "live", 3600, 5, 0 }, rb = { "gone", 0, 0, 0 }, ro = { "old", 0, 0, 0 };
+	struct kh_grant_req ra = { "live", 3600, 5, 0 }, rb = { "gone", 0, 0, 0 },
+			    ro = { "old", 0, 0, 0 };
 	FILE *f;
 
 	CHECK(mkdtemp(dir) != NULL);
