@@ -55,7 +55,7 @@ _keyhole() {
             if [[ $COMP_CWORD -eq $((i + 1)) ]]; then
                 COMPREPLY=($(compgen -W "args run" -- "$cur")); return
             fi
-            opts="--home --env-file -e --format" ;;
+            opts="--home --env-file -e --format --label" ;;
         sandbox)
             if [[ $cur != -* && $prev != -* && $COMP_CWORD -gt $((i + 1)) ]]; then
                 COMPREPLY=($(compgen -c -- "$cur")); return

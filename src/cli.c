@@ -159,7 +159,7 @@ const struct kh_command kh_commands[] = {
 	  kh_cmd_token },
 	{ "docker", "print or apply `docker run` arguments for a sandbox",
 	  "Usage: keyhole docker args [--home DIR] [--env-file F]... [-e NAME[=VALUE]]...\n"
-	  "                           [--format shell|json|lines]\n"
+	  "                           [--format shell|json|lines] [--label LABEL]\n"
 	  "       keyhole docker run [docker run options] IMAGE [COMMAND...]\n"
 	  "\n"
 	  "args prints the arguments that put a container behind keyhole: keyhole's CA\n"
@@ -173,13 +173,18 @@ const struct kh_command kh_commands[] = {
 	  "--env-file/-e so it can be checked: a value that would route around keyhole or put\n"
 	  "a real key in the container is refused while enforce_on_docker is on.\n"
 	  "  eval \"docker run $(keyhole docker args) IMAGE\"\n"
+	  "With --label, the container gets sandbox tokens of its own under LABEL instead of\n"
+	  "the mapping tokens, live until `keyhole token revoke --label LABEL` (or their TTL):\n"
+	  "the way to run a detached (-d) container.\n"
 	  "\n"
 	  "run runs `docker run` with those arguments before yours (KEYHOLE_HOME selects the\n"
 	  "state directory), but with sandbox tokens of the container's own (label\n"
 	  "docker[-<--name>]-<pid>, see keyhole token) in place of the mapping tokens; it\n"
 	  "waits for docker, revokes them when docker returns and exits with docker's\n"
-	  "status. With keyhole enabled but not set up or not running, both refuse\n"
-	  "(enforce_on_docker: true) or warn and add nothing (false).\n",
+	  "status; if it is killed, the daemon revokes them itself and docker gets SIGTERM.\n"
+	  "-d/--detach is refused (use args --label). With keyhole enabled but not set up\n"
+	  "or not running, or not answering on docker0 where containers reach it, both\n"
+	  "refuse (enforce_on_docker: true) or warn and add nothing (false).\n",
 	  kh_cmd_docker },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
 	  "Usage: keyhole sandbox [--home DIR] [--workdir DIR] [--allow-host H]... [--] COMMAND\n"

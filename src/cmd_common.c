@@ -105,7 +105,7 @@ int kh_cli_sandbox_tokens(const struct kh_cli_ctx *x, const char *kind, const ch
 	snprintf(label, KH_GRANT_LABEL_MAX, part[0] ? "%s-%s-%ld" : "%s%s-%ld", kind, part,
 		 (long)getpid());
 	if (kh_ctl_issue_into(x->paths.control, label, x->cfg.sandbox_token_ttl,
-			      x->cfg.sandbox_token_budget, m, &err) != 0) {
+			      x->cfg.sandbox_token_budget, getpid(), m, &err) != 0) {
 		kh_cli_fail(x,
 			    "cannot get sandbox tokens from the daemon: %s (a daemon started "
 			    "by an older keyhole has no control socket: restart it)",

@@ -4,17 +4,21 @@
  * (revoked when docker run returns). When keyhole is enabled but cannot protect the
  * container (not set up, not running, CA or mappings missing), enforcement
  * refuses; without it, a warning is printed and nothing is added. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "cli.h"
 #include "cmd_common.h"
+#include "ctl_client.h"
 #include "dockerargs.h"
 #include "fsutil.h"
 #include "jsonl.h"
@@ -37,6 +41,7 @@ struct user_env {
 	char *texts[MAX_ENV_FILES + 1]; /* owned copies the entries point into */
 	size_t n_texts;
 	const char *name; /* --name of the container, or NULL */
+	bool detach; /* docker run -d / --detach */
 };
 
 static void print_warning(const char *line)
@@ -119,6 +124,31 @@ static void free_user_env(struct user_env *u)
 
 /* --- can keyhole protect a container right now? --- */
 
+/* Containers of the default network reach keyhole at docker0's address
+ * (host.docker.internal:host-gateway): if that bridge exists, keyhole must
+ * answer there, or every request of the container fails to connect. No
+ * docker0 here (a remote or rootless engine) cannot be checked: passed. */
+static bool bridge_unreachable(struct kh_cli_ctx *x, char *why, size_t len)
+{
+	struct in_addr a;
+	char ip[INET_ADDRSTRLEN];
+
+	if (kh_bridge_addr("docker0", &a) != 0 ||
+	    kh_probe_health_at(a, x->cfg.tunnel_port, 1000) == 0)
+		return false;
+	inet_ntop(AF_INET, &a, ip, sizeof ip);
+	snprintf(why, len,
+		 "keyhole does not answer on docker0 (%s:%u), where containers reach it as "
+		 "host.docker.internal; %s",
+		 ip, x->cfg.tunnel_port,
+		 x->cfg.listen_docker_bridge
+			 ? "run `keyhole reload` (or `keyhole stop && keyhole start`), and see "
+			   "`keyhole log` if it still cannot listen there"
+			 : "set listen_docker_bridge: true in config.yaml, then `keyhole stop && "
+			   "keyhole start`");
+	return true;
+}
+
 /* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
  * ready, warned); -1: refuse (enforcing and not ready, printed). */
 static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
@@ -130,8 +160,7 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		return 0;
 	if (!kh_fs_exists(x->paths.mappings) || !x->cfg.file_existed)
 		snprintf(why, sizeof why, "keyhole is enabled but not set up; run `keyhole setup`");
-	else if (!kh_cli_daemon_running(x, &pid) ||
-		 kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
+	else if (!kh_cli_daemon_running(x, &pid) || kh_probe_health(x->cfg.tunnel_port, 1000) != 0)
 		snprintf(why, sizeof why,
 			 "keyhole is enabled but not running on port %u; start it "
 			 "with `keyhole start`",
@@ -145,6 +174,8 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		snprintf(why, sizeof why,
 			 "mappings.json is empty or corrupt; run `keyhole setup` "
 			 "to mint provider tokens before starting a sandbox");
+	else
+		bridge_unreachable(x, why, sizeof why);
 	if (why[0] == '\0')
 		return 1;
 	if (x->cfg.enforce_on_docker) {
@@ -159,10 +190,25 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 	return 0;
 }
 
-/* label: NULL for `args` (the mapping tokens); for `run`, where the label of
- * the container's own sandbox tokens goes ("" when it gets none). */
+/* Sandbox tokens under the user's label (`docker args --label`), not tied
+ * to any process: the user revokes them (keyhole token revoke --label). */
+static int issue_labelled(struct kh_cli_ctx *x, const char *label, struct kh_mappings *m)
+{
+	struct kh_err err = { "" };
+
+	if (kh_ctl_issue_into(x->paths.control, label, x->cfg.sandbox_token_ttl,
+			      x->cfg.sandbox_token_budget, 0, m, &err) != 0) {
+		kh_cli_fail(x, "cannot get sandbox tokens for label %s: %s", label, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* label: NULL for `args` (the mapping tokens); for `run` and `args --label`,
+ * where the label of the container's own sandbox tokens goes ("" when it
+ * gets none). fixed: the label `args --label` was given, or NULL. */
 static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, char *node,
-		 int *ready, char *label)
+		 int *ready, char *label, const char *fixed)
 {
 	struct kh_mappings m = { 0 }, shared = { 0 };
 	struct kh_err err = { "" };
@@ -174,8 +220,10 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 		kh_mappings_free(&m);
 		return *ready < 0 ? -1 : 0;
 	}
-	if (label != NULL && (kh_cli_mappings(x, &shared) != 0 ||
-			      kh_cli_sandbox_tokens(x, "docker", u->name, &m, label) != 0)) {
+	if (label != NULL &&
+	    (kh_cli_mappings(x, &shared) != 0 ||
+	     (fixed != NULL ? issue_labelled(x, fixed, &m)
+			    : kh_cli_sandbox_tokens(x, "docker", u->name, &m, label)) != 0)) {
 		label[0] = '\0';
 		kh_mappings_free(&m);
 		kh_mappings_free(&shared);
@@ -265,10 +313,12 @@ static int parse_format(const char *s, enum fmt *f)
 	return 0;
 }
 
-static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f, struct user_env *u)
+static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f, struct user_env *u,
+			  const char **label)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
+		{ "label", required_argument, NULL, 'l' },
 		{ "env-file", required_argument, NULL, 'f' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
@@ -284,6 +334,8 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			return HELP_SHOWN;
 		if (ch == 'H')
 			*home = optarg;
+		else if (ch == 'l')
+			*label = optarg;
 		else if (ch == 'F' && parse_format(optarg, f) != 0)
 			return kh_cli_usage_error("docker args", "--format must be shell, json or "
 								 "lines");
@@ -291,7 +343,7 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
 			fprintf(stderr, "keyhole docker args: %s\n", err.msg);
 			return KH_EXIT_FAIL;
-		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e')
+		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l')
 			return kh_cli_usage_error("docker args",
 						  "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
@@ -306,10 +358,10 @@ static int cmd_args(int argc, char **argv)
 	static struct user_env u;
 	struct kh_argv out = { 0 };
 	struct kh_cli_ctx x;
-	char node[NODE_OPTIONS_MAX];
-	const char *home = NULL;
+	char node[NODE_OPTIONS_MAX], label[KH_GRANT_LABEL_MAX] = "";
+	const char *home = NULL, *fixed = NULL;
 	enum fmt f = FMT_SHELL;
-	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u);
+	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u, &fixed);
 
 	if (rc == HELP_SHOWN) {
 		rc = docker_help();
@@ -320,7 +372,7 @@ static int cmd_args(int argc, char **argv)
 	rc = KH_EXIT_FAIL;
 	if (kh_cli_open(&x, "docker args", home) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready, NULL) == 0) {
+	if (build(&x, &u, &out, node, &ready, fixed ? label : NULL, fixed) == 0) {
 		if (ready == 0 && !x.cfg.enabled)
 			fprintf(stderr,
 				"keyhole docker args: keyhole is disabled (enabled: false); "
@@ -390,9 +442,11 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image, 
 				val = i + 1 < argc ? argv[++i] : NULL;
 			if (nl == 4 && strncmp(name, "name", 4) == 0)
 				u->name = val;
+			if (nl == 6 && strncmp(name, "detach", 6) == 0)
+				u->detach = val == NULL || strcmp(val, "false") != 0;
 		} else {
 			while (short_is_flag(*name))
-				name++;
+				u->detach |= *name++ == 'd';
 			is_env = *name == 'e';
 			if (*name != '\0')
 				val = name[1] != '\0' ? name + 1
@@ -483,7 +537,7 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	char **full = calloc((size_t)argc + ours->n + 3, sizeof *full), *owned = NULL;
 	size_t k = 0, n_ours = ours->n;
 	int rc = KH_EXIT_FAIL;
-	pid_t pid = 0;
+	pid_t pid = 0, parent = getpid();
 
 	if (full == NULL)
 		return KH_EXIT_FAIL;
@@ -499,6 +553,12 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	full[k] = NULL;
 	fflush(NULL);
 	if (label[0] == '\0' || (pid = fork()) == 0) {
+		/* keyhole killed: docker gets SIGTERM and stops the container as it
+		 * does on a terminal's, rather than leave it running with tokens
+		 * the daemon revokes when it sees this process gone */
+		if (label[0] != '\0' &&
+		    (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
+			_exit(KH_EXIT_FAIL);
 		execvp("docker", full);
 		fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
 		if (pid == 0 && label[0] != '\0')
@@ -511,6 +571,18 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	free(owned);
 	free(full);
 	return rc;
+}
+
+/* The container's tokens are revoked when docker run returns, which with -d
+ * is at once: the container would get 401 on every request. */
+static void refuse_detach(void)
+{
+	fputs("keyhole docker run: -d/--detach is not supported: the container's sandbox tokens\n"
+	      "are revoked when `docker run` returns, which with -d is at once. For a detached\n"
+	      "container, issue tokens under a label of your own and revoke them when it is done:\n"
+	      "  eval \"docker run -d $(keyhole docker args --label my-job) IMAGE [COMMAND...]\"\n"
+	      "  keyhole token revoke --label my-job\n",
+	      stderr);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -526,9 +598,14 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "keyhole docker run: %s\n", err.msg);
 		goto out;
 	}
+	if (u.detach) {
+		refuse_detach();
+		rc = KH_EXIT_USAGE;
+		goto out;
+	}
 	if (kh_cli_open(&x, "docker run", NULL) != 0)
 		goto out;
-	if (build(&x, &u, &out, node, &ready, label) == 0)
+	if (build(&x, &u, &out, node, &ready, label, NULL) == 0)
 		rc = run_docker(&out, argc, argv, image, node, label);
 	if (label[0] != '\0')
 		kh_cli_sandbox_revoke(&x, label);

@@ -209,7 +209,7 @@ json_t *kh_ctl_issue_request(const char *label, int64_t ttl, uint64_t budget,
 }
 
 int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
-		      struct kh_mappings *m, struct kh_err *err)
+		      pid_t owner, struct kh_mappings *m, struct kh_err *err)
 {
 	const char **names = calloc(m->n + 1, sizeof *names);
 	json_t *reply = NULL, *req = NULL, *t;
@@ -226,6 +226,11 @@ int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t
 	if (names != NULL)
 		req = kh_ctl_issue_request(label, ttl, budget, names, n);
 	free(names);
+	if (req != NULL && owner > 0 &&
+	    json_object_set_new(req, "owner", json_integer((json_int_t)owner)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (req == NULL) {
 		kh_err_set(err, "out of memory");
 		return -1;

@@ -42,8 +42,10 @@ json_t *kh_ctl_issue_request(const char *label, int64_t ttl, uint64_t budget,
 
 /* Asks for one sandbox token per mapping in m (AWS ones excepted: they keep
  * their mapping token) under label, expiring after ttl seconds (0: never),
- * with a budget of requests (0: none), and writes each into m in place of the mapping's token. */
+ * with a budget of requests (0: none), and writes each into m in place of the mapping's token.
+ * owner > 0: the daemon revokes them when that process exits (ownerwatch.h). */
 int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
+		      pid_t owner,
 		      struct kh_mappings *m, struct kh_err *err);
 
 /* Names pid (a sandbox's process on the daemon's Unix socket) label in the

@@ -62,9 +62,9 @@ static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 {
 	const char *names[MAX_NAMES];
 	struct kh_grant *out[KH_MAX_TOKENS < 256 ? KH_MAX_TOKENS : 256];
-	struct kh_grant_req r = { json_string_value(json_object_get(req, "label")), 0, 0 };
+	struct kh_grant_req r = { .label = json_string_value(json_object_get(req, "label")) };
 	json_t *ttl = json_object_get(req, "ttl"), *budget = json_object_get(req, "budget");
-	json_t *prov = json_object_get(req, "providers"), *v;
+	json_t *prov = json_object_get(req, "providers"), *owner = json_object_get(req, "owner"), *v;
 	struct kh_err err = { "" };
 	size_t n_names = 0, n = 0, i;
 
@@ -73,6 +73,10 @@ static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 	if ((ttl != NULL && (!json_is_integer(ttl) || json_integer_value(ttl) < 0)) ||
 	    (budget != NULL && (!json_is_integer(budget) || json_integer_value(budget) < 0)))
 		return fail("%s must be non-negative integers", "ttl and budget");
+	if (owner != NULL && (!json_is_integer(owner) || json_integer_value(owner) <= 0 ||
+			      json_integer_value(owner) > INT32_MAX))
+		return fail("%s must be a process id", "owner");
+	r.owner = owner ? (pid_t)json_integer_value(owner) : 0;
 	r.ttl = ttl ? (int64_t)json_integer_value(ttl) : 0;
 	r.budget = budget ? (uint64_t)json_integer_value(budget) : 0;
 	if (prov != NULL && (!json_is_array(prov) || json_array_size(prov) > MAX_NAMES))

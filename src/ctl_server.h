@@ -10,7 +10,9 @@
  *   {"op":"issue","label":L,"ttl":SECS,"budget":N,"providers":[NAME...]}
  *       -> {"ok":true,"tokens":[{"env_name":E,"token":T,"expires":UNIX}...]}
  *       (providers: env names or token provider names like "openai"; none
- *        or empty = every mapping keyhole can issue for)
+ *        or empty = every mapping keyhole can issue for; an optional
+ *        "owner":PID, a running process, gets the label's tokens revoked
+ *        when it exits: ownerwatch.h)
  *   {"op":"revoke","token":T} or {"op":"revoke","label":L}
  *       -> {"ok":true,"revoked":N}
  *   {"op":"bind","label":L,"pid":N}

@@ -16,7 +16,7 @@
 
 #include "audit.h"
 #include "auditgate.h"
-#include "bridge.h"
+#include "bridgewatch.h"
 #include "ca.h"
 #include "clock.h"
 #include "config.h"
@@ -29,6 +29,7 @@
 #include "mappings.h"
 #include "metrics.h"
 #include "metrics_server.h"
+#include "ownerwatch.h"
 #include "providers.h"
 #include "resolver.h"
 #include "secrets.h"
@@ -46,11 +47,14 @@ struct daemon {
 	socklen_t addrlens[KH_MAX_LISTENERS + 1];
 	char addr_text[KH_MAX_LISTENERS + 1][64];
 	size_t n_addrs;
-	long bridge_idx; /* index of the docker0 address in addrs, or -1 */
+	struct kh_bridgewatch bridges; /* docker0 / podman0 listeners, as they come and go */
+	bool bridges_open;
 	int unix_fds[3]; /* proxy.sock, tls.sock, http.sock (by kh_listen_kind); -1 if off */
 	struct kh_metrics_server *metrics; /* NULL when metrics_listen: off */
 	struct kh_ctl_server *ctl; /* control.sock: sandbox tokens */
 	struct kh_grants grants;
+	struct kh_ownerwatch owners; /* revokes a dead wrapper's tokens */
+	bool owners_open;
 	/* What the running policy was built from, for rebuilding it when a
 	 * sandbox token is issued. build_lock serialises every build. */
 	pthread_mutex_t build_lock;
@@ -234,6 +238,7 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 	struct kh_shared *sh = &d->sh;
 
 	pthread_mutex_init(&sh->policy_lock, NULL);
+	pthread_mutex_init(&sh->bridge_lock, NULL);
 	pthread_mutex_init(&d->build_lock, NULL);
 	if (kh_grants_init(&d->grants, KH_MAX_GRANTS, d->paths.grants, (int64_t)time(NULL), err) !=
 	    0)
@@ -318,7 +323,9 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 
 	*n = 0;
 	pthread_mutex_lock(&d->build_lock);
-	if (check_names(&d->live_maps, names, n_names, err) != 0)
+	/* a watch left by a failed issue only revokes nothing when its owner exits */
+	if (check_names(&d->live_maps, names, n_names, err) != 0 ||
+	    (r->owner > 0 && kh_ownerwatch_add(&d->owners, r->owner, r->label, err) != 0))
 		goto out;
 	for (size_t i = 0; i < d->live_maps.n; i++) {
 		const struct kh_mapping *m = &d->live_maps.v[i];
@@ -338,7 +345,8 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 		goto out;
 	}
 	if (rebuild_for_grants(d, err) == 0) {
-		kh_info("control: issued %zu sandbox token(s) to sandbox %s", *n, r->label);
+		kh_info("control: issued %zu sandbox token(s) to sandbox %s%s", *n, r->label,
+			r->owner > 0 ? " (revoked when its owner exits)" : "");
 		rc = 0;
 		goto out;
 	}
@@ -353,6 +361,9 @@ out:
 
 static int open_control(struct daemon *d, struct kh_err *err)
 {
+	if (kh_ownerwatch_init(&d->owners, &d->grants, err) != 0)
+		return -1;
+	d->owners_open = true;
 	d->ctl = kh_ctl_server_open(d->paths.control, &d->grants, issue_grants, d, err);
 	return d->ctl != NULL ? 0 : -1;
 }
@@ -402,32 +413,14 @@ static void reload(struct daemon *d)
 	d->live_cfg = cfg; /* now owned by the daemon */
 	d->live_maps = maps;
 	pthread_mutex_unlock(&d->build_lock);
+	if (d->bridges_open) /* in case a netlink event was missed */
+		kh_bridgewatch_check(&d->bridges);
 	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
 		p->n_creds - p->n_grant_creds, p->n_allow, p->n_deny);
 }
 
-/* Containers reach the host at host.docker.internal = the docker0 address. */
-static void add_docker_bridge(struct daemon *d)
-{
-	struct sockaddr_in *b = (struct sockaddr_in *)&d->addrs[d->n_addrs];
-	struct in_addr a;
-
-	if (!d->cfg.listen_docker_bridge || kh_bridge_addr("docker0", &a) != 0 ||
-	    d->n_addrs == KH_MAX_LISTENERS + 1)
-		return;
-	for (size_t i = 0; i < d->n_addrs; i++) /* already listed by hand */
-		if (d->addrs[i].ss_family == AF_INET &&
-		    ((struct sockaddr_in *)&d->addrs[i])->sin_addr.s_addr == a.s_addr)
-			return;
-	memset(b, 0, sizeof *b);
-	b->sin_family = AF_INET;
-	b->sin_port = htons(d->cfg.tunnel_port);
-	b->sin_addr = a;
-	d->bridge_idx = (long)d->n_addrs;
-	d->addrlens[d->n_addrs++] = sizeof *b;
-}
-
-/* 127.0.0.1:<tunnel_port> first, then every listen: entry, then docker0. */
+/* 127.0.0.1:<tunnel_port> first, then every listen: entry (container
+ * bridges are kh_bridgewatch's). */
 static void collect_addresses(struct daemon *d)
 {
 	struct sockaddr_in *lo = (struct sockaddr_in *)&d->addrs[0];
@@ -438,12 +431,10 @@ static void collect_addresses(struct daemon *d)
 	lo->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	d->addrlens[0] = sizeof *lo;
 	d->n_addrs = 1;
-	d->bridge_idx = -1;
 	for (size_t i = 0; i < d->cfg.n_listen; i++) {
 		d->addrs[d->n_addrs] = d->cfg.listen[i].addr;
 		d->addrlens[d->n_addrs++] = d->cfg.listen[i].addrlen;
 	}
-	add_docker_bridge(d);
 }
 
 static unsigned worker_count(const struct kh_config *cfg)
@@ -483,13 +474,24 @@ static int add_unix(struct daemon *d, struct kh_worker *w, struct kh_err *err)
 	return 0;
 }
 
+/* Container bridges get the loopback port (also when tunnel_port is 0). */
+static int open_bridges(struct daemon *d, struct kh_err *err)
+{
+	uint16_t port = ntohs(((struct sockaddr_in *)&d->addrs[0])->sin_port);
+
+	if (!d->cfg.listen_docker_bridge)
+		return 0;
+	if (kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, port,
+				d->addrs + 1, d->n_addrs - 1, err) != 0)
+		return -1;
+	d->bridges_open = true;
+	return 0;
+}
+
 static int open_workers(struct daemon *d, struct kh_err *err)
 {
 	collect_addresses(d);
 	for (size_t a = 0; a < d->n_addrs; a++) {
-		if ((long)a == d->bridge_idx) /* same port as loopback, also when it was 0 */
-			((struct sockaddr_in *)&d->addrs[a])->sin_port =
-				((struct sockaddr_in *)&d->addrs[0])->sin_port;
 		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
 		if (kh_listen_probe(&d->addrs[a], d->addrlens[a], d->addr_text[a], err) != 0)
 			return -1;
@@ -514,7 +516,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 			return -1;
 		kh_loop_set_busy_poll(d->workers[i].loop, d->cfg.busy_poll_us);
 	}
-	return 0;
+	return open_bridges(d, err);
 }
 
 /* Runs on the metrics thread at each scrape: only atomic reads and the leaf
@@ -589,7 +591,9 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
-	if (kh_ctl_server_start(d->ctl, err) != 0 ||
+	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
+		return -1;
+	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
 	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u,
 				     err) != 0)
 		return -1;
@@ -629,6 +633,8 @@ static void save_grants(struct daemon *d)
 
 static void stop_all(struct daemon *d)
 {
+	if (d->bridges_open)
+		kh_bridgewatch_stop(&d->bridges);
 	d->sh.stop_deadline_ms = kh_mono_ms() + (uint64_t)d->cfg.timeouts.shutdown_grace * 1000u;
 	atomic_store(&d->sh.stopping, true);
 	for (unsigned i = 0; i < d->started; i++)
@@ -639,6 +645,9 @@ static void stop_all(struct daemon *d)
 	d->metrics = NULL;
 	kh_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
+	if (d->owners_open) /* after the control socket: nothing adds owners any more */
+		kh_ownerwatch_stop(&d->owners);
+	d->owners_open = false;
 	kh_resolver_stop();
 	save_grants(d);
 	kh_auditgate_flush(); /* refusals folded in the last window */
@@ -652,6 +661,8 @@ static void free_all(struct daemon *d)
 		close(d->unix_fds[k]);
 		unlink(unix_path(d, k));
 	}
+	if (d->bridges_open)
+		kh_bridgewatch_free(&d->bridges);
 	if (d->metrics_published)
 		unlink(d->paths.metrics);
 	kh_audit_close();

@@ -81,6 +81,7 @@ struct kh_grant_req {
 	const char *label;
 	int64_t ttl; /* seconds; 0 = no expiry */
 	uint64_t budget; /* 0 = unlimited */
+	pid_t owner; /* revoke when this process exits (ownerwatch.h); 0 = none */
 };
 
 /* Allocates cap slots and loads path if it exists (path may be NULL). A

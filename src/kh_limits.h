@@ -21,6 +21,7 @@
 #define KH_MAX_ALLOW_RULES   4096
 #define KH_MAX_DENY_CIDRS    1024
 #define KH_MAX_LISTENERS     16
+#define KH_MAX_BRIDGES       3 /* container bridges listened on: docker0, podman0, cni-podman0 */
 #define KH_MAX_PINS          1024 /* resolve: host -> address */
 #define KH_MAX_PORT_RULES    1024 /* allowed_ports: host pattern -> ports */
 #define KH_MAX_PORT_RANGES   64 /* ports or "lo-hi" ranges of one allowed_ports entry */
@@ -33,6 +34,7 @@
 #define KH_MAX_GRANTS         4096 /* sandbox tokens (live and recently ended) held by one daemon */
 #define KH_GRANT_LABEL_MAX    64 /* a sandbox label, with its NUL */
 #define KH_MAX_GRANT_BINDS    1024 /* keyhole sandbox processes known by pid at once */
+#define KH_MAX_OWNERS         1024 /* sandbox wrappers watched by pidfd at once (ownerwatch.h) */
 #define KH_GRANT_TOMBSTONE_SECS (24 * 3600) /* an ended sandbox token still gets 401 this long */
 #define KH_CTL_MSG_MAX        (64u << 10) /* one control-socket request or answer */
 #define KH_CTL_TIMEOUT_MS     5000 /* a control-socket exchange must finish within this */

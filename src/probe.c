@@ -20,13 +20,12 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
 	return poll(&p, 1, (int)(deadline - now)) == 1 ? 0 : -1;
 }
 
-static int connect_local(uint16_t port, uint64_t deadline)
+static int connect_to(struct in_addr ip, uint16_t port, uint64_t deadline)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = ip };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), soerr = 0;
 	socklen_t len = sizeof soerr;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
@@ -42,12 +41,17 @@ fail:
 
 int kh_probe_health(uint16_t port, unsigned timeout_ms)
 {
+	return kh_probe_health_at((struct in_addr){ htonl(INADDR_LOOPBACK) }, port, timeout_ms);
+}
+
+int kh_probe_health_at(struct in_addr ip, uint16_t port, unsigned timeout_ms)
+{
 	static const char req[] =
 		"GET /healthz HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\n\r\n";
 	uint64_t deadline = kh_mono_ms() + timeout_ms;
 	char buf[1024];
 	size_t n = 0;
-	int fd = connect_local(port, deadline), rc = -1;
+	int fd = connect_to(ip, port, deadline), rc = -1;
 	const char *body;
 
 	if (fd < 0)

@@ -138,16 +138,22 @@ static int shed_one(struct kh_worker *w, int lfd)
 	return fd >= 0 && w->spare_fd >= 0 ? 0 : -1;
 }
 
+static struct kh_listener *listener_at(struct kh_worker *w, size_t i)
+{
+	return i < w->n_lis ? &w->lis[i] : &w->bridge[i - w->n_lis];
+}
+
 static void watch_listeners(struct kh_worker *w, bool on)
 {
-	for (size_t i = 0; i < w->n_lis; i++) {
-		struct kh_io *io = &w->lis[i].io;
+	for (size_t i = 0; i < w->n_lis + KH_MAX_BRIDGES; i++) {
+		struct kh_listener *l = listener_at(w, i);
+		struct kh_io *io = &l->io;
 
 		if (io->fd < 0)
 			continue;
 		if (!on)
 			kh_loop_del(w->loop, io);
-		else if (w->lis[i].shared)
+		else if (l->shared)
 			kh_loop_add_exclusive(w->loop, io);
 		else
 			kh_loop_add_listener(w->loop, io);
@@ -227,14 +233,64 @@ static void on_accept(struct kh_io *io, uint32_t events)
 static void close_listeners(struct kh_worker *w)
 {
 	kh_timer_cancel(w->loop, &w->accept_pause);
-	for (size_t i = 0; i < w->n_lis; i++) {
-		if (w->lis[i].io.fd < 0)
+	for (size_t i = 0; i < w->n_lis + KH_MAX_BRIDGES; i++) {
+		struct kh_listener *l = listener_at(w, i);
+
+		if (l->io.fd < 0)
 			continue;
-		kh_loop_del(w->loop, &w->lis[i].io);
-		if (!w->lis[i].shared)
-			close(w->lis[i].io.fd);
-		w->lis[i].io.fd = -1;
+		kh_loop_del(w->loop, &l->io);
+		if (!l->shared)
+			close(l->io.fd);
+		l->io.fd = -1;
 	}
+}
+
+unsigned kh_shared_set_bridges(struct kh_shared *sh, const int *fds)
+{
+	unsigned gen;
+
+	pthread_mutex_lock(&sh->bridge_lock);
+	memcpy(sh->bridge_fds, fds, sizeof sh->bridge_fds);
+	gen = atomic_load(&sh->bridge_gen) + 1;
+	if (gen == 0) /* 0 means "never set" */
+		gen = 1;
+	atomic_store(&sh->bridge_gen, gen);
+	pthread_mutex_unlock(&sh->bridge_lock);
+	return gen;
+}
+
+bool kh_worker_bridge_acked(const struct kh_worker *w, unsigned gen)
+{
+	return atomic_load(&w->bridge_ack) == gen;
+}
+
+/* Picks up a changed set of bridge listeners: a listener whose fd left the
+ * set is unwatched before the gen is acknowledged, so the daemon can close
+ * it without the number being reused under this loop. While accepting is
+ * paused nothing is watched; resume_accepting watches the new ones. */
+static void sync_bridges(struct kh_worker *w)
+{
+	unsigned gen = atomic_load(&w->sh->bridge_gen);
+	int fds[KH_MAX_BRIDGES];
+
+	if (gen == 0 || gen == atomic_load(&w->bridge_ack))
+		return;
+	pthread_mutex_lock(&w->sh->bridge_lock);
+	memcpy(fds, w->sh->bridge_fds, sizeof fds);
+	gen = atomic_load(&w->sh->bridge_gen);
+	pthread_mutex_unlock(&w->sh->bridge_lock);
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++) {
+		struct kh_listener *l = &w->bridge[i];
+
+		if (l->io.fd == fds[i])
+			continue;
+		if (l->io.fd >= 0)
+			kh_loop_del(w->loop, &l->io);
+		l->io.fd = w->draining ? -1 : fds[i];
+		if (l->io.fd >= 0 && !w->accept_paused)
+			kh_loop_add_exclusive(w->loop, &l->io);
+	}
+	atomic_store(&w->bridge_ack, gen);
 }
 
 int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind kind,
@@ -275,6 +331,7 @@ static void idle_hook(void *arg)
 {
 	struct kh_worker *w = arg;
 
+	sync_bridges(w);
 	if (!atomic_load(&w->sh->stopping))
 		return;
 	if (!w->draining) {
@@ -353,6 +410,11 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;
 	}
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		w->bridge[i] = (struct kh_listener){ .io = { .fd = -1, .cb = on_accept },
+						     .w = w,
+						     .kind = KH_LISTEN_PROXY,
+						     .shared = true };
 	for (size_t i = 0; i < n_fds; i++) {
 		w->lis[i].io.fd = fds[i];
 		w->lis[i].io.cb = on_accept;
@@ -383,6 +445,7 @@ static void *thread_main(void *arg)
 	kh_metrics_thread_init(w->id);
 	if (kh_audit_batch_begin() == 0)
 		kh_loop_set_wait_hook(w->loop, kh_audit_flush);
+	sync_bridges(w); /* the idle hook runs only after the first wait */
 	kh_loop_run(w->loop);
 	kh_audit_batch_end();
 	return NULL;

@@ -36,6 +36,13 @@ struct kh_shared {
 	/* malloc_trim works on the whole process: see kh_worker_note_churn */
 	atomic_uint_fast64_t last_churn_ms; /* any worker's last handshake or close */
 	atomic_uint_fast64_t next_trim_ms;  /* no trim before this; UINT64_MAX: one running */
+	/* Container bridge listeners (bridgewatch.h), which come and go while
+	 * the daemon runs: one fd per bridge slot (-1: none), owned by the
+	 * daemon, watched by every worker. bridge_gen is bumped on each change;
+	 * workers pick the set up in their loop and acknowledge the gen. */
+	pthread_mutex_t bridge_lock;
+	int bridge_fds[KH_MAX_BRIDGES]; /* guarded by bridge_lock */
+	atomic_uint bridge_gen; /* 0: never set (bridge_fds unused) */
 };
 
 /* What a connection on a listener speaks. */
@@ -61,6 +68,8 @@ struct kh_worker {
 	struct kh_loop *loop;
 	struct kh_listener lis[KH_MAX_LISTENERS + 4];
 	size_t n_lis;
+	struct kh_listener bridge[KH_MAX_BRIDGES]; /* sh->bridge_fds as last picked up */
+	atomic_uint bridge_ack; /* the sh->bridge_gen this worker has picked up */
 	struct kh_conn *conns; /* doubly linked list of open connections */
 	size_t n_conns;
 	struct kh_http_header *hdrs; /* parse scratch, KH_MAX_HEADERS_CEIL entries */
@@ -111,6 +120,14 @@ void kh_worker_note_churn(struct kh_worker *w);
 /* A refusal of this worker's was folded (auditgate.h): makes sure a timer
  * writes the fold record when its window ends. Loop thread only. */
 void kh_worker_audit_folded(struct kh_worker *w);
+
+/* Publishes a new set of bridge listeners (fds[KH_MAX_BRIDGES], -1 for
+ * none) and wakes the workers; returns the generation to wait for with
+ * kh_worker_bridge_acked before closing any fd no longer in the set. */
+unsigned kh_shared_set_bridges(struct kh_shared *sh, const int *fds);
+
+/* Has w stopped watching every fd of generations before gen? Thread-safe. */
+bool kh_worker_bridge_acked(const struct kh_worker *w, unsigned gen);
 
 /* Joins the thread and frees the loop and scratch space. */
 void kh_worker_join(struct kh_worker *w);

@@ -8,7 +8,12 @@ is a plain Linux bridge made by the test, so nothing on the host is touched:
 - listen_docker_bridge: false: it does not listen there;
 - docker0 with a public address (203.0.113.1/24, TEST-NET-3, assigned only inside
   the namespace) or a link-local one: not listened on, and no wildcard either;
-- a public address first and a private one second: only the private one.
+- a public address first and a private one second: only the private one;
+- bridges that appear after start (Docker installed or started later, podman's
+  podman0 made per container) are listened on within seconds, and stop being
+  listened on when their address goes (issue 22 item 1);
+- `keyhole docker run` refuses, naming the fix, when docker0 exists but keyhole
+  does not answer there (the container could not reach it).
 The namespace is always deleted at teardown."""
 import os
 import re
@@ -18,58 +23,13 @@ import time
 
 import pytest
 
+from helpers.cli import cli, free_port  # noqa: F401
+from helpers.engine import ip, netns  # noqa: F401
 from helpers.keyhole import dump_yaml
+from helpers.sandbox import docker  # noqa: F401
 
 LISTEN_RE = re.compile(r"listening on (\S+)")
 READY_RE = re.compile(r"keyhole \S+: \d+ worker")
-
-
-def ip(*args, check=True):
-    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
-    if check and r.returncode != 0:
-        raise AssertionError(f"ip {' '.join(args)} failed: {r.stderr.strip()}")
-    return r
-
-
-class Netns:
-    def __init__(self, name):
-        self.name = name
-        self.procs = []
-
-    def run(self, *cmd, timeout=10):
-        return subprocess.run(["ip", "netns", "exec", self.name, *cmd], capture_output=True,
-                              text=True, timeout=timeout,
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
-
-    def bridge(self, *addrs):
-        ip("-n", self.name, "link", "set", "lo", "up")
-        ip("-n", self.name, "link", "add", "docker0", "type", "bridge")
-        for a in addrs:
-            ip("-n", self.name, "addr", "add", a, "dev", "docker0")
-        ip("-n", self.name, "link", "set", "docker0", "up")
-
-    def healthz(self, host, port):
-        """(curl exit code, body) for GET http://host:port/healthz from inside."""
-        r = self.run("curl", "-q", "-sS", "--noproxy", "*", "--max-time", "3",
-                     f"http://{host}:{port}/healthz", timeout=10)
-        return r.returncode, r.stdout + r.stderr
-
-
-@pytest.fixture
-def netns():
-    name = f"kh-br-{secrets.token_hex(4)}"
-    r = ip("netns", "add", name, check=False)
-    if r.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {r.stderr.strip()}")
-    ns = Netns(name)
-    try:
-        yield ns
-    finally:
-        for p in ns.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-        ip("netns", "del", name, check=False)
 
 
 def start_daemon(ns, keyhole_bin, home, config):
@@ -152,3 +112,76 @@ def test_public_then_private_bridge_address(netns, keyhole_bin, tmp_path):
     assert rc == 0 and body.startswith("keyhole "), (rc, body)
     rc, body = netns.healthz("203.0.113.1", port)
     assert rc != 0, body
+
+
+def log_text(home):
+    with open(os.path.join(home, "..", "stderr.txt"), "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def test_bridge_appearing_after_start(netns, keyhole_bin, tmp_path):
+    """keyhole started before Docker: docker0 comes later, goes, comes back with
+    another address; podman0 comes and goes per container. No reload needed."""
+    ip("-n", netns.name, "link", "set", "lo", "up")
+    home = str(tmp_path / "home")
+    _, listens, log = start_daemon(netns, keyhole_bin, home, {"tunnel_port": 0})
+    port = loopback_port(listens, log)
+    assert [a for a in listens if not a.startswith("unix:")] == [f"127.0.0.1:{port}"], log
+
+    netns.bridge("172.17.0.1/16")
+    netns.wait_healthz("172.17.0.1", port, up=True)
+    assert f"listening on 172.17.0.1:{port} (docker0" in log_text(home)
+
+    ip("-n", netns.name, "addr", "flush", "dev", "docker0")
+    netns.wait_healthz("172.17.0.1", port, up=False)
+    assert "docker0: its address 172.17.0.1 is gone" in log_text(home)
+
+    ip("-n", netns.name, "addr", "add", "172.18.0.1/16", "dev", "docker0")
+    netns.wait_healthz("172.18.0.1", port, up=True)
+
+    netns.bridge("10.88.0.1/16", name="podman0")
+    netns.wait_healthz("10.88.0.1", port, up=True)
+    ip("-n", netns.name, "link", "del", "podman0")
+    netns.wait_healthz("10.88.0.1", port, up=False)
+    netns.wait_healthz("172.18.0.1", port, up=True, timeout=1)  # docker0 untouched
+    assert "203.0.113" not in log_text(home)
+
+
+def test_public_bridge_appearing_later_not_listened(netns, keyhole_bin, tmp_path):
+    ip("-n", netns.name, "link", "set", "lo", "up")
+    home = str(tmp_path / "home")
+    _, listens, log = start_daemon(netns, keyhole_bin, home, {"tunnel_port": 0})
+    port = loopback_port(listens, log)
+    netns.bridge("203.0.113.1/24")
+    netns.bridge("172.17.0.1/16", name="podman0")  # a change that is seen after docker0's
+    netns.wait_healthz("172.17.0.1", port, up=True)
+    rc, body = netns.healthz("203.0.113.1", port)
+    assert rc != 0, body
+    assert "203.0.113.1" not in log_text(home)
+
+
+KEYS = {"OPENAI_API_KEY": "sk-real-openai-" + secrets.token_hex(10)}
+
+
+@pytest.mark.parametrize("listen_bridge", [True, False], ids=["listening", "not-listening"])
+def test_docker_run_refuses_when_container_cannot_reach_keyhole(netns, cli, docker,
+                                                                listen_bridge):
+    """docker0 exists but keyhole does not answer on it: `keyhole docker run`
+    refuses with the fix instead of starting a container whose every request
+    fails with "Failed to connect to host.docker.internal"."""
+    netns.bridge("172.17.0.1/16")
+    inside = netns.prefix
+    port = free_port()
+    r = cli.run("setup", "--tunnel-port", str(port), env=KEYS)
+    assert r.rc == 0, r
+    with open(cli.config, "a") as f:
+        f.write(f"listen_docker_bridge: {'true' if listen_bridge else 'false'}\n")
+    r = cli.run("start", env=KEYS, wrapper=inside)
+    assert r.rc == 0, r
+    r = cli.run("docker", "run", "--rm", "alpine", "true", env=KEYS, wrapper=inside)
+    if listen_bridge:
+        assert r.rc == 0 and docker.calls() == 1, r
+        return
+    assert r.rc != 0 and docker.calls() == 0, r
+    assert f"does not answer on docker0 (172.17.0.1:{port})" in r.err, r
+    assert "listen_docker_bridge: true" in r.err, r

@@ -50,7 +50,7 @@ static void issue_states(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
 	struct kh_grant *a = NULL, *b = NULL;
-	struct kh_grant_req ra = { "job-a", 60, 0 }, rb = { "job-b", 0, 2 };
+	struct kh_grant_req ra = { "job-a", 60, 0, 0 }, rb = { "job-b", 0, 2, 0 };
 
 	CHECK_INT(kh_grants_init(&g, 4, NULL, NOW, &err), 0);
 	CHECK_INT(kh_grants_issue(&g, &m, &ra, NOW, &a, &err), 0);
@@ -76,7 +76,7 @@ static void issue_states(void)
 	CHECK_INT(kh_grants_revoke(&g, b->token, NULL, NOW, &err), 1);
 	CHECK_STR(kh_grant_state_name(kh_grant_state(b, NOW)), "revoked");
 
-	struct kh_grant_req bad = { "no/slash", 0, 0 };
+	struct kh_grant_req bad = { "no/slash", 0, 0, 0 };
 	struct kh_grant *c = NULL;
 
 	CHECK_INT(kh_grants_issue(&g, &m, &bad, NOW, &c, &err), -1);
@@ -90,7 +90,7 @@ static void full_registry(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
 	struct kh_grant *gr;
-	struct kh_grant_req r = { "x", 0, 0 };
+	struct kh_grant_req r = { "x", 0, 0, 0 };
 
 	CHECK_INT(kh_grants_init(&g, 2, NULL, NOW, &err), 0);
 	CHECK_INT(kh_grants_issue(&g, &m, &r, NOW, &gr, &err), 0);
@@ -124,7 +124,7 @@ static void budget_is_exact_under_races(void)
 	struct kh_grants g;
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
-	struct kh_grant_req r = { "raced", 0, 12345 };
+	struct kh_grant_req r = { "raced", 0, 12345, 0 };
 	struct racer a = { 0 }, b = { 0 };
 	pthread_t ta, tb;
 
@@ -147,7 +147,8 @@ static void persistence(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
 	struct kh_grant *a, *b, *old;
-	struct kh_grant_req ra = { "live", 3600, 5 }, rb = { "gone", 0, 0 }, ro = { "old", 0, 0 };
+	struct kh_grant_req ra = { "live", 3600, 5, 0 }, rb = { "gone", 0, 0, 0 },
+			    ro = { "old", 0, 0, 0 };
 	FILE *f;
 
 	CHECK(mkdtemp(dir) != NULL);
@@ -197,7 +198,7 @@ static void counts_saved_when_changed(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai();
 	struct kh_grant *a;
-	struct kh_grant_req r = { "budgeted", 0, 3 };
+	struct kh_grant_req r = { "budgeted", 0, 3, 0 };
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/grants.json", dir);
@@ -288,7 +289,7 @@ static void policy_with_grants(void)
 	struct kh_err err = { "" };
 	struct kh_mapping m = openai(), other = openai();
 	struct kh_grant *a, *orphan;
-	struct kh_grant_req r = { "p", 0, 0 };
+	struct kh_grant_req r = { "p", 0, 0, 0 };
 	const char *names[] = { "OPENAI_API_KEY" };
 	struct kh_policy *p;
 	const struct kh_cred *c;

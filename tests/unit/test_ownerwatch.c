@@ -1,0 +1,105 @@
+/* ownerwatch: a label's tokens are revoked when its owner process exits
+ * (other labels untouched), an owner that is not running is refused, and
+ * stopping with owners still watched closes everything. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grants.h"
+#include "ownerwatch.h"
+#include "tap.h"
+
+static struct kh_mapping openai(void)
+{
+	struct kh_mapping m = { 0 };
+
+	snprintf(m.proxy_token, sizeof m.proxy_token, "keyhole-openai-%s",
+		 "0123456789abcdef0123456789abcdef");
+	snprintf(m.env_name, sizeof m.env_name, "OPENAI_API_KEY");
+	return m;
+}
+
+/* A child that lives until its pipe closes. */
+static pid_t spawn_owner(int *wfd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(p) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
+
+/* Bounded wait for the watch thread (not a timing assertion: 10 s is only a
+ * guard against hanging the suite). */
+static enum kh_grant_state wait_revoked(const struct kh_grant *gr)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (kh_grant_state(gr, (int64_t)time(NULL)) == KH_GRANT_REVOKED)
+			return KH_GRANT_REVOKED;
+		nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+	}
+	return kh_grant_state(gr, (int64_t)time(NULL));
+}
+
+static void owner_exit_revokes(void)
+{
+	struct kh_grants g;
+	struct kh_ownerwatch ow;
+	struct kh_err err = { "" };
+	struct kh_mapping m = openai();
+	struct kh_grant *mine = NULL, *other = NULL;
+	struct kh_grant_req rm = { "own-1", 0, 0, 0 }, ro = { "other", 0, 0, 0 };
+	int64_t now = (int64_t)time(NULL);
+	int wfd = -1;
+	pid_t owner = spawn_owner(&wfd), dead;
+
+	CHECK(owner > 0);
+	CHECK_INT(kh_grants_init(&g, 4, NULL, now, &err), 0);
+	CHECK_INT(kh_grants_issue(&g, &m, &rm, now, &mine, &err), 0);
+	CHECK_INT(kh_grants_issue(&g, &m, &ro, now, &other, &err), 0);
+	CHECK_INT(kh_ownerwatch_init(&ow, &g, &err), 0);
+	CHECK_INT(kh_ownerwatch_start(&ow, &err), 0);
+	CHECK_INT(kh_ownerwatch_add(&ow, owner, "own-1", &err), 0);
+
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	CHECK_INT(kh_ownerwatch_add(&ow, dead, "ghost", &err), -1);
+	CHECK(strstr(err.msg, "not running") != NULL);
+
+	CHECK_INT(kh_grant_state(mine, now), KH_GRANT_OK);
+	close(wfd); /* the owner exits */
+	waitpid(owner, NULL, 0);
+	CHECK_INT(wait_revoked(mine), KH_GRANT_REVOKED);
+	CHECK_INT(kh_grant_state(other, (int64_t)time(NULL)), KH_GRANT_OK);
+
+	owner = spawn_owner(&wfd); /* still watched at stop: closed, not revoked */
+	CHECK_INT(kh_ownerwatch_add(&ow, owner, "other", &err), 0);
+	kh_ownerwatch_stop(&ow);
+	CHECK_INT(kh_grant_state(other, (int64_t)time(NULL)), KH_GRANT_OK);
+	close(wfd);
+	waitpid(owner, NULL, 0);
+	kh_grants_free(&g);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	RUN(owner_exit_revokes);
+	TAP_DONE();
+}
