@@ -13,7 +13,7 @@ import pytest
 from helpers.checks import assert_no_leak
 from helpers.client import client_context, curl_env
 from helpers.keyhole import mapping
-from helpers.sigv4 import AwsUpstream, fake_pair, real_pair, sign
+from helpers.sigv4 import AwsUpstream, fake_pair, real_pair, send_signed, sign
 
 HOST = "sts.wild.test"      # covered by the test server certificate (*.wild.test)
 S3 = "s3.wild.test"
@@ -63,16 +63,7 @@ def request(kh, host, port, method, target, headers, body=b"", direct_ca=None):
         conn = http.client.HTTPSConnection("127.0.0.1", kh.port, timeout=10,
                                            context=client_context(kh.ca_crt))
         conn.set_tunnel(host, port)
-    conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-    for n, v in headers:
-        conn.putheader(n, v)
-    if body or method in ("POST", "PUT"):
-        conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body)
-    r = conn.getresponse()
-    out = r.status, r.getheader("X-Keyhole-Reason"), r.read()
-    conn.close()
-    return out
+    return send_signed(conn, method, target, headers, body)
 
 
 def signed(c, host, port, method, target, **kw):

@@ -13,18 +13,9 @@
 #include "grants.h"
 #include "policy.h"
 #include "tap.h"
+#include "mapping_fixture.h"
 
 #define NOW 1800000000LL
-
-static struct kh_mapping openai(void)
-{
-	struct kh_mapping m = { 0 };
-
-	snprintf(m.proxy_token, sizeof m.proxy_token, "keyhole-openai-%s",
-		 "0123456789abcdef0123456789abcdef");
-	snprintf(m.env_name, sizeof m.env_name, "OPENAI_API_KEY");
-	return m;
-}
 
 static void labels(void)
 {

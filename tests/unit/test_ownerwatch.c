@@ -11,16 +11,7 @@
 #include "grants.h"
 #include "ownerwatch.h"
 #include "tap.h"
-
-static struct kh_mapping openai(void)
-{
-	struct kh_mapping m = { 0 };
-
-	snprintf(m.proxy_token, sizeof m.proxy_token, "keyhole-openai-%s",
-		 "0123456789abcdef0123456789abcdef");
-	snprintf(m.env_name, sizeof m.env_name, "OPENAI_API_KEY");
-	return m;
-}
+#include "mapping_fixture.h"
 
 /* A child that lives until its pipe closes. */
 static pid_t spawn_owner(int *wfd)

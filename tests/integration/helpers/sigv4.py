@@ -263,6 +263,12 @@ def tunnel_request(kh, host, port, method, target, headers, body=b"", source=Non
                                        context=client_context(kh.ca_crt),
                                        source_address=(source, 0) if source else None)
     conn.set_tunnel(host, port)
+    return send_signed(conn, method, target, headers, body)
+
+
+def send_signed(conn, method, target, headers, body=b""):
+    """Sends exactly the signed headers (no Host or Accept-Encoding of
+    http.client's own) on conn, then closes it: (status, X-Keyhole-Reason, body)."""
     try:
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for n, v in headers:
