@@ -419,7 +419,10 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 	c->ex.path[0] = '\0';
 	if (kind < 0) {
 		snprintf(c->host, sizeof c->host, "?");
-		kh_conn_fail(c, 400, "bad_request", "CONNECT target must be host:port");
+		kh_conn_fail(c, 400, "bad_request",
+			     "CONNECT target must be host:port, the host a DNS name, a dotted-quad "
+			     "IPv4 address or a bracketed IPv6 address (other spellings of numbers, "
+			     "such as 0x7f000001, are refused)");
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;

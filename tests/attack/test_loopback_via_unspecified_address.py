@@ -109,6 +109,7 @@ def test_other_spellings_of_loopback_are_not_hosts(kh, services, spelling):
     conn, r = send_connect(kh.port, authority)
     conn.close()
     assert_keyhole_error(r, 400, "bad_request")
+    assert "dotted-quad" in r.text, r.text   # the refusal says which spellings are hosts
     with Conn.to_proxy(kh.port) as c:
         r = c.request("GET", f"http://{authority}/", authority)
     assert_keyhole_error(r, 400, "bad_request")
