@@ -254,6 +254,15 @@ static struct source *source_for(struct kh_auditlimit *l, const char *name, uint
 	return oldest;
 }
 
+/* A token headed where it does not belong is the refusal an operator must see
+ * one by one: cheap refusals of other kinds must not be able to spend the byte
+ * budget it needs, so it is bounded by its window alone (KH_AUDIT_FOLD_WHOLE
+ * a second per source). */
+static bool beyond_budget(const struct kh_audit_rec *r)
+{
+	return r->reason != NULL && strcmp(r->reason, "token_leak_attempt") == 0;
+}
+
 bool kh_auditlimit_admit(struct kh_auditlimit *l, const char *source, const struct kh_audit_rec *r,
 			 uint64_t now_ms)
 {
@@ -264,9 +273,11 @@ bool kh_auditlimit_admit(struct kh_auditlimit *l, const char *source, const stru
 	s->seen_ms = now_ms;
 	refill(s, now_ms);
 	f = fold_for(l, s, r, now_ms);
-	if ((f->mixed || f->whole < KH_AUDIT_FOLD_WHOLE) && s->budget >= cost) {
+	if ((f->mixed || f->whole < KH_AUDIT_FOLD_WHOLE) && (s->budget >= cost || beyond_budget(r))) {
 		f->whole++;
 		s->budget -= cost;
+		if (s->budget < -(int64_t)KH_AUDIT_SOURCE_BYTES)
+			s->budget = -(int64_t)KH_AUDIT_SOURCE_BYTES;
 		return true;
 	}
 	fold_in(f, r);

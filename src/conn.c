@@ -544,8 +544,11 @@ static void tls_accept_failed(struct kh_conn *c)
 	c->ex.started_us = kh_mono_us();
 	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->sni.got));
 
+	/* Redacted into detail but cut to sni.got's size (NUL included), so the
+	 * copy back is whole and terminated: the name may carry a token. */
+	_Static_assert(sizeof c->sni.got <= sizeof detail, "sni.got fits in detail");
 	kh_policy_redact(c->policy, kh_slice_cstr(c->sni.got), detail, sizeof c->sni.got);
-	memcpy(c->sni.got, detail, sizeof c->sni.got); /* it may carry a token */
+	memcpy(c->sni.got, detail, sizeof c->sni.got);
 	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
 	if (cred != NULL) {
 		kh_fmt(detail, sizeof detail,

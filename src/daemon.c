@@ -319,14 +319,18 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 {
 	struct daemon *d = arg;
 	int64_t now = (int64_t)time(NULL);
+	bool watched = false;
 	int rc = -1;
 
 	*n = 0;
 	pthread_mutex_lock(&d->build_lock);
-	/* a watch left by a failed issue only revokes nothing when its owner exits */
-	if (check_names(&d->live_maps, names, n_names, err) != 0 ||
-	    (r->owner > 0 && kh_ownerwatch_add(&d->owners, r->owner, r->label, err) != 0))
+	/* The watch comes first, so a dead owner gets nothing issued; an issue
+	 * that fails after it forgets it (below). */
+	if (check_names(&d->live_maps, names, n_names, err) != 0)
 		goto out;
+	if (r->owner > 0 && kh_ownerwatch_add(&d->owners, r->owner, r->label, err) != 0)
+		goto out;
+	watched = r->owner > 0;
 	for (size_t i = 0; i < d->live_maps.n; i++) {
 		const struct kh_mapping *m = &d->live_maps.v[i];
 		bool dup = false;
@@ -342,7 +346,7 @@ static int issue_grants(void *arg, const struct kh_grant_req *r, const char *con
 	if (*n == 0) {
 		kh_err_set(err, "no credentials to issue sandbox tokens for: run `keyhole setup` "
 				"with your provider keys exported first");
-		goto out;
+		goto undo;
 	}
 	if (rebuild_for_grants(d, err) == 0) {
 		kh_info("control: issued %zu sandbox token(s) to sandbox %s%s", *n, r->label,
@@ -354,6 +358,8 @@ undo:
 	for (size_t k = 0; k < *n; k++)
 		kh_grants_revoke(&d->grants, out[k]->token, NULL, now, &(struct kh_err){ "" });
 	*n = 0;
+	if (watched)
+		kh_ownerwatch_forget(&d->owners, r->owner, r->label);
 out:
 	pthread_mutex_unlock(&d->build_lock);
 	return rc;

@@ -67,7 +67,20 @@ int kh_ownerwatch_add(struct kh_ownerwatch *ow, pid_t pid, const char *label, st
 	return 0;
 }
 
-/* The owner in slot i exited: revoke its label's tokens, free the slot. */
+void kh_ownerwatch_forget(struct kh_ownerwatch *ow, pid_t pid, const char *label)
+{
+	pthread_mutex_lock(&ow->lock);
+	for (size_t i = 0; i < KH_MAX_OWNERS; i++)
+		if (ow->v[i].pidfd >= 0 && ow->v[i].pid == pid &&
+		    strcmp(ow->v[i].label, label) == 0) {
+			ow->v[i].label[0] = '\0';
+			break;
+		}
+	pthread_mutex_unlock(&ow->lock);
+}
+
+/* The owner in slot i exited: revoke its label's tokens (none for a
+ * forgotten watch), free the slot. */
 static void owner_gone(struct kh_ownerwatch *ow, size_t i)
 {
 	char label[KH_GRANT_LABEL_MAX];
@@ -81,6 +94,8 @@ static void owner_gone(struct kh_ownerwatch *ow, size_t i)
 	close(ow->v[i].pidfd);
 	ow->v[i].pidfd = -1;
 	pthread_mutex_unlock(&ow->lock);
+	if (label[0] == '\0')
+		return;
 	n = kh_grants_revoke(ow->grants, NULL, label, (int64_t)time(NULL), &err);
 	if (n < 0)
 		kh_error("sandbox %s: its owner (pid %d) is gone; its tokens are revoked but not "

@@ -41,6 +41,11 @@ int kh_ownerwatch_init(struct kh_ownerwatch *ow, struct kh_grants *grants, struc
  * is not running (then the caller must not issue) or every slot is taken. */
 int kh_ownerwatch_add(struct kh_ownerwatch *ow, pid_t pid, const char *label, struct kh_err *err);
 
+/* The issue that added pid's watch for label failed: when pid exits, revoke
+ * nothing (a later sandbox may carry the same label). The slot stays taken,
+ * without a lock race against the watch thread's poll, until pid exits. */
+void kh_ownerwatch_forget(struct kh_ownerwatch *ow, pid_t pid, const char *label);
+
 int kh_ownerwatch_start(struct kh_ownerwatch *ow, struct kh_err *err);
 
 /* Stops the thread and closes the pidfds. */

@@ -77,7 +77,7 @@ static size_t margin(const struct kh_redact *r)
 
 	for (int d = 0; d < KH_REDACT_PCT_DEPTH && longest < KH_REDACT_SCAN_MAX; d++)
 		longest *= 3;
-	return longest < KH_REDACT_SCAN_MAX / 2 ? longest : KH_REDACT_SCAN_MAX / 2;
+	return longest < KH_REDACT_SCAN_MAX ? longest : KH_REDACT_SCAN_MAX;
 }
 
 int kh_redact_build(struct kh_redact *r, const struct kh_redact_item *items, size_t n,
@@ -294,8 +294,11 @@ size_t kh_redact(const struct kh_redact *r, const char *in, size_t n, char *out,
 		out[end] = '\0';
 		return end;
 	}
+	/* A longer text is cut where every needle starting before the cut was
+	 * seen whole; with long keys that cut may leave nothing (records' fields
+	 * are far shorter than the scan window, so this costs nothing in practice). */
 	if (n > scanned)
-		end = scanned - r->margin; /* every needle starting before here was seen whole */
+		end = scanned > r->margin ? scanned - r->margin : 0;
 	w.r = r;
 	memset(w.mark, 0, scanned * sizeof w.mark[0]);
 	search(&w, in, scanned);

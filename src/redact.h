@@ -41,7 +41,7 @@ struct kh_redact_item {
 struct kh_redact {
 	struct kh_scrub_set exact; /* base64 and base64url forms, every alignment */
 	struct kh_scrub_set folded; /* lower-cased raw value and hex, over lower-cased views */
-	size_t margin; /* longest span a needle can take in a text (<= KH_REDACT_SCAN_MAX / 2) */
+	size_t margin; /* longest span a needle can take in a text (<= KH_REDACT_SCAN_MAX) */
 };
 
 /* Builds r from items (an empty r, which copies texts unchanged, when none

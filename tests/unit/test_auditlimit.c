@@ -147,6 +147,27 @@ static void byte_budget(void)
 	kh_auditlimit_free(l);
 }
 
+/* Cheap refusals that spend a source's whole byte budget do not hide its token
+ * leak attempts: those are still written whole, up to the window's count. */
+static void leak_attempts_beyond_budget(void)
+{
+	struct kh_auditlimit *l = fresh();
+	static char big[KH_AUDIT_LINE_MAX];
+	struct kh_audit_rec r;
+	unsigned whole = 0;
+
+	memset(big, 'x', sizeof big - 1);
+	r = refusal("host_not_allowed", big);
+	for (int i = 0; i < 8; i++)
+		kh_auditlimit_admit(l, "c", &r, 0);
+	CHECK(!kh_auditlimit_admit(l, "c", &r, 0)); /* the budget is spent */
+	r = refusal("token_leak_attempt", "keyhole-openai-0123.evil.test");
+	for (int i = 0; i < 20; i++)
+		whole += kh_auditlimit_admit(l, "c", &r, 0);
+	CHECK_INT(whole, KH_AUDIT_FOLD_WHOLE);
+	kh_auditlimit_free(l);
+}
+
 /* More kinds at once than slots: the rest share one "audit_folded" record. */
 static void kinds_overflow(void)
 {
@@ -242,6 +263,7 @@ int main(void)
 	RUN(window_closed_by_next_refusal);
 	RUN(kinds_and_sources_apart);
 	RUN(byte_budget);
+	RUN(leak_attempts_beyond_budget);
 	RUN(kinds_overflow);
 	RUN(source_eviction_keeps_counts);
 	RUN(flush_all_at_exit);

@@ -88,9 +88,48 @@ static void owner_exit_revokes(void)
 	kh_grants_free(&g);
 }
 
+/* A watch forgotten after a failed issue revokes nothing when its owner
+ * exits, even though a grant with that label exists by then. */
+static void forgotten_watch_revokes_nothing(void)
+{
+	struct kh_grants g;
+	struct kh_ownerwatch ow;
+	struct kh_err err = { "" };
+	struct kh_mapping m = openai();
+	struct kh_grant *later = NULL, *probe = NULL;
+	struct kh_grant_req req = { "docker-1", 0, 0, 0 }, rp = { "probe", 0, 0, 0 };
+	int64_t now = (int64_t)time(NULL);
+	int wfd = -1, pfd = -1;
+	pid_t owner = spawn_owner(&wfd), prober = spawn_owner(&pfd);
+
+	CHECK(owner > 0 && prober > 0);
+	CHECK_INT(kh_grants_init(&g, 4, NULL, now, &err), 0);
+	CHECK_INT(kh_ownerwatch_init(&ow, &g, &err), 0);
+	CHECK_INT(kh_ownerwatch_start(&ow, &err), 0);
+	CHECK_INT(kh_ownerwatch_add(&ow, owner, "docker-1", &err), 0);
+	kh_ownerwatch_forget(&ow, owner, "docker-1"); /* its issue failed */
+	CHECK_INT(kh_grants_issue(&g, &m, &req, now, &later, &err), 0);
+	CHECK_INT(kh_grants_issue(&g, &m, &rp, now, &probe, &err), 0);
+	CHECK_INT(kh_ownerwatch_add(&ow, prober, "probe", &err), 0);
+	/* The forgotten owner exits first, then one still watched: once the
+	 * latter's grant is revoked, the thread has seen both exits. (Killed, as
+	 * the prober holds a copy of the owner's pipe.) */
+	kill(owner, SIGKILL);
+	waitpid(owner, NULL, 0);
+	kill(prober, SIGKILL);
+	waitpid(prober, NULL, 0);
+	close(wfd);
+	close(pfd);
+	CHECK_INT(wait_revoked(probe), KH_GRANT_REVOKED);
+	CHECK_INT(kh_grant_state(later, (int64_t)time(NULL)), KH_GRANT_OK);
+	kh_ownerwatch_stop(&ow);
+	kh_grants_free(&g);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	RUN(owner_exit_revokes);
+	RUN(forgotten_watch_revokes_nothing);
 	TAP_DONE();
 }

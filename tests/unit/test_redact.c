@@ -161,6 +161,32 @@ static void cut_to_fit(void)
 	CHECK_STR(out, "/[r");
 }
 
+/* A long key's hex form percent-encoded three times spans more than half
+ * the scan window; in a text longer than the window, none of that form may
+ * be emitted even where it starts early and is cut by the window's end. */
+static void long_needle_across_the_window(void)
+{
+	static char key[101], hx[201], e1[601], e2[1801], e3[5401], text[KH_REDACT_SCAN_MAX * 2];
+	static char o[sizeof text];
+	struct kh_redact lr;
+	struct kh_err err;
+	struct kh_redact_item item = { "LONG_KEY", (const uint8_t *)key, 100 };
+
+	for (int i = 0; i < 100; i++)
+		key[i] = (char)('A' + i % 26);
+	hex(key, false, hx);
+	pct(hx, "0123456789ABCDEF", e1);
+	pct(e1, "0123456789ABCDEF", e2);
+	pct(e2, "0123456789ABCDEF", e3);
+	CHECK_INT(kh_redact_build(&lr, &item, 1, &err), 0);
+	memset(text, '/', sizeof text - 1);
+	memcpy(text + 100, e3, 300); /* starts early, runs past the window */
+	memcpy(text + 400, e3 + 300, strlen(e3) - 300);
+	kh_redact(&lr, text, strlen(text), o, sizeof o);
+	CHECK(strstr(o, "%25") == NULL);
+	kh_redact_free(&lr);
+}
+
 static void empty_redactor_copies(void)
 {
 	struct kh_redact none;
@@ -183,6 +209,7 @@ int main(void)
 	RUN(secret_forms);
 	RUN(ordinary_text_unchanged);
 	RUN(cut_to_fit);
+	RUN(long_needle_across_the_window);
 	RUN(empty_redactor_copies);
 	kh_redact_free(&r);
 	TAP_DONE();
