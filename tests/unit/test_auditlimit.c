@@ -124,20 +124,35 @@ static void kinds_and_sources_apart(void)
 	kh_auditlimit_free(l);
 }
 
+/* A refusal record as long as a record can be. */
+static struct kh_audit_rec longest_refusal(void)
+{
+	static char big[KH_AUDIT_LINE_MAX];
+
+	memset(big, 'x', sizeof big - 1);
+	return refusal("host_not_allowed", big);
+}
+
+/* Eight of the longest refusals from source "c" at time 0: how many were
+ * written whole before the byte budget ran out. */
+static unsigned spend_budget(struct kh_auditlimit *l, struct kh_audit_rec *r)
+{
+	unsigned whole = 0;
+
+	for (int i = 0; i < 8; i++)
+		whole += kh_auditlimit_admit(l, "c", r, 0);
+	return whole;
+}
+
 /* Long records spend the byte budget first; it refills with time. */
 static void byte_budget(void)
 {
 	struct kh_auditlimit *l = fresh();
-	static char big[KH_AUDIT_LINE_MAX];
-	struct kh_audit_rec r;
-	unsigned whole = 0;
+	struct kh_audit_rec r = longest_refusal();
+	unsigned whole;
 
-	memset(big, 'x', sizeof big - 1);
-	r = refusal("host_not_allowed", big);
 	CHECK_INT(kh_auditlimit_cost(&r), KH_AUDIT_LINE_MAX);
-	for (int i = 0; i < 8; i++)
-		whole += kh_auditlimit_admit(l, "c", &r, 0);
-	CHECK_INT(whole, KH_AUDIT_SOURCE_BYTES / KH_AUDIT_LINE_MAX);
+	CHECK_INT(spend_budget(l, &r), KH_AUDIT_SOURCE_BYTES / KH_AUDIT_LINE_MAX);
 	/* half a second refills half the budget: one window still open */
 	whole = 0;
 	r.reason = "bad_request";
@@ -152,14 +167,10 @@ static void byte_budget(void)
 static void leak_attempts_beyond_budget(void)
 {
 	struct kh_auditlimit *l = fresh();
-	static char big[KH_AUDIT_LINE_MAX];
-	struct kh_audit_rec r;
+	struct kh_audit_rec r = longest_refusal();
 	unsigned whole = 0;
 
-	memset(big, 'x', sizeof big - 1);
-	r = refusal("host_not_allowed", big);
-	for (int i = 0; i < 8; i++)
-		kh_auditlimit_admit(l, "c", &r, 0);
+	spend_budget(l, &r);
 	CHECK(!kh_auditlimit_admit(l, "c", &r, 0)); /* the budget is spent */
 	r = refusal("token_leak_attempt", "keyhole-openai-0123.evil.test");
 	for (int i = 0; i < 20; i++)
