@@ -40,6 +40,9 @@ enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
 /* The engine the command drives: "docker", or "podman" for `keyhole podman`. */
 static const char *engine = "docker";
 static const char *args_cmd = "docker args", *run_cmd = "docker run";
+/* What engine is behind it: podman for `keyhole podman`; for `keyhole docker`
+ * found out when there is no docker0 here (kh_podman_detect). */
+static enum kh_engine kind = KH_ENGINE_DOCKER;
 
 static bool is_podman(void)
 {
@@ -172,6 +175,26 @@ static bool watched_bridge(const char *ifname)
 	return false;
 }
 
+/* Through podman's Docker API a network's bridge is not named: only the
+ * default network is taken (its bridge is podman0 or cni-podman0), and its
+ * bridge is the watched one holding the gateway, once podman made it. */
+static int api_bridge(struct kh_podman_net *net, const char *network, char *why, size_t len)
+{
+	struct in_addr a;
+
+	if (strcmp(network, "bridge") != 0 && strcmp(network, KH_PODMAN_DEFAULT_NET) != 0) {
+		snprintf(why, len, "through podman's Docker API keyhole cannot tell which bridge "
+			 "network %s uses; use the default network, or `keyhole podman run` "
+			 "with the podman command", network);
+		return -1;
+	}
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		if (kh_bridge_addr(kh_bridge_names[i], &a) == 0 &&
+		    a.s_addr == net->gateway.s_addr)
+			snprintf(net->ifname, sizeof net->ifname, "%s", kh_bridge_names[i]);
+	return 0;
+}
+
 /* podman: containers reach keyhole at their network's gateway, on a bridge
  * podman makes when the network's first container starts (the daemon
  * listens on it as it appears). gw gets the address for --add-host. */
@@ -183,14 +206,16 @@ static bool podman_unreachable(struct kh_cli_ctx *x, const char *network, char *
 	struct in_addr have;
 
 	if (network == NULL || strcmp(network, "bridge") == 0)
-		network = KH_PODMAN_DEFAULT_NET;
-	if (kh_podman_net_lookup(engine, network, &net, &err) != 0) {
+		network = kind == KH_ENGINE_PODMAN_API ? "bridge" : KH_PODMAN_DEFAULT_NET;
+	if (kh_podman_net_lookup(engine, kind, network, &net, &err) != 0) {
 		snprintf(why, len, "cannot find where containers of podman network %s reach the "
 			 "host: %s", network, err.msg);
 		return true;
 	}
 	inet_ntop(AF_INET, &net.gateway, gw, (socklen_t)gwlen);
-	if (!watched_bridge(net.ifname))
+	if (kind == KH_ENGINE_PODMAN_API && api_bridge(&net, network, why, len) != 0)
+		return true;
+	if (net.ifname[0] != '\0' && !watched_bridge(net.ifname))
 		snprintf(why, len, "podman network %s uses bridge %s, where keyhole does not "
 			 "listen (only on docker0, podman0 and cni-podman0); use the default "
 			 "network", network, net.ifname);
@@ -204,6 +229,21 @@ static bool podman_unreachable(struct kh_cli_ctx *x, const char *network, char *
 			 "reach it; run `keyhole reload`, and see `keyhole log` if it still "
 			 "cannot listen there", net.ifname, gw, x->cfg.tunnel_port);
 	return why[0] != '\0';
+}
+
+/* Is keyhole reachable where the engine's containers look for it? A local
+ * dockerd has docker0; without one, `docker` may well be podman. */
+static void engine_unreachable(struct kh_cli_ctx *x, const char *network, char *gw, size_t gwlen,
+			       char *why, size_t len)
+{
+	struct in_addr a;
+
+	if (kind == KH_ENGINE_DOCKER && kh_bridge_addr("docker0", &a) != 0)
+		kind = kh_podman_detect(engine);
+	if (kind == KH_ENGINE_DOCKER)
+		bridge_unreachable(x, why, len);
+	else
+		podman_unreachable(x, network, gw, gwlen, why, len);
 }
 
 /* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
@@ -232,10 +272,8 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m, const char 
 		snprintf(why, sizeof why,
 			 "mappings.json is empty or corrupt; run `keyhole setup` "
 			 "to mint provider tokens before starting a sandbox");
-	else if (is_podman())
-		podman_unreachable(x, network, gw, gwlen, why, sizeof why);
 	else
-		bridge_unreachable(x, why, sizeof why);
+		engine_unreachable(x, network, gw, gwlen, why, sizeof why);
 	if (why[0] == '\0')
 		return 1;
 	if (x->cfg.enforce_on_docker) {
@@ -705,6 +743,7 @@ int kh_cmd_docker(int argc, char **argv)
 int kh_cmd_podman(int argc, char **argv)
 {
 	engine = "podman";
+	kind = KH_ENGINE_PODMAN;
 	args_cmd = "podman args";
 	run_cmd = "podman run";
 	return kh_cmd_docker(argc, argv);

@@ -15,9 +15,16 @@ with the reason, when podman cannot run a container here.
   upstream; the token is revoked when the container exits.
 - A network whose bridge keyhole does not listen on is refused before
   anything starts, naming the bridge.
+- `keyhole docker run` with podman behind the docker command, both ways:
+  podman-docker (a `docker` that is podman) and Docker's CLI talking to
+  podman's service (DOCKER_HOST): podman is detected (there is no docker0)
+  and the container is given the gateway, not `host-gateway`.
 """
 import os
+import shutil
 import time
+
+import pytest
 
 from helpers.cli import cli, free_port, proxy_settings  # noqa: F401
 from helpers.engine import PODMAN_NET, ip, netns, podman_engine  # noqa: F401
@@ -72,3 +79,39 @@ def test_podman_network_on_other_bridge_refused(cli, netns, podman_engine, pki, 
     assert r.rc != 0 and "uses bridge cni-other0, where keyhole does not listen" in r.err, r
     assert os.path.exists(podman_engine.dir)
     assert grants(cli) == [], grants(cli)
+
+
+def run_and_check(cli, podman, engine, image, uport, rec):
+    r = cli.run(engine, "run", "--rm", "--pull=never", image, "sh", "-c",
+                "grep host.docker.internal /etc/hosts; " + curl_script(uport),
+                wrapper=podman.prefix, timeout=90)
+    assert r.rc == 0, r
+    lines = r.out.split()
+    assert lines[0] == GW and lines[-1] == "200", r
+    assert [x["authorization"] for x in received(rec)] == [f"Bearer {SECRET}"], received(rec)
+    g = grants(cli)
+    assert [x["state"] for x in g] == ["revoked"], g
+
+
+def test_podman_docker_command_detected(cli, netns, podman_engine, pki, tmp_path):
+    image = podman_engine.start()
+    uport, rec = start_upstream(netns, pki, tmp_path)
+    start_keyhole(cli, netns, pki)
+    use_podman(cli, podman_engine)
+    os.symlink(shutil.which("podman"), os.path.join(cli.bin_dir, "docker"))  # podman-docker
+    run_and_check(cli, podman_engine, "docker", image, uport, rec)
+
+
+def test_podman_docker_api_detected(cli, netns, podman_engine, pki, tmp_path):
+    if shutil.which("docker", path=cli.env["PATH"]) is None:
+        pytest.skip("no docker command (make deps installs docker.io)")
+    image = podman_engine.start()
+    uport, rec = start_upstream(netns, pki, tmp_path)
+    start_keyhole(cli, netns, pki)
+    use_podman(cli, podman_engine)
+    cli.env["DOCKER_HOST"] = podman_engine.service()
+    run_and_check(cli, podman_engine, "docker", image, uport, rec)
+    podman_engine.network("other", "10.89.0.0/24", "10.89.0.1", "cni-other0")
+    r = cli.run("docker", "run", "--rm", "--network", "other", image, "true",
+                wrapper=podman_engine.prefix, timeout=60)
+    assert r.rc != 0 and "cannot tell which bridge network other uses" in r.err, r

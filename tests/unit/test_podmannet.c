@@ -9,7 +9,7 @@ static int parse(const char *text, struct kh_podman_net *n)
 	struct kh_err err = { "" };
 
 	memset(n, 0, sizeof *n);
-	return kh_podman_net_parse(text, n, &err);
+	return kh_podman_net_parse(text, true, n, &err);
 }
 
 static void gateway_found(void)
@@ -24,6 +24,21 @@ static void gateway_found(void)
 	CHECK_INT(parse("podman0 fd00::1 192.168.77.1\n", &n), 0);
 	CHECK_STR(n.ifname, "podman0");
 	CHECK_STR(inet_ntop(AF_INET, &n.gateway, ip, sizeof ip), "192.168.77.1");
+}
+
+/* podman's Docker API answers in Docker's format: gateways, no bridge name */
+static void api_gateway_found(void)
+{
+	struct kh_podman_net n;
+	struct kh_err err = { "" };
+	char ip[INET_ADDRSTRLEN];
+
+	memset(&n, 'x', sizeof n);
+	CHECK_INT(kh_podman_net_parse(" 10.88.0.1\n", false, &n, &err), 0);
+	CHECK_STR(n.ifname, "");
+	CHECK_STR(inet_ntop(AF_INET, &n.gateway, ip, sizeof ip), "10.88.0.1");
+	CHECK_INT(kh_podman_net_parse("\n", false, &n, &err), -1);
+	CHECK_INT(kh_podman_net_parse(" 1.2.3.4\n", false, &n, &err), -1);
 }
 
 static void refused(void)
@@ -44,6 +59,7 @@ static void refused(void)
 int main(void)
 {
 	RUN(gateway_found);
+	RUN(api_gateway_found);
 	RUN(refused);
 	TAP_DONE();
 }

@@ -327,7 +327,31 @@ runroot = "{d}/run"
             pytest.skip(f"podman cannot run a container here: {_last(r.stderr)}")
         return IMAGE
 
+    def service(self):
+        """podman's Docker API service in ns; returns its DOCKER_HOST."""
+        sock = os.path.join(self.dir, "p.sock")
+        with open(os.path.join(self.dir, "service.log"), "wb") as log:
+            self.svc = subprocess.Popen([*self.prefix, "podman", "system", "service",
+                                         "--time=0", f"unix://{sock}"], start_new_session=True,
+                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        env=self.env)
+        self.ns.procs.append(self.svc)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if self.svc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"podman system service did not start: exit {self.svc.poll()}")
+            time.sleep(0.1)
+        return f"unix://{sock}"
+
     def stop(self):
+        svc = getattr(self, "svc", None)
+        if svc is not None and svc.poll() is None:
+            svc.send_signal(signal.SIGTERM)
+            try:
+                svc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(svc.pid, signal.SIGKILL)
+                svc.wait(5)
         self.podman("rm", "-af", "-t", "0", timeout=60)
         unmount_under(self.dir)  # podman's shm mounts, should rm have left one
         shutil.rmtree(self.dir, ignore_errors=True)
