@@ -446,8 +446,11 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
 			fprintf(stderr, "keyhole %s: %s\n", args_cmd, err.msg);
 			return KH_EXIT_FAIL;
+		} else if (ch == 'n' && !is_podman()) {
+			return kh_cli_usage_error(args_cmd, "--network is an option of `keyhole "
+							    "podman args`");
 		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l' &&
-			   (ch != 'n' || !is_podman()))
+			   ch != 'n')
 			return kh_cli_usage_error(args_cmd,
 						  "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
