@@ -9,7 +9,7 @@ _keyhole() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
 
-    local commands="proxy setup start stop status disable config reload log token docker sandbox bench help"
+    local commands="proxy setup start stop status disable config reload log token docker podman sandbox bench help"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -56,6 +56,11 @@ _keyhole() {
                 COMPREPLY=($(compgen -W "args run" -- "$cur")); return
             fi
             opts="--home --env-file -e --format --label" ;;
+        podman)
+            if [[ $COMP_CWORD -eq $((i + 1)) ]]; then
+                COMPREPLY=($(compgen -W "args run" -- "$cur")); return
+            fi
+            opts="--home --env-file -e --format --label --network" ;;
         sandbox)
             if [[ $cur != -* && $prev != -* && $COMP_CWORD -gt $((i + 1)) ]]; then
                 COMPREPLY=($(compgen -c -- "$cur")); return

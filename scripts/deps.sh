@@ -12,7 +12,7 @@ build=(gcc make pkg-config libssl-dev libyaml-dev libjansson-dev zlib1g-dev libc
 test=(python3 python3-pytest python3-websockets curl openssl git nginx-light procps iproute2
       clang libclang-rt-14-dev)
 extra=(llvm cppcheck clang-format node-llhttp bubblewrap nftables socat mitmproxy squid-openssl
-       docker.io containerd runc busybox-static)
+       docker.io containerd runc busybox-static podman conmon containernetworking-plugins)
 case "$group" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

@@ -184,8 +184,30 @@ const struct kh_command kh_commands[] = {
 	  "status; if it is killed, the daemon revokes them itself and docker gets SIGTERM.\n"
 	  "-d/--detach is refused (use args --label). With keyhole enabled but not set up\n"
 	  "or not running, or not answering on docker0 where containers reach it, both\n"
-	  "refuse (enforce_on_docker: true) or warn and add nothing (false).\n",
+	  "refuse (enforce_on_docker: true) or warn and add nothing (false). With no\n"
+	  "docker0 here, `docker --version` and `docker version` tell whether docker is\n"
+	  "podman; if so, it is treated as in keyhole podman (see there).\n",
 	  kh_cmd_docker },
+	{ "podman", "print or apply `podman run` arguments for a sandbox",
+	  "Usage: keyhole podman args [--home DIR] [--env-file F]... [-e NAME[=VALUE]]...\n"
+	  "                           [--format shell|json|lines] [--label LABEL]\n"
+	  "                           [--network NAME]\n"
+	  "       keyhole podman run [podman run options] IMAGE [COMMAND...]\n"
+	  "\n"
+	  "The same as keyhole docker args / run, for podman (rootful, a bridge network),\n"
+	  "except that host.docker.internal is mapped to the network's gateway address\n"
+	  "(podman does not understand docker's host-gateway), asked of `podman network\n"
+	  "inspect` for the container's --network (default: podman). keyhole listens on\n"
+	  "that gateway when its bridge is podman0 or cni-podman0, which podman makes when\n"
+	  "the network's first container starts (listen_docker_bridge: true); a network of\n"
+	  "another bridge, or one whose gateway is not a private address, is refused\n"
+	  "(enforce_on_docker: true) or warned about and given no arguments (false).\n"
+	  "Sandbox tokens of run are labelled podman[-<--name>]-<pid>.\n"
+	  "  eval \"podman run $(keyhole podman args) IMAGE\"\n"
+	  "keyhole docker args / run find podman behind the docker command themselves when\n"
+	  "there is no docker0 here (podman-docker, or DOCKER_HOST at podman's service:\n"
+	  "there, only the default network).\n",
+	  kh_cmd_podman },
 	{ "sandbox", "run a command in namespaces that can only reach keyhole",
 	  "Usage: keyhole sandbox [--home DIR] [--workdir DIR] [--allow-host H]... [--] COMMAND\n"
 	  "       [ARGS...]\n"

@@ -38,6 +38,7 @@ int kh_cmd_status(int argc, char **argv);
 int kh_cmd_config(int argc, char **argv);
 int kh_cmd_disable(int argc, char **argv);
 int kh_cmd_docker(int argc, char **argv);
+int kh_cmd_podman(int argc, char **argv);
 int kh_cmd_token(int argc, char **argv);
 int kh_cmd_log(int argc, char **argv);
 int kh_cmd_sandbox(int argc, char **argv);

@@ -1,7 +1,9 @@
 /* `keyhole docker args` prints the `docker run` arguments that put a container
  * behind keyhole; `keyhole docker run ...` runs `docker run` with them in
  * front of the user's own, giving the container its own sandbox tokens
- * (revoked when docker run returns). When keyhole is enabled but cannot protect the
+ * (revoked when docker run returns). `keyhole podman args|run` is the same
+ * for podman, with host.docker.internal mapped to the network's gateway
+ * address, as podman does not understand docker's `host-gateway`. When keyhole is enabled but cannot protect the
  * container (not set up, not running, CA or mappings missing), enforcement
  * refuses; without it, a warning is printed and nothing is added. */
 #include <arpa/inet.h>
@@ -21,7 +23,9 @@
 #include "ctl_client.h"
 #include "dockerargs.h"
 #include "fsutil.h"
+#include "bridgewatch.h"
 #include "jsonl.h"
+#include "podmannet.h"
 #include "probe.h"
 #include "state.h"
 
@@ -33,6 +37,18 @@
 
 enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
 
+/* The engine the command drives: "docker", or "podman" for `keyhole podman`. */
+static const char *engine = "docker";
+static const char *args_cmd = "docker args", *run_cmd = "docker run";
+/* What engine is behind it: podman for `keyhole podman`; for `keyhole docker`
+ * found out when there is no docker0 here (kh_podman_detect). */
+static enum kh_engine kind = KH_ENGINE_DOCKER;
+
+static bool is_podman(void)
+{
+	return strcmp(engine, "podman") == 0;
+}
+
 /* The environment the user gives the container, gathered from -e and
  * --env-file, so it can be checked against keyhole's. */
 struct user_env {
@@ -42,11 +58,12 @@ struct user_env {
 	size_t n_texts;
 	const char *name; /* --name of the container, or NULL */
 	bool detach; /* docker run -d / --detach */
+	const char *network; /* --network/--net of the container, or NULL */
 };
 
 static void print_warning(const char *line)
 {
-	fprintf(stderr, "keyhole docker: %s\n", line);
+	fprintf(stderr, "keyhole %s: %s\n", engine, line);
 }
 
 /* Records "NAME=value" or "NAME" (spec is modified and must stay alive). */
@@ -149,9 +166,90 @@ static bool bridge_unreachable(struct kh_cli_ctx *x, char *why, size_t len)
 	return true;
 }
 
+/* Which of the bridges keyhole listens on (kh_bridge_names) is ifname? */
+static bool watched_bridge(const char *ifname)
+{
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		if (strcmp(kh_bridge_names[i], ifname) == 0)
+			return true;
+	return false;
+}
+
+/* Through podman's Docker API a network's bridge is not named: only the
+ * default network is taken (its bridge is podman0 or cni-podman0), and its
+ * bridge is the watched one holding the gateway, once podman made it. */
+static int api_bridge(struct kh_podman_net *net, const char *network, char *why, size_t len)
+{
+	struct in_addr a;
+
+	if (strcmp(network, "bridge") != 0 && strcmp(network, KH_PODMAN_DEFAULT_NET) != 0) {
+		snprintf(why, len, "through podman's Docker API keyhole cannot tell which bridge "
+			 "network %s uses; use the default network, or `keyhole podman run` "
+			 "with the podman command", network);
+		return -1;
+	}
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		if (kh_bridge_addr(kh_bridge_names[i], &a) == 0 &&
+		    a.s_addr == net->gateway.s_addr)
+			snprintf(net->ifname, sizeof net->ifname, "%s", kh_bridge_names[i]);
+	return 0;
+}
+
+/* podman: containers reach keyhole at their network's gateway, on a bridge
+ * podman makes when the network's first container starts (the daemon
+ * listens on it as it appears). gw gets the address for --add-host. */
+static bool podman_unreachable(struct kh_cli_ctx *x, const char *network, char *gw, size_t gwlen,
+			       char *why, size_t len)
+{
+	struct kh_podman_net net;
+	struct kh_err err = { "" };
+	struct in_addr have;
+
+	if (network == NULL || strcmp(network, "bridge") == 0)
+		network = kind == KH_ENGINE_PODMAN_API ? "bridge" : KH_PODMAN_DEFAULT_NET;
+	if (kh_podman_net_lookup(engine, kind, network, &net, &err) != 0) {
+		snprintf(why, len, "cannot find where containers of podman network %s reach the "
+			 "host: %s", network, err.msg);
+		return true;
+	}
+	inet_ntop(AF_INET, &net.gateway, gw, (socklen_t)gwlen);
+	if (kind == KH_ENGINE_PODMAN_API && api_bridge(&net, network, why, len) != 0)
+		return true;
+	if (net.ifname[0] != '\0' && !watched_bridge(net.ifname))
+		snprintf(why, len, "podman network %s uses bridge %s, where keyhole does not "
+			 "listen (only on docker0, podman0 and cni-podman0); use the default "
+			 "network", network, net.ifname);
+	else if (!x->cfg.listen_docker_bridge)
+		snprintf(why, len, "keyhole does not listen on container bridges; set "
+			 "listen_docker_bridge: true in config.yaml, then `keyhole stop && "
+			 "keyhole start`");
+	else if (kh_bridge_addr(net.ifname, &have) == 0 && have.s_addr == net.gateway.s_addr &&
+		 kh_probe_health_at(have, x->cfg.tunnel_port, 1000) != 0)
+		snprintf(why, len, "keyhole does not answer on %s (%s:%u), where containers "
+			 "reach it; run `keyhole reload`, and see `keyhole log` if it still "
+			 "cannot listen there", net.ifname, gw, x->cfg.tunnel_port);
+	return why[0] != '\0';
+}
+
+/* Is keyhole reachable where the engine's containers look for it? A local
+ * dockerd has docker0; without one, `docker` may well be podman. */
+static void engine_unreachable(struct kh_cli_ctx *x, const char *network, char *gw, size_t gwlen,
+			       char *why, size_t len)
+{
+	struct in_addr a;
+
+	if (kind == KH_ENGINE_DOCKER && kh_bridge_addr("docker0", &a) != 0)
+		kind = kh_podman_detect(engine);
+	if (kind == KH_ENGINE_DOCKER)
+		bridge_unreachable(x, why, len);
+	else
+		podman_unreachable(x, network, gw, gwlen, why, len);
+}
+
 /* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
  * ready, warned); -1: refuse (enforcing and not ready, printed). */
-static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
+static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m, const char *network,
+			char *gw, size_t gwlen)
 {
 	char why[KH_MAX_PATH + 160] = "";
 	pid_t pid;
@@ -175,7 +273,7 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 			 "mappings.json is empty or corrupt; run `keyhole setup` "
 			 "to mint provider tokens before starting a sandbox");
 	else
-		bridge_unreachable(x, why, sizeof why);
+		engine_unreachable(x, network, gw, gwlen, why, sizeof why);
 	if (why[0] == '\0')
 		return 1;
 	if (x->cfg.enforce_on_docker) {
@@ -184,9 +282,9 @@ static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m)
 		return -1;
 	}
 	fprintf(stderr,
-		"keyhole docker: warning: %s; enforce_on_docker is off, so the container "
+		"keyhole %s: warning: %s; enforce_on_docker is off, so the container "
 		"gets no keyhole arguments and talks to the network directly\n",
-		why);
+		engine, why);
 	return 0;
 }
 
@@ -213,9 +311,10 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 	struct kh_mappings m = { 0 }, shared = { 0 };
 	struct kh_err err = { "" };
 	struct kh_docker_in in;
+	char gw[INET_ADDRSTRLEN] = "";
 	int rc = 0;
 
-	*ready = egress_ready(x, &m);
+	*ready = egress_ready(x, &m, u->network, gw, sizeof gw);
 	if (*ready <= 0) {
 		kh_mappings_free(&m);
 		return *ready < 0 ? -1 : 0;
@@ -223,7 +322,7 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 	if (label != NULL &&
 	    (kh_cli_mappings(x, &shared) != 0 ||
 	     (fixed != NULL ? issue_labelled(x, fixed, &m)
-			    : kh_cli_sandbox_tokens(x, "docker", u->name, &m, label)) != 0)) {
+			    : kh_cli_sandbox_tokens(x, engine, u->name, &m, label)) != 0)) {
 		label[0] = '\0';
 		kh_mappings_free(&m);
 		kh_mappings_free(&shared);
@@ -235,7 +334,8 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 				    .shared = label ? &shared : NULL,
 				    .user = u->v,
 				    .n_user = u->n,
-				    .enforce = x->cfg.enforce_on_docker };
+				    .enforce = x->cfg.enforce_on_docker,
+				    .gateway = gw[0] != '\0' ? gw : NULL };
 	if (kh_docker_args(&in, out, node, NODE_OPTIONS_MAX, print_warning, &err) != 0) {
 		kh_cli_fail(x, "%s", err.msg);
 		rc = -1;
@@ -249,7 +349,7 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 
 static int docker_help(void)
 {
-	fputs(kh_command_find("docker")->usage, stdout);
+	fputs(kh_command_find(engine)->usage, stdout);
 	return KH_EXIT_OK;
 }
 
@@ -322,6 +422,7 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 		{ "env-file", required_argument, NULL, 'f' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "network", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -336,20 +437,26 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			*home = optarg;
 		else if (ch == 'l')
 			*label = optarg;
+		else if (ch == 'n' && is_podman())
+			u->network = optarg;
 		else if (ch == 'F' && parse_format(optarg, f) != 0)
-			return kh_cli_usage_error("docker args", "--format must be shell, json or "
+			return kh_cli_usage_error(args_cmd, "--format must be shell, json or "
 								 "lines");
 		else if ((ch == 'f' && read_env_file(u, optarg, &err) != 0) ||
 			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
-			fprintf(stderr, "keyhole docker args: %s\n", err.msg);
+			fprintf(stderr, "keyhole %s: %s\n", args_cmd, err.msg);
 			return KH_EXIT_FAIL;
-		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l')
-			return kh_cli_usage_error("docker args",
+		} else if (ch == 'n' && !is_podman()) {
+			return kh_cli_usage_error(args_cmd, "--network is an option of `keyhole "
+							    "podman args`");
+		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l' &&
+			   ch != 'n')
+			return kh_cli_usage_error(args_cmd,
 						  "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
 	}
 	if (optind < argc)
-		return kh_cli_usage_error("docker args", "unexpected argument '%s'", argv[optind]);
+		return kh_cli_usage_error(args_cmd, "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 
@@ -370,13 +477,13 @@ static int cmd_args(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	rc = KH_EXIT_FAIL;
-	if (kh_cli_open(&x, "docker args", home) != 0)
+	if (kh_cli_open(&x, args_cmd, home) != 0)
 		goto out;
 	if (build(&x, &u, &out, node, &ready, fixed ? label : NULL, fixed) == 0) {
 		if (ready == 0 && !x.cfg.enabled)
 			fprintf(stderr,
-				"keyhole docker args: keyhole is disabled (enabled: false); "
-				"no arguments\n");
+				"keyhole %s: keyhole is disabled (enabled: false); "
+				"no arguments\n", args_cmd);
 		rc = print_args(&out, f) == 0 ? KH_EXIT_OK : KH_EXIT_FAIL;
 	}
 	kh_cli_close(&x);
@@ -442,6 +549,9 @@ static int scan_run_args(int argc, char **argv, struct user_env *u, int *image, 
 				val = i + 1 < argc ? argv[++i] : NULL;
 			if (nl == 4 && strncmp(name, "name", 4) == 0)
 				u->name = val;
+			if ((nl == 7 && strncmp(name, "network", 7) == 0) ||
+			    (nl == 3 && strncmp(name, "net", 3) == 0))
+				u->network = val;
 			if (nl == 6 && strncmp(name, "detach", 6) == 0)
 				u->detach = val == NULL || strcmp(val, "false") != 0;
 		} else {
@@ -544,7 +654,7 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 	/* Our own NODE_OPTIONS pair is last; drop it if the user's -e is rewritten. */
 	if (n_ours >= 2 && rewrite_node_options(image, argv, node, &owned))
 		n_ours -= 2;
-	full[k++] = "docker";
+	full[k++] = (char *)engine;
 	full[k++] = "run";
 	for (size_t i = 0; i < n_ours; i++)
 		full[k++] = ours->v[i];
@@ -559,14 +669,14 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 		if (label[0] != '\0' &&
 		    (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
 			_exit(KH_EXIT_FAIL);
-		execvp("docker", full);
-		fprintf(stderr, "keyhole docker run: cannot run docker: %s\n", strerror(errno));
+		execvp(engine, full);
+		fprintf(stderr, "keyhole %s: cannot run %s: %s\n", run_cmd, engine, strerror(errno));
 		if (pid == 0 && label[0] != '\0')
 			_exit(KH_EXIT_FAIL);
 	} else if (pid > 0) {
 		rc = wait_docker(pid);
 	} else {
-		fprintf(stderr, "keyhole docker run: cannot fork: %s\n", strerror(errno));
+		fprintf(stderr, "keyhole %s: cannot fork: %s\n", run_cmd, strerror(errno));
 	}
 	free(owned);
 	free(full);
@@ -577,12 +687,14 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
  * is at once: the container would get 401 on every request. */
 static void refuse_detach(void)
 {
-	fputs("keyhole docker run: -d/--detach is not supported: the container's sandbox tokens\n"
-	      "are revoked when `docker run` returns, which with -d is at once. For a detached\n"
-	      "container, issue tokens under a label of your own and revoke them when it is done:\n"
-	      "  eval \"docker run -d $(keyhole docker args --label my-job) IMAGE [COMMAND...]\"\n"
-	      "  keyhole token revoke --label my-job\n",
-	      stderr);
+	fprintf(stderr,
+		"keyhole %s: -d/--detach is not supported: the container's sandbox tokens\n"
+		"are revoked when `%s run` returns, which with -d is at once. For a detached\n"
+		"container, issue tokens under a label of your own and revoke them when it is "
+		"done:\n"
+		"  eval \"%s run -d $(keyhole %s args --label my-job) IMAGE [COMMAND...]\"\n"
+		"  keyhole token revoke --label my-job\n",
+		run_cmd, engine, engine, engine);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -595,7 +707,7 @@ static int cmd_run(int argc, char **argv)
 	int image, ready, rc = KH_EXIT_FAIL;
 
 	if (scan_run_args(argc, argv, &u, &image, &err) != 0) {
-		fprintf(stderr, "keyhole docker run: %s\n", err.msg);
+		fprintf(stderr, "keyhole %s: %s\n", run_cmd, err.msg);
 		goto out;
 	}
 	if (u.detach) {
@@ -603,7 +715,7 @@ static int cmd_run(int argc, char **argv)
 		rc = KH_EXIT_USAGE;
 		goto out;
 	}
-	if (kh_cli_open(&x, "docker run", NULL) != 0)
+	if (kh_cli_open(&x, run_cmd, NULL) != 0)
 		goto out;
 	if (build(&x, &u, &out, node, &ready, label, NULL) == 0)
 		rc = run_docker(&out, argc, argv, image, node, label);
@@ -619,7 +731,7 @@ out:
 int kh_cmd_docker(int argc, char **argv)
 {
 	if (argc < 2)
-		return kh_cli_usage_error("docker", "expected `args` or `run`");
+		return kh_cli_usage_error(engine, "expected `args` or `run`");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    (argc == 3 && strcmp(argv[2], "--help") == 0)) /* `docker run --help` alone */
 		return docker_help();
@@ -627,6 +739,15 @@ int kh_cmd_docker(int argc, char **argv)
 		return cmd_args(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
-	return kh_cli_usage_error("docker", "unknown subcommand '%s' (expected args or run)",
+	return kh_cli_usage_error(engine, "unknown subcommand '%s' (expected args or run)",
 				  argv[1]);
+}
+
+int kh_cmd_podman(int argc, char **argv)
+{
+	engine = "podman";
+	kind = KH_ENGINE_PODMAN;
+	args_cmd = "podman args";
+	run_cmd = "podman run";
+	return kh_cmd_docker(argc, argv);
 }

@@ -179,7 +179,8 @@ static int base_args(const struct kh_docker_in *in, struct kh_argv *a)
 	rc |= kh_argv_add(a, "-v");
 	rc |= kh_argv_addf(a, "%s:%s:ro", in->ca_path, KH_DOCKER_CA_ALIAS);
 	rc |= kh_argv_add(a, "--add-host");
-	rc |= kh_argv_add(a, "host.docker.internal:host-gateway");
+	rc |= kh_argv_addf(a, "host.docker.internal:%s",
+			   in->gateway != NULL ? in->gateway : "host-gateway");
 	for (size_t i = 0; i < sizeof egress_vars / sizeof egress_vars[0]; i++) {
 		char buf[64];
 

@@ -3,7 +3,9 @@
  * bundle variables pointing at it, one HERMES_PROXY_TOKEN_<NAME> per mapping
  * plus the provider's own variable set to its token (so unmodified SDKs work),
  * NODE_OPTIONS with --use-openssl-ca appended to the user's flags, and
- * host.docker.internal mapped to the host gateway.
+ * host.docker.internal mapped to the host gateway (Docker's `host-gateway`,
+ * or for podman, which writes `host-gateway` literally, the network's
+ * gateway address).
  *
  * The user's own environment for the container is checked against the
  * variables that control egress and the real key names: with enforcement on
@@ -49,6 +51,9 @@ struct kh_docker_in {
 	const struct kh_user_env *user;
 	size_t n_user;
 	bool enforce;
+	/* host.docker.internal's address: "10.88.0.1" (podman), or NULL for
+	 * docker's own "host-gateway" */
+	const char *gateway;
 };
 
 /* Appends the egress arguments to out. Collisions: -1 with err naming the

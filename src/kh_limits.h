@@ -22,6 +22,8 @@
 #define KH_MAX_DENY_CIDRS    1024
 #define KH_MAX_LISTENERS     16
 #define KH_MAX_BRIDGES       3 /* container bridges listened on: docker0, podman0, cni-podman0 */
+#define KH_PODMAN_INSPECT_MS  10000 /* `podman network inspect` for the gateway, at most */
+#define KH_PODMAN_INSPECT_MAX 4096 /* its output, at most */
 #define KH_MAX_PINS          1024 /* resolve: host -> address */
 #define KH_MAX_PORT_RULES    1024 /* allowed_ports: host pattern -> ports */
 #define KH_MAX_PORT_RANGES   64 /* ports or "lo-hi" ranges of one allowed_ports entry */

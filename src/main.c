@@ -6,9 +6,11 @@
 
 static int wants_help(int argc, char **argv)
 {
-	/* docker and sandbox carry another program's arguments (docker's -h is
-	 * --hostname; a sandboxed `df -h` is df's): they handle --help themselves. */
-	if (strcmp(argv[0], "docker") == 0 || strcmp(argv[0], "sandbox") == 0)
+	/* docker, podman and sandbox carry another program's arguments (docker's
+	 * -h is --hostname; a sandboxed `df -h` is df's): they handle --help
+	 * themselves. */
+	if (strcmp(argv[0], "docker") == 0 || strcmp(argv[0], "podman") == 0 ||
+	    strcmp(argv[0], "sandbox") == 0)
 		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)

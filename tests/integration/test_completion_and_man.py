@@ -100,12 +100,13 @@ def test_bash_completion_offers_every_command_and_option(keyhole_bin):
     assert bash_complete(["keyhole", "lo"]) == {"log"}
     for cmd in cmds:
         words = ["keyhole", cmd, "-"]
-        if cmd == "docker":
-            words = ["keyhole", "docker", "args", "-"]
+        if cmd in ("docker", "podman"):
+            words = ["keyhole", cmd, "args", "-"]
         got = bash_complete(words)
         missing = set(options(keyhole_bin, cmd)) - got
         assert not missing, f"bash completion of `keyhole {cmd}` lacks {sorted(missing)}"
     assert bash_complete(["keyhole", "docker", "''"]) == {"args", "run"}
+    assert bash_complete(["keyhole", "podman", "''"]) == {"args", "run"}
     assert bash_complete(["keyhole", "proxy", "--log-level", "''"]) == {"debug", "info", "warn",
                                                                          "error"}
 

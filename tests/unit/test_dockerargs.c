@@ -39,7 +39,7 @@ static bool has(const struct kh_argv *a, const char *flag, const char *value)
 static int run(const struct kh_user_env *u, size_t n, bool enforce, struct kh_argv *out,
 	       char *node)
 {
-	struct kh_docker_in in = { "/home/u/.keyhole/ca.crt", 9090, &maps, NULL, u, n, enforce };
+	struct kh_docker_in in = { "/home/u/.keyhole/ca.crt", 9090, &maps, NULL, u, n, enforce, NULL };
 	struct kh_err err;
 
 	memset(out, 0, sizeof *out);
@@ -63,6 +63,21 @@ static void full_argument_set(void)
 	CHECK(has(&a, "-e", "HERMES_PROXY_TOKEN_OPENAI_API_KEY=keyhole-openai-0123456789abcdef0123456789abcdef"));
 	CHECK(has(&a, "-e", "OPENAI_API_KEY=keyhole-openai-0123456789abcdef0123456789abcdef"));
 	CHECK(has(&a, "-e", "NODE_OPTIONS=--use-openssl-ca"));
+	kh_argv_free(&a);
+}
+
+/* podman writes `host-gateway` literally into /etc/hosts: it gets the address */
+static void podman_gateway(void)
+{
+	struct kh_docker_in in = { "/ca.crt", 9090, &maps, NULL, NULL, 0, true, "10.88.0.1" };
+	struct kh_err err;
+	struct kh_argv a = { 0 };
+	char node[512];
+
+	CHECK_INT(kh_docker_args(&in, &a, node, sizeof node, count_warning, &err), 0);
+	CHECK(has(&a, "--add-host", "host.docker.internal:10.88.0.1"));
+	CHECK(!has(&a, "--add-host", "host.docker.internal:host-gateway"));
+	CHECK(has(&a, "-e", "HTTPS_PROXY=http://host.docker.internal:9090"));
 	kh_argv_free(&a);
 }
 
@@ -128,6 +143,7 @@ int main(void)
 {
 	setup();
 	RUN(full_argument_set);
+	RUN(podman_gateway);
 	RUN(collisions_refused_or_warned);
 	RUN(node_options_merge);
 	RUN(bridge_address_validation);

@@ -10,8 +10,17 @@ with `docker import` from a tarball of this machine's busybox-static and curl
 (with the libraries ldd names). Every wait has a timeout; teardown stops
 dockerd (SIGTERM, then SIGKILL) and deletes the namespace even on failure.
 A test that cannot start the engine skips with the reason.
+
+`Podman` does the same for podman (rootful, CNI): its storage, run and temp
+directories, containers.conf, storage.conf, CNI config and IPAM state all
+live in a temporary directory of the test (CONTAINERS_CONF,
+CONTAINERS_STORAGE_CONF); its "podman" network (bridge cni-podman0) and the
+containers' own namespaces are made inside the test's network namespace, and
+vanish with it. podman runs under `nsenter --net` only (not `ip netns exec`,
+whose remounted /sys hides the cgroup file system podman needs).
 """
 import io
+import json
 import os
 import secrets
 import shutil
@@ -168,11 +177,15 @@ class Dockerd:
     def _unmount(self):
         """Anything still mounted under the temp dir here (it should not be:
         dockerd mounts in a mount namespace of its own)."""
-        with open("/proc/self/mounts") as f:
-            points = [line.split()[1] for line in f]
-        for m in reversed(points):
-            if m.startswith(self.dir + "/"):
-                subprocess.run(["umount", "-l", m], capture_output=True, timeout=10)
+        unmount_under(self.dir)
+
+
+def unmount_under(top):
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for m in reversed(points):
+        if m.startswith(top + "/"):
+            subprocess.run(["umount", "-l", m], capture_output=True, timeout=10)
 
 
 def _add(tar, path, seen):
@@ -237,3 +250,123 @@ def dockerd_factory(netns):
     finally:
         for d in started:
             d.stop()
+
+
+PODMAN_NET = {"subnet": "10.88.0.0/16", "gateway": "10.88.0.1", "bridge": "cni-podman0"}
+
+
+class Podman:
+    """podman with everything of its own under a temp dir, networks in ns."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.dir = tempfile.mkdtemp(prefix="khp-", dir="/tmp")
+        self.cni = os.path.join(self.dir, "cni")
+        os.makedirs(self.cni)
+        d = self.dir
+        # runc, cgroupfs and the file events logger are what work on this
+        # kind of machine (crun refuses some cgroup layouts, journald may be
+        # absent); ulimits no higher than the usual hard limits, or runc
+        # fails with "error setting rlimit type 7: operation not permitted"
+        self.conf = os.path.join(d, "containers.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "{d}/events.log"
+tmp_dir = "{d}/tmp"
+[network]
+network_backend = "cni"
+network_config_dir = "{self.cni}"
+default_network = "podman"
+""")
+        self.storage = os.path.join(d, "storage.conf")
+        with open(self.storage, "w") as f:
+            f.write(f"""[storage]
+driver = "vfs"
+graphroot = "{d}/root"
+runroot = "{d}/run"
+""")
+        self.network("podman", **PODMAN_NET)
+        self.env = {**CLEAN_ENV, "CONTAINERS_CONF": self.conf,
+                    "CONTAINERS_STORAGE_CONF": self.storage}
+        self.prefix = ("nsenter", f"--net=/run/netns/{ns.name}")
+
+    def network(self, name, subnet, gateway, bridge):
+        """A CNI bridge network of the test's own (IPAM state in the temp dir)."""
+        conf = {"cniVersion": "0.4.0", "name": name, "plugins": [{
+            "type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+            "hairpinMode": True,
+            "ipam": {"type": "host-local", "dataDir": os.path.join(self.dir, "ipam"),
+                     "routes": [{"dst": "0.0.0.0/0"}],
+                     "ranges": [[{"subnet": subnet, "gateway": gateway}]]}}]}
+        with open(os.path.join(self.cni, f"{name}.conflist"), "w") as f:
+            json.dump(conf, f)
+
+    def podman(self, *args, timeout=30, stdin=None):
+        return subprocess.run([*self.prefix, "podman", *args], capture_output=True,
+                              timeout=timeout, env=self.env, input=stdin)
+
+    def start(self):
+        """Skips unless podman can run a container here (without a network, so
+        no bridge exists yet); returns the imported image."""
+        for tool in ("podman", "runc", "conmon", "nsenter"):
+            if shutil.which(tool, path=CLEAN_ENV["PATH"]) is None:
+                pytest.skip(f"{tool} is not installed (make deps installs podman and runc)")
+        if not os.path.exists("/bin/busybox") or not os.path.exists("/usr/bin/curl"):
+            pytest.skip("busybox-static and curl are needed for the test image (make deps)")
+        r = self.podman("import", "-", IMAGE, stdin=image_tarball(), timeout=60)
+        if r.returncode != 0:
+            pytest.skip(f"podman cannot import an image here: {_last(r.stderr)}")
+        r = self.podman("run", "--rm", "--pull=never", "--network=none", IMAGE, "true",
+                        timeout=60)
+        if r.returncode != 0:
+            pytest.skip(f"podman cannot run a container here: {_last(r.stderr)}")
+        return IMAGE
+
+    def service(self):
+        """podman's Docker API service in ns; returns its DOCKER_HOST."""
+        sock = os.path.join(self.dir, "p.sock")
+        with open(os.path.join(self.dir, "service.log"), "wb") as log:
+            self.svc = subprocess.Popen([*self.prefix, "podman", "system", "service",
+                                         "--time=0", f"unix://{sock}"], start_new_session=True,
+                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        env=self.env)
+        self.ns.procs.append(self.svc)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if self.svc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"podman system service did not start: exit {self.svc.poll()}")
+            time.sleep(0.1)
+        return f"unix://{sock}"
+
+    def stop(self):
+        svc = getattr(self, "svc", None)
+        if svc is not None and svc.poll() is None:
+            svc.send_signal(signal.SIGTERM)
+            try:
+                svc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(svc.pid, signal.SIGKILL)
+                svc.wait(5)
+        self.podman("rm", "-af", "-t", "0", timeout=60)
+        unmount_under(self.dir)  # podman's shm mounts, should rm have left one
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _last(err):
+    lines = err.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
+
+
+@pytest.fixture
+def podman_engine(netns):
+    """A Podman for the test's namespace; its containers removed at teardown."""
+    p = Podman(netns)
+    try:
+        yield p
+    finally:
+        p.stop()
