@@ -21,6 +21,7 @@ import time
 import pytest
 
 from helpers.cli import cli  # noqa: F401
+from helpers.proc import reap
 from helpers.sandbox import PY, sandbox  # noqa: F401
 
 PROBE = r'''
@@ -194,11 +195,7 @@ def test_root_command_holds_no_host_privilege(sandbox):
         try:
             p.wait(15)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-            p.stdout.close()
-            p.stderr.close()
+            reap(p)
     where = json.dumps(got, indent=1)
 
     # host sysctls and sysrq: not even openable for writing

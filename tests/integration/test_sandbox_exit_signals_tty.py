@@ -11,6 +11,7 @@ import signal
 import time
 
 from helpers.cli import cli, pid_alive  # noqa: F401
+from helpers.proc import reap
 from helpers.sandbox import sandbox  # noqa: F401
 
 
@@ -27,11 +28,7 @@ def _started(sandbox, script):
             out += p.stdout.read1(64)
         yield p, out
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-        p.stdout.close()
-        p.stderr.close()
+        reap(p)
 
 
 def test_exit_codes(sandbox):
