@@ -196,20 +196,16 @@ void kh_relay_end_body_check(struct kh_conn *c)
 	c->ex.req_hash = NULL;
 }
 
-/* Whose share a held body counts against: the sandbox, else the client's
- * address (all its connections, whatever their source ports). */
+/* Whose share a held body counts against: the connection's source (its
+ * sandbox, else the client's address whatever its source port), kept apart
+ * by kind so a label can never stand for an address. */
 static void body_source(const struct kh_conn *c, char out[KH_BODYSHARE_KEY_MAX])
 {
-	const char *colon = strrchr(c->client, ':');
-	size_t n = strlen(c->client);
+	char source[KH_SOURCE_MAX];
 
-	if (c->sandbox_label[0] != '\0') {
-		kh_fmt(out, KH_BODYSHARE_KEY_MAX, "sandbox:%s", c->sandbox_label);
-		return;
-	}
-	if (colon != NULL && strncmp(c->client, "unix", 4) != 0)
-		n = (size_t)(colon - c->client);
-	kh_fmt(out, KH_BODYSHARE_KEY_MAX, "addr:%.*s", (int)n, c->client);
+	kh_conn_source(c, source, sizeof source);
+	kh_fmt(out, KH_BODYSHARE_KEY_MAX, "%s:%s", c->sandbox_label[0] ? "sandbox" : "addr",
+	       source);
 }
 
 /* Refuses a head before it is routed: the exchange is begun for its record. */
