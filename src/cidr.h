@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "err.h"
+#include "sockaddr.h"
 
 struct kh_cidr {
 	uint8_t addr[16]; /* IPv4 uses the first 4 bytes */
@@ -39,17 +40,5 @@ bool kh_cidr_contains(const struct kh_cidr *c, const struct sockaddr *sa);
 
 /* Index of the first range in list containing sa, or -1. */
 long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct sockaddr *sa);
-
-/* If sa is an IPv4-mapped IPv6 address, writes the plain IPv4 form to out
- * and returns true. */
-bool kh_sockaddr_unmap(const struct sockaddr *sa, struct sockaddr_storage *out);
-
-/* If sa is an IPv6 address standing for an IPv4 one (IPv4-mapped, NAT64
- * 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::/96), writes that IPv4
- * address (same port) to out and returns the form's name, else NULL. */
-const char *kh_sockaddr_embedded_v4(const struct sockaddr *sa, struct sockaddr_storage *out);
-
-/* "1.2.3.4" / "::1" (no port) into out (INET6_ADDRSTRLEN bytes at least). */
-void kh_sockaddr_ip(const struct sockaddr *sa, char *out, size_t len);
 
 #endif

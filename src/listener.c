@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cidr.h"
+#include "sockaddr.h"
 
 #define BACKLOG 4096
 
