@@ -46,7 +46,8 @@ endif
 LDFLAGS_ALL := $(LDHARDEN) $(SANFLAGS) $(LDFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread $(LDLIBS)
 
-SRC := $(sort $(wildcard src/*.c))
+# Sources live one folder per layer (src/LAYERS says which may include which).
+SRC := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC := $(filter-out src/main.c,$(SRC))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/main.o
@@ -67,7 +68,8 @@ FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(P
 
 all: $(BIN)
 
-$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
@@ -80,7 +82,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB) | $(BUILD)/tests
 	$(CC) $(CFLAGS_ALL) -iquote tests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-$(BUILD)/obj $(BUILD)/tests $(FUZZ_DIR)/obj:
+$(BUILD)/tests:
 	mkdir -p $@
 
 deps:
@@ -111,7 +113,8 @@ asan: deps-test
 		scripts/run-tests.sh build/asan
 
 # libFuzzer needs clang. Each harness runs on a scratch copy of its seed corpus.
-$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
@@ -146,7 +149,7 @@ clean:
 	rm -rf build
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 
 lint:
 	@scripts/lint.sh

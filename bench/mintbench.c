@@ -25,11 +25,11 @@
 
 #include <openssl/err.h>
 
-#include "ca.h"
-#include "certcache.h"
-#include "err.h"
-#include "slice.h"
-#include "tlsctx.h"
+#include "tls/ca.h"
+#include "tls/certcache.h"
+#include "base/err.h"
+#include "base/slice.h"
+#include "tls/tlsctx.h"
 
 #define HS_ROUNDS_MAX 1000 /* steps of one handshake before giving up */
 

@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 rc=0
 banned='\b(sprintf|vsprintf|strcpy|strcat|strncpy|strncat|strtok|atoi|atol|atoll|gets|alloca|strtol|strtoul|strtoll|strtoull)\s*\('
-if grep -nE "$banned" src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c 2>/dev/null | grep -v '/\*.*\*/' ; then
+if grep -nE "$banned" src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c 2>/dev/null | grep -v '/\*.*\*/' ; then
   echo "lint: banned function above (see docs/HACKING.md for the allowed replacements)"
   rc=1
 fi

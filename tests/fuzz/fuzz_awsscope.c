@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "awsscope.h"
+#include "policy/awsscope.h"
 #include "fuzz_check.h"
-#include "hostname.h"
+#include "base/hostname.h"
 
 static char *const listed[] = { "allowed-bucket", "a.b.c" };
 

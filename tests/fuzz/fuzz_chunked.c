@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "http/http1.h"
 #include "fuzz_check.h"
 
 struct verdict {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
+#include "policy/cidr.h"
 #include "fuzz_check.h"
 
 static struct sockaddr_storage sa4(const uint8_t a[4])

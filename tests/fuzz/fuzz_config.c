@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "awsscope.h"
-#include "config.h"
+#include "policy/awsscope.h"
+#include "policy/config.h"
 #include "fuzz_check.h"
 
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ctl_server.h"
-#include "grants.h"
+#include "proxy/ctl_server.h"
+#include "policy/grants.h"
 #include "fuzz_check.h"
 
 #define CAP 4

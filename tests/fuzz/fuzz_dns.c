@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns.h"
+#include "sandbox/dns.h"
 #include "fuzz_check.h"
 
 static char asked[KH_HOST_BUF];

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hostname.h"
+#include "base/hostname.h"
 #include "fuzz_check.h"
 
 #define PAT_BUF (KH_HOST_BUF + 2)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http1.h"
+#include "http/http1.h"
 #include "fuzz_check.h"
 
 /* Feeds data as a buffer growing by step bytes; the first verdict wins. With

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "http/http1.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hostname.h"
-#include "http1.h"
+#include "base/hostname.h"
+#include "http/http1.h"
 #include "fuzz_http1_common.h"
 
 #define MAX_HEAD    16384

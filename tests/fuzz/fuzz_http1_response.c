@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "http/http1.h"
 #include "fuzz_http1_common.h"
 
 #define MAX_HEAD    32768

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "jsonl.h"
+#include "base/jsonl.h"
 #include "fuzz_check.h"
 
 /* Integers above INT64_MAX are valid JSON but too big for json_int_t. */

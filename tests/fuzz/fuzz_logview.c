@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_log.h"
+#include "cli/cmd_log.h"
 #include "fuzz_check.h"
 
 static void check_clean(const unsigned char *s, size_t n)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http1.h"
-#include "mappings.h"
+#include "http/http1.h"
+#include "policy/mappings.h"
 #include "fuzz_check.h"
 
 static char dir[64];

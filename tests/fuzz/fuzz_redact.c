@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kh_limits.h"
-#include "redact.h"
+#include "base/kh_limits.h"
+#include "secret/redact.h"
 #include "fuzz_check.h"
 
 #define MAX_TEXT KH_REDACT_SCAN_MAX

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
-#include "rewrite.h"
+#include "base/b64.h"
+#include "swap/rewrite.h"
 #include "fuzz_check.h"
 
 #define MAX_HEAD    16384

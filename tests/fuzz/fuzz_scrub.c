@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scrub.h"
+#include "secret/scrub.h"
 #include "fuzz_check.h"
 
 #define MAX_BODY 8192

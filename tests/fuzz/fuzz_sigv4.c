@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sigv4.h"
+#include "swap/sigv4.h"
 #include "fuzz_check.h"
 
 static bool inside(struct kh_slice s, const uint8_t *data, size_t size)

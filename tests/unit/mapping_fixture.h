@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "mappings.h"
+#include "policy/mappings.h"
 
 static inline struct kh_mapping openai(void)
 {

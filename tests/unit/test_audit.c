@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "kh_limits.h"
+#include "proxy/audit.h"
+#include "base/kh_limits.h"
 #include "tap.h"
 #include "tmpdir.h"
 

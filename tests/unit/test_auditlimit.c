@@ -1,8 +1,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "auditlimit.h"
-#include "kh_limits.h"
+#include "proxy/auditlimit.h"
+#include "base/kh_limits.h"
 #include "tap.h"
 
 /* What emit() was given, in order. */

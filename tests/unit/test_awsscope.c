@@ -2,7 +2,7 @@
  * scope: AWS's own endpoints of the scope's service and region pass,
  * customer-controlled hosts under AWS domains never do, and the S3 bucket
  * allowlist holds in both URL styles. */
-#include "awsscope.h"
+#include "policy/awsscope.h"
 #include "tap.h"
 
 static char *const no_buckets[] = { NULL };

@@ -1,5 +1,5 @@
 /* Base64 for Basic credentials: strict decoding, loose scanning, streaming encoding. */
-#include "b64.h"
+#include "base/b64.h"
 #include "tap.h"
 
 static char enc[256];

@@ -1,7 +1,7 @@
 /* The SigV4 body budget: one client never holds more than its share, all
  * clients together never more than the budget, and what is given back can
  * be taken again. */
-#include "bodyshare.h"
+#include "swap/bodyshare.h"
 #include "tap.h"
 
 static void share_per_client(void)

@@ -1,4 +1,4 @@
-#include "buf.h"
+#include "base/buf.h"
 #include "tap.h"
 
 static void append_respects_cap(void)

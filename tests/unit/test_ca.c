@@ -7,10 +7,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "ca.h"
-#include "fsutil.h"
-#include "hostname.h"
-#include "kh_limits.h"
+#include "tls/ca.h"
+#include "base/fsutil.h"
+#include "base/hostname.h"
+#include "base/kh_limits.h"
 #include "tap.h"
 #include "tmpdir.h"
 

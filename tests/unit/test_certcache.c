@@ -4,9 +4,9 @@
 
 #include <openssl/x509v3.h>
 
-#include "ca.h"
-#include "certcache.h"
-#include "fsutil.h"
+#include "tls/ca.h"
+#include "tls/certcache.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 #define THREADS         4

@@ -1,7 +1,7 @@
 /* The upstream deny list: the default ranges (issue 15 item 2) and the IPv6
  * forms that stand for an IPv4 address (IPv4-mapped, NAT64, 6to4,
  * IPv4-compatible), which must be judged by the IPv4 address too. */
-#include "cidr.h"
+#include "policy/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

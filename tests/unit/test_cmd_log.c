@@ -1,4 +1,4 @@
-#include "cmd_log.h"
+#include "cli/cmd_log.h"
 
 #include <stdlib.h>
 #include <string.h>

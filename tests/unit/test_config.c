@@ -1,4 +1,4 @@
-#include "config.h"
+#include "policy/config.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

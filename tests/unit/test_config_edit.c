@@ -1,6 +1,6 @@
 #include <stdlib.h>
 
-#include "config_edit.h"
+#include "cli/config_edit.h"
 #include "tap.h"
 
 static char *edit(const char *text, const char *key, const char *value)

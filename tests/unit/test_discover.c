@@ -1,6 +1,6 @@
 #include <stdlib.h>
 
-#include "discover.h"
+#include "cli/discover.h"
 #include "tap.h"
 
 static void mint_format_and_randomness(void)

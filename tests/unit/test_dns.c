@@ -1,4 +1,4 @@
-#include "dns.h"
+#include "sandbox/dns.h"
 #include "tap.h"
 
 static uint8_t q[512], out[512];

@@ -2,7 +2,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "dnscache.h"
+#include "policy/dnscache.h"
 #include "tap.h"
 
 static struct kh_dns_answer v4(const char *ip)

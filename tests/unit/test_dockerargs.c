@@ -1,8 +1,8 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 
-#include "bridge.h"
-#include "dockerargs.h"
+#include "proxy/bridge.h"
+#include "cli/dockerargs.h"
 #include "tap.h"
 
 static struct kh_mappings maps;

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ctl_client.h"
-#include "fsutil.h"
-#include "grants.h"
-#include "policy.h"
+#include "cli/ctl_client.h"
+#include "base/fsutil.h"
+#include "policy/grants.h"
+#include "policy/policy.h"
 #include "tap.h"
 #include "mapping_fixture.h"
 

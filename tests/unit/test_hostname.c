@@ -1,7 +1,7 @@
 /* Host normalization against the spellings of an IPv4 address that resolvers
  * accept (issue 15 item 2): only the dotted quad is an address; every other
  * spelling is refused, never matched as a name and then dialled as a number. */
-#include "hostname.h"
+#include "base/hostname.h"
 
 #include "tap.h"
 

@@ -1,4 +1,4 @@
-#include "http1.h"
+#include "http/http1.h"
 #include "tap.h"
 
 static struct kh_http_header hdrs[32];

@@ -1,4 +1,4 @@
-#include "jsonl.h"
+#include "base/jsonl.h"
 #include "tap.h"
 
 static const char *esc(const char *s, size_t n)

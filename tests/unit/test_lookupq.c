@@ -1,7 +1,7 @@
 #include <stdio.h>
 
-#include "kh_limits.h"
-#include "lookupq.h"
+#include "base/kh_limits.h"
+#include "policy/lookupq.h"
 #include "tap.h"
 
 static struct kh_lookupq_item it[600];

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "event/loop.h"
 #include "tap.h"
 
 struct probe {

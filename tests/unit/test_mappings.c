@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "mappings.h"
+#include "policy/mappings.h"
 #include "tap.h"
 
 #define TOK "keyhole-x-0123456789abcdef0123456789abcdef"

@@ -1,9 +1,9 @@
-#include "metrics.h"
+#include "proxy/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "kh_limits.h"
+#include "base/kh_limits.h"
 #include "tap.h"
 
 static char text[KH_METRICS_BODY_MAX];

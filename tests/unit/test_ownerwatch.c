@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "grants.h"
-#include "ownerwatch.h"
+#include "policy/grants.h"
+#include "proxy/ownerwatch.h"
 #include "tap.h"
 #include "mapping_fixture.h"
 

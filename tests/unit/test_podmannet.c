@@ -1,7 +1,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "podmannet.h"
+#include "cli/podmannet.h"
 #include "tap.h"
 
 static int parse(const char *text, struct kh_podman_net *n)

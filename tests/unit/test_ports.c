@@ -1,6 +1,6 @@
 /* allowed_ports (issue 15 item 9): 443 for TLS and 80 for plain HTTP always,
  * other ports only where a rule for a matching host pattern lists them. */
-#include "ports.h"
+#include "policy/ports.h"
 
 #include "tap.h"
 

@@ -4,7 +4,7 @@
 
 #include <openssl/evp.h>
 
-#include "redact.h"
+#include "secret/redact.h"
 #include "tap.h"
 
 #define KEY    "0123456789abcdef0123456789abcdef" /* a token's random part */

@@ -6,9 +6,9 @@
  * implementation. */
 #include <stdlib.h>
 
-#include "resign.h"
-#include "rewrite.h"
-#include "sigv4.h"
+#include "swap/resign.h"
+#include "swap/rewrite.h"
+#include "swap/sigv4.h"
 #include "tap.h"
 
 #define AKID_TOK    "keyhole-aws-key-0123456789abcdef0123456789abcdef"

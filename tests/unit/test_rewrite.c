@@ -1,7 +1,7 @@
 /* Credential injection rules, through the real parser, policy and rewriter. */
 #include <stdlib.h>
 
-#include "rewrite.h"
+#include "swap/rewrite.h"
 #include "tap.h"
 
 #define OPENAI_TOK "keyhole-openai-0123456789abcdef0123456789abcdef"

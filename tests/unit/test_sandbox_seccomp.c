@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox_seccomp.h"
+#include "sandbox/seccomp.h"
 #include "tap.h"
 
 #ifndef AF_VSOCK

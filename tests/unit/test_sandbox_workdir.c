@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox_workdir.h"
+#include "sandbox/workdir.h"
 #include "tap.h"
 #include "tmpdir.h"
 

@@ -2,7 +2,7 @@
  * does not depend on how the input was split or how small the sink is. */
 #include <stdlib.h>
 
-#include "scrub.h"
+#include "secret/scrub.h"
 #include "tap.h"
 
 #define SECRET "sk-real-0123456789abcdef"

@@ -10,7 +10,7 @@
  * how to derive a signing key for Signature Version 4" page. */
 #include <stdlib.h>
 
-#include "sigv4.h"
+#include "swap/sigv4.h"
 #include "tap.h"
 
 #define SECRET     "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -1,4 +1,4 @@
-#include "slice.h"
+#include "base/slice.h"
 #include "tap.h"
 
 static void compare(void)

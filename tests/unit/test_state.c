@@ -3,8 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "state.h"
+#include "base/fsutil.h"
+#include "cli/state.h"
 #include "tap.h"
 
 static void starttime_with_parens_in_comm(void)

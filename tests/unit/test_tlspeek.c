@@ -2,7 +2,7 @@
 #include <openssl/ssl.h>
 
 #include "tap.h"
-#include "tlspeek.h"
+#include "tls/tlspeek.h"
 
 static uint8_t hello[32768];
 static size_t hello_len;

@@ -4,10 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kh_limits.h"
-#include "loop.h"
+#include "base/kh_limits.h"
+#include "event/loop.h"
 #include "tap.h"
-#include "upool.h"
+#include "proxy/upool.h"
 
 static void owner_cb(struct kh_io *io, uint32_t events)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 
 static char root[256];
 

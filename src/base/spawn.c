@@ -1,0 +1,164 @@
+#include "base/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "base/clock.h"
+
+struct pipes {
+	int out[2], err[2];
+};
+
+static void close_pair(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
+
+static _Noreturn void child(char *const argv[], char *const envp[], struct pipes *p)
+{
+	int devnull = open("/dev/null", O_RDONLY);
+
+	if (devnull >= 0)
+		dup2(devnull, 0);
+	dup2(p->out[1], 1);
+	dup2(p->err[1], 2);
+	execvpe(argv[0], argv, envp);
+	_exit(127);
+}
+
+/* Appends what is readable on fd to buf (capped); returns false at EOF. */
+static bool drain(int fd, char *buf, size_t cap, size_t *len, bool *overflow)
+{
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof tmp);
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	if (*len + (size_t)n > cap) {
+		*overflow = true;
+		n = (ssize_t)(cap - *len);
+	}
+	memcpy(buf + *len, tmp, (size_t)n);
+	*len += (size_t)n;
+	OPENSSL_cleanse(tmp, sizeof tmp);
+	return true;
+}
+
+struct collect {
+	char *out;
+	size_t out_len, out_cap, err_len;
+	bool overflow, timed_out;
+};
+
+static void collect_until_eof(struct pipes *p, struct kh_spawn_result *r, struct collect *c,
+			      uint64_t deadline)
+{
+	struct pollfd fds[2] = { { p->out[0], POLLIN, 0 }, { p->err[0], POLLIN, 0 } };
+	bool overflow_err = false;
+
+	while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+		uint64_t now = kh_mono_ms();
+
+		if (now >= deadline || c->overflow) {
+			c->timed_out = !c->overflow;
+			return;
+		}
+		if (poll(fds, 2, (int)(deadline - now)) < 0 && errno != EINTR)
+			return;
+		if ((fds[0].revents & (POLLIN | POLLHUP)) &&
+		    !drain(fds[0].fd, c->out, c->out_cap, &c->out_len, &c->overflow))
+			fds[0].fd = -1;
+		if ((fds[1].revents & (POLLIN | POLLHUP)) &&
+		    !drain(fds[1].fd, r->err, sizeof r->err - 1, &c->err_len, &overflow_err))
+			fds[1].fd = -1;
+	}
+}
+
+static int reap(pid_t pid, bool kill_first)
+{
+	int status = 0;
+
+	if (kill_first)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void sanitize(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 && s[i] != '\n')
+			s[i] = '?';
+	s[n] = '\0';
+}
+
+int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
+		     struct kh_spawn_result *r, struct kh_err *err)
+{
+	struct pipes p = { { -1, -1 }, { -1, -1 } };
+	struct collect c = { .out_cap = out_cap };
+	pid_t pid;
+
+	memset(r, 0, sizeof *r);
+	c.out = malloc(out_cap + 1);
+	if (c.out == NULL || pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0) {
+		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		child(argv, envp, &p);
+	close(p.out[1]);
+	close(p.err[1]);
+	p.out[1] = p.err[1] = -1;
+	collect_until_eof(&p, r, &c, kh_mono_ms() + timeout_ms);
+	r->exit_code = reap(pid, c.timed_out || c.overflow);
+	sanitize(r->err, c.err_len);
+	if (c.timed_out || c.overflow) {
+		kh_err_set(err, "%s %s", argv[0],
+			   c.timed_out ? "did not finish in time" : "printed more than expected");
+		goto fail;
+	}
+	close_pair(p.out);
+	close_pair(p.err);
+	c.out[c.out_len] = '\0';
+	r->out = c.out;
+	r->out_len = c.out_len;
+	return 0;
+fail:
+	close_pair(p.out);
+	close_pair(p.err);
+	if (c.out != NULL) {
+		OPENSSL_cleanse(c.out, out_cap + 1);
+		free(c.out);
+	}
+	return -1;
+}
+
+void kh_spawn_result_free(struct kh_spawn_result *r)
+{
+	if (r->out != NULL) {
+		OPENSSL_cleanse(r->out, r->out_len);
+		free(r->out);
+	}
+	r->out = NULL;
+	r->out_len = 0;
+}

@@ -1,0 +1,855 @@
+/* Connection lifecycle: accept, the state machine driver, timeouts, the
+ * client side of CONNECT (200, then TLS interception with a minted leaf),
+ * keyhole-generated error responses, and close/linger. */
+#include "proxy/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/audit.h"
+#include "base/check.h"
+#include "policy/cidr.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "policy/mappings.h"
+#include "proxy/metrics.h"
+#include "tls/tlspeek.h"
+
+
+void kh_conn_up_io(struct kh_io *io, uint32_t events);
+static void start_tls_accept(struct kh_conn *c);
+
+/* --- small helpers --- */
+
+void kh_conn_touch(struct kh_conn *c)
+{
+	c->last_activity_ms = kh_loop_now(c->w->loop);
+}
+
+const char *kh_conn_mode_name(const struct kh_conn *c)
+{
+	if (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->mode != KH_MODE_MITM)
+		return "transparent";
+	if (strcmp(c->ex.method, "CONNECT") == 0)
+		return "connect";
+	return c->mode == KH_MODE_MITM ? "mitm" : "http";
+}
+
+bool kh_conn_fill(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b)
+{
+	bool progress = false;
+
+	while (kh_ep_can_read(ep)) {
+		size_t avail;
+		uint8_t *t = kh_buf_tail(b, &avail);
+		ssize_t n;
+
+		if (t == NULL)
+			break; /* full: backpressure until the consumer drains it */
+		n = kh_ep_read(ep, t, avail);
+		if (n == KH_IO_AGAIN)
+			break;
+		progress = true;
+		if (n <= 0)
+			break; /* EOF or error: flags on ep say which */
+		kh_buf_produced(b, (size_t)n);
+		kh_conn_touch(c);
+	}
+	return progress;
+}
+
+bool kh_conn_flush(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b)
+{
+	bool progress = false;
+
+	while (kh_buf_len(b) > 0 && kh_ep_can_write(ep)) {
+		ssize_t n = kh_ep_write(ep, kh_buf_data(b), kh_buf_len(b));
+
+		if (n == KH_IO_AGAIN)
+			break;
+		progress = true;
+		if (n < 0)
+			break;
+		kh_buf_consume(b, (size_t)n);
+		kh_conn_touch(c);
+	}
+	kh_buf_release_if_empty(b);
+	return progress;
+}
+
+/* --- lifecycle --- */
+
+static void reap(struct kh_task *t)
+{
+	struct kh_conn *c = container_of(t, struct kh_conn, reap);
+
+	if (c->resume_queued) {
+		c->free_on_resume = true; /* the posted resume task still points at c */
+		return;
+	}
+	free(c);
+}
+
+static void unlink_conn(struct kh_conn *c)
+{
+	struct kh_worker *w = c->w;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	atomic_fetch_sub(&w->sh->n_conns, 1);
+}
+
+void kh_conn_close(struct kh_conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	kh_worker_note_churn(c->w);
+	kh_timer_cancel(c->w->loop, &c->timer);
+	kh_dial_park(c);
+	kh_dial_reset(c);
+	kh_ep_close(c->w->loop, &c->cli);
+	kh_buf_free(&c->cin);
+	kh_relay_release_body_room(c);
+	kh_buf_free(&c->cout);
+	kh_buf_free(&c->uin);
+	kh_buf_free(&c->uout);
+	kh_rscrub_free(&c->ex); /* before the policy its matcher belongs to */
+	kh_relay_end_body_check(c);
+	unlink_conn(c);
+	kh_policy_unref(c->policy);
+	c->policy = NULL;
+	/* Events for c may still be queued in this batch; free it afterwards. */
+	c->reap.cb = reap;
+	kh_loop_defer(c->w->loop, &c->reap);
+}
+
+static void set_state(struct kh_conn *c, enum kh_conn_state s)
+{
+	c->state = s;
+	c->phase_start_ms = kh_loop_now(c->w->loop);
+}
+
+/* --- timeouts --- */
+
+static uint64_t secs(unsigned s)
+{
+	return (uint64_t)s * 1000u;
+}
+
+static uint64_t relay_deadline(const struct kh_conn *c, const struct kh_timeouts *t)
+{
+	if (c->ex.active) {
+		if (c->up.state != KH_UP_READY)
+			return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
+		if (!c->ex.resp_head_done)
+			return c->last_activity_ms + secs(t->response);
+		return c->last_activity_ms + secs(t->idle);
+	}
+	if (kh_buf_len(&c->cin) > 0)
+		return c->head_start_ms + secs(t->header);
+	if (kh_dial_parkable(c))
+		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
+	return c->phase_start_ms + secs(t->keepalive);
+}
+
+static uint64_t deadline(const struct kh_conn *c)
+{
+	const struct kh_timeouts *t = &c->policy->timeouts;
+
+	switch (c->state) {
+	case KH_CS_CONNECTING:
+		return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
+	case KH_CS_CONNECT_OK:
+	case KH_CS_TLS_ACCEPT:
+	case KH_CS_SNI_PEEK:
+		return c->phase_start_ms + secs(t->handshake);
+	case KH_CS_RELAY:
+		return relay_deadline(c, t);
+	case KH_CS_TUNNEL:
+		return c->last_activity_ms + secs(t->idle);
+	case KH_CS_CLOSING:
+		return c->phase_start_ms + KH_CLOSING_MS;
+	default:
+		return c->phase_start_ms + KH_LINGER_MS;
+	}
+}
+
+static void rearm(struct kh_conn *c)
+{
+	uint64_t now = kh_loop_now(c->w->loop), d = deadline(c);
+
+	kh_timer_after(c->w->loop, &c->timer, d > now ? d - now : 1);
+}
+
+static void relay_timeout(struct kh_conn *c)
+{
+	char detail[KH_DETAIL_MAX];
+	const struct kh_timeouts *t = &c->policy->timeouts;
+
+	if (!c->ex.active) {
+		if (kh_buf_len(&c->cin) == 0 && kh_dial_park(c))
+			return; /* idle client: its upstream goes back to the pool */
+		if (kh_buf_len(&c->cin) == 0) {
+			kh_conn_close(c); /* idle keep-alive connection */
+			return;
+		}
+		kh_fmt(detail, sizeof detail, "request head not received within %u s", t->header);
+		kh_conn_fail(c, 408, "header_timeout", detail);
+		return;
+	}
+	if (c->up.state != KH_UP_READY || !c->ex.resp_head_done) {
+		kh_fmt(detail, sizeof detail, "%s:%u did not %s within the timeout", c->up.host,
+		       c->up.port,
+		       c->up.state != KH_UP_READY ? "accept the connection" : "respond");
+		kh_conn_fail(c, 504, "upstream_timeout", detail);
+		return;
+	}
+	kh_relay_audit(c, "error", "idle_timeout", "no data moved within timeouts.idle");
+	kh_conn_close(c);
+}
+
+static void timed_out(struct kh_conn *c)
+{
+	char detail[KH_DETAIL_MAX];
+
+	switch (c->state) {
+	case KH_CS_CONNECTING:
+		kh_fmt(detail, sizeof detail, "connecting to %s:%u timed out", c->host, c->port);
+		kh_conn_fail(c, 504, "upstream_timeout", detail);
+		break;
+	case KH_CS_RELAY:
+		relay_timeout(c);
+		break;
+	default:
+		kh_conn_close(c);
+		break;
+	}
+}
+
+static void on_timer(struct kh_timer *t)
+{
+	struct kh_conn *c = container_of(t, struct kh_conn, timer);
+
+	if (c->dead)
+		return;
+	if (kh_loop_now(c->w->loop) < deadline(c)) {
+		rearm(c);
+		return;
+	}
+	timed_out(c);
+	if (!c->dead)
+		kh_conn_run(c);
+}
+
+/* --- error responses --- */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 408:
+		return "Request Timeout";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
+	}
+}
+
+static void error_body(const struct kh_conn *c, const char *host, const char *reason,
+		       const char *detail, char *out, size_t len)
+{
+	const char *config = c->policy->config_path[0] ? c->policy->config_path : "config.yaml";
+
+	if (strcmp(reason, "host_not_allowed") == 0)
+		kh_fmt(out, len,
+		       "keyhole: %s is not on the allowlist, so this request was refused.\n"
+		       "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
+		       host, config);
+	else if (strcmp(reason, "port_not_allowed") == 0)
+		kh_fmt(out, len,
+		       "keyhole: %s\nTo allow it, add the port to allowed_ports in %s, e.g. "
+		       "allowed_ports: {\"%s\": [%u]}, and restart keyhole.\n",
+		       detail, config, host, c->port);
+	else
+		kh_fmt(out, len, "keyhole: %s\n", detail ? detail : reason);
+}
+
+/* Appends a complete "Connection: close" response to cout. */
+static int queue_response(struct kh_conn *c, int status, const char *reason, const char *body,
+			  bool head_only)
+{
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n",
+			 status, status_text(status), strlen(body),
+			 reason ? "X-Keyhole-Reason: " : "", reason ? reason : "",
+			 reason ? "\r\n" : "");
+
+	if (n < 0 || (size_t)n >= sizeof head || kh_buf_append(&c->cout, head, (size_t)n) != 0 ||
+	    (!head_only && kh_buf_append_str(&c->cout, body) != 0))
+		return -1;
+	return 0;
+}
+
+void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char *body,
+		   bool head_only)
+{
+	if (queue_response(c, status, reason, body, head_only) != 0) {
+		kh_conn_close(c);
+		return;
+	}
+	set_state(c, KH_CS_CLOSING);
+}
+
+void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char *why)
+{
+	char body[KH_ERROR_RESPONSE_MAX - 256], detail_copy[KH_DETAIL_MAX], host[KH_HOST_BUF];
+	const char *detail = NULL;
+	bool deny = status < 500 && status != 408;
+	/* A token headed somewhere it does not belong is worth an operator's eye. */
+	bool leak = reason != NULL && strcmp(reason, "token_leak_attempt") == 0;
+
+	/* Both go to the log, the audit record and the client: whatever of the
+	 * sandbox's bytes they quote must not carry a token or key in any form. */
+	if (why != NULL) { /* it may point into c->up, which is reset below */
+		kh_policy_redact(c->policy, kh_slice_cstr(why), detail_copy, sizeof detail_copy);
+		detail = detail_copy;
+	}
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
+	if (!c->ex.resp_started)
+		c->ex.status = status;
+	if (kh_relay_audit(c, deny ? "deny" : "error", reason, detail)) /* else folded: not logged either */
+		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
+		       c->client, c->ex.method, host, c->port, status, reason,
+		       detail ? ": " : "", detail ? detail : "");
+	kh_dial_reset(c);
+	if (c->ex.resp_started || c->cli.failed ||
+	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
+		/* A response is half-sent, or the client expects TLS, not HTTP:
+		 * all we can do is cut the connection (the audit record says why). */
+		kh_conn_close(c);
+		return;
+	}
+	c->ex.active = false;
+	c->ex.status = status;
+	error_body(c, host, reason, detail, body, sizeof body);
+	kh_conn_reply(c, status, reason, body, c->ex.head_method);
+}
+
+/* --- CONNECT --- */
+
+bool kh_conn_refuse_token_host(struct kh_conn *c)
+{
+	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->host));
+	char shown[KH_HOST_BUF], detail[KH_DETAIL_MAX];
+
+	if (cred == NULL)
+		return false;
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), shown, sizeof shown);
+	memcpy(c->host, shown, sizeof c->host);
+	kh_fmt(detail, sizeof detail,
+	       "a proxy token for %s appears in the destination host name; it is never sent "
+	       "anywhere",
+	       cred->env_name);
+	kh_conn_fail(c, 403, "token_leak_attempt", detail);
+	return true;
+}
+
+bool kh_conn_refuse_destination(struct kh_conn *c, bool tls)
+{
+	char detail[KH_DETAIL_MAX];
+
+	if (!kh_policy_host_allowed(c->policy, c->host)) {
+		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+		return true;
+	}
+	if (kh_policy_port_allowed(c->policy, c->host, c->port, tls))
+		return false;
+	kh_fmt(detail, sizeof detail,
+	       "port %u on %s is not allowed (%s: port %u only, unless allowed_ports widens "
+	       "it), so this request was refused.",
+	       c->port, c->host, tls ? "CONNECT and TLS" : "plain HTTP", kh_port_default(tls));
+	kh_conn_fail(c, 403, "port_not_allowed", detail);
+	return true;
+}
+
+void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
+{
+	int kind = kh_authority_parse(h->target, 0, c->host, &c->port);
+
+	kh_buf_consume(&c->cin, h->head_len);
+	c->ex.active = true;
+	c->ex.started_us = kh_mono_us();
+	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
+	c->ex.path[0] = '\0';
+	if (kind < 0) {
+		snprintf(c->host, sizeof c->host, "?");
+		kh_conn_fail(c, 400, "bad_request",
+			     "CONNECT target must be host:port, the host a DNS name, a dotted-quad "
+			     "IPv4 address or a bracketed IPv6 address (other spellings of numbers, "
+			     "such as 0x7f000001, are refused)");
+		return;
+	}
+	c->host_is_ip = kind != KH_HOST_NAME;
+	if (kh_conn_refuse_token_host(c))
+		return;
+	if (h->body != KH_BODY_NONE || kh_buf_len(&c->cin) > 0) {
+		kh_conn_fail(c, 400, "bad_request",
+			     "CONNECT must not carry data before the tunnel is up");
+		return;
+	}
+	if (kh_conn_refuse_destination(c, true))
+		return;
+	set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+}
+
+void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reason,
+		       const char *detail)
+{
+	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+	if (!ok) {
+		kh_conn_fail(c, status, reason, detail);
+		return;
+	}
+	if (c->state != KH_CS_CONNECTING) {
+		c->ex.admitted = c->ex.active; /* a request was waiting: the relay sends it */
+		return;
+	}
+	c->ex.active = false;
+	if (c->kind == KH_LISTEN_TRANSPARENT_TLS) {
+		start_tls_accept(c); /* the client already sent its ClientHello */
+		return;
+	}
+	if (kh_buf_append(&c->cout, established, sizeof established - 1) != 0) {
+		kh_conn_close(c);
+		return;
+	}
+	set_state(c, KH_CS_CONNECT_OK);
+}
+
+static void start_tls_accept(struct kh_conn *c)
+{
+	struct kh_shared *sh = c->w->sh;
+	struct kh_err err;
+	X509 *leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err);
+
+	if (leaf == NULL) {
+		char host[KH_HOST_BUF];
+
+		kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
+		kh_error("cannot mint a certificate for %s: %s", host, err.msg);
+		kh_conn_close(c);
+		return;
+	}
+	c->sni.expected = c->host;
+	c->sni.is_ip = c->host_is_ip;
+	c->cli.ssl = kh_tls_server_ssl(sh->server_ctx, c->cli.io.fd, leaf, sh->ca.leaf_key,
+				       &c->sni);
+	X509_free(leaf); /* the SSL keeps its own reference */
+	if (c->cli.ssl == NULL) {
+		kh_conn_close(c);
+		return;
+	}
+	kh_ep_attach_ssl(&c->cli, c->cli.ssl);
+	set_state(c, KH_CS_TLS_ACCEPT);
+}
+
+/* Transparent TLS: the server name in the ClientHello is the destination.
+ * The bytes are only peeked: the TLS handshake later reads them for real. */
+static bool step_sni_peek(struct kh_conn *c)
+{
+	uint8_t hello[KH_CLIENT_HELLO_MAX + 64];
+	struct in_addr a4;
+	enum kh_peek_result r;
+	ssize_t n;
+
+	if (!c->cli.rd_ready)
+		return false;
+	n = recv(c->cli.io.fd, hello, sizeof hello, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		c->cli.rd_ready = errno == EINTR;
+		return false;
+	}
+	if (n <= 0) {
+		kh_conn_close(c);
+		return true;
+	}
+	c->cli.rd_ready = false; /* all that has arrived was seen: wait for more */
+	r = kh_tls_peek_sni(hello, (size_t)n, c->host);
+	if (r == KH_PEEK_MORE)
+		return false;
+	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
+	c->ex.started_us = kh_mono_us();
+	c->port = 443;
+	if (r != KH_PEEK_SNI) {
+		c->host[0] = '\0';
+		kh_conn_fail(c, 400, "bad_request",
+			     "a transparent TLS connection must start with a ClientHello naming its "
+			     "server (SNI)");
+		return true;
+	}
+	/* An IP literal in SNI (RFC 6066 forbids it, but it parses) is dialled as one. */
+	c->host_is_ip = strchr(c->host, ':') != NULL || inet_pton(AF_INET, c->host, &a4) == 1;
+	if (kh_conn_refuse_token_host(c))
+		return true;
+	if (kh_conn_refuse_destination(c, true))
+		return true;
+	set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+	return true;
+}
+
+static void tls_accept_failed(struct kh_conn *c)
+{
+	char detail[KH_DETAIL_MAX], host[KH_HOST_BUF];
+
+	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
+	c->ex.started_us = kh_mono_us();
+	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->sni.got));
+
+	/* Redacted into detail but cut to sni.got's size (NUL included), so the
+	 * copy back is whole and terminated: the name may carry a token. */
+	_Static_assert(sizeof c->sni.got <= sizeof detail, "sni.got fits in detail");
+	kh_policy_redact(c->policy, kh_slice_cstr(c->sni.got), detail, sizeof c->sni.got);
+	memcpy(c->sni.got, detail, sizeof c->sni.got);
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
+	if (cred != NULL) {
+		kh_fmt(detail, sizeof detail,
+		       "a proxy token for %s appears in the TLS server name inside a tunnel to %s",
+		       cred->env_name, host);
+		if (kh_relay_audit(c, "deny", "token_leak_attempt", detail))
+			kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, host,
+				c->port, detail);
+	} else if (c->sni.mismatch) {
+		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
+		       c->sni.got[0] ? c->sni.got : "(no SNI)", host);
+		kh_relay_audit(c, "deny", "sni_mismatch", detail);
+	} else {
+		kh_tls_describe_failure(NULL, detail, sizeof detail);
+		kh_relay_audit(
+			c, "error", "client_tls_failed",
+			"the client ended the TLS handshake (does it trust keyhole's ca.crt?)");
+	}
+	kh_conn_close(c);
+}
+
+static bool step_tls_accept(struct kh_conn *c)
+{
+	int r;
+
+	if (!kh_ep_can_handshake(&c->cli))
+		return false;
+	r = kh_ep_handshake(&c->cli);
+	if (r == 0)
+		return false;
+	if (r < 0) {
+		tls_accept_failed(c);
+		return true;
+	}
+	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->w->loop));
+	kh_worker_note_churn(c->w);
+	c->mode = KH_MODE_MITM;
+	c->ex.method[0] = '\0';
+	set_state(c, KH_CS_RELAY);
+	return true;
+}
+
+/* --- closing --- */
+
+static bool step_closing(struct kh_conn *c)
+{
+	bool progress = kh_conn_flush(c, &c->cli, &c->cout);
+
+	if (c->cli.failed) {
+		kh_conn_close(c);
+		return true;
+	}
+	if (kh_buf_len(&c->cout) > 0)
+		return progress;
+	kh_ep_shutdown_write(&c->cli);
+	set_state(c, KH_CS_LINGER);
+	return true;
+}
+
+/* Reads and drops what the client still sends, so closing with unread
+ * input does not turn into a reset that destroys our final response. */
+static bool step_linger(struct kh_conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+
+	while (c->cli.rd_ready) {
+		n = recv(c->cli.io.fd, sink, sizeof sink, 0);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			c->cli.rd_ready = errno == EINTR;
+			continue;
+		}
+		kh_conn_close(c);
+		return true;
+	}
+	return false;
+}
+
+/* --- driver --- */
+
+static bool step(struct kh_conn *c)
+{
+	switch (c->state) {
+	case KH_CS_RELAY:
+	case KH_CS_TUNNEL: {
+		bool dialed = kh_dial_step(c); /* both must run every round */
+
+		return kh_relay_step(c) || dialed;
+	}
+	case KH_CS_CONNECTING:
+		return kh_dial_step(c);
+	case KH_CS_CONNECT_OK:
+		if (kh_conn_flush(c, &c->cli, &c->cout) && c->cli.failed) {
+			kh_conn_close(c);
+			return true;
+		}
+		if (kh_buf_len(&c->cout) > 0)
+			return false;
+		start_tls_accept(c);
+		return true;
+	case KH_CS_TLS_ACCEPT:
+		return step_tls_accept(c);
+	case KH_CS_CLOSING:
+		return step_closing(c);
+	case KH_CS_LINGER:
+		return step_linger(c);
+	case KH_CS_SNI_PEEK:
+		return step_sni_peek(c);
+	}
+	return false;
+}
+
+static void resume(struct kh_task *t)
+{
+	struct kh_conn *c = container_of(t, struct kh_conn, resume);
+
+	c->resume_queued = false;
+	if (!c->dead)
+		kh_conn_run(c);
+	else if (c->free_on_resume)
+		free(c);
+}
+
+/* An idle connection keeps no buffer memory: only TLS state and the struct.
+ * OpenSSL keeps a ~17 KiB record buffer after a read that found nothing
+ * (RELEASE_BUFFERS only frees it after a record is consumed), so it is
+ * freed here too; SSL_free_buffers refuses while it holds pending bytes. */
+static void release_idle_buffers(struct kh_conn *c)
+{
+	kh_buf_release_if_empty(&c->cin);
+	kh_buf_release_if_empty(&c->cout);
+	kh_buf_release_if_empty(&c->uin);
+	kh_buf_release_if_empty(&c->uout);
+	if (c->cli.ssl != NULL && c->state != KH_CS_TLS_ACCEPT)
+		SSL_free_buffers(c->cli.ssl);
+	if (c->up.ep.ssl != NULL && c->up.state == KH_UP_READY)
+		SSL_free_buffers(c->up.ep.ssl);
+}
+
+/* Between exchanges the client is awaited; with a request out, the upstream. */
+static void expect_peer(struct kh_conn *c)
+{
+	bool soon;
+
+	if (c->state != KH_CS_RELAY)
+		return;
+	if (!c->ex.active)
+		soon = c->cli_soon;
+	else if (kh_buf_len(&c->uout) == 0 && !c->ex.resp_done)
+		soon = c->up_soon;
+	else
+		return;
+	if (soon)
+		kh_loop_expect_soon(c->w->loop);
+}
+
+void kh_conn_run(struct kh_conn *c)
+{
+	for (int round = 0; !c->dead; round++) {
+		if (round == KH_RUN_BUDGET) {
+			/* Still busy (a fast bulk transfer): let other connections run. */
+			if (!c->resume_queued) {
+				c->resume_queued = true;
+				c->resume.cb = resume;
+				kh_loop_post(c->w->loop, &c->resume);
+			}
+			break;
+		}
+		if (!step(c))
+			break;
+	}
+	if (!c->dead) {
+		release_idle_buffers(c);
+		rearm(c);
+		expect_peer(c);
+	}
+}
+
+static void cli_io(struct kh_io *io, uint32_t events)
+{
+	struct kh_conn *c = container_of(io, struct kh_conn, cli.io);
+
+	if (c->dead)
+		return;
+	kh_ep_on_events(&c->cli, events);
+	c->cli_soon = kh_loop_woke_soon(c->w->loop);
+	kh_conn_run(c);
+}
+
+void kh_conn_up_io(struct kh_io *io, uint32_t events)
+{
+	struct kh_conn *c = container_of(io, struct kh_conn, up.ep.io);
+
+	if (c->dead)
+		return;
+	kh_ep_on_events(&c->up.ep, events);
+	c->up_soon = kh_loop_woke_soon(c->w->loop);
+	kh_conn_run(c);
+}
+
+void kh_conn_drain(struct kh_conn *c)
+{
+	if (c->state == KH_CS_RELAY && !c->ex.active && kh_buf_len(&c->cin) == 0)
+		kh_conn_close(c);
+	else
+		c->close_after = true;
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+static void init_buffers(struct kh_conn *c)
+{
+	size_t head = c->policy->limits.max_header_bytes;
+
+	kh_buf_init(&c->cin, max_size(head, KH_IO_BUF_SIZE));
+	kh_buf_init(&c->uout, head + KH_IO_BUF_SIZE);
+	kh_buf_init(&c->uin, KH_MAX_RESPONSE_HEAD);
+	kh_buf_init(&c->cout, KH_MAX_RESPONSE_HEAD);
+}
+
+/* "unix:pid=N"; a `keyhole sandbox` bound to N (ctl_server.h) is also
+ * named by its label in every record of this connection. */
+static void describe_unix_peer(struct kh_conn *c, int fd)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+		snprintf(c->client, sizeof c->client, "unix");
+		return;
+	}
+	snprintf(c->client, sizeof c->client, "unix:pid=%d", (int)cred.pid);
+	if (c->w->sh->grants != NULL && cred.pid > 0)
+		kh_grants_label_of(c->w->sh->grants, cred.pid, c->sandbox_label);
+}
+
+void kh_conn_source(const struct kh_conn *c, char *out, size_t len)
+{
+	const char *a = c->client, *end;
+
+	if (c->sandbox_label[0] != '\0') {
+		kh_fmt(out, len, "%s", c->sandbox_label);
+		return;
+	}
+	if (a[0] == '[') /* "[v6]:port" */
+		end = strchr(++a, ']');
+	else if (strncmp(a, "unix", 4) == 0) /* "unix:pid=N": no port */
+		end = NULL;
+	else /* "a.b.c.d:port" */
+		end = strrchr(a, ':');
+	kh_fmt(out, len, "%.*s", end != NULL ? (int)(end - a) : (int)strlen(a), a);
+}
+
+static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port = peer->sa_family == AF_INET6
+				? ntohs(((const struct sockaddr_in6 *)peer)->sin6_port)
+				: ntohs(((const struct sockaddr_in *)peer)->sin_port);
+
+	kh_sockaddr_ip(peer, ip, sizeof ip);
+	kh_fmt(out, len, peer->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
+		    enum kh_listen_kind kind)
+{
+	struct kh_conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL) {
+		close(fd);
+		atomic_fetch_sub(&w->sh->n_conns, 1);
+		return;
+	}
+	c->w = w;
+	c->policy = kh_shared_policy(w->sh);
+	kh_ep_init(&c->cli, cli_io);
+	kh_ep_init(&c->up.ep, kh_conn_up_io);
+	c->cli.io.fd = fd;
+	c->timer.cb = on_timer;
+	init_buffers(c);
+	if (peer->sa_family == AF_UNIX)
+		describe_unix_peer(c, fd);
+	else
+		describe_peer(peer, c->client, sizeof c->client);
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	c->kind = kind;
+	set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
+	kh_conn_touch(c);
+	if (kh_loop_add(w->loop, &c->cli.io) != 0) {
+		kh_conn_close(c);
+		return;
+	}
+	rearm(c);
+}

@@ -1,0 +1,714 @@
+#include "proxy/daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "proxy/audit.h"
+#include "proxy/auditgate.h"
+#include "proxy/bridgewatch.h"
+#include "tls/ca.h"
+#include "base/clock.h"
+#include "policy/config.h"
+#include "credsrc/credsrc.h"
+#include "proxy/ctl_server.h"
+#include "base/fsutil.h"
+#include "policy/grants.h"
+#include "base/home.h"
+#include "event/listener.h"
+#include "policy/mappings.h"
+#include "proxy/metrics.h"
+#include "proxy/metrics_server.h"
+#include "proxy/ownerwatch.h"
+#include "policy/providers.h"
+#include "policy/resolver.h"
+#include "secret/secrets.h"
+#include "tls/tlsctx.h"
+#include "base/version.h"
+#include "proxy/worker.h"
+
+struct daemon {
+	struct kh_paths paths;
+	struct kh_config cfg;
+	struct kh_shared sh;
+	struct kh_worker workers[KH_MAX_WORKERS];
+	unsigned n_workers, started;
+	struct sockaddr_storage addrs[KH_MAX_LISTENERS + 1];
+	socklen_t addrlens[KH_MAX_LISTENERS + 1];
+	char addr_text[KH_MAX_LISTENERS + 1][64];
+	size_t n_addrs;
+	struct kh_bridgewatch bridges; /* docker0 / podman0 listeners, as they come and go */
+	bool bridges_open;
+	int unix_fds[3]; /* proxy.sock, tls.sock, http.sock (by kh_listen_kind); -1 if off */
+	struct kh_metrics_server *metrics; /* NULL when metrics_listen: off */
+	struct kh_ctl_server *ctl; /* control.sock: sandbox tokens */
+	struct kh_grants grants;
+	struct kh_ownerwatch owners; /* revokes a dead wrapper's tokens */
+	bool owners_open;
+	/* What the running policy was built from, for rebuilding it when a
+	 * sandbox token is issued. build_lock serialises every build. */
+	pthread_mutex_t build_lock;
+	struct kh_config live_cfg;
+	struct kh_mappings live_maps;
+	char metrics_addr[64];
+	bool metrics_published; /* keyhole.metrics is ours to remove */
+	bool ca_created;
+};
+
+/* Nothing in this process may end up in a core file or be read through
+ * /proc/<pid>/mem by other processes of the same user. */
+static void harden_process(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max; /* every connection costs two descriptors */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int load_config(struct daemon *d, const struct kh_daemon_opts *o, struct kh_err *err)
+{
+	enum kh_log_level lvl;
+
+	if (kh_paths_resolve(&d->paths, o->home, o->config, err) != 0 ||
+	    kh_config_load(d->paths.config, &d->cfg, err) != 0)
+		return -1;
+	kh_log_set_level(d->cfg.log_level);
+	if (o->log_level != NULL) {
+		if (kh_log_parse_level(o->log_level, &lvl) != 0) {
+			kh_err_set(err, "--log-level must be debug, info, warn or error");
+			return -1;
+		}
+		kh_log_set_level(lvl);
+	}
+	for (size_t i = 0; i < d->cfg.n_warnings; i++)
+		kh_warn("%s", d->cfg.warnings[i]);
+	return 0;
+}
+
+static int load_ca(struct daemon *d, struct kh_err *err)
+{
+	if (kh_fs_ensure_private_dir(d->paths.home, err) != 0 ||
+	    kh_ca_ensure(d->paths.ca_crt, d->paths.ca_key, &d->ca_created, err) != 0)
+		return -1;
+	if (kh_ca_load(&d->sh.ca, d->paths.ca_crt, d->paths.ca_key, err) != 0) {
+		kh_err_prefix(err, "CA");
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies the values of names from a, then (for names a lacks) from b. */
+static int merge_secrets(struct kh_secrets *out, const char *const *names, size_t n,
+			 const struct kh_secrets *a, const struct kh_secrets *b, struct kh_err *err)
+{
+	if (kh_secrets_init(out, (a ? a->used : 0) + (b ? b->used : 0), n, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct kh_secrets *from[2] = { a, b };
+
+		for (int k = 0; k < 2; k++) {
+			size_t len;
+			const char *v = from[k] ? kh_secrets_get(from[k], names[i], &len) : NULL;
+
+			if (v == NULL)
+				continue;
+			if (kh_secrets_add(out, names[i], v, len, err) != 0) {
+				kh_secrets_free(out);
+				return -1;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The real values for names. At start: this process's environment (where
+ * `keyhole start` put them), then the configured source for any still
+ * missing. On reload (prev set): the configured source again, so a rotated
+ * key arrives; the environment cannot change, so for credential_source env
+ * (and for values a source no longer offers) the previous values stay. */
+static int load_secrets(const struct kh_config *cfg, const char *const *names, size_t n,
+			const struct kh_policy *prev, struct kh_secrets *out, struct kh_err *err)
+{
+	struct kh_secrets first = { 0 }, fetched = { 0 };
+	int rc;
+
+	if (prev == NULL && kh_secrets_load_env(&first, names, n, err) != 0)
+		return -1;
+	if (cfg->credential_source != KH_CRED_ENV) {
+		if (kh_credsrc_fetch(cfg, names, n, &fetched, err) != 0) {
+			kh_secrets_free(&first);
+			return -1;
+		}
+	}
+	rc = merge_secrets(out, names, n, prev ? &fetched : &first,
+			   prev ? &prev->secrets : &fetched, err);
+	kh_secrets_free(&first);
+	kh_secrets_free(&fetched);
+	return rc;
+}
+
+/* The Bitwarden access token is needed again on every reload, but must not
+ * stay readable in /proc/<pid>/environ: the bytes in the original environment
+ * block are wiped and the value lives on only in this process's heap (which
+ * other users cannot read: the daemon is non-dumpable). */
+static void hide_access_token(const struct kh_config *cfg)
+{
+	const char *name = cfg->bitwarden_token_env;
+	const char *v = getenv(name);
+	char *copy;
+
+	if (cfg->credential_source != KH_CRED_BITWARDEN || v == NULL || (copy = strdup(v)) == NULL)
+		return;
+	kh_secrets_scrub_environ(&name, 1);
+	setenv(name, copy, 1);
+	OPENSSL_cleanse(copy, strlen(copy));
+	free(copy);
+}
+
+static void warn_missing(const struct kh_policy *p)
+{
+	for (size_t i = 0; i < p->n_creds; i++)
+		if (p->creds[i].secret == NULL && p->creds[i].grant == NULL)
+			kh_warn("%s has no value (not set in keyhole's environment or credential "
+				"source): "
+				"requests using its proxy token will get 503",
+				p->creds[i].env_name);
+}
+
+/* Builds a complete snapshot from the files on disk (and the grants), and
+ * hands back the mappings it was built from in *maps. */
+static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *cfg,
+				     const struct kh_policy *prev, struct kh_mappings *maps_out,
+				     struct kh_err *err)
+{
+	const char *names[KH_MAX_TOKENS];
+	struct kh_mappings maps;
+	struct kh_secrets secrets = { 0 };
+	struct kh_policy *p = NULL;
+	SSL_CTX *ctx = NULL;
+	bool existed;
+
+	if (kh_mappings_load(d->paths.mappings, &maps, &existed, err) != 0)
+		return NULL;
+	for (size_t i = 0; i < maps.n; i++)
+		names[i] = maps.v[i].env_name;
+	if (load_secrets(cfg, names, maps.n, prev, &secrets, err) != 0)
+		goto out;
+	if (prev == NULL) {
+		kh_secrets_scrub_environ(names, maps.n);
+		hide_access_token(cfg);
+	}
+	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
+	if (ctx == NULL) {
+		kh_secrets_free(&secrets);
+		goto out;
+	}
+	pthread_mutex_lock(&d->grants.lock);
+	p = kh_policy_build_with_grants(cfg, &maps, &secrets, ctx, &d->grants, err);
+	pthread_mutex_unlock(&d->grants.lock);
+	if (p != NULL) {
+		warn_missing(p);
+		*maps_out = maps;
+		memset(&maps, 0, sizeof maps);
+	}
+out:
+	SSL_CTX_free(ctx);
+	kh_mappings_free(&maps);
+	return p;
+}
+
+static int build_shared(struct daemon *d, struct kh_err *err)
+{
+	struct kh_shared *sh = &d->sh;
+
+	pthread_mutex_init(&sh->policy_lock, NULL);
+	pthread_mutex_init(&sh->bridge_lock, NULL);
+	pthread_mutex_init(&d->build_lock, NULL);
+	if (kh_grants_init(&d->grants, KH_MAX_GRANTS, d->paths.grants, (int64_t)time(NULL), err) !=
+	    0)
+		return -1;
+	if (kh_config_load(d->paths.config, &d->live_cfg, err) != 0)
+		return -1;
+	sh->grants = &d->grants;
+	sh->policy = load_policy(d, &d->live_cfg, NULL, &d->live_maps, err);
+	if (sh->policy == NULL)
+		return -1;
+	sh->certs = kh_certcache_new(d->cfg.cert_cache_size);
+	sh->server_ctx = kh_tls_server_ctx_new(err);
+	if (sh->certs == NULL || sh->server_ctx == NULL)
+		return -1;
+	return kh_audit_open(d->paths.audit, err);
+}
+
+/* --- sandbox tokens (control socket) --- */
+
+static bool wanted(const struct kh_mapping *m, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kh_mapping_named(m, names[i]))
+			return true;
+	return n == 0;
+}
+
+/* Every name must stand for a mapping keyhole can issue for. */
+static int check_names(const struct kh_mappings *maps, const char *const *names, size_t n,
+		       struct kh_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < maps->n && !found; k++)
+			found = kh_mapping_named(&maps->v[k], names[i]) &&
+				!kh_provider_is_sigv4(maps->v[k].env_name);
+		if (!found) {
+			kh_err_set(err,
+				   "no mapping for \"%.64s\" that sandbox tokens can stand for "
+				   "(AWS keys are re-signed, not swapped; see keyhole status)",
+				   names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A new snapshot from the running one's inputs (same config, mappings and
+ * real values: nothing is read from disk or the credential source) plus the
+ * grants as they are now. The caller holds build_lock. */
+static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
+{
+	const char *names[KH_MAX_TOKENS];
+	struct kh_policy *cur = kh_shared_policy(&d->sh), *p = NULL;
+	struct kh_secrets s = { 0 };
+
+	for (size_t i = 0; i < d->live_maps.n; i++)
+		names[i] = d->live_maps.v[i].env_name;
+	if (merge_secrets(&s, names, d->live_maps.n, &cur->secrets, NULL, err) == 0) {
+		pthread_mutex_lock(&d->grants.lock);
+		p = kh_policy_build_with_grants(&d->live_cfg, &d->live_maps, &s, cur->client_ctx,
+						&d->grants, err);
+		pthread_mutex_unlock(&d->grants.lock);
+	}
+	kh_policy_unref(cur);
+	if (p == NULL)
+		return -1;
+	kh_shared_set_policy(&d->sh, p);
+	return 0;
+}
+
+/* kh_ctl_issue_fn: one grant per wanted mapping (one per env name), then a
+ * policy that knows them; on any failure the ones issued are revoked. */
+static int issue_grants(void *arg, const struct kh_grant_req *r, const char *const *names,
+			size_t n_names, struct kh_grant **out, size_t cap, size_t *n,
+			struct kh_err *err)
+{
+	struct daemon *d = arg;
+	int64_t now = (int64_t)time(NULL);
+	bool watched = false;
+	int rc = -1;
+
+	*n = 0;
+	pthread_mutex_lock(&d->build_lock);
+	/* The watch comes first, so a dead owner gets nothing issued; an issue
+	 * that fails after it forgets it (below). */
+	if (check_names(&d->live_maps, names, n_names, err) != 0)
+		goto out;
+	if (r->owner > 0 && kh_ownerwatch_add(&d->owners, r->owner, r->label, err) != 0)
+		goto out;
+	watched = r->owner > 0;
+	for (size_t i = 0; i < d->live_maps.n; i++) {
+		const struct kh_mapping *m = &d->live_maps.v[i];
+		bool dup = false;
+
+		for (size_t k = 0; k < *n && !dup; k++)
+			dup = strcmp(out[k]->env_name, m->env_name) == 0;
+		if (dup || kh_provider_is_sigv4(m->env_name) || !wanted(m, names, n_names))
+			continue;
+		if (*n == cap || kh_grants_issue(&d->grants, m, r, now, &out[*n], err) != 0)
+			goto undo;
+		(*n)++;
+	}
+	if (*n == 0) {
+		kh_err_set(err, "no credentials to issue sandbox tokens for: run `keyhole setup` "
+				"with your provider keys exported first");
+		goto undo;
+	}
+	if (rebuild_for_grants(d, err) == 0) {
+		kh_info("control: issued %zu sandbox token(s) to sandbox %s%s", *n, r->label,
+			r->owner > 0 ? " (revoked when its owner exits)" : "");
+		rc = 0;
+		goto out;
+	}
+undo:
+	for (size_t k = 0; k < *n; k++)
+		kh_grants_revoke(&d->grants, out[k]->token, NULL, now, &(struct kh_err){ "" });
+	*n = 0;
+	if (watched)
+		kh_ownerwatch_forget(&d->owners, r->owner, r->label);
+out:
+	pthread_mutex_unlock(&d->build_lock);
+	return rc;
+}
+
+static int open_control(struct daemon *d, struct kh_err *err)
+{
+	if (kh_ownerwatch_init(&d->owners, &d->grants, err) != 0)
+		return -1;
+	d->owners_open = true;
+	d->ctl = kh_ctl_server_open(d->paths.control, &d->grants, issue_grants, d, err);
+	return d->ctl != NULL ? 0 : -1;
+}
+
+/* Settings a running daemon cannot change: say so instead of ignoring them. */
+static void warn_restart_needed(const struct kh_config *old, const struct kh_config *now)
+{
+	if (old->tunnel_port != now->tunnel_port || old->n_listen != now->n_listen ||
+	    old->workers != now->workers || old->cert_cache_size != now->cert_cache_size ||
+	    old->busy_poll_us != now->busy_poll_us ||
+	    old->metrics_enabled != now->metrics_enabled ||
+	    old->sandbox_token_save_interval != now->sandbox_token_save_interval ||
+	    strcmp(old->metrics_listen.text, now->metrics_listen.text) != 0)
+		kh_warn("reload: tunnel_port, listen, metrics_listen, workers, busy_poll_us, "
+			"cert_cache_size and sandbox_tokens.save_interval take effect only after a "
+			"restart (keyhole stop && keyhole start)");
+}
+
+/* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
+ * new snapshot; on any error the running one stays in force. */
+static void reload(struct daemon *d)
+{
+	struct kh_config cfg;
+	struct kh_mappings maps = { 0 };
+	struct kh_policy *cur, *p = NULL;
+	struct kh_err err = { "" };
+
+	pthread_mutex_lock(&d->build_lock);
+	cur = kh_shared_policy(&d->sh);
+	if (kh_config_load(d->paths.config, &cfg, &err) == 0)
+		p = load_policy(d, &cfg, cur, &maps, &err);
+	kh_policy_unref(cur);
+	if (p == NULL) {
+		pthread_mutex_unlock(&d->build_lock);
+		kh_error("reload failed: %s; the previous configuration stays in force", err.msg);
+		kh_metrics_count_reload(false);
+		kh_config_free(&cfg);
+		return;
+	}
+	kh_metrics_count_reload(true);
+	warn_restart_needed(&d->cfg, &cfg);
+	kh_log_set_level(cfg.log_level);
+	kh_resolver_configure(cfg.dns_servers, cfg.n_dns_servers);
+	kh_shared_set_policy(&d->sh, p);
+	kh_config_free(&d->live_cfg);
+	kh_mappings_free(&d->live_maps);
+	d->live_cfg = cfg; /* now owned by the daemon */
+	d->live_maps = maps;
+	pthread_mutex_unlock(&d->build_lock);
+	if (d->bridges_open) /* in case a netlink event was missed */
+		kh_bridgewatch_check(&d->bridges);
+	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
+		p->n_creds - p->n_grant_creds, p->n_allow, p->n_deny);
+}
+
+/* 127.0.0.1:<tunnel_port> first, then every listen: entry (container
+ * bridges are kh_bridgewatch's). */
+static void collect_addresses(struct daemon *d)
+{
+	struct sockaddr_in *lo = (struct sockaddr_in *)&d->addrs[0];
+
+	memset(lo, 0, sizeof *lo);
+	lo->sin_family = AF_INET;
+	lo->sin_port = htons(d->cfg.tunnel_port);
+	lo->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d->addrlens[0] = sizeof *lo;
+	d->n_addrs = 1;
+	for (size_t i = 0; i < d->cfg.n_listen; i++) {
+		d->addrs[d->n_addrs] = d->cfg.listen[i].addr;
+		d->addrlens[d->n_addrs++] = d->cfg.listen[i].addrlen;
+	}
+}
+
+static unsigned worker_count(const struct kh_config *cfg)
+{
+	long n = cfg->workers ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > KH_MAX_WORKERS ? KH_MAX_WORKERS : (unsigned)n;
+}
+
+static const char *unix_path(const struct daemon *d, int kind)
+{
+	return kind == KH_LISTEN_PROXY             ? d->paths.sock
+	       : kind == KH_LISTEN_TRANSPARENT_TLS ? d->paths.tls_sock
+						   : d->paths.http_sock;
+}
+
+/* The Unix sockets sandboxes reach the daemon through: the proxy protocol,
+ * and the transparent TLS and HTTP entries their ports 443/80 lead to. */
+static int open_unix(struct daemon *d, struct kh_err *err)
+{
+	for (int k = 0; k < 3; k++) {
+		if (!d->cfg.listen_unix)
+			continue;
+		d->unix_fds[k] = kh_listen_unix(unix_path(d, k), err);
+		if (d->unix_fds[k] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_unix(struct daemon *d, struct kh_worker *w, struct kh_err *err)
+{
+	for (int k = 0; k < 3; k++)
+		if (d->unix_fds[k] >= 0 &&
+		    kh_worker_add_shared(w, d->unix_fds[k], (enum kh_listen_kind)k, err) != 0)
+			return -1;
+	return 0;
+}
+
+/* Container bridges get the loopback port (also when tunnel_port is 0). */
+static int open_bridges(struct daemon *d, struct kh_err *err)
+{
+	uint16_t port = ntohs(((struct sockaddr_in *)&d->addrs[0])->sin_port);
+
+	if (!d->cfg.listen_docker_bridge)
+		return 0;
+	if (kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, port,
+				d->addrs + 1, d->n_addrs - 1, err) != 0)
+		return -1;
+	d->bridges_open = true;
+	return 0;
+}
+
+static int open_workers(struct daemon *d, struct kh_err *err)
+{
+	collect_addresses(d);
+	for (size_t a = 0; a < d->n_addrs; a++) {
+		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
+		if (kh_listen_probe(&d->addrs[a], d->addrlens[a], d->addr_text[a], err) != 0)
+			return -1;
+		kh_listen_format(&d->addrs[a], d->addr_text[a], sizeof d->addr_text[a]);
+	}
+	if (open_unix(d, err) != 0)
+		return -1;
+	d->n_workers = worker_count(&d->cfg);
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		int fds[KH_MAX_LISTENERS + 1];
+
+		for (size_t a = 0; a < d->n_addrs; a++) {
+			fds[a] = kh_listen_open(&d->addrs[a], d->addrlens[a], d->addr_text[a], err);
+			if (fds[a] < 0) {
+				while (a-- > 0)
+					close(fds[a]);
+				return -1;
+			}
+		}
+		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
+		    add_unix(d, &d->workers[i], err) != 0)
+			return -1;
+		kh_loop_set_busy_poll(d->workers[i].loop, d->cfg.busy_poll_us);
+	}
+	return open_bridges(d, err);
+}
+
+/* Runs on the metrics thread at each scrape: only atomic reads and the leaf
+ * cache's own short lock, never anything a worker waits on for long. */
+static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
+{
+	struct daemon *d = arg;
+
+	g->active_connections = atomic_load(&d->sh.n_conns);
+	g->workers = d->n_workers;
+	g->have_certs = d->sh.certs != NULL;
+	if (g->have_certs)
+		kh_certcache_stats(d->sh.certs, &g->certs);
+}
+
+/* Binds metrics_listen and publishes the bound address in keyhole.metrics,
+ * where `keyhole status` finds it (the port is ephemeral by default). */
+static int open_metrics(struct daemon *d, struct kh_err *err)
+{
+	char line[80];
+	int n;
+
+	if (!d->cfg.metrics_enabled)
+		return 0;
+	d->metrics = kh_metrics_server_open(&d->cfg.metrics_listen.addr,
+					    d->cfg.metrics_listen.addrlen, metrics_gauges, d,
+					    d->metrics_addr, sizeof d->metrics_addr, err);
+	if (d->metrics == NULL)
+		return -1;
+	n = snprintf(line, sizeof line, "%s\n", d->metrics_addr);
+	if (kh_fs_write_atomic(d->paths.metrics, line, (size_t)n, 0600, err) != 0) {
+		kh_err_prefix(err, "metrics address file");
+		return -1;
+	}
+	d->metrics_published = true;
+	return 0;
+}
+
+static void print_banner(const struct daemon *d)
+{
+	const struct kh_policy *p = d->sh.policy;
+	size_t loaded = 0;
+
+	for (size_t i = 0; i < p->n_creds; i++)
+		loaded += p->creds[i].secret != NULL && p->creds[i].grant == NULL;
+	for (size_t a = 0; a < d->n_addrs; a++)
+		kh_info("listening on %s", d->addr_text[a]);
+	if (d->metrics != NULL)
+		kh_info("metrics on http://%s/metrics (and /healthz)", d->metrics_addr);
+	if (d->unix_fds[KH_LISTEN_PROXY] >= 0)
+		kh_info("listening on unix:%s and tls.sock/http.sock (for keyhole sandbox)",
+			d->paths.sock);
+	kh_info("keyhole %s: %u worker(s); CA %s%s; %zu allowed host pattern(s); %zu deny "
+		"range(s); "
+		"%zu credential(s) (%zu loaded)",
+		KH_VERSION, d->n_workers, d->paths.ca_crt, d->ca_created ? " (created now)" : "",
+		p->n_allow, p->n_deny, p->n_creds - p->n_grant_creds, loaded);
+	if (p->n_creds == 0)
+		kh_info("no keys configured yet: export your provider keys (e.g. OPENAI_API_KEY) "
+			"and run `keyhole setup`, then restart");
+	kh_info("point a client at it: HTTPS_PROXY=http://%s SSL_CERT_FILE=%s "
+		"(or: curl --proxy http://%s --cacert %s https://api.openai.com/)",
+		d->addr_text[0], d->paths.ca_crt, d->addr_text[0], d->paths.ca_crt);
+}
+
+static int start_all(struct daemon *d, struct kh_err *err)
+{
+	if (kh_resolver_start(d->cfg.dns_servers, d->cfg.n_dns_servers, err) != 0)
+		return -1;
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		if (kh_worker_start(&d->workers[i], err) != 0)
+			return -1;
+		d->started++;
+	}
+	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
+		return -1;
+	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
+	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u,
+				     err) != 0)
+		return -1;
+	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
+}
+
+/* Serves SIGHUP (reload) until a stop signal arrives. */
+static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
+{
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		kh_info("%s: stopping (in-flight requests get up to %u s)",
+			sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
+		return;
+	}
+}
+
+/* The budget counts spent since the last save, now that no request can move
+ * them any more: a clean stop must not hand a token its spent budget back. */
+static void save_grants(struct daemon *d)
+{
+	struct kh_err err = { "" };
+
+	kh_grants_autosave_stop(&d->grants);
+	if (kh_grants_save(&d->grants, &err) != 0)
+		kh_error("grants: cannot save sandbox token budgets at stop: %s; requests since "
+			 "the last save will not count after a restart",
+			 err.msg);
+}
+
+static void stop_all(struct daemon *d)
+{
+	if (d->bridges_open)
+		kh_bridgewatch_stop(&d->bridges);
+	d->sh.stop_deadline_ms = kh_mono_ms() + (uint64_t)d->cfg.timeouts.shutdown_grace * 1000u;
+	atomic_store(&d->sh.stopping, true);
+	for (unsigned i = 0; i < d->started; i++)
+		kh_worker_wake(&d->workers[i]);
+	for (unsigned i = 0; i < d->started; i++)
+		kh_worker_join(&d->workers[i]);
+	kh_metrics_server_stop(d->metrics); /* after the workers: a scrape may read their state */
+	d->metrics = NULL;
+	kh_ctl_server_stop(d->ctl);
+	d->ctl = NULL;
+	if (d->owners_open) /* after the control socket: nothing adds owners any more */
+		kh_ownerwatch_stop(&d->owners);
+	d->owners_open = false;
+	kh_resolver_stop();
+	save_grants(d);
+	kh_auditgate_flush(); /* refusals folded in the last window */
+}
+
+static void free_all(struct daemon *d)
+{
+	for (int k = 0; k < 3; k++) {
+		if (d->unix_fds[k] < 0)
+			continue;
+		close(d->unix_fds[k]);
+		unlink(unix_path(d, k));
+	}
+	if (d->bridges_open)
+		kh_bridgewatch_free(&d->bridges);
+	if (d->metrics_published)
+		unlink(d->paths.metrics);
+	kh_audit_close();
+	kh_policy_unref(d->sh.policy); /* wipes the secrets */
+	kh_grants_free(&d->grants); /* after the last policy: creds point into it */
+	kh_mappings_free(&d->live_maps);
+	kh_config_free(&d->live_cfg);
+	SSL_CTX_free(d->sh.server_ctx);
+	kh_certcache_free(d->sh.certs);
+	kh_ca_free(&d->sh.ca);
+	kh_config_free(&d->cfg);
+}
+
+int kh_daemon_run(const struct kh_daemon_opts *opts)
+{
+	static struct daemon d = { .unix_fds = { -1, -1, -1 } }; /* large; one per process */
+	struct kh_err err = { "" };
+	sigset_t set;
+	int rc = 1;
+
+	harden_process();
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
+	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
+	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
+	    open_metrics(&d, &err) != 0 || open_control(&d, &err) != 0 ||
+	    start_all(&d, &err) != 0) {
+		fprintf(stderr, "keyhole: %s\n", err.msg);
+		stop_all(&d);
+		goto out;
+	}
+	print_banner(&d);
+	wait_for_stop(&d, &set, d.cfg.timeouts.shutdown_grace);
+	stop_all(&d);
+	kh_info("stopped");
+	rc = 0;
+out:
+	free_all(&d);
+	return rc;
+}

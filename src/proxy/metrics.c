@@ -1,0 +1,380 @@
+#include "proxy/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/kh_limits.h"
+#include "base/version.h"
+
+#define N_BUCKETS 15
+
+/* Upper bounds in microseconds; rendered as seconds. From a cached
+ * keep-alive request (~1 ms) to a long streamed completion (a minute). */
+static const uint64_t bucket_us[N_BUCKETS] = {
+	1000,	 2500,	  5000,	   10000,   25000,   50000,    100000,	 250000,
+	500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+};
+
+static const struct {
+	const char *name, *help;
+} hist_info[KH_HIST_COUNT] = {
+	[KH_HIST_REQUEST] = { "keyhole_request_duration_seconds",
+			      "Time from a request head to its last response byte (or refusal)." },
+	[KH_HIST_CLIENT_HANDSHAKE] = { "keyhole_client_handshake_seconds",
+				       "TLS handshakes with sandbox clients (intercepted tunnels)." },
+	[KH_HIST_UPSTREAM_DIAL] = { "keyhole_upstream_dial_seconds",
+				    "Upstream connection setup: DNS, TCP connect and verified TLS." },
+};
+
+struct hist {
+	atomic_uint_fast64_t bucket[N_BUCKETS + 1]; /* not cumulative; last is +Inf only */
+	atomic_uint_fast64_t sum_us;
+};
+
+/* One per worker, aligned so two workers never write the same cache line. */
+struct shard {
+	_Alignas(64) atomic_uint_fast64_t requests[KH_METRICS_REQ_LABELS];
+	atomic_uint_fast64_t swaps[KH_METRICS_PROVIDERS];
+	struct hist hist[KH_HIST_COUNT];
+};
+
+/* Interned label values. Entries below n are immutable once published. */
+struct entry {
+	char a[KH_METRICS_LABEL_MAX];
+	char b[KH_METRICS_LABEL_MAX];
+};
+
+struct table {
+	pthread_mutex_t lock;
+	atomic_size_t n;
+	size_t cap; /* the last slot is "other" */
+	struct entry *e;
+};
+
+static struct shard shards[KH_MAX_WORKERS + 1]; /* the last one: threads without their own */
+static _Thread_local struct shard *mine;
+static struct entry req_entries[KH_METRICS_REQ_LABELS], prov_entries[KH_METRICS_PROVIDERS];
+static struct table req_labels = { PTHREAD_MUTEX_INITIALIZER, 0, KH_METRICS_REQ_LABELS,
+				   req_entries };
+static struct table prov_labels = { PTHREAD_MUTEX_INITIALIZER, 0, KH_METRICS_PROVIDERS,
+				    prov_entries };
+static atomic_uint_fast64_t reloads_ok, reloads_failed;
+
+void kh_metrics_thread_init(unsigned worker_id)
+{
+	mine = &shards[worker_id < KH_MAX_WORKERS ? worker_id : KH_MAX_WORKERS];
+}
+
+static struct shard *shard(void)
+{
+	return mine != NULL ? mine : &shards[KH_MAX_WORKERS];
+}
+
+static void add(atomic_uint_fast64_t *c, uint64_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static uint64_t get(const atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static bool same(const struct entry *e, const char *a, const char *b)
+{
+	return strcmp(e->a, a) == 0 && strcmp(e->b, b) == 0;
+}
+
+/* Index of (a, b), adding it on first sight. Values too long to keep, and
+ * any once the table is full, share the last slot ("other"). */
+static size_t intern(struct table *t, const char *a, const char *b)
+{
+	size_t n = atomic_load_explicit(&t->n, memory_order_acquire), i;
+
+	for (i = 0; i < n; i++)
+		if (same(&t->e[i], a, b))
+			return i;
+	if (strlen(a) >= KH_METRICS_LABEL_MAX || strlen(b) >= KH_METRICS_LABEL_MAX)
+		return t->cap - 1;
+	pthread_mutex_lock(&t->lock);
+	n = atomic_load_explicit(&t->n, memory_order_relaxed);
+	for (i = 0; i < n && !same(&t->e[i], a, b); i++)
+		;
+	if (i == n && n < t->cap - 1) {
+		snprintf(t->e[n].a, sizeof t->e[n].a, "%s", a);
+		snprintf(t->e[n].b, sizeof t->e[n].b, "%s", b);
+		atomic_store_explicit(&t->n, n + 1, memory_order_release);
+	} else if (i == n) {
+		i = t->cap - 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return i;
+}
+
+void kh_metrics_observe(enum kh_hist h, uint64_t us)
+{
+	struct hist *hs = &shard()->hist[h];
+	size_t b = 0;
+
+	while (b < N_BUCKETS && us > bucket_us[b])
+		b++;
+	add(&hs->bucket[b], 1);
+	add(&hs->sum_us, us);
+}
+
+void kh_metrics_since(enum kh_hist h, uint64_t start_ms, uint64_t now_ms)
+{
+	kh_metrics_observe(h, now_ms > start_ms ? (now_ms - start_ms) * 1000u : 0);
+}
+
+void kh_metrics_count_request(const char *decision, const char *reason,
+			      const char *const *swapped, size_t n_swapped, uint64_t duration_us,
+			      bool exchange)
+{
+	struct shard *s = shard();
+
+	add(&s->requests[intern(&req_labels, decision ? decision : "", reason ? reason : "")], 1);
+	for (size_t i = 0; i < n_swapped; i++)
+		add(&s->swaps[intern(&prov_labels, swapped[i], "")], 1);
+	if (exchange)
+		kh_metrics_observe(KH_HIST_REQUEST, duration_us);
+}
+
+void kh_metrics_count_reload(bool ok)
+{
+	add(ok ? &reloads_ok : &reloads_failed, 1);
+}
+
+void kh_metrics_reset(void)
+{
+	memset(shards, 0, sizeof shards);
+	atomic_store(&req_labels.n, 0);
+	atomic_store(&prov_labels.n, 0);
+	atomic_store(&reloads_ok, 0);
+	atomic_store(&reloads_failed, 0);
+}
+
+/* --- rendering --- */
+
+struct out {
+	char *p;
+	size_t cap, len;
+	bool overflow;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->overflow = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+/* A label value with \, " and newline escaped as the format requires. */
+static void put_label(struct out *o, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			put(o, "\\\\");
+		else if (*s == '"')
+			put(o, "\\\"");
+		else if (*s == '\n')
+			put(o, "\\n");
+		else
+			put(o, "%c", *s);
+	}
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Microseconds as seconds, without floating point: 2500 -> "0.0025". */
+static void put_seconds(struct out *o, uint64_t us)
+{
+	char frac[8];
+	int n = snprintf(frac, sizeof frac, "%06u", (unsigned)(us % 1000000u));
+
+	while (n > 0 && frac[n - 1] == '0')
+		frac[--n] = '\0';
+	put(o, "%llu%s%s", (unsigned long long)(us / 1000000u), n ? "." : "", frac);
+}
+
+static uint64_t sum_requests(size_t i)
+{
+	uint64_t v = 0;
+
+	for (size_t s = 0; s <= KH_MAX_WORKERS; s++)
+		v += get(&shards[s].requests[i]);
+	return v;
+}
+
+static const char *label_a(const struct table *t, size_t i)
+{
+	return i == t->cap - 1 ? "other" : t->e[i].a;
+}
+
+static const char *label_b(const struct table *t, size_t i)
+{
+	return i == t->cap - 1 ? "other" : t->e[i].b;
+}
+
+/* Rows of a table that have a value, plus the overflow slot if it was used. */
+static bool row_used(const struct table *t, size_t n, size_t i, uint64_t v)
+{
+	return i < n || (i == t->cap - 1 && v > 0);
+}
+
+static void render_requests(struct out *o)
+{
+	size_t n = atomic_load_explicit(&req_labels.n, memory_order_acquire);
+
+	family(o, "keyhole_requests_total", "counter",
+	       "Requests (and refused connections) by decision and reason, as in audit.log.");
+	for (size_t i = 0; i < req_labels.cap; i++) {
+		uint64_t v = sum_requests(i);
+
+		if (!row_used(&req_labels, n, i, v))
+			continue;
+		put(o, "keyhole_requests_total{decision=\"");
+		put_label(o, label_a(&req_labels, i));
+		put(o, "\",reason=\"");
+		put_label(o, label_b(&req_labels, i));
+		put(o, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+static bool upstream_reason(const char *r)
+{
+	return strncmp(r, "upstream_", 9) == 0 || strcmp(r, "dns_failed") == 0;
+}
+
+/* Derived from the request counters: errors reaching the upstream, by reason. */
+static void render_upstream_errors(struct out *o)
+{
+	size_t n = atomic_load_explicit(&req_labels.n, memory_order_acquire);
+
+	family(o, "keyhole_upstream_errors_total", "counter",
+	       "Requests that failed at the upstream (DNS, connect, TLS, timeout, reset, bad "
+	       "response).");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = 0;
+		bool first = true;
+
+		if (!upstream_reason(req_labels.e[i].b))
+			continue;
+		for (size_t j = 0; j < n; j++) { /* one row per reason, whatever the decision */
+			if (strcmp(req_labels.e[j].b, req_labels.e[i].b) != 0)
+				continue;
+			first = first && j >= i;
+			v += sum_requests(j);
+		}
+		if (!first)
+			continue;
+		put(o, "keyhole_upstream_errors_total{reason=\"");
+		put_label(o, req_labels.e[i].b);
+		put(o, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+static void render_swaps(struct out *o)
+{
+	size_t n = atomic_load_explicit(&prov_labels.n, memory_order_acquire);
+
+	family(o, "keyhole_credential_swaps_total", "counter",
+	       "Proxy tokens replaced by the real credential, by provider env name.");
+	for (size_t i = 0; i < prov_labels.cap; i++) {
+		uint64_t v = 0;
+
+		for (size_t s = 0; s <= KH_MAX_WORKERS; s++)
+			v += get(&shards[s].swaps[i]);
+		if (!row_used(&prov_labels, n, i, v))
+			continue;
+		put(o, "keyhole_credential_swaps_total{provider=\"");
+		put_label(o, label_a(&prov_labels, i));
+		put(o, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+/* _count is the sum of the buckets read here, so +Inf always equals it even
+ * while workers keep counting. */
+static void render_hist(struct out *o, enum kh_hist h)
+{
+	uint64_t b[N_BUCKETS + 1] = { 0 }, sum = 0, cum = 0;
+	const char *name = hist_info[h].name;
+
+	for (size_t s = 0; s <= KH_MAX_WORKERS; s++) {
+		for (size_t i = 0; i <= N_BUCKETS; i++)
+			b[i] += get(&shards[s].hist[h].bucket[i]);
+		sum += get(&shards[s].hist[h].sum_us);
+	}
+	family(o, name, "histogram", hist_info[h].help);
+	for (size_t i = 0; i < N_BUCKETS; i++) {
+		cum += b[i];
+		put(o, "%s_bucket{le=\"", name);
+		put_seconds(o, bucket_us[i]);
+		put(o, "\"} %llu\n", (unsigned long long)cum);
+	}
+	cum += b[N_BUCKETS];
+	put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum ", name, (unsigned long long)cum, name);
+	put_seconds(o, sum);
+	put(o, "\n%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static void render_simple(struct out *o, const char *name, const char *type, const char *help,
+			  uint64_t v)
+{
+	family(o, name, type, help);
+	put(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
+{
+	family(o, "keyhole_build_info", "gauge", "Always 1; the version is in the label.");
+	put(o, "keyhole_build_info{version=\"");
+	put_label(o, KH_VERSION);
+	put(o, "\"} 1\n");
+	render_simple(o, "keyhole_active_connections", "gauge",
+		      "Client connections open now (all workers).", g->active_connections);
+	render_simple(o, "keyhole_workers", "gauge", "Worker threads.", g->workers);
+	if (g->have_certs) {
+		render_simple(o, "keyhole_cert_cache_hits_total", "counter",
+			      "Leaf certificates served from the cache.", g->certs.hits);
+		render_simple(o, "keyhole_cert_cache_misses_total", "counter",
+			      "Leaf certificate lookups that had to mint.", g->certs.misses);
+		render_simple(o, "keyhole_cert_cache_entries", "gauge",
+			      "Leaf certificates in the cache now.", g->certs.entries);
+	}
+	family(o, "keyhole_reloads_total", "counter",
+	       "Configuration reloads (SIGHUP / keyhole reload) by result.");
+	put(o, "keyhole_reloads_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)get(&reloads_ok));
+	put(o, "keyhole_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)get(&reloads_failed));
+}
+
+ssize_t kh_metrics_render(char *buf, size_t cap, const struct kh_metrics_gauges *g)
+{
+	struct out o = { buf, cap, 0, cap == 0 };
+
+	render_gauges(&o, g);
+	render_requests(&o);
+	render_upstream_errors(&o);
+	render_swaps(&o);
+	for (int h = 0; h < KH_HIST_COUNT; h++)
+		render_hist(&o, (enum kh_hist)h);
+	return o.overflow ? -1 : (ssize_t)o.len;
+}

@@ -1,0 +1,912 @@
+/* HTTP/1.1 exchanges between the client and the upstream, one at a time.
+ *
+ * A request head is parsed from cin, routed (plain proxy: absolute-form or
+ * CONNECT; inside a tunnel: origin-form to the tunnel's host), rewritten into
+ * uout, and its body streamed after it according to its framing. The
+ * response head is parsed from uin and forwarded verbatim, then its body is
+ * streamed to cout. Pipelined requests wait in cin until the exchange before
+ * them completes, so responses can never be reordered. Buffers are bounded:
+ * a full buffer simply stops reading from its source. */
+#include <stdatomic.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy/audit.h"
+#include "proxy/auditgate.h"
+#include "swap/bodyshare.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "proxy/conn.h"
+#include "base/log.h"
+#include "proxy/metrics_server.h"
+#include "swap/resign.h"
+#include "swap/sigv4.h"
+#include "base/version.h"
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* --- audit --- */
+
+void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
+{
+	long q = kh_slice_find(target, '?');
+
+	if (q >= 0)
+		target.len = (size_t)q; /* query strings carry keys and personal data */
+	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
+}
+
+static size_t count_marks(const char *s)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, "[redacted:")) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
+/* An absolute-form target is recorded by host and path, but searched whole
+ * too: a key cut in two by the '/' after the authority ("http://sk-real/
+ * rest-of-key") is in neither part, yet `keyhole log` prints them side by
+ * side. When the whole holds more than its parts, the whole is recorded,
+ * redacted, as the path. */
+static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct kh_slice path)
+{
+	struct kh_slice whole = kh_slice_make(target.ptr + 7, target.len - 7); /* "http://" */
+	size_t authority = (size_t)(path.ptr - whole.ptr), parts;
+	char shown[KH_AUDIT_PATH_MAX - 8], host[KH_AUDIT_PATH_MAX];
+	long q = kh_slice_find(whole, '?');
+
+	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	if (q >= 0)
+		whole.len = (size_t)q;
+	if (authority > whole.len)
+		return; /* "http://host?q": the path is empty */
+	kh_policy_redact(c->policy, kh_slice_make(whole.ptr, authority), host, sizeof host);
+	parts = count_marks(host) + count_marks(c->ex.path);
+	kh_policy_redact(c->policy, whole, shown, sizeof shown);
+	if (count_marks(shown) > parts)
+		kh_fmt(c->ex.path, sizeof c->ex.path, "http://%s", shown);
+}
+
+void kh_relay_reset_exchange(struct kh_conn *c)
+{
+	kh_rscrub_free(&c->ex);
+	kh_sigv4_body_free(c->ex.req_hash);
+	memset(&c->ex, 0, sizeof c->ex);
+}
+
+bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
+{
+	char source[KH_SOURCE_MAX];
+	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
+	const char *scrubbed[KH_SCRUB_TALLY];
+	uint64_t scrub_counts[KH_SCRUB_TALLY];
+	struct kh_audit_rec r = {
+		.client = c->client,
+		.mode = kh_conn_mode_name(c),
+		.method = c->ex.method[0] ? c->ex.method : "-",
+		.host = c->host,
+		.port = c->port,
+		.path = connect ? NULL : c->ex.path,
+		.status = c->ex.status,
+		.bytes_in = c->ex.bytes_in,
+		.bytes_out = c->ex.bytes_out,
+		.duration_us = c->ex.started_us ? kh_mono_us() - c->ex.started_us : 0,
+		.decision = decision,
+		.reason = reason,
+		.detail = detail,
+		.swapped = c->ex.swapped,
+		.n_swapped = c->ex.n_swapped,
+		.sni = c->sni.got,
+		/* the connection's own sandbox, else the one whose token it used */
+		.sandbox = c->sandbox_label[0] ? c->sandbox_label : c->ex.sandbox,
+		.scrubbed = scrubbed,
+		.scrub_counts = scrub_counts,
+		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
+		.redact = &c->policy->redact,
+	};
+
+	/* An admitted request is always written whole; a refusal may be folded
+	 * (auditgate.h), so a client hammering refusals cannot flood the log. */
+	if (strcmp(decision, "allow") == 0 || c->ex.admitted) {
+		kh_audit_write(&r);
+		return true;
+	}
+	kh_conn_source(c, source, sizeof source);
+	if (kh_auditgate_write(&r, source))
+		return true;
+	kh_worker_audit_folded(c->w);
+	return false;
+}
+
+/* --- starting a request --- */
+
+static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
+{
+	kh_relay_reset_exchange(c);
+	c->ex.active = true;
+	c->ex.started_us = kh_mono_us();
+	/* the whole method is searched before it is cut to fit: a cut token
+	 * would no longer be recognised as one */
+	kh_policy_redact(c->policy, h->method, c->ex.method, sizeof c->ex.method);
+	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
+	c->ex.req_http10 = h->version_minor == 0;
+	c->ex.bytes_in = h->head_len;
+}
+
+static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
+{
+	kh_relay_reset_exchange(c);
+	c->ex.started_us = kh_mono_us();
+	if (c->mode == KH_MODE_HTTP) {
+		c->host[0] = '\0';
+		c->port = 0;
+	}
+	kh_conn_fail(c, err->status,
+		     err->reason         ? err->reason
+		     : err->status == 431 ? "header_too_large"
+					 : "bad_request",
+		     err->why);
+}
+
+/* Same destination as the upstream connection we already hold? */
+static bool upstream_matches(const struct kh_conn *c, bool tls)
+{
+	return c->up.state == KH_UP_READY && !c->up.ep.eof && !c->up.ep.failed &&
+	       c->up.tls == tls && c->up.dest_port == c->port && strcmp(c->up.host, c->host) == 0;
+}
+
+/* --- SigV4 bodies ---
+ * A SigV4 request signed without x-amz-content-sha256 covers the hash of its
+ * body, so keyhole must hold all of it before it can check the signature and
+ * re-sign the head. Before holding anything, the head must pass every check
+ * it can pass alone (kh_resign_precheck: key id, scope and destination,
+ * date, size, ...), so junk is refused at once. The body then waits in cin,
+ * grown for that one request; the growth counts against a daemon-wide
+ * budget, of which each client (its sandbox, else its address) may hold only
+ * a share, so one client holding bodies open cannot starve the others. The
+ * header timeout keeps running while the body arrives. */
+
+static struct kh_bodyshare sigbody_share =
+	KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGET, KH_SIGV4_BODY_SHARE);
+
+void kh_relay_release_body_room(struct kh_conn *c)
+{
+	size_t base = c->cin.cap - c->sigbody.room;
+
+	if (c->sigbody.room == 0 || kh_buf_len(&c->cin) > base ||
+	    kh_buf_set_cap(&c->cin, base) != 0)
+		return;
+	kh_bodyshare_give(&sigbody_share, c->sigbody.source, c->sigbody.room);
+	c->sigbody.room = 0;
+}
+
+void kh_relay_end_body_check(struct kh_conn *c)
+{
+	kh_sigv4_body_free(c->ex.req_hash);
+	c->ex.req_hash = NULL;
+}
+
+/* Whose share a held body counts against: the connection's source (its
+ * sandbox, else the client's address whatever its source port), kept apart
+ * by kind so a label can never stand for an address. */
+static void body_source(const struct kh_conn *c, char out[KH_BODYSHARE_KEY_MAX])
+{
+	char source[KH_SOURCE_MAX];
+
+	kh_conn_source(c, source, sizeof source);
+	kh_fmt(out, KH_BODYSHARE_KEY_MAX, "%s:%s", c->sandbox_label[0] ? "sandbox" : "addr",
+	       source);
+}
+
+/* Refuses a head before it is routed: the exchange is begun for its record. */
+static void refuse_head(struct kh_conn *c, const struct kh_http_head *h, int status,
+			const char *reason, const char *detail)
+{
+	begin_exchange(c, h);
+	kh_relay_set_path(c, h->target);
+	kh_conn_fail(c, status, reason, detail);
+}
+
+static int grow_cin(struct kh_conn *c, const struct kh_http_head *h, size_t need)
+{
+	size_t add = need - c->cin.cap;
+	char detail[KH_DETAIL_MAX];
+	int rc;
+
+	if (c->sigbody.room == 0)
+		body_source(c, c->sigbody.source);
+	rc = kh_bodyshare_take(&sigbody_share, c->sigbody.source, add);
+	if (rc == KH_BODYSHARE_OK && kh_buf_set_cap(&c->cin, need) == 0) {
+		c->sigbody.room += add;
+		return 0;
+	}
+	if (rc == KH_BODYSHARE_OK)
+		kh_bodyshare_give(&sigbody_share, c->sigbody.source, add);
+	if (rc == KH_BODYSHARE_SHARE) {
+		kh_fmt(detail, sizeof detail,
+		       "this client (%s) already holds its share of request bodies that keyhole "
+		       "must read whole to check their SigV4 signature (%u MiB of %u MiB for all "
+		       "clients); finish or close those requests, or send x-amz-content-sha256 "
+		       "so bodies need not be held",
+		       c->sigbody.source, KH_SIGV4_BODY_SHARE >> 20, KH_SIGV4_BODY_BUDGET >> 20);
+		refuse_head(c, h, 429, "sigv4_body_share", detail);
+	} else {
+		refuse_head(c, h, 503, "sigv4_busy",
+			    "keyhole is holding too many request bodies for SigV4 hashing right "
+			    "now; retry");
+	}
+	return -1;
+}
+
+/* Checks a SigV4 head before anything of its body is held. 1: its body
+ * must be held whole; 0: it need not be; -1: refused (answered). */
+static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
+{
+	struct kh_rw_ctx ctx = { c->policy, c->host,	 c->port, 443, true, false,
+				 h->target, { NULL, 0 }, (int64_t)time(NULL) };
+	struct kh_rw_result res;
+	int rc;
+
+	/* Only a Content-Length body is ever held, and only inside a TLS tunnel
+	 * for an origin-form target; any other request is judged (and a SigV4
+	 * one refused if it must be) when it is routed, with nothing held. */
+	if (h->body != KH_BODY_LENGTH || c->mode != KH_MODE_MITM || h->target.len == 0 ||
+	    h->target.ptr[0] != '/')
+		return 0;
+	rc = kh_resign_precheck(&ctx, h, &res);
+	if (rc < 0)
+		refuse_head(c, h, res.status, res.reason, res.detail);
+	return rc;
+}
+
+/* 1: the head can be routed; 0: it must wait for the rest of its body
+ * (*progress tells whether anything changed); -1: refused (answered). */
+static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
+{
+	size_t need = h->head_len + (size_t)h->content_length;
+	int rc;
+
+	*progress = false;
+	if (!c->sigbody.waiting && (rc = sigv4_precheck(c, h)) <= 0)
+		return rc < 0 ? -1 : 1;
+	if (kh_buf_len(&c->cin) >= need) {
+		c->sigbody.waiting = false;
+		return 1;
+	}
+	if (c->cin.cap < need) {
+		if (grow_cin(c, h, need) != 0)
+			return -1;
+		*progress = true; /* the client's socket may be readable again */
+	}
+	if (h->expect_continue && !c->sigbody.continue_sent &&
+	    kh_buf_append_str(&c->cout, "HTTP/1.1 100 Continue\r\n\r\n") == 0) {
+		c->sigbody.continue_sent = true;
+		*progress = true;
+	}
+	c->sigbody.waiting = true;
+	c->head_pending = true; /* the header timeout covers the body too */
+	return 0;
+}
+
+/* The whole Content-Length body, when it is already in cin. */
+static struct kh_slice body_in_cin(const struct kh_conn *c, const struct kh_http_head *h)
+{
+	size_t have = kh_buf_len(&c->cin) - h->head_len;
+
+	if (h->body != KH_BODY_LENGTH || have < h->content_length)
+		return kh_slice_make(NULL, 0);
+	return kh_slice_make(kh_buf_data(&c->cin) + h->head_len, (size_t)h->content_length);
+}
+
+static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
+		    bool tls, bool absolute)
+{
+	struct kh_rw_ctx ctx = { c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute,
+				 target,    body_in_cin(c, h), (int64_t)time(NULL) };
+	struct kh_rw_result res;
+	size_t before = kh_buf_len(&c->uout);
+
+	if (c->policy->audit_refuse && kh_audit_failing(NULL)) { /* its record is the retry */
+		kh_conn_fail(c, 503, "audit_unavailable",
+			     "the audit log cannot be written (disk full?) and audit_failure is "
+			     "refuse");
+		return;
+	}
+	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
+		memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
+		kh_conn_fail(c, res.status, res.reason, res.detail);
+		return;
+	}
+	memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
+	if (res.body_sha256[0] != '\0' &&
+	    (c->ex.req_hash = kh_sigv4_body_new(kh_slice_cstr(res.body_sha256))) == NULL) {
+		kh_buf_truncate(&c->uout, before);
+		kh_conn_fail(c, 503, "out_of_memory", "no memory to check the request body");
+		return;
+	}
+	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
+	c->ex.n_swapped = res.n_swapped;
+	c->ex.upgrade = res.upgrade;
+	c->ex.whole_response = res.whole_response;
+	c->ex.req_body = h->body;
+	c->ex.req_left = h->content_length;
+	c->ex.req_done = h->body == KH_BODY_NONE;
+	c->ex.req_keep_alive = h->keep_alive;
+	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
+	kh_buf_consume(&c->cin, h->head_len);
+	c->phase_start_ms = kh_loop_now(c->w->loop);
+	if (upstream_matches(c, tls))
+		c->ex.admitted = true; /* the head goes out on the connection it has */
+	else
+		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
+}
+
+/* What a sandbox may learn here is that the proxy is up: no pid, no version,
+ * no audit state (the owner asks control.sock for those; see ctl_server.h). */
+static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
+{
+	char body[32];
+
+	kh_buf_consume(&c->cin, h->head_len);
+	c->ex.active = false;
+	kh_health_text(body, sizeof body);
+	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
+}
+
+/* An origin-form request to the proxy itself names a resource of keyhole's:
+ * there is exactly one, GET or HEAD of /healthz. */
+static void route_origin(struct kh_conn *c, const struct kh_http_head *h)
+{
+	if (kh_slice_eq_cstr(h->target, "/healthz") &&
+	    (kh_slice_eq_cstr(h->method, "GET") || kh_slice_eq_cstr(h->method, "HEAD"))) {
+		reply_health(c, h);
+		return;
+	}
+	c->host[0] = '\0';
+	kh_conn_fail(c, 404, "not_found",
+		     "keyhole itself answers only GET or HEAD /healthz; to reach a host, send "
+		     "CONNECT host:port or an absolute http:// URL");
+}
+
+/* Transparent HTTP (a sandbox's port 80): origin-form, routed by Host. */
+static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
+{
+	uint16_t port;
+	int kind = h->has_host ? kh_authority_parse(h->host, 80, c->host, &port) : -1;
+
+	c->port = 80; /* the sandbox's client connected to port 80, whatever Host says */
+	if (kh_slice_eq_cstr(h->method, "CONNECT") || h->target.len == 0 ||
+	    h->target.ptr[0] != '/' || kind < 0) {
+		c->host[0] = '\0';
+		kh_conn_fail(c, 400, "bad_request",
+			     "transparent HTTP needs an origin-form request with a Host header");
+		return;
+	}
+	c->host_is_ip = kind != KH_HOST_NAME;
+	kh_relay_set_path(c, h->target);
+	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+		return;
+	forward(c, h, h->target, false, false);
+}
+
+static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
+{
+	struct kh_slice path;
+	int kind;
+
+	if (kh_slice_eq_cstr(h->method, "CONNECT")) {
+		kh_conn_start_connect(c, h);
+		return;
+	}
+	if (h->target.len > 0 && h->target.ptr[0] == '/') {
+		route_origin(c, h);
+		return;
+	}
+	kind = kh_http_parse_absolute(h->target, c->host, &c->port, &path);
+	if (kind < 0) {
+		c->host[0] = '\0';
+		kh_conn_fail(
+			c, 400, "bad_request",
+			kh_slice_starts_with_nocase(h->target, "https://")
+				? "https URLs go through CONNECT (set HTTPS_PROXY, not HTTP_PROXY)"
+				: "keyhole is a proxy: send CONNECT or an absolute http:// URL");
+		return;
+	}
+	c->host_is_ip = kind != KH_HOST_NAME;
+	set_path_absolute(c, h->target, path);
+	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+		return;
+	forward(c, h, path, false, true);
+}
+
+static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
+{
+	bool origin = h->target.len > 0 && h->target.ptr[0] == '/';
+	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
+
+	kh_relay_set_path(c, h->target);
+	if (kh_conn_refuse_destination(c, true)) /* a reload removed the host or port */
+		return;
+	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
+		kh_conn_fail(c, 400, "bad_request",
+			     "inside a tunnel, requests must use an origin-form target (/path)");
+		return;
+	}
+	forward(c, h, h->target, true, false);
+}
+
+/* Finds, parses and routes the next request head in cin. */
+static bool start_request(struct kh_conn *c)
+{
+	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
+				      c->policy->limits.max_headers };
+	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_error err;
+	bool progress;
+	ssize_t n;
+
+	if (!c->sigbody.waiting)
+		kh_relay_release_body_room(c); /* back to the usual cap once drained */
+	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
+	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
+		return false; /* keep room so any answer, even an error, fits */
+	kh_shared_refresh(c->w->sh, &c->policy); /* a reload applies from the next request */
+	if (c->head_scan == 0) {
+		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
+
+		kh_buf_consume(&c->cin, skip);
+		if (kh_buf_len(&c->cin) == 0)
+			return skip > 0;
+		if (!c->head_pending) {
+			c->head_pending = true;
+			c->head_start_ms = kh_loop_now(c->w->loop);
+		}
+	}
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
+			      lim.max_head, &err);
+	if (n == 0 && kh_buf_room(&c->cin) == 0) {
+		err = (struct kh_http_error){ 431, "request head too large", NULL };
+		n = -1; /* cin is sized to the head limit: full means too large */
+	}
+	if (n == 0)
+		return false;
+	c->head_scan = 0;
+	c->head_pending = false;
+	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
+		fail_parse(c, &err);
+		return true;
+	}
+	switch (sigv4_body_ready(c, &h, &progress)) {
+	case 0:
+		return progress;
+	case -1:
+		return true;
+	default:
+		break;
+	}
+	c->sigbody.continue_sent = false;
+	begin_exchange(c, &h);
+	if (c->mode == KH_MODE_MITM)
+		route_tunnel(c, &h);
+	else if (c->kind == KH_LISTEN_TRANSPARENT_HTTP)
+		route_transparent(c, &h);
+	else
+		route_plain(c, &h);
+	return true;
+}
+
+/* --- bodies --- */
+
+/* Feeds n bytes of a chunked body to its validator; when hash is set, the
+ * chunk data among them (not the framing) is hashed too. */
+static ssize_t feed_chunked(struct kh_chunked *ch, struct kh_sigv4_body *hash, const uint8_t *p,
+			    size_t n, bool *done, struct kh_http_error *err)
+{
+	size_t i = 0;
+
+	if (hash == NULL)
+		return kh_chunked_feed(ch, p, n, done, err);
+	*done = false;
+	while (i < n && !*done) {
+		uint64_t run = kh_chunked_data_run(ch);
+		size_t take = run > 0 ? (size_t)(run < n - i ? run : n - i) : 1;
+		ssize_t r = kh_chunked_feed(ch, p + i, take, done, err);
+
+		if (r <= 0)
+			return r < 0 ? -1 : (ssize_t)i;
+		if (run > 0)
+			kh_sigv4_body_update(hash, p + i, (size_t)r);
+		i += (size_t)r;
+	}
+	return (ssize_t)i;
+}
+
+/* Moves framed body bytes from src to dst. Returns bytes moved, -1 on a
+ * chunked framing error, -2 when the body ends without matching hash (the
+ * request's declared SigV4 digest: its last bytes are then not moved, so the
+ * upstream never gets a whole request). Sets *done at the end of the body. */
+static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_kind kind,
+			 uint64_t *left, struct kh_chunked *ch, struct kh_sigv4_body *hash,
+			 bool *done, struct kh_http_error *err)
+{
+	size_t n = min_size(kh_buf_len(src), kh_buf_room(dst));
+	ssize_t r;
+
+	*done = false;
+	if (n == 0)
+		return 0;
+	switch (kind) {
+	case KH_BODY_LENGTH:
+		n = (size_t)(n < *left ? n : *left);
+		if (hash != NULL)
+			kh_sigv4_body_update(hash, kh_buf_data(src), n);
+		*left -= n;
+		*done = *left == 0;
+		break;
+	case KH_BODY_CHUNKED:
+		r = feed_chunked(ch, hash, kh_buf_data(src), n, done, err);
+		if (r < 0)
+			return -1;
+		n = (size_t)r;
+		break;
+	default: /* KH_BODY_CLOSE: everything until EOF */
+		break;
+	}
+	if (*done && hash != NULL && !kh_sigv4_body_matches(hash)) {
+		*err = (struct kh_http_error){ 400, "the request body does not match the SHA-256 "
+						    "that its x-amz-content-sha256 declares and "
+						    "its SigV4 signature covers; the upstream was "
+						    "not sent the whole request",
+					       NULL };
+		return -2;
+	}
+	kh_buf_append(dst, kh_buf_data(src), n);
+	kh_buf_consume(src, n);
+	return (ssize_t)n;
+}
+
+static bool request_body(struct kh_conn *c)
+{
+	struct kh_http_error err;
+	bool moved = false, done;
+	ssize_t n;
+
+	while (c->ex.active && !c->ex.req_done && c->up.state == KH_UP_READY) {
+		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left,
+			      &c->ex.req_chunked, c->ex.req_hash, &done, &err);
+		if (n < 0) {
+			kh_conn_fail(c, err.status, n == -2 ? "sigv4_body_mismatch" : "bad_request",
+				     err.why);
+			return true;
+		}
+		if (n == 0 && !done)
+			break;
+		c->ex.bytes_in += (uint64_t)n;
+		c->ex.req_done = done;
+		moved = true;
+	}
+	return moved;
+}
+
+static bool response_body(struct kh_conn *c)
+{
+	struct kh_http_error err;
+	bool moved = false, done;
+	ssize_t n;
+
+	if (c->ex.scrub != NULL && c->ex.active && c->ex.resp_head_done)
+		return kh_rscrub_body(c); /* de-framed, decoded, scrubbed, re-framed */
+	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
+		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
+			      &c->ex.resp_chunked, NULL, &done, &err);
+		if (n < 0) {
+			kh_conn_fail(c, 502, "upstream_bad_response", err.why);
+			return true;
+		}
+		if (n == 0 && !done)
+			break;
+		c->ex.bytes_out += (uint64_t)n;
+		c->ex.resp_done = done;
+		moved = true;
+	}
+	return moved;
+}
+
+/* --- response head --- */
+
+static void switch_to_tunnel(struct kh_conn *c)
+{
+	kh_relay_audit(c, "allow", "upgraded", NULL);
+	kh_rscrub_free(&c->ex); /* tunnel bytes are not HTTP: not scrubbed */
+	c->ex.active = false;
+	c->state = KH_CS_TUNNEL;
+}
+
+/* The client asked to close, but the upstream (which was not told, so its
+ * connection can be pooled) answered as persistent: the client must read
+ * from the head that this connection ends after the response. */
+static bool must_announce_close(const struct kh_conn *c, const struct kh_http_head *h)
+{
+	return !c->ex.req_keep_alive && h->keep_alive && h->status >= 200 && h->status != 101;
+}
+
+#define CLOSE_FIELD "Connection: close\r\n\r\n"
+
+static bool hop_field(struct kh_slice name)
+{
+	return kh_slice_eq_cstr_nocase(name, "connection") ||
+	       kh_slice_eq_cstr_nocase(name, "keep-alive");
+}
+
+/* Length of the status line (the parser accepted its line end). */
+static size_t status_line_len(const uint8_t *p, size_t n)
+{
+	size_t line = 0;
+
+	while (line < n && p[line] != '\r' && p[line] != '\n')
+		line++;
+	return line;
+}
+
+/* Bytes forward_head_closing writes. */
+static size_t closing_head_len(const struct kh_http_head *h, size_t line)
+{
+	size_t len = line + 2 + sizeof CLOSE_FIELD - 1;
+
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (!hop_field(h->headers[i].name))
+			len += h->headers[i].name.len + h->headers[i].value.len + 4;
+	return len;
+}
+
+/* The head with its Connection and Keep-Alive fields replaced by
+ * "Connection: close"; fields are rebuilt as "name: value\r\n". 1 done,
+ * 0 no room yet, -1 refused. */
+static int forward_head_closing(struct kh_conn *c, const struct kh_http_head *h, size_t n)
+{
+	const uint8_t *p = kh_buf_data(&c->uin);
+	size_t line = status_line_len(p, n), need = closing_head_len(h, line), avail;
+	struct kh_buf *b = &c->cout;
+
+	if (need > b->cap) {
+		kh_conn_fail(c, 502, "upstream_bad_response", "the response head is too large");
+		return -1;
+	}
+	/* With storage and room for all of it, no append below can fail. */
+	if (kh_buf_room(b) < need || kh_buf_tail_min(b, need, &avail) == NULL)
+		return 0;
+	kh_buf_append(b, p, line);
+	kh_buf_append(b, "\r\n", 2);
+	for (size_t i = 0; i < h->n_headers; i++) {
+		const struct kh_http_header *f = &h->headers[i];
+
+		if (hop_field(f->name))
+			continue;
+		kh_buf_append(b, f->name.ptr, f->name.len);
+		kh_buf_append(b, ": ", 2);
+		kh_buf_append(b, f->value.ptr, f->value.len);
+		kh_buf_append(b, "\r\n", 2);
+	}
+	KH_CHECK(kh_buf_append_str(b, CLOSE_FIELD) == 0);
+	c->ex.bytes_out += need;
+	return 1;
+}
+
+/* Copies the response head to cout, verbatim or scrubbed. 1 done, 0 no
+ * room yet, -1 refused. */
+static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t n)
+{
+	if (kh_rscrub_enabled(c))
+		return kh_rscrub_head(c, h, kh_buf_data(&c->uin));
+	if (must_announce_close(c, h))
+		return forward_head_closing(c, h, n);
+	if (kh_buf_room(&c->cout) < n)
+		return 0;
+	kh_buf_append(&c->cout, kh_buf_data(&c->uin), n);
+	c->ex.bytes_out += (uint64_t)n;
+	return 1;
+}
+
+static bool response_head(struct kh_conn *c)
+{
+	struct kh_http_limits lim = { KH_MAX_RESPONSE_HEAD, KH_MAX_HEADERS_CEIL };
+	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_error err;
+	ssize_t n;
+
+	if (kh_buf_len(&c->uin) == 0)
+		return false;
+	n = kh_http_scan_head(kh_buf_data(&c->uin), kh_buf_len(&c->uin), &c->ex.resp_scan,
+			      KH_MAX_RESPONSE_HEAD, &err);
+	if (n == 0)
+		return false;
+	if (n < 0 || kh_http_parse_response(kh_buf_data(&c->uin), (size_t)n, &lim,
+					    c->ex.head_method, &h, &err) != 0) {
+		kh_conn_fail(c, 502, "upstream_bad_response", err.why);
+		return true;
+	}
+	if (h.status == 101 && !c->ex.upgrade) {
+		kh_conn_fail(c, 502, "upstream_bad_response",
+			     "101 Switching Protocols without an upgrade");
+		return true;
+	}
+	switch (forward_head(c, &h, (size_t)n)) {
+	case 0:
+		c->ex.resp_scan = 0; /* rescanned once cout has drained */
+		return false;
+	case -1:
+		return true; /* refused: the connection already failed */
+	default:
+		break;
+	}
+	kh_buf_consume(&c->uin, (size_t)n);
+	c->ex.resp_scan = 0;
+	c->ex.resp_started = true;
+	c->ex.status = (int)h.status;
+	if (h.status == 101) {
+		switch_to_tunnel(c);
+		return true;
+	}
+	if (h.status < 200)
+		return true; /* interim (100 Continue): the final response follows */
+	c->ex.resp_head_done = true;
+	c->ex.resp_body = h.body;
+	c->ex.resp_left = h.content_length;
+	c->ex.resp_done = h.body == KH_BODY_NONE;
+	c->ex.resp_keep_alive = h.keep_alive;
+	kh_chunked_init(&c->ex.resp_chunked, KH_MAX_RESPONSE_HEAD);
+	return true;
+}
+
+/* --- completion and end-of-stream --- */
+
+static bool complete_exchange(struct kh_conn *c)
+{
+	bool keep;
+
+	if (!c->ex.active || !c->ex.req_done || !c->ex.resp_done)
+		return false;
+	kh_relay_audit(c, "allow", "allowed", NULL);
+	keep = c->ex.req_keep_alive && c->ex.resp_keep_alive;
+	if (!c->ex.resp_keep_alive)
+		kh_dial_reset(c);
+	else
+		c->up.used = true;
+	if (!keep)
+		c->close_after = true;
+	kh_relay_reset_exchange(c);
+	c->phase_start_ms = kh_loop_now(c->w->loop);
+	return true;
+}
+
+static bool upstream_gone(const struct kh_conn *c)
+{
+	return c->up.ep.failed || (c->up.ep.eof && kh_buf_len(&c->uin) == 0);
+}
+
+/* Ends of stream and errors on either side. Returns true if it acted. */
+static bool check_ends(struct kh_conn *c)
+{
+	if (c->cli.failed || (c->cli.eof && c->ex.active && !c->ex.req_done)) {
+		if (c->ex.active)
+			kh_relay_audit(c, "error", "client_closed",
+				       "the client went away mid-request");
+		kh_conn_close(c);
+		return true;
+	}
+	if (c->ex.active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex.resp_done) {
+		if (c->ex.resp_head_done && c->ex.resp_body == KH_BODY_CLOSE && !c->up.ep.failed) {
+			if (c->ex.scrub != NULL) /* the scrubber still has to finish */
+				return kh_rscrub_source_closed(c);
+			c->ex.resp_done = true; /* close-delimited body ended */
+			return true;
+		}
+		if (kh_rscrub_source_done(c))
+			return false; /* all read: what is left is ours to send */
+		kh_conn_fail(c, 502, "upstream_reset",
+			     c->ex.resp_started
+				     ? "the upstream closed the connection mid-response"
+				     : "the upstream closed the connection without responding");
+		return true;
+	}
+	if (c->ex.active && c->ex.resp_done && !c->ex.req_done && upstream_gone(c)) {
+		/* Answered early and hung up (e.g. 413): the rest of the request body
+		 * has nowhere to go, and leaving it in the stream would desynchronize. */
+		kh_relay_audit(c, "allow", "allowed",
+			       "upstream answered before the request body ended");
+		kh_relay_reset_exchange(c);
+		kh_dial_reset(c);
+		c->close_after = true;
+		return true;
+	}
+	if (!c->ex.active && c->up.state == KH_UP_READY && (c->up.ep.eof || c->up.ep.failed)) {
+		kh_dial_reset(c); /* an idle upstream connection went away: redial next time */
+		return true;
+	}
+	if (!c->ex.active && c->cli.eof && !c->close_after) {
+		c->close_after = true;
+		return true;
+	}
+	return false;
+}
+
+/* --- tunnel (after 101) --- */
+
+static bool tunnel_step(struct kh_conn *c)
+{
+	bool p = false;
+
+	p |= kh_conn_flush(c, &c->up.ep, &c->uout);
+	p |= kh_conn_flush(c, &c->cli, &c->cout);
+	if (kh_buf_len(&c->uout) == 0) {
+		p |= kh_conn_fill(c, &c->cli, &c->cin);
+		p |= kh_conn_flush(c, &c->up.ep, &c->cin);
+	}
+	if (kh_buf_len(&c->cout) == 0) {
+		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
+		p |= kh_conn_flush(c, &c->cli, &c->uin);
+	}
+	if (c->cli.failed || c->up.ep.failed) {
+		kh_conn_close(c);
+		return true;
+	}
+	if (c->cli.eof && kh_buf_len(&c->cin) == 0 && !c->up.ep.write_shut)
+		kh_ep_shutdown_write(&c->up.ep);
+	if (c->up.ep.eof && kh_buf_len(&c->uin) == 0 && !c->cli.write_shut)
+		kh_ep_shutdown_write(&c->cli);
+	if (c->cli.write_shut && c->up.ep.write_shut) {
+		kh_conn_close(c);
+		return true;
+	}
+	return p;
+}
+
+/* --- driver --- */
+
+bool kh_relay_step(struct kh_conn *c)
+{
+	bool p = false;
+
+	if (c->state == KH_CS_TUNNEL)
+		return tunnel_step(c);
+	p |= kh_conn_fill(c, &c->cli, &c->cin);
+	if (!c->ex.active && start_request(c)) {
+		p = true;
+		if (c->dead || c->state != KH_CS_RELAY)
+			return true;
+	}
+	p |= request_body(c);
+	if (c->up.state == KH_UP_READY) {
+		p |= kh_conn_flush(c, &c->up.ep, &c->uout);
+		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
+	}
+	if (c->ex.active && !c->ex.resp_head_done)
+		p |= response_head(c);
+	if (c->dead || c->state != KH_CS_RELAY)
+		return true;
+	p |= response_body(c);
+	p |= kh_conn_flush(c, &c->cli, &c->cout);
+	if (c->dead || c->state != KH_CS_RELAY)
+		return true;
+	p |= complete_exchange(c);
+	p |= check_ends(c);
+	if (!c->dead && c->state == KH_CS_RELAY && !c->ex.active && c->close_after) {
+		/* The upstream goes back to the pool now, not after the client has
+		 * read our last bytes and hung up: the next connection may want it. */
+		kh_dial_park(c);
+		c->state = KH_CS_CLOSING;
+		c->phase_start_ms = kh_loop_now(c->w->loop);
+		p = true;
+	}
+	return p;
+}

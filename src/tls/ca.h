@@ -1,0 +1,50 @@
+/* keyhole's local certificate authority and the leaf certificates it mints.
+ *
+ * The CA is EC P-256, CA:TRUE (critical), keyUsage keyCertSign+cRLSign
+ * (critical), 10-year validity, created with OpenSSL's API. ca.key is written
+ * 0600 from its first byte with O_NOFOLLOW and an atomic rename; ca.crt 0644.
+ *
+ * Leaves are minted per upstream host for TLS interception: one P-256 key
+ * shared by all leaves (generated in memory at daemon start, never written),
+ * a random 128-bit positive serial, subject CN = host (when it fits), SAN =
+ * dNSName or iPAddress, basicConstraints CA:FALSE (critical), keyUsage
+ * digitalSignature (critical), EKU serverAuth, AKI/SKI, validity from
+ * now - KH_LEAF_BACKDATE_SECS to now + KH_LEAF_VALIDITY_SECS, SHA-256. */
+#ifndef KH_CA_H
+#define KH_CA_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "base/err.h"
+
+struct kh_ca {
+	X509 *cert; /* owned */
+	EVP_PKEY *key; /* owned: the CA private key */
+	EVP_PKEY *leaf_key; /* owned: shared key for every minted leaf */
+};
+
+/* Creates ca.crt/ca.key if neither exists (created=true); an existing pair is
+ * left alone. One present without the other is an error that says which and
+ * how to recover. Does not load. */
+int kh_ca_ensure(const char *crt_path, const char *key_path, bool *created, struct kh_err *err);
+
+/* Loads and checks the pair: the cert is a CA (basicConstraints CA:TRUE,
+ * keyCertSign), not expired, and the key matches it. The key file must be
+ * owned by us, not a symlink, and not readable by group/other (a looser mode
+ * is an error telling the operator to chmod 600). Also generates leaf_key. */
+int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err);
+
+void kh_ca_free(struct kh_ca *ca); /* NULL-safe; cleanses the keys */
+
+/* Mints a leaf for a normalized host (kh_host_normalize: name or IP literal).
+ * Returns a new X509 the caller owns, or NULL with err set. Thread-safe. */
+X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *err);
+
+/* SHA-256 fingerprint of the CA cert as "AB:CD:..." into out (96+ bytes). */
+void kh_ca_fingerprint(const struct kh_ca *ca, char *out, size_t len);
+
+#endif
