@@ -185,7 +185,8 @@ static int run_handshakes(struct kh_ca *ca, const char *ca_crt, char **up, size_
 {
 	struct kh_err err = { { 0 } };
 	SSL_CTX *ksrv = kh_tls_server_ctx_new(&err), *sandbox = kh_tls_client_ctx_new(ca_crt, &err);
-	SSL_CTX *usrv = upstream_server_ctx(up[0], up[1]), *kcli = kh_tls_client_ctx_new(up[2], &err);
+	SSL_CTX *usrv = upstream_server_ctx(up[0], up[1]),
+		*kcli = kh_tls_client_ctx_new(up[2], &err);
 	X509 *leaf = kh_ca_mint_leaf(ca, "localhost", &err);
 	struct hs_side a = { ksrv, sandbox, leaf, ca->leaf_key, "localhost" };
 	struct hs_side b = { usrv, kcli, NULL, NULL, "localhost" };
@@ -227,7 +228,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2 || (argc > 2 && (kh_parse_u64(argv[2], MAX_N, &n) != 0 || n == 0)) ||
 	    (argc != 3 && argc != 2 && argc != 6)) {
-		fprintf(stderr, "usage: mintbench DIR [N<=%d [UPSTREAM_CRT UPSTREAM_KEY UPSTREAM_CA]]\n",
+		fprintf(stderr,
+			"usage: mintbench DIR [N<=%d [UPSTREAM_CRT UPSTREAM_KEY UPSTREAM_CA]]\n",
 			MAX_N);
 		return 2;
 	}

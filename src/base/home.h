@@ -16,12 +16,12 @@ struct kh_paths {
 	char nonce[KH_MAX_PATH];
 	char log[KH_MAX_PATH];
 	char audit[KH_MAX_PATH];
-	char sock[KH_MAX_PATH];     /* proxy.sock: the proxy on a Unix socket, for sandboxes */
+	char sock[KH_MAX_PATH]; /* proxy.sock: the proxy on a Unix socket, for sandboxes */
 	char tls_sock[KH_MAX_PATH]; /* tls.sock: transparent TLS (a sandbox's port 443) */
 	char http_sock[KH_MAX_PATH]; /* http.sock: transparent HTTP (a sandbox's port 80) */
-	char metrics[KH_MAX_PATH];   /* keyhole.metrics: "ip:port" of the running metrics listener */
-	char control[KH_MAX_PATH];   /* control.sock: sandbox tokens (ctl_server.h) */
-	char grants[KH_MAX_PATH];    /* grants.json: the sandbox tokens issued */
+	char metrics[KH_MAX_PATH]; /* keyhole.metrics: "ip:port" of the running metrics listener */
+	char control[KH_MAX_PATH]; /* control.sock: sandbox tokens (ctl_server.h) */
+	char grants[KH_MAX_PATH]; /* grants.json: the sandbox tokens issued */
 };
 
 /* home_override (--home) wins over $KEYHOLE_HOME, which wins over ~/.keyhole.

@@ -14,47 +14,48 @@
 #define KH_MAX_CONFIG_NESTING  64 /* [ ] / { } depth in config.yaml (libyaml is quadratic in it) */
 
 /* --- policy objects --- */
-#define KH_MAX_HOSTNAME      253 /* RFC 1035 presentation form without the dot */
-#define KH_MAX_LABEL         63
-#define KH_MAX_TOKENS        4096 /* proxy tokens held by one daemon */
-#define KH_MAX_SECRET_LEN    8192
-#define KH_MAX_ALLOW_RULES   4096
-#define KH_MAX_DENY_CIDRS    1024
-#define KH_MAX_LISTENERS     16
-#define KH_MAX_BRIDGES       3 /* container bridges listened on: docker0, podman0, cni-podman0 */
-#define KH_PODMAN_INSPECT_MS  10000 /* `podman network inspect` for the gateway, at most */
-#define KH_PODMAN_INSPECT_MAX 4096 /* its output, at most */
-#define KH_MAX_PINS          1024 /* resolve: host -> address */
-#define KH_MAX_PORT_RULES    1024 /* allowed_ports: host pattern -> ports */
-#define KH_MAX_PORT_RANGES   64 /* ports or "lo-hi" ranges of one allowed_ports entry */
-#define KH_DEFAULT_TLS_PORT  443 /* CONNECT and transparent TLS, unless allowed_ports widens */
-#define KH_DEFAULT_HTTP_PORT 80 /* plain HTTP (absolute-form, transparent), the same */
-#define KH_MAX_MATCH_HEADERS 8
-#define KH_MAX_LOCATIONS     8 /* credential locations of one mapping */
-#define KH_MAX_PROVIDERS     64 /* custom providers in config.yaml */
-#define KH_MAX_PROVIDER_HOSTS 16 /* hosts of one custom provider */
-#define KH_MAX_GRANTS         4096 /* sandbox tokens (live and recently ended) held by one daemon */
-#define KH_GRANT_LABEL_MAX    64 /* a sandbox label, with its NUL */
-#define KH_MAX_GRANT_BINDS    1024 /* keyhole sandbox processes known by pid at once */
-#define KH_MAX_OWNERS         1024 /* sandbox wrappers watched by pidfd at once (ownerwatch.h) */
-#define KH_GRANT_TOMBSTONE_SECS (24 * 3600) /* an ended sandbox token still gets 401 this long */
-#define KH_CTL_MSG_MAX        (64u << 10) /* one control-socket request or answer */
-#define KH_CTL_TIMEOUT_MS     5000 /* a control-socket exchange must finish within this */
-#define KH_CTL_PROBE_MS       1000 /* the CLI asking control.sock who the daemon is */
-#define KH_CTL_DRAIN_MS       200 /* unread request bytes are discarded this long after answering */
-#define KH_MAX_GRANT_BUDGET   1000000000000ULL /* requests one sandbox token may make */
-#define KH_MAX_GRANT_TTL      (366LL * 24 * 3600) /* longest sandbox token lifetime */
+#define KH_MAX_HOSTNAME            253 /* RFC 1035 presentation form without the dot */
+#define KH_MAX_LABEL               63
+#define KH_MAX_TOKENS              4096 /* proxy tokens held by one daemon */
+#define KH_MAX_SECRET_LEN          8192
+#define KH_MAX_ALLOW_RULES         4096
+#define KH_MAX_DENY_CIDRS          1024
+#define KH_MAX_LISTENERS           16
+#define KH_MAX_BRIDGES             3 /* container bridges listened on: docker0, podman0, cni-podman0 */
+#define KH_PODMAN_INSPECT_MS       10000 /* `podman network inspect` for the gateway, at most */
+#define KH_PODMAN_INSPECT_MAX      4096 /* its output, at most */
+#define KH_MAX_PINS                1024 /* resolve: host -> address */
+#define KH_MAX_PORT_RULES          1024 /* allowed_ports: host pattern -> ports */
+#define KH_MAX_PORT_RANGES         64 /* ports or "lo-hi" ranges of one allowed_ports entry */
+#define KH_DEFAULT_TLS_PORT        443 /* CONNECT and transparent TLS, unless allowed_ports widens */
+#define KH_DEFAULT_HTTP_PORT       80 /* plain HTTP (absolute-form, transparent), the same */
+#define KH_MAX_MATCH_HEADERS       8
+#define KH_MAX_LOCATIONS           8 /* credential locations of one mapping */
+#define KH_MAX_PROVIDERS           64 /* custom providers in config.yaml */
+#define KH_MAX_PROVIDER_HOSTS      16 /* hosts of one custom provider */
+#define KH_MAX_GRANTS              4096 /* sandbox tokens (live and recently ended) held by one daemon */
+#define KH_GRANT_LABEL_MAX         64 /* a sandbox label, with its NUL */
+#define KH_MAX_GRANT_BINDS         1024 /* keyhole sandbox processes known by pid at once */
+#define KH_MAX_OWNERS              1024 /* sandbox wrappers watched by pidfd at once (ownerwatch.h) */
+#define KH_GRANT_TOMBSTONE_SECS    (24 * 3600) /* an ended sandbox token still gets 401 this long */
+#define KH_CTL_MSG_MAX             (64u << 10) /* one control-socket request or answer */
+#define KH_CTL_TIMEOUT_MS          5000 /* a control-socket exchange must finish within this */
+#define KH_CTL_PROBE_MS            1000 /* the CLI asking control.sock who the daemon is */
+#define KH_CTL_DRAIN_MS            200 /* unread request bytes are discarded this long after answering */
+#define KH_MAX_GRANT_BUDGET        1000000000000ULL /* requests one sandbox token may make */
+#define KH_MAX_GRANT_TTL           (366LL * 24 * 3600) /* longest sandbox token lifetime */
 #define KH_DEFAULT_GRANT_SAVE_SECS 10 /* spent budget counts reach grants.json this often */
-#define KH_MAX_GRANT_SAVE_SECS 3600
-#define KH_DEFAULT_GRANT_TTL  (24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
+#define KH_MAX_GRANT_SAVE_SECS     3600
+#define KH_DEFAULT_GRANT_TTL \
+	(24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
 /* --- keyhole sandbox --- */
-#define KH_SANDBOX_UID        65534 /* the command's host uid when root starts it ("nobody") */
-#define KH_SANDBOX_GID        65534 /* and its gid ("nogroup") */
-#define KH_WORKDIR_MAX_RO     64 /* read-only paths kept inside the writable directory */
-#define KH_WORKDIR_MAX_PINS   16 /* directories on the way to them, pinned against renames */
-#define KH_WORKDIR_REL_MAX    512 /* one such path, relative to the writable directory */
-#define KH_GITFILE_MAX        4096 /* a ".git" file ("gitdir: PATH") read to find its git dir */
+#define KH_SANDBOX_UID      65534 /* the command's host uid when root starts it ("nobody") */
+#define KH_SANDBOX_GID      65534 /* and its gid ("nogroup") */
+#define KH_WORKDIR_MAX_RO   64 /* read-only paths kept inside the writable directory */
+#define KH_WORKDIR_MAX_PINS 16 /* directories on the way to them, pinned against renames */
+#define KH_WORKDIR_REL_MAX  512 /* one such path, relative to the writable directory */
+#define KH_GITFILE_MAX      4096 /* a ".git" file ("gitdir: PATH") read to find its git dir */
 
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384
@@ -78,12 +79,13 @@
 #define KH_SIGV4_MAX_QUERY_PARAMS   256
 #define KH_SIGV4_MAX_SIGNED_HEADERS 64
 #define KH_SIGV4_MAX_CREQ           (256u << 10) /* canonical request (paths may be encoded twice) */
-#define KH_SIGV4_MAX_BODY           (8u << 20) /* body buffered to hash when the client sent no x-amz-content-sha256 */
-#define KH_SIGV4_BODY_BUDGET        (64u << 20) /* all such bodies buffered at once, per daemon */
-#define KH_SIGV4_BODY_SHARE         (16u << 20) /* of which one client (sandbox or address) may hold */
-#define KH_SIGV4_BODY_SOURCES       256 /* clients holding such bodies at once */
-#define KH_SIGV4_MAX_SKEW           900 /* seconds X-Amz-Date may be off keyhole's clock (AWS's 15 min) */
-#define KH_MAX_AWS_BUCKETS          1024 /* aws.buckets entries */
+#define KH_SIGV4_MAX_BODY \
+	(8u << 20) /* body buffered to hash when the client sent no x-amz-content-sha256 */
+#define KH_SIGV4_BODY_BUDGET  (64u << 20) /* all such bodies buffered at once, per daemon */
+#define KH_SIGV4_BODY_SHARE   (16u << 20) /* of which one client (sandbox or address) may hold */
+#define KH_SIGV4_BODY_SOURCES 256 /* clients holding such bodies at once */
+#define KH_SIGV4_MAX_SKEW     900 /* seconds X-Amz-Date may be off keyhole's clock (AWS's 15 min) */
+#define KH_MAX_AWS_BUCKETS    1024 /* aws.buckets entries */
 
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000
@@ -111,19 +113,19 @@
 #define KH_TRIM_SPACING              100 /* and not before 100 x the last trim's duration */
 
 /* --- name resolution (resolver.c: c-ares on one thread; lookupq.c, dnscache.c) --- */
-#define KH_RESOLVER_RUNNING          256 /* lookups sent to DNS at once, all sources */
-#define KH_RESOLVER_QUEUE            4096 /* lookups waiting for their turn, all sources */
-#define KH_RESOLVER_SOURCE_RUNNING   8 /* lookups one source has at DNS at once */
-#define KH_RESOLVER_SOURCE_QUEUE     128 /* lookups one source may have waiting; more: 429 */
-#define KH_RESOLVER_SOURCES          256 /* sources with lookups running or waiting at once */
-#define KH_RESOLVER_TIMEOUT_MS       2000 /* first try; c-ares doubles it per round */
-#define KH_RESOLVER_TRIES            2 /* rounds over the servers: a lookup ends within ~6 s */
-#define KH_RESOLVER_SOCKETS          64 /* sockets c-ares may have open (UDP per server, TCP) */
-#define KH_RESOLV_CONF_CHECK_MS      5000 /* /etc/resolv.conf is looked at again at most this often */
-#define KH_MAX_DNS_SERVERS           8 /* dns_servers: in config.yaml */
-#define KH_DNS_CACHE_ENTRIES         1024 /* names whose answer is kept (least recently used goes) */
-#define KH_DNS_CACHE_MAX_TTL_MS      300000 /* an answer is kept for its TTL, at most this */
-#define KH_DNS_NEGATIVE_TTL_MS       5000 /* "no such name" / "no address" is kept this long */
+#define KH_RESOLVER_RUNNING        256 /* lookups sent to DNS at once, all sources */
+#define KH_RESOLVER_QUEUE          4096 /* lookups waiting for their turn, all sources */
+#define KH_RESOLVER_SOURCE_RUNNING 8 /* lookups one source has at DNS at once */
+#define KH_RESOLVER_SOURCE_QUEUE   128 /* lookups one source may have waiting; more: 429 */
+#define KH_RESOLVER_SOURCES        256 /* sources with lookups running or waiting at once */
+#define KH_RESOLVER_TIMEOUT_MS     2000 /* first try; c-ares doubles it per round */
+#define KH_RESOLVER_TRIES          2 /* rounds over the servers: a lookup ends within ~6 s */
+#define KH_RESOLVER_SOCKETS        64 /* sockets c-ares may have open (UDP per server, TCP) */
+#define KH_RESOLV_CONF_CHECK_MS    5000 /* /etc/resolv.conf is looked at again at most this often */
+#define KH_MAX_DNS_SERVERS         8 /* dns_servers: in config.yaml */
+#define KH_DNS_CACHE_ENTRIES       1024 /* names whose answer is kept (least recently used goes) */
+#define KH_DNS_CACHE_MAX_TTL_MS    300000 /* an answer is kept for its TTL, at most this */
+#define KH_DNS_NEGATIVE_TTL_MS     5000 /* "no such name" / "no address" is kept this long */
 
 /* --- TLS --- */
 #define KH_DEFAULT_CERT_CACHE 1000
@@ -134,15 +136,16 @@
 #define KH_CA_VALIDITY_DAYS   3650
 
 /* --- logging and audit --- */
-#define KH_LOG_LINE_MAX    2048
-#define KH_AUDIT_LINE_MAX  4096
-#define KH_AUDIT_BATCH_BYTES (16 * KH_AUDIT_LINE_MAX) /* per worker, written once per loop iteration */
+#define KH_LOG_LINE_MAX   2048
+#define KH_AUDIT_LINE_MAX 4096
+#define KH_AUDIT_BATCH_BYTES \
+	(16 * KH_AUDIT_LINE_MAX) /* per worker, written once per loop iteration */
 #define KH_AUDIT_PATH_MAX  1024 /* request path kept in an audit record */
 #define KH_TOKEN_LOG_CHARS 12 /* never log more of a proxy token than this */
 #define KH_DETAIL_MAX      640 /* human explanation attached to a refusal */
 /* A "source" is whoever a request comes from, for fairness and flood
  * control: a sandbox's label, else the client's address (kh_conn_source). */
-#define KH_SOURCE_MAX          64 /* a source's name, with its NUL */
+#define KH_SOURCE_MAX 64 /* a source's name, with its NUL */
 /* Audit flood control (auditlimit.c): refusal records per source and kind
  * (decision + reason). */
 #define KH_AUDIT_FOLD_MS       1000 /* a kind's window: later refusals fold into one record */
@@ -151,17 +154,18 @@
 #define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
 #define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
 #define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
-#define KH_REDACT_SCAN_MAX 4096 /* bytes of one record field searched for encoded secrets (more is cut) */
+#define KH_REDACT_SCAN_MAX \
+	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
-#define KH_METRICS_REQ_LABELS    128 /* distinct (decision, reason) pairs counted */
-#define KH_METRICS_PROVIDERS     256 /* distinct env names counted for swaps */
-#define KH_METRICS_LABEL_MAX     64 /* bytes of one label value kept */
-#define KH_METRICS_BODY_MAX      (256u << 10) /* one rendered /metrics answer */
-#define KH_METRICS_REQUEST_MAX   4096 /* a scrape request head */
-#define KH_METRICS_MAX_CLIENTS   16 /* scrapes served at once; more are closed */
-#define KH_METRICS_TIMEOUT_MS    5000 /* a scrape must be sent and answered within this */
+#define KH_METRICS_REQ_LABELS  128 /* distinct (decision, reason) pairs counted */
+#define KH_METRICS_PROVIDERS   256 /* distinct env names counted for swaps */
+#define KH_METRICS_LABEL_MAX   64 /* bytes of one label value kept */
+#define KH_METRICS_BODY_MAX    (256u << 10) /* one rendered /metrics answer */
+#define KH_METRICS_REQUEST_MAX 4096 /* a scrape request head */
+#define KH_METRICS_MAX_CLIENTS 16 /* scrapes served at once; more are closed */
+#define KH_METRICS_TIMEOUT_MS  5000 /* a scrape must be sent and answered within this */
 
 /* --- keyhole log (audit.log viewer) --- */
 #define KH_LOG_VIEW_LINE_MAX (64u << 10) /* longer audit lines are skipped as malformed */

@@ -183,14 +183,15 @@ static int api_bridge(struct kh_podman_net *net, const char *network, char *why,
 	struct in_addr a;
 
 	if (strcmp(network, "bridge") != 0 && strcmp(network, KH_PODMAN_DEFAULT_NET) != 0) {
-		snprintf(why, len, "through podman's Docker API keyhole cannot tell which bridge "
+		snprintf(why, len,
+			 "through podman's Docker API keyhole cannot tell which bridge "
 			 "network %s uses; use the default network, or `keyhole podman run` "
-			 "with the podman command", network);
+			 "with the podman command",
+			 network);
 		return -1;
 	}
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
-		if (kh_bridge_addr(kh_bridge_names[i], &a) == 0 &&
-		    a.s_addr == net->gateway.s_addr)
+		if (kh_bridge_addr(kh_bridge_names[i], &a) == 0 && a.s_addr == net->gateway.s_addr)
 			snprintf(net->ifname, sizeof net->ifname, "%s", kh_bridge_names[i]);
 	return 0;
 }
@@ -208,26 +209,33 @@ static bool podman_unreachable(struct kh_cli_ctx *x, const char *network, char *
 	if (network == NULL || strcmp(network, "bridge") == 0)
 		network = kind == KH_ENGINE_PODMAN_API ? "bridge" : KH_PODMAN_DEFAULT_NET;
 	if (kh_podman_net_lookup(engine, kind, network, &net, &err) != 0) {
-		snprintf(why, len, "cannot find where containers of podman network %s reach the "
-			 "host: %s", network, err.msg);
+		snprintf(why, len,
+			 "cannot find where containers of podman network %s reach the "
+			 "host: %s",
+			 network, err.msg);
 		return true;
 	}
 	inet_ntop(AF_INET, &net.gateway, gw, (socklen_t)gwlen);
 	if (kind == KH_ENGINE_PODMAN_API && api_bridge(&net, network, why, len) != 0)
 		return true;
 	if (net.ifname[0] != '\0' && !watched_bridge(net.ifname))
-		snprintf(why, len, "podman network %s uses bridge %s, where keyhole does not "
+		snprintf(why, len,
+			 "podman network %s uses bridge %s, where keyhole does not "
 			 "listen (only on docker0, podman0 and cni-podman0); use the default "
-			 "network", network, net.ifname);
+			 "network",
+			 network, net.ifname);
 	else if (!x->cfg.listen_docker_bridge)
-		snprintf(why, len, "keyhole does not listen on container bridges; set "
+		snprintf(why, len,
+			 "keyhole does not listen on container bridges; set "
 			 "listen_docker_bridge: true in config.yaml, then `keyhole stop && "
 			 "keyhole start`");
 	else if (kh_bridge_addr(net.ifname, &have) == 0 && have.s_addr == net.gateway.s_addr &&
 		 kh_probe_health_at(have, x->cfg.tunnel_port, 1000) != 0)
-		snprintf(why, len, "keyhole does not answer on %s (%s:%u), where containers "
+		snprintf(why, len,
+			 "keyhole does not answer on %s (%s:%u), where containers "
 			 "reach it; run `keyhole reload`, and see `keyhole log` if it still "
-			 "cannot listen there", net.ifname, gw, x->cfg.tunnel_port);
+			 "cannot listen there",
+			 net.ifname, gw, x->cfg.tunnel_port);
 	return why[0] != '\0';
 }
 
@@ -248,8 +256,8 @@ static void engine_unreachable(struct kh_cli_ctx *x, const char *network, char *
 
 /* 1: add the arguments; 0: add nothing (disabled, or not enforcing and not
  * ready, warned); -1: refuse (enforcing and not ready, printed). */
-static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m, const char *network,
-			char *gw, size_t gwlen)
+static int egress_ready(struct kh_cli_ctx *x, struct kh_mappings *m, const char *network, char *gw,
+			size_t gwlen)
 {
 	char why[KH_MAX_PATH + 160] = "";
 	pid_t pid;
@@ -441,7 +449,7 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 			u->network = optarg;
 		else if (ch == 'F' && parse_format(optarg, f) != 0)
 			return kh_cli_usage_error(args_cmd, "--format must be shell, json or "
-								 "lines");
+							    "lines");
 		else if ((ch == 'f' && read_env_file(u, optarg, &err) != 0) ||
 			 (ch == 'e' && add_env_arg(u, optarg, &err) != 0)) {
 			fprintf(stderr, "keyhole %s: %s\n", args_cmd, err.msg);
@@ -451,8 +459,7 @@ static int parse_args_cmd(int argc, char **argv, const char **home, enum fmt *f,
 							    "podman args`");
 		} else if (ch != 'H' && ch != 'F' && ch != 'f' && ch != 'e' && ch != 'l' &&
 			   ch != 'n')
-			return kh_cli_usage_error(args_cmd,
-						  "unknown or incomplete option '%s'",
+			return kh_cli_usage_error(args_cmd, "unknown or incomplete option '%s'",
 						  argv[optind - 1]);
 	}
 	if (optind < argc)
@@ -483,7 +490,8 @@ static int cmd_args(int argc, char **argv)
 		if (ready == 0 && !x.cfg.enabled)
 			fprintf(stderr,
 				"keyhole %s: keyhole is disabled (enabled: false); "
-				"no arguments\n", args_cmd);
+				"no arguments\n",
+				args_cmd);
 		rc = print_args(&out, f) == 0 ? KH_EXIT_OK : KH_EXIT_FAIL;
 	}
 	kh_cli_close(&x);
@@ -670,7 +678,8 @@ static int run_docker(const struct kh_argv *ours, int argc, char **argv, int ima
 		    (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
 			_exit(KH_EXIT_FAIL);
 		execvp(engine, full);
-		fprintf(stderr, "keyhole %s: cannot run %s: %s\n", run_cmd, engine, strerror(errno));
+		fprintf(stderr, "keyhole %s: cannot run %s: %s\n", run_cmd, engine,
+			strerror(errno));
 		if (pid == 0 && label[0] != '\0')
 			_exit(KH_EXIT_FAIL);
 	} else if (pid > 0) {

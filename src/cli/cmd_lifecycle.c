@@ -219,8 +219,9 @@ static int exec_failed(struct kh_cli_ctx *x, const char *exe, pid_t child, int e
 		       (int)geteuid());
 	else if (e == ENOENT && n > sizeof deleted - 1 &&
 		 strcmp(exe + n - (sizeof deleted - 1), deleted) == 0)
-		kh_fmt(hint, sizeof hint, " (the binary was removed or replaced since this "
-					  "command started, e.g. by an upgrade; run it again)");
+		kh_fmt(hint, sizeof hint,
+		       " (the binary was removed or replaced since this "
+		       "command started, e.g. by an upgrade; run it again)");
 	return kh_cli_fail(x, "cannot run %s as the daemon: %s%s", exe, strerror(e), hint);
 }
 
@@ -237,8 +238,9 @@ static int record_pid(struct kh_cli_ctx *x, pid_t child)
 		if (errno != EEXIST)
 			break;
 		if (lstat(x->paths.pidfile, &st) != 0 || !S_ISREG(st.st_mode)) {
-			kh_fmt(err.msg, sizeof err.msg, "%s exists and is not a regular file (a "
-				"symlink?); refusing to touch it - remove it yourself if it is safe",
+			kh_fmt(err.msg, sizeof err.msg,
+			       "%s exists and is not a regular file (a "
+			       "symlink?); refusing to touch it - remove it yourself if it is safe",
 			       x->paths.pidfile);
 			break;
 		}

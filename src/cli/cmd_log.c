@@ -20,8 +20,8 @@
 #include "base/home.h"
 #include "base/kh_limits.h"
 
-#define COL_RESET "\033[0m"
-#define COL_DIM	  "\033[2m"
+#define COL_RESET  "\033[0m"
+#define COL_DIM    "\033[2m"
 #define READ_CHUNK 65536
 
 /* --- escaping --- */
@@ -107,8 +107,9 @@ static void colored(const struct kh_logview *v, FILE *out, const char *color, co
 
 static const char *decision_color(const char *d)
 {
-	return strcmp(d, "allow") == 0 ? "\033[32m" : strcmp(d, "deny") == 0 ? "\033[1;31m"
-										: "\033[33m";
+	return strcmp(d, "allow") == 0  ? "\033[32m"
+	       : strcmp(d, "deny") == 0 ? "\033[1;31m"
+					: "\033[33m";
 }
 
 static void upper(const char *s, char *out, size_t len)
@@ -141,7 +142,8 @@ static void swapped(FILE *out, json_t *rec)
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return;
 	fputs("  swapped=", out);
-	json_array_foreach (arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		const char *s = json_string_value(e);
 
 		if (i > 0)
@@ -161,7 +163,8 @@ static void scrubbed(FILE *out, json_t *rec)
 	if (!json_is_object(obj) || json_object_size(obj) == 0)
 		return;
 	fputs("  scrubbed=", out);
-	json_object_foreach (obj, name, n) {
+	json_object_foreach(obj, name, n)
+	{
 		if (!first)
 			fputc(',', out);
 		first = false;
@@ -411,8 +414,8 @@ static int parse_args(int argc, char **argv, struct log_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' }, { "file", required_argument, NULL, 'F' },
-		{ "follow", no_argument, NULL, 'f' },	  { "denied", no_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },	  { NULL, 0, NULL, 0 },
+		{ "follow", no_argument, NULL, 'f' },     { "denied", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },       { NULL, 0, NULL, 0 },
 	};
 	int ch;
 

@@ -143,9 +143,9 @@ static void print_supported(const struct kh_config *cfg)
 
 		const char *const *needs = kh_provider_requires(kh_providers[i].env_name);
 
-		fprintf(stderr, "  %s%s%s%s%s%s%s\n", kh_providers[i].env_name, alias ? " (or " : "",
-			alias ? alias : "", alias ? ")" : "", needs[0] ? " (with " : "",
-			needs[0] ? needs[0] : "", needs[0] ? ")" : "");
+		fprintf(stderr, "  %s%s%s%s%s%s%s\n", kh_providers[i].env_name,
+			alias ? " (or " : "", alias ? alias : "", alias ? ")" : "",
+			needs[0] ? " (with " : "", needs[0] ? needs[0] : "", needs[0] ? ")" : "");
 	}
 	for (size_t i = 0; i < cfg->n_providers; i++)
 		fprintf(stderr, "  %s (custom provider in config.yaml)\n",
@@ -212,7 +212,8 @@ static void warn_uncovered(const char *const *names, size_t n)
 			       "(%s and %s are needed together): not mapped\n",
 			       found[i], KH_AWS_KEY_ID_ENV, KH_AWS_SECRET_ENV);
 		else
-			printf("  warning       %s is set, but keyhole cannot swap it yet: a sandbox "
+			printf("  warning       %s is set, but keyhole cannot swap it yet: a "
+			       "sandbox "
 			       "given it holds the real credential\n",
 			       found[i]);
 }
@@ -262,7 +263,8 @@ static int fix_ca_modes(struct kh_cli_ctx *x)
 	if (lstat(x->paths.ca_key, &st) == 0 && (st.st_mode & 077) != 0)
 		printf("  warning       %s was readable by group/other (mode %04o); tightened to "
 		       "0600. If others could read it, remove ca.crt and ca.key and run setup "
-		       "again\n", x->paths.ca_key, (unsigned)(st.st_mode & 07777));
+		       "again\n",
+		       x->paths.ca_key, (unsigned)(st.st_mode & 07777));
 	fd = kh_fs_open_private(x->paths.ca_key, O_RDONLY, 0600, &err);
 	if (fd < 0) {
 		kh_cli_fail(x, "CA key: %s", err.msg);

@@ -41,7 +41,8 @@ static long count_sandbox_tokens(const struct kh_cli_ctx *x)
 
 	if (req != NULL && kh_ctl_call(x->paths.control, req, &reply, &err) == 0) {
 		n = 0;
-		json_array_foreach (json_object_get(reply, "grants"), i, g) {
+		json_array_foreach(json_object_get(reply, "grants"), i, g)
+		{
 			const char *state = json_string_value(json_object_get(g, "state"));
 
 			n += state != NULL && strcmp(state, "active") == 0;
@@ -379,9 +380,9 @@ static void print_effective(const struct kh_cli_ctx *x)
 	printf("credential_command: %s\n", c->credential_command[0] ? "(set; not shown)" : "null");
 	printf("sandbox_tokens:\n  ttl: %u\n  budget: %zu\n  save_interval: %u\n",
 	       c->sandbox_token_ttl, c->sandbox_token_budget, c->sandbox_token_save_interval);
-	printf("aws:\n  buckets:%s\n", !c->aws_buckets_set ? " null  # any bucket"
-				     : c->n_aws_buckets == 0 ? " []"
-							     : "");
+	printf("aws:\n  buckets:%s\n", !c->aws_buckets_set     ? " null  # any bucket"
+				       : c->n_aws_buckets == 0 ? " []"
+							       : "");
 	for (size_t i = 0; i < c->n_aws_buckets; i++)
 		printf("    - %s\n", c->aws_buckets[i]);
 }

@@ -45,8 +45,7 @@ json_t *kh_ctl_issue_request(const char *label, int64_t ttl, uint64_t budget,
  * with a budget of requests (0: none), and writes each into m in place of the mapping's token.
  * owner > 0: the daemon revokes them when that process exits (ownerwatch.h). */
 int kh_ctl_issue_into(const char *sock, const char *label, int64_t ttl, uint64_t budget,
-		      pid_t owner,
-		      struct kh_mappings *m, struct kh_err *err);
+		      pid_t owner, struct kh_mappings *m, struct kh_err *err);
 
 /* Names pid (a sandbox's process on the daemon's Unix socket) label in the
  * daemon's records. */

@@ -152,7 +152,8 @@ int kh_merge_tokens(const struct kh_mappings *existing, struct kh_mappings *disc
 {
 	for (size_t i = 0; i < discovered->n; i++) {
 		struct kh_mapping *d = &discovered->v[i];
-		const struct kh_mapping *old = rotate ? NULL : kh_mappings_find(existing, d->env_name);
+		const struct kh_mapping *old = rotate ? NULL
+						      : kh_mappings_find(existing, d->env_name);
 		char prefix[KH_TOKEN_MAX];
 
 		if (old != NULL) {

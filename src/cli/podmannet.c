@@ -11,7 +11,7 @@
 #define INSPECT_FORMAT     "{{.NetworkInterface}}{{range .Subnets}} {{.Gateway}}{{end}}"
 #define API_INSPECT_FORMAT "{{range .IPAM.Config}} {{.Gateway}}{{end}}"
 #define COMPONENTS_FORMAT  "{{range .Server.Components}}{{.Name}}|{{end}}"
-#define WORD_CHARS     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#define WORD_CHARS         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 /* Copies the next space-separated word of *p into buf; 0 when none. */
 static size_t next_word(const char **p, char *buf, size_t len)
@@ -48,8 +48,10 @@ int kh_podman_net_parse(const char *text, bool with_ifname, struct kh_podman_net
 			continue; /* an IPv6 subnet's gateway */
 		if (kh_bridge_addr_ok(out->gateway))
 			return 0;
-		kh_err_set(err, "its gateway %s is not a private address (RFC 1918 or 100.64/10), "
-				"where keyhole never listens", word);
+		kh_err_set(err,
+			   "its gateway %s is not a private address (RFC 1918 or 100.64/10), "
+			   "where keyhole never listens",
+			   word);
 		return -1;
 	}
 	kh_err_set(err, "the network has no IPv4 gateway");
@@ -64,8 +66,8 @@ static int capture(char *const argv[], const char *what, struct kh_spawn_result 
 	extern char **environ;
 
 	*r = (struct kh_spawn_result){ 0 };
-	if (kh_spawn_capture(argv, environ, KH_PODMAN_INSPECT_MS, KH_PODMAN_INSPECT_MAX, r,
-			     err) != 0)
+	if (kh_spawn_capture(argv, environ, KH_PODMAN_INSPECT_MS, KH_PODMAN_INSPECT_MAX, r, err) !=
+	    0)
 		return -1;
 	if (r->exit_code == 0)
 		return 0;
@@ -78,8 +80,13 @@ int kh_podman_net_lookup(const char *cmd, enum kh_engine kind, const char *netwo
 			 struct kh_podman_net *out, struct kh_err *err)
 {
 	bool api = kind == KH_ENGINE_PODMAN_API;
-	char *argv[] = { (char *)cmd,  "network", "inspect", "--format",
-			 api ? API_INSPECT_FORMAT : INSPECT_FORMAT, (char *)network, NULL };
+	char *argv[] = { (char *)cmd,
+			 "network",
+			 "inspect",
+			 "--format",
+			 api ? API_INSPECT_FORMAT : INSPECT_FORMAT,
+			 (char *)network,
+			 NULL };
 	struct kh_spawn_result r;
 	int rc;
 

@@ -94,9 +94,10 @@ static int unix_addr(const char *path, struct sockaddr_un *a, struct kh_err *err
 	memset(a, 0, sizeof *a);
 	a->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof a->sun_path) {
-		kh_err_set(err, "%s: path too long for a Unix socket (%zu bytes at most); use a "
-				"shorter KEYHOLE_HOME or set listen_unix: false", path,
-			   sizeof a->sun_path - 1);
+		kh_err_set(err,
+			   "%s: path too long for a Unix socket (%zu bytes at most); use a "
+			   "shorter KEYHOLE_HOME or set listen_unix: false",
+			   path, sizeof a->sun_path - 1);
 		return -1;
 	}
 	memcpy(a->sun_path, path, strlen(path) + 1);

@@ -14,8 +14,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-#define MAX_EVENTS  256
-#define MAX_WAIT_MS 1000
+#define MAX_EVENTS      256
+#define MAX_WAIT_MS     1000
 #define SPIN_GAP_FACTOR 2 /* a blocked wait this many spin_us long still counts as soon */
 
 struct kh_loop {
@@ -34,7 +34,7 @@ struct kh_loop {
 	/* Adaptive busy polling: see wait_events(). */
 	uint64_t spin_us; /* 0 = off */
 	bool spin_wanted; /* a connection expects its peer soon: spin before blocking */
-	bool woke_soon;   /* the events being handled came within the window */
+	bool woke_soon; /* the events being handled came within the window */
 };
 
 static void wake_cb(struct kh_io *io, uint32_t events)

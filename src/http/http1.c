@@ -259,8 +259,8 @@ static int scan_transfer_encoding(struct kh_slice v, bool request, struct framin
  * keyhole removes. Names without a dash have no underscore spelling. */
 static bool underscore_framing(struct kh_slice n)
 {
-	static const char *const dashed[] = { "content-length",	     "transfer-encoding",
-					      "keep-alive",	     "proxy-connection",
+	static const char *const dashed[] = { "content-length",      "transfer-encoding",
+					      "keep-alive",          "proxy-connection",
 					      "proxy-authorization", "proxy-authenticate" };
 
 	if (memchr(n.ptr, '_', n.len) == NULL)
@@ -270,7 +270,8 @@ static bool underscore_framing(struct kh_slice n)
 
 		if (strlen(dashed[k]) != n.len)
 			continue;
-		while (i < n.len && (n.ptr[i] == '_' ? '-' : kh_ascii_lower(n.ptr[i])) == dashed[k][i])
+		while (i < n.len &&
+		       (n.ptr[i] == '_' ? '-' : kh_ascii_lower(n.ptr[i])) == dashed[k][i])
 			i++;
 		if (i == n.len)
 			return true;

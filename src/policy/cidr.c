@@ -103,12 +103,12 @@ void kh_cidr_format(const struct kh_cidr *c, char *out, size_t len)
 static bool contains_raw(const struct kh_cidr *c, const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET && c->v4)
-		return kh_addr_prefix_equal(c->addr,
-				    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
-				    c->bits);
+		return kh_addr_prefix_equal(
+			c->addr, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr,
+			c->bits);
 	if (sa->sa_family == AF_INET6 && !c->v4)
-		return kh_addr_prefix_equal(c->addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr,
-				    c->bits);
+		return kh_addr_prefix_equal(
+			c->addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, c->bits);
 	return false;
 }
 
@@ -129,4 +129,3 @@ long kh_cidr_list_match(const struct kh_cidr *list, size_t n, const struct socka
 			return (long)i;
 	return -1;
 }
-

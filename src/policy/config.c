@@ -516,8 +516,7 @@ static int add_bucket(struct ctx *x, yaml_node_t *list, size_t i, const char *pa
 
 /* aws.buckets: when set (even to []), S3 requests are re-signed only for
  * these buckets. */
-static int set_aws_buckets(struct ctx *x, const struct field *f, yaml_node_t *v,
-			   const char *path)
+static int set_aws_buckets(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
 	size_t count;
 
@@ -652,16 +651,15 @@ static int parse_dns_server(const char *s, char *out, size_t len)
 		kh_fmt(out, len, a.addr.ss_family == AF_INET6 ? "[%s]:53" : "%s:53", ip);
 		return 0;
 	}
-	if (parse_listen(s, &a) != 0 || (a.addr.ss_family == AF_INET
-						 ? ((struct sockaddr_in *)&a.addr)->sin_port
-						 : ((struct sockaddr_in6 *)&a.addr)->sin6_port) == 0)
+	if (parse_listen(s, &a) != 0 ||
+	    (a.addr.ss_family == AF_INET ? ((struct sockaddr_in *)&a.addr)->sin_port
+					 : ((struct sockaddr_in6 *)&a.addr)->sin6_port) == 0)
 		return -1;
 	kh_fmt(out, len, "%s", a.text);
 	return 0;
 }
 
-static int set_dns_servers(struct ctx *x, const struct field *f, yaml_node_t *v,
-			   const char *path)
+static int set_dns_servers(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
 	char ipath[KEYPATH_MAX], shown[SHOW_BUF], text[64];
 	struct kh_config *c = x->c;
@@ -679,11 +677,12 @@ static int set_dns_servers(struct ctx *x, const struct field *f, yaml_node_t *v,
 		if (list_item(x, v, i, path, ipath, &item, &s) != 0)
 			return -1;
 		if (parse_dns_server(s, text, sizeof text) != 0)
-			return fail(x, item, ipath,
-				    "'%s' is not a DNS server address; write an IP address "
-				    "(\"192.0.2.53\"), optionally with a port (\"192.0.2.53:5353\", "
-				    "\"[2001:db8::53]:5353\")",
-				    show(item, shown));
+			return fail(
+				x, item, ipath,
+				"'%s' is not a DNS server address; write an IP address "
+				"(\"192.0.2.53\"), optionally with a port (\"192.0.2.53:5353\", "
+				"\"[2001:db8::53]:5353\")",
+				show(item, shown));
 		if ((c->dns_servers[i] = strdup(text)) == NULL)
 			return oom(x);
 		c->n_dns_servers++;
@@ -912,8 +911,9 @@ static int pin_with_port(const char *addr, struct kh_pin *pin)
 
 	if (parse_listen(addr, &a) != 0)
 		return -1;
-	pin->port = ntohs(a.addr.ss_family == AF_INET ? ((struct sockaddr_in *)&a.addr)->sin_port
-						      : ((struct sockaddr_in6 *)&a.addr)->sin6_port);
+	pin->port = ntohs(a.addr.ss_family == AF_INET
+				  ? ((struct sockaddr_in *)&a.addr)->sin_port
+				  : ((struct sockaddr_in6 *)&a.addr)->sin6_port);
 	if (pin->port == 0)
 		return -1;
 	pin->addr = a.addr;
@@ -951,10 +951,11 @@ static int add_pin(struct ctx *x, yaml_node_t *k, yaml_node_t *v, const char *pa
 		return -1;
 	if (ip_to_sockaddr(addr, AF_UNSPEC, 0, &pin->addr, &pin->addrlen) != 0 &&
 	    pin_with_port(addr, pin) != 0)
-		return fail(x, v, kpath,
-			    "must be an IP address like 203.0.113.7 or 2001:db8::7, optionally with a "
-			    "port (203.0.113.7:8443, [2001:db8::7]:8443), got '%s'",
-			    show(v, shown));
+		return fail(
+			x, v, kpath,
+			"must be an IP address like 203.0.113.7 or 2001:db8::7, optionally with a "
+			"port (203.0.113.7:8443, [2001:db8::7]:8443), got '%s'",
+			show(v, shown));
 	x->c->n_pins++;
 	return 0;
 }
@@ -1161,8 +1162,9 @@ static int prov_locations(struct prov_ctx *pc)
 			return fail(pc->x, v, path, "must name at least one location");
 		for (size_t i = 0; i < count; i++) {
 			snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
-			if (prov_one_location(pc, yaml_document_get_node(
-							  pc->x->doc, v->data.sequence.items.start[i]),
+			if (prov_one_location(pc,
+					      yaml_document_get_node(
+						      pc->x->doc, v->data.sequence.items.start[i]),
 					      ipath, tmpl) != 0)
 				return -1;
 		}
@@ -1194,8 +1196,9 @@ static int prov_pair(struct prov_ctx *pc, yaml_node_pair_t *pair)
 	else if (key_is(k, "template"))
 		pc->tmpl = v;
 	else /* a typo here could silently change where a key goes: refuse */
-		return fail(pc->x, k, kpath, "unknown key; a provider has env, hosts, location "
-					     "and optionally template");
+		return fail(pc->x, k, kpath,
+			    "unknown key; a provider has env, hosts, location "
+			    "and optionally template");
 	return 0;
 }
 
@@ -1425,8 +1428,8 @@ static size_t flow_depth(const char *t, size_t len, unsigned long *line_at)
 				quote = 0;
 		} else if (ch == '\'' || ch == '"') {
 			quote = ch;
-		} else if (ch == '#' && (i == 0 || t[i - 1] == ' ' || t[i - 1] == '\t' ||
-				       t[i - 1] == '\n')) {
+		} else if (ch == '#' &&
+			   (i == 0 || t[i - 1] == ' ' || t[i - 1] == '\t' || t[i - 1] == '\n')) {
 			while (i + 1 < len && t[i + 1] != '\n')
 				i++;
 		} else if ((ch == '[' || ch == '{') && ++depth > max) {

@@ -82,10 +82,10 @@ struct kh_config {
 	/* keyhole keys */
 	struct kh_listen_addr listen[KH_MAX_LISTENERS]; /* listen: extra binds ("host:port") */
 	size_t n_listen;
-	bool listen_docker_bridge;       /* true: also listen on docker0's address if present */
-	bool listen_unix;                /* true: also listen on <home>/proxy.sock (sandboxes) */
+	bool listen_docker_bridge; /* true: also listen on docker0's address if present */
+	bool listen_unix; /* true: also listen on <home>/proxy.sock (sandboxes) */
 	struct kh_listen_addr metrics_listen; /* loopback "ip:port" for /metrics (127.0.0.1:0) */
-	bool metrics_enabled;            /* false: metrics_listen: "off" */
+	bool metrics_enabled; /* false: metrics_listen: "off" */
 	char upstream_ca_file[KH_MAX_PATH]; /* "" = none */
 	struct kh_pin *pins; /* resolve: {host: address} */
 	size_t n_pins;

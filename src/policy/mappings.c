@@ -230,9 +230,9 @@ void kh_mapping_headers_from_locations(struct kh_mapping *m)
 {
 	m->n_match_headers = 0;
 	for (size_t i = 0; i < m->n_locs && m->n_match_headers < KH_MAX_MATCH_HEADERS; i++) {
-		const char *name = m->locs[i].kind == KH_LOC_HEADER ? m->locs[i].name
+		const char *name = m->locs[i].kind == KH_LOC_HEADER  ? m->locs[i].name
 				   : m->locs[i].kind == KH_LOC_QUERY ? NULL
-								      : "Authorization";
+								     : "Authorization";
 		bool dup = false;
 
 		for (size_t k = 0; name != NULL && k < m->n_match_headers; k++)
@@ -272,7 +272,8 @@ static int parse_entry(json_t *e, struct kh_mapping *m, size_t idx, struct kh_er
 		return -1;
 	if (entry_headers(json_object_get(e, "match_headers"), m, idx, err) != 0)
 		return -1;
-	if (json_object_get(e, "locations") == NULL || json_is_null(json_object_get(e, "locations")))
+	if (json_object_get(e, "locations") == NULL ||
+	    json_is_null(json_object_get(e, "locations")))
 		default_headers(m);
 	if (entry_locations(json_object_get(e, "locations"), m, idx, err) != 0)
 		return -1;

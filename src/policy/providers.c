@@ -18,11 +18,7 @@ const struct kh_provider kh_providers[] = {
 	{ "DEEPSEEK_API_KEY", NULL, "keyhole-deepseek", { "api.deepseek.com" }, { "bearer" } },
 	{ "MISTRAL_API_KEY", NULL, "keyhole-mistral", { "api.mistral.ai" }, { "bearer" } },
 	{ "XAI_API_KEY", NULL, "keyhole-xai", { "api.x.ai" }, { "bearer" } },
-	{ "NOUS_API_KEY",
-	  NULL,
-	  "keyhole-nous",
-	  { "inference.nousresearch.com" },
-	  { "bearer" } },
+	{ "NOUS_API_KEY", NULL, "keyhole-nous", { "inference.nousresearch.com" }, { "bearer" } },
 	{ "ANTHROPIC_API_KEY",
 	  NULL,
 	  "keyhole-anthropic",
@@ -94,7 +90,8 @@ const struct kh_provider *kh_provider_find(const char *env_name)
 bool kh_provider_is_sigv4(const char *env_name)
 {
 	return strcmp(env_name, KH_AWS_KEY_ID_ENV) == 0 ||
-	       strcmp(env_name, KH_AWS_SECRET_ENV) == 0 || strcmp(env_name, KH_AWS_SESSION_ENV) == 0;
+	       strcmp(env_name, KH_AWS_SECRET_ENV) == 0 ||
+	       strcmp(env_name, KH_AWS_SESSION_ENV) == 0;
 }
 
 const char *const *kh_provider_requires(const char *env_name)
@@ -130,11 +127,16 @@ const char *kh_loc_kind_name(enum kh_loc_kind k)
  * rewritten away or desynchronize the upstream. */
 static bool reserved_header(const char *n)
 {
-	static const char *const names[] = { "host",	     "content-length",
-					     "transfer-encoding", "connection",
-					     "proxy-connection",  "keep-alive",
-					     "proxy-authorization", "proxy-authenticate",
-					     "te",		     "upgrade",
+	static const char *const names[] = { "host",
+					     "content-length",
+					     "transfer-encoding",
+					     "connection",
+					     "proxy-connection",
+					     "keep-alive",
+					     "proxy-authorization",
+					     "proxy-authenticate",
+					     "te",
+					     "upgrade",
 					     "trailer" };
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -233,8 +235,7 @@ int kh_location_check(const struct kh_location *loc, const char **why)
 	return -1;
 }
 
-int kh_location_parse(const char *spec, const char *tmpl, struct kh_location *out,
-		      const char **why)
+int kh_location_parse(const char *spec, const char *tmpl, struct kh_location *out, const char **why)
 {
 	static const struct {
 		const char *word;

@@ -56,8 +56,8 @@ void kh_audit_close(void)
 }
 
 /* A text field, through the record's redactor if it has one. */
-static void kv_text(struct kh_json *j, const struct kh_audit_rec *r, const char *key,
-		    const char *v, size_t max)
+static void kv_text(struct kh_json *j, const struct kh_audit_rec *r, const char *key, const char *v,
+		    size_t max)
 {
 	char shown[KH_AUDIT_PATH_MAX + KH_DETAIL_MAX];
 	size_t n;
@@ -166,7 +166,8 @@ static void append(const char *lines, size_t len, size_t records)
 	errno = 0;
 	n = write(audit_fd, lines, len);
 	if (n == (ssize_t)len) {
-		recovered = atomic_exchange(&failing, false); /* under the lock: no race with a failure */
+		recovered = atomic_exchange(&failing,
+					    false); /* under the lock: no race with a failure */
 	} else {
 		if (n > 0)
 			kept = whole_lines(lines, (size_t)n, &kept_records);

@@ -273,7 +273,8 @@ bool kh_auditlimit_admit(struct kh_auditlimit *l, const char *source, const stru
 	s->seen_ms = now_ms;
 	refill(s, now_ms);
 	f = fold_for(l, s, r, now_ms);
-	if ((f->mixed || f->whole < KH_AUDIT_FOLD_WHOLE) && (s->budget >= cost || beyond_budget(r))) {
+	if ((f->mixed || f->whole < KH_AUDIT_FOLD_WHOLE) &&
+	    (s->budget >= cost || beyond_budget(r))) {
 		f->whole++;
 		s->budget -= cost;
 		if (s->budget < -(int64_t)KH_AUDIT_SOURCE_BYTES)

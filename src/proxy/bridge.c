@@ -15,10 +15,10 @@ bool kh_bridge_addr_ok(struct in_addr in)
 {
 	uint32_t a = ntohl(in.s_addr);
 
-	return in_range(a, 0x0a000000u, 8) ||   /* 10/8 */
-	       in_range(a, 0xac100000u, 12) ||  /* 172.16/12 */
-	       in_range(a, 0xc0a80000u, 16) ||  /* 192.168/16 */
-	       in_range(a, 0x64400000u, 10);    /* 100.64/10 */
+	return in_range(a, 0x0a000000u, 8) || /* 10/8 */
+	       in_range(a, 0xac100000u, 12) || /* 172.16/12 */
+	       in_range(a, 0xc0a80000u, 16) || /* 192.168/16 */
+	       in_range(a, 0x64400000u, 10); /* 100.64/10 */
 }
 
 int kh_bridge_addr(const char *ifname, struct in_addr *out)

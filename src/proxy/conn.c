@@ -21,7 +21,6 @@
 #include "proxy/metrics.h"
 #include "tls/tlspeek.h"
 
-
 void kh_conn_up_io(struct kh_io *io, uint32_t events);
 static void start_tls_accept(struct kh_conn *c);
 
@@ -353,10 +352,11 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
 	if (!c->ex.resp_started)
 		c->ex.status = status;
-	if (kh_relay_audit(c, deny ? "deny" : "error", reason, detail)) /* else folded: not logged either */
+	if (kh_relay_audit(c, deny ? "deny" : "error", reason,
+			   detail)) /* else folded: not logged either */
 		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
-		       c->client, c->ex.method, host, c->port, status, reason,
-		       detail ? ": " : "", detail ? detail : "");
+		       c->client, c->ex.method, host, c->port, status, reason, detail ? ": " : "",
+		       detail ? detail : "");
 	kh_dial_reset(c);
 	if (c->ex.resp_started || c->cli.failed ||
 	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
@@ -419,10 +419,11 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 	c->ex.path[0] = '\0';
 	if (kind < 0) {
 		snprintf(c->host, sizeof c->host, "?");
-		kh_conn_fail(c, 400, "bad_request",
-			     "CONNECT target must be host:port, the host a DNS name, a dotted-quad "
-			     "IPv4 address or a bracketed IPv6 address (other spellings of numbers, "
-			     "such as 0x7f000001, are refused)");
+		kh_conn_fail(
+			c, 400, "bad_request",
+			"CONNECT target must be host:port, the host a DNS name, a dotted-quad "
+			"IPv4 address or a bracketed IPv6 address (other spellings of numbers, "
+			"such as 0x7f000001, are refused)");
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
@@ -520,9 +521,10 @@ static bool step_sni_peek(struct kh_conn *c)
 	c->port = 443;
 	if (r != KH_PEEK_SNI) {
 		c->host[0] = '\0';
-		kh_conn_fail(c, 400, "bad_request",
-			     "a transparent TLS connection must start with a ClientHello naming its "
-			     "server (SNI)");
+		kh_conn_fail(
+			c, 400, "bad_request",
+			"a transparent TLS connection must start with a ClientHello naming its "
+			"server (SNI)");
 		return true;
 	}
 	/* An IP literal in SNI (RFC 6066 forbids it, but it parses) is dialled as one. */

@@ -92,7 +92,7 @@ struct kh_conn {
 	struct kh_conn *prev, *next;
 	struct kh_policy *policy; /* reference */
 	enum kh_conn_state state;
-	enum kh_listen_kind kind;     /* how the client reached us */
+	enum kh_listen_kind kind; /* how the client reached us */
 	enum kh_conn_mode mode;
 	bool dead;
 	bool close_after; /* close once the current exchange is done */

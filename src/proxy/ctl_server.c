@@ -64,7 +64,8 @@ static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 	struct kh_grant *out[KH_MAX_TOKENS < 256 ? KH_MAX_TOKENS : 256];
 	struct kh_grant_req r = { .label = json_string_value(json_object_get(req, "label")) };
 	json_t *ttl = json_object_get(req, "ttl"), *budget = json_object_get(req, "budget");
-	json_t *prov = json_object_get(req, "providers"), *owner = json_object_get(req, "owner"), *v;
+	json_t *prov = json_object_get(req, "providers"), *owner = json_object_get(req, "owner"),
+	       *v;
 	struct kh_err err = { "" };
 	size_t n_names = 0, n = 0, i;
 

@@ -487,8 +487,8 @@ static int open_bridges(struct daemon *d, struct kh_err *err)
 
 	if (!d->cfg.listen_docker_bridge)
 		return 0;
-	if (kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, port,
-				d->addrs + 1, d->n_addrs - 1, err) != 0)
+	if (kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, port, d->addrs + 1,
+				d->n_addrs - 1, err) != 0)
 		return -1;
 	d->bridges_open = true;
 	return 0;
@@ -600,8 +600,8 @@ static int start_all(struct daemon *d, struct kh_err *err)
 	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
 		return -1;
 	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
-	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u,
-				     err) != 0)
+	    kh_grants_autosave_start(&d->grants, d->cfg.sandbox_token_save_interval * 1000u, err) !=
+		    0)
 		return -1;
 	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
 }

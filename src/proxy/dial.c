@@ -239,8 +239,8 @@ static bool upstream_clean(const struct kh_conn *c)
 {
 	const struct kh_endpoint *ep = &c->up.ep;
 
-	if (c->up.state != KH_UP_READY || c->ex.active || c->state == KH_CS_TUNNEL ||
-	    ep->eof || ep->failed || ep->write_shut || ep->need_rd == KH_NEED_WRITE ||
+	if (c->up.state != KH_UP_READY || c->ex.active || c->state == KH_CS_TUNNEL || ep->eof ||
+	    ep->failed || ep->write_shut || ep->need_rd == KH_NEED_WRITE ||
 	    ep->need_wr == KH_NEED_READ || ep->need_hs != KH_NEED_NATURAL ||
 	    kh_buf_len(&c->uin) > 0 || kh_buf_len(&c->uout) > 0)
 		return false;

@@ -14,7 +14,7 @@
 /* Upper bounds in microseconds; rendered as seconds. From a cached
  * keep-alive request (~1 ms) to a long streamed completion (a minute). */
 static const uint64_t bucket_us[N_BUCKETS] = {
-	1000,	 2500,	  5000,	   10000,   25000,   50000,    100000,	 250000,
+	1000,   2500,    5000,    10000,   25000,    50000,    100000,   250000,
 	500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
 };
 
@@ -24,9 +24,11 @@ static const struct {
 	[KH_HIST_REQUEST] = { "keyhole_request_duration_seconds",
 			      "Time from a request head to its last response byte (or refusal)." },
 	[KH_HIST_CLIENT_HANDSHAKE] = { "keyhole_client_handshake_seconds",
-				       "TLS handshakes with sandbox clients (intercepted tunnels)." },
+				       "TLS handshakes with sandbox clients (intercepted "
+				       "tunnels)." },
 	[KH_HIST_UPSTREAM_DIAL] = { "keyhole_upstream_dial_seconds",
-				    "Upstream connection setup: DNS, TCP connect and verified TLS." },
+				    "Upstream connection setup: DNS, TCP connect and verified "
+				    "TLS." },
 };
 
 struct hist {
@@ -130,9 +132,8 @@ void kh_metrics_since(enum kh_hist h, uint64_t start_ms, uint64_t now_ms)
 	kh_metrics_observe(h, now_ms > start_ms ? (now_ms - start_ms) * 1000u : 0);
 }
 
-void kh_metrics_count_request(const char *decision, const char *reason,
-			      const char *const *swapped, size_t n_swapped, uint64_t duration_us,
-			      bool exchange)
+void kh_metrics_count_request(const char *decision, const char *reason, const char *const *swapped,
+			      size_t n_swapped, uint64_t duration_us, bool exchange)
 {
 	struct shard *s = shard();
 
@@ -360,8 +361,7 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 	}
 	family(o, "keyhole_reloads_total", "counter",
 	       "Configuration reloads (SIGHUP / keyhole reload) by result.");
-	put(o, "keyhole_reloads_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)get(&reloads_ok));
+	put(o, "keyhole_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)get(&reloads_ok));
 	put(o, "keyhole_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)get(&reloads_failed));
 }

@@ -32,9 +32,8 @@ void kh_metrics_thread_init(unsigned worker_id);
 /* One audit record: counts it by decision and reason, counts each swapped
  * credential by env name, and (for HTTP exchanges, exchange == true)
  * observes its duration. Never blocks except the first time a label is seen. */
-void kh_metrics_count_request(const char *decision, const char *reason,
-			      const char *const *swapped, size_t n_swapped, uint64_t duration_us,
-			      bool exchange);
+void kh_metrics_count_request(const char *decision, const char *reason, const char *const *swapped,
+			      size_t n_swapped, uint64_t duration_us, bool exchange);
 
 void kh_metrics_observe(enum kh_hist h, uint64_t us);
 

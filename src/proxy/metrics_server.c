@@ -16,8 +16,8 @@
 #include "event/loop.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-#define MAX_HEADERS 32
-#define HEAD_MAX    256
+#define MAX_HEADERS                   32
+#define HEAD_MAX                      256
 
 struct client {
 	struct kh_io io;
@@ -91,7 +91,10 @@ static int respond(struct client *c, int status, const char *ctype, const char *
 	int n = snprintf(head, sizeof head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-			 status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+			 status,
+			 status == 200   ? "OK"
+			 : status == 404 ? "Not Found"
+					 : "Bad Request",
 			 ctype, body_len);
 
 	if (n < 0 || (size_t)n >= sizeof head || (c->out = malloc((size_t)n + body_len)) == NULL)
@@ -164,7 +167,7 @@ static int read_request(struct client *c)
 		return 0;
 	if (n <= 0 || kh_http_parse_request((const uint8_t *)c->in, (size_t)n, &lim, &h, &err) != 0)
 		return respond(c, 400, "text/plain; charset=utf-8", "bad request\n", 12) == 0 ? 1
-											       : -1;
+											      : -1;
 	return route(c, &h) == 0 ? 1 : -1;
 }
 
@@ -263,10 +266,9 @@ static void on_accept(struct kh_io *io, uint32_t events)
 	}
 }
 
-struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *addr,
-						 socklen_t len, kh_metrics_gauges_fn fn,
-						 void *arg, char *bound, size_t bound_len,
-						 struct kh_err *err)
+struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *addr, socklen_t len,
+						 kh_metrics_gauges_fn fn, void *arg, char *bound,
+						 size_t bound_len, struct kh_err *err)
 {
 	struct kh_metrics_server *s = calloc(1, sizeof *s);
 	struct sockaddr_storage a = *addr;

@@ -22,10 +22,9 @@ typedef void (*kh_metrics_gauges_fn)(void *arg, struct kh_metrics_gauges *out);
 
 /* Binds addr (port 0: a free port) and writes the bound "ip:port" into
  * bound. The thread starts with kh_metrics_server_start(). NULL on error. */
-struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *addr,
-						 socklen_t len, kh_metrics_gauges_fn fn,
-						 void *arg, char *bound, size_t bound_len,
-						 struct kh_err *err);
+struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *addr, socklen_t len,
+						 kh_metrics_gauges_fn fn, void *arg, char *bound,
+						 size_t bound_len, struct kh_err *err);
 
 int kh_metrics_server_start(struct kh_metrics_server *s, struct kh_err *err);
 

@@ -152,9 +152,9 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 		c->port = 0;
 	}
 	kh_conn_fail(c, err->status,
-		     err->reason         ? err->reason
+		     err->reason          ? err->reason
 		     : err->status == 431 ? "header_too_large"
-					 : "bad_request",
+					  : "bad_request",
 		     err->why);
 }
 
@@ -176,8 +176,8 @@ static bool upstream_matches(const struct kh_conn *c, bool tls)
  * a share, so one client holding bodies open cannot starve the others. The
  * header timeout keeps running while the body arrives. */
 
-static struct kh_bodyshare sigbody_share =
-	KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGET, KH_SIGV4_BODY_SHARE);
+static struct kh_bodyshare sigbody_share = KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGET,
+							     KH_SIGV4_BODY_SHARE);
 
 void kh_relay_release_body_room(struct kh_conn *c)
 {
@@ -252,7 +252,8 @@ static int grow_cin(struct kh_conn *c, const struct kh_http_head *h, size_t need
  * must be held whole; 0: it need not be; -1: refused (answered). */
 static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
 {
-	struct kh_rw_ctx ctx = { c->policy, c->host,	 c->port, 443, true, false,
+	struct kh_rw_ctx ctx = { c->policy, c->host,     c->port,
+				 443,       true,        false,
 				 h->target, { NULL, 0 }, (int64_t)time(NULL) };
 	struct kh_rw_result res;
 	int rc;
@@ -311,8 +312,8 @@ static struct kh_slice body_in_cin(const struct kh_conn *c, const struct kh_http
 static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_slice target,
 		    bool tls, bool absolute)
 {
-	struct kh_rw_ctx ctx = { c->policy, c->host, c->port, tls ? 443 : 80, tls, absolute,
-				 target,    body_in_cin(c, h), (int64_t)time(NULL) };
+	struct kh_rw_ctx ctx = { c->policy, c->host, c->port,           tls ? 443 : 80,     tls,
+				 absolute,  target,  body_in_cin(c, h), (int64_t)time(NULL) };
 	struct kh_rw_result res;
 	size_t before = kh_buf_len(&c->uout);
 
@@ -563,10 +564,11 @@ static ssize_t move_body(struct kh_buf *src, struct kh_buf *dst, enum kh_body_ki
 		break;
 	}
 	if (*done && hash != NULL && !kh_sigv4_body_matches(hash)) {
-		*err = (struct kh_http_error){ 400, "the request body does not match the SHA-256 "
-						    "that its x-amz-content-sha256 declares and "
-						    "its SigV4 signature covers; the upstream was "
-						    "not sent the whole request",
+		*err = (struct kh_http_error){ 400,
+					       "the request body does not match the SHA-256 "
+					       "that its x-amz-content-sha256 declares and "
+					       "its SigV4 signature covers; the upstream was "
+					       "not sent the whole request",
 					       NULL };
 		return -2;
 	}

@@ -35,7 +35,7 @@ struct kh_shared {
 	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
 	/* malloc_trim works on the whole process: see kh_worker_note_churn */
 	atomic_uint_fast64_t last_churn_ms; /* any worker's last handshake or close */
-	atomic_uint_fast64_t next_trim_ms;  /* no trim before this; UINT64_MAX: one running */
+	atomic_uint_fast64_t next_trim_ms; /* no trim before this; UINT64_MAX: one running */
 	/* Container bridge listeners (bridgewatch.h), which come and go while
 	 * the daemon runs: one fd per bridge slot (-1: none), owned by the
 	 * daemon, watched by every worker. bridge_gen is bumped on each change;
@@ -47,8 +47,8 @@ struct kh_shared {
 
 /* What a connection on a listener speaks. */
 enum kh_listen_kind {
-	KH_LISTEN_PROXY,            /* HTTP proxy protocol: CONNECT / absolute-form */
-	KH_LISTEN_TRANSPARENT_TLS,  /* a TLS ClientHello straight away (sandbox :443) */
+	KH_LISTEN_PROXY, /* HTTP proxy protocol: CONNECT / absolute-form */
+	KH_LISTEN_TRANSPARENT_TLS, /* a TLS ClientHello straight away (sandbox :443) */
 	KH_LISTEN_TRANSPARENT_HTTP, /* origin-form HTTP, routed by Host (sandbox :80) */
 };
 

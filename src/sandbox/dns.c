@@ -2,13 +2,13 @@
 
 #include <string.h>
 
-#define HDR 12
-#define TYPE_A 1
-#define TYPE_AAAA 28
-#define CLASS_IN 1
-#define RCODE_FORMERR 1
+#define HDR            12
+#define TYPE_A         1
+#define TYPE_AAAA      28
+#define CLASS_IN       1
+#define RCODE_FORMERR  1
 #define RCODE_NXDOMAIN 3
-#define TTL 5 /* short: the answer only points at the sandbox's own relay */
+#define TTL            5 /* short: the answer only points at the sandbox's own relay */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -49,7 +49,7 @@ static size_t reply(const uint8_t *q, size_t qend, uint8_t *out, size_t cap, int
 		return 0;
 	memcpy(out, q, qend);
 	out[2] = (uint8_t)(0x84 | (q[2] & 0x01)); /* QR, AA, keep RD */
-	out[3] = (uint8_t)(0x80 | rcode);         /* RA */
+	out[3] = (uint8_t)(0x80 | rcode); /* RA */
 	put16(out + 4, qend > HDR ? 1 : 0); /* FORMERR answers carry no question */
 	put16(out + 6, 0);
 	put16(out + 8, 0);

@@ -17,8 +17,8 @@
 #define KH_DNS_MAX 512 /* classic UDP message size; our answers always fit */
 
 enum kh_dns_verdict {
-	KH_DNS_ANSWERED,  /* allowed name */
-	KH_DNS_REFUSED,   /* not allowed: NXDOMAIN */
+	KH_DNS_ANSWERED, /* allowed name */
+	KH_DNS_REFUSED, /* not allowed: NXDOMAIN */
 	KH_DNS_MALFORMED, /* FORMERR or dropped */
 };
 

@@ -52,13 +52,13 @@
 #include "sandbox/confine.h"
 #include "tls/tlspeek.h"
 
-#define RELAY_BUF 65536
-#define FIRST_LINE_MAX 4096
+#define RELAY_BUF        65536
+#define FIRST_LINE_MAX   4096
 #define MAX_DNS_PATTERNS KH_MAX_ALLOW_RULES
-#define MAX_LISTENERS 5
-#define MAX_TOKEN_KEYS 256 /* --token-key: the random parts of the sandbox's tokens */
-#define KEY_LEN 32         /* as the daemon matches them (policy.c) */
-#define ID_WAIT_MS 5000    /* for `keyhole sandbox` to tell us who we are */
+#define MAX_LISTENERS    5
+#define MAX_TOKEN_KEYS   256 /* --token-key: the random parts of the sandbox's tokens */
+#define KEY_LEN          32 /* as the daemon matches them (policy.c) */
+#define ID_WAIT_MS       5000 /* for `keyhole sandbox` to tell us who we are */
 
 /* Which daemon socket a connection is relayed to. */
 enum entry { ENTRY_PROXY, ENTRY_TLS, ENTRY_HTTP };
@@ -72,7 +72,7 @@ struct pipe_buf {
 };
 
 struct relay {
-	int client, upstream;     /* upstream is -1 until the start was judged */
+	int client, upstream; /* upstream is -1 until the start was judged */
 	enum entry entry;
 	struct pipe_buf up, down; /* client->upstream, upstream->client */
 };
@@ -83,10 +83,10 @@ struct listener {
 };
 
 struct init {
-	char socks[3][64];        /* /proc/self/fd/<home fd>/<name> */
+	char socks[3][64]; /* /proc/self/fd/<home fd>/<name> */
 	char allow[KH_SANDBOX_MAX_ALLOW][KH_HOST_BUF + 2]; /* --allow-host */
 	size_t n_allow;
-	char dns[MAX_DNS_PATTERNS][KH_HOST_BUF + 2];       /* the daemon's allowlist */
+	char dns[MAX_DNS_PATTERNS][KH_HOST_BUF + 2]; /* the daemon's allowlist */
 	size_t n_dns;
 	struct listener lis[MAX_LISTENERS];
 	size_t n_lis;
@@ -135,7 +135,8 @@ static bool match_any(char (*pats)[KH_HOST_BUF + 2], size_t n, const char *host)
 
 static bool narrowed_ok(const struct init *in, const char *host)
 {
-	return in->n_allow == 0 || match_any((char (*)[KH_HOST_BUF + 2])in->allow, in->n_allow, host);
+	return in->n_allow == 0 ||
+	       match_any((char(*)[KH_HOST_BUF + 2]) in->allow, in->n_allow, host);
 }
 
 /* Offset of a token's random part in s, or -1. */
@@ -180,8 +181,13 @@ static void audit_refusal(const struct init *in, const char *mode, const char *h
 			  const char *reason, const char *detail)
 {
 	struct kh_audit_rec r = { .client = in->identity[0] ? in->identity : "sandbox",
-				  .mode = mode, .method = "-", .host = host, .decision = "deny",
-				  .reason = reason, .detail = detail, .sandbox = in->label,
+				  .mode = mode,
+				  .method = "-",
+				  .host = host,
+				  .decision = "deny",
+				  .reason = reason,
+				  .detail = detail,
+				  .sandbox = in->label,
 				  .redact = &in->redact };
 	char shown[KH_HOST_BUF + 8];
 	long at;
@@ -216,7 +222,8 @@ static void refuse_http(struct relay *r, const char *host)
 	char msg[512], body[320];
 	int b = snprintf(body, sizeof body,
 			 "keyhole sandbox: %s is not in this sandbox's --allow-host list\n",
-			 host[0] ? host : "only CONNECT (https) is allowed with --allow-host; this");
+			 host[0] ? host
+				 : "only CONNECT (https) is allowed with --allow-host; this");
 	int n = snprintf(msg, sizeof msg,
 			 "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
 			 "Content-Length: %d\r\nConnection: close\r\n"
@@ -252,8 +259,7 @@ static int judge_tls(struct relay *r, const struct init *in)
 		return r->up.eof ? -1 : 0;
 	if (p != KH_PEEK_SNI || !narrowed_ok(in, host)) {
 		audit_refusal(in, "transparent", p == KH_PEEK_SNI ? host : "",
-			      "sandbox_host_not_allowed",
-			      "not in the sandbox's --allow-host list");
+			      "sandbox_host_not_allowed", "not in the sandbox's --allow-host list");
 		return -1;
 	}
 	return 1;
@@ -386,9 +392,11 @@ static void serve_dns(struct init *in, int fd)
 		return;
 	alen = kh_dns_answer(q, (size_t)n, a, sizeof a, dns_allowed, in, &res);
 	if (res.verdict == KH_DNS_REFUSED)
-		audit_refusal(in, "dns", res.name, in->dns_leak ? "token_leak_attempt" : "dns_not_allowed",
-			      in->dns_leak ? "a proxy token appears in a DNS name; answered NXDOMAIN"
-					   : "name is not on the allowlist; answered NXDOMAIN");
+		audit_refusal(in, "dns", res.name,
+			      in->dns_leak ? "token_leak_attempt" : "dns_not_allowed",
+			      in->dns_leak
+				      ? "a proxy token appears in a DNS name; answered NXDOMAIN"
+				      : "name is not on the allowlist; answered NXDOMAIN");
 	if (alen > 0)
 		(void)!sendto(fd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
 }
@@ -536,8 +544,10 @@ static int open_sockets(struct init *in, uint16_t port)
 	    add_listener(in, AF_INET6, 80, ENTRY_HTTP) != 0 ||
 	    (in->dns_fds[0] = bind_local(AF_INET, SOCK_DGRAM, 53)) < 0 ||
 	    (in->dns_fds[1] = bind_local(AF_INET6, SOCK_DGRAM, 53)) < 0)
-		fprintf(stderr, "keyhole sandbox: warning: transparent mode is off (%s); programs "
-				"must use HTTPS_PROXY\n", strerror(errno));
+		fprintf(stderr,
+			"keyhole sandbox: warning: transparent mode is off (%s); programs "
+			"must use HTTPS_PROXY\n",
+			strerror(errno));
 	return 0;
 }
 
@@ -742,7 +752,8 @@ static void build_redact(struct init *in)
 	struct kh_err err;
 
 	for (size_t k = 0; k < in->n_keys; k++)
-		items[k] = (struct kh_redact_item){ "TOKEN", (const uint8_t *)in->keys[k], KEY_LEN };
+		items[k] = (struct kh_redact_item){ "TOKEN", (const uint8_t *)in->keys[k],
+						    KEY_LEN };
 	if (kh_redact_build(&in->redact, items, in->n_keys, &err) != 0)
 		fprintf(stderr, "keyhole sandbox-init: %s\n", err.msg);
 }
@@ -758,7 +769,8 @@ int kh_cmd_sandbox_init(int argc, char **argv)
 		return kh_cli_usage_error("sandbox-init", "for keyhole sandbox's own use");
 	build_redact(&in);
 	if (getpid() != 1)
-		fprintf(stderr, "keyhole sandbox-init: warning: not pid 1 (run by keyhole sandbox)\n");
+		fprintf(stderr,
+			"keyhole sandbox-init: warning: not pid 1 (run by keyhole sandbox)\n");
 	if (setup(&in, (uint16_t)port, argv + optind) != 0)
 		return 125;
 	return loop(&in);

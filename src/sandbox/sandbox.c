@@ -319,8 +319,9 @@ static void bind_label(const struct kh_cli_ctx *x, const char *label, pid_t pid)
 	struct kh_err err = { "" };
 
 	if (label[0] != '\0' && pid > 0 && kh_ctl_bind(x->paths.control, label, pid, &err) != 0)
-		fprintf(stderr, "keyhole sandbox: warning: records of requests without a token "
-				"will not name sandbox %s: %s\n",
+		fprintf(stderr,
+			"keyhole sandbox: warning: records of requests without a token "
+			"will not name sandbox %s: %s\n",
 			label, err.msg);
 }
 

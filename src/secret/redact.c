@@ -73,7 +73,7 @@ static void free_values(struct kh_scrub_secret *v, size_t n)
 static size_t margin(const struct kh_redact *r)
 {
 	size_t longest = r->exact.max_len > r->folded.max_len ? r->exact.max_len
-							       : r->folded.max_len;
+							      : r->folded.max_len;
 
 	for (int d = 0; d < KH_REDACT_PCT_DEPTH && longest < KH_REDACT_SCAN_MAX; d++)
 		longest *= 3;
@@ -96,8 +96,8 @@ int kh_redact_build(struct kh_redact *r, const struct kh_redact_item *items, siz
 		if (folded_values(&items[i], &folded[2 * i], &folded[2 * i + 1]) != 0)
 			goto oom;
 	}
-	if (kh_scrub_set_build_forms(&r->exact, exact, n,
-				     KH_SCRUB_F_B64 | KH_SCRUB_F_B64_ALIGNED, err) != 0 ||
+	if (kh_scrub_set_build_forms(&r->exact, exact, n, KH_SCRUB_F_B64 | KH_SCRUB_F_B64_ALIGNED,
+				     err) != 0 ||
 	    kh_scrub_set_build_forms(&r->folded, folded, 2 * n, KH_SCRUB_F_RAW, err) != 0)
 		goto fail;
 	KH_CHECK(r->exact.n_names + r->folded.n_names < UINT16_MAX); /* marks are 16-bit */

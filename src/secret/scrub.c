@@ -156,10 +156,14 @@ static const struct {
 	enum form f;
 	unsigned mask;
 } form_table[] = {
-	{ F_RAW, KH_SCRUB_F_RAW },	       { F_PCT_UPPER, KH_SCRUB_F_PCT },
-	{ F_PCT_LOWER, KH_SCRUB_F_PCT },       { F_B64_PAD, KH_SCRUB_F_B64 },
-	{ F_B64_NOPAD, KH_SCRUB_F_B64 },       { F_B64_A0, KH_SCRUB_F_B64_ALIGNED },
-	{ F_B64_A1, KH_SCRUB_F_B64_ALIGNED }, { F_B64_A2, KH_SCRUB_F_B64_ALIGNED },
+	{ F_RAW, KH_SCRUB_F_RAW },
+	{ F_PCT_UPPER, KH_SCRUB_F_PCT },
+	{ F_PCT_LOWER, KH_SCRUB_F_PCT },
+	{ F_B64_PAD, KH_SCRUB_F_B64 },
+	{ F_B64_NOPAD, KH_SCRUB_F_B64 },
+	{ F_B64_A0, KH_SCRUB_F_B64_ALIGNED },
+	{ F_B64_A1, KH_SCRUB_F_B64_ALIGNED },
+	{ F_B64_A2, KH_SCRUB_F_B64_ALIGNED },
 };
 
 static bool base64_form(enum form f)
@@ -184,10 +188,10 @@ static void add_forms(struct kh_scrub_set *s, const struct kh_scrub_secret *sec,
 					 s->arena + s->arena_used);
 			s->arena_used += nd->len;
 			nd->rep = s->arena + s->arena_used;
-			nd->rep_len = sec->token == NULL ? 0
-							 : encode(form, abcs[a], sec->token,
-								  sec->token_len,
-								  s->arena + s->arena_used);
+			nd->rep_len = sec->token == NULL
+					      ? 0
+					      : encode(form, abcs[a], sec->token, sec->token_len,
+						       s->arena + s->arena_used);
 			s->arena_used += nd->rep_len;
 			nd->secret = idx;
 			nd->seq = (uint32_t)s->n;
@@ -339,8 +343,7 @@ static enum at decide(const struct kh_scrub_set *s, const uint8_t *p, size_t ava
 	size_t k = avail < QUAD_LEN ? avail : QUAD_LEN;
 	const struct kh_scrub_needle *best = NULL;
 
-	for (size_t j = lower_bound(s, p, k); j < s->n && memcmp(s->needles[j].p, p, k) == 0;
-	     j++) {
+	for (size_t j = lower_bound(s, p, k); j < s->n && memcmp(s->needles[j].p, p, k) == 0; j++) {
 		const struct kh_scrub_needle *nd = &s->needles[j];
 
 		if (nd->len > avail) {

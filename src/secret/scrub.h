@@ -94,8 +94,8 @@ struct kh_scrub_set {
 
 /* Builds the set (an empty set, n == 0, when no secret qualifies). 0 / -1.
  * On failure s is left empty and safe to free. */
-int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets,
-		       size_t n, struct kh_err *err);
+int kh_scrub_set_build(struct kh_scrub_set *s, const struct kh_scrub_secret *secrets, size_t n,
+		       struct kh_err *err);
 
 /* The same with a chosen set of forms (KH_SCRUB_F_*), e.g. for a set that
  * only finds (redact.c). */

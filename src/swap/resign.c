@@ -68,7 +68,7 @@ static struct aws_creds find_creds(const struct kh_policy *p)
 }
 
 static const struct kh_http_header *find_header(const struct kh_http_head *h, const char *name,
-						 size_t *index)
+						size_t *index)
 {
 	for (size_t i = 0; i < h->n_headers; i++)
 		if (kh_slice_eq_cstr_nocase(h->headers[i].name, name)) {
@@ -80,8 +80,7 @@ static const struct kh_http_header *find_header(const struct kh_http_head *h, co
 }
 
 /* The Authorization header of a SigV4 request (the first one), or NULL. */
-static const struct kh_http_header *sigv4_authorization(const struct kh_http_head *h,
-							 size_t *index)
+static const struct kh_http_header *sigv4_authorization(const struct kh_http_head *h, size_t *index)
 {
 	const struct kh_http_header *a = find_header(h, "authorization", index);
 
@@ -238,9 +237,14 @@ static int check_scope(struct job *j)
 
 static bool hop_by_hop_name(const struct kh_http_head *h, struct kh_slice name)
 {
-	static const char *const fixed[] = { "connection", "proxy-connection", "keep-alive",
-					     "proxy-authorization", "proxy-authenticate", "te",
-					     "upgrade", "authorization" };
+	static const char *const fixed[] = { "connection",
+					     "proxy-connection",
+					     "keep-alive",
+					     "proxy-authorization",
+					     "proxy-authenticate",
+					     "te",
+					     "upgrade",
+					     "authorization" };
 
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (kh_slice_eq_cstr_nocase(name, fixed[i]))
@@ -392,8 +396,8 @@ static int session_token(struct job *j)
 	j->session_index = -1;
 	if (t == NULL)
 		return 0; /* a token in it is refused later as misplaced */
-	if (h == NULL || !kh_slice_eq(kh_slice_trim_ows(h->value),
-				      kh_slice_make(t->token, t->token_len)))
+	if (h == NULL ||
+	    !kh_slice_eq(kh_slice_trim_ows(h->value), kh_slice_make(t->token, t->token_len)))
 		return refuse(j->res, 400, "sigv4_unsupported",
 			      "keyhole's AWS credentials are temporary: the request must carry "
 			      "the sandbox's %s in X-Amz-Security-Token",
@@ -544,9 +548,9 @@ static int prepare(struct job *j)
 			      why);
 	if (!kh_slice_eq(j->auth.akid,
 			 kh_slice_make(j->aws.key_id->token, j->aws.key_id->token_len)))
-		return refuse(j->res, 400, "sigv4_malformed",
-			      "the fake %s must be the whole key id in Credential=",
-			      KH_AWS_KEY_ID_ENV);
+		return refuse(
+			j->res, 400, "sigv4_malformed",
+			"the fake %s must be the whole key id in Credential=", KH_AWS_KEY_ID_ENV);
 	if (check_destination(j) != 0 || check_scope(j) != 0 || check_signed_headers(j) != 0 ||
 	    check_date(j) != 0 || declared_payload(j) != 0 || session_token(j) != 0)
 		return -1;

@@ -12,10 +12,10 @@
 
 /* Chunks we write are at most MAX_CHUNK bytes, so the size line fits in
  * "XXXX\r\n" (leading zeros are valid chunk-size digits). */
-#define MAX_CHUNK  0xffff
-#define FRAME_HEAD 6
-#define FRAME_TAIL 2
-#define LAST_CHUNK "0\r\n\r\n"
+#define MAX_CHUNK      0xffff
+#define FRAME_HEAD     6
+#define FRAME_TAIL     2
+#define LAST_CHUNK     "0\r\n\r\n"
 #define LAST_CHUNK_LEN (sizeof LAST_CHUNK - 1)
 
 enum decode { DEC_NONE, DEC_GZIP, DEC_DEFLATE };
@@ -329,7 +329,8 @@ static int src_next(struct kh_conn *c, struct kh_rscrub *rs, const uint8_t **p, 
 	if (ex->resp_body == KH_BODY_LENGTH)
 		*n = (size_t)min_size(*n, ex->resp_left);
 	else if (ex->resp_body == KH_BODY_CHUNKED)
-		*n = rs->chunk_done ? 0 : (size_t)min_size(*n, kh_chunked_data_run(&ex->resp_chunked));
+		*n = rs->chunk_done ? 0
+				    : (size_t)min_size(*n, kh_chunked_data_run(&ex->resp_chunked));
 	return 0;
 }
 
@@ -410,7 +411,8 @@ static int inflate_more(struct kh_conn *c, struct kh_rscrub *rs, bool *moved)
 		if (n == 0)
 			return 0;
 		if (z_start(rs, p, n, src_done(c)) != 0) {
-			kh_conn_fail(c, 502, "internal_error", "out of memory decoding the response");
+			kh_conn_fail(c, 502, "internal_error",
+				     "out of memory decoding the response");
 			return -1;
 		}
 		if (!rs->z_ready)
@@ -553,7 +555,8 @@ bool kh_rscrub_body(struct kh_conn *c)
 
 static bool decodable(struct kh_slice coding)
 {
-	return kh_slice_eq_cstr_nocase(coding, "gzip") || kh_slice_eq_cstr_nocase(coding, "x-gzip") ||
+	return kh_slice_eq_cstr_nocase(coding, "gzip") ||
+	       kh_slice_eq_cstr_nocase(coding, "x-gzip") ||
 	       kh_slice_eq_cstr_nocase(coding, "deflate") ||
 	       kh_slice_eq_cstr_nocase(coding, "identity");
 }

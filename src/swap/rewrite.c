@@ -459,7 +459,8 @@ static void emit_accept_encoding(struct rw *w, const struct kh_http_header *h)
  * spelling some servers (Apache httpd) still honour. */
 static bool range_field(struct kh_slice name)
 {
-	return kh_slice_eq_cstr_nocase(name, "range") || kh_slice_eq_cstr_nocase(name, "if-range") ||
+	return kh_slice_eq_cstr_nocase(name, "range") ||
+	       kh_slice_eq_cstr_nocase(name, "if-range") ||
 	       kh_slice_eq_cstr_nocase(name, "request-range");
 }
 

@@ -103,7 +103,8 @@ static bool signed_headers_ok(struct kh_slice s)
 			at_start = true;
 			continue;
 		}
-		if (c <= ' ' || c > '~' || (c >= 'A' && c <= 'Z') || strchr("\"(),/:<=>?@[\\]{}", c))
+		if (c <= ' ' || c > '~' || (c >= 'A' && c <= 'Z') ||
+		    strchr("\"(),/:<=>?@[\\]{}", c))
 			return false;
 		at_start = false;
 	}
@@ -274,7 +275,8 @@ static struct kh_slice reencode(struct kh_slice s, char *scratch, size_t *used)
 		unsigned char c = (unsigned char)s.ptr[i];
 		int hi, lo;
 
-		if (c == '%' && i + 2 < s.len && (hi = hexval(s.ptr[i + 1])) >= 0 && (lo = hexval(s.ptr[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < s.len && (hi = hexval(s.ptr[i + 1])) >= 0 &&
+		    (lo = hexval(s.ptr[i + 2])) >= 0) {
 			c = (unsigned char)(hi * 16 + lo);
 			i += 2;
 		}
@@ -439,8 +441,8 @@ void kh_sigv4_sha256_hex(const void *p, size_t n, char hex[KH_SIGV4_HEX_LEN + 1]
 	hex_encode(md, sizeof md, hex);
 }
 
-int kh_sigv4_string_to_sign(struct kh_slice amz_date, struct kh_slice scope,
-			    struct kh_slice creq, struct kh_buf *b)
+int kh_sigv4_string_to_sign(struct kh_slice amz_date, struct kh_slice scope, struct kh_slice creq,
+			    struct kh_buf *b)
 {
 	struct out o = { b, false };
 	size_t before = kh_buf_len(b);

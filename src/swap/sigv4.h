@@ -69,13 +69,12 @@ struct kh_sigv4_req {
 /* Appends the canonical request to out (whose cap bounds it). Returns 0, or
  * -1 with *why set when out is too small or the input has too many query
  * parameters or signed headers. */
-int kh_sigv4_canonical_request(const struct kh_sigv4_req *r, struct kh_buf *out,
-			       const char **why);
+int kh_sigv4_canonical_request(const struct kh_sigv4_req *r, struct kh_buf *out, const char **why);
 
 /* Appends "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(creq)>" to
  * out. Returns 0 / -1 (does not fit). */
-int kh_sigv4_string_to_sign(struct kh_slice amz_date, struct kh_slice scope,
-			    struct kh_slice creq, struct kh_buf *out);
+int kh_sigv4_string_to_sign(struct kh_slice amz_date, struct kh_slice scope, struct kh_slice creq,
+			    struct kh_buf *out);
 
 /* kSigning = HMAC chain over "AWS4"+secret, date, region, service,
  * "aws4_request". Returns 0, or -1 if the secret is longer than

@@ -3,8 +3,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define RECORD_HEADER 5
-#define TYPE_HANDSHAKE 0x16
+#define RECORD_HEADER   5
+#define TYPE_HANDSHAKE  0x16
 #define HS_CLIENT_HELLO 0x01
 #define EXT_SERVER_NAME 0x0000
 
@@ -101,10 +101,10 @@ static enum kh_peek_result client_hello(struct rd *r, char host[KH_HOST_BUF])
 {
 	struct rd exts;
 
-	skip(r, 2 + 32);           /* legacy_version, random */
-	skip(r, get(r, 1));        /* legacy_session_id */
-	skip(r, get(r, 2));        /* cipher_suites */
-	skip(r, get(r, 1));        /* legacy_compression_methods */
+	skip(r, 2 + 32); /* legacy_version, random */
+	skip(r, get(r, 1)); /* legacy_session_id */
+	skip(r, get(r, 2)); /* cipher_suites */
+	skip(r, get(r, 1)); /* legacy_compression_methods */
 	if (r->bad)
 		return KH_PEEK_BAD;
 	if (r->pos == r->len)

@@ -15,10 +15,10 @@
 #define KH_CLIENT_HELLO_MAX 16384 /* handshake bytes we are willing to wait for */
 
 enum kh_peek_result {
-	KH_PEEK_MORE = 0,    /* need more bytes */
-	KH_PEEK_SNI = 1,     /* host filled in */
-	KH_PEEK_NO_SNI = 2,  /* a valid ClientHello without server_name */
-	KH_PEEK_BAD = -1,    /* not TLS, malformed, or too large */
+	KH_PEEK_MORE = 0, /* need more bytes */
+	KH_PEEK_SNI = 1, /* host filled in */
+	KH_PEEK_NO_SNI = 2, /* a valid ClientHello without server_name */
+	KH_PEEK_BAD = -1, /* not TLS, malformed, or too large */
 };
 
 /* Looks at the first len bytes of a connection. host gets the normalized

@@ -43,7 +43,8 @@ static bool has_label(const char *host, struct kh_slice label, bool prefix)
 	while (*p != '\0') {
 		size_t n = strcspn(p, ".");
 
-		if ((prefix ? n >= label.len : n == label.len) && memcmp(p, label.ptr, label.len) == 0)
+		if ((prefix ? n >= label.len : n == label.len) &&
+		    memcmp(p, label.ptr, label.len) == 0)
 			return true;
 		p += n + (p[n] == '.');
 	}
@@ -93,7 +94,7 @@ static void check_s3_host(const struct kh_awsscope_req *r)
 
 static void check_aws_host(const struct kh_awsscope_req *r)
 {
-	static const char *const customer[] = { "execute-api", "lambda-url",	   "elb",
+	static const char *const customer[] = { "execute-api", "lambda-url",       "elb",
 						"compute",     "s3-object-lambda", "compute-1" };
 
 	CHECK(kh_awsscope_region_ok(r->region) && kh_awsscope_service_ok(r->service));

@@ -50,7 +50,8 @@ static void check_reply(struct kh_grants *g, json_t *a)
 		CHECK(e != NULL && e[0] != '\0' && strlen(e) < KH_ERR_MAX);
 		return;
 	}
-	json_array_foreach (json_object_get(a, "tokens"), i, v) {
+	json_array_foreach(json_object_get(a, "tokens"), i, v)
+	{
 		const char *t = json_string_value(json_object_get(v, "token"));
 		bool live = false;
 
@@ -59,7 +60,8 @@ static void check_reply(struct kh_grants *g, json_t *a)
 			live |= g->v[k].in_use && strcmp(g->v[k].token, t) == 0;
 		CHECK(live);
 	}
-	json_array_foreach (json_object_get(a, "grants"), i, v) {
+	json_array_foreach(json_object_get(a, "grants"), i, v)
+	{
 		const char *t = json_string_value(json_object_get(v, "token"));
 
 		CHECK(t != NULL && strlen(t) <= KH_TOKEN_LOG_CHARS + 3);

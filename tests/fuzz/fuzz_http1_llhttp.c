@@ -316,8 +316,8 @@ static const llhttp_settings_t *settings(void)
 }
 
 /* Retries already applied to this input (each at most once). */
-#define CANON_LINE 1u
-#define NORMALIZED 2u
+#define CANON_LINE  1u
+#define NORMALIZED  2u
 
 static void differential(const uint8_t *data, size_t size, unsigned done);
 

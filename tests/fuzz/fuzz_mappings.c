@@ -63,7 +63,8 @@ static bool same_entry(const struct kh_mapping *a, const struct kh_mapping *b)
 	    a->n_locs != b->n_locs)
 		return false;
 	for (size_t i = 0; i < a->n_locs; i++)
-		if (a->locs[i].kind != b->locs[i].kind || strcmp(a->locs[i].name, b->locs[i].name) ||
+		if (a->locs[i].kind != b->locs[i].kind ||
+		    strcmp(a->locs[i].name, b->locs[i].name) ||
 		    strcmp(a->locs[i].tmpl, b->locs[i].tmpl))
 			return false;
 	for (size_t i = 0; i < a->n_hosts; i++)

@@ -33,8 +33,10 @@ static struct kh_redact red;
 
 static void b64_middle(const char *v, size_t a, bool url, char *out)
 {
-	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	static const char urls[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char std[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char urls[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const char *abc = url ? urls : std;
 	size_t n = strlen(v), total = a + n, bits = 0, o = 0, from = (8 * a + 5) / 6,
 	       to = 8 * (a + n) / 6;

@@ -47,7 +47,10 @@ static const struct known known[] = {
 	  "sk-ant-REAL-Hf3Jk7Wq0Ty5Ru2",
 	  { "api.anthropic.com", "*.anthropic.test" } },
 	{ "GROQ_API_KEY", GROQ_TOK, NULL, { "api.groq.com", NULL } },
-	{ "GEMINI_API_KEY", GEM_TOK, "AIzaREAL-gem_Pq7", { "generativelanguage.googleapis.com", NULL } },
+	{ "GEMINI_API_KEY",
+	  GEM_TOK,
+	  "AIzaREAL-gem_Pq7",
+	  { "generativelanguage.googleapis.com", NULL } },
 	{ "GIT_TOKEN", GIT_TOK, "ghpREALgitXy3", { "git.example.com", NULL } },
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
@@ -75,11 +78,16 @@ static const struct {
 	const char *host;
 	uint16_t port;
 } dests[] = {
-	{ "api.openai.com", 443 },    { "api.anthropic.com", 443 },
-	{ "eu.anthropic.test", 443 }, { "api.groq.com", 443 },
-	{ "evil.test", 443 },         { "api.openai.com", 8443 },
-	{ "plain.test", 443 },        { "::1", 443 },
-	{ "generativelanguage.googleapis.com", 443 }, { "git.example.com", 443 },
+	{ "api.openai.com", 443 },
+	{ "api.anthropic.com", 443 },
+	{ "eu.anthropic.test", 443 },
+	{ "api.groq.com", 443 },
+	{ "evil.test", 443 },
+	{ "api.openai.com", 8443 },
+	{ "plain.test", 443 },
+	{ "::1", 443 },
+	{ "generativelanguage.googleapis.com", 443 },
+	{ "git.example.com", 443 },
 };
 #define N_DESTS (sizeof dests / sizeof dests[0])
 
@@ -157,11 +165,13 @@ static void check_accept_encoding(const struct kh_http_header *h, size_t *seen)
 	(*seen)++;
 	while (kh_http_list_next(&v, &elem)) {
 		long semi = kh_slice_find(elem, ';');
-		struct kh_slice c = semi < 0 ? elem : kh_slice_trim_ows(kh_slice_make(elem.ptr,
-										      (size_t)semi));
+		struct kh_slice c = semi < 0 ? elem
+					     : kh_slice_trim_ows(
+						       kh_slice_make(elem.ptr, (size_t)semi));
 
 		CHECK(kh_slice_eq_cstr_nocase(c, "gzip") || kh_slice_eq_cstr_nocase(c, "x-gzip") ||
-		      kh_slice_eq_cstr_nocase(c, "deflate") || kh_slice_eq_cstr_nocase(c, "identity"));
+		      kh_slice_eq_cstr_nocase(c, "deflate") ||
+		      kh_slice_eq_cstr_nocase(c, "identity"));
 	}
 }
 

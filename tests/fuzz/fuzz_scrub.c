@@ -22,8 +22,8 @@
 #define MAX_BODY 8192
 #define OUT_CAP  (MAX_BODY * 8 + 64)
 
-static const char *const tokens[] = { "keyhole-openai-0123456789abcdef0123456789abcdef",
-				      "TOK", "keyhole-x-ffffffffffffffffffffffffffffffff/+=" };
+static const char *const tokens[] = { "keyhole-openai-0123456789abcdef0123456789abcdef", "TOK",
+				      "keyhole-x-ffffffffffffffffffffffffffffffff/+=" };
 static const char *const names[] = { "A_KEY", "B_KEY", "C_KEY" };
 
 static uint8_t ref[OUT_CAP], got[OUT_CAP], one[OUT_CAP];

@@ -58,7 +58,8 @@ static void check_creq(struct kh_sigv4_req *r)
 
 				CHECK(len > 4 && memcmp(s, "GET\n", 4) == 0 && nl != NULL);
 				if (p == KH_SIGV4_PATH_NORMALIZED) {
-					struct kh_slice path = kh_slice_make(s + 4, (size_t)(nl - s - 4));
+					struct kh_slice path = kh_slice_make(s + 4,
+									     (size_t)(nl - s - 4));
 
 					CHECK(path.ptr[0] == '/');
 					CHECK(memmem(path.ptr, path.len, "/./", 3) == NULL);
@@ -83,7 +84,8 @@ static void check_date(struct kh_slice v)
 		return;
 	CHECK(v.len == 16);
 	tt = (time_t)t;
-	CHECK(gmtime_r(&tt, &tm) != NULL && strftime(back, sizeof back, "%Y%m%dT%H%M%SZ", &tm) == 16);
+	CHECK(gmtime_r(&tt, &tm) != NULL &&
+	      strftime(back, sizeof back, "%Y%m%dT%H%M%SZ", &tm) == 16);
 	CHECK(memcmp(back, v.ptr, 16) == 0 || memcmp(v.ptr + 13, "60", 2) == 0);
 }
 
@@ -103,8 +105,9 @@ static void check_digest(struct kh_slice v)
 	kh_sigv4_body_update(b, body.ptr + body.len / 3, body.len - body.len / 3);
 	kh_sigv4_sha256_hex(body.ptr, body.len, hex);
 	for (size_t i = 0; i < 64; i++)
-		same &= hex[i] == ((digest.ptr[i] >= 'A' && digest.ptr[i] <= 'F') ? digest.ptr[i] + 32
-										    : digest.ptr[i]);
+		same &= hex[i] == ((digest.ptr[i] >= 'A' && digest.ptr[i] <= 'F')
+					   ? digest.ptr[i] + 32
+					   : digest.ptr[i]);
 	CHECK(kh_sigv4_body_matches(b) == same);
 	kh_sigv4_body_free(b);
 }
@@ -133,8 +136,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			: kh_slice_make(target.ptr + q + 1, target.len - (size_t)q - 1);
 	r.headers = h;
 	r.n_headers = 2;
-	r.signed_headers = kh_sigv4_parse_auth(auth, &a, &why) == 0 ? a.signed_headers
-								     : KH_SLICE_LIT("host;x-amz-date");
+	r.signed_headers = kh_sigv4_parse_auth(auth, &a, &why) == 0
+				   ? a.signed_headers
+				   : KH_SLICE_LIT("host;x-amz-date");
 	r.payload_hash = KH_SLICE_LIT("UNSIGNED-PAYLOAD");
 	check_creq(&r);
 	check_date(target);

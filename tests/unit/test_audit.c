@@ -21,9 +21,14 @@ static int mem_fd;
 
 static struct kh_audit_rec rec(const char *path)
 {
-	return (struct kh_audit_rec){ .client = "127.0.0.1:5000", .mode = "mitm",
-				      .method = "GET", .host = "api.openai.test", .port = 443,
-				      .path = path, .status = 200, .decision = "allow",
+	return (struct kh_audit_rec){ .client = "127.0.0.1:5000",
+				      .mode = "mitm",
+				      .method = "GET",
+				      .host = "api.openai.test",
+				      .port = 443,
+				      .path = path,
+				      .status = 200,
+				      .decision = "allow",
 				      .reason = "allowed" };
 }
 

@@ -27,8 +27,14 @@ static void escapes(void)
 	CHECK_STR(esc("plain.test/a", 12, &cols), "plain.test/a");
 	CHECK_INT(cols, 12);
 	CHECK_STR(esc("a\x1b[31m\x07\x7f\\", 9, &cols), "a\\x1b[31m\\x07\\x7f\\\\");
-	CHECK_STR(esc("\xc2\x9b" "2J", 4, &cols), "\\u{009b}2J"); /* C1 CSI */
-	CHECK_STR(esc("\xe2\x80\xae" "x", 4, &cols), "\\u{202e}x"); /* RLO */
+	CHECK_STR(esc("\xc2\x9b"
+		      "2J",
+		      4, &cols),
+		  "\\u{009b}2J"); /* C1 CSI */
+	CHECK_STR(esc("\xe2\x80\xae"
+		      "x",
+		      4, &cols),
+		  "\\u{202e}x"); /* RLO */
 	CHECK_STR(esc("\xe2\x81\xa6", 3, &cols), "\\u{2066}");
 	CHECK_STR(esc("caf\xc3\xa9", 5, &cols), "caf\xc3\xa9"); /* ordinary UTF-8 stays */
 	CHECK_INT(cols, 4);

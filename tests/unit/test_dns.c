@@ -10,8 +10,8 @@ static size_t query(const char *name, uint16_t qtype, bool edns)
 
 	memset(q, 0, sizeof q);
 	q[0] = 0x12, q[1] = 0x34, q[2] = 0x01; /* id, RD */
-	q[5] = 1;                              /* qdcount */
-	q[11] = edns ? 1 : 0;                  /* arcount */
+	q[5] = 1; /* qdcount */
+	q[11] = edns ? 1 : 0; /* arcount */
 	for (const char *p = name; *p;) {
 		const char *dot = strchr(p, '.');
 		size_t l = dot ? (size_t)(dot - p) : strlen(p);
@@ -47,7 +47,8 @@ static void answers_allowed_a_and_aaaa(void)
 	size_t n = kh_dns_answer(out, 0, out, 0, allow_api, NULL, &r);
 
 	CHECK_INT(n, 0);
-	n = kh_dns_answer(q, query("API.OpenAI.com", 1, true), out, sizeof out, allow_api, NULL, &r);
+	n = kh_dns_answer(q, query("API.OpenAI.com", 1, true), out, sizeof out, allow_api, NULL,
+			  &r);
 	CHECK_INT(r.verdict, KH_DNS_ANSWERED);
 	CHECK_STR(r.name, "api.openai.com");
 	CHECK(n > 16);

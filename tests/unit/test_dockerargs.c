@@ -36,10 +36,11 @@ static bool has(const struct kh_argv *a, const char *flag, const char *value)
 	return false;
 }
 
-static int run(const struct kh_user_env *u, size_t n, bool enforce, struct kh_argv *out,
-	       char *node)
+static int run(const struct kh_user_env *u, size_t n, bool enforce, struct kh_argv *out, char *node)
 {
-	struct kh_docker_in in = { "/home/u/.keyhole/ca.crt", 9090, &maps, NULL, u, n, enforce, NULL };
+	struct kh_docker_in in = {
+		"/home/u/.keyhole/ca.crt", 9090, &maps, NULL, u, n, enforce, NULL
+	};
 	struct kh_err err;
 
 	memset(out, 0, sizeof *out);
@@ -60,7 +61,9 @@ static void full_argument_set(void)
 	CHECK(has(&a, "-e", "SSL_CERT_FILE=/etc/ssl/certs/hermes-egress-ca.crt"));
 	CHECK(has(&a, "-e", "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/hermes-egress-ca.crt"));
 	CHECK(has(&a, "-e", "HERMES_EGRESS_PROXY=1"));
-	CHECK(has(&a, "-e", "HERMES_PROXY_TOKEN_OPENAI_API_KEY=keyhole-openai-0123456789abcdef0123456789abcdef"));
+	CHECK(has(&a, "-e",
+		  "HERMES_PROXY_TOKEN_OPENAI_API_KEY=keyhole-openai-"
+		  "0123456789abcdef0123456789abcdef"));
 	CHECK(has(&a, "-e", "OPENAI_API_KEY=keyhole-openai-0123456789abcdef0123456789abcdef"));
 	CHECK(has(&a, "-e", "NODE_OPTIONS=--use-openssl-ca"));
 	kh_argv_free(&a);

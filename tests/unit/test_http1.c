@@ -215,12 +215,12 @@ static void responses(void)
  * read them as the real field, so they are refused, not forwarded. */
 static void underscore_framing_fields(void)
 {
-	static const char *const names[] = { "Content_Length",	     "content_length",
-					     "CONTENT_LENGTH",	     "Transfer_Encoding",
-					     "transfer_encoding",    "Keep_Alive",
-					     "Proxy_Connection",     "Proxy_Authorization",
+	static const char *const names[] = { "Content_Length",    "content_length",
+					     "CONTENT_LENGTH",    "Transfer_Encoding",
+					     "transfer_encoding", "Keep_Alive",
+					     "Proxy_Connection",  "Proxy_Authorization",
 					     "proxy_authenticate" };
-	static const char *const fine[] = { "X_Api_Key", "Api_Key", "Content_Type",
+	static const char *const fine[] = { "X_Api_Key",       "Api_Key",         "Content_Type",
 					    "Content__Length", "Content_Lengthx", "_Host" };
 	struct kh_http_error err = { 0, NULL, NULL };
 	struct kh_http_head h = { .headers = hdrs };
@@ -233,9 +233,12 @@ static void underscore_framing_fields(void)
 		CHECK_INT(kh_http_parse_request((const uint8_t *)buf, n, &lim, &h, &err), -1);
 		CHECK_INT(err.status, 400);
 		CHECK_STR(err.reason, "underscore_framing_header");
-		n = (size_t)snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\n%s: 5\r\nContent-Length: "
-				     "0\r\n\r\n", names[i]);
-		CHECK_INT(kh_http_parse_response((const uint8_t *)buf, n, &lim, false, &h, &err), -1);
+		n = (size_t)snprintf(buf, sizeof buf,
+				     "HTTP/1.1 200 OK\r\n%s: 5\r\nContent-Length: "
+				     "0\r\n\r\n",
+				     names[i]);
+		CHECK_INT(kh_http_parse_response((const uint8_t *)buf, n, &lim, false, &h, &err),
+			  -1);
 		CHECK_INT(err.status, 502);
 	}
 	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {

@@ -54,7 +54,7 @@ static void one_line_per_call(void)
 
 	for (const char *p = s; *p; p++)
 		lines += *p == '\n';
-	CHECK_INT(lines, 1);           /* an embedded newline cannot forge a second line */
+	CHECK_INT(lines, 1); /* an embedded newline cannot forge a second line */
 	CHECK(strchr(s, 0x1b) == NULL); /* nor can terminal escapes pass */
 }
 

@@ -87,13 +87,13 @@ static bool woke_soon(unsigned busy_us, bool expect, unsigned ms)
 
 static void pending_event_is_soon(void)
 {
-	CHECK(woke_soon(1000, true, 0));  /* found by the spin */
+	CHECK(woke_soon(1000, true, 0)); /* found by the spin */
 	CHECK(woke_soon(1000, false, 0)); /* found by a wait that did not block */
 }
 
 static void late_event_is_not_soon(void)
 {
-	CHECK(!woke_soon(1000, true, 200));  /* the spin gave up, then it blocked */
+	CHECK(!woke_soon(1000, true, 200)); /* the spin gave up, then it blocked */
 	CHECK(!woke_soon(1000, false, 200)); /* blocked far longer than twice the window */
 }
 

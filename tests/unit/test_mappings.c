@@ -49,7 +49,8 @@ static void locations_round_trip(void)
 	CHECK_INT(parse("{\"version\":1,\"tokens\":[{\"proxy_token\":\"" TOK "\","
 			"\"env_name\":\"X\",\"upstream_hosts\":[\"a.b\"],\"locations\":["
 			"{\"type\":\"basic\"},{\"type\":\"query\",\"name\":\"key\"},"
-			"{\"type\":\"header\",\"name\":\"Authorization\",\"template\":\"token {}\"}]}]}",
+			"{\"type\":\"header\",\"name\":\"Authorization\",\"template\":\"token "
+			"{}\"}]}]}",
 			&m, &err),
 		  0);
 	CHECK_INT(m.v[0].n_locs, 3);
@@ -76,7 +77,8 @@ static void bad_locations_named(void)
 		{ "[{\"type\":\"cookie\"}]", "tokens[0].locations[0]: must be an object" },
 		{ "[{\"type\":\"header\"}]", "tokens[0].locations[0]: the header name" },
 		{ "[{\"type\":\"query\",\"name\":\"a b\"}]", "tokens[0].locations[0]: the query" },
-		{ "[{\"type\":\"bearer\",\"template\":\"x {}\"}]", "tokens[0].locations[0]: bearer" },
+		{ "[{\"type\":\"bearer\",\"template\":\"x {}\"}]",
+		  "tokens[0].locations[0]: bearer" },
 		{ "[{\"type\":\"header\",\"name\":\"X\",\"template\":\"{}{}\"}]",
 		  "tokens[0].locations[0]: the template must contain {} exactly once" },
 	};

@@ -45,11 +45,11 @@ static void refused(void)
 {
 	struct kh_podman_net n;
 
-	CHECK_INT(parse("", &n), -1);                          /* no interface */
+	CHECK_INT(parse("", &n), -1); /* no interface */
 	CHECK_INT(parse("\n", &n), -1);
-	CHECK_INT(parse("cni-podman0\n", &n), -1);             /* no gateway */
-	CHECK_INT(parse("podman0 fd00::1\n", &n), -1);         /* IPv6 only */
-	CHECK_INT(parse("podman0 8.8.8.1\n", &n), -1);         /* public: never listened on */
+	CHECK_INT(parse("cni-podman0\n", &n), -1); /* no gateway */
+	CHECK_INT(parse("podman0 fd00::1\n", &n), -1); /* IPv6 only */
+	CHECK_INT(parse("podman0 8.8.8.1\n", &n), -1); /* public: never listened on */
 	CHECK_INT(parse("podman0 127.0.0.1\n", &n), -1);
 	CHECK_INT(parse("podman0 0.0.0.0\n", &n), -1);
 	CHECK_INT(parse("a-very-long-interface-name 10.88.0.1", &n), -1);

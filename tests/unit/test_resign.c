@@ -11,13 +11,13 @@
 #include "swap/sigv4.h"
 #include "tap.h"
 
-#define AKID_TOK    "keyhole-aws-key-0123456789abcdef0123456789abcdef"
-#define SECRET_TOK  "keyhole-aws-secret-fedcba9876543210fedcba9876543210"
-#define REAL_AKID   "AKIAREALREALREAL1234"
-#define REAL_SECRET "real/Secret+Key0123456789abcdefghijklmn"
-#define HOST        "sts.us-east-1.amazonaws.com"
-#define DATE        "20240102T030405Z"
-#define HELLO_SHA   "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define AKID_TOK     "keyhole-aws-key-0123456789abcdef0123456789abcdef"
+#define SECRET_TOK   "keyhole-aws-secret-fedcba9876543210fedcba9876543210"
+#define REAL_AKID    "AKIAREALREALREAL1234"
+#define REAL_SECRET  "real/Secret+Key0123456789abcdefghijklmn"
+#define HOST         "sts.us-east-1.amazonaws.com"
+#define DATE         "20240102T030405Z"
+#define HELLO_SHA    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define HELLO_SHA_UC "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824"
 
 static struct kh_policy *policy, *bucket_policy;
@@ -82,8 +82,8 @@ static void sign_head(const char *head, const char *akid, const char *secret,
 	sp1 = strchr(copy, ' ');
 	sp2 = strchr(sp1 + 1, ' ');
 	p = strchr(copy, '\n') + 1; /* skip the request line: "GET /path HTTP/1.1" */
-	r.payload_hash =
-		KH_SLICE_LIT("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	r.payload_hash = KH_SLICE_LIT(
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	while ((line = strstr(p, "\r\n")) != NULL && line != p) {
 		char *colon = strchr(p, ':');
 
@@ -119,8 +119,8 @@ static void sign_head(const char *head, const char *akid, const char *secret,
 }
 
 /* head + an Authorization for it, parsed into h (hdrs); raw must outlive h. */
-static int parse_signed(const char *head, const char *signed_headers, const char *secret,
-			char *raw, size_t rawlen, struct kh_http_head *h)
+static int parse_signed(const char *head, const char *signed_headers, const char *secret, char *raw,
+			size_t rawlen, struct kh_http_head *h)
 {
 	char auth[512];
 	struct kh_http_limits lim = { 16384, 64 };
@@ -223,7 +223,8 @@ static void fake_secret_never_swapped(void)
 	ssize_t n = kh_http_scan_head((const uint8_t *)raw, strlen(raw), &scan, 16384, &herr);
 	struct kh_rw_ctx ctx = { policy, HOST, 443, 443, true, false, { "/", 1 }, { 0, 0 }, now };
 
-	CHECK(n > 0 && kh_http_parse_request((const uint8_t *)raw, (size_t)n, &lim, &h, &herr) == 0);
+	CHECK(n > 0 &&
+	      kh_http_parse_request((const uint8_t *)raw, (size_t)n, &lim, &h, &herr) == 0);
 	kh_buf_init(&out, 4096);
 	CHECK_INT(kh_rewrite_request(&ctx, &h, &out, &res), -1);
 	CHECK_STR(res.reason, "token_misplaced");

@@ -10,7 +10,8 @@
 #define GEM_TOK    "keyhole-gemini-99998888777766665555444433332222"
 #define GIT_TOK    "keyhole-git-token-aaaabbbbccccddddeeeeffff00001111"
 #define GH_TOK     "keyhole-gh-token-1212121234343434565656567878787a"
-#define GIT_B64    "eC1hY2Nlc3MtdG9rZW46a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE="
+#define GIT_B64 \
+	"eC1hY2Nlc3MtdG9rZW46a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE="
 
 static struct kh_policy *policy;
 static struct kh_secrets secrets;
@@ -39,7 +40,7 @@ static const char *mappings_json =
 static struct kh_policy *build_policy(bool scrub)
 {
 	static const char *names[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY",
-				       "GEMINI_API_KEY", "GIT_TOKEN",	  "GH_TOKEN" };
+				       "GEMINI_API_KEY", "GIT_TOKEN",         "GH_TOKEN" };
 	static char *clear[] = { "plain.test" };
 	struct kh_config cfg;
 	struct kh_mappings m;
@@ -84,7 +85,7 @@ static int run(const char *raw, const char *host, uint16_t port, bool tls, bool 
 	struct kh_buf out;
 	size_t scan = 0;
 	ssize_t n = kh_http_scan_head((const uint8_t *)raw, strlen(raw), &scan, 16384, &herr);
-	struct kh_rw_ctx ctx = { policy,   host,	 port, tls ? 443 : 80, tls, absolute,
+	struct kh_rw_ctx ctx = { policy,   host,     port, tls ? 443 : 80, tls, absolute,
 				 { 0, 0 }, { 0, 0 }, 0 };
 	int rc;
 
@@ -259,15 +260,19 @@ static void host_rules(void)
 static void token_in_names_method_and_host(void)
 {
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\n" OPENAI_TOK ": x\r\n\r\n", "evil.test",
-		      443, true, false, NULL), -1);
+		      443, true, false, NULL),
+		  -1);
 	CHECK(strstr(res.detail, OPENAI_TOK) == NULL);
 	CHECK_INT(run(OPENAI_TOK " / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "evil.test", 443, true,
-		      false, NULL), -1);
+		      false, NULL),
+		  -1);
 	CHECK_INT(run("GET http://" OPENAI_TOK ".plain.test/v1 HTTP/1.1\r\nHost: x\r\n\r\n",
-		      OPENAI_TOK ".plain.test", 80, false, true, "/v1"), -1);
+		      OPENAI_TOK ".plain.test", 80, false, true, "/v1"),
+		  -1);
 	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: " OPENAI_TOK "\r\n\r\n", "api.openai.com", 443,
-		      true, false, NULL), -1);
+	CHECK_INT(run("GET / HTTP/1.1\r\nHost: " OPENAI_TOK "\r\n\r\n", "api.openai.com", 443, true,
+		      false, NULL),
+		  -1);
 	CHECK_STR(res.reason, "token_leak_attempt"); /* scanned before the Host comparison */
 	CHECK(strstr(res.detail, "0123456789abcdef0123456789abcdef") == NULL);
 	CHECK_INT(strlen(outbuf), 0);
@@ -336,10 +341,11 @@ static void basic_swapped_in_either_part(void)
 	      NULL);
 	CHECK_STR(res.swapped[0], "GIT_TOKEN");
 	/* token as the user, empty password */
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: git.example.com\r\nAuthorization: basic "
-		      "a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE6\r\n\r\n",
-		      "git.example.com", 443, true, false, NULL),
-		  0);
+	CHECK_INT(
+		run("GET / HTTP/1.1\r\nHost: git.example.com\r\nAuthorization: basic "
+		    "a2V5aG9sZS1naXQtdG9rZW4tYWFhYWJiYmJjY2NjZGRkZGVlZWVmZmZmMDAwMDExMTE6\r\n\r\n",
+		    "git.example.com", 443, true, false, NULL),
+		0);
 	CHECK(strstr(outbuf, "Authorization: Basic Z2hwLVJFQUwtZ2l0Og==\r\n") != NULL);
 	/* ordinary Basic credentials pass untouched */
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: git.example.com\r\nAuthorization: Basic "
@@ -355,16 +361,18 @@ static void basic_swapped_in_either_part(void)
 		  -1);
 	CHECK_STR(res.reason, "token_leak_attempt");
 	/* a mapping without a basic location: refused, not passed encoded */
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Basic "
-		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
-		      "api.openai.com", 443, true, false, NULL),
-		  -1);
+	CHECK_INT(
+		run("GET / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Basic "
+		    "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
+		    "api.openai.com", 443, true, false, NULL),
+		-1);
 	CHECK_STR(res.reason, "token_misplaced");
 	/* malformed base64 around an encoded token: still seen */
-	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic !!"
-		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
-		      "evil.test", 443, true, false, NULL),
-		  -1);
+	CHECK_INT(
+		run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic !!"
+		    "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n",
+		    "evil.test", 443, true, false, NULL),
+		-1);
 	CHECK_STR(res.reason, "token_leak_attempt");
 	CHECK_INT(run("GET / HTTP/1.1\r\nHost: evil.test\r\nAuthorization: Basic x"
 		      "dTprZXlob2xlLW9wZW5haS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg\r\n\r\n",
@@ -406,17 +414,19 @@ static void redaction(void)
 	kh_policy_redact(policy, KH_SLICE_LIT("/plain/path"), out, sizeof out);
 	CHECK_STR(out, "/plain/path");
 	/* percent-encoded byte by byte: once only written to the audit log whole */
-	kh_policy_redact(policy,
-			 KH_SLICE_LIT("/v1/%6b%65%79%68%6F%6c%65-openai-%30%31%32%33%34%35%36%37%38%39"
-				      "%61%62%63%64%65%66%30%31%32%33%34%35%36%37%38%39%61%62%63%64"
-				      "%65%66/x"),
-			 out, sizeof out);
+	kh_policy_redact(
+		policy,
+		KH_SLICE_LIT("/v1/%6b%65%79%68%6F%6c%65-openai-%30%31%32%33%34%35%36%37%38%39"
+			     "%61%62%63%64%65%66%30%31%32%33%34%35%36%37%38%39%61%62%63%64"
+			     "%65%66/x"),
+		out, sizeof out);
 	CHECK(strstr(out, "%30%31%32%33") == NULL);
 	CHECK(strstr(out, "/x") != NULL);
 	/* base64 of the token, and the real key in hex */
-	kh_policy_redact(policy,
-			 KH_SLICE_LIT("/a2V5aG9sZS1vcGVuYWktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
-			 out, sizeof out);
+	kh_policy_redact(
+		policy,
+		KH_SLICE_LIT("/a2V5aG9sZS1vcGVuYWktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+		out, sizeof out);
 	CHECK(strstr(out, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY") == NULL);
 	kh_policy_redact(policy, KH_SLICE_LIT("/736B2D5245414C2D6F70656E6169"), out, sizeof out);
 	CHECK(strstr(out, "736B2D5245414C2D6F70656E6169") == NULL);

@@ -158,9 +158,9 @@ static void test_byte_at_a_time_and_tiny_sink(void)
 	ok &= same_as_reference("small sink, one feed", (const uint8_t *)in, n, NULL, 0,
 				set.max_rep);
 	CHECK(ok);
-	CHECK(!contains(out, run_split((const uint8_t *)in, n, cuts, n, set.max_rep, out,
-				       sizeof out, NULL),
-			SECRET));
+	CHECK(!contains(
+		out, run_split((const uint8_t *)in, n, cuts, n, set.max_rep, out, sizeof out, NULL),
+		SECRET));
 }
 
 /* Bytes that cannot begin a needle are never held back (SSE must flow). */
@@ -338,8 +338,7 @@ static void test_percent_encoded(void)
 	build_one(secret, "tok~en/1+2=3");
 	n = run_split((const uint8_t *)in, strlen(in), NULL, 0, 4096, out, sizeof out, NULL);
 	out[n] = '\0';
-	CHECK_STR((char *)out,
-		  "?key=tok~en%2F1%2B2%3D3&x=tok~en%2f1%2b2%3d3&raw=tok~en/1+2=3");
+	CHECK_STR((char *)out, "?key=tok~en%2F1%2B2%3D3&x=tok~en%2f1%2b2%3d3&raw=tok~en/1+2=3");
 }
 
 static void test_short_secret_ignored(void)
@@ -405,7 +404,7 @@ static void test_random_splits(void)
 				       (seed & 2) ? strlen(SECRET) : el);
 				n += (seed & 2) ? strlen(SECRET) : el;
 			} else {
-				in[n++] = (uint8_t)"sk-real-0123=cHJ\n"[(seed >> 16) % 17];
+				in[n++] = (uint8_t) "sk-real-0123=cHJ\n"[(seed >> 16) % 17];
 			}
 		}
 		for (size_t c = 0; c < 16; c++) {
@@ -414,7 +413,8 @@ static void test_random_splits(void)
 			if (cuts[c] > n)
 				cuts[c] = n;
 		}
-		ok &= same_as_reference("random", in, n, cuts, 16, set.max_rep + (seed >> 20) % 300);
+		ok &= same_as_reference("random", in, n, cuts, 16,
+					set.max_rep + (seed >> 20) % 300);
 	}
 	CHECK(ok);
 }
@@ -474,7 +474,8 @@ static void fill(uint8_t *in, size_t n, int kind, unsigned *seed)
 		if (kind == 0)
 			in[i] = 0;
 		else
-			in[i] = kind == 1 ? (uint8_t)(*seed >> 16) : (uint8_t)"ab -x"[(*seed >> 16) % 5];
+			in[i] = kind == 1 ? (uint8_t)(*seed >> 16)
+					  : (uint8_t) "ab -x"[(*seed >> 16) % 5];
 	}
 }
 
@@ -501,8 +502,9 @@ static void test_skip_matches_reference(void)
 				cuts[2] = at + pl + 1;
 				ok &= same_as_reference("skip", in, n, cuts, 3, 4096);
 				ok &= same_as_reference("skip, one feed", in, n, NULL, 0, 4096);
-				ok &= !contains(out, run_split(in, n, cuts, 3, set.max_rep, out,
-							       sizeof out, NULL),
+				ok &= !contains(out,
+						run_split(in, n, cuts, 3, set.max_rep, out,
+							  sizeof out, NULL),
 						SECRET);
 			}
 		}
@@ -525,9 +527,9 @@ static void test_secret_straddles_buffer_end(void)
 		memset(in, 0, sizeof in);
 		memcpy(in + at, SECRET, sl);
 		ok &= same_as_reference("straddle", in, sizeof in, &cut, 1, sizeof in);
-		ok &= !contains(out, run_split(in, sizeof in, &cut, 1, sizeof out, out,
-					       sizeof out, NULL),
-				SECRET);
+		ok &= !contains(
+			out, run_split(in, sizeof in, &cut, 1, sizeof out, out, sizeof out, NULL),
+			SECRET);
 	}
 	CHECK(ok);
 }

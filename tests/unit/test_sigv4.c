@@ -32,8 +32,7 @@ struct vec {
 static const struct vec vectors[] = {
 	{ "get-vanilla", "GET", "/", "", "host;x-amz-date", EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
 	  "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31" },
-	{ "get-vanilla-query", "GET", "/", "", "host;x-amz-date", EMPTY_HASH,
-	  KH_SIGV4_PATH_ENCODED,
+	{ "get-vanilla-query", "GET", "/", "", "host;x-amz-date", EMPTY_HASH, KH_SIGV4_PATH_ENCODED,
 	  "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31" },
 	{ "get-vanilla-empty-query-key", "GET", "/?Param1=value1", "", "host;x-amz-date",
 	  EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
@@ -50,8 +49,8 @@ static const struct vec vectors[] = {
 	  "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
 	  "", "host;x-amz-date", EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
 	  "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197" },
-	{ "get-vanilla-utf8-query", "GET", "/?\xe1\x88\xb4=bar", "", "host;x-amz-date",
-	  EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
+	{ "get-vanilla-utf8-query", "GET", "/?\xe1\x88\xb4=bar", "", "host;x-amz-date", EMPTY_HASH,
+	  KH_SIGV4_PATH_NORMALIZED,
 	  "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04" },
 	{ "get-unreserved", "GET",
 	  "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "",
@@ -61,8 +60,8 @@ static const struct vec vectors[] = {
 	  KH_SIGV4_PATH_NORMALIZED,
 	  "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85" },
 	{ "get-header-key-duplicate", "GET", "/",
-	  "My-Header1:value2\nMy-Header1:value2\nMy-Header1:value1\n",
-	  "host;my-header1;x-amz-date", EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
+	  "My-Header1:value2\nMy-Header1:value2\nMy-Header1:value1\n", "host;my-header1;x-amz-date",
+	  EMPTY_HASH, KH_SIGV4_PATH_NORMALIZED,
 	  "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea" },
 	{ "get-header-value-order", "GET", "/",
 	  "My-Header1:value4\nMy-Header1:value1\nMy-Header1:value3\nMy-Header1:value2\n",
@@ -114,8 +113,8 @@ static const struct vec vectors[] = {
 	{ "get-slashes-unnormalized", "GET", "//example//", "", "host;x-amz-date", EMPTY_HASH,
 	  KH_SIGV4_PATH_AS_SENT,
 	  "87cca117541a147f6df867677d98a7d80dff226d2bfca9e4ffa899665623c7e5" },
-	{ "get-space-unnormalized", "GET", "/example space/", "", "host;x-amz-date",
-	  EMPTY_HASH, KH_SIGV4_PATH_ENCODED,
+	{ "get-space-unnormalized", "GET", "/example space/", "", "host;x-amz-date", EMPTY_HASH,
+	  KH_SIGV4_PATH_ENCODED,
 	  "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741" },
 };
 
@@ -166,9 +165,10 @@ static struct kh_sigv4_auth suite_scope(void)
 	struct kh_sigv4_auth a;
 	const char *why;
 	int rc = kh_sigv4_parse_auth(
-		KH_SLICE_LIT("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" SCOPE ", SignedHeaders=host;"
-			     "x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9"
-			     "b8aae1d763fbf31"),
+		KH_SLICE_LIT(
+			"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" SCOPE ", SignedHeaders=host;"
+			"x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9"
+			"b8aae1d763fbf31"),
 		&a, &why);
 
 	if (rc != 0)
@@ -191,7 +191,8 @@ static void sign_vector(const struct vec *v, char sig[KH_SIGV4_HEX_LEN + 1], str
 	sig[0] = '\0';
 	if (kh_sigv4_canonical_request(&r, creq, &why) != 0 ||
 	    kh_sigv4_string_to_sign(KH_SLICE_LIT(DATE), a.scope,
-				    kh_slice_make(kh_buf_data(creq), kh_buf_len(creq)), &sts) != 0 ||
+				    kh_slice_make(kh_buf_data(creq), kh_buf_len(creq)),
+				    &sts) != 0 ||
 	    kh_sigv4_signing_key(SECRET, strlen(SECRET), &a, key) != 0) {
 		printf("#   %s: %s\n", v->name, why ? why : "signing failed");
 		kh_buf_free(&sts);
@@ -232,12 +233,14 @@ static void test_canonical_and_string_to_sign(void)
 	struct kh_buf creq, sts;
 
 	kh_buf_init(&creq, 8192);
-	CHECK_STR(creq_of(&vectors[0], &creq), "GET\n/\n\nhost:example.amazonaws.com\n"
-					       "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
+	CHECK_STR(creq_of(&vectors[0], &creq),
+		  "GET\n/\n\nhost:example.amazonaws.com\n"
+		  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
 	kh_buf_truncate(&creq, kh_buf_len(&creq) - 1);
 	kh_buf_init(&sts, 4096);
 	CHECK_INT(kh_sigv4_string_to_sign(KH_SLICE_LIT(DATE), KH_SLICE_LIT(SCOPE),
-					  kh_slice_make(kh_buf_data(&creq), kh_buf_len(&creq)), &sts),
+					  kh_slice_make(kh_buf_data(&creq), kh_buf_len(&creq)),
+					  &sts),
 		  0);
 	kh_buf_append(&sts, "", 1);
 	CHECK_STR((const char *)kh_buf_data(&sts),
@@ -247,12 +250,14 @@ static void test_canonical_and_string_to_sign(void)
 	kh_buf_init(&creq, 8192);
 	CHECK_STR(creq_of(&vectors[11], &creq), /* get-header-value-trim */
 		  "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b c\"\n"
-		  "x-amz-date:20150830T123600Z\n\nhost;my-header1;my-header2;x-amz-date\n" EMPTY_HASH);
+		  "x-amz-date:20150830T123600Z\n\nhost;my-header1;my-header2;x-amz-"
+		  "date\n" EMPTY_HASH);
 	kh_buf_free(&creq);
 	kh_buf_init(&creq, 8192);
-	CHECK_STR(creq_of(&vectors[4], &creq), /* get-vanilla-query-order-encoded */
-		  "GET\n/\n%E1%88%B4=Value1&Param=Value2&Param-3=Value3\nhost:example.amazonaws.com\n"
-		  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
+	CHECK_STR(
+		creq_of(&vectors[4], &creq), /* get-vanilla-query-order-encoded */
+		"GET\n/\n%E1%88%B4=Value1&Param=Value2&Param-3=Value3\nhost:example.amazonaws.com\n"
+		"x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
 	kh_buf_free(&creq);
 	kh_buf_free(&sts);
 }
@@ -284,8 +289,8 @@ static void test_substitution(void)
 	v.headers = "X-Amz-Security-Token:keyhole-aws-session-00000000000000000000000000000000\n";
 	fill_req(&v, &b, &r);
 	r.subst_name = KH_SLICE_LIT("x-amz-security-token");
-	r.subst_value =
-		KH_SLICE_LIT("6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267");
+	r.subst_value = KH_SLICE_LIT(
+		"6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267");
 	kh_buf_init(&c1, 4096);
 	kh_buf_init(&c2, 4096);
 	CHECK_INT(kh_sigv4_canonical_request(&r, &c1, &why), 0);
@@ -299,8 +304,14 @@ static void test_substitution(void)
 
 static void test_query_as_sent_and_double_encoding(void)
 {
-	struct vec v = { "q", "GET", "/a%20b/c?b=x+y&a=%7e", "", "host;x-amz-date", EMPTY_HASH,
-			 KH_SIGV4_PATH_ENCODED, "" };
+	struct vec v = { "q",
+			 "GET",
+			 "/a%20b/c?b=x+y&a=%7e",
+			 "",
+			 "host;x-amz-date",
+			 EMPTY_HASH,
+			 KH_SIGV4_PATH_ENCODED,
+			 "" };
 	struct built b;
 	struct kh_sigv4_req r;
 	struct kh_buf c;
@@ -362,10 +373,11 @@ static void test_parse_auth(void)
 		"SignedHeaders=host, Signature=" EMPTY_HASH,
 	};
 
-	CHECK_INT(kh_sigv4_parse_auth(KH_SLICE_LIT("AWS4-HMAC-SHA256 Signature=" EMPTY_HASH
-						   ",SignedHeaders=host;x-amz-date,  Credential="
-						   "keyhole-aws-abc/20150830/eu-west-1/s3/aws4_request"),
-				      &a, &why),
+	CHECK_INT(kh_sigv4_parse_auth(
+			  KH_SLICE_LIT("AWS4-HMAC-SHA256 Signature=" EMPTY_HASH
+				       ",SignedHeaders=host;x-amz-date,  Credential="
+				       "keyhole-aws-abc/20150830/eu-west-1/s3/aws4_request"),
+			  &a, &why),
 		  0);
 	CHECK(kh_slice_eq_cstr(a.akid, "keyhole-aws-abc"));
 	CHECK(kh_slice_eq_cstr(a.scope, "20150830/eu-west-1/s3/aws4_request"));
