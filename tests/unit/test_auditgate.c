@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/kh_limits.h"
+#include "base/slice.h"
 #include "proxy/auditgate.h"
 #include "proxy/metrics.h"
 #include "tap.h"
@@ -66,13 +67,19 @@ static uint64_t denied_count(const char *reason)
 	struct kh_metrics_gauges g = { 0 };
 	char want[160];
 	const char *at;
+	uint64_t v;
 
 	if (kh_metrics_render(text, sizeof text, &g) <= 0)
 		return 0;
 	snprintf(want, sizeof want, "keyhole_requests_total{decision=\"deny\",reason=\"%s\"} ",
 		 reason);
 	at = strstr(text, want);
-	return at != NULL ? strtoull(at + strlen(want), NULL, 10) : 0;
+	if (at == NULL)
+		return 0;
+	at += strlen(want);
+	if (kh_slice_to_u64(kh_slice_make(at, strspn(at, "0123456789")), UINT64_MAX, &v) != 0)
+		return 0;
+	return v;
 }
 
 static void folds_and_flush(void)
