@@ -2,7 +2,7 @@
  * called again on the whole buffer each time more bytes arrive. Byte 0 seeds
  * where the stream (the rest) is cut; every prefix is passed in a buffer of
  * exactly its size, so a read past it is an ASan report. Invariants: along
- * the prefixes the verdict is MORE, then one verdict that never changes
+ * up to 64 prefixes the verdict is MORE, then one verdict that never changes
  * again (same name), and it is the verdict on the whole stream; MORE only
  * while the handshake message is not complete in the records seen (an
  * independent reassembly here) and below the peek window; a name is a
@@ -104,65 +104,81 @@ static void check_name(const struct verdict *v, const uint8_t *p, size_t len)
 }
 
 /* MORE only while the message can still complete: not yet complete in the
- * records seen, and below the window. */
-static void check_more(const uint8_t *p, size_t len)
+ * records seen (done is where the whole stream completes it, 0 if never; the
+ * reassembly reads each record only once it is whole, so a prefix completes
+ * it exactly when it reaches done), and below the window. */
+static void check_more(size_t cut, size_t done)
 {
-	size_t hs_len;
-
-	CHECK(len < WINDOW);
-	CHECK(complete_at(p, len, &hs_len) == 0);
+	CHECK(cut < WINDOW);
+	CHECK(done == 0 || cut < done);
 }
 
-/* The cut to take after prev: want, unless an edge comes first (a record
- * header or payload just complete, one byte short of that, or the last bytes
- * below the window), so those are always tried. */
-static size_t next_edge(const uint8_t *p, size_t len, size_t prev, size_t want)
+#define MAX_CUTS 64
+
+static int by_size(const void *a, const void *b)
 {
-	size_t pos = 0;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
 
-	if (want > len)
-		want = len;
+	return x < y ? -1 : x > y;
+}
+
+static void add(size_t *cuts, size_t *n, size_t c, size_t len)
+{
+	if (c >= 1 && c <= len && *n < MAX_CUTS)
+		cuts[(*n)++] = c;
+}
+
+/* Where to cut, at most MAX_CUTS places so a 16 KiB input stays fast: the
+ * last bytes below the window, the edges (header seen, payload one byte
+ * short, payload complete) of the first records and of some chosen by rng,
+ * and random places. Sorted, duplicates kept (harmless). */
+static size_t make_cuts(const uint8_t *p, size_t len, uint32_t rng, size_t *cuts)
+{
+	size_t n = 0, pos = 0, rec = 0;
+
 	for (size_t w = WINDOW - 6; w <= WINDOW; w++)
-		if (w > prev && w < want)
-			want = w;
-	while (pos + 5 <= len && pos < want) {
+		add(cuts, &n, w, len);
+	while (pos + 5 <= len && n + 3 <= MAX_CUTS - 25) {
 		size_t end = pos + 5 + ((size_t)p[pos + 3] << 8 | p[pos + 4]);
-		size_t edges[3] = { pos + 5, end - 1, end };
 
-		for (size_t i = 0; i < 3; i++)
-			if (edges[i] > prev && edges[i] < want)
-				want = edges[i];
+		rng = rng * 1103515245u + 12345u;
+		if (rec++ < 4 || (rng >> 16) % 16 == 0) {
+			add(cuts, &n, pos + 5, len);
+			add(cuts, &n, end - 1, len);
+			add(cuts, &n, end, len);
+		}
 		pos = end;
 	}
-	return want;
+	for (size_t k = 0; k < 24; k++) {
+		rng = rng * 1103515245u + 12345u;
+		add(cuts, &n, 1 + (size_t)(rng >> 8) % (len ? len : 1), len);
+	}
+	add(cuts, &n, len, len);
+	qsort(cuts, n, sizeof *cuts, by_size);
+	return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data + 1;
-	size_t len = size ? size - 1 : 0, cut = 0;
+	size_t len = size ? size - 1 : 0, cuts[MAX_CUTS], n, done, hs_len;
 	uint32_t rng = size ? data[0] * 2654435761u + 1 : 1;
 	struct verdict whole, v, first = { KH_PEEK_MORE, "" };
 
 	if (size == 0)
 		return 0;
 	whole = peek(p, len);
+	done = complete_at(p, len, &hs_len);
 	if (whole.r == KH_PEEK_MORE)
-		check_more(p, len);
+		check_more(len, done);
 	if (whole.r == KH_PEEK_SNI)
 		check_name(&whole, p, len);
-	while (cut < len) {
-		/* Mostly short steps, sometimes long ones, so both record
-		 * boundaries and the window's edge are crossed. */
-		size_t prev = cut;
-
-		rng = rng * 1103515245u + 12345u;
-		cut += (rng >> 16) % 8 == 0 ? 1 + (rng >> 8) % 4096 : 1 + (rng >> 20) % 24;
-		cut = next_edge(p, len, prev, cut);
-		v = peek(p, cut);
+	n = make_cuts(p, len, rng, cuts);
+	for (size_t i = 0; i < n; i++) {
+		v = peek(p, cuts[i]);
 		if (v.r == KH_PEEK_MORE) {
 			CHECK(first.r == KH_PEEK_MORE); /* never MORE after a verdict */
-			check_more(p, cut);
+			check_more(cuts[i], done);
 			continue;
 		}
 		if (first.r == KH_PEEK_MORE)
