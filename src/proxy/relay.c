@@ -395,7 +395,7 @@ static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	kh_relay_set_path(c, h->target);
-	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+	if (!kh_conn_admit(c, KH_ENTRY_HOST))
 		return;
 	forward(c, h, h->target, false, false);
 }
@@ -425,7 +425,7 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	set_path_absolute(c, h->target, path);
-	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+	if (!kh_conn_admit(c, KH_ENTRY_ABSOLUTE))
 		return;
 	forward(c, h, path, false, true);
 }
@@ -436,7 +436,7 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
 
 	kh_relay_set_path(c, h->target);
-	if (kh_conn_refuse_destination(c, true)) /* a reload removed the host or port */
+	if (!kh_conn_admit(c, KH_ENTRY_TUNNEL)) /* a reload removed the host or port */
 		return;
 	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
 		kh_conn_fail(c, 400, "bad_request",
