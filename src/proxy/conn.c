@@ -124,7 +124,8 @@ void kh_conn_close(struct kh_conn *c)
 	kh_buf_free(&c->cout);
 	kh_buf_free(&c->uin);
 	kh_buf_free(&c->uout);
-	kh_rscrub_free(&c->ex); /* before the policy its matcher belongs to */
+	kh_rscrub_free(c->ex.scrub); /* it holds its own reference to the policy */
+	c->ex.scrub = NULL;
 	kh_relay_end_body_check(c);
 	unlink_conn(c);
 	kh_policy_unref(c->policy);
