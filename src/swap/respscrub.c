@@ -36,6 +36,8 @@ struct kh_rscrub {
 	enum decode dec;
 	z_stream z;
 	bool z_ready, z_end;
+	uint8_t zhead[1]; /* deflate: the first header byte, when it came alone */
+	size_t zhead_len;
 	uint8_t *zbuf; /* KH_SCRUB_DECODE_BUF inflated bytes */
 	size_t zoff, zlen;
 };
@@ -383,19 +385,48 @@ bool kh_rscrub_source_closed(struct kh_rscrub *rs)
 /* --- decoding --- */
 
 /* deflate is meant to be zlib-wrapped (RFC 9110), but some servers send raw
- * deflate: the zlib header's checksum tells them apart. */
-static int z_start(struct kh_rscrub *rs, const uint8_t *p, size_t n, bool ended)
+ * deflate: the zlib header's checksum tells them apart. Its two bytes may
+ * come in two runs (chunks): the first then waits in zhead. */
+static int z_start(struct kh_rscrub *rs, const uint8_t *p, size_t n)
 {
 	int bits = 15 + 16; /* gzip */
 
 	if (rs->dec == DEC_DEFLATE) {
-		if (n < 2 && !ended)
-			return 0; /* wait for the header */
-		bits = n >= 2 && (p[0] & 0x0f) == 8 && ((p[0] << 8) | p[1]) % 31 == 0 ? 15 : -15;
+		uint8_t b0 = rs->zhead_len ? rs->zhead[0] : p[0];
+		uint8_t b1 = rs->zhead_len ? (n > 0 ? p[0] : 0) : (n > 1 ? p[1] : 0);
+		bool two = rs->zhead_len + n >= 2;
+
+		bits = two && (b0 & 0x0f) == 8 && ((b0 << 8) | b1) % 31 == 0 ? 15 : -15;
 	}
 	if (inflateInit2(&rs->z, bits) != Z_OK)
 		return -1;
 	rs->z_ready = true;
+	return 0;
+}
+
+/* Inflates p[0..n) into zbuf; from_in: those bytes are in's and consumed
+ * from it. 0, or -1 when refused. */
+static int z_run(struct kh_rscrub *rs, struct kh_buf *in, const uint8_t *p, size_t n, bool from_in,
+		 bool *moved, struct kh_rscrub_verdict *v)
+{
+	size_t in_n = min_size(n, UINT_MAX);
+	int zr;
+
+	rs->z.next_in = (Bytef *)(uintptr_t)p;
+	rs->z.avail_in = (uInt)in_n;
+	rs->z.next_out = rs->zbuf;
+	rs->z.avail_out = KH_SCRUB_DECODE_BUF;
+	zr = inflate(&rs->z, Z_NO_FLUSH);
+	if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+		return src_fail(v, "the compressed response body is corrupt");
+	if (from_in)
+		src_consume(rs, in, in_n - rs->z.avail_in);
+	rs->zoff = 0;
+	rs->zlen = KH_SCRUB_DECODE_BUF - rs->z.avail_out;
+	*moved |= rs->zlen > 0 || rs->z.avail_in < in_n;
+	rs->z_end = zr == Z_STREAM_END;
+	if (rs->zlen == 0 && !rs->z_end && src_done(rs, in))
+		return src_fail(v, "the compressed response body ended early");
 	return 0;
 }
 
@@ -404,19 +435,26 @@ static int inflate_more(struct kh_rscrub *rs, struct kh_buf *in, bool *moved,
 			struct kh_rscrub_verdict *v)
 {
 	const uint8_t *p;
-	size_t n, in_n;
-	int zr;
+	size_t n;
 
 	if (src_next(rs, in, &p, &n, moved, v) != 0)
 		return -1;
 	if (!rs->z_ready) {
-		if (n == 0)
+		if (rs->dec == DEC_DEFLATE && rs->zhead_len == 0 && n == 1) {
+			rs->zhead[rs->zhead_len++] = p[0]; /* the header's first byte alone */
+			src_consume(rs, in, 1);
+			*moved = true;
 			return 0;
-		if (z_start(rs, p, n, src_done(rs, in)) != 0)
+		}
+		if (n == 0 && (rs->zhead_len == 0 || !src_done(rs, in)))
+			return 0;
+		if (z_start(rs, p, n) != 0)
 			return refuse(v, 502, "internal_error",
 				      "out of memory decoding the response");
-		if (!rs->z_ready)
-			return 0; /* deflate: its 2-byte header is not all here yet */
+		if (rs->zhead_len > 0) { /* the kept byte goes first */
+			rs->zhead_len = 0;
+			return z_run(rs, in, rs->zhead, 1, false, moved, v);
+		}
 	}
 	if (rs->z_end) {
 		if (n == 0)
@@ -424,22 +462,7 @@ static int inflate_more(struct kh_rscrub *rs, struct kh_buf *in, bool *moved,
 		inflateReset(&rs->z); /* another gzip member follows (RFC 1952 allows it) */
 		rs->z_end = false;
 	}
-	in_n = min_size(n, UINT_MAX);
-	rs->z.next_in = (Bytef *)(uintptr_t)p;
-	rs->z.avail_in = (uInt)in_n;
-	rs->z.next_out = rs->zbuf;
-	rs->z.avail_out = KH_SCRUB_DECODE_BUF;
-	zr = inflate(&rs->z, Z_NO_FLUSH);
-	if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-		return src_fail(v, "the compressed response body is corrupt");
-	src_consume(rs, in, in_n - rs->z.avail_in);
-	rs->zoff = 0;
-	rs->zlen = KH_SCRUB_DECODE_BUF - rs->z.avail_out;
-	*moved |= rs->zlen > 0 || rs->z.avail_in < in_n;
-	rs->z_end = zr == Z_STREAM_END;
-	if (rs->zlen == 0 && !rs->z_end && src_done(rs, in))
-		return src_fail(v, "the compressed response body ended early");
-	return 0;
+	return z_run(rs, in, p, n, true, moved, v);
 }
 
 /* Plain (decoded) body bytes ready for the scrubber. */

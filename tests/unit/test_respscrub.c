@@ -316,6 +316,31 @@ static void deflate_body(void)
 	coded_body("deflate", -15, false); /* raw, as some servers send it */
 }
 
+/* deflate's first two bytes tell zlib-wrapped from raw; a chunked body may
+ * carry them in two chunks (this used to stall until the idle timeout). */
+static void deflate_header_split(int bits)
+{
+	static uint8_t z[4096], framed[4200];
+	const char *b = plain_body();
+	size_t n = compress_body(b, strlen(b), bits, z, sizeof z), k;
+	struct run o = http11;
+
+	k = (size_t)snprintf((char *)framed, sizeof framed, "1\r\n%c\r\n%zx\r\n", z[0], n - 1);
+	memcpy(framed + k, z + 1, n - 1);
+	memcpy(framed + k + n - 1, "\r\n0\r\n\r\n", 7);
+	CHECK_INT(run("HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+		      "Transfer-Encoding: chunked\r\n\r\n",
+		      framed, k + n - 1 + 7, &o),
+		  1);
+	CHECK(chunked_body_is(scrubbed_body()));
+}
+
+static void deflate_header_across_chunks(void)
+{
+	deflate_header_split(15);
+	deflate_header_split(-15);
+}
+
 static void gzip_members(void)
 {
 	static uint8_t z[4096];
@@ -507,6 +532,7 @@ int main(void)
 	RUN(held_back_until_decided);
 	RUN(gzip_body);
 	RUN(deflate_body);
+	RUN(deflate_header_across_chunks);
 	RUN(gzip_members);
 	RUN(http10_close_delimited);
 	RUN(http10_length_body_closes);
