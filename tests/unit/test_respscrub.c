@@ -150,6 +150,16 @@ static int run(const char *raw_head, const uint8_t *body, size_t n, const struct
 
 static const struct run http11 = { { true, false, false }, 0, 0, false };
 
+/* A chunk-size line's hex digits at *p (the filter writes lowercase). */
+static size_t hex_len(const char **p)
+{
+	size_t n = 0;
+
+	for (; (**p >= '0' && **p <= '9') || (**p >= 'a' && **p <= 'f'); (*p)++)
+		n = n * 16 + (size_t)(**p <= '9' ? **p - '0' : **p - 'a' + 10);
+	return n;
+}
+
 /* The body of a chunked output (outbuf after its head), de-chunked. */
 static size_t dechunk(char *body, size_t cap)
 {
@@ -159,8 +169,8 @@ static size_t dechunk(char *body, size_t cap)
 	if (p == NULL)
 		return (size_t)-1;
 	for (p += 4; p < end;) {
-		char *e;
-		unsigned long len = strtoul(p, &e, 16); /* test code: the filter wrote it */
+		const char *e = p;
+		size_t len = hex_len(&e);
 
 		if (e == p || e + 2 > end || memcmp(e, "\r\n", 2) != 0)
 			return (size_t)-1;
