@@ -15,7 +15,7 @@
  *         tokens, two codings stacked in one field or across both) cannot be
  *         inspected, so the response is refused with 502
  *         response_not_scrubbable before a byte of it is sent; so is a 206
- *         to a request that carried a real key (kh_exchange.whole_response).
+ *         to a request that carried a real key (kh_rscrub_req.whole_response).
  *         Exception: an uncompressed Content-Length body keeps its framing
  *         when every replacement is as long as what it replaces
  *         (kh_scrub_set.same_len), since the length cannot change.
