@@ -49,6 +49,10 @@
 #define KH_DEFAULT_GRANT_TTL \
 	(24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
 
+/* --- credential sources (credsrc/) --- */
+#define KH_CREDSRC_TIMEOUT_MS 30000 /* bws or credential_command must finish within this */
+#define KH_CREDSRC_OUTPUT_MAX (1u << 20) /* and print no more than this on stdout */
+
 /* --- keyhole sandbox --- */
 #define KH_SANDBOX_UID      65534 /* the command's host uid when root starts it ("nobody") */
 #define KH_SANDBOX_GID      65534 /* and its gid ("nogroup") */

@@ -97,6 +97,8 @@ static void env_free(struct envlist *e)
 
 static int env_base(struct envlist *e, const struct kh_config *cfg, const char *nonce)
 {
+	const char *name, *tok;
+
 	for (size_t i = 0; i < sizeof env_allowlist / sizeof env_allowlist[0]; i++) {
 		const char *v = getenv(env_allowlist[i]);
 
@@ -106,10 +108,10 @@ static int env_base(struct envlist *e, const struct kh_config *cfg, const char *
 	if (env_add(e, "NO_COLOR", "1", 1) != 0 ||
 	    env_add(e, KH_NONCE_ENV, nonce, strlen(nonce)) != 0)
 		return -1;
-	/* Bitwarden mode: the daemon refetches on reload, so it needs the token. */
-	if (cfg->credential_source == KH_CRED_BITWARDEN && getenv(cfg->bitwarden_token_env) != NULL)
-		return env_add(e, cfg->bitwarden_token_env, getenv(cfg->bitwarden_token_env),
-			       strlen(getenv(cfg->bitwarden_token_env)));
+	/* A source with its own access token (Bitwarden): the daemon refetches
+	 * on reload, so it needs the token. */
+	if ((name = kh_credsrc_access_env(cfg, &tok)) != NULL)
+		return env_add(e, name, tok, strlen(tok));
 	return 0;
 }
 
@@ -121,7 +123,7 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 	const char *names[KH_MAX_TOKENS];
 	struct kh_secrets s = { 0 };
 	struct kh_err err = { "" };
-	bool strict = x->cfg.credential_source != KH_CRED_ENV && !x->cfg.allow_env_fallback;
+	bool strict = !kh_credsrc_of(&x->cfg)->reads_environ && !x->cfg.allow_env_fallback;
 	int rc = -1;
 
 	for (size_t i = 0; i < m->n; i++)
@@ -140,7 +142,7 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 			kh_cli_fail(x,
 				    "refusing to start: the %s source has no value for %s (set "
 				    "allow_env_fallback: true to use the environment instead)",
-				    kh_cred_source_name(x->cfg.credential_source), names[i]);
+				    kh_credsrc_of(&x->cfg)->name, names[i]);
 			goto out;
 		}
 		if (v == NULL) {
