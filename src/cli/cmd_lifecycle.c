@@ -281,7 +281,7 @@ static uint16_t daemon_port(const struct kh_cli_ctx *x, off_t log_off)
 
 	if (x->cfg.tunnel_port != 0)
 		return x->cfg.tunnel_port;
-	text = kh_log_since(x->paths.log, log_off, 64u << 10);
+	text = kh_logtail_since(x->paths.log, log_off, 64u << 10);
 	p = text ? strstr(text, "listening on 127.0.0.1:") : NULL;
 	if (p != NULL) {
 		p += strlen("listening on 127.0.0.1:");
@@ -350,7 +350,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	struct kh_err err = { "" };
 	char exe[KH_MAX_PATH];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	off_t log_off = kh_log_size(x->paths.log);
+	off_t log_off = kh_logtail_size(x->paths.log);
 	uint16_t port = 0;
 	pid_t child;
 	int logfd, errpipe[2], e;
@@ -392,7 +392,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 		return KH_EXIT_FAIL;
 	}
 	if (wait_ready(x, child, log_off, &port) != 0) {
-		kh_log_print_tail(stderr, x->paths.log, log_off, 20);
+		kh_logtail_print(stderr, x->paths.log, log_off, 20);
 		cleanup_state(x);
 		return KH_EXIT_FAIL;
 	}
@@ -534,7 +534,7 @@ static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 	uint64_t deadline = kh_mono_ms() + RELOAD_WAIT_MS;
 
 	while (kh_mono_ms() < deadline) {
-		char *text = kh_log_since(x->paths.log, off, 64u << 10);
+		char *text = kh_logtail_since(x->paths.log, off, 64u << 10);
 		char *ok = text ? strstr(text, "reload: ok") : NULL;
 		char *bad = text ? strstr(text, "reload failed: ") : NULL;
 		int rc = -1;
@@ -570,7 +570,7 @@ int kh_cmd_reload(int argc, char **argv)
 	if (!kh_cli_daemon_running(&x, &pid)) {
 		rc = kh_cli_fail(&x, "keyhole is not running (start it with `keyhole start`)");
 	} else {
-		off = kh_log_size(x.paths.log);
+		off = kh_logtail_size(x.paths.log);
 		rc = kill(pid, SIGHUP) == 0 ? reload_verdict(&x, off)
 					    : kh_cli_fail(&x, "cannot signal pid %d", (int)pid);
 	}

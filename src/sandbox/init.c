@@ -253,12 +253,12 @@ static int judge_proxy(struct relay *r, const struct init *in)
 static int judge_tls(struct relay *r, const struct init *in)
 {
 	char host[KH_HOST_BUF];
-	enum kh_peek_result p = kh_tls_peek_sni((const uint8_t *)r->up.data, r->up.len, host);
+	enum kh_tlspeek_result p = kh_tlspeek_sni((const uint8_t *)r->up.data, r->up.len, host);
 
-	if (p == KH_PEEK_MORE)
+	if (p == KH_TLSPEEK_MORE)
 		return r->up.eof ? -1 : 0;
-	if (p != KH_PEEK_SNI || !narrowed_ok(in, host)) {
-		audit_refusal(in, "transparent", p == KH_PEEK_SNI ? host : "",
+	if (p != KH_TLSPEEK_SNI || !narrowed_ok(in, host)) {
+		audit_refusal(in, "transparent", p == KH_TLSPEEK_SNI ? host : "",
 			      "sandbox_host_not_allowed", "not in the sandbox's --allow-host list");
 		return -1;
 	}
