@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define KH_ERR_MAX 512
+#include "base/kh_limits.h"
 
 struct kh_err {
 	char msg[KH_ERR_MAX];

@@ -32,11 +32,7 @@
 #include "cli/probe.h"
 #include "policy/providers.h"
 #include "cli/state.h"
-
-#define START_WAIT_MS    5000
-#define STOP_MIN_WAIT_MS 5000
-#define RELOAD_WAIT_MS   10000
-#define ENV_MAX          (KH_MAX_TOKENS + 32)
+#include "base/kh_limits.h"
 
 static const char *const env_allowlist[] = {
 	"PATH",     "HOME",         "TMPDIR",        "TZ", "LANG", "LC_ALL",
@@ -66,7 +62,7 @@ static int parse_home(const char *cmd, int argc, char **argv, const char **home)
 /* --- the daemon's environment --- */
 
 struct envlist {
-	char *v[ENV_MAX + 1];
+	char *v[KH_START_ENV_MAX + 1];
 	size_t n;
 };
 
@@ -75,7 +71,7 @@ static int env_add(struct envlist *e, const char *name, const char *value, size_
 	size_t len = strlen(name) + 1 + vlen + 1;
 	char *s;
 
-	if (e->n == ENV_MAX || (s = malloc(len)) == NULL)
+	if (e->n == KH_START_ENV_MAX || (s = malloc(len)) == NULL)
 		return -1;
 	memcpy(s, name, strlen(name));
 	s[strlen(name)] = '=';
@@ -318,7 +314,7 @@ static bool child_ready(const struct kh_cli_ctx *x, pid_t child, uint16_t port)
 /* 0 once child is ready; -1 (after telling why) otherwise. */
 static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t *port)
 {
-	uint64_t deadline = kh_mono_ms() + START_WAIT_MS;
+	uint64_t deadline = kh_mono_ms() + KH_START_WAIT_MS;
 	int status;
 
 	do {
@@ -339,7 +335,7 @@ static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t
 		kh_cli_fail(x,
 			    "the daemon did not answer on 127.0.0.1:%u within %d s; keyhole.log "
 			    "says:",
-			    (unsigned)*port, START_WAIT_MS / 1000);
+			    (unsigned)*port, KH_START_WAIT_MS / 1000);
 	stop_child(child);
 	return -1;
 }
@@ -495,7 +491,7 @@ static int stop(struct kh_cli_ctx *x)
 	kh_proc_starttime(pid, &before);
 	if (kill(pid, SIGTERM) != 0)
 		return kh_cli_fail(x, "cannot signal pid %d: %s", (int)pid, strerror(errno));
-	if (!wait_gone(pid, wait_ms < STOP_MIN_WAIT_MS ? STOP_MIN_WAIT_MS : wait_ms)) {
+	if (!wait_gone(pid, wait_ms < KH_STOP_MIN_WAIT_MS ? KH_STOP_MIN_WAIT_MS : wait_ms)) {
 		/* Only the same process may be killed: a recycled pid has a new start time. */
 		if (kh_proc_starttime(pid, &after) == 0 && after == before) {
 			kill(pid, SIGKILL);
@@ -531,7 +527,7 @@ int kh_cmd_stop(int argc, char **argv)
 /* The daemon logs "reload: ok ..." or "reload failed: ..." for each SIGHUP. */
 static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 {
-	uint64_t deadline = kh_mono_ms() + RELOAD_WAIT_MS;
+	uint64_t deadline = kh_mono_ms() + KH_RELOAD_WAIT_MS;
 
 	while (kh_mono_ms() < deadline) {
 		char *text = kh_logtail_since(x->paths.log, off, 64u << 10);
@@ -552,7 +548,7 @@ static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 		usleep(100000);
 	}
 	return kh_cli_fail(x, "sent SIGHUP, but keyhole.log shows no result within %d s",
-			   RELOAD_WAIT_MS / 1000);
+			   KH_RELOAD_WAIT_MS / 1000);
 }
 
 int kh_cmd_reload(int argc, char **argv)

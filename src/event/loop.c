@@ -13,9 +13,8 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/kh_limits.h"
 
-#define MAX_EVENTS      256
-#define MAX_WAIT_MS     1000
 #define SPIN_GAP_FACTOR 2 /* a blocked wait this many spin_us long still counts as soon */
 
 struct kh_loop {
@@ -240,9 +239,9 @@ static int next_wait_ms(const struct kh_loop *l)
 	if (l->deferred != NULL)
 		return 0;
 	if (l->heap_len == 0)
-		return MAX_WAIT_MS;
+		return KH_LOOP_MAX_WAIT_MS;
 	d = l->heap[0]->key > l->now ? l->heap[0]->key - l->now : 0;
-	return d > MAX_WAIT_MS ? MAX_WAIT_MS : (int)d;
+	return d > KH_LOOP_MAX_WAIT_MS ? KH_LOOP_MAX_WAIT_MS : (int)d;
 }
 
 /* --- tasks --- */
@@ -354,13 +353,13 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 	l->spin_wanted = false;
 	l->woke_soon = false;
 	if (l->spin_us == 0)
-		return epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+		return epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, timeout);
 	start = kh_mono_us();
 	if (spin && timeout > 0) {
 		/* Yielding between polls gives the CPU to whatever else is ready to
 		 * run here (often the very peer we wait for): the spin only uses
 		 * time nobody else wants. */
-		while ((n = epoll_wait(l->epfd, ev, MAX_EVENTS, 0)) == 0 &&
+		while ((n = epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, 0)) == 0 &&
 		       kh_mono_us() - start < l->spin_us && !atomic_load(&l->stop))
 			sched_yield();
 		if (n != 0) {
@@ -368,7 +367,7 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 			return n;
 		}
 	}
-	n = epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+	n = epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, timeout);
 	/* Blocked after a spin: the peer was slower than the window. Blocked
 	 * without one: soon if within twice the window, since this gap also holds
 	 * the wakeup a spin would have saved. */
@@ -378,7 +377,7 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 
 void kh_loop_run(struct kh_loop *l)
 {
-	struct epoll_event ev[MAX_EVENTS];
+	struct epoll_event ev[KH_LOOP_MAX_EVENTS];
 
 	while (!atomic_load(&l->stop)) {
 		int n;

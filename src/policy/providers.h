@@ -17,11 +17,6 @@
 
 #include "base/kh_limits.h"
 
-#define KH_PROVIDER_MAX_HOSTS 4
-#define KH_PROVIDER_MAX_LOCS  3
-#define KH_LOC_NAME_MAX       64 /* header or query parameter name, with its NUL */
-#define KH_LOC_TEMPLATE_MAX   64 /* "token {}", with its NUL */
-
 enum kh_loc_kind { KH_LOC_BEARER, KH_LOC_BASIC, KH_LOC_HEADER, KH_LOC_QUERY };
 
 struct kh_location {

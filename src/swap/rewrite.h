@@ -34,8 +34,7 @@
 #include "base/buf.h"
 #include "http/http1.h"
 #include "policy/policy.h"
-
-#define KH_MAX_SWAPS 4
+#include "base/kh_limits.h"
 
 struct kh_rw_ctx {
 	const struct kh_policy *policy;

@@ -11,8 +11,7 @@
 #include <stdint.h>
 
 #include "base/hostname.h"
-
-#define KH_CLIENT_HELLO_MAX 16384 /* handshake bytes we are willing to wait for */
+#include "base/kh_limits.h"
 
 enum kh_tlspeek_result {
 	KH_TLSPEEK_MORE = 0, /* need more bytes */
