@@ -27,14 +27,6 @@ const struct kh_credsrc_ops *kh_credsrc_at(size_t i)
 	return i < kh_credsrc_count() ? sources[i] : NULL;
 }
 
-const struct kh_credsrc_ops *kh_credsrc_by_name(const char *name)
-{
-	for (size_t i = 0; i < kh_credsrc_count(); i++)
-		if (strcmp(sources[i]->name, name) == 0)
-			return sources[i];
-	return NULL;
-}
-
 const struct kh_credsrc_ops *kh_credsrc_by_id(enum kh_cred_source id)
 {
 	for (size_t i = 0; i < kh_credsrc_count(); i++)

@@ -57,12 +57,11 @@ extern const struct kh_credsrc_ops kh_credsrc_env;
 extern const struct kh_credsrc_ops kh_credsrc_bitwarden;
 extern const struct kh_credsrc_ops kh_credsrc_command;
 
-/* The registry: every source, by position, name or id, and the one cfg
+/* The registry: every source, by position or id, and the one cfg
  * names (by_id and of never return NULL: an unknown id, which config.c
  * cannot produce, falls back to env). */
 size_t kh_credsrc_count(void);
 const struct kh_credsrc_ops *kh_credsrc_at(size_t i);
-const struct kh_credsrc_ops *kh_credsrc_by_name(const char *name); /* NULL: none */
 const struct kh_credsrc_ops *kh_credsrc_by_id(enum kh_cred_source id);
 const struct kh_credsrc_ops *kh_credsrc_of(const struct kh_config *cfg);
 

@@ -76,9 +76,6 @@ int kh_location_parse(const char *spec, const char *tmpl, struct kh_location *ou
  * mappings.json stores it). Same errors as kh_location_parse. */
 int kh_location_check(const struct kh_location *loc, const char **why);
 
-/* "bearer", "header x-api-key", "query key" for people (no template). */
-void kh_location_describe(const struct kh_location *loc, char *out, size_t len);
-
 const char *kh_loc_kind_name(enum kh_loc_kind k);
 
 #endif
