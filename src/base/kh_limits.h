@@ -203,6 +203,7 @@
 	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
 #define KH_ERR_MAX          512
+#define KH_STRERROR_BUF     128 /* one errno's text (kh_strerror) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS  128 /* distinct (decision, reason) pairs counted */

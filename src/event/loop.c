@@ -60,7 +60,7 @@ struct kh_loop *kh_loop_new(struct kh_err *err)
 	l->now = kh_mono_ms();
 	pthread_mutex_init(&l->posted_lock, NULL);
 	if (l->epfd < 0 || l->wake.fd < 0 || kh_loop_add(l, &l->wake) != 0) {
-		kh_err_set(err, "cannot create event loop: %s", strerror(errno));
+		kh_err_set(err, "cannot create event loop: %s", kh_strerror(errno));
 		kh_loop_free(l);
 		return NULL;
 	}
@@ -270,7 +270,7 @@ void kh_loop_wake(struct kh_loop *l)
 	uint64_t one = 1;
 
 	if (write(l->wake.fd, &one, sizeof one) < 0 && errno != EAGAIN)
-		kh_error("cannot wake event loop: %s", strerror(errno));
+		kh_error("cannot wake event loop: %s", kh_strerror(errno));
 }
 
 void kh_loop_post(struct kh_loop *l, struct kh_task *t)
@@ -388,7 +388,7 @@ void kh_loop_run(struct kh_loop *l)
 
 		l->now = kh_mono_ms();
 		if (n < 0 && errno != EINTR) {
-			kh_error("epoll_wait: %s", strerror(errno));
+			kh_error("epoll_wait: %s", kh_strerror(errno));
 			break;
 		}
 		for (int i = 0; i < n; i++) {

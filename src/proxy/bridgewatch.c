@@ -151,14 +151,14 @@ int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct 
 	pthread_mutex_init(&bw->lock, NULL);
 	bw->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (bw->stop_fd < 0) {
-		kh_err_set(err, "bridge watch: eventfd: %s", strerror(errno));
+		kh_err_set(err, "bridge watch: eventfd: %s", kh_strerror(errno));
 		return -1;
 	}
 	bw->nl_fd = open_netlink();
 	if (bw->nl_fd < 0)
 		kh_warn("bridge watch: no netlink socket (%s): container bridges that appear "
 			"later are listened on only after `keyhole reload`",
-			strerror(errno));
+			kh_strerror(errno));
 	kh_bridgewatch_check(bw);
 	return 0;
 }
@@ -186,7 +186,7 @@ static void *watch_main(void *arg)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			kh_warn("bridge watch: poll: %s", strerror(errno));
+			kh_warn("bridge watch: poll: %s", kh_strerror(errno));
 			return NULL;
 		}
 		if (p[0].revents != 0)

@@ -345,7 +345,7 @@ struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *gra
 	s->fd = s->wake < 0 ? -1 : kh_listen_unix(path, err);
 	if (s->fd < 0) {
 		if (s->wake < 0)
-			kh_err_set(err, "eventfd: %s", strerror(errno));
+			kh_err_set(err, "eventfd: %s", kh_strerror(errno));
 		else
 			close(s->wake);
 		free(s);
@@ -372,7 +372,7 @@ void kh_ctl_server_stop(struct kh_ctl_server *s)
 		return;
 	if (s->started) {
 		if (write(s->wake, &one, sizeof one) < 0)
-			kh_warn("control: cannot wake its thread: %s", strerror(errno));
+			kh_warn("control: cannot wake its thread: %s", kh_strerror(errno));
 		pthread_join(s->thread, NULL);
 	}
 	close(s->fd);

@@ -257,7 +257,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				kh_warn("metrics: accept: %s", strerror(errno));
+				kh_warn("metrics: accept: %s", kh_strerror(errno));
 			return;
 		}
 		admit(s, fd);
@@ -287,7 +287,7 @@ struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *
 	if (s->lis.fd < 0 || (s->loop = kh_loop_new(err)) == NULL)
 		goto fail;
 	if (kh_loop_add_listener(s->loop, &s->lis) != 0) {
-		kh_err_set(err, "metrics: cannot watch %s: %s", bound, strerror(errno));
+		kh_err_set(err, "metrics: cannot watch %s: %s", bound, kh_strerror(errno));
 		goto fail;
 	}
 	return s;

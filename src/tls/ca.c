@@ -206,7 +206,7 @@ static int make_readable(const char *path, struct kh_err *err)
 	int rc = -1;
 
 	if (fd < 0 || fchmod(fd, 0644) != 0)
-		kh_err_set(err, "chmod 0644 %s: %s", path, strerror(errno));
+		kh_err_set(err, "chmod 0644 %s: %s", path, kh_strerror(errno));
 	else
 		rc = 0;
 	if (fd >= 0)
@@ -326,11 +326,11 @@ static int check_key_file(const char *path, struct kh_err *err)
 		if (errno == ELOOP)
 			kh_err_set(err, "%s is a symlink; refusing to follow it", path);
 		else
-			kh_err_set(err, "cannot open %s: %s", path, strerror(errno));
+			kh_err_set(err, "cannot open %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0)
-		kh_err_set(err, "fstat %s: %s", path, strerror(errno));
+		kh_err_set(err, "fstat %s: %s", path, kh_strerror(errno));
 	else
 		rc = check_key_stat(&st, path, err);
 	close(fd);

@@ -129,7 +129,7 @@ int kh_lg_raise_nofile(uint64_t need, struct kh_err *err)
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		kh_err_set(err, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		kh_err_set(err, "getrlimit(RLIMIT_NOFILE): %s", kh_strerror(errno));
 		return -1;
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
@@ -1161,7 +1161,7 @@ static int start_threads(struct run *r, struct kh_err *err)
 		int e = pthread_create(&r->threads[i].tid, NULL, thread_main, &r->threads[i]);
 
 		if (e != 0) {
-			kh_err_set(err, "cannot start thread: %s", strerror(e));
+			kh_err_set(err, "cannot start thread: %s", kh_strerror(e));
 			return -1;
 		}
 		r->threads[i].running = true;
