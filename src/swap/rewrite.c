@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/b64.h"
+#include "policy/admit.h"
 #include "swap/resign.h"
 #include "base/kh_limits.h"
 
@@ -224,14 +225,13 @@ static const struct kh_cred *scan_any(const struct kh_policy *p, struct kh_slice
 /* May cred's real value be injected toward this destination? */
 static int check_injection(struct rw *w, const struct kh_cred *c, const char *where)
 {
+	struct kh_verdict v;
+
 	note_sandbox(w, c);
 	if (!kh_cred_host_ok(c, w->ctx->host))
 		return misplaced(w, c, where);
-	if (!w->ctx->tls && !kh_policy_cleartext_ok(w->ctx->policy, w->ctx->host))
-		return refuse(w, 403, "cleartext_credential",
-			      "refusing to send the %s credential to %s over plain HTTP; use https "
-			      "or list the host in cleartext_credential_hosts",
-			      c->env_name, w->ctx->host);
+	if (!kh_admit_cleartext(w->ctx->policy, w->ctx->host, w->ctx->tls, c->env_name, &v))
+		return refuse(w, v.status, v.reason, "%s", v.detail);
 	/* a dead sandbox token hears that, even when the real value is missing */
 	if (c->grant != NULL && check_grant(w, c) != 0)
 		return -1;
