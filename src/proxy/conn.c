@@ -491,7 +491,7 @@ static bool step_sni_peek(struct kh_conn *c)
 {
 	uint8_t hello[KH_CLIENT_HELLO_MAX + 64];
 	struct in_addr a4;
-	enum kh_peek_result r;
+	enum kh_tlspeek_result r;
 	ssize_t n;
 
 	if (!c->cli.rd_ready)
@@ -506,13 +506,13 @@ static bool step_sni_peek(struct kh_conn *c)
 		return true;
 	}
 	c->cli.rd_ready = false; /* all that has arrived was seen: wait for more */
-	r = kh_tls_peek_sni(hello, (size_t)n, c->host);
-	if (r == KH_PEEK_MORE)
+	r = kh_tlspeek_sni(hello, (size_t)n, c->host);
+	if (r == KH_TLSPEEK_MORE)
 		return false;
 	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
 	c->ex.started_us = kh_mono_us();
 	c->port = 443;
-	if (r != KH_PEEK_SNI) {
+	if (r != KH_TLSPEEK_SNI) {
 		c->host[0] = '\0';
 		kh_conn_fail(
 			c, 400, "bad_request",

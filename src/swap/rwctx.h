@@ -13,8 +13,6 @@
 #include "base/slice.h"
 #include "policy/policy.h"
 
-#define KH_MAX_SWAPS 4
-
 struct kh_rw_ctx {
 	const struct kh_policy *policy;
 	const char *host; /* normalized destination host */

@@ -20,7 +20,7 @@
 static uint8_t hs[1 << 20];
 
 struct verdict {
-	enum kh_peek_result r;
+	enum kh_tlspeek_result r;
 	char host[KH_HOST_BUF];
 };
 
@@ -56,11 +56,11 @@ static struct verdict peek(const uint8_t *p, size_t len)
 	CHECK(copy != NULL);
 	memcpy(copy, p, len);
 	memset(v.host, 0xAA, sizeof v.host);
-	v.r = kh_tls_peek_sni(copy, len, v.host);
+	v.r = kh_tlspeek_sni(copy, len, v.host);
 	free(copy);
-	CHECK(v.r == KH_PEEK_MORE || v.r == KH_PEEK_SNI || v.r == KH_PEEK_NO_SNI ||
-	      v.r == KH_PEEK_BAD);
-	if (v.r != KH_PEEK_SNI)
+	CHECK(v.r == KH_TLSPEEK_MORE || v.r == KH_TLSPEEK_SNI || v.r == KH_TLSPEEK_NO_SNI ||
+	      v.r == KH_TLSPEEK_BAD);
+	if (v.r != KH_TLSPEEK_SNI)
 		v.host[0] = '\0';
 	return v;
 }
@@ -163,25 +163,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = data + 1;
 	size_t len = size ? size - 1 : 0, cuts[MAX_CUTS], n, done, hs_len;
 	uint32_t rng = size ? data[0] * 2654435761u + 1 : 1;
-	struct verdict whole, v, first = { KH_PEEK_MORE, "" };
+	struct verdict whole, v, first = { KH_TLSPEEK_MORE, "" };
 
 	if (size == 0)
 		return 0;
 	whole = peek(p, len);
 	done = complete_at(p, len, &hs_len);
-	if (whole.r == KH_PEEK_MORE)
+	if (whole.r == KH_TLSPEEK_MORE)
 		check_more(len, done);
-	if (whole.r == KH_PEEK_SNI)
+	if (whole.r == KH_TLSPEEK_SNI)
 		check_name(&whole, p, len);
 	n = make_cuts(p, len, rng, cuts);
 	for (size_t i = 0; i < n; i++) {
 		v = peek(p, cuts[i]);
-		if (v.r == KH_PEEK_MORE) {
-			CHECK(first.r == KH_PEEK_MORE); /* never MORE after a verdict */
+		if (v.r == KH_TLSPEEK_MORE) {
+			CHECK(first.r == KH_TLSPEEK_MORE); /* never MORE after a verdict */
 			check_more(cuts[i], done);
 			continue;
 		}
-		if (first.r == KH_PEEK_MORE)
+		if (first.r == KH_TLSPEEK_MORE)
 			first = v;
 		CHECK(same(&v, &first));
 	}
