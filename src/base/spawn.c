@@ -139,12 +139,12 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	c.out = malloc(out_cap + 1);
 	if (c.out == NULL || pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0 ||
 	    pipe2(p.exec, O_CLOEXEC) != 0) {
-		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(errno));
 		goto fail;
 	}
 	pid = fork();
 	if (pid < 0) {
-		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(errno));
 		goto fail;
 	}
 	if (pid == 0)
@@ -155,7 +155,7 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	p.out[1] = p.err[1] = p.exec[1] = -1;
 	if ((e = exec_errno(p.exec[0], deadline)) != 0) {
 		r->exit_code = reap(pid, false);
-		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(e));
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(e));
 		goto fail;
 	}
 	collect_until_eof(&p, r, &c, deadline);

@@ -1,10 +1,44 @@
-/* Error messages: set, prefix (the new context kept when the whole does not
- * fit), clear, NULL allowed, and kh_fmt never overflowing and saying what it
- * wrote. */
+/* kh_err and kh_strerror: set, prefix (the new context kept when the
+ * whole does not fit), clear, NULL allowed; kh_fmt never overflowing and
+ * saying what it wrote; strerror texts in buffers of their own. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/err.h"
 #include "tap.h"
+
+static void strerror_texts(void)
+{
+	char buf[8];
+
+	CHECK_STR(kh_strerror(ENOENT), "No such file or directory");
+	CHECK_STR(kh_strerror(0), "Success");
+	CHECK(strstr(kh_strerror(99999), "99999") != NULL); /* unknown: says which */
+	CHECK(kh_strerror_r(99999, buf, sizeof buf) != NULL); /* cut short, never NULL */
+}
+
+/* Each use has its own buffer: two unknown errnos in one call (where a
+ * shared static buffer would show the same text twice). */
+static void strerror_buffers_are_separate(void)
+{
+	char line[256];
+
+	snprintf(line, sizeof line, "%s|%s", kh_strerror(99998), kh_strerror(99999));
+	CHECK(strstr(line, "99998|") != NULL);
+	CHECK(strstr(line, "|Unknown error 99999") != NULL);
+}
+
+static void err_prefix_and_clear(void)
+{
+	struct kh_err e = { "" };
+
+	kh_err_set(&e, "open %s: %s", "x", kh_strerror(EACCES));
+	kh_err_prefix(&e, "config");
+	CHECK_STR(e.msg, "config: open x: Permission denied");
+	kh_err_clear(&e);
+	CHECK_STR(e.msg, "");
+}
 
 static void set_prefix_clear(void)
 {
@@ -61,6 +95,9 @@ static void fmt(void)
 
 int main(void)
 {
+	RUN(strerror_texts);
+	RUN(strerror_buffers_are_separate);
+	RUN(err_prefix_and_clear);
 	RUN(set_prefix_clear);
 	RUN(fmt);
 	TAP_DONE();
