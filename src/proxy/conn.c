@@ -28,7 +28,7 @@ static void start_tls_accept(struct kh_conn *c);
 
 void kh_conn_touch(struct kh_conn *c)
 {
-	c->last_activity_ms = kh_loop_now(c->w->loop);
+	c->last_activity_ms = kh_loop_now(c->cx->loop);
 }
 
 const char *kh_conn_mode_name(const struct kh_conn *c)
@@ -97,16 +97,16 @@ static void reap(struct kh_task *t)
 
 static void unlink_conn(struct kh_conn *c)
 {
-	struct kh_worker *w = c->w;
+	struct kh_wctx *cx = c->cx;
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		cx->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	w->n_conns--;
-	atomic_fetch_sub(&w->sh->n_conns, 1);
+	cx->n_conns--;
+	atomic_fetch_sub(&cx->sh->n_conns, 1);
 }
 
 void kh_conn_close(struct kh_conn *c)
@@ -114,11 +114,11 @@ void kh_conn_close(struct kh_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	kh_worker_note_churn(c->w);
-	kh_timer_cancel(c->w->loop, &c->timer);
+	kh_wctx_note_churn(c->cx);
+	kh_timer_cancel(c->cx->loop, &c->timer);
 	kh_dial_park(c);
 	kh_dial_reset(c);
-	kh_ep_close(c->w->loop, &c->cli);
+	kh_ep_close(c->cx->loop, &c->cli);
 	kh_buf_free(&c->cin);
 	kh_relay_release_body_room(c);
 	kh_buf_free(&c->cout);
@@ -131,13 +131,13 @@ void kh_conn_close(struct kh_conn *c)
 	c->policy = NULL;
 	/* Events for c may still be queued in this batch; free it afterwards. */
 	c->reap.cb = reap;
-	kh_loop_defer(c->w->loop, &c->reap);
+	kh_loop_defer(c->cx->loop, &c->reap);
 }
 
 static void set_state(struct kh_conn *c, enum kh_conn_state s)
 {
 	c->state = s;
-	c->phase_start_ms = kh_loop_now(c->w->loop);
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
 }
 
 /* --- timeouts --- */
@@ -187,9 +187,9 @@ static uint64_t deadline(const struct kh_conn *c)
 
 static void rearm(struct kh_conn *c)
 {
-	uint64_t now = kh_loop_now(c->w->loop), d = deadline(c);
+	uint64_t now = kh_loop_now(c->cx->loop), d = deadline(c);
 
-	kh_timer_after(c->w->loop, &c->timer, d > now ? d - now : 1);
+	kh_timer_after(c->cx->loop, &c->timer, d > now ? d - now : 1);
 }
 
 static void relay_timeout(struct kh_conn *c)
@@ -243,7 +243,7 @@ static void on_timer(struct kh_timer *t)
 
 	if (c->dead)
 		return;
-	if (kh_loop_now(c->w->loop) < deadline(c)) {
+	if (kh_loop_now(c->cx->loop) < deadline(c)) {
 		rearm(c);
 		return;
 	}
@@ -467,7 +467,7 @@ void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reaso
 
 static void start_tls_accept(struct kh_conn *c)
 {
-	struct kh_shared *sh = c->w->sh;
+	struct kh_shared *sh = c->cx->sh;
 	struct kh_err err;
 	X509 *leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err);
 
@@ -585,8 +585,8 @@ static bool step_tls_accept(struct kh_conn *c)
 		tls_accept_failed(c);
 		return true;
 	}
-	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->w->loop));
-	kh_worker_note_churn(c->w);
+	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->cx->loop));
+	kh_wctx_note_churn(c->cx);
 	c->mode = KH_MODE_MITM;
 	c->ex.method[0] = '\0';
 	set_state(c, KH_CS_RELAY);
@@ -706,7 +706,7 @@ static void expect_peer(struct kh_conn *c)
 	else
 		return;
 	if (soon)
-		kh_loop_expect_soon(c->w->loop);
+		kh_loop_expect_soon(c->cx->loop);
 }
 
 void kh_conn_run(struct kh_conn *c)
@@ -717,7 +717,7 @@ void kh_conn_run(struct kh_conn *c)
 			if (!c->resume_queued) {
 				c->resume_queued = true;
 				c->resume.cb = resume;
-				kh_loop_post(c->w->loop, &c->resume);
+				kh_loop_post(c->cx->loop, &c->resume);
 			}
 			break;
 		}
@@ -738,7 +738,7 @@ static void cli_io(struct kh_io *io, uint32_t events)
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->cli, events);
-	c->cli_soon = kh_loop_woke_soon(c->w->loop);
+	c->cli_soon = kh_loop_woke_soon(c->cx->loop);
 	kh_conn_run(c);
 }
 
@@ -749,7 +749,7 @@ void kh_conn_up_io(struct kh_io *io, uint32_t events)
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->up.ep, events);
-	c->up_soon = kh_loop_woke_soon(c->w->loop);
+	c->up_soon = kh_loop_woke_soon(c->cx->loop);
 	kh_conn_run(c);
 }
 
@@ -788,8 +788,8 @@ static void describe_unix_peer(struct kh_conn *c, int fd)
 		return;
 	}
 	snprintf(c->client, sizeof c->client, "unix:pid=%d", (int)cred.pid);
-	if (c->w->sh->grants != NULL && cred.pid > 0)
-		kh_grants_label_of(c->w->sh->grants, cred.pid, c->sandbox_label);
+	if (c->cx->sh->grants != NULL && cred.pid > 0)
+		kh_grants_label_of(c->cx->sh->grants, cred.pid, c->sandbox_label);
 }
 
 void kh_conn_source(const struct kh_conn *c, char *out, size_t len)
@@ -820,18 +820,18 @@ static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
 	kh_fmt(out, len, peer->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
-void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
+void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		    enum kh_listen_kind kind)
 {
 	struct kh_conn *c = calloc(1, sizeof *c);
 
 	if (c == NULL) {
 		close(fd);
-		atomic_fetch_sub(&w->sh->n_conns, 1);
+		atomic_fetch_sub(&cx->sh->n_conns, 1);
 		return;
 	}
-	c->w = w;
-	c->policy = kh_shared_policy(w->sh);
+	c->cx = cx;
+	c->policy = kh_shared_policy(cx->sh);
 	kh_ep_init(&c->cli, cli_io);
 	kh_ep_init(&c->up.ep, kh_conn_up_io);
 	c->cli.io.fd = fd;
@@ -841,15 +841,15 @@ void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
 		describe_unix_peer(c, fd);
 	else
 		describe_peer(peer, c->client, sizeof c->client);
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
+	c->next = cx->conns;
+	if (cx->conns != NULL)
+		cx->conns->prev = c;
+	cx->conns = c;
+	cx->n_conns++;
 	c->kind = kind;
 	set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
 	kh_conn_touch(c);
-	if (kh_loop_add(w->loop, &c->cli.io) != 0) {
+	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
 		kh_conn_close(c);
 		return;
 	}

@@ -25,7 +25,14 @@
 #include "swap/respscrub.h"
 #include "swap/rewrite.h"
 #include "tls/tlsctx.h"
-#include "proxy/worker.h"
+#include "proxy/wctx.h"
+
+/* What a connection on a listener speaks. */
+enum kh_listen_kind {
+	KH_LISTEN_PROXY, /* HTTP proxy protocol: CONNECT / absolute-form */
+	KH_LISTEN_TRANSPARENT_TLS, /* a TLS ClientHello straight away (sandbox :443) */
+	KH_LISTEN_TRANSPARENT_HTTP, /* origin-form HTTP, routed by Host (sandbox :80) */
+};
 
 enum kh_conn_state {
 	KH_CS_RELAY, /* HTTP/1.1 requests (plain proxy, or inside a tunnel) */
@@ -88,7 +95,7 @@ struct kh_exchange {
 };
 
 struct kh_conn {
-	struct kh_worker *w;
+	struct kh_wctx *cx; /* the thread it runs on (wctx.h) */
 	struct kh_conn *prev, *next;
 	struct kh_policy *policy; /* reference */
 	enum kh_conn_state state;
@@ -128,7 +135,7 @@ struct kh_conn {
 };
 
 /* Takes ownership of an accepted, non-blocking socket. */
-void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
+void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		    enum kh_listen_kind kind);
 
 /* Runs the state machine until it can make no more progress. */

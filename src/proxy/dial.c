@@ -57,7 +57,7 @@ static void close_upstream(struct kh_conn *c)
 			free(up->job);
 		up->job = NULL;
 	}
-	kh_ep_close(c->w->loop, &up->ep);
+	kh_ep_close(c->cx->loop, &up->ep);
 	kh_ep_init(&up->ep, kh_conn_up_io);
 	up->state = KH_UP_NONE;
 	up->used = false;
@@ -94,7 +94,7 @@ static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t
 		return -1;
 	}
 	c->up.ep.io.fd = fd;
-	if (kh_loop_add(c->w->loop, &c->up.ep.io) != 0) {
+	if (kh_loop_add(c->cx->loop, &c->up.ep.io) != 0) {
 		c->up.ep.io.fd = -1;
 		close(fd);
 		return -1;
@@ -201,7 +201,7 @@ static void start_lookup(struct kh_conn *c)
 		return;
 	}
 	job->task.cb = resolved;
-	job->loop = c->w->loop;
+	job->loop = c->cx->loop;
 	job->owner = c;
 	memcpy(job->host, c->up.host, sizeof job->host);
 	kh_conn_source(c, job->source, sizeof job->source);
@@ -250,7 +250,7 @@ static bool upstream_clean(const struct kh_conn *c)
 
 bool kh_dial_parkable(const struct kh_conn *c)
 {
-	return !c->w->draining && upstream_clean(c);
+	return !c->cx->draining && upstream_clean(c);
 }
 
 bool kh_dial_park(struct kh_conn *c)
@@ -259,7 +259,7 @@ bool kh_dial_park(struct kh_conn *c)
 
 	if (!kh_dial_parkable(c))
 		return false;
-	kh_upool_put(c->w->upool, &key, &c->up.ep, kh_conn_up_io);
+	kh_upool_put(c->cx->upool, &key, &c->up.ep, kh_conn_up_io);
 	close_upstream(c); /* the socket is the pool's now: this only resets state */
 	return true;
 }
@@ -269,7 +269,7 @@ static bool take_parked(struct kh_conn *c)
 {
 	struct kh_upool_key key = pool_key(&c->up);
 
-	if (!kh_upool_take(c->w->upool, &key, &c->up.ep))
+	if (!kh_upool_take(c->cx->upool, &key, &c->up.ep))
 		return false;
 	c->up.state = KH_UP_READY;
 	c->up.used = true;
@@ -318,14 +318,15 @@ static bool finish_connect(struct kh_conn *c)
 	if (soerr != 0) {
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
 		       up->port, strerror(soerr));
-		kh_ep_close(c->w->loop, &up->ep);
+		kh_ep_close(c->cx->loop, &up->ep);
 		kh_ep_init(&up->ep, kh_conn_up_io);
 		connect_next(c);
 		return true;
 	}
 	if (!up->tls) {
 		up->state = KH_UP_READY;
-		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
+		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms,
+				 kh_loop_now(c->cx->loop));
 		kh_conn_dial_done(c, true, 0, NULL, NULL);
 		return true;
 	}
@@ -355,12 +356,12 @@ static bool finish_handshake(struct kh_conn *c)
 
 		kh_tls_describe_failure(up->ep.ssl, why, sizeof why);
 		kh_fmt(detail, sizeof detail, "%s:%u: %s", up->host, up->port, why);
-		kh_ep_close(c->w->loop, &up->ep);
+		kh_ep_close(c->cx->loop, &up->ep);
 		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", detail);
 		return true;
 	}
 	up->state = KH_UP_READY;
-	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
+	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->cx->loop));
 	kh_conn_dial_done(c, true, 0, NULL, NULL);
 	return true;
 }

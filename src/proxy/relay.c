@@ -124,7 +124,7 @@ bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 	kh_conn_source(c, source, sizeof source);
 	if (kh_auditgate_write(&r, source))
 		return true;
-	kh_worker_audit_folded(c->w);
+	kh_wctx_audit_folded(c->cx);
 	return false;
 }
 
@@ -345,7 +345,7 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	c->ex.req_keep_alive = h->keep_alive;
 	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
 	kh_buf_consume(&c->cin, h->head_len);
-	c->phase_start_ms = kh_loop_now(c->w->loop);
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
 	if (upstream_matches(c, tls))
 		c->ex.admitted = true; /* the head goes out on the connection it has */
 	else
@@ -451,7 +451,7 @@ static bool start_request(struct kh_conn *c)
 {
 	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
 				      c->policy->limits.max_headers };
-	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
 	bool progress;
 	ssize_t n;
@@ -461,7 +461,7 @@ static bool start_request(struct kh_conn *c)
 	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
-	kh_shared_refresh(c->w->sh, &c->policy); /* a reload applies from the next request */
+	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
 	if (c->head_scan == 0) {
 		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
 
@@ -470,7 +470,7 @@ static bool start_request(struct kh_conn *c)
 			return skip > 0;
 		if (!c->head_pending) {
 			c->head_pending = true;
-			c->head_start_ms = kh_loop_now(c->w->loop);
+			c->head_start_ms = kh_loop_now(c->cx->loop);
 		}
 	}
 	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
@@ -722,7 +722,7 @@ static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t 
 static bool response_head(struct kh_conn *c)
 {
 	struct kh_http_limits lim = { KH_MAX_RESPONSE_HEAD, KH_MAX_HEADERS_CEIL };
-	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
 	ssize_t n;
 
@@ -787,7 +787,7 @@ static bool complete_exchange(struct kh_conn *c)
 	if (!keep)
 		c->close_after = true;
 	kh_relay_reset_exchange(c);
-	c->phase_start_ms = kh_loop_now(c->w->loop);
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
 	return true;
 }
 
@@ -907,7 +907,7 @@ bool kh_relay_step(struct kh_conn *c)
 		 * read our last bytes and hung up: the next connection may want it. */
 		kh_dial_park(c);
 		c->state = KH_CS_CLOSING;
-		c->phase_start_ms = kh_loop_now(c->w->loop);
+		c->phase_start_ms = kh_loop_now(c->cx->loop);
 		p = true;
 	}
 	return p;
