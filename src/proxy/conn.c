@@ -21,7 +21,6 @@
 #include "proxy/metrics.h"
 #include "tls/tlspeek.h"
 
-void kh_conn_up_io(struct kh_io *io, uint32_t events);
 static void start_tls_accept(struct kh_conn *c);
 
 /* --- small helpers --- */
@@ -116,8 +115,8 @@ void kh_conn_close(struct kh_conn *c)
 	c->dead = true;
 	kh_wctx_note_churn(c->cx);
 	kh_timer_cancel(c->cx->loop, &c->timer);
-	kh_dial_park(c);
-	kh_dial_reset(c);
+	kh_conn_park_upstream(c);
+	kh_dial_reset(&c->up);
 	kh_ep_close(c->cx->loop, &c->cli);
 	kh_buf_free(&c->cin);
 	kh_relay_release_body_room(c);
@@ -158,7 +157,7 @@ static uint64_t relay_deadline(const struct kh_conn *c, const struct kh_timeouts
 	}
 	if (kh_buf_len(&c->cin) > 0)
 		return c->head_start_ms + secs(t->header);
-	if (kh_dial_parkable(c))
+	if (kh_conn_parkable(c))
 		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
 	return c->phase_start_ms + secs(t->keepalive);
 }
@@ -198,7 +197,7 @@ static void relay_timeout(struct kh_conn *c)
 	const struct kh_timeouts *t = &c->policy->timeouts;
 
 	if (!c->ex.active) {
-		if (kh_buf_len(&c->cin) == 0 && kh_dial_park(c))
+		if (kh_buf_len(&c->cin) == 0 && kh_conn_park_upstream(c))
 			return; /* idle client: its upstream goes back to the pool */
 		if (kh_buf_len(&c->cin) == 0) {
 			kh_conn_close(c); /* idle keep-alive connection */
@@ -357,7 +356,7 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
 		       c->client, c->ex.method, host, c->port, status, reason, detail ? ": " : "",
 		       detail ? detail : "");
-	kh_dial_reset(c);
+	kh_dial_reset(&c->up);
 	if (c->ex.resp_started || c->cli.failed ||
 	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
 		/* A response is half-sent, or the client expects TLS, not HTTP:
@@ -437,12 +436,16 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 	if (kh_conn_refuse_destination(c, true))
 		return;
 	set_state(c, KH_CS_CONNECTING);
-	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+	kh_dial_start(&c->up, c->policy, c->host, c->port, true, c->host_is_ip);
 }
 
-void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reason,
-		       const char *detail)
+/* The dial of c->up ended (dial.h): a CONNECT answers 200 (or, transparent,
+ * starts the TLS handshake its ClientHello began); a request waiting for it
+ * goes out. */
+static void up_done(struct kh_upstream *up, bool ok, int status, const char *reason,
+		    const char *detail)
 {
+	struct kh_conn *c = container_of(up, struct kh_conn, up);
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	if (!ok) {
@@ -534,7 +537,7 @@ static bool step_sni_peek(struct kh_conn *c)
 	if (kh_conn_refuse_destination(c, true))
 		return true;
 	set_state(c, KH_CS_CONNECTING);
-	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+	kh_dial_start(&c->up, c->policy, c->host, c->port, true, c->host_is_ip);
 	return true;
 }
 
@@ -638,12 +641,12 @@ static bool step(struct kh_conn *c)
 	switch (c->state) {
 	case KH_CS_RELAY:
 	case KH_CS_TUNNEL: {
-		bool dialed = kh_dial_step(c); /* both must run every round */
+		bool dialed = kh_dial_step(&c->up); /* both must run every round */
 
 		return kh_relay_step(c) || dialed;
 	}
 	case KH_CS_CONNECTING:
-		return kh_dial_step(c);
+		return kh_dial_step(&c->up);
 	case KH_CS_CONNECT_OK:
 		if (kh_conn_flush(c, &c->cli, &c->cout) && c->cli.failed) {
 			kh_conn_close(c);
@@ -742,7 +745,7 @@ static void cli_io(struct kh_io *io, uint32_t events)
 	kh_conn_run(c);
 }
 
-void kh_conn_up_io(struct kh_io *io, uint32_t events)
+static void up_io(struct kh_io *io, uint32_t events)
 {
 	struct kh_conn *c = container_of(io, struct kh_conn, up.ep.io);
 
@@ -751,6 +754,36 @@ void kh_conn_up_io(struct kh_io *io, uint32_t events)
 	kh_ep_on_events(&c->up.ep, events);
 	c->up_soon = kh_loop_woke_soon(c->cx->loop);
 	kh_conn_run(c);
+}
+
+static void up_resumed(struct kh_upstream *up)
+{
+	kh_conn_run(container_of(up, struct kh_conn, up));
+}
+
+static void up_source(const struct kh_upstream *up, char *out, size_t len)
+{
+	kh_conn_source(container_of(up, const struct kh_conn, up), out, len);
+}
+
+static const struct kh_upstream_ops up_ops = {
+	.io = up_io,
+	.done = up_done,
+	.resumed = up_resumed,
+	.source = up_source,
+};
+
+bool kh_conn_parkable(const struct kh_conn *c)
+{
+	return !c->ex.active && c->state != KH_CS_TUNNEL && kh_dial_clean(&c->up);
+}
+
+bool kh_conn_park_upstream(struct kh_conn *c)
+{
+	if (!kh_conn_parkable(c))
+		return false;
+	kh_dial_park(&c->up);
+	return true;
 }
 
 void kh_conn_drain(struct kh_conn *c)
@@ -833,7 +866,7 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	c->cx = cx;
 	c->policy = kh_shared_policy(cx->sh);
 	kh_ep_init(&c->cli, cli_io);
-	kh_ep_init(&c->up.ep, kh_conn_up_io);
+	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
 	c->cli.io.fd = fd;
 	c->timer.cb = on_timer;
 	init_buffers(c);

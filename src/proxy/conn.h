@@ -25,6 +25,7 @@
 #include "swap/respscrub.h"
 #include "swap/rewrite.h"
 #include "tls/tlsctx.h"
+#include "proxy/dial.h"
 #include "proxy/wctx.h"
 
 /* What a connection on a listener speaks. */
@@ -46,25 +47,6 @@ enum kh_conn_state {
 };
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
-
-enum kh_up_state { KH_UP_NONE, KH_UP_RESOLVING, KH_UP_CONNECTING, KH_UP_HANDSHAKE, KH_UP_READY };
-
-struct kh_upstream {
-	struct kh_endpoint ep;
-	enum kh_up_state state;
-	char host[KH_HOST_BUF];
-	uint16_t port; /* where it connects (a pin may change it) */
-	uint16_t dest_port; /* the port the client asked for */
-	bool tls;
-	bool is_ip;
-	unsigned long generation; /* policy it was dialed under (deny list, pins) */
-	struct kh_resolve_job *job; /* while resolving */
-	struct sockaddr_storage addrs[KH_MAX_ADDRS];
-	socklen_t addrlens[KH_MAX_ADDRS];
-	size_t n_addrs, next_addr;
-	char last_error[KH_DETAIL_MAX];
-	bool used; /* carried at least one exchange */
-};
 
 /* The request currently in flight (one at a time per connection; pipelined
  * requests wait in cin and are parsed when this one completes). */
@@ -173,24 +155,12 @@ bool kh_conn_refuse_destination(struct kh_conn *c, bool tls);
 /* Handles a parsed CONNECT request (plain-proxy mode). */
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h);
 
-/* Called when the upstream is ready (ok) or could not be reached. */
-void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reason,
-		       const char *detail);
+/* Hands c's upstream to the thread's pool if it is idle and clean (see
+ * upool.h); false if it stays (in use, dirty, or shutting down). */
+bool kh_conn_park_upstream(struct kh_conn *c);
 
-/* --- dial.c --- */
-/* Starts connecting c->up to host:port (TLS if tls). Completion is reported
- * through kh_conn_dial_done(), possibly before this returns. */
-void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls, bool is_ip);
-/* Advances a dial in progress on readiness. Returns true on progress. */
-bool kh_dial_step(struct kh_conn *c);
-/* Drops the upstream (closing its socket, cancelling a pending lookup). */
-void kh_dial_reset(struct kh_conn *c);
-
-/* Whether the upstream connection is idle and clean enough to be reused by
- * another client connection, and handing it to the worker's pool if so
- * (c then has no upstream). See upool.h. */
-bool kh_dial_parkable(const struct kh_conn *c);
-bool kh_dial_park(struct kh_conn *c);
+/* Whether kh_conn_park_upstream would park it now. */
+bool kh_conn_parkable(const struct kh_conn *c);
 
 /* --- relay.c --- */
 /* Moves bytes for RELAY and TUNNEL states. Returns true on progress. */

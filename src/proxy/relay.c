@@ -158,13 +158,6 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 		     err->why);
 }
 
-/* Same destination as the upstream connection we already hold? */
-static bool upstream_matches(const struct kh_conn *c, bool tls)
-{
-	return c->up.state == KH_UP_READY && !c->up.ep.eof && !c->up.ep.failed &&
-	       c->up.tls == tls && c->up.dest_port == c->port && strcmp(c->up.host, c->host) == 0;
-}
-
 /* --- SigV4 bodies ---
  * A SigV4 request signed without x-amz-content-sha256 covers the hash of its
  * body, so keyhole must hold all of it before it can check the signature and
@@ -346,10 +339,10 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
 	kh_buf_consume(&c->cin, h->head_len);
 	c->phase_start_ms = kh_loop_now(c->cx->loop);
-	if (upstream_matches(c, tls))
+	if (kh_dial_matches(&c->up, c->host, c->port, tls))
 		c->ex.admitted = true; /* the head goes out on the connection it has */
 	else
-		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
+		kh_dial_start(&c->up, c->policy, c->host, c->port, tls, c->host_is_ip);
 }
 
 /* What a sandbox may learn here is that the proxy is up: no pid, no version,
@@ -781,7 +774,7 @@ static bool complete_exchange(struct kh_conn *c)
 	kh_relay_audit(c, "allow", "allowed", NULL);
 	keep = c->ex.req_keep_alive && c->ex.resp_keep_alive;
 	if (!c->ex.resp_keep_alive)
-		kh_dial_reset(c);
+		kh_dial_reset(&c->up);
 	else
 		c->up.used = true;
 	if (!keep)
@@ -827,12 +820,12 @@ static bool check_ends(struct kh_conn *c)
 		kh_relay_audit(c, "allow", "allowed",
 			       "upstream answered before the request body ended");
 		kh_relay_reset_exchange(c);
-		kh_dial_reset(c);
+		kh_dial_reset(&c->up);
 		c->close_after = true;
 		return true;
 	}
 	if (!c->ex.active && c->up.state == KH_UP_READY && (c->up.ep.eof || c->up.ep.failed)) {
-		kh_dial_reset(c); /* an idle upstream connection went away: redial next time */
+		kh_dial_reset(&c->up); /* an idle upstream connection went away: redial next time */
 		return true;
 	}
 	if (!c->ex.active && c->cli.eof && !c->close_after) {
@@ -905,7 +898,7 @@ bool kh_relay_step(struct kh_conn *c)
 	if (!c->dead && c->state == KH_CS_RELAY && !c->ex.active && c->close_after) {
 		/* The upstream goes back to the pool now, not after the client has
 		 * read our last bytes and hung up: the next connection may want it. */
-		kh_dial_park(c);
+		kh_conn_park_upstream(c);
 		c->state = KH_CS_CLOSING;
 		c->phase_start_ms = kh_loop_now(c->cx->loop);
 		p = true;
