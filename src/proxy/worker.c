@@ -23,6 +23,7 @@
 #include "proxy/conn.h"
 #include "base/log.h"
 #include "proxy/metrics.h"
+#include "proxy/relay.h"
 #include "proxy/upool.h"
 
 #define ACCEPT_BATCH                  64
@@ -168,7 +169,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 	}
 	if (peer->ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	kh_conn_accept(&w->cx, fd, (struct sockaddr *)peer, kind);
+	kh_conn_accept(&w->cx, fd, (struct sockaddr *)peer, kind, &kh_relay_h1);
 }
 
 static void on_accept(struct kh_io *io, uint32_t events)

@@ -73,7 +73,7 @@ void kh_rscrub_free(struct kh_exchange *ex)
 
 static struct kh_rscrub *state(struct kh_conn *c)
 {
-	struct kh_rscrub *rs = c->ex.scrub;
+	struct kh_rscrub *rs = c->ex->scrub;
 
 	if (rs != NULL)
 		return rs; /* an interim (1xx) response came first */
@@ -85,7 +85,7 @@ static struct kh_rscrub *state(struct kh_conn *c)
 		return NULL;
 	}
 	rs->policy = kh_policy_ref(c->policy);
-	c->ex.scrub = rs;
+	c->ex->scrub = rs;
 	return rs;
 }
 
@@ -146,8 +146,8 @@ static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct pla
 {
 	memset(pl, 0, sizeof *pl);
 	/* The client asked to close; the upstream was not told (see rewrite.c). */
-	pl->conn_close = !c->ex.req_keep_alive && h->status >= 200 && h->status != 101;
-	if (h->status == 206 && c->ex.whole_response) {
+	pl->conn_close = !c->ex->req_keep_alive && h->status >= 200 && h->status != 101;
+	if (h->status == 206 && c->ex->whole_response) {
 		/* keyhole removed Range from this request (rewrite.h) */
 		refuse(c, "the upstream sent part of a response (206) to a request that carried a "
 			  "real key; a key split across parts could not be removed, so keyhole "
@@ -168,7 +168,7 @@ static int make_plan(struct kh_conn *c, const struct kh_http_head *h, struct pla
 		pl->keep_length = true; /* no framing to add, nothing to count */
 		return 0;
 	}
-	pl->chunked_out = !c->ex.req_http10;
+	pl->chunked_out = !c->ex->req_http10;
 	pl->close_out = !pl->chunked_out;
 	pl->conn_close |= pl->close_out;
 	return 0;
@@ -288,9 +288,9 @@ int kh_rscrub_head(struct kh_conn *c, const struct kh_http_head *h, const uint8_
 		return -1;
 	}
 	kh_buf_produced(&c->cout, o.len);
-	c->ex.bytes_out += o.len;
+	c->ex->bytes_out += o.len;
 	if (pl.close_out)
-		c->ex.req_keep_alive = false; /* the body ends where we close */
+		c->ex->req_keep_alive = false; /* the body ends where we close */
 	return 1;
 }
 
@@ -306,7 +306,7 @@ static void src_fail(struct kh_conn *c, const char *why)
 static int src_next(struct kh_conn *c, struct kh_rscrub *rs, const uint8_t **p, size_t *n,
 		    bool *moved)
 {
-	struct kh_exchange *ex = &c->ex;
+	struct kh_exchange *ex = c->ex;
 
 	if (ex->resp_body == KH_BODY_CHUNKED) {
 		while (!rs->chunk_done && kh_chunked_data_run(&ex->resp_chunked) == 0 &&
@@ -336,7 +336,7 @@ static int src_next(struct kh_conn *c, struct kh_rscrub *rs, const uint8_t **p, 
 
 static void src_consume(struct kh_conn *c, size_t n)
 {
-	struct kh_exchange *ex = &c->ex;
+	struct kh_exchange *ex = c->ex;
 	struct kh_http_error err;
 	bool done;
 
@@ -352,11 +352,11 @@ static void src_consume(struct kh_conn *c, size_t n)
 
 static bool src_done(const struct kh_conn *c)
 {
-	const struct kh_rscrub *rs = c->ex.scrub;
+	const struct kh_rscrub *rs = c->ex->scrub;
 
-	switch (c->ex.resp_body) {
+	switch (c->ex->resp_body) {
 	case KH_BODY_LENGTH:
-		return c->ex.resp_left == 0;
+		return c->ex->resp_left == 0;
 	case KH_BODY_CHUNKED:
 		return rs->chunk_done;
 	default:
@@ -366,12 +366,12 @@ static bool src_done(const struct kh_conn *c)
 
 bool kh_rscrub_source_done(const struct kh_conn *c)
 {
-	return c->ex.scrub != NULL && c->ex.scrub->body && src_done(c);
+	return c->ex->scrub != NULL && c->ex->scrub->body && src_done(c);
 }
 
 bool kh_rscrub_source_closed(struct kh_conn *c)
 {
-	struct kh_rscrub *rs = c->ex.scrub;
+	struct kh_rscrub *rs = c->ex->scrub;
 
 	if (rs->src_closed)
 		return false;
@@ -503,7 +503,7 @@ static void commit(struct kh_conn *c, struct kh_rscrub *rs, uint8_t *t, size_t l
 	}
 	if (total > 0)
 		kh_buf_produced(&c->cout, total);
-	c->ex.bytes_out += total;
+	c->ex->bytes_out += total;
 }
 
 /* One round: 1 progress, 0 blocked, -1 failed. */
@@ -534,7 +534,7 @@ static int body_step(struct kh_conn *c, struct kh_rscrub *rs)
 	}
 	commit(c, rs, t, k.len, done);
 	if (done)
-		c->ex.resp_done = true;
+		c->ex->resp_done = true;
 	return moved || used > 0 || k.len > 0 || done;
 }
 
@@ -543,7 +543,7 @@ bool kh_rscrub_body(struct kh_conn *c)
 	bool progress = false;
 	int r;
 
-	while (c->ex.active && !c->ex.resp_done && (r = body_step(c, c->ex.scrub)) != 0) {
+	while (c->ex->active && !c->ex->resp_done && (r = body_step(c, c->ex->scrub)) != 0) {
 		progress = true;
 		if (r < 0)
 			break;
