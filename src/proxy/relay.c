@@ -32,7 +32,7 @@ struct h1 {
 	uint64_t head_start_ms; /* when its first byte came (the header timeout) */
 	/* cin grown past its usual cap to hold a whole request body that SigV4
 	 * re-signing must hash before the head can go out */
-	struct {
+	struct h1_sigbody {
 		size_t room; /* bytes added to cin's cap (counted in a daemon-wide budget) */
 		char source[KH_BODYSHARE_KEY_MAX]; /* whose share room counts against */
 		bool waiting; /* a parsed head waits in cin for the rest of its body */
@@ -128,13 +128,13 @@ static struct kh_bodyshare sigbody_share = KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGE
 
 static void release_body_room(struct kh_conn *c)
 {
-	size_t base = c->cin.cap - h1_of(c)->sigbody.room;
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
+	size_t base = c->cin.cap - sb->room;
 
-	if (h1_of(c)->sigbody.room == 0 || kh_buf_len(&c->cin) > base ||
-	    kh_buf_set_cap(&c->cin, base) != 0)
+	if (sb->room == 0 || kh_buf_len(&c->cin) > base || kh_buf_set_cap(&c->cin, base) != 0)
 		return;
-	kh_bodyshare_give(&sigbody_share, h1_of(c)->sigbody.source, h1_of(c)->sigbody.room);
-	h1_of(c)->sigbody.room = 0;
+	kh_bodyshare_give(&sigbody_share, sb->source, sb->room);
+	sb->room = 0;
 }
 
 /* Whose share a held body counts against: the connection's source (its
@@ -160,27 +160,27 @@ static void refuse_head(struct kh_conn *c, const struct kh_http_head *h, int sta
 
 static int grow_cin(struct kh_conn *c, const struct kh_http_head *h, size_t need)
 {
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
 	size_t add = need - c->cin.cap;
 	char detail[KH_DETAIL_MAX];
 	int rc;
 
-	if (h1_of(c)->sigbody.room == 0)
-		body_source(c, h1_of(c)->sigbody.source);
-	rc = kh_bodyshare_take(&sigbody_share, h1_of(c)->sigbody.source, add);
+	if (sb->room == 0)
+		body_source(c, sb->source);
+	rc = kh_bodyshare_take(&sigbody_share, sb->source, add);
 	if (rc == KH_BODYSHARE_OK && kh_buf_set_cap(&c->cin, need) == 0) {
-		h1_of(c)->sigbody.room += add;
+		sb->room += add;
 		return 0;
 	}
 	if (rc == KH_BODYSHARE_OK)
-		kh_bodyshare_give(&sigbody_share, h1_of(c)->sigbody.source, add);
+		kh_bodyshare_give(&sigbody_share, sb->source, add);
 	if (rc == KH_BODYSHARE_SHARE) {
 		kh_fmt(detail, sizeof detail,
 		       "this client (%s) already holds its share of request bodies that keyhole "
 		       "must read whole to check their SigV4 signature (%u MiB of %u MiB for all "
 		       "clients); finish or close those requests, or send x-amz-content-sha256 "
 		       "so bodies need not be held",
-		       h1_of(c)->sigbody.source, KH_SIGV4_BODY_SHARE >> 20,
-		       KH_SIGV4_BODY_BUDGET >> 20);
+		       sb->source, KH_SIGV4_BODY_SHARE >> 20, KH_SIGV4_BODY_BUDGET >> 20);
 		refuse_head(c, h, 429, "sigv4_body_share", detail);
 	} else {
 		refuse_head(c, h, 503, "sigv4_busy",
@@ -216,14 +216,15 @@ static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
  * (*progress tells whether anything changed); -1: refused (answered). */
 static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
 {
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
 	size_t need = h->head_len + (size_t)h->content_length;
 	int rc;
 
 	*progress = false;
-	if (!h1_of(c)->sigbody.waiting && (rc = sigv4_precheck(c, h)) <= 0)
+	if (!sb->waiting && (rc = sigv4_precheck(c, h)) <= 0)
 		return rc < 0 ? -1 : 1;
 	if (kh_buf_len(&c->cin) >= need) {
-		h1_of(c)->sigbody.waiting = false;
+		sb->waiting = false;
 		return 1;
 	}
 	if (c->cin.cap < need) {
@@ -231,12 +232,12 @@ static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, boo
 			return -1;
 		*progress = true; /* the client's socket may be readable again */
 	}
-	if (h->expect_continue && !h1_of(c)->sigbody.continue_sent &&
+	if (h->expect_continue && !sb->continue_sent &&
 	    kh_buf_append_str(&c->cout, "HTTP/1.1 100 Continue\r\n\r\n") == 0) {
-		h1_of(c)->sigbody.continue_sent = true;
+		sb->continue_sent = true;
 		*progress = true;
 	}
-	h1_of(c)->sigbody.waiting = true;
+	sb->waiting = true;
 	h1_of(c)->head_pending = true; /* the header timeout covers the body too */
 	return 0;
 }
@@ -391,6 +392,7 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 /* Finds, parses and routes the next request head in cin. */
 static bool start_request(struct kh_conn *c)
 {
+	struct h1 *st = h1_of(c);
 	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
 				      c->policy->limits.max_headers };
 	struct kh_http_head h = { .headers = c->cx->hdrs };
@@ -398,24 +400,24 @@ static bool start_request(struct kh_conn *c)
 	bool progress;
 	ssize_t n;
 
-	if (!h1_of(c)->sigbody.waiting)
+	if (!st->sigbody.waiting)
 		release_body_room(c); /* back to the usual cap once drained */
 	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
 	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
-	if (h1_of(c)->head_scan == 0) {
+	if (st->head_scan == 0) {
 		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
 
 		kh_buf_consume(&c->cin, skip);
 		if (kh_buf_len(&c->cin) == 0)
 			return skip > 0;
-		if (!h1_of(c)->head_pending) {
-			h1_of(c)->head_pending = true;
-			h1_of(c)->head_start_ms = kh_loop_now(c->cx->loop);
+		if (!st->head_pending) {
+			st->head_pending = true;
+			st->head_start_ms = kh_loop_now(c->cx->loop);
 		}
 	}
-	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &h1_of(c)->head_scan,
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &st->head_scan,
 			      lim.max_head, &err);
 	if (n == 0 && kh_buf_room(&c->cin) == 0) {
 		err = (struct kh_http_error){ 431, "request head too large", NULL };
@@ -423,8 +425,8 @@ static bool start_request(struct kh_conn *c)
 	}
 	if (n == 0)
 		return false;
-	h1_of(c)->head_scan = 0;
-	h1_of(c)->head_pending = false;
+	st->head_scan = 0;
+	st->head_pending = false;
 	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
 		fail_parse(c, &err);
 		return true;
@@ -437,7 +439,7 @@ static bool start_request(struct kh_conn *c)
 	default:
 		break;
 	}
-	h1_of(c)->sigbody.continue_sent = false;
+	st->sigbody.continue_sent = false;
 	begin_exchange(c, &h);
 	if (c->mode == KH_MODE_MITM)
 		route_tunnel(c, &h);
