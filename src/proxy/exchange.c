@@ -9,7 +9,8 @@
 
 void kh_exchange_release(struct kh_exchange *ex)
 {
-	kh_rscrub_free(ex);
+	kh_rscrub_free(ex->scrub);
+	ex->scrub = NULL;
 	kh_sigv4_body_free(ex->req_hash);
 	ex->req_hash = NULL;
 }

@@ -6,16 +6,16 @@
  * and response done, head sent), what was done to it (credentials swapped,
  * the sandbox whose token it used, admitted upstream or refused) and what
  * it cost (bytes, time); it owns the per-exchange filter state (response
- * scrubbing, the SigV4 body digest check), freed by kh_exchange_reset.
+ * scrubbing, the SigV4 body digest check), freed by kh_exchange_release.
  *
  * It knows no socket and no connection: a protocol (proto.h) keeps its
  * exchanges where it likes (HTTP/1.1: one at a time; HTTP/2: one per
  * stream), and the connection records one with kh_conn_audit.
  *
  * The message-framing fields (body kinds, lengths left, chunked decoders,
- * keep-alive) are HTTP/1.1's; they stay here while respscrub reads them
- * from the exchange. An h2 stream leaves them unused (DATA frames carry
- * their own framing). */
+ * keep-alive, HEAD, HTTP/1.0) are HTTP/1.1's. An h2 stream leaves them
+ * unused (DATA frames carry their own framing); since respscrub became a
+ * pure filter they could move into relay.c's state. */
 #ifndef KH_EXCHANGE_H
 #define KH_EXCHANGE_H
 
@@ -27,7 +27,7 @@
 #include "base/slice.h"
 #include "http/http1.h"
 #include "policy/policy.h"
-#include "swap/rewrite.h"
+#include "swap/rwctx.h"
 
 struct kh_rscrub;
 struct kh_sigv4_body;
