@@ -27,7 +27,6 @@
 #include "base/slice.h"
 #include "http/http1.h"
 #include "policy/policy.h"
-#include "swap/rwctx.h"
 
 struct kh_rscrub;
 struct kh_sigv4_body;
