@@ -120,7 +120,7 @@ static void connect_next(struct kh_upstream *up)
 			return;
 		}
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-		       up->port, strerror(errno));
+		       up->port, kh_strerror(errno));
 	}
 	if (!denied.admitted && up->last_error[0] == '\0')
 		up->ops->done(up, false, denied.status, denied.reason, denied.detail);
@@ -292,7 +292,7 @@ static bool finish_connect(struct kh_upstream *up)
 	getsockopt(up->ep.io.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 	if (soerr != 0) {
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-		       up->port, strerror(soerr));
+		       up->port, kh_strerror(soerr));
 		kh_ep_close(up->cx->loop, &up->ep);
 		kh_ep_init(&up->ep, up->ops->io);
 		connect_next(up);

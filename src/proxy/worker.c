@@ -193,7 +193,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 			if (shed_one(l->w, io->fd) != 0)
 				pause_accepting(l->w);
 		} else if (errno != EAGAIN) {
-			kh_warn("accept: %s", strerror(errno));
+			kh_warn("accept: %s", kh_strerror(errno));
 		}
 		return;
 	}
@@ -259,7 +259,7 @@ int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind
 	l->w = w;
 	l->shared = true;
 	if (kh_loop_add_exclusive(w->cx.loop, &l->io) != 0) {
-		kh_err_set(err, "cannot watch the Unix socket: %s", strerror(errno));
+		kh_err_set(err, "cannot watch the Unix socket: %s", kh_strerror(errno));
 		return -1;
 	}
 	w->n_lis++;
@@ -324,7 +324,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 		w->lis[i].w = w;
 		w->n_lis++;
 		if (kh_loop_add_listener(w->cx.loop, &w->lis[i].io) != 0) {
-			kh_err_set(err, "cannot watch listening socket: %s", strerror(errno));
+			kh_err_set(err, "cannot watch listening socket: %s", kh_strerror(errno));
 			return -1;
 		}
 	}
