@@ -3,8 +3,10 @@
 #   1. include directions and cycles between modules (src/LAYERS)
 #   2. banned libc calls, VLAs and alloca in src/, tests/ and bench/ (comments
 #      are stripped first, so a call on a line with a comment is still seen)
-#   3. clang-format: the tree must be formatted (make format fixes it)
-#   4. cppcheck
+#   3. strerror (one buffer shared by all threads) in the daemon's layers:
+#      kh_strerror there; only cli/ and sandbox/ are single-threaded
+#   4. clang-format: the tree must be formatted (make format fixes it)
+#   5. cppcheck
 set -u
 cd "$(dirname "$0")/.."
 rc=0
@@ -15,6 +17,12 @@ c_files=(src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.
 banned='\b(sprintf|vsprintf|strcpy|strcat|strncpy|strncat|strtok|atoi|atol|atoll|gets|alloca|strtol|strtoul|strtoll|strtoull)\s*\('
 if /usr/bin/python3 scripts/strip-comments.py "${c_files[@]}" | grep -E "$banned"; then
   echo "lint: banned function above (see docs/HACKING.md for the allowed replacements)"
+  rc=1
+fi
+
+daemon_files=(src/{base,secret,event,http,tls,policy,credsrc,swap,proxy,tools}/*.[ch])
+if /usr/bin/python3 scripts/strip-comments.py "${daemon_files[@]}" | grep -E '(^|[^_a-z])strerror\s*\('; then
+  echo "lint: strerror above runs on daemon threads: use kh_strerror (base/err.h)"
   rc=1
 fi
 
