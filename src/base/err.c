@@ -58,3 +58,12 @@ size_t kh_fmt(char *dst, size_t len, const char *fmt, ...)
 	}
 	return (size_t)n < len ? (size_t)n : len - 1;
 }
+
+const char *kh_strerror_r(int errnum, char *buf, size_t len)
+{
+	/* The GNU strerror_r (_GNU_SOURCE): returns its text, which may be a
+	 * constant string rather than buf. */
+	const char *s = strerror_r(errnum, buf, len);
+
+	return s != NULL ? s : "unknown error";
+}

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define KH_ERR_MAX 512
+#include "base/kh_limits.h"
 
 struct kh_err {
 	char msg[KH_ERR_MAX];
@@ -23,5 +23,14 @@ void kh_err_clear(struct kh_err *e);
 /* snprintf for human-readable messages, where cutting a long host name short
  * is acceptable: always NUL-terminated, never overflows, returns what it wrote. */
 size_t kh_fmt(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* strerror for code that may run while other threads do (strerror may hand
+ * every caller one static buffer): the text of errnum, in buf or in a
+ * string the C library keeps. Never NULL. */
+const char *kh_strerror_r(int errnum, char *buf, size_t len);
+
+/* kh_strerror_r with a buffer that lives until the end of the caller's
+ * enclosing block, so it fits where strerror(errno) did. */
+#define kh_strerror(errnum) kh_strerror_r((errnum), (char[KH_STRERROR_BUF]){ 0 }, KH_STRERROR_BUF)
 
 #endif

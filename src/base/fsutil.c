@@ -19,7 +19,7 @@ static int check_owned_dir(const char *dir, struct kh_err *err)
 	struct stat st;
 
 	if (lstat(dir, &st) != 0) {
-		kh_err_set(err, "%s: %s", dir, strerror(errno));
+		kh_err_set(err, "%s: %s", dir, kh_strerror(errno));
 		return -1;
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -38,7 +38,7 @@ static int check_owned_dir(const char *dir, struct kh_err *err)
 		return -1;
 	}
 	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0) {
-		kh_err_set(err, "chmod 0700 %s: %s", dir, strerror(errno));
+		kh_err_set(err, "chmod 0700 %s: %s", dir, kh_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -59,7 +59,7 @@ static int mkdir_parents(const char *dir, struct kh_err *err)
 	if (mkdir_parents(parent, err) != 0)
 		return -1;
 	if (mkdir(parent, 0700) != 0 && errno != EEXIST) {
-		kh_err_set(err, "mkdir %s: %s", parent, strerror(errno));
+		kh_err_set(err, "mkdir %s: %s", parent, kh_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -70,7 +70,7 @@ int kh_fs_ensure_private_dir(const char *dir, struct kh_err *err)
 	if (mkdir_parents(dir, err) != 0)
 		return -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		kh_err_set(err, "mkdir %s: %s", dir, strerror(errno));
+		kh_err_set(err, "mkdir %s: %s", dir, kh_strerror(errno));
 		return -1;
 	}
 	return check_owned_dir(dir, err);
@@ -81,7 +81,7 @@ static int check_opened(int fd, const char *path, mode_t mode, struct kh_err *er
 	struct stat st;
 
 	if (fstat(fd, &st) != 0) {
-		kh_err_set(err, "fstat %s: %s", path, strerror(errno));
+		kh_err_set(err, "fstat %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -94,7 +94,7 @@ static int check_opened(int fd, const char *path, mode_t mode, struct kh_err *er
 		return -1;
 	}
 	if ((st.st_mode & 07777 & ~mode) != 0 && fchmod(fd, mode) != 0) {
-		kh_err_set(err, "chmod %s: %s", path, strerror(errno));
+		kh_err_set(err, "chmod %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -108,7 +108,7 @@ int kh_fs_open_private(const char *path, int flags, mode_t mode, struct kh_err *
 		if (errno == ELOOP)
 			kh_err_set(err, "%s is a symlink; refusing to follow it", path);
 		else
-			kh_err_set(err, "open %s: %s", path, strerror(errno));
+			kh_err_set(err, "open %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	if (check_opened(fd, path, mode, err) != 0) {
@@ -169,17 +169,17 @@ int kh_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	if (fd < 0)
 		return -1;
 	if (kh_fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		kh_err_set(err, "write %s: %s", tmp, strerror(errno));
+		kh_err_set(err, "write %s: %s", tmp, kh_strerror(errno));
 		goto fail;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		kh_err_set(err, "close %s: %s", tmp, strerror(errno));
+		kh_err_set(err, "close %s: %s", tmp, kh_strerror(errno));
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		kh_err_set(err, "rename %s -> %s: %s", tmp, path, strerror(errno));
+		kh_err_set(err, "rename %s -> %s: %s", tmp, path, kh_strerror(errno));
 		goto fail;
 	}
 	fsync_parent(path);
@@ -218,7 +218,7 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			kh_err_set(err, "read %s: %s", path, strerror(errno));
+			kh_err_set(err, "read %s: %s", path, kh_strerror(errno));
 			kh_fs_free_secret(buf, cap + 1);
 			return -1;
 		}
@@ -248,7 +248,7 @@ int kh_fs_read_file(const char *path, size_t cap, bool nofollow, char **out, siz
 		if (errno == ELOOP && nofollow)
 			kh_err_set(err, "%s is a symlink; refusing to follow it", path);
 		else
-			kh_err_set(err, "cannot read %s: %s", path, strerror(errno));
+			kh_err_set(err, "cannot read %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	rc = read_fd(fd, path, cap, out, len, err);
@@ -276,7 +276,7 @@ int kh_fs_copy_private(const char *src, const char *dst, size_t cap, struct kh_e
 	if (fd < 0)
 		goto out;
 	if (kh_fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		kh_err_set(err, "write %s: %s", dst, strerror(errno));
+		kh_err_set(err, "write %s: %s", dst, kh_strerror(errno));
 		close(fd);
 		unlink(dst);
 		goto out;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KH_JSON_MAX_DEPTH 16
+#include "base/kh_limits.h"
 
 struct kh_json {
 	char *buf;

@@ -12,6 +12,11 @@
 #define KH_MAX_PATH            4096
 #define KH_MAX_CONFIG_WARNINGS 32 /* the last slot says more were dropped */
 #define KH_MAX_CONFIG_NESTING  64 /* [ ] / { } depth in config.yaml (libyaml is quadratic in it) */
+#define KH_JSON_MAX_DEPTH      16
+#define KH_CONFIG_KEYPATH_MAX \
+	192 /* "timeouts.header", "upstream_deny_cidrs[12]", "resolve.<key>" */
+#define KH_CONFIG_SHOW_MAX 48 /* bytes of a bad value echoed back in a message */
+#define KH_CONFIG_EDIT_MAX 40 /* longest key compared for "did you mean" */
 
 /* --- policy objects --- */
 #define KH_MAX_HOSTNAME            253 /* RFC 1035 presentation form without the dot */
@@ -48,14 +53,38 @@
 #define KH_MAX_GRANT_SAVE_SECS     3600
 #define KH_DEFAULT_GRANT_TTL \
 	(24 * 3600) /* sandbox tokens of docker run / sandbox, and token issue */
+#define KH_DEFAULT_TUNNEL_PORT     9090
+#define KH_TOKEN_MAX               128
+#define KH_ENV_NAME_MAX            64
+#define KH_HEADER_NAME_MAX         64
+#define KH_PROVIDER_MAX_HOSTS      4
+#define KH_PROVIDER_MAX_LOCS       3
+#define KH_LOC_NAME_MAX            64 /* header or query parameter name, with its NUL */
+#define KH_LOC_TEMPLATE_MAX        64 /* "token {}", with its NUL */
+#define KH_CTL_MAX_NAMES           64 /* providers named in one issue request */
+#define KH_TOKEN_CMD_MAX_PROVIDERS 64 /* providers named in one `keyhole token issue` */
+
+/* --- credential sources (credsrc/) --- */
+#define KH_CREDSRC_TIMEOUT_MS 30000 /* bws or credential_command must finish within this */
+#define KH_CREDSRC_OUTPUT_MAX (1u << 20) /* and print no more than this on stdout */
 
 /* --- keyhole sandbox --- */
-#define KH_SANDBOX_UID      65534 /* the command's host uid when root starts it ("nobody") */
-#define KH_SANDBOX_GID      65534 /* and its gid ("nogroup") */
-#define KH_WORKDIR_MAX_RO   64 /* read-only paths kept inside the writable directory */
-#define KH_WORKDIR_MAX_PINS 16 /* directories on the way to them, pinned against renames */
-#define KH_WORKDIR_REL_MAX  512 /* one such path, relative to the writable directory */
-#define KH_GITFILE_MAX      4096 /* a ".git" file ("gitdir: PATH") read to find its git dir */
+#define KH_SANDBOX_UID            65534 /* the command's host uid when root starts it ("nobody") */
+#define KH_SANDBOX_GID            65534 /* and its gid ("nogroup") */
+#define KH_WORKDIR_MAX_RO         64 /* read-only paths kept inside the writable directory */
+#define KH_WORKDIR_MAX_PINS       16 /* directories on the way to them, pinned against renames */
+#define KH_WORKDIR_REL_MAX        512 /* one such path, relative to the writable directory */
+#define KH_GITFILE_MAX            4096 /* a ".git" file ("gitdir: PATH") read to find its git dir */
+#define KH_SANDBOX_MAX_ALLOW      64
+#define KH_SANDBOX_MAX_RELAYS     256
+#define KH_SANDBOX_RELAY_BUF      65536
+#define KH_SANDBOX_FIRST_LINE_MAX 4096
+#define KH_SANDBOX_MAX_LISTENERS  5
+#define KH_SANDBOX_MAX_TOKEN_KEYS 256 /* --token-key: the random parts of the sandbox's tokens */
+#define KH_SANDBOX_ID_WAIT_MS     5000 /* for `keyhole sandbox` to tell us who we are */
+#define KH_DNS_MAX                512 /* classic UDP message size; our answers always fit */
+#define KH_SANDBOX_DNS_TTL        5 /* short: the answer only points at the sandbox's own relay */
+#define KH_CAP_SCAN_MAX           64 /* capability numbers tried; past the kernel's last is EINVAL */
 
 /* --- HTTP/1 --- */
 #define KH_DEFAULT_MAX_HEADER_BYTES 16384
@@ -68,6 +97,10 @@
 #define KH_MAX_RESPONSE_HEAD        32768 /* upstream response heads (also the client-bound buffer) */
 #define KH_ERROR_RESPONSE_MAX       2048 /* room kept for a keyhole-generated response */
 #define KH_MAX_BASIC_B64            8192 /* Authorization: Basic credentials decoded to look for tokens */
+#define KH_MAX_CHUNK_HEX_DIGITS     15
+#define KH_MAX_SWAPS                4
+#define KH_MAX_CONNECTION_NAMES     16
+#define KH_REWRITE_DECODE_WINDOW    2048 /* percent-decoded bytes scanned at a time */
 
 /* --- response scrubbing (scrub.c, respscrub.c) --- */
 #define KH_SCRUB_MIN_SECRET 8 /* shorter secrets would match ordinary text: not scrubbed */
@@ -86,6 +119,9 @@
 #define KH_SIGV4_BODY_SOURCES 256 /* clients holding such bodies at once */
 #define KH_SIGV4_MAX_SKEW     900 /* seconds X-Amz-Date may be off keyhole's clock (AWS's 15 min) */
 #define KH_MAX_AWS_BUCKETS    1024 /* aws.buckets entries */
+#define KH_SIGV4_MAX_KEY_ID   128 /* real access key ids are 20 characters */
+#define KH_AWS_SERVICE_MAX    64 /* bytes of a credential scope's service */
+#define KH_BODYSHARE_KEY_MAX  80 /* "sandbox:<label>" or "addr:<ip>", with its NUL */
 
 /* --- connections and time (seconds unless noted) --- */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000
@@ -111,6 +147,12 @@
 #define KH_UPSTREAM_POOL_IDLE_MS     30000 /* a parked upstream connection is closed after this */
 #define KH_TRIM_QUIET_MS             500 /* no handshake or close this long: return freed heap */
 #define KH_TRIM_SPACING              100 /* and not before 100 x the last trim's duration */
+#define KH_LOOP_MAX_EVENTS           256 /* epoll events taken per wait */
+#define KH_LOOP_MAX_WAIT_MS          1000 /* longest epoll wait with no timer due */
+#define KH_LISTEN_BACKLOG            4096 /* listen(2) backlog */
+#define KH_BRIDGE_ACK_WAIT_MS        2000 /* workers pick a change up within one loop iteration */
+#define KH_BRIDGE_ACK_POLL_MS        5
+#define KH_BRIDGE_NL_BUF             8192
 
 /* --- name resolution (resolver.c: c-ares on one thread; lookupq.c, dnscache.c) --- */
 #define KH_RESOLVER_RUNNING        256 /* lookups sent to DNS at once, all sources */
@@ -128,12 +170,15 @@
 #define KH_DNS_NEGATIVE_TTL_MS     5000 /* "no such name" / "no address" is kept this long */
 
 /* --- TLS --- */
-#define KH_DEFAULT_CERT_CACHE 1000
-#define KH_MAX_CERT_CACHE     100000
-#define KH_LEAF_VALIDITY_SECS (48 * 3600)
-#define KH_LEAF_REMINT_SECS   (24 * 3600) /* re-mint cached leaves this old */
-#define KH_LEAF_BACKDATE_SECS 3600
-#define KH_CA_VALIDITY_DAYS   3650
+#define KH_DEFAULT_CERT_CACHE  1000
+#define KH_MAX_CERT_CACHE      100000
+#define KH_LEAF_VALIDITY_SECS  (48 * 3600)
+#define KH_LEAF_REMINT_SECS    (24 * 3600) /* re-mint cached leaves this old */
+#define KH_LEAF_BACKDATE_SECS  3600
+#define KH_CA_VALIDITY_DAYS    3650
+#define KH_CLIENT_HELLO_MAX    16384 /* handshake bytes we are willing to wait for */
+#define KH_CA_BACKDATE_SECS    3600
+#define KH_CA_EXPIRY_WARN_SECS (30L * 86400)
 
 /* --- logging and audit --- */
 #define KH_LOG_LINE_MAX   2048
@@ -157,6 +202,8 @@
 #define KH_REDACT_SCAN_MAX \
 	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
+#define KH_ERR_MAX          512
+#define KH_STRERROR_BUF     128 /* one errno's text (kh_strerror) */
 
 /* --- metrics (Prometheus text on a loopback listener) --- */
 #define KH_METRICS_REQ_LABELS  128 /* distinct (decision, reason) pairs counted */
@@ -166,9 +213,52 @@
 #define KH_METRICS_REQUEST_MAX 4096 /* a scrape request head */
 #define KH_METRICS_MAX_CLIENTS 16 /* scrapes served at once; more are closed */
 #define KH_METRICS_TIMEOUT_MS  5000 /* a scrape must be sent and answered within this */
+#define KH_METRICS_MAX_HEADERS 32
+#define KH_METRICS_HEAD_MAX    256
 
 /* --- keyhole log (audit.log viewer) --- */
-#define KH_LOG_VIEW_LINE_MAX (64u << 10) /* longer audit lines are skipped as malformed */
-#define KH_LOG_VIEW_POLL_MS  200 /* --follow: how often to look for new lines */
+#define KH_LOG_VIEW_LINE_MAX   (64u << 10) /* longer audit lines are skipped as malformed */
+#define KH_LOG_VIEW_POLL_MS    200 /* --follow: how often to look for new lines */
+#define KH_LOG_VIEW_READ_CHUNK 65536
+
+/* --- operator CLI (keyhole start/stop/reload/status/docker/bench) --- */
+#define KH_START_WAIT_MS             5000 /* keyhole start: for the daemon to come up */
+#define KH_STOP_MIN_WAIT_MS          5000
+#define KH_RELOAD_WAIT_MS            10000 /* keyhole reload: for the daemon to answer */
+#define KH_START_ENV_MAX             (KH_MAX_TOKENS + 32) /* variables keyhole start hands the daemon */
+#define KH_PROC_READ_MAX             (64u << 10)
+#define KH_STATUS_JSON_MAX           (256u << 10)
+#define KH_MAX_ARGS                  4096
+#define KH_DOCKER_MAX_USER_ENV       1024
+#define KH_DOCKER_MAX_ENV_FILES      64
+#define KH_DOCKER_ENV_FILE_MAX       (1u << 20)
+#define KH_DOCKER_NODE_OPTIONS_MAX   4096
+#define KH_BENCH_DEFAULT_DURATION_MS 10000u
+#define KH_BENCH_DEFAULT_TIMEOUT_MS  10000u
+#define KH_BENCH_DEFAULT_HOLD_MS     5000u
+#define KH_BENCH_IDLE_TIMEOUT_MS     30000u /* idle mode: slow proxies take a while per handshake */
+#define KH_BENCH_MAX_OVERRIDES       16
+#define KH_BENCH_JSON_MAX            8192
+
+/* --- load generator (tools/loadgen.c, keyhole bench) --- */
+/* Hard caps: anything above is a usage error, never a silent clamp. */
+#define KH_LG_MAX_CONNECTIONS 20000
+#define KH_LG_MAX_THREADS     64
+#define KH_LG_MAX_HEADERS     32
+#define KH_LG_MAX_HEADER_LEN  8192
+#define KH_LG_MAX_PATH        8192
+#define KH_LG_MAX_BODY        (UINT64_C(1) << 30)
+#define KH_LG_MAX_SECONDS     86400
+#define KH_LG_MAX_REQUESTS    (UINT64_C(1) << 40)
+/* First connection setups in flight at once (all threads together), so
+ * 10,000 idle connections do not hit a proxy's accept backlog at once. */
+#define KH_LG_SETUP_WINDOW      256
+#define KH_LG_HEAD_CAP          32768 /* response head bytes kept per connection */
+#define KH_LG_SCRATCH_SIZE      (256u << 10) /* per-thread sink for response bodies */
+#define KH_LG_BODY_BLOCK        65536 /* request body pattern, sent repeatedly */
+#define KH_LG_RETRY_MS          10 /* pause before reconnecting after an error */
+#define KH_LG_MAX_RESP_HEADERS  128
+#define KH_LG_IDLE_SETUP_CAP_MS (600u * 1000u) /* idle mode: bound on opening them all */
+#define KH_LG_READ_AHEAD_BUF    (128u << 10) /* TLS read buffer when streaming */
 
 #endif

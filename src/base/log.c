@@ -20,11 +20,6 @@ void kh_log_set_level(enum kh_log_level level)
 	g_level = level;
 }
 
-enum kh_log_level kh_log_get_level(void)
-{
-	return g_level;
-}
-
 int kh_log_parse_level(const char *s, enum kh_log_level *out)
 {
 	for (int i = KH_LOG_DEBUG; i <= KH_LOG_ERROR; i++) {

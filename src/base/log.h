@@ -11,7 +11,6 @@
 enum kh_log_level { KH_LOG_DEBUG, KH_LOG_INFO, KH_LOG_WARN, KH_LOG_ERROR };
 
 void kh_log_set_level(enum kh_log_level level);
-enum kh_log_level kh_log_get_level(void);
 
 /* Parses "debug", "info", "warn", "error". 0 / -1. */
 int kh_log_parse_level(const char *s, enum kh_log_level *out);

@@ -116,12 +116,12 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	memset(r, 0, sizeof *r);
 	c.out = malloc(out_cap + 1);
 	if (c.out == NULL || pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0) {
-		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(errno));
 		goto fail;
 	}
 	pid = fork();
 	if (pid < 0) {
-		kh_err_set(err, "cannot run %s: %s", argv[0], strerror(errno));
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(errno));
 		goto fail;
 	}
 	if (pid == 0)

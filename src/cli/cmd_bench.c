@@ -12,14 +12,9 @@
 #include "http/http1.h"
 #include "base/jsonl.h"
 #include "tools/loadgen.h"
+#include "base/kh_limits.h"
 
-#define CMD                 "bench"
-#define DEFAULT_DURATION_MS 10000u
-#define DEFAULT_TIMEOUT_MS  10000u
-#define DEFAULT_HOLD_MS     5000u
-#define IDLE_TIMEOUT_MS     30000u /* idle mode: slow proxies take a while per handshake */
-#define MAX_OVERRIDES       16
-#define JSON_MAX            8192
+#define CMD "bench"
 
 /* --connect-to / --resolve: (host, port) -> (address, port); empty host or
  * port 0 matches anything. */
@@ -35,7 +30,7 @@ struct cli {
 	const char *url;
 	const char *proxy;
 	char path[KH_LG_MAX_PATH + 2];
-	struct override ov[MAX_OVERRIDES];
+	struct override ov[KH_BENCH_MAX_OVERRIDES];
 	size_t n_ov;
 	bool json;
 	bool method_set;
@@ -333,8 +328,9 @@ static int set_count(const char *opt, const char *val, uint64_t max, uint64_t *o
 
 static int add_override(struct cli *x, const char *opt, const char *val, bool resolve)
 {
-	if (x->n_ov == MAX_OVERRIDES)
-		return kh_cli_usage_error(CMD, "at most %d --resolve/--connect-to", MAX_OVERRIDES);
+	if (x->n_ov == KH_BENCH_MAX_OVERRIDES)
+		return kh_cli_usage_error(CMD, "at most %d --resolve/--connect-to",
+					  KH_BENCH_MAX_OVERRIDES);
 	if ((resolve ? parse_resolve(val, &x->ov[x->n_ov])
 		     : parse_connect_to(val, &x->ov[x->n_ov])) != 0)
 		return bad(opt, val);
@@ -509,17 +505,17 @@ static int finish_opts(struct cli *x)
 				CMD, "--idle cannot be combined with --new-conn or -n");
 		o->mode = KH_LG_IDLE;
 		o->connections = (uint32_t)x->idle;
-		o->hold_ms = o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS;
-		o->timeout_ms = o->timeout_ms ? o->timeout_ms : IDLE_TIMEOUT_MS;
+		o->hold_ms = o->hold_ms ? o->hold_ms : KH_BENCH_DEFAULT_HOLD_MS;
+		o->timeout_ms = o->timeout_ms ? o->timeout_ms : KH_BENCH_IDLE_TIMEOUT_MS;
 	} else if (o->hold_ms) {
 		return kh_cli_usage_error(CMD, "--hold only applies with --idle");
 	}
 	if (o->threads > o->connections)
 		o->threads = o->connections;
 	if (o->timeout_ms == 0)
-		o->timeout_ms = DEFAULT_TIMEOUT_MS;
+		o->timeout_ms = KH_BENCH_DEFAULT_TIMEOUT_MS;
 	if (o->mode != KH_LG_IDLE && o->duration_ms == 0 && o->max_requests == 0)
-		o->duration_ms = DEFAULT_DURATION_MS;
+		o->duration_ms = KH_BENCH_DEFAULT_DURATION_MS;
 	return x->proxy ? resolve_proxy(x) : resolve_direct(x);
 }
 
@@ -634,7 +630,7 @@ static void json_errors(struct kh_json *j, const struct kh_lg_result *r)
 
 static int print_json(const struct cli *x, const struct kh_lg_result *r)
 {
-	static char buf[JSON_MAX];
+	static char buf[KH_BENCH_JSON_MAX];
 	struct kh_json j;
 	ssize_t n;
 

@@ -28,12 +28,9 @@
 #include "cli/podmannet.h"
 #include "cli/probe.h"
 #include "cli/state.h"
+#include "base/kh_limits.h"
 
-#define MAX_USER_ENV     1024
-#define MAX_ENV_FILES    64
-#define ENV_FILE_MAX     (1u << 20)
-#define NODE_OPTIONS_MAX 4096
-#define HELP_SHOWN       (-2) /* parse_args_cmd: --help was asked for */
+#define HELP_SHOWN (-2) /* parse_args_cmd: --help was asked for */
 
 enum fmt { FMT_SHELL, FMT_JSON, FMT_LINES };
 
@@ -52,9 +49,9 @@ static bool is_podman(void)
 /* The environment the user gives the container, gathered from -e and
  * --env-file, so it can be checked against keyhole's. */
 struct user_env {
-	struct kh_user_env v[MAX_USER_ENV];
+	struct kh_user_env v[KH_DOCKER_MAX_USER_ENV];
 	size_t n;
-	char *texts[MAX_ENV_FILES + 1]; /* owned copies the entries point into */
+	char *texts[KH_DOCKER_MAX_ENV_FILES + 1]; /* owned copies the entries point into */
 	size_t n_texts;
 	const char *name; /* --name of the container, or NULL */
 	bool detach; /* docker run -d / --detach */
@@ -71,7 +68,7 @@ static int add_spec(struct user_env *u, char *spec, struct kh_err *err)
 {
 	char *eq = strchr(spec, '=');
 
-	if (u->n == MAX_USER_ENV) {
+	if (u->n == KH_DOCKER_MAX_USER_ENV) {
 		kh_err_set(err, "too many environment variables for the container");
 		return -1;
 	}
@@ -87,7 +84,7 @@ static int add_spec(struct user_env *u, char *spec, struct kh_err *err)
 
 static char *keep_text(struct user_env *u, char *text)
 {
-	if (u->n_texts == MAX_ENV_FILES + 1) {
+	if (u->n_texts == KH_DOCKER_MAX_ENV_FILES + 1) {
 		free(text);
 		return NULL;
 	}
@@ -101,7 +98,7 @@ static int read_env_file(struct user_env *u, const char *path, struct kh_err *er
 	char *text = NULL, *line, *end;
 	size_t len = 0;
 
-	if (kh_fs_read_file(path, ENV_FILE_MAX, false, &text, &len, err) != 0)
+	if (kh_fs_read_file(path, KH_DOCKER_ENV_FILE_MAX, false, &text, &len, err) != 0)
 		return -1;
 	if (keep_text(u, text) == NULL) {
 		kh_err_set(err, "too many --env-file options");
@@ -344,7 +341,7 @@ static int build(struct kh_cli_ctx *x, struct user_env *u, struct kh_argv *out, 
 				    .n_user = u->n,
 				    .enforce = x->cfg.enforce_on_docker,
 				    .gateway = gw[0] != '\0' ? gw : NULL };
-	if (kh_docker_args(&in, out, node, NODE_OPTIONS_MAX, print_warning, &err) != 0) {
+	if (kh_docker_args(&in, out, node, KH_DOCKER_NODE_OPTIONS_MAX, print_warning, &err) != 0) {
 		kh_cli_fail(x, "%s", err.msg);
 		rc = -1;
 	}
@@ -472,7 +469,7 @@ static int cmd_args(int argc, char **argv)
 	static struct user_env u;
 	struct kh_argv out = { 0 };
 	struct kh_cli_ctx x;
-	char node[NODE_OPTIONS_MAX], label[KH_GRANT_LABEL_MAX] = "";
+	char node[KH_DOCKER_NODE_OPTIONS_MAX], label[KH_GRANT_LABEL_MAX] = "";
 	const char *home = NULL, *fixed = NULL;
 	enum fmt f = FMT_SHELL;
 	int ready, rc = parse_args_cmd(argc, argv, &home, &f, &u, &fixed);
@@ -712,7 +709,7 @@ static int cmd_run(int argc, char **argv)
 	struct kh_argv out = { 0 };
 	struct kh_err err = { "" };
 	struct kh_cli_ctx x;
-	char node[NODE_OPTIONS_MAX] = "", label[KH_GRANT_LABEL_MAX] = "";
+	char node[KH_DOCKER_NODE_OPTIONS_MAX] = "", label[KH_GRANT_LABEL_MAX] = "";
 	int image, ready, rc = KH_EXIT_FAIL;
 
 	if (scan_run_args(argc, argv, &u, &image, &err) != 0) {

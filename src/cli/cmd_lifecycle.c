@@ -32,11 +32,7 @@
 #include "cli/probe.h"
 #include "policy/providers.h"
 #include "cli/state.h"
-
-#define START_WAIT_MS    5000
-#define STOP_MIN_WAIT_MS 5000
-#define RELOAD_WAIT_MS   10000
-#define ENV_MAX          (KH_MAX_TOKENS + 32)
+#include "base/kh_limits.h"
 
 static const char *const env_allowlist[] = {
 	"PATH",     "HOME",         "TMPDIR",        "TZ", "LANG", "LC_ALL",
@@ -66,7 +62,7 @@ static int parse_home(const char *cmd, int argc, char **argv, const char **home)
 /* --- the daemon's environment --- */
 
 struct envlist {
-	char *v[ENV_MAX + 1];
+	char *v[KH_START_ENV_MAX + 1];
 	size_t n;
 };
 
@@ -75,7 +71,7 @@ static int env_add(struct envlist *e, const char *name, const char *value, size_
 	size_t len = strlen(name) + 1 + vlen + 1;
 	char *s;
 
-	if (e->n == ENV_MAX || (s = malloc(len)) == NULL)
+	if (e->n == KH_START_ENV_MAX || (s = malloc(len)) == NULL)
 		return -1;
 	memcpy(s, name, strlen(name));
 	s[strlen(name)] = '=';
@@ -97,6 +93,8 @@ static void env_free(struct envlist *e)
 
 static int env_base(struct envlist *e, const struct kh_config *cfg, const char *nonce)
 {
+	const char *name, *tok;
+
 	for (size_t i = 0; i < sizeof env_allowlist / sizeof env_allowlist[0]; i++) {
 		const char *v = getenv(env_allowlist[i]);
 
@@ -106,10 +104,10 @@ static int env_base(struct envlist *e, const struct kh_config *cfg, const char *
 	if (env_add(e, "NO_COLOR", "1", 1) != 0 ||
 	    env_add(e, KH_NONCE_ENV, nonce, strlen(nonce)) != 0)
 		return -1;
-	/* Bitwarden mode: the daemon refetches on reload, so it needs the token. */
-	if (cfg->credential_source == KH_CRED_BITWARDEN && getenv(cfg->bitwarden_token_env) != NULL)
-		return env_add(e, cfg->bitwarden_token_env, getenv(cfg->bitwarden_token_env),
-			       strlen(getenv(cfg->bitwarden_token_env)));
+	/* A source with its own access token (Bitwarden): the daemon refetches
+	 * on reload, so it needs the token. */
+	if ((name = kh_credsrc_access_env(cfg, &tok)) != NULL)
+		return env_add(e, name, tok, strlen(tok));
 	return 0;
 }
 
@@ -121,7 +119,7 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 	const char *names[KH_MAX_TOKENS];
 	struct kh_secrets s = { 0 };
 	struct kh_err err = { "" };
-	bool strict = x->cfg.credential_source != KH_CRED_ENV && !x->cfg.allow_env_fallback;
+	bool strict = !kh_credsrc_of(&x->cfg)->reads_environ && !x->cfg.allow_env_fallback;
 	int rc = -1;
 
 	for (size_t i = 0; i < m->n; i++)
@@ -140,7 +138,7 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 			kh_cli_fail(x,
 				    "refusing to start: the %s source has no value for %s (set "
 				    "allow_env_fallback: true to use the environment instead)",
-				    kh_cred_source_name(x->cfg.credential_source), names[i]);
+				    kh_credsrc_of(&x->cfg)->name, names[i]);
 			goto out;
 		}
 		if (v == NULL) {
@@ -279,7 +277,7 @@ static uint16_t daemon_port(const struct kh_cli_ctx *x, off_t log_off)
 
 	if (x->cfg.tunnel_port != 0)
 		return x->cfg.tunnel_port;
-	text = kh_log_since(x->paths.log, log_off, 64u << 10);
+	text = kh_logtail_since(x->paths.log, log_off, 64u << 10);
 	p = text ? strstr(text, "listening on 127.0.0.1:") : NULL;
 	if (p != NULL) {
 		p += strlen("listening on 127.0.0.1:");
@@ -316,7 +314,7 @@ static bool child_ready(const struct kh_cli_ctx *x, pid_t child, uint16_t port)
 /* 0 once child is ready; -1 (after telling why) otherwise. */
 static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t *port)
 {
-	uint64_t deadline = kh_mono_ms() + START_WAIT_MS;
+	uint64_t deadline = kh_mono_ms() + KH_START_WAIT_MS;
 	int status;
 
 	do {
@@ -337,7 +335,7 @@ static int wait_ready(struct kh_cli_ctx *x, pid_t child, off_t log_off, uint16_t
 		kh_cli_fail(x,
 			    "the daemon did not answer on 127.0.0.1:%u within %d s; keyhole.log "
 			    "says:",
-			    (unsigned)*port, START_WAIT_MS / 1000);
+			    (unsigned)*port, KH_START_WAIT_MS / 1000);
 	stop_child(child);
 	return -1;
 }
@@ -348,7 +346,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 	struct kh_err err = { "" };
 	char exe[KH_MAX_PATH];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	off_t log_off = kh_log_size(x->paths.log);
+	off_t log_off = kh_logtail_size(x->paths.log);
 	uint16_t port = 0;
 	pid_t child;
 	int logfd, errpipe[2], e;
@@ -390,7 +388,7 @@ static int launch(struct kh_cli_ctx *x, struct envlist *env, const char *nonce)
 		return KH_EXIT_FAIL;
 	}
 	if (wait_ready(x, child, log_off, &port) != 0) {
-		kh_log_print_tail(stderr, x->paths.log, log_off, 20);
+		kh_logtail_print(stderr, x->paths.log, log_off, 20);
 		cleanup_state(x);
 		return KH_EXIT_FAIL;
 	}
@@ -493,7 +491,7 @@ static int stop(struct kh_cli_ctx *x)
 	kh_proc_starttime(pid, &before);
 	if (kill(pid, SIGTERM) != 0)
 		return kh_cli_fail(x, "cannot signal pid %d: %s", (int)pid, strerror(errno));
-	if (!wait_gone(pid, wait_ms < STOP_MIN_WAIT_MS ? STOP_MIN_WAIT_MS : wait_ms)) {
+	if (!wait_gone(pid, wait_ms < KH_STOP_MIN_WAIT_MS ? KH_STOP_MIN_WAIT_MS : wait_ms)) {
 		/* Only the same process may be killed: a recycled pid has a new start time. */
 		if (kh_proc_starttime(pid, &after) == 0 && after == before) {
 			kill(pid, SIGKILL);
@@ -529,10 +527,10 @@ int kh_cmd_stop(int argc, char **argv)
 /* The daemon logs "reload: ok ..." or "reload failed: ..." for each SIGHUP. */
 static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 {
-	uint64_t deadline = kh_mono_ms() + RELOAD_WAIT_MS;
+	uint64_t deadline = kh_mono_ms() + KH_RELOAD_WAIT_MS;
 
 	while (kh_mono_ms() < deadline) {
-		char *text = kh_log_since(x->paths.log, off, 64u << 10);
+		char *text = kh_logtail_since(x->paths.log, off, 64u << 10);
 		char *ok = text ? strstr(text, "reload: ok") : NULL;
 		char *bad = text ? strstr(text, "reload failed: ") : NULL;
 		int rc = -1;
@@ -550,7 +548,7 @@ static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
 		usleep(100000);
 	}
 	return kh_cli_fail(x, "sent SIGHUP, but keyhole.log shows no result within %d s",
-			   RELOAD_WAIT_MS / 1000);
+			   KH_RELOAD_WAIT_MS / 1000);
 }
 
 int kh_cmd_reload(int argc, char **argv)
@@ -568,7 +566,7 @@ int kh_cmd_reload(int argc, char **argv)
 	if (!kh_cli_daemon_running(&x, &pid)) {
 		rc = kh_cli_fail(&x, "keyhole is not running (start it with `keyhole start`)");
 	} else {
-		off = kh_log_size(x.paths.log);
+		off = kh_logtail_size(x.paths.log);
 		rc = kill(pid, SIGHUP) == 0 ? reload_verdict(&x, off)
 					    : kh_cli_fail(&x, "cannot signal pid %d", (int)pid);
 	}

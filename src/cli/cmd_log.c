@@ -20,9 +20,8 @@
 #include "base/home.h"
 #include "base/kh_limits.h"
 
-#define COL_RESET  "\033[0m"
-#define COL_DIM    "\033[2m"
-#define READ_CHUNK 65536
+#define COL_RESET "\033[0m"
+#define COL_DIM   "\033[2m"
 
 /* --- escaping --- */
 
@@ -337,7 +336,7 @@ static void consume(struct kh_logview *v, struct reader *r, const char *data, si
 /* Reads what is there now. -1 on a read error. */
 static int drain(struct kh_logview *v, struct reader *r)
 {
-	char chunk[READ_CHUNK];
+	char chunk[KH_LOG_VIEW_READ_CHUNK];
 
 	for (;;) {
 		ssize_t n = read(r->fd, chunk, sizeof chunk);

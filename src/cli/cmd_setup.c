@@ -110,9 +110,9 @@ static int source_names(struct kh_cli_ctx *x, enum kh_cred_source src, struct kh
 
 	*names = NULL;
 	*n = 0;
-	if (src == KH_CRED_ENV)
-		return 0;
 	cfg.credential_source = src;
+	if (kh_credsrc_of(&cfg)->reads_environ)
+		return 0;
 	if (kh_credsrc_fetch(&cfg, NULL, 0, s, &err) != 0) {
 		kh_cli_fail(x, "%s", err.msg);
 		return -1;
@@ -124,11 +124,8 @@ static int source_names(struct kh_cli_ctx *x, enum kh_cred_source src, struct kh
 		(*names)[i] = s->items[i].name;
 	*n = s->n;
 	if (*n == 0) {
-		kh_cli_fail(
-			x, "the %s source returned no secrets; check %s", kh_cred_source_name(src),
-			src == KH_CRED_BITWARDEN ? "bitwarden.project_id and the access token's "
-						   "project scope"
-						 : "credential_command");
+		kh_cli_fail(x, "the %s source returned no secrets; check %s",
+			    kh_credsrc_of(&cfg)->name, kh_credsrc_of(&cfg)->check);
 		return -1;
 	}
 	return 0;
@@ -332,8 +329,7 @@ static int run(struct kh_cli_ctx *x, const struct setup_opts *o)
 		kh_cli_fail(x, "%s", err.msg);
 		goto out;
 	}
-	printf("  credentials   from %s:\n",
-	       src == KH_CRED_ENV ? "the environment" : kh_cred_source_name(src));
+	printf("  credentials   from %s:\n", kh_credsrc_by_id(src)->from);
 	print_mappings(&found, &old);
 	warn_uncovered(names, n);
 	if (write_state(x, o, &found, src) != 0)

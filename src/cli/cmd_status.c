@@ -16,8 +16,7 @@
 #include "cli/probe.h"
 #include "cli/state.h"
 #include "base/version.h"
-
-#define STATUS_JSON_MAX (256u << 10)
+#include "base/kh_limits.h"
 
 struct status {
 	bool running, listening;
@@ -163,13 +162,13 @@ static void json_mapping(struct kh_json *j, const struct kh_mapping *m, bool sho
 
 static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool show)
 {
-	char *buf = malloc(STATUS_JSON_MAX);
+	char *buf = malloc(KH_STATUS_JSON_MAX);
 	struct kh_json j;
 	int rc = 0;
 
 	if (buf == NULL)
 		return -1;
-	kh_json_init(&j, buf, STATUS_JSON_MAX);
+	kh_json_init(&j, buf, KH_STATUS_JSON_MAX);
 	kh_json_begin_object(&j);
 	kh_json_kv_cstr(&j, "version", KH_VERSION);
 	kh_json_kv_bool(&j, "enabled", x->cfg.enabled);

@@ -17,14 +17,12 @@
 #include "base/kh_limits.h"
 #include "base/slice.h"
 
-#define MAX_PROVIDERS 64
-
 struct token_opts {
 	const char *home;
 	const char *label;
 	const char *ttl;
 	const char *budget;
-	const char *providers[MAX_PROVIDERS];
+	const char *providers[KH_TOKEN_CMD_MAX_PROVIDERS];
 	size_t n_providers;
 	bool json;
 };
@@ -55,7 +53,7 @@ static int parse(int argc, char **argv, struct token_opts *o)
 			o->budget = optarg;
 		else if (ch == 'j')
 			o->json = true;
-		else if (ch == 'p' && o->n_providers < MAX_PROVIDERS)
+		else if (ch == 'p' && o->n_providers < KH_TOKEN_CMD_MAX_PROVIDERS)
 			o->providers[o->n_providers++] = optarg;
 		else
 			return kh_cli_usage_error("token", "unknown or incomplete option '%s'",

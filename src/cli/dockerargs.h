@@ -20,10 +20,10 @@
 
 #include "base/err.h"
 #include "policy/mappings.h"
+#include "base/kh_limits.h"
 
 #define KH_DOCKER_CA_PATH  "/etc/ssl/certs/hermes-egress-ca.crt"
 #define KH_DOCKER_CA_ALIAS "/etc/ssl/certs/keyhole-ca.crt"
-#define KH_MAX_ARGS        4096
 
 struct kh_argv {
 	char **v; /* owned strings, NULL-terminated */

@@ -6,16 +6,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-off_t kh_log_size(const char *path)
+off_t kh_logtail_size(const char *path)
 {
 	struct stat st;
 
 	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-char *kh_log_since(const char *path, off_t offset, size_t cap)
+char *kh_logtail_since(const char *path, off_t offset, size_t cap)
 {
-	off_t size = kh_log_size(path), from = offset;
+	off_t size = kh_logtail_size(path), from = offset;
 	int fd;
 	char *buf;
 	ssize_t n;
@@ -38,9 +38,9 @@ char *kh_log_since(const char *path, off_t offset, size_t cap)
 	return buf;
 }
 
-void kh_log_print_tail(FILE *out, const char *path, off_t offset, int n)
+void kh_logtail_print(FILE *out, const char *path, off_t offset, int n)
 {
-	char *text = kh_log_since(path, offset, 64u << 10);
+	char *text = kh_logtail_since(path, offset, 64u << 10);
 	char *p;
 	int lines = 0;
 

@@ -9,13 +9,13 @@
 #include <sys/types.h>
 
 /* Current size of the log (0 if absent): the offset for later reads. */
-off_t kh_log_size(const char *path);
+off_t kh_logtail_size(const char *path);
 
 /* Copies the log text written after offset (at most cap bytes, the last
  * ones) into a new buffer; NULL if none. */
-char *kh_log_since(const char *path, off_t offset, size_t cap);
+char *kh_logtail_since(const char *path, off_t offset, size_t cap);
 
 /* Prints the last n lines written after offset to out, indented. */
-void kh_log_print_tail(FILE *out, const char *path, off_t offset, int n);
+void kh_logtail_print(FILE *out, const char *path, off_t offset, int n);
 
 #endif

@@ -14,8 +14,6 @@
 #include "base/kh_limits.h"
 #include "base/slice.h"
 
-#define PROC_READ_MAX (64u << 10)
-
 int kh_pidfile_read(const char *path, pid_t *pid)
 {
 	char buf[32];
@@ -179,8 +177,8 @@ bool kh_proc_is_keyhole(pid_t pid, const char *nonce)
 	ssize_t n;
 	bool ours = false;
 
-	if (nonce != NULL && nonce[0] != '\0' && (env = malloc(PROC_READ_MAX)) != NULL) {
-		n = read_proc(pid, "environ", env, PROC_READ_MAX);
+	if (nonce != NULL && nonce[0] != '\0' && (env = malloc(KH_PROC_READ_MAX)) != NULL) {
+		n = read_proc(pid, "environ", env, KH_PROC_READ_MAX);
 		snprintf(entry, sizeof entry, "%s=%s", KH_NONCE_ENV, nonce);
 		if (n > 0 && environ_has(env, (size_t)n, entry))
 			ours = true;

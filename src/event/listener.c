@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 #include "base/sockaddr.h"
-
-#define BACKLOG 4096
+#include "base/kh_limits.h"
 
 static uint16_t port_of(const struct sockaddr_storage *a)
 {
@@ -42,7 +41,7 @@ static int bind_error(const char *text, struct kh_err *err)
 	else if (errno == EACCES)
 		kh_err_set(err, "%s: permission denied (ports below 1024 need privileges)", text);
 	else
-		kh_err_set(err, "cannot listen on %s: %s", text, strerror(errno));
+		kh_err_set(err, "cannot listen on %s: %s", text, kh_strerror(errno));
 	return -1;
 }
 
@@ -138,8 +137,8 @@ int kh_listen_unix(const char *path, struct kh_err *err)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || chmod(path, 0600) != 0 ||
-	    listen(fd, BACKLOG) != 0) {
-		kh_err_set(err, "cannot listen on %s: %s", path, strerror(errno));
+	    listen(fd, KH_LISTEN_BACKLOG) != 0) {
+		kh_err_set(err, "cannot listen on %s: %s", path, kh_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -153,7 +152,7 @@ int kh_listen_open(const struct sockaddr_storage *addr, socklen_t len, const cha
 	int fd = new_socket(addr, true);
 
 	if (fd < 0 || bind(fd, (const struct sockaddr *)addr, len) != 0 ||
-	    listen(fd, BACKLOG) != 0) {
+	    listen(fd, KH_LISTEN_BACKLOG) != 0) {
 		int e = errno;
 
 		if (fd >= 0)

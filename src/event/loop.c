@@ -13,9 +13,8 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/kh_limits.h"
 
-#define MAX_EVENTS      256
-#define MAX_WAIT_MS     1000
 #define SPIN_GAP_FACTOR 2 /* a blocked wait this many spin_us long still counts as soon */
 
 struct kh_loop {
@@ -61,7 +60,7 @@ struct kh_loop *kh_loop_new(struct kh_err *err)
 	l->now = kh_mono_ms();
 	pthread_mutex_init(&l->posted_lock, NULL);
 	if (l->epfd < 0 || l->wake.fd < 0 || kh_loop_add(l, &l->wake) != 0) {
-		kh_err_set(err, "cannot create event loop: %s", strerror(errno));
+		kh_err_set(err, "cannot create event loop: %s", kh_strerror(errno));
 		kh_loop_free(l);
 		return NULL;
 	}
@@ -240,9 +239,9 @@ static int next_wait_ms(const struct kh_loop *l)
 	if (l->deferred != NULL)
 		return 0;
 	if (l->heap_len == 0)
-		return MAX_WAIT_MS;
+		return KH_LOOP_MAX_WAIT_MS;
 	d = l->heap[0]->key > l->now ? l->heap[0]->key - l->now : 0;
-	return d > MAX_WAIT_MS ? MAX_WAIT_MS : (int)d;
+	return d > KH_LOOP_MAX_WAIT_MS ? KH_LOOP_MAX_WAIT_MS : (int)d;
 }
 
 /* --- tasks --- */
@@ -271,7 +270,7 @@ void kh_loop_wake(struct kh_loop *l)
 	uint64_t one = 1;
 
 	if (write(l->wake.fd, &one, sizeof one) < 0 && errno != EAGAIN)
-		kh_error("cannot wake event loop: %s", strerror(errno));
+		kh_error("cannot wake event loop: %s", kh_strerror(errno));
 }
 
 void kh_loop_post(struct kh_loop *l, struct kh_task *t)
@@ -354,13 +353,13 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 	l->spin_wanted = false;
 	l->woke_soon = false;
 	if (l->spin_us == 0)
-		return epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+		return epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, timeout);
 	start = kh_mono_us();
 	if (spin && timeout > 0) {
 		/* Yielding between polls gives the CPU to whatever else is ready to
 		 * run here (often the very peer we wait for): the spin only uses
 		 * time nobody else wants. */
-		while ((n = epoll_wait(l->epfd, ev, MAX_EVENTS, 0)) == 0 &&
+		while ((n = epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, 0)) == 0 &&
 		       kh_mono_us() - start < l->spin_us && !atomic_load(&l->stop))
 			sched_yield();
 		if (n != 0) {
@@ -368,7 +367,7 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 			return n;
 		}
 	}
-	n = epoll_wait(l->epfd, ev, MAX_EVENTS, timeout);
+	n = epoll_wait(l->epfd, ev, KH_LOOP_MAX_EVENTS, timeout);
 	/* Blocked after a spin: the peer was slower than the window. Blocked
 	 * without one: soon if within twice the window, since this gap also holds
 	 * the wakeup a spin would have saved. */
@@ -378,7 +377,7 @@ static int wait_events(struct kh_loop *l, struct epoll_event *ev)
 
 void kh_loop_run(struct kh_loop *l)
 {
-	struct epoll_event ev[MAX_EVENTS];
+	struct epoll_event ev[KH_LOOP_MAX_EVENTS];
 
 	while (!atomic_load(&l->stop)) {
 		int n;
@@ -389,7 +388,7 @@ void kh_loop_run(struct kh_loop *l)
 
 		l->now = kh_mono_ms();
 		if (n < 0 && errno != EINTR) {
-			kh_error("epoll_wait: %s", strerror(errno));
+			kh_error("epoll_wait: %s", kh_strerror(errno));
 			break;
 		}
 		for (int i = 0; i < n; i++) {

@@ -3,11 +3,11 @@
 #include <string.h>
 
 #include "base/hostname.h"
+#include "base/kh_limits.h"
 
 /* Content-Length values above this are refused: no real body is 4 EiB, and it
  * keeps every arithmetic on lengths far from overflow. */
-#define MAX_CONTENT_LENGTH   (UINT64_C(1) << 62)
-#define MAX_CHUNK_HEX_DIGITS 15
+#define MAX_CONTENT_LENGTH (UINT64_C(1) << 62)
 
 static int fail(struct kh_http_error *err, int status, const char *why)
 {
@@ -437,7 +437,7 @@ static int chunk_size_byte(struct kh_chunked *c, uint8_t b, struct kh_http_error
 	int h = hexval(b);
 
 	if (h >= 0) {
-		if (++c->size_digits > MAX_CHUNK_HEX_DIGITS)
+		if (++c->size_digits > KH_MAX_CHUNK_HEX_DIGITS)
 			return fail(err, 400, "chunk size too large");
 		c->remaining = (c->remaining << 4) | (uint64_t)h;
 		return 0;

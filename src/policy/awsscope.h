@@ -43,10 +43,10 @@
 #include <stddef.h>
 
 #include "base/slice.h"
+#include "base/kh_limits.h"
 
-#define KH_S3_BUCKET_MIN   3
-#define KH_S3_BUCKET_MAX   63
-#define KH_AWS_SERVICE_MAX 64 /* bytes of a credential scope's service */
+#define KH_S3_BUCKET_MIN 3
+#define KH_S3_BUCKET_MAX 63
 
 struct kh_awsscope_req {
 	const char *host; /* normalized destination host (hostname.h) */

@@ -25,11 +25,9 @@
 #include "base/check.h"
 #include "base/fsutil.h"
 #include "base/slice.h"
+#include "base/kh_limits.h"
 
-#define KEYPATH_MAX 192 /* "timeouts.header", "upstream_deny_cidrs[12]", "resolve.<key>" */
-#define SHOW_MAX    48 /* bytes of a bad value echoed back in a message */
-#define SHOW_BUF    (SHOW_MAX + 4)
-#define EDIT_MAX    40 /* longest key compared for "did you mean" */
+#define SHOW_BUF (KH_CONFIG_SHOW_MAX + 4)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define OFF(m)       offsetof(struct kh_config, m)
@@ -79,7 +77,7 @@ static const char *show(const yaml_node_t *n, char out[SHOW_BUF])
 		return kind_of(n);
 	s = n->data.scalar.value;
 	len = n->data.scalar.length;
-	for (i = 0; i < len && i < SHOW_MAX; i++)
+	for (i = 0; i < len && i < KH_CONFIG_SHOW_MAX; i++)
 		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
 	if (i < len) {
 		memcpy(out + i, "...", 3);
@@ -142,10 +140,10 @@ static int warn(struct ctx *x, const char *fmt, ...)
 	return 0;
 }
 
-static void join_path(char out[KEYPATH_MAX], const char *parent, const char *key)
+static void join_path(char out[KH_CONFIG_KEYPATH_MAX], const char *parent, const char *key)
 {
 	/* Truncating a key path only shortens a message, never changes a value. */
-	if (snprintf(out, KEYPATH_MAX, "%s%s%s", parent, parent[0] ? "." : "", key) < 0)
+	if (snprintf(out, KH_CONFIG_KEYPATH_MAX, "%s%s%s", parent, parent[0] ? "." : "", key) < 0)
 		out[0] = '\0';
 }
 
@@ -403,9 +401,9 @@ static int get_list(struct ctx *x, yaml_node_t *v, const char *path, size_t cap,
 
 /* Entry i of list as a string; ipath gets its key path, "key[i]". */
 static int list_item(struct ctx *x, yaml_node_t *list, size_t i, const char *path,
-		     char ipath[KEYPATH_MAX], yaml_node_t **item, const char **s)
+		     char ipath[KH_CONFIG_KEYPATH_MAX], yaml_node_t **item, const char **s)
 {
-	if (snprintf(ipath, KEYPATH_MAX, "%s[%zu]", path, i) < 0)
+	if (snprintf(ipath, KH_CONFIG_KEYPATH_MAX, "%s[%zu]", path, i) < 0)
 		ipath[0] = '\0';
 	*item = yaml_document_get_node(x->doc, list->data.sequence.items.start[i]);
 	if (*item == NULL)
@@ -415,7 +413,7 @@ static int list_item(struct ctx *x, yaml_node_t *list, size_t i, const char *pat
 
 static int add_cidr(struct ctx *x, yaml_node_t *list, size_t i, const char *path)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	struct kh_config *c = x->c;
 	yaml_node_t *item;
 	struct kh_err e;
@@ -424,7 +422,7 @@ static int add_cidr(struct ctx *x, yaml_node_t *list, size_t i, const char *path
 	if (list_item(x, list, i, path, ipath, &item, &s) != 0)
 		return -1;
 	/* kh_cidr_parse echoes its input: only hand it something safe to print. */
-	if (item->data.scalar.length > SHOW_MAX || !printable_ascii(s))
+	if (item->data.scalar.length > KH_CONFIG_SHOW_MAX || !printable_ascii(s))
 		return fail(x, item, ipath, "'%s' is not a CIDR range like 10.0.0.0/8 or fc00::/7",
 			    show(item, shown));
 	if (kh_cidr_parse(s, &c->deny_cidrs[c->n_deny_cidrs], &e) != 0)
@@ -457,7 +455,7 @@ static int set_deny_cidrs(struct ctx *x, const struct field *f, yaml_node_t *v, 
 
 static int add_pattern(struct ctx *x, yaml_node_t *list, size_t i, const char *path, char **out)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF], pat[KH_HOST_BUF + 2];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF], pat[KH_HOST_BUF + 2];
 	yaml_node_t *item;
 	const char *s;
 
@@ -496,7 +494,7 @@ static int set_host_list(struct ctx *x, yaml_node_t *v, const char *path, char *
 
 static int add_bucket(struct ctx *x, yaml_node_t *list, size_t i, const char *path)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	struct kh_config *c = x->c;
 	yaml_node_t *item;
 	const char *s;
@@ -612,7 +610,7 @@ static bool listen_dup(const struct kh_config *c, const struct kh_listen_addr *l
 
 static int set_listen(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	struct kh_config *c = x->c;
 	yaml_node_t *item;
 	const char *s;
@@ -661,7 +659,7 @@ static int parse_dns_server(const char *s, char *out, size_t len)
 
 static int set_dns_servers(struct ctx *x, const struct field *f, yaml_node_t *v, const char *path)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF], text[64];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF], text[64];
 	struct kh_config *c = x->c;
 	yaml_node_t *item;
 	const char *s;
@@ -766,7 +764,7 @@ static int collect_keys(struct ctx *x, yaml_node_t *map, const char *path, struc
 static int find_duplicate(struct ctx *x, struct keyref *refs, size_t n, const char *path)
 {
 	const struct keyref *dup = NULL, *first = NULL;
-	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+	char kpath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	size_t g = 0;
 
 	qsort(refs, n, sizeof *refs, cmp_keyref);
@@ -814,9 +812,9 @@ static bool key_is(const yaml_node_t *k, const char *name)
 
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t prev[EDIT_MAX + 1], cur[EDIT_MAX + 1];
+	size_t prev[KH_CONFIG_EDIT_MAX + 1], cur[KH_CONFIG_EDIT_MAX + 1];
 
-	if (la > EDIT_MAX || lb > EDIT_MAX)
+	if (la > KH_CONFIG_EDIT_MAX || lb > KH_CONFIG_EDIT_MAX)
 		return SIZE_MAX;
 	for (size_t j = 0; j <= lb; j++)
 		prev[j] = j;
@@ -875,7 +873,7 @@ static int walk_pair(struct ctx *x, const yaml_node_pair_t *p, const char *path,
 {
 	yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
 	yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-	char kpath[KEYPATH_MAX];
+	char kpath[KH_CONFIG_KEYPATH_MAX];
 
 	for (size_t i = 0; i < n; i++) {
 		if (!key_is(k, tab[i].name))
@@ -932,7 +930,7 @@ static bool pin_dup(const struct kh_config *c, const char *host)
 static int add_pin(struct ctx *x, yaml_node_t *k, yaml_node_t *v, const char *path)
 {
 	struct kh_pin *pin = &x->c->pins[x->c->n_pins];
-	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+	char kpath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	const char *addr;
 
 	join_path(kpath, path, show(k, shown));
@@ -995,7 +993,7 @@ static int set_resolve(struct ctx *x, const struct field *f, yaml_node_t *v, con
 static int add_port_range(struct ctx *x, yaml_node_t *list, size_t i, const char *path,
 			  struct kh_port_rule *r)
 {
-	char ipath[KEYPATH_MAX], shown[SHOW_BUF];
+	char ipath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	yaml_node_t *item;
 	const char *s;
 
@@ -1012,7 +1010,7 @@ static int add_port_range(struct ctx *x, yaml_node_t *list, size_t i, const char
 static int add_port_rule(struct ctx *x, yaml_node_t *k, yaml_node_t *v, const char *path)
 {
 	struct kh_port_rule *r = &x->c->port_rules[x->c->n_port_rules];
-	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+	char kpath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 	size_t count;
 
 	join_path(kpath, path, show(k, shown));
@@ -1138,7 +1136,7 @@ static int prov_locations(struct prov_ctx *pc)
 {
 	yaml_node_t *v = pc->location;
 	const char *tmpl = NULL;
-	char path[KEYPATH_MAX], ipath[KEYPATH_MAX];
+	char path[KH_CONFIG_KEYPATH_MAX], ipath[KH_CONFIG_KEYPATH_MAX];
 	size_t count;
 	bool header = false;
 
@@ -1184,7 +1182,7 @@ static int prov_pair(struct prov_ctx *pc, yaml_node_pair_t *pair)
 {
 	yaml_node_t *k = yaml_document_get_node(pc->x->doc, pair->key);
 	yaml_node_t *v = yaml_document_get_node(pc->x->doc, pair->value);
-	char kpath[KEYPATH_MAX], shown[SHOW_BUF];
+	char kpath[KH_CONFIG_KEYPATH_MAX], shown[SHOW_BUF];
 
 	join_path(kpath, pc->path, show(k, shown));
 	if (key_is(k, "env"))
@@ -1205,7 +1203,7 @@ static int prov_pair(struct prov_ctx *pc, yaml_node_pair_t *pair)
 static int add_provider(struct ctx *x, yaml_node_t *list, size_t i, const char *path)
 {
 	struct prov_ctx pc = { .x = x, .p = &x->c->providers[x->c->n_providers] };
-	char ipath[KEYPATH_MAX], kpath[KEYPATH_MAX];
+	char ipath[KH_CONFIG_KEYPATH_MAX], kpath[KH_CONFIG_KEYPATH_MAX];
 
 	snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
 	pc.path = ipath;

@@ -22,8 +22,6 @@
 #include "policy/ports.h"
 #include "policy/providers.h"
 
-#define KH_DEFAULT_TUNNEL_PORT 9090
-
 enum kh_cred_source { KH_CRED_ENV, KH_CRED_BITWARDEN, KH_CRED_COMMAND };
 
 struct kh_listen_addr {

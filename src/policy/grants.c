@@ -424,7 +424,7 @@ int kh_grants_autosave_start(struct kh_grants *g, unsigned interval_ms, struct k
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	if (fd < 0) {
-		kh_err_set(err, "eventfd: %s", strerror(errno));
+		kh_err_set(err, "eventfd: %s", kh_strerror(errno));
 		return -1;
 	}
 	g->interval_ms = interval_ms;
@@ -446,7 +446,7 @@ void kh_grants_autosave_stop(struct kh_grants *g)
 		return;
 	atomic_store(&g->stopping, true);
 	if (write(atomic_load(&g->wake), &one, sizeof one) < 0)
-		kh_warn("grants: cannot wake the autosave thread: %s", strerror(errno));
+		kh_warn("grants: cannot wake the autosave thread: %s", kh_strerror(errno));
 	pthread_join(g->saver, NULL);
 	g->saver_started = false;
 }

@@ -24,10 +24,6 @@
 #include "base/kh_limits.h"
 #include "policy/providers.h"
 
-#define KH_TOKEN_MAX       128
-#define KH_ENV_NAME_MAX    64
-#define KH_HEADER_NAME_MAX 64
-
 struct kh_mapping {
 	char proxy_token[KH_TOKEN_MAX];
 	char env_name[KH_ENV_NAME_MAX];

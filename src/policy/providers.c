@@ -272,9 +272,3 @@ int kh_location_parse(const char *spec, const char *tmpl, struct kh_location *ou
 	*why = "must be bearer, basic, header NAME or query NAME";
 	return -1;
 }
-
-void kh_location_describe(const struct kh_location *loc, char *out, size_t len)
-{
-	snprintf(out, len, "%s%s%s", kh_loc_kind_name(loc->kind), loc->name[0] ? " " : "",
-		 loc->name);
-}

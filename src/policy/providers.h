@@ -17,11 +17,6 @@
 
 #include "base/kh_limits.h"
 
-#define KH_PROVIDER_MAX_HOSTS 4
-#define KH_PROVIDER_MAX_LOCS  3
-#define KH_LOC_NAME_MAX       64 /* header or query parameter name, with its NUL */
-#define KH_LOC_TEMPLATE_MAX   64 /* "token {}", with its NUL */
-
 enum kh_loc_kind { KH_LOC_BEARER, KH_LOC_BASIC, KH_LOC_HEADER, KH_LOC_QUERY };
 
 struct kh_location {
@@ -80,9 +75,6 @@ int kh_location_parse(const char *spec, const char *tmpl, struct kh_location *ou
 /* Validates a location already split into kind, name and template (as
  * mappings.json stores it). Same errors as kh_location_parse. */
 int kh_location_check(const struct kh_location *loc, const char **why);
-
-/* "bearer", "header x-api-key", "query key" for people (no template). */
-void kh_location_describe(const struct kh_location *loc, char *out, size_t len);
 
 const char *kh_loc_kind_name(enum kh_loc_kind k);
 

@@ -401,7 +401,7 @@ static void *run(void *arg)
 							  (R.socks[i].wr ? POLLOUT : 0)),
 						  0 };
 		if (poll(p, n, poll_timeout()) < 0 && errno != EINTR)
-			kh_warn("resolver: poll: %s", strerror(errno));
+			kh_warn("resolver: poll: %s", kh_strerror(errno));
 		if (p[0].revents & POLLIN)
 			(void)!read(R.wake_fd, &junk, sizeof junk);
 		pthread_mutex_lock(&R.lock);

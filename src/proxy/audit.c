@@ -173,7 +173,7 @@ static void append(const char *lines, size_t len, size_t records)
 			kept = whole_lines(lines, (size_t)n, &kept_records);
 		if (n > 0 && (size_t)n > kept && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
 			(void)!ftruncate(audit_fd, end - (off_t)((size_t)n - kept));
-		report_failure(n < 0 && errno ? strerror(errno) : "short write (disk full?)",
+		report_failure(n < 0 && errno ? kh_strerror(errno) : "short write (disk full?)",
 			       records - kept_records);
 	}
 	pthread_mutex_unlock(&lock);

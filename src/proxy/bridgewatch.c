@@ -13,10 +13,7 @@
 #include "proxy/bridge.h"
 #include "event/listener.h"
 #include "base/log.h"
-
-#define ACK_WAIT_MS  2000 /* workers pick a change up within one loop iteration */
-#define ACK_POLL_MS  5
-#define NL_BUF_BYTES 8192
+#include "base/kh_limits.h"
 
 const char *const kh_bridge_names[KH_MAX_BRIDGES] = { "docker0", "podman0", "cni-podman0" };
 
@@ -57,14 +54,14 @@ static int open_on(struct kh_bridgewatch *bw, size_t slot, struct in_addr a)
 /* Waits until every worker has stopped watching the previous set. */
 static bool wait_acks(struct kh_bridgewatch *bw, unsigned gen)
 {
-	for (unsigned waited = 0; waited < ACK_WAIT_MS; waited += ACK_POLL_MS) {
+	for (unsigned waited = 0; waited < KH_BRIDGE_ACK_WAIT_MS; waited += KH_BRIDGE_ACK_POLL_MS) {
 		unsigned n = 0;
 
 		for (unsigned i = 0; i < bw->n_workers; i++)
 			n += kh_worker_bridge_acked(&bw->workers[i], gen);
 		if (n == bw->n_workers)
 			return true;
-		nanosleep(&(struct timespec){ 0, ACK_POLL_MS * 1000000L }, NULL);
+		nanosleep(&(struct timespec){ 0, KH_BRIDGE_ACK_POLL_MS * 1000000L }, NULL);
 	}
 	return false;
 }
@@ -154,14 +151,14 @@ int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct 
 	pthread_mutex_init(&bw->lock, NULL);
 	bw->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (bw->stop_fd < 0) {
-		kh_err_set(err, "bridge watch: eventfd: %s", strerror(errno));
+		kh_err_set(err, "bridge watch: eventfd: %s", kh_strerror(errno));
 		return -1;
 	}
 	bw->nl_fd = open_netlink();
 	if (bw->nl_fd < 0)
 		kh_warn("bridge watch: no netlink socket (%s): container bridges that appear "
 			"later are listened on only after `keyhole reload`",
-			strerror(errno));
+			kh_strerror(errno));
 	kh_bridgewatch_check(bw);
 	return 0;
 }
@@ -170,7 +167,7 @@ int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct 
  * change (or a lost one: ENOBUFS) means "look again". */
 static void drain(int fd)
 {
-	char buf[NL_BUF_BYTES];
+	char buf[KH_BRIDGE_NL_BUF];
 
 	for (int i = 0; i < 64; i++) {
 		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -189,7 +186,7 @@ static void *watch_main(void *arg)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			kh_warn("bridge watch: poll: %s", strerror(errno));
+			kh_warn("bridge watch: poll: %s", kh_strerror(errno));
 			return NULL;
 		}
 		if (p[0].revents != 0)

@@ -124,7 +124,8 @@ void kh_conn_close(struct kh_conn *c)
 	kh_buf_free(&c->cout);
 	kh_buf_free(&c->uin);
 	kh_buf_free(&c->uout);
-	kh_rscrub_free(&c->ex); /* before the policy its matcher belongs to */
+	kh_rscrub_free(c->ex.scrub); /* it holds its own reference to the policy */
+	c->ex.scrub = NULL;
 	kh_relay_end_body_check(c);
 	unlink_conn(c);
 	kh_policy_unref(c->policy);
@@ -373,44 +374,31 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 
 /* --- CONNECT --- */
 
-bool kh_conn_refuse_token_host(struct kh_conn *c)
+void kh_conn_refuse(struct kh_conn *c, const struct kh_verdict *v)
 {
-	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->host));
-	char shown[KH_HOST_BUF], detail[KH_DETAIL_MAX];
+	char shown[KH_HOST_BUF];
 
-	if (cred == NULL)
-		return false;
-	kh_policy_redact(c->policy, kh_slice_cstr(c->host), shown, sizeof shown);
-	memcpy(c->host, shown, sizeof c->host);
-	kh_fmt(detail, sizeof detail,
-	       "a proxy token for %s appears in the destination host name; it is never sent "
-	       "anywhere",
-	       cred->env_name);
-	kh_conn_fail(c, 403, "token_leak_attempt", detail);
-	return true;
+	if (v->host_has_token) { /* never shown, logged or recorded as it is */
+		kh_policy_redact(c->policy, kh_slice_cstr(c->host), shown, sizeof shown);
+		memcpy(c->host, shown, sizeof c->host);
+	}
+	kh_conn_fail(c, v->status, v->reason, v->detail[0] ? v->detail : NULL);
 }
 
-bool kh_conn_refuse_destination(struct kh_conn *c, bool tls)
+bool kh_conn_admit(struct kh_conn *c, enum kh_admit_entry e)
 {
-	char detail[KH_DETAIL_MAX];
+	struct kh_verdict v;
 
-	if (!kh_policy_host_allowed(c->policy, c->host)) {
-		kh_conn_fail(c, 403, "host_not_allowed", NULL);
+	if (kh_admit(c->policy, e, c->host, c->port, &v))
 		return true;
-	}
-	if (kh_policy_port_allowed(c->policy, c->host, c->port, tls))
-		return false;
-	kh_fmt(detail, sizeof detail,
-	       "port %u on %s is not allowed (%s: port %u only, unless allowed_ports widens "
-	       "it), so this request was refused.",
-	       c->port, c->host, tls ? "CONNECT and TLS" : "plain HTTP", kh_port_default(tls));
-	kh_conn_fail(c, 403, "port_not_allowed", detail);
-	return true;
+	kh_conn_refuse(c, &v);
+	return false;
 }
 
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 {
 	int kind = kh_authority_parse(h->target, 0, c->host, &c->port);
+	struct kh_verdict v;
 
 	kh_buf_consume(&c->cin, h->head_len);
 	c->ex.active = true;
@@ -427,15 +415,20 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
-	if (kh_conn_refuse_token_host(c))
+	/* a token in the host is refused as such before anything else is said */
+	if (!kh_admit(c->policy, KH_ENTRY_CONNECT, c->host, c->port, &v) && v.host_has_token) {
+		kh_conn_refuse(c, &v);
 		return;
+	}
 	if (h->body != KH_BODY_NONE || kh_buf_len(&c->cin) > 0) {
 		kh_conn_fail(c, 400, "bad_request",
 			     "CONNECT must not carry data before the tunnel is up");
 		return;
 	}
-	if (kh_conn_refuse_destination(c, true))
+	if (!v.admitted) {
+		kh_conn_refuse(c, &v);
 		return;
+	}
 	set_state(c, KH_CS_CONNECTING);
 	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
 }
@@ -498,7 +491,7 @@ static bool step_sni_peek(struct kh_conn *c)
 {
 	uint8_t hello[KH_CLIENT_HELLO_MAX + 64];
 	struct in_addr a4;
-	enum kh_peek_result r;
+	enum kh_tlspeek_result r;
 	ssize_t n;
 
 	if (!c->cli.rd_ready)
@@ -513,13 +506,13 @@ static bool step_sni_peek(struct kh_conn *c)
 		return true;
 	}
 	c->cli.rd_ready = false; /* all that has arrived was seen: wait for more */
-	r = kh_tls_peek_sni(hello, (size_t)n, c->host);
-	if (r == KH_PEEK_MORE)
+	r = kh_tlspeek_sni(hello, (size_t)n, c->host);
+	if (r == KH_TLSPEEK_MORE)
 		return false;
 	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
 	c->ex.started_us = kh_mono_us();
 	c->port = 443;
-	if (r != KH_PEEK_SNI) {
+	if (r != KH_TLSPEEK_SNI) {
 		c->host[0] = '\0';
 		kh_conn_fail(
 			c, 400, "bad_request",
@@ -529,9 +522,7 @@ static bool step_sni_peek(struct kh_conn *c)
 	}
 	/* An IP literal in SNI (RFC 6066 forbids it, but it parses) is dialled as one. */
 	c->host_is_ip = strchr(c->host, ':') != NULL || inet_pton(AF_INET, c->host, &a4) == 1;
-	if (kh_conn_refuse_token_host(c))
-		return true;
-	if (kh_conn_refuse_destination(c, true))
+	if (!kh_conn_admit(c, KH_ENTRY_SNI))
 		return true;
 	set_state(c, KH_CS_CONNECTING);
 	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);

@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "tls/endpoint.h"
 #include "http/http1.h"
+#include "policy/admit.h"
 #include "policy/policy.h"
 #include "policy/resolver.h"
 #include "swap/respscrub.h"
@@ -151,17 +152,14 @@ void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char
 /* Begins graceful shutdown handling for c: idle connections close now. */
 void kh_conn_drain(struct kh_conn *c);
 
-/* If c->host carries a proxy token (e.g. "<token>.api.openai.com", which an
- * allow rule like *.openai.com would pass, then leak through DNS, SNI and
- * Host), redacts c->host in place, refuses the request and returns true. */
-bool kh_conn_refuse_token_host(struct kh_conn *c);
+/* Admission (admit.h) of c->host:c->port for a request that came in through
+ * e. If refused, answers it (kh_conn_refuse) and returns false. */
+bool kh_conn_admit(struct kh_conn *c, enum kh_admit_entry e);
 
-/* Admission of c->host:c->port, reached by TLS or plain HTTP: the host must
- * be on the allowlist and the port 443 (TLS) / 80 (plain) or widened by
- * allowed_ports. If not, refuses the request (403 host_not_allowed or
- * port_not_allowed, naming the config key that would allow it) and returns
- * true. */
-bool kh_conn_refuse_destination(struct kh_conn *c, bool tls);
+/* Applies a refusal verdict of admit.h: c->host is redacted in place when
+ * it holds a token, then the request is failed with the verdict's status,
+ * reason and detail. */
+void kh_conn_refuse(struct kh_conn *c, const struct kh_verdict *v);
 
 /* Handles a parsed CONNECT request (plain-proxy mode). */
 void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h);

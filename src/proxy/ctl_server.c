@@ -19,8 +19,7 @@
 #include "event/listener.h"
 #include "base/log.h"
 #include "base/version.h"
-
-#define MAX_NAMES 64 /* providers named in one issue request */
+#include "base/kh_limits.h"
 
 struct kh_ctl_server {
 	int fd, wake; /* listening socket, eventfd that stops the thread */
@@ -60,7 +59,7 @@ static json_t *issue_reply(struct kh_grant *const *g, size_t n)
 
 static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 {
-	const char *names[MAX_NAMES];
+	const char *names[KH_CTL_MAX_NAMES];
 	struct kh_grant *out[KH_MAX_TOKENS < 256 ? KH_MAX_TOKENS : 256];
 	struct kh_grant_req r = { .label = json_string_value(json_object_get(req, "label")) };
 	json_t *ttl = json_object_get(req, "ttl"), *budget = json_object_get(req, "budget");
@@ -80,8 +79,8 @@ static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 	r.owner = owner ? (pid_t)json_integer_value(owner) : 0;
 	r.ttl = ttl ? (int64_t)json_integer_value(ttl) : 0;
 	r.budget = budget ? (uint64_t)json_integer_value(budget) : 0;
-	if (prov != NULL && (!json_is_array(prov) || json_array_size(prov) > MAX_NAMES))
-		return fail("providers must be a list of at most %d names", MAX_NAMES);
+	if (prov != NULL && (!json_is_array(prov) || json_array_size(prov) > KH_CTL_MAX_NAMES))
+		return fail("providers must be a list of at most %d names", KH_CTL_MAX_NAMES);
 	json_array_foreach(prov, i, v)
 	{
 		if ((names[n_names++] = json_string_value(v)) == NULL)
@@ -346,7 +345,7 @@ struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *gra
 	s->fd = s->wake < 0 ? -1 : kh_listen_unix(path, err);
 	if (s->fd < 0) {
 		if (s->wake < 0)
-			kh_err_set(err, "eventfd: %s", strerror(errno));
+			kh_err_set(err, "eventfd: %s", kh_strerror(errno));
 		else
 			close(s->wake);
 		free(s);
@@ -373,7 +372,7 @@ void kh_ctl_server_stop(struct kh_ctl_server *s)
 		return;
 	if (s->started) {
 		if (write(s->wake, &one, sizeof one) < 0)
-			kh_warn("control: cannot wake its thread: %s", strerror(errno));
+			kh_warn("control: cannot wake its thread: %s", kh_strerror(errno));
 		pthread_join(s->thread, NULL);
 	}
 	close(s->fd);

@@ -150,7 +150,7 @@ static int load_secrets(const struct kh_config *cfg, const char *const *names, s
 
 	if (prev == NULL && kh_secrets_load_env(&first, names, n, err) != 0)
 		return -1;
-	if (cfg->credential_source != KH_CRED_ENV) {
+	if (!kh_credsrc_of(cfg)->reads_environ) {
 		if (kh_credsrc_fetch(cfg, names, n, &fetched, err) != 0) {
 			kh_secrets_free(&first);
 			return -1;
@@ -161,24 +161,6 @@ static int load_secrets(const struct kh_config *cfg, const char *const *names, s
 	kh_secrets_free(&first);
 	kh_secrets_free(&fetched);
 	return rc;
-}
-
-/* The Bitwarden access token is needed again on every reload, but must not
- * stay readable in /proc/<pid>/environ: the bytes in the original environment
- * block are wiped and the value lives on only in this process's heap (which
- * other users cannot read: the daemon is non-dumpable). */
-static void hide_access_token(const struct kh_config *cfg)
-{
-	const char *name = cfg->bitwarden_token_env;
-	const char *v = getenv(name);
-	char *copy;
-
-	if (cfg->credential_source != KH_CRED_BITWARDEN || v == NULL || (copy = strdup(v)) == NULL)
-		return;
-	kh_secrets_scrub_environ(&name, 1);
-	setenv(name, copy, 1);
-	OPENSSL_cleanse(copy, strlen(copy));
-	free(copy);
 }
 
 static void warn_missing(const struct kh_policy *p)
@@ -212,7 +194,7 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 		goto out;
 	if (prev == NULL) {
 		kh_secrets_scrub_environ(names, maps.n);
-		hide_access_token(cfg);
+		kh_credsrc_hide_access_env(cfg);
 	}
 	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
 	if (ctx == NULL) {

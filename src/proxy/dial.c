@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "policy/cidr.h"
 #include "proxy/conn.h"
 #include "base/log.h"
 #include "proxy/metrics.h"
@@ -102,47 +101,17 @@ static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
-/* Message for an address refused by the deny list: where the address came
- * from (the literal itself, a resolve: pin, DNS) and, when an IPv4 range
- * caught an IPv6 address, the IPv4 address it stands for. */
-static void describe_denied(struct kh_conn *c, const struct sockaddr *sa, long idx, char *out,
-			    size_t len)
-{
-	char ip[INET6_ADDRSTRLEN], v4[INET6_ADDRSTRLEN], range[64], via[96] = "";
-	const struct kh_cidr *r = &c->policy->deny[idx];
-	struct sockaddr_storage e;
-	const char *form = kh_sockaddr_embedded_v4(sa, &e);
-
-	kh_sockaddr_ip(sa, ip, sizeof ip);
-	kh_cidr_format(r, range, sizeof range);
-	if (form != NULL && r->v4) {
-		kh_sockaddr_ip((const struct sockaddr *)&e, v4, sizeof v4);
-		kh_fmt(via, sizeof via, " (%s for %s)", form, v4);
-	}
-	if (c->up.is_ip)
-		kh_fmt(out, len, "%s%s is inside the denied range %s (upstream_deny_cidrs)", ip,
-		       via, range);
-	else
-		kh_fmt(out, len,
-		       "%s %s %s%s, which is inside the denied range %s (upstream_deny_cidrs)",
-		       c->up.host,
-		       kh_policy_pin(c->policy, c->up.host) ? "is pinned (resolve:) to"
-							    : "resolved to",
-		       ip, via, range);
-}
-
 static void connect_next(struct kh_conn *c)
 {
 	struct kh_upstream *up = &c->up;
-	char denied[KH_DETAIL_MAX] = "";
+	struct kh_verdict v, denied = { .admitted = true };
 
 	while (up->next_addr < up->n_addrs) {
 		struct sockaddr_storage *ss = &up->addrs[up->next_addr];
 		socklen_t len = up->addrlens[up->next_addr++];
-		long idx = kh_policy_denied_addr(c->policy, (struct sockaddr *)ss);
 
-		if (idx >= 0) {
-			describe_denied(c, (struct sockaddr *)ss, idx, denied, sizeof denied);
+		if (!kh_admit_addr(c->policy, up->host, up->is_ip, (struct sockaddr *)ss, &v)) {
+			denied = v; /* said only if no other address could be tried */
 			continue;
 		}
 		set_port(ss, up->port);
@@ -153,8 +122,8 @@ static void connect_next(struct kh_conn *c)
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
 		       up->port, strerror(errno));
 	}
-	if (denied[0] != '\0' && up->last_error[0] == '\0')
-		kh_conn_dial_done(c, false, 403, "deny_cidr", denied);
+	if (!denied.admitted && up->last_error[0] == '\0')
+		kh_conn_dial_done(c, false, denied.status, denied.reason, denied.detail);
 	else
 		kh_conn_dial_done(c, false, 502, "upstream_connect_failed",
 				  up->last_error[0] ? up->last_error : "no address to connect to");

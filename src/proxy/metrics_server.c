@@ -16,8 +16,6 @@
 #include "event/loop.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-#define MAX_HEADERS                   32
-#define HEAD_MAX                      256
 
 struct client {
 	struct kh_io io;
@@ -87,7 +85,7 @@ static void client_close(struct client *c, bool now)
 static int respond(struct client *c, int status, const char *ctype, const char *body,
 		   size_t body_len)
 {
-	char head[HEAD_MAX];
+	char head[KH_METRICS_HEAD_MAX];
 	int n = snprintf(head, sizeof head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -142,9 +140,9 @@ static int route(struct client *c, const struct kh_http_head *h)
 /* Reads until a complete head is in. 1: response ready; 0: need more; -1: close. */
 static int read_request(struct client *c)
 {
-	struct kh_http_header hdrs[MAX_HEADERS];
+	struct kh_http_header hdrs[KH_METRICS_MAX_HEADERS];
 	struct kh_http_head h = { .headers = hdrs };
-	struct kh_http_limits lim = { KH_METRICS_REQUEST_MAX, MAX_HEADERS };
+	struct kh_http_limits lim = { KH_METRICS_REQUEST_MAX, KH_METRICS_MAX_HEADERS };
 	struct kh_http_error err;
 	ssize_t n;
 
@@ -259,7 +257,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				kh_warn("metrics: accept: %s", strerror(errno));
+				kh_warn("metrics: accept: %s", kh_strerror(errno));
 			return;
 		}
 		admit(s, fd);
@@ -289,7 +287,7 @@ struct kh_metrics_server *kh_metrics_server_open(const struct sockaddr_storage *
 	if (s->lis.fd < 0 || (s->loop = kh_loop_new(err)) == NULL)
 		goto fail;
 	if (kh_loop_add_listener(s->loop, &s->lis) != 0) {
-		kh_err_set(err, "metrics: cannot watch %s: %s", bound, strerror(errno));
+		kh_err_set(err, "metrics: cannot watch %s: %s", bound, kh_strerror(errno));
 		goto fail;
 	}
 	return s;

@@ -22,7 +22,7 @@ int kh_ownerwatch_init(struct kh_ownerwatch *ow, struct kh_grants *grants, struc
 	ow->started = false;
 	ow->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ow->wake_fd < 0) {
-		kh_err_set(err, "owner watch: eventfd: %s", strerror(errno));
+		kh_err_set(err, "owner watch: eventfd: %s", kh_strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -33,7 +33,7 @@ static void wake(struct kh_ownerwatch *ow)
 	uint64_t one = 1;
 
 	if (write(ow->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-		kh_warn("owner watch: cannot wake its thread: %s", strerror(errno));
+		kh_warn("owner watch: cannot wake its thread: %s", kh_strerror(errno));
 }
 
 int kh_ownerwatch_add(struct kh_ownerwatch *ow, pid_t pid, const char *label, struct kh_err *err)
@@ -43,7 +43,7 @@ int kh_ownerwatch_add(struct kh_ownerwatch *ow, pid_t pid, const char *label, st
 
 	if (fd < 0) {
 		kh_err_set(err, "owner process %d: %s", (int)pid,
-			   errno == ESRCH ? "not running" : strerror(errno));
+			   errno == ESRCH ? "not running" : kh_strerror(errno));
 		return -1;
 	}
 	pthread_mutex_lock(&ow->lock);
@@ -128,12 +128,12 @@ static void *watch_main(void *arg)
 		if (poll(p, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			kh_warn("owner watch: poll: %s", strerror(errno));
+			kh_warn("owner watch: poll: %s", kh_strerror(errno));
 			return NULL;
 		}
 		if (p[0].revents != 0 && read(ow->wake_fd, &drained, sizeof drained) < 0 &&
 		    errno != EAGAIN)
-			kh_warn("owner watch: %s", strerror(errno));
+			kh_warn("owner watch: %s", kh_strerror(errno));
 		for (nfds_t k = 1; k < n; k++)
 			if (p[k].revents != 0)
 				owner_gone(ow, slot[k]);

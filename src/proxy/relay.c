@@ -79,7 +79,7 @@ static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct 
 
 void kh_relay_reset_exchange(struct kh_conn *c)
 {
-	kh_rscrub_free(&c->ex);
+	kh_rscrub_free(c->ex.scrub);
 	kh_sigv4_body_free(c->ex.req_hash);
 	memset(&c->ex, 0, sizeof c->ex);
 }
@@ -111,7 +111,7 @@ bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason,
 		.sandbox = c->sandbox_label[0] ? c->sandbox_label : c->ex.sandbox,
 		.scrubbed = scrubbed,
 		.scrub_counts = scrub_counts,
-		.n_scrubbed = kh_rscrub_tally(&c->ex, scrubbed, scrub_counts, KH_SCRUB_TALLY),
+		.n_scrubbed = kh_rscrub_tally(c->ex.scrub, scrubbed, scrub_counts, KH_SCRUB_TALLY),
 		.redact = &c->policy->redact,
 	};
 
@@ -395,7 +395,7 @@ static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	kh_relay_set_path(c, h->target);
-	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+	if (!kh_conn_admit(c, KH_ENTRY_HOST))
 		return;
 	forward(c, h, h->target, false, false);
 }
@@ -425,7 +425,7 @@ static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
 	set_path_absolute(c, h->target, path);
-	if (kh_conn_refuse_token_host(c) || kh_conn_refuse_destination(c, false))
+	if (!kh_conn_admit(c, KH_ENTRY_ABSOLUTE))
 		return;
 	forward(c, h, path, false, true);
 }
@@ -436,7 +436,7 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
 
 	kh_relay_set_path(c, h->target);
-	if (kh_conn_refuse_destination(c, true)) /* a reload removed the host or port */
+	if (!kh_conn_admit(c, KH_ENTRY_TUNNEL)) /* a reload removed the host or port */
 		return;
 	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
 		kh_conn_fail(c, 400, "bad_request",
@@ -600,6 +600,25 @@ static bool request_body(struct kh_conn *c)
 	return moved;
 }
 
+/* The response body through the scrubbing filter (respscrub.h): de-framed,
+ * decoded, scrubbed, re-framed. */
+static bool scrub_body(struct kh_conn *c)
+{
+	struct kh_rscrub_verdict v;
+	int r;
+
+	if (c->ex.resp_done)
+		return false;
+	r = kh_rscrub_body(c->ex.scrub, &c->uin, &c->cout, &v);
+	c->ex.bytes_out += v.produced;
+	if (r < 0) {
+		kh_conn_fail(c, v.status, v.reason, v.detail); /* response started: aborts */
+		return true;
+	}
+	c->ex.resp_done = v.done;
+	return r > 0;
+}
+
 static bool response_body(struct kh_conn *c)
 {
 	struct kh_http_error err;
@@ -607,7 +626,7 @@ static bool response_body(struct kh_conn *c)
 	ssize_t n;
 
 	if (c->ex.scrub != NULL && c->ex.active && c->ex.resp_head_done)
-		return kh_rscrub_body(c); /* de-framed, decoded, scrubbed, re-framed */
+		return scrub_body(c);
 	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
 		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
 			      &c->ex.resp_chunked, NULL, &done, &err);
@@ -629,7 +648,8 @@ static bool response_body(struct kh_conn *c)
 static void switch_to_tunnel(struct kh_conn *c)
 {
 	kh_relay_audit(c, "allow", "upgraded", NULL);
-	kh_rscrub_free(&c->ex); /* tunnel bytes are not HTTP: not scrubbed */
+	kh_rscrub_free(c->ex.scrub); /* tunnel bytes are not HTTP: not scrubbed */
+	c->ex.scrub = NULL;
 	c->ex.active = false;
 	c->state = KH_CS_TUNNEL;
 }
@@ -704,12 +724,35 @@ static int forward_head_closing(struct kh_conn *c, const struct kh_http_head *h,
 	return 1;
 }
 
+/* The response head through the scrubbing filter (respscrub.h). 1 done,
+ * 0 no room yet, -1 refused. */
+static int scrub_head(struct kh_conn *c, const struct kh_http_head *h)
+{
+	struct kh_rscrub_req req = { c->ex.req_keep_alive, c->ex.req_http10, c->ex.whole_response };
+	struct kh_rscrub_verdict v;
+	int r;
+
+	if (c->ex.scrub == NULL && (c->ex.scrub = kh_rscrub_new(c->policy)) == NULL) {
+		kh_conn_fail(c, 502, "internal_error", "out of memory scrubbing the response");
+		return -1;
+	}
+	r = kh_rscrub_head(c->ex.scrub, &req, h, kh_buf_data(&c->uin), &c->cout, &v);
+	if (r < 0) {
+		kh_conn_fail(c, v.status, v.reason, v.detail);
+		return -1;
+	}
+	c->ex.bytes_out += v.produced;
+	if (v.close)
+		c->ex.req_keep_alive = false; /* the body ends where we close */
+	return r;
+}
+
 /* Copies the response head to cout, verbatim or scrubbed. 1 done, 0 no
  * room yet, -1 refused. */
 static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t n)
 {
-	if (kh_rscrub_enabled(c))
-		return kh_rscrub_head(c, h, kh_buf_data(&c->uin));
+	if (kh_rscrub_enabled(c->policy))
+		return scrub_head(c, h);
 	if (must_announce_close(c, h))
 		return forward_head_closing(c, h, n);
 	if (kh_buf_room(&c->cout) < n)
@@ -809,11 +852,11 @@ static bool check_ends(struct kh_conn *c)
 	if (c->ex.active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex.resp_done) {
 		if (c->ex.resp_head_done && c->ex.resp_body == KH_BODY_CLOSE && !c->up.ep.failed) {
 			if (c->ex.scrub != NULL) /* the scrubber still has to finish */
-				return kh_rscrub_source_closed(c);
+				return kh_rscrub_source_closed(c->ex.scrub);
 			c->ex.resp_done = true; /* close-delimited body ended */
 			return true;
 		}
-		if (kh_rscrub_source_done(c))
+		if (kh_rscrub_source_done(c->ex.scrub, &c->uin))
 			return false; /* all read: what is left is ours to send */
 		kh_conn_fail(c, 502, "upstream_reset",
 			     c->ex.resp_started

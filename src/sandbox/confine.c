@@ -13,12 +13,11 @@
 #include <unistd.h>
 
 #include "sandbox/confine.h"
-
-#define CAP_SCAN_MAX 64 /* capability numbers tried; past the kernel's last is EINVAL */
+#include "base/kh_limits.h"
 
 static int empty_bounding_set(int keep, struct kh_err *err)
 {
-	for (int c = 0; c < CAP_SCAN_MAX; c++) {
+	for (int c = 0; c < KH_CAP_SCAN_MAX; c++) {
 		if (c == keep || prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1)
 			continue; /* not in the set, or past the last capability */
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
@@ -54,7 +53,7 @@ static int clear_sets(int keep, struct kh_err *err)
 	struct __user_cap_data_struct d[2], want[2];
 
 	memset(want, 0, sizeof want);
-	if (keep >= 0 && keep < CAP_SCAN_MAX)
+	if (keep >= 0 && keep < KH_CAP_SCAN_MAX)
 		want[keep / 32].effective = want[keep / 32].permitted = 1u << (keep % 32);
 	memcpy(d, want, sizeof d);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||

@@ -2,13 +2,14 @@
 
 #include <string.h>
 
+#include "base/kh_limits.h"
+
 #define HDR            12
 #define TYPE_A         1
 #define TYPE_AAAA      28
 #define CLASS_IN       1
 #define RCODE_FORMERR  1
 #define RCODE_NXDOMAIN 3
-#define TTL            5 /* short: the answer only points at the sandbox's own relay */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -69,7 +70,7 @@ static size_t add_answer(uint8_t *out, size_t len, size_t cap, uint16_t type)
 	put16(out + len + 2, type);
 	put16(out + len + 4, CLASS_IN);
 	put16(out + len + 6, 0);
-	put16(out + len + 8, TTL);
+	put16(out + len + 8, KH_SANDBOX_DNS_TTL);
 	put16(out + len + 10, (uint16_t)rdlen);
 	memcpy(out + len + 12, type == TYPE_A ? v4 : v6, rdlen);
 	put16(out + 6, 1);

@@ -13,8 +13,7 @@
 #include <sys/types.h>
 
 #include "base/hostname.h"
-
-#define KH_DNS_MAX 512 /* classic UDP message size; our answers always fit */
+#include "base/kh_limits.h"
 
 enum kh_dns_verdict {
 	KH_DNS_ANSWERED, /* allowed name */

@@ -51,14 +51,10 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/confine.h"
 #include "tls/tlspeek.h"
+#include "base/kh_limits.h"
 
-#define RELAY_BUF        65536
-#define FIRST_LINE_MAX   4096
 #define MAX_DNS_PATTERNS KH_MAX_ALLOW_RULES
-#define MAX_LISTENERS    5
-#define MAX_TOKEN_KEYS   256 /* --token-key: the random parts of the sandbox's tokens */
 #define KEY_LEN          32 /* as the daemon matches them (policy.c) */
-#define ID_WAIT_MS       5000 /* for `keyhole sandbox` to tell us who we are */
 
 /* Which daemon socket a connection is relayed to. */
 enum entry { ENTRY_PROXY, ENTRY_TLS, ENTRY_HTTP };
@@ -66,7 +62,7 @@ enum entry { ENTRY_PROXY, ENTRY_TLS, ENTRY_HTTP };
 static const char *const sock_names[] = { "proxy.sock", "tls.sock", "http.sock" };
 
 struct pipe_buf {
-	char data[RELAY_BUF];
+	char data[KH_SANDBOX_RELAY_BUF];
 	size_t len;
 	bool eof;
 };
@@ -88,14 +84,14 @@ struct init {
 	size_t n_allow;
 	char dns[MAX_DNS_PATTERNS][KH_HOST_BUF + 2]; /* the daemon's allowlist */
 	size_t n_dns;
-	struct listener lis[MAX_LISTENERS];
+	struct listener lis[KH_SANDBOX_MAX_LISTENERS];
 	size_t n_lis;
 	int dns_fds[2];
 	int sig_fd;
 	pid_t child;
 	struct relay *relays[KH_SANDBOX_MAX_RELAYS];
 	size_t n_relays;
-	char keys[MAX_TOKEN_KEYS][KEY_LEN + 1];
+	char keys[KH_SANDBOX_MAX_TOKEN_KEYS][KEY_LEN + 1];
 	size_t n_keys;
 	int id_fd;
 	char identity[64]; /* "unix:pid=N" as the daemon sees us, or "sandbox" */
@@ -241,7 +237,7 @@ static int judge_proxy(struct relay *r, const struct init *in)
 	char host[KH_HOST_BUF] = "";
 
 	if (nl == NULL)
-		return r->up.len >= FIRST_LINE_MAX || r->up.eof ? -1 : 0;
+		return r->up.len >= KH_SANDBOX_FIRST_LINE_MAX || r->up.eof ? -1 : 0;
 	if (line_host(kh_slice_make(r->up.data, (size_t)(nl - r->up.data)), host) < 0 ||
 	    !narrowed_ok(in, host)) {
 		refuse_http(r, host);
@@ -253,12 +249,12 @@ static int judge_proxy(struct relay *r, const struct init *in)
 static int judge_tls(struct relay *r, const struct init *in)
 {
 	char host[KH_HOST_BUF];
-	enum kh_peek_result p = kh_tls_peek_sni((const uint8_t *)r->up.data, r->up.len, host);
+	enum kh_tlspeek_result p = kh_tlspeek_sni((const uint8_t *)r->up.data, r->up.len, host);
 
-	if (p == KH_PEEK_MORE)
+	if (p == KH_TLSPEEK_MORE)
 		return r->up.eof ? -1 : 0;
-	if (p != KH_PEEK_SNI || !narrowed_ok(in, host)) {
-		audit_refusal(in, "transparent", p == KH_PEEK_SNI ? host : "",
+	if (p != KH_TLSPEEK_SNI || !narrowed_ok(in, host)) {
+		audit_refusal(in, "transparent", p == KH_TLSPEEK_SNI ? host : "",
 			      "sandbox_host_not_allowed", "not in the sandbox's --allow-host list");
 		return -1;
 	}
@@ -464,7 +460,7 @@ static int poll_timeout(void)
 
 static int loop(struct init *in)
 {
-	static struct pollfd p[1 + MAX_LISTENERS + 2 + 2 * KH_SANDBOX_MAX_RELAYS];
+	static struct pollfd p[1 + KH_SANDBOX_MAX_LISTENERS + 2 + 2 * KH_SANDBOX_MAX_RELAYS];
 
 	for (;;) {
 		size_t n = fill_poll(in, p), base = 1 + in->n_lis + 2;
@@ -629,7 +625,7 @@ static void read_identity(struct init *in)
 	snprintf(in->identity, sizeof in->identity, "sandbox");
 	if (in->id_fd < 0)
 		return;
-	if (poll(&p, 1, ID_WAIT_MS) == 1)
+	if (poll(&p, 1, KH_SANDBOX_ID_WAIT_MS) == 1)
 		n = read(in->id_fd, buf, sizeof buf - 1);
 	close(in->id_fd);
 	in->id_fd = -1;
@@ -717,7 +713,8 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
 			bad |= add_pattern(in->allow, &in->n_allow, KH_SANDBOX_MAX_ALLOW, optarg);
 		} else if (ch == 'd') {
 			bad |= add_pattern(in->dns, &in->n_dns, MAX_DNS_PATTERNS, optarg);
-		} else if (ch == 'k' && in->n_keys < MAX_TOKEN_KEYS && strlen(optarg) >= KEY_LEN) {
+		} else if (ch == 'k' && in->n_keys < KH_SANDBOX_MAX_TOKEN_KEYS &&
+			   strlen(optarg) >= KEY_LEN) {
 			memcpy(in->keys[in->n_keys++], optarg, KEY_LEN);
 		} else if (ch == 'i' && kh_parse_u64(optarg, 1 << 20, &fd) == 0) {
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
@@ -748,7 +745,7 @@ static int parse(int argc, char **argv, struct init *in, uint64_t *port)
  * record too (redact.h); a failure only loses that, so it is not fatal. */
 static void build_redact(struct init *in)
 {
-	struct kh_redact_item items[MAX_TOKEN_KEYS];
+	struct kh_redact_item items[KH_SANDBOX_MAX_TOKEN_KEYS];
 	struct kh_err err;
 
 	for (size_t k = 0; k < in->n_keys; k++)

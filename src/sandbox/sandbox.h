@@ -9,9 +9,7 @@
 #include "cli/cmd_common.h"
 #include "policy/policy.h"
 #include "sandbox/workdir.h"
-
-#define KH_SANDBOX_MAX_ALLOW  64
-#define KH_SANDBOX_MAX_RELAYS 256
+#include "base/kh_limits.h"
 
 struct sandbox_opts {
 	const char *allow[KH_SANDBOX_MAX_ALLOW]; /* --allow-host: narrow what it may reach */

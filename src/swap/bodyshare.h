@@ -19,8 +19,6 @@
 
 #include "base/kh_limits.h"
 
-#define KH_BODYSHARE_KEY_MAX 80 /* "sandbox:<label>" or "addr:<ip>", with its NUL */
-
 struct kh_bodyshare_entry {
 	char key[KH_BODYSHARE_KEY_MAX];
 	size_t held;

@@ -12,7 +12,6 @@
 #include "swap/sigv4.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define MAX_KEY_ID   128 /* real access key ids are 20 characters */
 
 /* The three AWS credentials of the policy, when mapped. */
 struct aws_creds {
@@ -151,10 +150,10 @@ static int check_destination(struct job *j)
 			      "cannot re-sign for %s: the real AWS credentials are not loaded in "
 			      "keyhole (the variables were not set when the daemon started)",
 			      j->ctx->host);
-	if (k->secret_len > MAX_KEY_ID)
+	if (k->secret_len > KH_SIGV4_MAX_KEY_ID)
 		return refuse(j->res, 503, "credential_unavailable",
 			      "the real %s is longer than %d characters", KH_AWS_KEY_ID_ENV,
-			      MAX_KEY_ID);
+			      KH_SIGV4_MAX_KEY_ID);
 	return 0;
 }
 

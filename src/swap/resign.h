@@ -35,7 +35,7 @@
 
 #include "http/http1.h"
 #include "policy/policy.h"
-#include "swap/rewrite.h"
+#include "swap/rwctx.h"
 
 struct kh_resign {
 	struct kh_http_head head; /* the request as re-signed; headers -> hdrs */

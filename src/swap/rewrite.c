@@ -8,11 +8,11 @@
 #include <time.h>
 
 #include "base/b64.h"
+#include "policy/admit.h"
 #include "swap/resign.h"
+#include "base/kh_limits.h"
 
-#define MAX_CONNECTION_NAMES 16
-#define DECODE_WINDOW        2048 /* percent-decoded bytes scanned at a time */
-#define DECODE_OVERLAP       (KH_TOKEN_MAX) /* so no token straddles two windows unseen */
+#define DECODE_OVERLAP (KH_TOKEN_MAX) /* so no token straddles two windows unseen */
 
 /* A query parameter value that is a token to be swapped. */
 struct qswap {
@@ -25,7 +25,7 @@ struct rw {
 	const struct kh_http_head *req;
 	struct kh_buf *out;
 	struct kh_rw_result *res;
-	struct kh_slice conn_names[MAX_CONNECTION_NAMES];
+	struct kh_slice conn_names[KH_MAX_CONNECTION_NAMES];
 	size_t n_conn_names;
 	bool websocket;
 	bool overflow;
@@ -92,7 +92,7 @@ static int collect_connection(struct rw *w)
 			if (is_framing_field(tok))
 				return refuse(w, 400, "bad_request",
 					      "Connection header names a framing field");
-			if (w->n_conn_names < MAX_CONNECTION_NAMES)
+			if (w->n_conn_names < KH_MAX_CONNECTION_NAMES)
 				w->conn_names[w->n_conn_names++] = tok;
 		}
 	}
@@ -186,7 +186,7 @@ static int leak_in_name(struct rw *w, const struct kh_cred *c, const char *where
  * not hide it from the check (the upstream would decode it). */
 static const struct kh_cred *scan_decoded(const struct kh_policy *p, struct kh_slice s)
 {
-	char win[DECODE_WINDOW];
+	char win[KH_REWRITE_DECODE_WINDOW];
 	size_t n = 0, i = 0;
 	uint64_t v;
 
@@ -225,14 +225,13 @@ static const struct kh_cred *scan_any(const struct kh_policy *p, struct kh_slice
 /* May cred's real value be injected toward this destination? */
 static int check_injection(struct rw *w, const struct kh_cred *c, const char *where)
 {
+	struct kh_verdict v;
+
 	note_sandbox(w, c);
 	if (!kh_cred_host_ok(c, w->ctx->host))
 		return misplaced(w, c, where);
-	if (!w->ctx->tls && !kh_policy_cleartext_ok(w->ctx->policy, w->ctx->host))
-		return refuse(w, 403, "cleartext_credential",
-			      "refusing to send the %s credential to %s over plain HTTP; use https "
-			      "or list the host in cleartext_credential_hosts",
-			      c->env_name, w->ctx->host);
+	if (!kh_admit_cleartext(w->ctx->policy, w->ctx->host, w->ctx->tls, c->env_name, &v))
+		return refuse(w, v.status, v.reason, "%s", v.detail);
 	/* a dead sandbox token hears that, even when the real value is missing */
 	if (c->grant != NULL && check_grant(w, c) != 0)
 		return -1;

@@ -23,11 +23,9 @@
 #include "base/kh_limits.h"
 #include "base/log.h"
 
-#define CN_MAX              64 /* ub-common-name in RFC 5280 */
-#define CA_HOST_LABEL       40 /* "keyhole local CA (" + 40 + ")" stays under CN_MAX */
-#define CA_BACKDATE_SECS    3600
-#define SERIAL_BYTES        16
-#define CA_EXPIRY_WARN_SECS (30L * 86400)
+#define CN_MAX        64 /* ub-common-name in RFC 5280 */
+#define CA_HOST_LABEL 40 /* "keyhole local CA (" + 40 + ")" stays under CN_MAX */
+#define SERIAL_BYTES  16
 
 /* Sets err to the formatted message followed by OpenSSL's most recent error,
  * then clears OpenSSL's (thread-local) queue so it cannot leak into a later
@@ -142,7 +140,7 @@ static int ca_fields(X509 *x, EVP_PKEY *key)
 
 	if (name == NULL || X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) != 0 ||
 	    X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), -CA_BACKDATE_SECS) == NULL ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -KH_CA_BACKDATE_SECS) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), KH_CA_VALIDITY_DAYS, 0, NULL) == NULL ||
 	    X509_set_pubkey(x, key) != 1)
 		goto fail;
@@ -208,7 +206,7 @@ static int make_readable(const char *path, struct kh_err *err)
 	int rc = -1;
 
 	if (fd < 0 || fchmod(fd, 0644) != 0)
-		kh_err_set(err, "chmod 0644 %s: %s", path, strerror(errno));
+		kh_err_set(err, "chmod 0644 %s: %s", path, kh_strerror(errno));
 	else
 		rc = 0;
 	if (fd >= 0)
@@ -328,11 +326,11 @@ static int check_key_file(const char *path, struct kh_err *err)
 		if (errno == ELOOP)
 			kh_err_set(err, "%s is a symlink; refusing to follow it", path);
 		else
-			kh_err_set(err, "cannot open %s: %s", path, strerror(errno));
+			kh_err_set(err, "cannot open %s: %s", path, kh_strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0)
-		kh_err_set(err, "fstat %s: %s", path, strerror(errno));
+		kh_err_set(err, "fstat %s: %s", path, kh_strerror(errno));
 	else
 		rc = check_key_stat(&st, path, err);
 	close(fd);
@@ -387,7 +385,7 @@ static bool is_ca_cert(X509 *cert)
 
 static int check_ca_cert(X509 *cert, const char *path, struct kh_err *err)
 {
-	time_t soon = time(NULL) + CA_EXPIRY_WARN_SECS;
+	time_t soon = time(NULL) + KH_CA_EXPIRY_WARN_SECS;
 
 	if (!is_ca_cert(cert)) {
 		kh_err_set(err,

@@ -165,8 +165,3 @@ void kh_tls_describe_failure(SSL *ssl, char *out, size_t len)
 	}
 	ERR_clear_error();
 }
-
-void kh_tls_clear_errors(void)
-{
-	ERR_clear_error();
-}

@@ -43,7 +43,4 @@ SSL *kh_tls_client_ssl(SSL_CTX *ctx, int fd, const char *host, bool is_ip);
  * error queue, which it clears) into out. */
 void kh_tls_describe_failure(SSL *ssl, char *out, size_t len);
 
-/* Clears this thread's OpenSSL error queue. */
-void kh_tls_clear_errors(void);
-
 #endif

@@ -78,7 +78,7 @@ static long gather(const uint8_t *p, size_t len, uint8_t *out, size_t cap, bool 
 	return (long)n;
 }
 
-static enum kh_peek_result server_name(struct rd *ext, char host[KH_HOST_BUF])
+static enum kh_tlspeek_result server_name(struct rd *ext, char host[KH_HOST_BUF])
 {
 	struct rd list = sub(ext, get(ext, 2));
 
@@ -91,13 +91,13 @@ static enum kh_peek_result server_name(struct rd *ext, char host[KH_HOST_BUF])
 		if (type == 0) /* host_name */
 			return kh_host_normalize(kh_slice_make(name.p, name.len), host) ==
 					       KH_HOST_NAME
-				       ? KH_PEEK_SNI
-				       : KH_PEEK_BAD;
+				       ? KH_TLSPEEK_SNI
+				       : KH_TLSPEEK_BAD;
 	}
-	return KH_PEEK_BAD;
+	return KH_TLSPEEK_BAD;
 }
 
-static enum kh_peek_result client_hello(struct rd *r, char host[KH_HOST_BUF])
+static enum kh_tlspeek_result client_hello(struct rd *r, char host[KH_HOST_BUF])
 {
 	struct rd exts;
 
@@ -106,9 +106,9 @@ static enum kh_peek_result client_hello(struct rd *r, char host[KH_HOST_BUF])
 	skip(r, get(r, 2)); /* cipher_suites */
 	skip(r, get(r, 1)); /* legacy_compression_methods */
 	if (r->bad)
-		return KH_PEEK_BAD;
+		return KH_TLSPEEK_BAD;
 	if (r->pos == r->len)
-		return KH_PEEK_NO_SNI; /* no extensions at all */
+		return KH_TLSPEEK_NO_SNI; /* no extensions at all */
 	exts = sub(r, get(r, 2));
 	while (!exts.bad && exts.pos < exts.len) {
 		uint32_t type = get(&exts, 2);
@@ -117,10 +117,10 @@ static enum kh_peek_result client_hello(struct rd *r, char host[KH_HOST_BUF])
 		if (!exts.bad && type == EXT_SERVER_NAME)
 			return server_name(&ext, host);
 	}
-	return exts.bad ? KH_PEEK_BAD : KH_PEEK_NO_SNI;
+	return exts.bad ? KH_TLSPEEK_BAD : KH_TLSPEEK_NO_SNI;
 }
 
-enum kh_peek_result kh_tls_peek_sni(const uint8_t *p, size_t len, char host[KH_HOST_BUF])
+enum kh_tlspeek_result kh_tlspeek_sni(const uint8_t *p, size_t len, char host[KH_HOST_BUF])
 {
 	uint8_t hs[KH_CLIENT_HELLO_MAX];
 	bool complete;
@@ -128,12 +128,13 @@ enum kh_peek_result kh_tls_peek_sni(const uint8_t *p, size_t len, char host[KH_H
 	struct rd r;
 
 	if ((len >= 1 && p[0] != TYPE_HANDSHAKE) || (len >= 6 && p[5] != HS_CLIENT_HELLO))
-		return KH_PEEK_BAD;
+		return KH_TLSPEEK_BAD;
 	n = gather(p, len, hs, sizeof hs, &complete);
 	if (n < 0 || (n >= 1 && hs[0] != HS_CLIENT_HELLO))
-		return KH_PEEK_BAD;
+		return KH_TLSPEEK_BAD;
 	if (!complete)
-		return len >= KH_CLIENT_HELLO_MAX + 4 * RECORD_HEADER ? KH_PEEK_BAD : KH_PEEK_MORE;
+		return len >= KH_CLIENT_HELLO_MAX + 4 * RECORD_HEADER ? KH_TLSPEEK_BAD
+								      : KH_TLSPEEK_MORE;
 	r = (struct rd){ hs + 4, ((size_t)hs[1] << 16) | ((size_t)hs[2] << 8) | hs[3], 0, false };
 	return client_hello(&r, host);
 }

@@ -11,18 +11,17 @@
 #include <stdint.h>
 
 #include "base/hostname.h"
+#include "base/kh_limits.h"
 
-#define KH_CLIENT_HELLO_MAX 16384 /* handshake bytes we are willing to wait for */
-
-enum kh_peek_result {
-	KH_PEEK_MORE = 0, /* need more bytes */
-	KH_PEEK_SNI = 1, /* host filled in */
-	KH_PEEK_NO_SNI = 2, /* a valid ClientHello without server_name */
-	KH_PEEK_BAD = -1, /* not TLS, malformed, or too large */
+enum kh_tlspeek_result {
+	KH_TLSPEEK_MORE = 0, /* need more bytes */
+	KH_TLSPEEK_SNI = 1, /* host filled in */
+	KH_TLSPEEK_NO_SNI = 2, /* a valid ClientHello without server_name */
+	KH_TLSPEEK_BAD = -1, /* not TLS, malformed, or too large */
 };
 
 /* Looks at the first len bytes of a connection. host gets the normalized
  * name (a name, never an IP literal: SNI carries names only). */
-enum kh_peek_result kh_tls_peek_sni(const uint8_t *p, size_t len, char host[KH_HOST_BUF]);
+enum kh_tlspeek_result kh_tlspeek_sni(const uint8_t *p, size_t len, char host[KH_HOST_BUF]);
 
 #endif

@@ -21,17 +21,11 @@
 #include "event/loop.h"
 #include "tls/tlsctx.h"
 #include "base/version.h"
+#include "base/kh_limits.h"
 
-#define HEAD_CAP          32768 /* response head bytes kept per connection */
-#define SCRATCH_SIZE      (256u << 10) /* per-thread sink for response bodies */
-#define BODY_BLOCK        65536 /* request body pattern, sent repeatedly */
-#define RUN_BUDGET        64 /* I/O steps before a connection yields */
-#define RETRY_MS          10 /* pause before reconnecting after an error */
-#define MAX_RESP_HEADERS  128
-#define TICK_NS           2000000 /* controller polling period */
-#define IDLE_SETUP_CAP_MS (600u * 1000u) /* idle mode: bound on opening them all */
-#define NS_PER_MS         1000000u
-#define READ_AHEAD_BUF    (128u << 10) /* TLS read buffer when streaming */
+#define RUN_BUDGET 64 /* I/O steps before a connection yields */
+#define TICK_NS    2000000 /* controller polling period */
+#define NS_PER_MS  1000000u
 
 /* --- histogram --- */
 
@@ -135,7 +129,7 @@ int kh_lg_raise_nofile(uint64_t need, struct kh_err *err)
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		kh_err_set(err, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		kh_err_set(err, "getrlimit(RLIMIT_NOFILE): %s", kh_strerror(errno));
 		return -1;
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
@@ -219,7 +213,7 @@ struct lg_thread {
 	uint32_t n, next_start, starting, window, active;
 	bool in_start_more;
 	uint8_t *scratch;
-	struct kh_http_header hdrs[MAX_RESP_HEADERS];
+	struct kh_http_header hdrs[KH_LG_MAX_RESP_HEADERS];
 	struct kh_lg_result *res;
 	uint64_t last_done_ns;
 	pthread_t tid;
@@ -334,7 +328,7 @@ static void fail(struct lg_conn *c, enum kh_lg_error kind)
 		return;
 	}
 	c->state = C_BACKOFF;
-	kh_timer_after(t->loop, &c->timer, RETRY_MS);
+	kh_timer_after(t->loop, &c->timer, KH_LG_RETRY_MS);
 	first_setup_over(c);
 }
 
@@ -537,8 +531,8 @@ static int body_take(struct lg_conn *c, const uint8_t *p, size_t n)
 static int scan_head(struct lg_conn *c, size_t *hl)
 {
 	struct kh_http_error herr;
-	ssize_t r = kh_http_scan_head(kh_buf_data(&c->in), kh_buf_len(&c->in), &c->scan, HEAD_CAP,
-				      &herr);
+	ssize_t r = kh_http_scan_head(kh_buf_data(&c->in), kh_buf_len(&c->in), &c->scan,
+				      KH_LG_HEAD_CAP, &herr);
 
 	if (r < 0) {
 		fail(c, KH_LGE_PARSE);
@@ -561,7 +555,7 @@ static int read_head(struct lg_conn *c, enum kh_lg_error eof_kind, size_t *hl)
 		return 2;
 	p = kh_buf_tail(&c->in, &avail);
 	if (p == NULL) {
-		fail(c, KH_LGE_PARSE); /* head larger than HEAD_CAP */
+		fail(c, KH_LGE_PARSE); /* head larger than KH_LG_HEAD_CAP */
 		return -1;
 	}
 	n = kh_ep_read(&c->ep, p, avail);
@@ -579,7 +573,7 @@ static int read_head(struct lg_conn *c, enum kh_lg_error eof_kind, size_t *hl)
 
 static int parse_head(struct lg_conn *c, size_t hl, bool head_req, struct kh_http_head *h)
 {
-	const struct kh_http_limits lim = { HEAD_CAP, MAX_RESP_HEADERS };
+	const struct kh_http_limits lim = { KH_LG_HEAD_CAP, KH_LG_MAX_RESP_HEADERS };
 	struct kh_http_error herr;
 
 	h->headers = c->t->hdrs;
@@ -653,14 +647,14 @@ static enum step step_resp_head(struct lg_conn *c)
 	c->body = h.body;
 	c->body_left = h.content_length;
 	if (h.body == KH_BODY_CHUNKED)
-		kh_chunked_init(&c->chunked, HEAD_CAP);
+		kh_chunked_init(&c->chunked, KH_LG_HEAD_CAP);
 	return head_leftover(c);
 }
 
 static enum step step_resp_body(struct lg_conn *c)
 {
 	struct lg_thread *t = c->t;
-	ssize_t n = kh_ep_read(&c->ep, t->scratch, SCRATCH_SIZE);
+	ssize_t n = kh_ep_read(&c->ep, t->scratch, KH_LG_SCRATCH_SIZE);
 	int r;
 
 	if (n == KH_IO_AGAIN)
@@ -694,10 +688,10 @@ static enum step write_some(struct lg_conn *c, const struct kh_buf *msg, uint64_
 		p = kh_buf_data(msg) + c->sent;
 		len = kh_buf_len(msg) - c->sent;
 	} else {
-		uint64_t off = (c->sent - kh_buf_len(msg)) % BODY_BLOCK;
+		uint64_t off = (c->sent - kh_buf_len(msg)) % KH_LG_BODY_BLOCK;
 
 		p = sh->block + off;
-		len = BODY_BLOCK - off;
+		len = KH_LG_BODY_BLOCK - off;
 		if (len > total - c->sent)
 			len = total - c->sent;
 	}
@@ -795,7 +789,7 @@ static enum step step_hold(struct lg_conn *c)
 
 	if (!kh_ep_can_read(&c->ep))
 		return S_WAIT;
-	n = kh_ep_read(&c->ep, c->t->scratch, SCRATCH_SIZE);
+	n = kh_ep_read(&c->ep, c->t->scratch, KH_LG_SCRATCH_SIZE);
 	if (n == KH_IO_AGAIN)
 		return S_WAIT;
 	c->t->res->errors[KH_LGE_IDLE_DROP]++;
@@ -886,9 +880,9 @@ static void append_fields(struct kh_buf *b, const struct kh_lg_opts *o)
 
 static int build_request(struct lg_shared *sh, const struct kh_lg_opts *o, struct kh_err *err)
 {
-	size_t cap = 1024 + KH_LG_MAX_PATH + 2 * KH_HOST_BUF + BODY_BLOCK;
+	size_t cap = 1024 + KH_LG_MAX_PATH + 2 * KH_HOST_BUF + KH_LG_BODY_BLOCK;
 	struct kh_buf *b = &sh->req;
-	uint64_t prefix = o->body_size < BODY_BLOCK ? o->body_size : BODY_BLOCK;
+	uint64_t prefix = o->body_size < KH_LG_BODY_BLOCK ? o->body_size : KH_LG_BODY_BLOCK;
 
 	for (size_t i = 0; i < o->n_headers; i++)
 		cap += strlen(o->headers[i]) + 2;
@@ -933,12 +927,12 @@ static int shared_init(struct lg_shared *sh, const struct kh_lg_opts *o, volatil
 	memset(sh, 0, sizeof *sh);
 	sh->o = o;
 	sh->stop = stop;
-	sh->block = malloc(BODY_BLOCK);
+	sh->block = malloc(KH_LG_BODY_BLOCK);
 	if (sh->block == NULL) {
 		kh_err_set(err, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < BODY_BLOCK; i++)
+	for (size_t i = 0; i < KH_LG_BODY_BLOCK; i++)
 		sh->block[i] = (uint8_t)('a' + i % 26);
 	atomic_init(&sh->measuring, o->warmup_ms == 0 || o->mode == KH_LG_IDLE);
 	atomic_init(&sh->issued, 0);
@@ -979,7 +973,7 @@ static SSL_CTX *client_ctx(const struct kh_lg_opts *o, struct kh_err *err)
 	if (o->mode != KH_LG_IDLE) {
 		SSL_CTX_clear_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_read_ahead(ctx, 1);
-		SSL_CTX_set_default_read_buffer_len(ctx, READ_AHEAD_BUF);
+		SSL_CTX_set_default_read_buffer_len(ctx, KH_LG_READ_AHEAD_BUF);
 	}
 	return ctx;
 }
@@ -996,7 +990,7 @@ static int thread_init(struct lg_thread *t, struct lg_shared *sh, uint32_t n, st
 		t->window = 1;
 	t->res = calloc(1, sizeof *t->res);
 	t->conns = calloc(n ? n : 1, sizeof *t->conns);
-	t->scratch = malloc(SCRATCH_SIZE);
+	t->scratch = malloc(KH_LG_SCRATCH_SIZE);
 	if (t->res == NULL || t->conns == NULL || t->scratch == NULL) {
 		kh_err_set(err, "out of memory for %u connections", n);
 		return -1;
@@ -1008,7 +1002,7 @@ static int thread_init(struct lg_thread *t, struct lg_shared *sh, uint32_t n, st
 		kh_ep_init(&c->ep, on_io);
 		c->timer.cb = on_timer;
 		c->task.cb = on_task;
-		kh_buf_init(&c->in, HEAD_CAP);
+		kh_buf_init(&c->in, KH_LG_HEAD_CAP);
 	}
 	t->loop = kh_loop_new(err);
 	if (t->loop == NULL)
@@ -1115,7 +1109,7 @@ static void wait_load(struct run *r, const struct kh_lg_opts *o)
 static void wait_idle(struct run *r, const struct kh_lg_opts *o)
 {
 	uint64_t start = now_ns();
-	uint64_t cap = o->duration_ms ? o->duration_ms : IDLE_SETUP_CAP_MS;
+	uint64_t cap = o->duration_ms ? o->duration_ms : KH_LG_IDLE_SETUP_CAP_MS;
 	uint64_t deadline = start + cap * NS_PER_MS, hold_end;
 	unsigned done;
 
@@ -1167,7 +1161,7 @@ static int start_threads(struct run *r, struct kh_err *err)
 		int e = pthread_create(&r->threads[i].tid, NULL, thread_main, &r->threads[i]);
 
 		if (e != 0) {
-			kh_err_set(err, "cannot start thread: %s", strerror(e));
+			kh_err_set(err, "cannot start thread: %s", kh_strerror(e));
 			return -1;
 		}
 		r->threads[i].running = true;

@@ -23,19 +23,9 @@
 
 #include "base/err.h"
 #include "base/hostname.h"
+#include "base/kh_limits.h"
 
-/* Hard caps: anything above is a usage error, never a silent clamp. */
-#define KH_LG_MAX_CONNECTIONS 20000
-#define KH_LG_MAX_THREADS     64
-#define KH_LG_MAX_HEADERS     32
-#define KH_LG_MAX_HEADER_LEN  8192
-#define KH_LG_MAX_PATH        8192
-#define KH_LG_MAX_BODY        (UINT64_C(1) << 30)
-#define KH_LG_MAX_SECONDS     86400
-#define KH_LG_MAX_REQUESTS    (UINT64_C(1) << 40)
-/* First connection setups in flight at once (all threads together), so
- * 10,000 idle connections do not hit a proxy's accept backlog at once. */
-#define KH_LG_SETUP_WINDOW 256
+/* Its hard caps (KH_LG_MAX_*) are in base/kh_limits.h. */
 
 /* Log-bucket histogram of nanosecond values: exact below 128, then 64
  * buckets per power of two (each under 1.6% wide), up to 2^64 ns. 30 KiB

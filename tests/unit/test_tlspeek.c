@@ -32,10 +32,10 @@ static void finds_sni_tls13_and_12(void)
 
 	make_hello("API.OpenAI.test", TLS1_3_VERSION);
 	CHECK(hello_len > 100);
-	CHECK_INT(kh_tls_peek_sni(hello, hello_len, host), KH_PEEK_SNI);
+	CHECK_INT(kh_tlspeek_sni(hello, hello_len, host), KH_TLSPEEK_SNI);
 	CHECK_STR(host, "api.openai.test");
 	make_hello("other.test", TLS1_2_VERSION);
-	CHECK_INT(kh_tls_peek_sni(hello, hello_len, host), KH_PEEK_SNI);
+	CHECK_INT(kh_tlspeek_sni(hello, hello_len, host), KH_TLSPEEK_SNI);
 	CHECK_STR(host, "other.test");
 }
 
@@ -46,7 +46,7 @@ static void every_prefix_asks_for_more(void)
 
 	make_hello("api.openai.test", TLS1_3_VERSION);
 	for (size_t n = 0; n < hello_len; n++)
-		bad += kh_tls_peek_sni(hello, n, host) != KH_PEEK_MORE;
+		bad += kh_tlspeek_sni(hello, n, host) != KH_TLSPEEK_MORE;
 	CHECK_INT(bad, 0);
 }
 
@@ -55,7 +55,7 @@ static void no_sni(void)
 	char host[KH_HOST_BUF];
 
 	make_hello(NULL, TLS1_3_VERSION);
-	CHECK_INT(kh_tls_peek_sni(hello, hello_len, host), KH_PEEK_NO_SNI);
+	CHECK_INT(kh_tlspeek_sni(hello, hello_len, host), KH_TLSPEEK_NO_SNI);
 }
 
 static void split_across_records(void)
@@ -75,7 +75,7 @@ static void split_across_records(void)
 	two[5 + first + 3] = (uint8_t)((body - first) >> 8);
 	two[5 + first + 4] = (uint8_t)(body - first);
 	memcpy(two + 10 + first, hello + 5 + first, body - first);
-	CHECK_INT(kh_tls_peek_sni(two, hello_len + 5, host), KH_PEEK_SNI);
+	CHECK_INT(kh_tlspeek_sni(two, hello_len + 5, host), KH_TLSPEEK_SNI);
 	CHECK_STR(host, "split.test");
 }
 
@@ -84,13 +84,13 @@ static void refuses_non_tls_and_garbage(void)
 	char host[KH_HOST_BUF];
 	uint8_t bad[64];
 
-	CHECK_INT(kh_tls_peek_sni((const uint8_t *)"GET / HTTP/1.1\r\n", 16, host), KH_PEEK_BAD);
+	CHECK_INT(kh_tlspeek_sni((const uint8_t *)"GET / HTTP/1.1\r\n", 16, host), KH_TLSPEEK_BAD);
 	make_hello("api.openai.test", TLS1_3_VERSION);
 	memcpy(bad, hello, sizeof bad);
 	bad[5] = 0x02; /* ServerHello, not ClientHello */
-	CHECK_INT(kh_tls_peek_sni(bad, sizeof bad, host), KH_PEEK_BAD);
+	CHECK_INT(kh_tlspeek_sni(bad, sizeof bad, host), KH_TLSPEEK_BAD);
 	hello[9 + 34] = 0xff; /* session id length pointing past the end */
-	CHECK_INT(kh_tls_peek_sni(hello, hello_len, host), KH_PEEK_BAD);
+	CHECK_INT(kh_tlspeek_sni(hello, hello_len, host), KH_TLSPEEK_BAD);
 }
 
 int main(void)
