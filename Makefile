@@ -8,6 +8,7 @@
 #   make unit-asan the unit tests built with ASan+UBSan (build/asan); part of CI
 #   make asan      the whole suite built with ASan+UBSan (build/asan); not in CI
 #   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
+#   make fuzz-short  every harness FUZZ_SHORT_SECONDS (default 30), FUZZ_JOBS at a time (CI)
 #   make run       build, then run the daemon in the foreground
 #   make install   binary, man page, bash/zsh completion; PREFIX=/usr/local, DESTDIR
 #   make lint      include directions, banned functions, clang-format, cppcheck
@@ -23,6 +24,8 @@ PREFIX ?= /usr/local
 CC ?= cc
 SAN ?=
 FUZZ_SECONDS ?= 15
+FUZZ_SHORT_SECONDS ?= 30
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 PKGS := openssl yaml-0.1 jansson zlib libcares libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -68,7 +71,7 @@ FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
 	-iquote src -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 
-.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz run install uninstall clean format lint bench
+.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench
 
 all: $(BIN)
 
@@ -138,7 +141,11 @@ $(FUZZ_DIR)/fuzz_http1_llhttp: FUZZ_CFLAGS += -isystem /usr/share/include/llhttp
 .SECONDARY: $(FUZZ_OBJ)
 
 fuzz: $(FUZZ_BIN)
-	@scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_BIN)
+	@FUZZ_JOBS=$(FUZZ_JOBS) scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+# The CI set: every harness briefly, as many at a time as there are cores.
+fuzz-short: $(FUZZ_BIN)
+	@FUZZ_JOBS=$(FUZZ_JOBS) scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SHORT_SECONDS) $(FUZZ_BIN)
 
 run: deps-build
 	@$(MAKE) --no-print-directory $(BIN)

@@ -36,6 +36,8 @@ static size_t read_name(const uint8_t *q, size_t qlen, char *text, size_t cap)
 		}
 		if (l > 63 || pos + l > qlen || n + l + 1 >= cap)
 			return 0; /* too long, or a compression pointer (not in questions) */
+		if (memchr(q + pos, '.', l) != NULL || memchr(q + pos, '\0', l) != NULL)
+			return 0; /* the text would name another host than the labels */
 		memcpy(text + n, q + pos, l);
 		n += l;
 		text[n++] = '.';

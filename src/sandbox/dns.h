@@ -2,8 +2,9 @@
  * answer packet. An allowed name gets A 127.0.0.1 / AAAA ::1 (the relay that
  * leads to keyhole inside the sandbox), other types NOERROR with no data; a
  * name that is not allowed gets NXDOMAIN. Strict: one question, class IN, no
- * compression in the question, every length checked; malformed queries get
- * FORMERR when their header can be read, nothing otherwise. No allocation. */
+ * compression in the question, no dot or NUL inside a label, every length
+ * checked; malformed queries get FORMERR when their header can be read,
+ * nothing otherwise. No allocation. */
 #ifndef KH_DNS_H
 #define KH_DNS_H
 

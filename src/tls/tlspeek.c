@@ -51,8 +51,21 @@ static struct rd sub(struct rd *r, size_t n)
 	return s;
 }
 
+/* Raw bytes a ClientHello may span: room for KH_CLIENT_HELLO_MAX handshake
+ * bytes in four records. The callers peek at more than this, so a hello that
+ * fits is always seen whole. */
+#define PEEK_WINDOW (KH_CLIENT_HELLO_MAX + 4 * RECORD_HEADER)
+
+static size_t hs_length(const uint8_t *hs)
+{
+	return ((size_t)hs[1] << 16) | ((size_t)hs[2] << 8) | hs[3];
+}
+
 /* Concatenates handshake bytes from consecutive records into out.
- * Returns bytes gathered, or -1 if a record is not a handshake record. */
+ * Returns bytes gathered, or -1 if a record is not a handshake record or the
+ * message cannot complete within PEEK_WINDOW bytes and cap. That is decided
+ * from the bytes alone, never from how many have arrived, so every way of
+ * cutting the same stream gets the same verdict. */
 static long gather(const uint8_t *p, size_t len, uint8_t *out, size_t cap, bool *complete)
 {
 	size_t pos = 0, n = 0;
@@ -61,19 +74,22 @@ static long gather(const uint8_t *p, size_t len, uint8_t *out, size_t cap, bool 
 	while (pos + RECORD_HEADER <= len) {
 		size_t rl = ((size_t)p[pos + 3] << 8) | p[pos + 4];
 
-		if (p[pos] != TYPE_HANDSHAKE || p[pos + 1] != 3 || rl == 0 || rl > 16384 + 2048)
+		if (p[pos] != TYPE_HANDSHAKE || p[pos + 1] != 3 || rl == 0 || rl > 16384 + 2048 ||
+		    n + rl > cap || pos + RECORD_HEADER + rl > PEEK_WINDOW)
 			return -1;
 		if (pos + RECORD_HEADER + rl > len)
 			break; /* record not complete yet */
-		if (n + rl > cap)
-			return -1;
 		memcpy(out + n, p + pos + RECORD_HEADER, rl);
 		n += rl;
 		pos += RECORD_HEADER + rl;
-		if (n >= 4 && n >= 4 + (((size_t)out[1] << 16) | ((size_t)out[2] << 8) | out[3])) {
+		if (n >= 4 && hs_length(out) > cap - 4)
+			return -1; /* announces more than we would wait for */
+		if (n >= 4 && n >= 4 + hs_length(out)) {
 			*complete = true;
 			break;
 		}
+		if (pos + RECORD_HEADER >= PEEK_WINDOW)
+			return -1; /* no room left for another record */
 	}
 	return (long)n;
 }
@@ -133,8 +149,7 @@ enum kh_tlspeek_result kh_tlspeek_sni(const uint8_t *p, size_t len, char host[KH
 	if (n < 0 || (n >= 1 && hs[0] != HS_CLIENT_HELLO))
 		return KH_TLSPEEK_BAD;
 	if (!complete)
-		return len >= KH_CLIENT_HELLO_MAX + 4 * RECORD_HEADER ? KH_TLSPEEK_BAD
-								      : KH_TLSPEEK_MORE;
-	r = (struct rd){ hs + 4, ((size_t)hs[1] << 16) | ((size_t)hs[2] << 8) | hs[3], 0, false };
+		return KH_TLSPEEK_MORE; /* gather refused what cannot complete: len < PEEK_WINDOW */
+	r = (struct rd){ hs + 4, hs_length(hs), 0, false };
 	return client_hello(&r, host);
 }

@@ -3,8 +3,11 @@
  * refusal carries a non-empty "error"; an issue that succeeds returns valid
  * tokens, each also live in the registry; a list never shows more of a
  * token than KH_TOKEN_LOG_CHARS characters; the registry never exceeds its
- * capacity. Each input may hold several requests, one per line, against one
+ * capacity; a revoke that succeeds leaves no grant it names unrevoked; the
+ * compact reply fits KH_CTL_MSG_MAX (the server sends nothing otherwise).
+ * Each input may hold several requests, one per line, against one
  * registry, so issue, revoke and list meet. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +71,34 @@ static void check_reply(struct kh_grants *g, json_t *a)
 	}
 }
 
+/* After {"op":"revoke","token":T} or {"op":"revoke","label":L} answered
+ * ok: every grant with that token or label is revoked. */
+static void check_revoked(struct kh_grants *g, const char *text, size_t len, json_t *a)
+{
+	json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *t = json_string_value(json_object_get(req, "token"));
+	const char *l = json_string_value(json_object_get(req, "label"));
+
+	if (op != NULL && strcmp(op, "revoke") == 0 && json_is_true(json_object_get(a, "ok")))
+		for (size_t k = 0; k < g->cap; k++) {
+			const struct kh_grant *v = &g->v[k];
+
+			if (v->in_use && ((t && strcmp(v->token, t) == 0) ||
+					  (l && !t && strcmp(v->label, l) == 0)))
+				CHECK(atomic_load(&v->revoked_at) != 0);
+		}
+	json_decref(req);
+}
+
+static void check_size(json_t *a)
+{
+	char *text = json_dumps(a, JSON_COMPACT);
+
+	CHECK(text != NULL && strlen(text) < KH_CTL_MSG_MAX);
+	free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kh_grants g;
@@ -82,6 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		CHECK(a != NULL);
 		check_reply(&g, a);
+		check_revoked(&g, p, len, a);
+		check_size(a);
 		json_decref(a);
 		p += len + 1;
 	}

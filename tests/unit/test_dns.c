@@ -102,10 +102,31 @@ static void malformed(void)
 	CHECK_INT(r.verdict, KH_DNS_MALFORMED);
 }
 
+/* The name judged must be the name asked. A label may hold any byte on the
+ * wire; one holding a NUL or a dot would be read as a different name
+ * ("api.openai.com" for the labels "api" "openai" "com\0", or for the one
+ * label "api.openai.com"), so such a question is malformed. */
+static void label_with_nul_or_dot(void)
+{
+	struct kh_dns_result r;
+	size_t n = query("api.openai.comx", 1, false);
+
+	q[12 + 4 + 7 + 4] = '\0'; /* the last label is "com\0" */
+	kh_dns_answer(q, n, out, sizeof out, allow_api, NULL, &r);
+	CHECK_INT(r.verdict, KH_DNS_MALFORMED);
+	CHECK_STR(r.name, "");
+	n = query("apixopenaixcom", 1, false); /* one label... */
+	q[16] = '.', q[23] = '.'; /* ...that reads "api.openai.com" */
+	kh_dns_answer(q, n, out, sizeof out, allow_api, NULL, &r);
+	CHECK_INT(r.verdict, KH_DNS_MALFORMED);
+	CHECK_STR(r.name, "");
+}
+
 int main(void)
 {
 	RUN(answers_allowed_a_and_aaaa);
 	RUN(refuses_other_names);
 	RUN(malformed);
+	RUN(label_with_nul_or_dot);
 	TAP_DONE();
 }
