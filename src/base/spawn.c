@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 
 struct pipes {
 	int out[2], err[2];
+	int exec[2]; /* close-on-exec: the child's errno if exec fails, else EOF */
 };
 
 static void close_pair(int p[2])
@@ -34,7 +36,25 @@ static _Noreturn void child(char *const argv[], char *const envp[], struct pipes
 	dup2(p->out[1], 1);
 	dup2(p->err[1], 2);
 	execvpe(argv[0], argv, envp);
+	{
+		int e = errno;
+
+		(void)!write(p->exec[1], &e, sizeof e);
+	}
 	_exit(127);
+}
+
+/* Did exec fail in the child? Its errno, or 0 once exec closed the pipe. */
+static int exec_errno(int fd, uint64_t deadline)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint64_t now = kh_mono_ms();
+	int e = 0;
+
+	if (now < deadline && poll(&p, 1, (int)(deadline - now)) == 1 &&
+	    read(fd, &e, sizeof e) != (ssize_t)sizeof e)
+		e = 0;
+	return e;
 }
 
 /* Appends what is readable on fd to buf (capped); returns false at EOF. */
@@ -109,13 +129,16 @@ static void sanitize(char *s, size_t n)
 int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
 		     struct kh_spawn_result *r, struct kh_err *err)
 {
-	struct pipes p = { { -1, -1 }, { -1, -1 } };
+	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	struct collect c = { .out_cap = out_cap };
+	uint64_t deadline = kh_mono_ms() + timeout_ms;
 	pid_t pid;
+	int e;
 
 	memset(r, 0, sizeof *r);
 	c.out = malloc(out_cap + 1);
-	if (c.out == NULL || pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0) {
+	if (c.out == NULL || pipe2(p.out, O_CLOEXEC) != 0 || pipe2(p.err, O_CLOEXEC) != 0 ||
+	    pipe2(p.exec, O_CLOEXEC) != 0) {
 		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(errno));
 		goto fail;
 	}
@@ -128,8 +151,14 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 		child(argv, envp, &p);
 	close(p.out[1]);
 	close(p.err[1]);
-	p.out[1] = p.err[1] = -1;
-	collect_until_eof(&p, r, &c, kh_mono_ms() + timeout_ms);
+	close(p.exec[1]);
+	p.out[1] = p.err[1] = p.exec[1] = -1;
+	if ((e = exec_errno(p.exec[0], deadline)) != 0) {
+		r->exit_code = reap(pid, false);
+		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(e));
+		goto fail;
+	}
+	collect_until_eof(&p, r, &c, deadline);
 	r->exit_code = reap(pid, c.timed_out || c.overflow);
 	sanitize(r->err, c.err_len);
 	if (c.timed_out || c.overflow) {
@@ -139,6 +168,7 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	}
 	close_pair(p.out);
 	close_pair(p.err);
+	close_pair(p.exec);
 	c.out[c.out_len] = '\0';
 	r->out = c.out;
 	r->out_len = c.out_len;
@@ -146,6 +176,7 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 fail:
 	close_pair(p.out);
 	close_pair(p.err);
+	close_pair(p.exec);
 	if (c.out != NULL) {
 		OPENSSL_cleanse(c.out, out_cap + 1);
 		free(c.out);

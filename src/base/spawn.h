@@ -17,8 +17,9 @@ struct kh_spawn_result {
 	int exit_code; /* -1 if killed by a signal or the deadline */
 };
 
-/* Runs argv[0] (searched in PATH from envp) with envp. -1 with err set when
- * it cannot be started, exceeds timeout_ms or out_cap; otherwise 0 and r is
+/* Runs argv[0] (searched in this process's PATH, as execvpe does, not in
+ * envp's) with envp. -1 with err set when it cannot be started (not found,
+ * not executable), exceeds timeout_ms or out_cap; otherwise 0 and r is
  * filled (check r->exit_code). */
 int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
 		     struct kh_spawn_result *r, struct kh_err *err);

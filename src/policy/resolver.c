@@ -245,7 +245,8 @@ static void finish(struct kh_resolve_job *job, uint64_t ttl_ms)
 	bool drop;
 
 	pthread_mutex_lock(&R.lock);
-	if (ttl_ms > 0 && job->chan == R.cur)
+	/* not from servers being replaced (kh_resolver_configure) */
+	if (ttl_ms > 0 && job->chan == R.cur && !R.reconfigure)
 		kh_dnscache_put(R.cache, job->host, kh_mono_ms(), ttl_ms, &job->ans);
 	kh_lookupq_done(R.q, &job->q);
 	queue_next_locked();
@@ -465,8 +466,13 @@ void kh_resolver_configure(char *const *servers, size_t n_servers)
 	pthread_mutex_lock(&R.lock);
 	memcpy(before, R.servers, sizeof before);
 	set_servers_locked(servers, n_servers);
-	if (strcmp(before, R.servers) != 0)
+	/* Emptied here, not when the resolver thread switches channels: a
+	 * lookup submitted meanwhile must not get the old servers' answer. */
+	if (strcmp(before, R.servers) != 0) {
 		R.reconfigure = true;
+		if (R.cache != NULL)
+			kh_dnscache_clear(R.cache);
+	}
 	pthread_mutex_unlock(&R.lock);
 	if (R.wake_fd >= 0)
 		wake();

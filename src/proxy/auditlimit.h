@@ -18,7 +18,7 @@
  * KH_AUDIT_FOLD_KINDS + 1 fold records a second, whatever it sends.
  *
  * Records of requests keyhole admitted never come here: they are always
- * written (the caller decides; see kh_relay_audit). Nothing is dropped: every
+ * written (the caller decides; see kh_conn_audit). Nothing is dropped: every
  * refusal is either in a whole record or counted in a fold record.
  *
  * Pure: no clock, no I/O, no locks (auditgate.h is the process-wide, locked

@@ -1,6 +1,7 @@
 /* Connection lifecycle: accept, the state machine driver, timeouts, the
  * client side of CONNECT (200, then TLS interception with a minted leaf),
- * keyhole-generated error responses, and close/linger. */
+ * keyhole-generated error responses, audit records, the raw tunnel after a
+ * 101, and close/linger. The protocol inside is reached through c->proto. */
 #include "proxy/conn.h"
 
 #include <arpa/inet.h>
@@ -13,31 +14,77 @@
 #include <unistd.h>
 
 #include "proxy/audit.h"
+#include "proxy/auditgate.h"
 #include "base/check.h"
 #include "policy/cidr.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "policy/mappings.h"
 #include "proxy/metrics.h"
+#include "swap/respscrub.h"
 #include "tls/tlspeek.h"
 
-void kh_conn_up_io(struct kh_io *io, uint32_t events);
 static void start_tls_accept(struct kh_conn *c);
 
 /* --- small helpers --- */
 
-void kh_conn_touch(struct kh_conn *c)
+static void touch(struct kh_conn *c)
 {
-	c->last_activity_ms = kh_loop_now(c->w->loop);
+	c->last_activity_ms = kh_loop_now(c->cx->loop);
 }
 
-const char *kh_conn_mode_name(const struct kh_conn *c)
+static const char *mode_name(const struct kh_conn *c)
 {
 	if (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->mode != KH_MODE_MITM)
 		return "transparent";
-	if (strcmp(c->ex.method, "CONNECT") == 0)
+	if (strcmp(c->ex->method, "CONNECT") == 0)
 		return "connect";
 	return c->mode == KH_MODE_MITM ? "mitm" : "http";
+}
+
+bool kh_conn_audit(struct kh_conn *c, const struct kh_exchange *ex, const char *decision,
+		   const char *reason, const char *detail)
+{
+	char source[KH_SOURCE_MAX];
+	bool connect = strcmp(ex->method, "CONNECT") == 0;
+	const char *scrubbed[KH_SCRUB_TALLY];
+	uint64_t scrub_counts[KH_SCRUB_TALLY];
+	struct kh_audit_rec r = {
+		.client = c->client,
+		.mode = mode_name(c),
+		.method = ex->method[0] ? ex->method : "-",
+		.host = c->host,
+		.port = c->port,
+		.path = connect ? NULL : ex->path,
+		.status = ex->status,
+		.bytes_in = ex->bytes_in,
+		.bytes_out = ex->bytes_out,
+		.duration_us = ex->started_us ? kh_mono_us() - ex->started_us : 0,
+		.decision = decision,
+		.reason = reason,
+		.detail = detail,
+		.swapped = ex->swapped,
+		.n_swapped = ex->n_swapped,
+		.sni = c->sni.got,
+		/* the connection's own sandbox, else the one whose token it used */
+		.sandbox = c->sandbox_label[0] ? c->sandbox_label : ex->sandbox,
+		.scrubbed = scrubbed,
+		.scrub_counts = scrub_counts,
+		.n_scrubbed = kh_rscrub_tally(ex->scrub, scrubbed, scrub_counts, KH_SCRUB_TALLY),
+		.redact = &c->policy->redact,
+	};
+
+	/* An admitted request is always written whole; a refusal may be folded
+	 * (auditgate.h), so a client hammering refusals cannot flood the log. */
+	if (strcmp(decision, "allow") == 0 || ex->admitted) {
+		kh_audit_write(&r);
+		return true;
+	}
+	kh_conn_source(c, source, sizeof source);
+	if (kh_auditgate_write(&r, source))
+		return true;
+	kh_wctx_audit_folded(c->cx);
+	return false;
 }
 
 bool kh_conn_fill(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b)
@@ -58,7 +105,7 @@ bool kh_conn_fill(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b)
 		if (n <= 0)
 			break; /* EOF or error: flags on ep say which */
 		kh_buf_produced(b, (size_t)n);
-		kh_conn_touch(c);
+		touch(c);
 	}
 	return progress;
 }
@@ -76,13 +123,19 @@ bool kh_conn_flush(struct kh_conn *c, struct kh_endpoint *ep, struct kh_buf *b)
 		if (n < 0)
 			break;
 		kh_buf_consume(b, (size_t)n);
-		kh_conn_touch(c);
+		touch(c);
 	}
 	kh_buf_release_if_empty(b);
 	return progress;
 }
 
 /* --- lifecycle --- */
+
+static void free_conn(struct kh_conn *c)
+{
+	c->proto->free(c);
+	free(c);
+}
 
 static void reap(struct kh_task *t)
 {
@@ -92,21 +145,21 @@ static void reap(struct kh_task *t)
 		c->free_on_resume = true; /* the posted resume task still points at c */
 		return;
 	}
-	free(c);
+	free_conn(c);
 }
 
 static void unlink_conn(struct kh_conn *c)
 {
-	struct kh_worker *w = c->w;
+	struct kh_wctx *cx = c->cx;
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		cx->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	w->n_conns--;
-	atomic_fetch_sub(&w->sh->n_conns, 1);
+	cx->n_conns--;
+	atomic_fetch_sub(&cx->sh->n_conns, 1);
 }
 
 void kh_conn_close(struct kh_conn *c)
@@ -114,31 +167,28 @@ void kh_conn_close(struct kh_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	kh_worker_note_churn(c->w);
-	kh_timer_cancel(c->w->loop, &c->timer);
-	kh_dial_park(c);
-	kh_dial_reset(c);
-	kh_ep_close(c->w->loop, &c->cli);
+	kh_wctx_note_churn(c->cx);
+	kh_timer_cancel(c->cx->loop, &c->timer);
+	kh_conn_park_upstream(c);
+	kh_dial_reset(&c->up);
+	kh_ep_close(c->cx->loop, &c->cli);
 	kh_buf_free(&c->cin);
-	kh_relay_release_body_room(c);
+	c->proto->close(c); /* before the policy its exchanges' filters use */
 	kh_buf_free(&c->cout);
 	kh_buf_free(&c->uin);
 	kh_buf_free(&c->uout);
-	kh_rscrub_free(c->ex.scrub); /* it holds its own reference to the policy */
-	c->ex.scrub = NULL;
-	kh_relay_end_body_check(c);
 	unlink_conn(c);
 	kh_policy_unref(c->policy);
 	c->policy = NULL;
 	/* Events for c may still be queued in this batch; free it afterwards. */
 	c->reap.cb = reap;
-	kh_loop_defer(c->w->loop, &c->reap);
+	kh_loop_defer(c->cx->loop, &c->reap);
 }
 
-static void set_state(struct kh_conn *c, enum kh_conn_state s)
+void kh_conn_set_state(struct kh_conn *c, enum kh_conn_state s)
 {
 	c->state = s;
-	c->phase_start_ms = kh_loop_now(c->w->loop);
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
 }
 
 /* --- timeouts --- */
@@ -146,22 +196,6 @@ static void set_state(struct kh_conn *c, enum kh_conn_state s)
 static uint64_t secs(unsigned s)
 {
 	return (uint64_t)s * 1000u;
-}
-
-static uint64_t relay_deadline(const struct kh_conn *c, const struct kh_timeouts *t)
-{
-	if (c->ex.active) {
-		if (c->up.state != KH_UP_READY)
-			return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
-		if (!c->ex.resp_head_done)
-			return c->last_activity_ms + secs(t->response);
-		return c->last_activity_ms + secs(t->idle);
-	}
-	if (kh_buf_len(&c->cin) > 0)
-		return c->head_start_ms + secs(t->header);
-	if (kh_dial_parkable(c))
-		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
-	return c->phase_start_ms + secs(t->keepalive);
 }
 
 static uint64_t deadline(const struct kh_conn *c)
@@ -176,7 +210,7 @@ static uint64_t deadline(const struct kh_conn *c)
 	case KH_CS_SNI_PEEK:
 		return c->phase_start_ms + secs(t->handshake);
 	case KH_CS_RELAY:
-		return relay_deadline(c, t);
+		return c->proto->deadline(c);
 	case KH_CS_TUNNEL:
 		return c->last_activity_ms + secs(t->idle);
 	case KH_CS_CLOSING:
@@ -188,36 +222,9 @@ static uint64_t deadline(const struct kh_conn *c)
 
 static void rearm(struct kh_conn *c)
 {
-	uint64_t now = kh_loop_now(c->w->loop), d = deadline(c);
+	uint64_t now = kh_loop_now(c->cx->loop), d = deadline(c);
 
-	kh_timer_after(c->w->loop, &c->timer, d > now ? d - now : 1);
-}
-
-static void relay_timeout(struct kh_conn *c)
-{
-	char detail[KH_DETAIL_MAX];
-	const struct kh_timeouts *t = &c->policy->timeouts;
-
-	if (!c->ex.active) {
-		if (kh_buf_len(&c->cin) == 0 && kh_dial_park(c))
-			return; /* idle client: its upstream goes back to the pool */
-		if (kh_buf_len(&c->cin) == 0) {
-			kh_conn_close(c); /* idle keep-alive connection */
-			return;
-		}
-		kh_fmt(detail, sizeof detail, "request head not received within %u s", t->header);
-		kh_conn_fail(c, 408, "header_timeout", detail);
-		return;
-	}
-	if (c->up.state != KH_UP_READY || !c->ex.resp_head_done) {
-		kh_fmt(detail, sizeof detail, "%s:%u did not %s within the timeout", c->up.host,
-		       c->up.port,
-		       c->up.state != KH_UP_READY ? "accept the connection" : "respond");
-		kh_conn_fail(c, 504, "upstream_timeout", detail);
-		return;
-	}
-	kh_relay_audit(c, "error", "idle_timeout", "no data moved within timeouts.idle");
-	kh_conn_close(c);
+	kh_timer_after(c->cx->loop, &c->timer, d > now ? d - now : 1);
 }
 
 static void timed_out(struct kh_conn *c)
@@ -230,7 +237,7 @@ static void timed_out(struct kh_conn *c)
 		kh_conn_fail(c, 504, "upstream_timeout", detail);
 		break;
 	case KH_CS_RELAY:
-		relay_timeout(c);
+		c->proto->timeout(c);
 		break;
 	default:
 		kh_conn_close(c);
@@ -244,7 +251,7 @@ static void on_timer(struct kh_timer *t)
 
 	if (c->dead)
 		return;
-	if (kh_loop_now(c->w->loop) < deadline(c)) {
+	if (kh_loop_now(c->cx->loop) < deadline(c)) {
 		rearm(c);
 		return;
 	}
@@ -333,7 +340,7 @@ void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char
 		kh_conn_close(c);
 		return;
 	}
-	set_state(c, KH_CS_CLOSING);
+	kh_conn_set_state(c, KH_CS_CLOSING);
 }
 
 void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char *why)
@@ -351,25 +358,25 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 		detail = detail_copy;
 	}
 	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
-	if (!c->ex.resp_started)
-		c->ex.status = status;
-	if (kh_relay_audit(c, deny ? "deny" : "error", reason,
-			   detail)) /* else folded: not logged either */
+	if (!c->ex->resp_started)
+		c->ex->status = status;
+	if (kh_conn_audit(c, c->ex, deny ? "deny" : "error", reason,
+			  detail)) /* else folded: not logged either */
 		kh_log(deny && !leak ? KH_LOG_INFO : KH_LOG_WARN, "%s %s %s:%u -> %d %s%s%s",
-		       c->client, c->ex.method, host, c->port, status, reason, detail ? ": " : "",
+		       c->client, c->ex->method, host, c->port, status, reason, detail ? ": " : "",
 		       detail ? detail : "");
-	kh_dial_reset(c);
-	if (c->ex.resp_started || c->cli.failed ||
+	kh_dial_reset(&c->up);
+	if (c->ex->resp_started || c->cli.failed ||
 	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
 		/* A response is half-sent, or the client expects TLS, not HTTP:
 		 * all we can do is cut the connection (the audit record says why). */
 		kh_conn_close(c);
 		return;
 	}
-	c->ex.active = false;
-	c->ex.status = status;
+	c->ex->active = false;
+	c->ex->status = status;
 	error_body(c, host, reason, detail, body, sizeof body);
-	kh_conn_reply(c, status, reason, body, c->ex.head_method);
+	kh_conn_reply(c, status, reason, body, c->ex->head_method);
 }
 
 /* --- CONNECT --- */
@@ -401,10 +408,10 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 	struct kh_verdict v;
 
 	kh_buf_consume(&c->cin, h->head_len);
-	c->ex.active = true;
-	c->ex.started_us = kh_mono_us();
-	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
-	c->ex.path[0] = '\0';
+	c->ex->active = true;
+	c->ex->started_us = kh_mono_us();
+	snprintf(c->ex->method, sizeof c->ex->method, "CONNECT");
+	c->ex->path[0] = '\0';
 	if (kind < 0) {
 		snprintf(c->host, sizeof c->host, "?");
 		kh_conn_fail(
@@ -429,13 +436,17 @@ void kh_conn_start_connect(struct kh_conn *c, const struct kh_http_head *h)
 		kh_conn_refuse(c, &v);
 		return;
 	}
-	set_state(c, KH_CS_CONNECTING);
-	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+	kh_conn_set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(&c->up, c->policy, c->host, c->port, true, c->host_is_ip);
 }
 
-void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reason,
-		       const char *detail)
+/* The dial of c->up ended (dial.h): a CONNECT answers 200 (or, transparent,
+ * starts the TLS handshake its ClientHello began); a request waiting for it
+ * goes out. */
+static void up_done(struct kh_upstream *up, bool ok, int status, const char *reason,
+		    const char *detail)
 {
+	struct kh_conn *c = container_of(up, struct kh_conn, up);
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	if (!ok) {
@@ -443,10 +454,10 @@ void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reaso
 		return;
 	}
 	if (c->state != KH_CS_CONNECTING) {
-		c->ex.admitted = c->ex.active; /* a request was waiting: the relay sends it */
+		c->ex->admitted = c->ex->active; /* a request was waiting: the relay sends it */
 		return;
 	}
-	c->ex.active = false;
+	c->ex->active = false;
 	if (c->kind == KH_LISTEN_TRANSPARENT_TLS) {
 		start_tls_accept(c); /* the client already sent its ClientHello */
 		return;
@@ -455,12 +466,12 @@ void kh_conn_dial_done(struct kh_conn *c, bool ok, int status, const char *reaso
 		kh_conn_close(c);
 		return;
 	}
-	set_state(c, KH_CS_CONNECT_OK);
+	kh_conn_set_state(c, KH_CS_CONNECT_OK);
 }
 
 static void start_tls_accept(struct kh_conn *c)
 {
-	struct kh_shared *sh = c->w->sh;
+	struct kh_shared *sh = c->cx->sh;
 	struct kh_err err;
 	X509 *leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err);
 
@@ -482,7 +493,7 @@ static void start_tls_accept(struct kh_conn *c)
 		return;
 	}
 	kh_ep_attach_ssl(&c->cli, c->cli.ssl);
-	set_state(c, KH_CS_TLS_ACCEPT);
+	kh_conn_set_state(c, KH_CS_TLS_ACCEPT);
 }
 
 /* Transparent TLS: the server name in the ClientHello is the destination.
@@ -509,8 +520,8 @@ static bool step_sni_peek(struct kh_conn *c)
 	r = kh_tlspeek_sni(hello, (size_t)n, c->host);
 	if (r == KH_TLSPEEK_MORE)
 		return false;
-	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
-	c->ex.started_us = kh_mono_us();
+	snprintf(c->ex->method, sizeof c->ex->method, "CONNECT");
+	c->ex->started_us = kh_mono_us();
 	c->port = 443;
 	if (r != KH_TLSPEEK_SNI) {
 		c->host[0] = '\0';
@@ -524,8 +535,8 @@ static bool step_sni_peek(struct kh_conn *c)
 	c->host_is_ip = strchr(c->host, ':') != NULL || inet_pton(AF_INET, c->host, &a4) == 1;
 	if (!kh_conn_admit(c, KH_ENTRY_SNI))
 		return true;
-	set_state(c, KH_CS_CONNECTING);
-	kh_dial_start(c, c->host, c->port, true, c->host_is_ip);
+	kh_conn_set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(&c->up, c->policy, c->host, c->port, true, c->host_is_ip);
 	return true;
 }
 
@@ -533,8 +544,8 @@ static void tls_accept_failed(struct kh_conn *c)
 {
 	char detail[KH_DETAIL_MAX], host[KH_HOST_BUF];
 
-	snprintf(c->ex.method, sizeof c->ex.method, "CONNECT");
-	c->ex.started_us = kh_mono_us();
+	snprintf(c->ex->method, sizeof c->ex->method, "CONNECT");
+	c->ex->started_us = kh_mono_us();
 	const struct kh_cred *cred = kh_policy_token_scan(c->policy, kh_slice_cstr(c->sni.got));
 
 	/* Redacted into detail but cut to sni.got's size (NUL included), so the
@@ -547,17 +558,17 @@ static void tls_accept_failed(struct kh_conn *c)
 		kh_fmt(detail, sizeof detail,
 		       "a proxy token for %s appears in the TLS server name inside a tunnel to %s",
 		       cred->env_name, host);
-		if (kh_relay_audit(c, "deny", "token_leak_attempt", detail))
+		if (kh_conn_audit(c, c->ex, "deny", "token_leak_attempt", detail))
 			kh_warn("%s CONNECT %s:%u -> token_leak_attempt: %s", c->client, host,
 				c->port, detail);
 	} else if (c->sni.mismatch) {
 		kh_fmt(detail, sizeof detail, "client asked for %s inside a tunnel to %s",
 		       c->sni.got[0] ? c->sni.got : "(no SNI)", host);
-		kh_relay_audit(c, "deny", "sni_mismatch", detail);
+		kh_conn_audit(c, c->ex, "deny", "sni_mismatch", detail);
 	} else {
 		kh_tls_describe_failure(NULL, detail, sizeof detail);
-		kh_relay_audit(
-			c, "error", "client_tls_failed",
+		kh_conn_audit(
+			c, c->ex, "error", "client_tls_failed",
 			"the client ended the TLS handshake (does it trust keyhole's ca.crt?)");
 	}
 	kh_conn_close(c);
@@ -576,11 +587,11 @@ static bool step_tls_accept(struct kh_conn *c)
 		tls_accept_failed(c);
 		return true;
 	}
-	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->w->loop));
-	kh_worker_note_churn(c->w);
+	kh_metrics_since(KH_HIST_CLIENT_HANDSHAKE, c->phase_start_ms, kh_loop_now(c->cx->loop));
+	kh_wctx_note_churn(c->cx);
 	c->mode = KH_MODE_MITM;
-	c->ex.method[0] = '\0';
-	set_state(c, KH_CS_RELAY);
+	c->ex->method[0] = '\0';
+	kh_conn_set_state(c, KH_CS_RELAY);
 	return true;
 }
 
@@ -597,7 +608,7 @@ static bool step_closing(struct kh_conn *c)
 	if (kh_buf_len(&c->cout) > 0)
 		return progress;
 	kh_ep_shutdown_write(&c->cli);
-	set_state(c, KH_CS_LINGER);
+	kh_conn_set_state(c, KH_CS_LINGER);
 	return true;
 }
 
@@ -622,19 +633,54 @@ static bool step_linger(struct kh_conn *c)
 	return false;
 }
 
+/* --- tunnel (after 101) --- */
+
+static bool step_tunnel(struct kh_conn *c)
+{
+	bool p = false;
+
+	p |= kh_conn_flush(c, &c->up.ep, &c->uout);
+	p |= kh_conn_flush(c, &c->cli, &c->cout);
+	if (kh_buf_len(&c->uout) == 0) {
+		p |= kh_conn_fill(c, &c->cli, &c->cin);
+		p |= kh_conn_flush(c, &c->up.ep, &c->cin);
+	}
+	if (kh_buf_len(&c->cout) == 0) {
+		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
+		p |= kh_conn_flush(c, &c->cli, &c->uin);
+	}
+	if (c->cli.failed || c->up.ep.failed) {
+		kh_conn_close(c);
+		return true;
+	}
+	if (c->cli.eof && kh_buf_len(&c->cin) == 0 && !c->up.ep.write_shut)
+		kh_ep_shutdown_write(&c->up.ep);
+	if (c->up.ep.eof && kh_buf_len(&c->uin) == 0 && !c->cli.write_shut)
+		kh_ep_shutdown_write(&c->cli);
+	if (c->cli.write_shut && c->up.ep.write_shut) {
+		kh_conn_close(c);
+		return true;
+	}
+	return p;
+}
+
 /* --- driver --- */
 
 static bool step(struct kh_conn *c)
 {
 	switch (c->state) {
-	case KH_CS_RELAY:
-	case KH_CS_TUNNEL: {
-		bool dialed = kh_dial_step(c); /* both must run every round */
+	case KH_CS_RELAY: {
+		bool dialed = kh_dial_step(&c->up); /* both must run every round */
 
-		return kh_relay_step(c) || dialed;
+		return c->proto->step(c) || dialed;
+	}
+	case KH_CS_TUNNEL: {
+		bool dialed = kh_dial_step(&c->up);
+
+		return step_tunnel(c) || dialed;
 	}
 	case KH_CS_CONNECTING:
-		return kh_dial_step(c);
+		return kh_dial_step(&c->up);
 	case KH_CS_CONNECT_OK:
 		if (kh_conn_flush(c, &c->cli, &c->cout) && c->cli.failed) {
 			kh_conn_close(c);
@@ -664,7 +710,7 @@ static void resume(struct kh_task *t)
 	if (!c->dead)
 		kh_conn_run(c);
 	else if (c->free_on_resume)
-		free(c);
+		free_conn(c);
 }
 
 /* An idle connection keeps no buffer memory: only TLS state and the struct.
@@ -690,14 +736,18 @@ static void expect_peer(struct kh_conn *c)
 
 	if (c->state != KH_CS_RELAY)
 		return;
-	if (!c->ex.active)
+	switch (c->proto->waiting(c)) {
+	case KH_PROTO_WAIT_CLIENT:
 		soon = c->cli_soon;
-	else if (kh_buf_len(&c->uout) == 0 && !c->ex.resp_done)
+		break;
+	case KH_PROTO_WAIT_UPSTREAM:
 		soon = c->up_soon;
-	else
+		break;
+	default:
 		return;
+	}
 	if (soon)
-		kh_loop_expect_soon(c->w->loop);
+		kh_loop_expect_soon(c->cx->loop);
 }
 
 void kh_conn_run(struct kh_conn *c)
@@ -708,7 +758,7 @@ void kh_conn_run(struct kh_conn *c)
 			if (!c->resume_queued) {
 				c->resume_queued = true;
 				c->resume.cb = resume;
-				kh_loop_post(c->w->loop, &c->resume);
+				kh_loop_post(c->cx->loop, &c->resume);
 			}
 			break;
 		}
@@ -729,24 +779,56 @@ static void cli_io(struct kh_io *io, uint32_t events)
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->cli, events);
-	c->cli_soon = kh_loop_woke_soon(c->w->loop);
+	c->cli_soon = kh_loop_woke_soon(c->cx->loop);
 	kh_conn_run(c);
 }
 
-void kh_conn_up_io(struct kh_io *io, uint32_t events)
+static void up_io(struct kh_io *io, uint32_t events)
 {
 	struct kh_conn *c = container_of(io, struct kh_conn, up.ep.io);
 
 	if (c->dead)
 		return;
 	kh_ep_on_events(&c->up.ep, events);
-	c->up_soon = kh_loop_woke_soon(c->w->loop);
+	c->up_soon = kh_loop_woke_soon(c->cx->loop);
 	kh_conn_run(c);
+}
+
+static void up_resumed(struct kh_upstream *up)
+{
+	kh_conn_run(container_of(up, struct kh_conn, up));
+}
+
+static void up_source(const struct kh_upstream *up, char *out, size_t len)
+{
+	kh_conn_source(container_of(up, const struct kh_conn, up), out, len);
+}
+
+static const struct kh_upstream_ops up_ops = {
+	.io = up_io,
+	.done = up_done,
+	.resumed = up_resumed,
+	.source = up_source,
+};
+
+bool kh_conn_parkable(const struct kh_conn *c)
+{
+	return c->state != KH_CS_TUNNEL && c->proto->waiting(c) == KH_PROTO_WAIT_CLIENT &&
+	       kh_dial_clean(&c->up);
+}
+
+bool kh_conn_park_upstream(struct kh_conn *c)
+{
+	if (!kh_conn_parkable(c))
+		return false;
+	kh_dial_park(&c->up);
+	return true;
 }
 
 void kh_conn_drain(struct kh_conn *c)
 {
-	if (c->state == KH_CS_RELAY && !c->ex.active && kh_buf_len(&c->cin) == 0)
+	if (c->state == KH_CS_RELAY && c->proto->waiting(c) == KH_PROTO_WAIT_CLIENT &&
+	    kh_buf_len(&c->cin) == 0)
 		kh_conn_close(c);
 	else
 		c->close_after = true;
@@ -779,8 +861,8 @@ static void describe_unix_peer(struct kh_conn *c, int fd)
 		return;
 	}
 	snprintf(c->client, sizeof c->client, "unix:pid=%d", (int)cred.pid);
-	if (c->w->sh->grants != NULL && cred.pid > 0)
-		kh_grants_label_of(c->w->sh->grants, cred.pid, c->sandbox_label);
+	if (c->cx->sh->grants != NULL && cred.pid > 0)
+		kh_grants_label_of(c->cx->sh->grants, cred.pid, c->sandbox_label);
 }
 
 void kh_conn_source(const struct kh_conn *c, char *out, size_t len)
@@ -811,20 +893,27 @@ static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
 	kh_fmt(out, len, peer->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
-void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
-		    enum kh_listen_kind kind)
+void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
+		    enum kh_listen_kind kind, const struct kh_proto_ops *proto)
 {
 	struct kh_conn *c = calloc(1, sizeof *c);
 
+	if (c != NULL) {
+		c->proto = proto;
+		if (proto->open(c) != 0) {
+			free(c);
+			c = NULL;
+		}
+	}
 	if (c == NULL) {
 		close(fd);
-		atomic_fetch_sub(&w->sh->n_conns, 1);
+		atomic_fetch_sub(&cx->sh->n_conns, 1);
 		return;
 	}
-	c->w = w;
-	c->policy = kh_shared_policy(w->sh);
+	c->cx = cx;
+	c->policy = kh_shared_policy(cx->sh);
 	kh_ep_init(&c->cli, cli_io);
-	kh_ep_init(&c->up.ep, kh_conn_up_io);
+	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
 	c->cli.io.fd = fd;
 	c->timer.cb = on_timer;
 	init_buffers(c);
@@ -832,15 +921,15 @@ void kh_conn_accept(struct kh_worker *w, int fd, const struct sockaddr *peer,
 		describe_unix_peer(c, fd);
 	else
 		describe_peer(peer, c->client, sizeof c->client);
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
+	c->next = cx->conns;
+	if (cx->conns != NULL)
+		cx->conns->prev = c;
+	cx->conns = c;
+	cx->n_conns++;
 	c->kind = kind;
-	set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
-	kh_conn_touch(c);
-	if (kh_loop_add(w->loop, &c->cli.io) != 0) {
+	kh_conn_set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
+	touch(c);
+	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
 		kh_conn_close(c);
 		return;
 	}

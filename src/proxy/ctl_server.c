@@ -73,6 +73,9 @@ static json_t *op_issue(kh_ctl_issue_fn issue, void *arg, json_t *req)
 	if ((ttl != NULL && (!json_is_integer(ttl) || json_integer_value(ttl) < 0)) ||
 	    (budget != NULL && (!json_is_integer(budget) || json_integer_value(budget) < 0)))
 		return fail("%s must be non-negative integers", "ttl and budget");
+	/* now + ttl must not overflow: no TTL beyond what the CLI may ask for */
+	if (ttl != NULL && json_integer_value(ttl) > KH_MAX_GRANT_TTL)
+		return fail("ttl must be at most %lld seconds (366 days)", KH_MAX_GRANT_TTL);
 	if (owner != NULL && (!json_is_integer(owner) || json_integer_value(owner) <= 0 ||
 			      json_integer_value(owner) > INT32_MAX))
 		return fail("%s must be a process id", "owner");

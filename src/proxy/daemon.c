@@ -502,7 +502,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
 		    add_unix(d, &d->workers[i], err) != 0)
 			return -1;
-		kh_loop_set_busy_poll(d->workers[i].loop, d->cfg.busy_poll_us);
+		kh_loop_set_busy_poll(d->workers[i].cx.loop, d->cfg.busy_poll_us);
 	}
 	return open_bridges(d, err);
 }

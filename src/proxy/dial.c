@@ -2,6 +2,8 @@
  * each address checked against the deny list right before connecting (so a
  * name that re-resolves to a private address is still refused), TCP connect
  * with fallback to the next address, then a verified TLS handshake. */
+#include "proxy/dial.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -13,12 +15,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/conn.h"
 #include "base/log.h"
+#include "policy/admit.h"
+#include "policy/cidr.h"
 #include "proxy/metrics.h"
 #include "proxy/upool.h"
-
-void kh_conn_up_io(struct kh_io *io, uint32_t events);
+#include "tls/tlsctx.h"
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -47,31 +49,30 @@ static socklen_t literal_addr(const char *host, struct sockaddr_storage *ss)
 
 /* Closes the upstream connection (or cancels its lookup) but keeps uout,
  * which may already hold the next request's head. */
-static void close_upstream(struct kh_conn *c)
+static void close_upstream(struct kh_upstream *up)
 {
-	struct kh_upstream *up = &c->up;
 
 	if (up->job != NULL) {
 		if (kh_resolver_cancel(up->job)) /* else freed when its lookup ends */
 			free(up->job);
 		up->job = NULL;
 	}
-	kh_ep_close(c->w->loop, &up->ep);
-	kh_ep_init(&up->ep, kh_conn_up_io);
+	kh_ep_close(up->cx->loop, &up->ep);
+	kh_ep_init(&up->ep, up->ops->io);
 	up->state = KH_UP_NONE;
 	up->used = false;
 	up->n_addrs = up->next_addr = 0;
 	up->last_error[0] = '\0';
-	kh_buf_free(&c->uin); /* bytes from the old connection mean nothing now */
+	kh_buf_free(up->in); /* bytes from the old connection mean nothing now */
 }
 
-void kh_dial_reset(struct kh_conn *c)
+void kh_dial_reset(struct kh_upstream *up)
 {
-	close_upstream(c);
-	kh_buf_free(&c->uout);
+	close_upstream(up);
+	kh_buf_free(up->out);
 }
 
-static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t len)
+static int open_socket(struct kh_upstream *up, struct sockaddr_storage *ss, socklen_t len)
 {
 	struct sockaddr_storage v4;
 	int one = 1, fd;
@@ -92,106 +93,105 @@ static int open_socket(struct kh_conn *c, struct sockaddr_storage *ss, socklen_t
 		errno = e;
 		return -1;
 	}
-	c->up.ep.io.fd = fd;
-	if (kh_loop_add(c->w->loop, &c->up.ep.io) != 0) {
-		c->up.ep.io.fd = -1;
+	up->ep.io.fd = fd;
+	if (kh_loop_add(up->cx->loop, &up->ep.io) != 0) {
+		up->ep.io.fd = -1;
 		close(fd);
 		return -1;
 	}
 	return 0;
 }
 
-static void connect_next(struct kh_conn *c)
+static void connect_next(struct kh_upstream *up)
 {
-	struct kh_upstream *up = &c->up;
 	struct kh_verdict v, denied = { .admitted = true };
 
 	while (up->next_addr < up->n_addrs) {
 		struct sockaddr_storage *ss = &up->addrs[up->next_addr];
 		socklen_t len = up->addrlens[up->next_addr++];
 
-		if (!kh_admit_addr(c->policy, up->host, up->is_ip, (struct sockaddr *)ss, &v)) {
+		if (!kh_admit_addr(up->policy, up->host, up->is_ip, (struct sockaddr *)ss, &v)) {
 			denied = v; /* said only if no other address could be tried */
 			continue;
 		}
 		set_port(ss, up->port);
-		if (open_socket(c, ss, len) == 0) {
+		if (open_socket(up, ss, len) == 0) {
 			up->state = KH_UP_CONNECTING;
 			return;
 		}
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-		       up->port, strerror(errno));
+		       up->port, kh_strerror(errno));
 	}
 	if (!denied.admitted && up->last_error[0] == '\0')
-		kh_conn_dial_done(c, false, denied.status, denied.reason, denied.detail);
+		up->ops->done(up, false, denied.status, denied.reason, denied.detail);
 	else
-		kh_conn_dial_done(c, false, 502, "upstream_connect_failed",
-				  up->last_error[0] ? up->last_error : "no address to connect to");
+		up->ops->done(up, false, 502, "upstream_connect_failed",
+			      up->last_error[0] ? up->last_error : "no address to connect to");
 }
 
 /* The answer (from DNS or the cache) is in: connect, or say why not. */
-static void use_answer(struct kh_conn *c, const struct kh_dns_answer *a)
+static void use_answer(struct kh_upstream *up, const struct kh_dns_answer *a)
 {
 	char detail[KH_DETAIL_MAX];
 
 	if (a->error != NULL) {
-		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", c->up.host, a->error);
-		kh_conn_dial_done(c, false, 502, "dns_failed", detail);
+		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", up->host, a->error);
+		up->ops->done(up, false, 502, "dns_failed", detail);
 		return;
 	}
-	memcpy(c->up.addrs, a->addrs, sizeof c->up.addrs);
-	memcpy(c->up.addrlens, a->addrlens, sizeof c->up.addrlens);
-	c->up.n_addrs = a->n_addrs;
-	connect_next(c);
+	memcpy(up->addrs, a->addrs, sizeof up->addrs);
+	memcpy(up->addrlens, a->addrlens, sizeof up->addrlens);
+	up->n_addrs = a->n_addrs;
+	connect_next(up);
 }
 
 static void resolved(struct kh_task *t)
 {
 	struct kh_resolve_job *job = (struct kh_resolve_job *)t;
-	struct kh_conn *c = job->owner;
+	struct kh_upstream *up = job->owner;
 
 	if (job->cancelled) {
 		free(job);
 		return;
 	}
-	c->up.job = NULL;
-	use_answer(c, &job->ans);
+	up->job = NULL;
+	use_answer(up, &job->ans);
 	free(job);
-	kh_conn_run(c);
+	up->ops->resumed(up);
 }
 
-static void start_lookup(struct kh_conn *c)
+static void start_lookup(struct kh_upstream *up)
 {
 	struct kh_resolve_job *job = calloc(1, sizeof *job);
 	char detail[KH_DETAIL_MAX];
 
 	if (job == NULL) {
-		kh_conn_dial_done(c, false, 502, "dns_failed", "out of memory");
+		up->ops->done(up, false, 502, "dns_failed", "out of memory");
 		return;
 	}
 	job->task.cb = resolved;
-	job->loop = c->w->loop;
-	job->owner = c;
-	memcpy(job->host, c->up.host, sizeof job->host);
-	kh_conn_source(c, job->source, sizeof job->source);
+	job->loop = up->cx->loop;
+	job->owner = up;
+	memcpy(job->host, up->host, sizeof job->host);
+	up->ops->source(up, job->source, sizeof job->source);
 	switch (kh_resolver_submit(job)) {
 	case KH_RESOLVE_QUEUED:
-		c->up.job = job;
-		c->up.state = KH_UP_RESOLVING;
+		up->job = job;
+		up->state = KH_UP_RESOLVING;
 		return;
 	case KH_RESOLVE_CACHED:
-		use_answer(c, &job->ans);
+		use_answer(up, &job->ans);
 		break;
 	case KH_RESOLVE_SOURCE_BUSY:
 		kh_fmt(detail, sizeof detail,
 		       "this client already has %d name lookups waiting (and %d running); retry "
 		       "when some have finished",
 		       KH_RESOLVER_SOURCE_QUEUE, KH_RESOLVER_SOURCE_RUNNING);
-		kh_conn_dial_done(c, false, 429, "dns_busy", detail);
+		up->ops->done(up, false, 429, "dns_busy", detail);
 		break;
 	default:
-		kh_conn_dial_done(c, false, 503, "dns_busy",
-				  "too many name lookups in progress; retry shortly");
+		up->ops->done(up, false, 503, "dns_busy",
+			      "too many name lookups in progress; retry shortly");
 		break;
 	}
 	free(job);
@@ -202,82 +202,88 @@ static struct kh_upool_key pool_key(const struct kh_upstream *up)
 	return (struct kh_upool_key){ up->host, up->dest_port, up->tls, up->generation };
 }
 
-/* Is the upstream connection between exchanges, with nothing in flight or
- * buffered either way, so another client connection could use it next? */
-static bool upstream_clean(const struct kh_conn *c)
+bool kh_dial_clean(const struct kh_upstream *up)
 {
-	const struct kh_endpoint *ep = &c->up.ep;
+	const struct kh_endpoint *ep = &up->ep;
 
-	if (c->up.state != KH_UP_READY || c->ex.active || c->state == KH_CS_TUNNEL || ep->eof ||
-	    ep->failed || ep->write_shut || ep->need_rd == KH_NEED_WRITE ||
-	    ep->need_wr == KH_NEED_READ || ep->need_hs != KH_NEED_NATURAL ||
-	    kh_buf_len(&c->uin) > 0 || kh_buf_len(&c->uout) > 0)
+	if (up->state != KH_UP_READY || up->cx->draining || ep->eof || ep->failed ||
+	    ep->write_shut || ep->need_rd == KH_NEED_WRITE || ep->need_wr == KH_NEED_READ ||
+	    ep->need_hs != KH_NEED_NATURAL || kh_buf_len(up->in) > 0 || kh_buf_len(up->out) > 0)
 		return false;
 	return ep->ssl == NULL ||
 	       (!SSL_has_pending(ep->ssl) && !(SSL_get_shutdown(ep->ssl) & SSL_RECEIVED_SHUTDOWN));
 }
 
-bool kh_dial_parkable(const struct kh_conn *c)
+void kh_dial_park(struct kh_upstream *up)
 {
-	return !c->w->draining && upstream_clean(c);
+	struct kh_upool_key key = pool_key(up);
+
+	kh_upool_put(up->cx->upool, &key, &up->ep, up->ops->io);
+	close_upstream(up); /* the socket is the pool's now: this only resets state */
 }
 
-bool kh_dial_park(struct kh_conn *c)
+bool kh_dial_matches(const struct kh_upstream *up, const char *host, uint16_t port, bool tls)
 {
-	struct kh_upool_key key = pool_key(&c->up);
-
-	if (!kh_dial_parkable(c))
-		return false;
-	kh_upool_put(c->w->upool, &key, &c->up.ep, kh_conn_up_io);
-	close_upstream(c); /* the socket is the pool's now: this only resets state */
-	return true;
+	return up->state == KH_UP_READY && !up->ep.eof && !up->ep.failed && up->tls == tls &&
+	       up->dest_port == port && strcmp(up->host, host) == 0;
 }
 
 /* A parked connection to the same place, if the pool has one. */
-static bool take_parked(struct kh_conn *c)
+static bool take_parked(struct kh_upstream *up)
 {
-	struct kh_upool_key key = pool_key(&c->up);
+	struct kh_upool_key key = pool_key(up);
 
-	if (!kh_upool_take(c->w->upool, &key, &c->up.ep))
+	if (!kh_upool_take(up->cx->upool, &key, &up->ep))
 		return false;
-	c->up.state = KH_UP_READY;
-	c->up.used = true;
-	kh_conn_dial_done(c, true, 0, NULL, NULL);
+	up->state = KH_UP_READY;
+	up->used = true;
+	up->ops->done(up, true, 0, NULL, NULL);
 	return true;
 }
 
-void kh_dial_start(struct kh_conn *c, const char *host, uint16_t port, bool tls, bool is_ip)
+void kh_dial_init(struct kh_upstream *up, struct kh_wctx *cx, const struct kh_upstream_ops *ops,
+		  struct kh_buf *in, struct kh_buf *out)
 {
-	struct kh_upstream *up = &c->up;
+	up->cx = cx;
+	up->ops = ops;
+	up->in = in;
+	up->out = out;
+	kh_ep_init(&up->ep, ops->io);
+}
+
+void kh_dial_start(struct kh_upstream *up, struct kh_policy *policy, const char *host,
+		   uint16_t port, bool tls, bool is_ip)
+{
 	const struct kh_pin *pin;
 
-	close_upstream(c);
+	close_upstream(up);
+	up->policy = policy;
+	up->start_ms = kh_loop_now(up->cx->loop);
 	snprintf(up->host, sizeof up->host, "%s", host);
 	up->port = up->dest_port = port;
 	up->tls = tls;
 	up->is_ip = is_ip;
-	up->generation = c->policy->generation;
-	if (take_parked(c))
+	up->generation = up->policy->generation;
+	if (take_parked(up))
 		return;
 	if (is_ip) {
 		up->addrlens[0] = literal_addr(host, &up->addrs[0]);
 		up->n_addrs = up->addrlens[0] ? 1 : 0;
-	} else if ((pin = kh_policy_pin(c->policy, host)) != NULL) {
+	} else if ((pin = kh_policy_pin(up->policy, host)) != NULL) {
 		up->addrs[0] = pin->addr;
 		up->addrlens[0] = pin->addrlen;
 		up->n_addrs = 1;
 		if (pin->port != 0)
 			up->port = pin->port;
 	} else {
-		start_lookup(c);
+		start_lookup(up);
 		return;
 	}
-	connect_next(c);
+	connect_next(up);
 }
 
-static bool finish_connect(struct kh_conn *c)
+static bool finish_connect(struct kh_upstream *up)
 {
-	struct kh_upstream *up = &c->up;
 	int soerr = 0;
 	socklen_t len = sizeof soerr;
 
@@ -286,21 +292,21 @@ static bool finish_connect(struct kh_conn *c)
 	getsockopt(up->ep.io.fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 	if (soerr != 0) {
 		kh_fmt(up->last_error, sizeof up->last_error, "connect to %s:%u: %s", up->host,
-		       up->port, strerror(soerr));
-		kh_ep_close(c->w->loop, &up->ep);
-		kh_ep_init(&up->ep, kh_conn_up_io);
-		connect_next(c);
+		       up->port, kh_strerror(soerr));
+		kh_ep_close(up->cx->loop, &up->ep);
+		kh_ep_init(&up->ep, up->ops->io);
+		connect_next(up);
 		return true;
 	}
 	if (!up->tls) {
 		up->state = KH_UP_READY;
-		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
-		kh_conn_dial_done(c, true, 0, NULL, NULL);
+		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, up->start_ms, kh_loop_now(up->cx->loop));
+		up->ops->done(up, true, 0, NULL, NULL);
 		return true;
 	}
-	up->ep.ssl = kh_tls_client_ssl(c->policy->client_ctx, up->ep.io.fd, up->host, up->is_ip);
+	up->ep.ssl = kh_tls_client_ssl(up->policy->client_ctx, up->ep.io.fd, up->host, up->is_ip);
 	if (up->ep.ssl == NULL) {
-		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", "cannot set up TLS");
+		up->ops->done(up, false, 502, "upstream_tls_failed", "cannot set up TLS");
 		return true;
 	}
 	kh_ep_attach_ssl(&up->ep, up->ep.ssl);
@@ -308,9 +314,8 @@ static bool finish_connect(struct kh_conn *c)
 	return true;
 }
 
-static bool finish_handshake(struct kh_conn *c)
+static bool finish_handshake(struct kh_upstream *up)
 {
-	struct kh_upstream *up = &c->up;
 	char detail[KH_DETAIL_MAX];
 	int r;
 
@@ -324,23 +329,23 @@ static bool finish_handshake(struct kh_conn *c)
 
 		kh_tls_describe_failure(up->ep.ssl, why, sizeof why);
 		kh_fmt(detail, sizeof detail, "%s:%u: %s", up->host, up->port, why);
-		kh_ep_close(c->w->loop, &up->ep);
-		kh_conn_dial_done(c, false, 502, "upstream_tls_failed", detail);
+		kh_ep_close(up->cx->loop, &up->ep);
+		up->ops->done(up, false, 502, "upstream_tls_failed", detail);
 		return true;
 	}
 	up->state = KH_UP_READY;
-	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, c->phase_start_ms, kh_loop_now(c->w->loop));
-	kh_conn_dial_done(c, true, 0, NULL, NULL);
+	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, up->start_ms, kh_loop_now(up->cx->loop));
+	up->ops->done(up, true, 0, NULL, NULL);
 	return true;
 }
 
-bool kh_dial_step(struct kh_conn *c)
+bool kh_dial_step(struct kh_upstream *up)
 {
-	switch (c->up.state) {
+	switch (up->state) {
 	case KH_UP_CONNECTING:
-		return finish_connect(c);
+		return finish_connect(up);
 	case KH_UP_HANDSHAKE:
-		return finish_handshake(c);
+		return finish_handshake(up);
 	default:
 		return false;
 	}

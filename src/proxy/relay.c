@@ -1,15 +1,11 @@
-/* HTTP/1.1 exchanges between the client and the upstream, one at a time.
- *
- * A request head is parsed from cin, routed (plain proxy: absolute-form or
- * CONNECT; inside a tunnel: origin-form to the tunnel's host), rewritten into
- * uout, and its body streamed after it according to its framing. The
- * response head is parsed from uin and forwarded verbatim, then its body is
- * streamed to cout. Pipelined requests wait in cin until the exchange before
- * them completes, so responses can never be reordered. Buffers are bounded:
- * a full buffer simply stops reading from its source. */
+/* HTTP/1.1 exchanges between the client and the upstream, one at a time:
+ * the kh_relay_h1 protocol (relay.h, proto.h). */
+#include "proxy/relay.h"
+
 #include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,11 +16,35 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "proxy/conn.h"
+#include "proxy/exchange.h"
 #include "base/log.h"
 #include "proxy/metrics_server.h"
 #include "swap/resign.h"
+#include "swap/respscrub.h"
+#include "swap/rewrite.h"
 #include "swap/sigv4.h"
 #include "base/version.h"
+
+/* The protocol's state: its one exchange and the parse state of cin. */
+struct h1 {
+	struct kh_exchange ex;
+	size_t head_scan;
+	bool head_pending; /* bytes of a not-yet-complete head are in cin */
+	uint64_t head_start_ms; /* when its first byte came (the header timeout) */
+	/* cin grown past its usual cap to hold a whole request body that SigV4
+	 * re-signing must hash before the head can go out */
+	struct h1_sigbody {
+		size_t room; /* bytes added to cin's cap (counted in a daemon-wide budget) */
+		char source[KH_BODYSHARE_KEY_MAX]; /* whose share room counts against */
+		bool waiting; /* a parsed head waits in cin for the rest of its body */
+		bool continue_sent; /* "100 Continue" already answered for it */
+	} sigbody;
+};
+
+static struct h1 *h1_of(const struct kh_conn *c)
+{
+	return c->proto_state;
+}
 
 static size_t min_size(size_t a, size_t b)
 {
@@ -32,15 +52,6 @@ static size_t min_size(size_t a, size_t b)
 }
 
 /* --- audit --- */
-
-void kh_relay_set_path(struct kh_conn *c, struct kh_slice target)
-{
-	long q = kh_slice_find(target, '?');
-
-	if (q >= 0)
-		target.len = (size_t)q; /* query strings carry keys and personal data */
-	kh_policy_redact(c->policy, target, c->ex.path, sizeof c->ex.path);
-}
 
 static size_t count_marks(const char *s)
 {
@@ -65,88 +76,32 @@ static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct 
 	char shown[KH_AUDIT_PATH_MAX - 8], host[KH_AUDIT_PATH_MAX];
 	long q = kh_slice_find(whole, '?');
 
-	kh_relay_set_path(c, path.len ? path : KH_SLICE_LIT("/"));
+	kh_exchange_set_path(c->ex, c->policy, path.len ? path : KH_SLICE_LIT("/"));
 	if (q >= 0)
 		whole.len = (size_t)q;
 	if (authority > whole.len)
 		return; /* "http://host?q": the path is empty */
 	kh_policy_redact(c->policy, kh_slice_make(whole.ptr, authority), host, sizeof host);
-	parts = count_marks(host) + count_marks(c->ex.path);
+	parts = count_marks(host) + count_marks(c->ex->path);
 	kh_policy_redact(c->policy, whole, shown, sizeof shown);
 	if (count_marks(shown) > parts)
-		kh_fmt(c->ex.path, sizeof c->ex.path, "http://%s", shown);
-}
-
-void kh_relay_reset_exchange(struct kh_conn *c)
-{
-	kh_rscrub_free(c->ex.scrub);
-	kh_sigv4_body_free(c->ex.req_hash);
-	memset(&c->ex, 0, sizeof c->ex);
-}
-
-bool kh_relay_audit(struct kh_conn *c, const char *decision, const char *reason, const char *detail)
-{
-	char source[KH_SOURCE_MAX];
-	bool connect = strcmp(c->ex.method, "CONNECT") == 0;
-	const char *scrubbed[KH_SCRUB_TALLY];
-	uint64_t scrub_counts[KH_SCRUB_TALLY];
-	struct kh_audit_rec r = {
-		.client = c->client,
-		.mode = kh_conn_mode_name(c),
-		.method = c->ex.method[0] ? c->ex.method : "-",
-		.host = c->host,
-		.port = c->port,
-		.path = connect ? NULL : c->ex.path,
-		.status = c->ex.status,
-		.bytes_in = c->ex.bytes_in,
-		.bytes_out = c->ex.bytes_out,
-		.duration_us = c->ex.started_us ? kh_mono_us() - c->ex.started_us : 0,
-		.decision = decision,
-		.reason = reason,
-		.detail = detail,
-		.swapped = c->ex.swapped,
-		.n_swapped = c->ex.n_swapped,
-		.sni = c->sni.got,
-		/* the connection's own sandbox, else the one whose token it used */
-		.sandbox = c->sandbox_label[0] ? c->sandbox_label : c->ex.sandbox,
-		.scrubbed = scrubbed,
-		.scrub_counts = scrub_counts,
-		.n_scrubbed = kh_rscrub_tally(c->ex.scrub, scrubbed, scrub_counts, KH_SCRUB_TALLY),
-		.redact = &c->policy->redact,
-	};
-
-	/* An admitted request is always written whole; a refusal may be folded
-	 * (auditgate.h), so a client hammering refusals cannot flood the log. */
-	if (strcmp(decision, "allow") == 0 || c->ex.admitted) {
-		kh_audit_write(&r);
-		return true;
-	}
-	kh_conn_source(c, source, sizeof source);
-	if (kh_auditgate_write(&r, source))
-		return true;
-	kh_worker_audit_folded(c->w);
-	return false;
+		kh_fmt(c->ex->path, sizeof c->ex->path, "http://%s", shown);
 }
 
 /* --- starting a request --- */
 
 static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
 {
-	kh_relay_reset_exchange(c);
-	c->ex.active = true;
-	c->ex.started_us = kh_mono_us();
-	/* the whole method is searched before it is cut to fit: a cut token
-	 * would no longer be recognised as one */
-	kh_policy_redact(c->policy, h->method, c->ex.method, sizeof c->ex.method);
-	c->ex.head_method = kh_slice_eq_cstr(h->method, "HEAD");
-	c->ex.req_http10 = h->version_minor == 0;
-	c->ex.bytes_in = h->head_len;
+	kh_exchange_begin(c->ex, c->policy, h->method);
+	c->ex->head_method = kh_slice_eq_cstr(h->method, "HEAD");
+	c->ex->req_http10 = h->version_minor == 0;
+	c->ex->bytes_in = h->head_len;
 }
 
 static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 {
-	kh_relay_reset_exchange(c);
-	c->ex.started_us = kh_mono_us();
+	kh_exchange_reset(c->ex);
+	c->ex->started_us = kh_mono_us();
 	if (c->mode == KH_MODE_HTTP) {
 		c->host[0] = '\0';
 		c->port = 0;
@@ -156,13 +111,6 @@ static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
 		     : err->status == 431 ? "header_too_large"
 					  : "bad_request",
 		     err->why);
-}
-
-/* Same destination as the upstream connection we already hold? */
-static bool upstream_matches(const struct kh_conn *c, bool tls)
-{
-	return c->up.state == KH_UP_READY && !c->up.ep.eof && !c->up.ep.failed &&
-	       c->up.tls == tls && c->up.dest_port == c->port && strcmp(c->up.host, c->host) == 0;
 }
 
 /* --- SigV4 bodies ---
@@ -179,21 +127,15 @@ static bool upstream_matches(const struct kh_conn *c, bool tls)
 static struct kh_bodyshare sigbody_share = KH_BODYSHARE_INIT(KH_SIGV4_BODY_BUDGET,
 							     KH_SIGV4_BODY_SHARE);
 
-void kh_relay_release_body_room(struct kh_conn *c)
+static void release_body_room(struct kh_conn *c)
 {
-	size_t base = c->cin.cap - c->sigbody.room;
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
+	size_t base = c->cin.cap - sb->room;
 
-	if (c->sigbody.room == 0 || kh_buf_len(&c->cin) > base ||
-	    kh_buf_set_cap(&c->cin, base) != 0)
+	if (sb->room == 0 || kh_buf_len(&c->cin) > base || kh_buf_set_cap(&c->cin, base) != 0)
 		return;
-	kh_bodyshare_give(&sigbody_share, c->sigbody.source, c->sigbody.room);
-	c->sigbody.room = 0;
-}
-
-void kh_relay_end_body_check(struct kh_conn *c)
-{
-	kh_sigv4_body_free(c->ex.req_hash);
-	c->ex.req_hash = NULL;
+	kh_bodyshare_give(&sigbody_share, sb->source, sb->room);
+	sb->room = 0;
 }
 
 /* Whose share a held body counts against: the connection's source (its
@@ -213,32 +155,33 @@ static void refuse_head(struct kh_conn *c, const struct kh_http_head *h, int sta
 			const char *reason, const char *detail)
 {
 	begin_exchange(c, h);
-	kh_relay_set_path(c, h->target);
+	kh_exchange_set_path(c->ex, c->policy, h->target);
 	kh_conn_fail(c, status, reason, detail);
 }
 
 static int grow_cin(struct kh_conn *c, const struct kh_http_head *h, size_t need)
 {
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
 	size_t add = need - c->cin.cap;
 	char detail[KH_DETAIL_MAX];
 	int rc;
 
-	if (c->sigbody.room == 0)
-		body_source(c, c->sigbody.source);
-	rc = kh_bodyshare_take(&sigbody_share, c->sigbody.source, add);
+	if (sb->room == 0)
+		body_source(c, sb->source);
+	rc = kh_bodyshare_take(&sigbody_share, sb->source, add);
 	if (rc == KH_BODYSHARE_OK && kh_buf_set_cap(&c->cin, need) == 0) {
-		c->sigbody.room += add;
+		sb->room += add;
 		return 0;
 	}
 	if (rc == KH_BODYSHARE_OK)
-		kh_bodyshare_give(&sigbody_share, c->sigbody.source, add);
+		kh_bodyshare_give(&sigbody_share, sb->source, add);
 	if (rc == KH_BODYSHARE_SHARE) {
 		kh_fmt(detail, sizeof detail,
 		       "this client (%s) already holds its share of request bodies that keyhole "
 		       "must read whole to check their SigV4 signature (%u MiB of %u MiB for all "
 		       "clients); finish or close those requests, or send x-amz-content-sha256 "
 		       "so bodies need not be held",
-		       c->sigbody.source, KH_SIGV4_BODY_SHARE >> 20, KH_SIGV4_BODY_BUDGET >> 20);
+		       sb->source, KH_SIGV4_BODY_SHARE >> 20, KH_SIGV4_BODY_BUDGET >> 20);
 		refuse_head(c, h, 429, "sigv4_body_share", detail);
 	} else {
 		refuse_head(c, h, 503, "sigv4_busy",
@@ -274,14 +217,15 @@ static int sigv4_precheck(struct kh_conn *c, const struct kh_http_head *h)
  * (*progress tells whether anything changed); -1: refused (answered). */
 static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, bool *progress)
 {
+	struct h1_sigbody *sb = &h1_of(c)->sigbody;
 	size_t need = h->head_len + (size_t)h->content_length;
 	int rc;
 
 	*progress = false;
-	if (!c->sigbody.waiting && (rc = sigv4_precheck(c, h)) <= 0)
+	if (!sb->waiting && (rc = sigv4_precheck(c, h)) <= 0)
 		return rc < 0 ? -1 : 1;
 	if (kh_buf_len(&c->cin) >= need) {
-		c->sigbody.waiting = false;
+		sb->waiting = false;
 		return 1;
 	}
 	if (c->cin.cap < need) {
@@ -289,13 +233,13 @@ static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, boo
 			return -1;
 		*progress = true; /* the client's socket may be readable again */
 	}
-	if (h->expect_continue && !c->sigbody.continue_sent &&
+	if (h->expect_continue && !sb->continue_sent &&
 	    kh_buf_append_str(&c->cout, "HTTP/1.1 100 Continue\r\n\r\n") == 0) {
-		c->sigbody.continue_sent = true;
+		sb->continue_sent = true;
 		*progress = true;
 	}
-	c->sigbody.waiting = true;
-	c->head_pending = true; /* the header timeout covers the body too */
+	sb->waiting = true;
+	h1_of(c)->head_pending = true; /* the header timeout covers the body too */
 	return 0;
 }
 
@@ -324,32 +268,32 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		return;
 	}
 	if (kh_rewrite_request(&ctx, h, &c->uout, &res) != 0) {
-		memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
+		memcpy(c->ex->sandbox, res.sandbox, sizeof c->ex->sandbox);
 		kh_conn_fail(c, res.status, res.reason, res.detail);
 		return;
 	}
-	memcpy(c->ex.sandbox, res.sandbox, sizeof c->ex.sandbox);
+	memcpy(c->ex->sandbox, res.sandbox, sizeof c->ex->sandbox);
 	if (res.body_sha256[0] != '\0' &&
-	    (c->ex.req_hash = kh_sigv4_body_new(kh_slice_cstr(res.body_sha256))) == NULL) {
+	    (c->ex->req_hash = kh_sigv4_body_new(kh_slice_cstr(res.body_sha256))) == NULL) {
 		kh_buf_truncate(&c->uout, before);
 		kh_conn_fail(c, 503, "out_of_memory", "no memory to check the request body");
 		return;
 	}
-	memcpy(c->ex.swapped, res.swapped, sizeof c->ex.swapped);
-	c->ex.n_swapped = res.n_swapped;
-	c->ex.upgrade = res.upgrade;
-	c->ex.whole_response = res.whole_response;
-	c->ex.req_body = h->body;
-	c->ex.req_left = h->content_length;
-	c->ex.req_done = h->body == KH_BODY_NONE;
-	c->ex.req_keep_alive = h->keep_alive;
-	kh_chunked_init(&c->ex.req_chunked, c->policy->limits.max_header_bytes);
+	memcpy(c->ex->swapped, res.swapped, sizeof c->ex->swapped);
+	c->ex->n_swapped = res.n_swapped;
+	c->ex->upgrade = res.upgrade;
+	c->ex->whole_response = res.whole_response;
+	c->ex->req_body = h->body;
+	c->ex->req_left = h->content_length;
+	c->ex->req_done = h->body == KH_BODY_NONE;
+	c->ex->req_keep_alive = h->keep_alive;
+	kh_chunked_init(&c->ex->req_chunked, c->policy->limits.max_header_bytes);
 	kh_buf_consume(&c->cin, h->head_len);
-	c->phase_start_ms = kh_loop_now(c->w->loop);
-	if (upstream_matches(c, tls))
-		c->ex.admitted = true; /* the head goes out on the connection it has */
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
+	if (kh_dial_matches(&c->up, c->host, c->port, tls))
+		c->ex->admitted = true; /* the head goes out on the connection it has */
 	else
-		kh_dial_start(c, c->host, c->port, tls, c->host_is_ip);
+		kh_dial_start(&c->up, c->policy, c->host, c->port, tls, c->host_is_ip);
 }
 
 /* What a sandbox may learn here is that the proxy is up: no pid, no version,
@@ -359,9 +303,9 @@ static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
 	char body[32];
 
 	kh_buf_consume(&c->cin, h->head_len);
-	c->ex.active = false;
+	c->ex->active = false;
 	kh_health_text(body, sizeof body);
-	kh_conn_reply(c, 200, NULL, body, c->ex.head_method);
+	kh_conn_reply(c, 200, NULL, body, c->ex->head_method);
 }
 
 /* An origin-form request to the proxy itself names a resource of keyhole's:
@@ -394,7 +338,7 @@ static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
 		return;
 	}
 	c->host_is_ip = kind != KH_HOST_NAME;
-	kh_relay_set_path(c, h->target);
+	kh_exchange_set_path(c->ex, c->policy, h->target);
 	if (!kh_conn_admit(c, KH_ENTRY_HOST))
 		return;
 	forward(c, h, h->target, false, false);
@@ -435,7 +379,7 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 	bool origin = h->target.len > 0 && h->target.ptr[0] == '/';
 	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
 
-	kh_relay_set_path(c, h->target);
+	kh_exchange_set_path(c->ex, c->policy, h->target);
 	if (!kh_conn_admit(c, KH_ENTRY_TUNNEL)) /* a reload removed the host or port */
 		return;
 	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
@@ -449,31 +393,32 @@ static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
 /* Finds, parses and routes the next request head in cin. */
 static bool start_request(struct kh_conn *c)
 {
+	struct h1 *st = h1_of(c);
 	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
 				      c->policy->limits.max_headers };
-	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
 	bool progress;
 	ssize_t n;
 
-	if (!c->sigbody.waiting)
-		kh_relay_release_body_room(c); /* back to the usual cap once drained */
+	if (!st->sigbody.waiting)
+		release_body_room(c); /* back to the usual cap once drained */
 	if (c->close_after || kh_buf_len(&c->cin) == 0 ||
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
-	kh_shared_refresh(c->w->sh, &c->policy); /* a reload applies from the next request */
-	if (c->head_scan == 0) {
+	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
+	if (st->head_scan == 0) {
 		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
 
 		kh_buf_consume(&c->cin, skip);
 		if (kh_buf_len(&c->cin) == 0)
 			return skip > 0;
-		if (!c->head_pending) {
-			c->head_pending = true;
-			c->head_start_ms = kh_loop_now(c->w->loop);
+		if (!st->head_pending) {
+			st->head_pending = true;
+			st->head_start_ms = kh_loop_now(c->cx->loop);
 		}
 	}
-	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &c->head_scan,
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &st->head_scan,
 			      lim.max_head, &err);
 	if (n == 0 && kh_buf_room(&c->cin) == 0) {
 		err = (struct kh_http_error){ 431, "request head too large", NULL };
@@ -481,8 +426,8 @@ static bool start_request(struct kh_conn *c)
 	}
 	if (n == 0)
 		return false;
-	c->head_scan = 0;
-	c->head_pending = false;
+	st->head_scan = 0;
+	st->head_pending = false;
 	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
 		fail_parse(c, &err);
 		return true;
@@ -495,7 +440,7 @@ static bool start_request(struct kh_conn *c)
 	default:
 		break;
 	}
-	c->sigbody.continue_sent = false;
+	st->sigbody.continue_sent = false;
 	begin_exchange(c, &h);
 	if (c->mode == KH_MODE_MITM)
 		route_tunnel(c, &h);
@@ -583,9 +528,9 @@ static bool request_body(struct kh_conn *c)
 	bool moved = false, done;
 	ssize_t n;
 
-	while (c->ex.active && !c->ex.req_done && c->up.state == KH_UP_READY) {
-		n = move_body(&c->cin, &c->uout, c->ex.req_body, &c->ex.req_left,
-			      &c->ex.req_chunked, c->ex.req_hash, &done, &err);
+	while (c->ex->active && !c->ex->req_done && c->up.state == KH_UP_READY) {
+		n = move_body(&c->cin, &c->uout, c->ex->req_body, &c->ex->req_left,
+			      &c->ex->req_chunked, c->ex->req_hash, &done, &err);
 		if (n < 0) {
 			kh_conn_fail(c, err.status, n == -2 ? "sigv4_body_mismatch" : "bad_request",
 				     err.why);
@@ -593,8 +538,8 @@ static bool request_body(struct kh_conn *c)
 		}
 		if (n == 0 && !done)
 			break;
-		c->ex.bytes_in += (uint64_t)n;
-		c->ex.req_done = done;
+		c->ex->bytes_in += (uint64_t)n;
+		c->ex->req_done = done;
 		moved = true;
 	}
 	return moved;
@@ -607,15 +552,15 @@ static bool scrub_body(struct kh_conn *c)
 	struct kh_rscrub_verdict v;
 	int r;
 
-	if (c->ex.resp_done)
+	if (c->ex->resp_done)
 		return false;
-	r = kh_rscrub_body(c->ex.scrub, &c->uin, &c->cout, &v);
-	c->ex.bytes_out += v.produced;
+	r = kh_rscrub_body(c->ex->scrub, &c->uin, &c->cout, &v);
+	c->ex->bytes_out += v.produced;
 	if (r < 0) {
 		kh_conn_fail(c, v.status, v.reason, v.detail); /* response started: aborts */
 		return true;
 	}
-	c->ex.resp_done = v.done;
+	c->ex->resp_done = v.done;
 	return r > 0;
 }
 
@@ -625,19 +570,19 @@ static bool response_body(struct kh_conn *c)
 	bool moved = false, done;
 	ssize_t n;
 
-	if (c->ex.scrub != NULL && c->ex.active && c->ex.resp_head_done)
+	if (c->ex->scrub != NULL && c->ex->active && c->ex->resp_head_done)
 		return scrub_body(c);
-	while (c->ex.active && c->ex.resp_head_done && !c->ex.resp_done) {
-		n = move_body(&c->uin, &c->cout, c->ex.resp_body, &c->ex.resp_left,
-			      &c->ex.resp_chunked, NULL, &done, &err);
+	while (c->ex->active && c->ex->resp_head_done && !c->ex->resp_done) {
+		n = move_body(&c->uin, &c->cout, c->ex->resp_body, &c->ex->resp_left,
+			      &c->ex->resp_chunked, NULL, &done, &err);
 		if (n < 0) {
 			kh_conn_fail(c, 502, "upstream_bad_response", err.why);
 			return true;
 		}
 		if (n == 0 && !done)
 			break;
-		c->ex.bytes_out += (uint64_t)n;
-		c->ex.resp_done = done;
+		c->ex->bytes_out += (uint64_t)n;
+		c->ex->resp_done = done;
 		moved = true;
 	}
 	return moved;
@@ -647,11 +592,11 @@ static bool response_body(struct kh_conn *c)
 
 static void switch_to_tunnel(struct kh_conn *c)
 {
-	kh_relay_audit(c, "allow", "upgraded", NULL);
-	kh_rscrub_free(c->ex.scrub); /* tunnel bytes are not HTTP: not scrubbed */
-	c->ex.scrub = NULL;
-	c->ex.active = false;
-	c->state = KH_CS_TUNNEL;
+	kh_conn_audit(c, c->ex, "allow", "upgraded", NULL);
+	kh_rscrub_free(c->ex->scrub); /* tunnel bytes are not HTTP: not scrubbed */
+	c->ex->scrub = NULL;
+	c->ex->active = false;
+	kh_conn_set_state(c, KH_CS_TUNNEL);
 }
 
 /* The client asked to close, but the upstream (which was not told, so its
@@ -659,7 +604,7 @@ static void switch_to_tunnel(struct kh_conn *c)
  * from the head that this connection ends after the response. */
 static bool must_announce_close(const struct kh_conn *c, const struct kh_http_head *h)
 {
-	return !c->ex.req_keep_alive && h->keep_alive && h->status >= 200 && h->status != 101;
+	return !c->ex->req_keep_alive && h->keep_alive && h->status >= 200 && h->status != 101;
 }
 
 #define CLOSE_FIELD "Connection: close\r\n\r\n"
@@ -720,7 +665,7 @@ static int forward_head_closing(struct kh_conn *c, const struct kh_http_head *h,
 		kh_buf_append(b, "\r\n", 2);
 	}
 	KH_CHECK(kh_buf_append_str(b, CLOSE_FIELD) == 0);
-	c->ex.bytes_out += need;
+	c->ex->bytes_out += need;
 	return 1;
 }
 
@@ -728,22 +673,23 @@ static int forward_head_closing(struct kh_conn *c, const struct kh_http_head *h,
  * 0 no room yet, -1 refused. */
 static int scrub_head(struct kh_conn *c, const struct kh_http_head *h)
 {
-	struct kh_rscrub_req req = { c->ex.req_keep_alive, c->ex.req_http10, c->ex.whole_response };
+	struct kh_rscrub_req req = { c->ex->req_keep_alive, c->ex->req_http10,
+				     c->ex->whole_response };
 	struct kh_rscrub_verdict v;
 	int r;
 
-	if (c->ex.scrub == NULL && (c->ex.scrub = kh_rscrub_new(c->policy)) == NULL) {
+	if (c->ex->scrub == NULL && (c->ex->scrub = kh_rscrub_new(c->policy)) == NULL) {
 		kh_conn_fail(c, 502, "internal_error", "out of memory scrubbing the response");
 		return -1;
 	}
-	r = kh_rscrub_head(c->ex.scrub, &req, h, kh_buf_data(&c->uin), &c->cout, &v);
+	r = kh_rscrub_head(c->ex->scrub, &req, h, kh_buf_data(&c->uin), &c->cout, &v);
 	if (r < 0) {
 		kh_conn_fail(c, v.status, v.reason, v.detail);
 		return -1;
 	}
-	c->ex.bytes_out += v.produced;
+	c->ex->bytes_out += v.produced;
 	if (v.close)
-		c->ex.req_keep_alive = false; /* the body ends where we close */
+		c->ex->req_keep_alive = false; /* the body ends where we close */
 	return r;
 }
 
@@ -758,36 +704,36 @@ static int forward_head(struct kh_conn *c, const struct kh_http_head *h, size_t 
 	if (kh_buf_room(&c->cout) < n)
 		return 0;
 	kh_buf_append(&c->cout, kh_buf_data(&c->uin), n);
-	c->ex.bytes_out += (uint64_t)n;
+	c->ex->bytes_out += (uint64_t)n;
 	return 1;
 }
 
 static bool response_head(struct kh_conn *c)
 {
 	struct kh_http_limits lim = { KH_MAX_RESPONSE_HEAD, KH_MAX_HEADERS_CEIL };
-	struct kh_http_head h = { .headers = c->w->hdrs };
+	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
 	ssize_t n;
 
 	if (kh_buf_len(&c->uin) == 0)
 		return false;
-	n = kh_http_scan_head(kh_buf_data(&c->uin), kh_buf_len(&c->uin), &c->ex.resp_scan,
+	n = kh_http_scan_head(kh_buf_data(&c->uin), kh_buf_len(&c->uin), &c->ex->resp_scan,
 			      KH_MAX_RESPONSE_HEAD, &err);
 	if (n == 0)
 		return false;
 	if (n < 0 || kh_http_parse_response(kh_buf_data(&c->uin), (size_t)n, &lim,
-					    c->ex.head_method, &h, &err) != 0) {
+					    c->ex->head_method, &h, &err) != 0) {
 		kh_conn_fail(c, 502, "upstream_bad_response", err.why);
 		return true;
 	}
-	if (h.status == 101 && !c->ex.upgrade) {
+	if (h.status == 101 && !c->ex->upgrade) {
 		kh_conn_fail(c, 502, "upstream_bad_response",
 			     "101 Switching Protocols without an upgrade");
 		return true;
 	}
 	switch (forward_head(c, &h, (size_t)n)) {
 	case 0:
-		c->ex.resp_scan = 0; /* rescanned once cout has drained */
+		c->ex->resp_scan = 0; /* rescanned once cout has drained */
 		return false;
 	case -1:
 		return true; /* refused: the connection already failed */
@@ -795,21 +741,21 @@ static bool response_head(struct kh_conn *c)
 		break;
 	}
 	kh_buf_consume(&c->uin, (size_t)n);
-	c->ex.resp_scan = 0;
-	c->ex.resp_started = true;
-	c->ex.status = (int)h.status;
+	c->ex->resp_scan = 0;
+	c->ex->resp_started = true;
+	c->ex->status = (int)h.status;
 	if (h.status == 101) {
 		switch_to_tunnel(c);
 		return true;
 	}
 	if (h.status < 200)
 		return true; /* interim (100 Continue): the final response follows */
-	c->ex.resp_head_done = true;
-	c->ex.resp_body = h.body;
-	c->ex.resp_left = h.content_length;
-	c->ex.resp_done = h.body == KH_BODY_NONE;
-	c->ex.resp_keep_alive = h.keep_alive;
-	kh_chunked_init(&c->ex.resp_chunked, KH_MAX_RESPONSE_HEAD);
+	c->ex->resp_head_done = true;
+	c->ex->resp_body = h.body;
+	c->ex->resp_left = h.content_length;
+	c->ex->resp_done = h.body == KH_BODY_NONE;
+	c->ex->resp_keep_alive = h.keep_alive;
+	kh_chunked_init(&c->ex->resp_chunked, KH_MAX_RESPONSE_HEAD);
 	return true;
 }
 
@@ -819,18 +765,18 @@ static bool complete_exchange(struct kh_conn *c)
 {
 	bool keep;
 
-	if (!c->ex.active || !c->ex.req_done || !c->ex.resp_done)
+	if (!c->ex->active || !c->ex->req_done || !c->ex->resp_done)
 		return false;
-	kh_relay_audit(c, "allow", "allowed", NULL);
-	keep = c->ex.req_keep_alive && c->ex.resp_keep_alive;
-	if (!c->ex.resp_keep_alive)
-		kh_dial_reset(c);
+	kh_conn_audit(c, c->ex, "allow", "allowed", NULL);
+	keep = c->ex->req_keep_alive && c->ex->resp_keep_alive;
+	if (!c->ex->resp_keep_alive)
+		kh_dial_reset(&c->up);
 	else
 		c->up.used = true;
 	if (!keep)
 		c->close_after = true;
-	kh_relay_reset_exchange(c);
-	c->phase_start_ms = kh_loop_now(c->w->loop);
+	kh_exchange_reset(c->ex);
+	c->phase_start_ms = kh_loop_now(c->cx->loop);
 	return true;
 }
 
@@ -842,90 +788,58 @@ static bool upstream_gone(const struct kh_conn *c)
 /* Ends of stream and errors on either side. Returns true if it acted. */
 static bool check_ends(struct kh_conn *c)
 {
-	if (c->cli.failed || (c->cli.eof && c->ex.active && !c->ex.req_done)) {
-		if (c->ex.active)
-			kh_relay_audit(c, "error", "client_closed",
-				       "the client went away mid-request");
+	if (c->cli.failed || (c->cli.eof && c->ex->active && !c->ex->req_done)) {
+		if (c->ex->active)
+			kh_conn_audit(c, c->ex, "error", "client_closed",
+				      "the client went away mid-request");
 		kh_conn_close(c);
 		return true;
 	}
-	if (c->ex.active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex.resp_done) {
-		if (c->ex.resp_head_done && c->ex.resp_body == KH_BODY_CLOSE && !c->up.ep.failed) {
-			if (c->ex.scrub != NULL) /* the scrubber still has to finish */
-				return kh_rscrub_source_closed(c->ex.scrub);
-			c->ex.resp_done = true; /* close-delimited body ended */
+	if (c->ex->active && c->up.state == KH_UP_READY && upstream_gone(c) && !c->ex->resp_done) {
+		if (c->ex->resp_head_done && c->ex->resp_body == KH_BODY_CLOSE &&
+		    !c->up.ep.failed) {
+			if (c->ex->scrub != NULL) /* the scrubber still has to finish */
+				return kh_rscrub_source_closed(c->ex->scrub);
+			c->ex->resp_done = true; /* close-delimited body ended */
 			return true;
 		}
-		if (kh_rscrub_source_done(c->ex.scrub, &c->uin))
+		if (kh_rscrub_source_done(c->ex->scrub, &c->uin))
 			return false; /* all read: what is left is ours to send */
 		kh_conn_fail(c, 502, "upstream_reset",
-			     c->ex.resp_started
+			     c->ex->resp_started
 				     ? "the upstream closed the connection mid-response"
 				     : "the upstream closed the connection without responding");
 		return true;
 	}
-	if (c->ex.active && c->ex.resp_done && !c->ex.req_done && upstream_gone(c)) {
+	if (c->ex->active && c->ex->resp_done && !c->ex->req_done && upstream_gone(c)) {
 		/* Answered early and hung up (e.g. 413): the rest of the request body
 		 * has nowhere to go, and leaving it in the stream would desynchronize. */
-		kh_relay_audit(c, "allow", "allowed",
-			       "upstream answered before the request body ended");
-		kh_relay_reset_exchange(c);
-		kh_dial_reset(c);
+		kh_conn_audit(c, c->ex, "allow", "allowed",
+			      "upstream answered before the request body ended");
+		kh_exchange_reset(c->ex);
+		kh_dial_reset(&c->up);
 		c->close_after = true;
 		return true;
 	}
-	if (!c->ex.active && c->up.state == KH_UP_READY && (c->up.ep.eof || c->up.ep.failed)) {
-		kh_dial_reset(c); /* an idle upstream connection went away: redial next time */
+	if (!c->ex->active && c->up.state == KH_UP_READY && (c->up.ep.eof || c->up.ep.failed)) {
+		kh_dial_reset(&c->up); /* an idle upstream connection went away: redial next time */
 		return true;
 	}
-	if (!c->ex.active && c->cli.eof && !c->close_after) {
+	if (!c->ex->active && c->cli.eof && !c->close_after) {
 		c->close_after = true;
 		return true;
 	}
 	return false;
 }
 
-/* --- tunnel (after 101) --- */
-
-static bool tunnel_step(struct kh_conn *c)
-{
-	bool p = false;
-
-	p |= kh_conn_flush(c, &c->up.ep, &c->uout);
-	p |= kh_conn_flush(c, &c->cli, &c->cout);
-	if (kh_buf_len(&c->uout) == 0) {
-		p |= kh_conn_fill(c, &c->cli, &c->cin);
-		p |= kh_conn_flush(c, &c->up.ep, &c->cin);
-	}
-	if (kh_buf_len(&c->cout) == 0) {
-		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
-		p |= kh_conn_flush(c, &c->cli, &c->uin);
-	}
-	if (c->cli.failed || c->up.ep.failed) {
-		kh_conn_close(c);
-		return true;
-	}
-	if (c->cli.eof && kh_buf_len(&c->cin) == 0 && !c->up.ep.write_shut)
-		kh_ep_shutdown_write(&c->up.ep);
-	if (c->up.ep.eof && kh_buf_len(&c->uin) == 0 && !c->cli.write_shut)
-		kh_ep_shutdown_write(&c->cli);
-	if (c->cli.write_shut && c->up.ep.write_shut) {
-		kh_conn_close(c);
-		return true;
-	}
-	return p;
-}
-
 /* --- driver --- */
 
-bool kh_relay_step(struct kh_conn *c)
+static bool h1_step(struct kh_conn *c)
 {
 	bool p = false;
 
-	if (c->state == KH_CS_TUNNEL)
-		return tunnel_step(c);
 	p |= kh_conn_fill(c, &c->cli, &c->cin);
-	if (!c->ex.active && start_request(c)) {
+	if (!c->ex->active && start_request(c)) {
 		p = true;
 		if (c->dead || c->state != KH_CS_RELAY)
 			return true;
@@ -935,7 +849,7 @@ bool kh_relay_step(struct kh_conn *c)
 		p |= kh_conn_flush(c, &c->up.ep, &c->uout);
 		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
 	}
-	if (c->ex.active && !c->ex.resp_head_done)
+	if (c->ex->active && !c->ex->resp_head_done)
 		p |= response_head(c);
 	if (c->dead || c->state != KH_CS_RELAY)
 		return true;
@@ -945,13 +859,109 @@ bool kh_relay_step(struct kh_conn *c)
 		return true;
 	p |= complete_exchange(c);
 	p |= check_ends(c);
-	if (!c->dead && c->state == KH_CS_RELAY && !c->ex.active && c->close_after) {
+	if (!c->dead && c->state == KH_CS_RELAY && !c->ex->active && c->close_after) {
 		/* The upstream goes back to the pool now, not after the client has
 		 * read our last bytes and hung up: the next connection may want it. */
-		kh_dial_park(c);
-		c->state = KH_CS_CLOSING;
-		c->phase_start_ms = kh_loop_now(c->w->loop);
+		kh_conn_park_upstream(c);
+		kh_conn_set_state(c, KH_CS_CLOSING);
 		p = true;
 	}
 	return p;
 }
+
+/* --- the protocol's ops --- */
+
+static uint64_t secs(unsigned s)
+{
+	return (uint64_t)s * 1000u;
+}
+
+static uint64_t h1_deadline(const struct kh_conn *c)
+{
+	const struct kh_timeouts *t = &c->policy->timeouts;
+
+	if (c->ex->active) {
+		if (c->up.state != KH_UP_READY)
+			return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
+		if (!c->ex->resp_head_done)
+			return c->last_activity_ms + secs(t->response);
+		return c->last_activity_ms + secs(t->idle);
+	}
+	if (kh_buf_len(&c->cin) > 0)
+		return h1_of(c)->head_start_ms + secs(t->header);
+	if (kh_conn_parkable(c))
+		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
+	return c->phase_start_ms + secs(t->keepalive);
+}
+
+static void h1_timeout(struct kh_conn *c)
+{
+	char detail[KH_DETAIL_MAX];
+	const struct kh_timeouts *t = &c->policy->timeouts;
+
+	if (!c->ex->active) {
+		if (kh_buf_len(&c->cin) == 0 && kh_conn_park_upstream(c))
+			return; /* idle client: its upstream goes back to the pool */
+		if (kh_buf_len(&c->cin) == 0) {
+			kh_conn_close(c); /* idle keep-alive connection */
+			return;
+		}
+		kh_fmt(detail, sizeof detail, "request head not received within %u s", t->header);
+		kh_conn_fail(c, 408, "header_timeout", detail);
+		return;
+	}
+	if (c->up.state != KH_UP_READY || !c->ex->resp_head_done) {
+		kh_fmt(detail, sizeof detail, "%s:%u did not %s within the timeout", c->up.host,
+		       c->up.port,
+		       c->up.state != KH_UP_READY ? "accept the connection" : "respond");
+		kh_conn_fail(c, 504, "upstream_timeout", detail);
+		return;
+	}
+	kh_conn_audit(c, c->ex, "error", "idle_timeout", "no data moved within timeouts.idle");
+	kh_conn_close(c);
+}
+
+/* Between exchanges the client is awaited; with a request out, the upstream. */
+static enum kh_proto_wait h1_waiting(const struct kh_conn *c)
+{
+	if (!c->ex->active)
+		return KH_PROTO_WAIT_CLIENT;
+	if (kh_buf_len(&c->uout) == 0 && !c->ex->resp_done)
+		return KH_PROTO_WAIT_UPSTREAM;
+	return KH_PROTO_WAIT_NONE;
+}
+
+static int h1_open(struct kh_conn *c)
+{
+	struct h1 *st = calloc(1, sizeof *st);
+
+	if (st == NULL)
+		return -1;
+	c->proto_state = st;
+	c->ex = &st->ex;
+	return 0;
+}
+
+static void h1_close(struct kh_conn *c)
+{
+	release_body_room(c);
+	kh_exchange_release(c->ex);
+}
+
+static void h1_free(struct kh_conn *c)
+{
+	free(c->proto_state);
+	c->proto_state = NULL;
+	c->ex = NULL;
+}
+
+const struct kh_proto_ops kh_relay_h1 = {
+	.name = "http/1.1",
+	.open = h1_open,
+	.step = h1_step,
+	.waiting = h1_waiting,
+	.deadline = h1_deadline,
+	.timeout = h1_timeout,
+	.close = h1_close,
+	.free = h1_free,
+};

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -24,41 +23,11 @@
 #include "proxy/conn.h"
 #include "base/log.h"
 #include "proxy/metrics.h"
+#include "proxy/relay.h"
 #include "proxy/upool.h"
 
 #define ACCEPT_BATCH                  64
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-
-struct kh_policy *kh_shared_policy(struct kh_shared *sh)
-{
-	struct kh_policy *p;
-
-	pthread_mutex_lock(&sh->policy_lock);
-	p = kh_policy_ref(sh->policy);
-	pthread_mutex_unlock(&sh->policy_lock);
-	return p;
-}
-
-void kh_shared_set_policy(struct kh_shared *sh, struct kh_policy *p)
-{
-	struct kh_policy *old;
-
-	pthread_mutex_lock(&sh->policy_lock);
-	old = sh->policy;
-	p->generation = atomic_load(&sh->policy_gen) + 1;
-	sh->policy = p;
-	atomic_store(&sh->policy_gen, p->generation);
-	pthread_mutex_unlock(&sh->policy_lock);
-	kh_policy_unref(old); /* connections still holding it keep it alive */
-}
-
-void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held)
-{
-	if ((*held)->generation == atomic_load(&sh->policy_gen))
-		return;
-	kh_policy_unref(*held);
-	*held = kh_shared_policy(sh);
-}
 
 /* A client hammering a full daemon is folded like any refusal (auditgate.h). */
 static void audit_refused(struct kh_worker *w, const struct sockaddr_storage *peer,
@@ -78,7 +47,7 @@ static void audit_refused(struct kh_worker *w, const struct sockaddr_storage *pe
 	else
 		snprintf(client, sizeof client, "unix");
 	if (!kh_auditgate_write(&r, client))
-		kh_worker_audit_folded(w);
+		kh_wctx_audit_folded(&w->cx);
 }
 
 /* Over max_connections: answer 503 without ever reading the request. */
@@ -152,11 +121,11 @@ static void watch_listeners(struct kh_worker *w, bool on)
 		if (io->fd < 0)
 			continue;
 		if (!on)
-			kh_loop_del(w->loop, io);
+			kh_loop_del(w->cx.loop, io);
 		else if (l->shared)
-			kh_loop_add_exclusive(w->loop, io);
+			kh_loop_add_exclusive(w->cx.loop, io);
 		else
-			kh_loop_add_listener(w->loop, io);
+			kh_loop_add_listener(w->cx.loop, io);
 	}
 }
 
@@ -167,7 +136,7 @@ static void resume_accepting(struct kh_timer *t)
 	w->accept_paused = false;
 	if (w->spare_fd < 0)
 		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!w->draining)
+	if (!w->cx.draining)
 		watch_listeners(w, true);
 }
 
@@ -181,26 +150,26 @@ static void pause_accepting(struct kh_worker *w)
 	w->accept_paused = true;
 	watch_listeners(w, false);
 	w->accept_pause.cb = resume_accepting;
-	kh_timer_after(w->loop, &w->accept_pause, KH_ACCEPT_PAUSE_MS);
+	kh_timer_after(w->cx.loop, &w->accept_pause, KH_ACCEPT_PAUSE_MS);
 }
 
 static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 		  enum kh_listen_kind kind)
 {
-	struct kh_policy *p = kh_shared_policy(w->sh);
+	struct kh_policy *p = kh_shared_policy(w->cx.sh);
 	size_t max = p->limits.max_connections;
 	int one = 1;
 
 	kh_policy_unref(p);
-	if (atomic_fetch_add(&w->sh->n_conns, 1) >= max) {
-		atomic_fetch_sub(&w->sh->n_conns, 1);
+	if (atomic_fetch_add(&w->cx.sh->n_conns, 1) >= max) {
+		atomic_fetch_sub(&w->cx.sh->n_conns, 1);
 		refuse_busy(fd, max);
 		audit_refused(w, peer, "too_many_connections", 503);
 		return;
 	}
 	if (peer->ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	kh_conn_accept(w, fd, (struct sockaddr *)peer, kind);
+	kh_conn_accept(&w->cx, fd, (struct sockaddr *)peer, kind, &kh_relay_h1);
 }
 
 static void on_accept(struct kh_io *io, uint32_t events)
@@ -208,7 +177,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 	struct kh_listener *l = (struct kh_listener *)io;
 
 	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH && !l->w->draining; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && !l->w->cx.draining; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;
 		int fd = accept4(io->fd, (struct sockaddr *)&peer, &len,
@@ -224,7 +193,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 			if (shed_one(l->w, io->fd) != 0)
 				pause_accepting(l->w);
 		} else if (errno != EAGAIN) {
-			kh_warn("accept: %s", strerror(errno));
+			kh_warn("accept: %s", kh_strerror(errno));
 		}
 		return;
 	}
@@ -232,31 +201,17 @@ static void on_accept(struct kh_io *io, uint32_t events)
 
 static void close_listeners(struct kh_worker *w)
 {
-	kh_timer_cancel(w->loop, &w->accept_pause);
+	kh_timer_cancel(w->cx.loop, &w->accept_pause);
 	for (size_t i = 0; i < w->n_lis + KH_MAX_BRIDGES; i++) {
 		struct kh_listener *l = listener_at(w, i);
 
 		if (l->io.fd < 0)
 			continue;
-		kh_loop_del(w->loop, &l->io);
+		kh_loop_del(w->cx.loop, &l->io);
 		if (!l->shared)
 			close(l->io.fd);
 		l->io.fd = -1;
 	}
-}
-
-unsigned kh_shared_set_bridges(struct kh_shared *sh, const int *fds)
-{
-	unsigned gen;
-
-	pthread_mutex_lock(&sh->bridge_lock);
-	memcpy(sh->bridge_fds, fds, sizeof sh->bridge_fds);
-	gen = atomic_load(&sh->bridge_gen) + 1;
-	if (gen == 0) /* 0 means "never set" */
-		gen = 1;
-	atomic_store(&sh->bridge_gen, gen);
-	pthread_mutex_unlock(&sh->bridge_lock);
-	return gen;
 }
 
 bool kh_worker_bridge_acked(const struct kh_worker *w, unsigned gen)
@@ -270,25 +225,25 @@ bool kh_worker_bridge_acked(const struct kh_worker *w, unsigned gen)
  * paused nothing is watched; resume_accepting watches the new ones. */
 static void sync_bridges(struct kh_worker *w)
 {
-	unsigned gen = atomic_load(&w->sh->bridge_gen);
+	unsigned gen = atomic_load(&w->cx.sh->bridge_gen);
 	int fds[KH_MAX_BRIDGES];
 
 	if (gen == 0 || gen == atomic_load(&w->bridge_ack))
 		return;
-	pthread_mutex_lock(&w->sh->bridge_lock);
-	memcpy(fds, w->sh->bridge_fds, sizeof fds);
-	gen = atomic_load(&w->sh->bridge_gen);
-	pthread_mutex_unlock(&w->sh->bridge_lock);
+	pthread_mutex_lock(&w->cx.sh->bridge_lock);
+	memcpy(fds, w->cx.sh->bridge_fds, sizeof fds);
+	gen = atomic_load(&w->cx.sh->bridge_gen);
+	pthread_mutex_unlock(&w->cx.sh->bridge_lock);
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++) {
 		struct kh_listener *l = &w->bridge[i];
 
 		if (l->io.fd == fds[i])
 			continue;
 		if (l->io.fd >= 0)
-			kh_loop_del(w->loop, &l->io);
-		l->io.fd = w->draining ? -1 : fds[i];
+			kh_loop_del(w->cx.loop, &l->io);
+		l->io.fd = w->cx.draining ? -1 : fds[i];
 		if (l->io.fd >= 0 && !w->accept_paused)
-			kh_loop_add_exclusive(w->loop, &l->io);
+			kh_loop_add_exclusive(w->cx.loop, &l->io);
 	}
 	atomic_store(&w->bridge_ack, gen);
 }
@@ -303,8 +258,8 @@ int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind
 	l->io.cb = on_accept;
 	l->w = w;
 	l->shared = true;
-	if (kh_loop_add_exclusive(w->loop, &l->io) != 0) {
-		kh_err_set(err, "cannot watch the Unix socket: %s", strerror(errno));
+	if (kh_loop_add_exclusive(w->cx.loop, &l->io) != 0) {
+		kh_err_set(err, "cannot watch the Unix socket: %s", kh_strerror(errno));
 		return -1;
 	}
 	w->n_lis++;
@@ -313,7 +268,7 @@ int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind
 
 static void close_all(struct kh_worker *w, bool idle_only)
 {
-	struct kh_conn *c = w->conns;
+	struct kh_conn *c = w->cx.conns;
 
 	while (c != NULL) {
 		struct kh_conn *next = c->next;
@@ -332,66 +287,20 @@ static void idle_hook(void *arg)
 	struct kh_worker *w = arg;
 
 	sync_bridges(w);
-	if (!atomic_load(&w->sh->stopping))
+	if (!atomic_load(&w->cx.sh->stopping))
 		return;
-	if (!w->draining) {
-		w->draining = true;
+	if (!w->cx.draining) {
+		w->cx.draining = true;
 		close_listeners(w);
 		close_all(w, true);
-		kh_upool_clear(w->upool);
+		kh_upool_clear(w->cx.upool);
 	}
-	if (w->n_conns > 0 && kh_mono_ms() >= w->sh->stop_deadline_ms) {
-		kh_warn("shutdown grace period over: closing %zu connection(s)", w->n_conns);
+	if (w->cx.n_conns > 0 && kh_mono_ms() >= w->cx.sh->stop_deadline_ms) {
+		kh_warn("shutdown grace period over: closing %zu connection(s)", w->cx.n_conns);
 		close_all(w, false);
 	}
-	if (w->n_conns == 0)
-		kh_loop_stop(w->loop);
-}
-
-/* malloc_trim walks every thread's heap under that heap's lock: ~7 ms with
- * 10,000 connections' worth (0.1 ms with few), during which a worker that
- * allocates waits. So it runs only when no worker has had a handshake or a
- * close for KH_TRIM_QUIET_MS, in one worker at a time, and not again before
- * KH_TRIM_SPACING times its own duration: at most ~1% of the time. */
-static void trim_heap(struct kh_timer *t)
-{
-	struct kh_worker *w = container_of(t, struct kh_worker, trim);
-	struct kh_shared *sh = w->sh;
-	uint64_t now = kh_loop_now(w->loop), start;
-	uint64_t quiet_at = atomic_load(&sh->last_churn_ms) + KH_TRIM_QUIET_MS;
-	uint_fast64_t next = atomic_load(&sh->next_trim_ms);
-
-	if (now < quiet_at || now < next) { /* busy elsewhere, or too soon: look again then */
-		if (next != UINT64_MAX)
-			kh_timer_after(w->loop, t, (now < quiet_at ? quiet_at : next) - now);
-		return;
-	}
-	/* The winner trims for every worker; a loser's freed memory is in it. */
-	if (!atomic_compare_exchange_strong(&sh->next_trim_ms, &next, UINT64_MAX))
-		return;
-	start = kh_mono_us();
-	malloc_trim(0);
-	atomic_store(&sh->next_trim_ms, now + (kh_mono_us() - start) * KH_TRIM_SPACING / 1000);
-}
-
-/* A refusal folded by any worker gets its fold record when its window ends:
- * the worker that folded it keeps a timer while any is pending. */
-static void audit_fold_due(struct kh_timer *t)
-{
-	struct kh_worker *w = container_of(t, struct kh_worker, audit_fold);
-	uint64_t next = kh_auditgate_tick(), now = kh_loop_now(w->loop);
-
-	if (next != 0)
-		kh_timer_after(w->loop, t, next > now ? next - now : 1);
-}
-
-void kh_worker_audit_folded(struct kh_worker *w)
-{
-	uint64_t due = kh_auditgate_next_due(), now = kh_loop_now(w->loop);
-
-	if (due == 0 || (w->audit_fold.deadline != 0 && w->audit_fold.deadline <= due))
-		return;
-	kh_timer_after(w->loop, &w->audit_fold, due > now ? due - now : 1);
+	if (w->cx.n_conns == 0)
+		kh_loop_stop(w->cx.loop);
 }
 
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
@@ -399,14 +308,8 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 {
 	memset(w, 0, sizeof *w);
 	w->id = id;
-	w->sh = sh;
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	w->hdrs = calloc(KH_MAX_HEADERS_CEIL, sizeof *w->hdrs);
-	w->loop = kh_loop_new(err);
-	w->trim.cb = trim_heap;
-	w->audit_fold.cb = audit_fold_due;
-	w->upool = w->loop ? kh_upool_new(w->loop) : NULL;
-	if (w->loop == NULL || w->hdrs == NULL || w->upool == NULL) {
+	if (kh_wctx_init(&w->cx, sh, err) != 0) {
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;
 	}
@@ -420,22 +323,13 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 		w->lis[i].io.cb = on_accept;
 		w->lis[i].w = w;
 		w->n_lis++;
-		if (kh_loop_add_listener(w->loop, &w->lis[i].io) != 0) {
-			kh_err_set(err, "cannot watch listening socket: %s", strerror(errno));
+		if (kh_loop_add_listener(w->cx.loop, &w->lis[i].io) != 0) {
+			kh_err_set(err, "cannot watch listening socket: %s", kh_strerror(errno));
 			return -1;
 		}
 	}
-	kh_loop_set_idle_hook(w->loop, idle_hook, w);
+	kh_loop_set_idle_hook(w->cx.loop, idle_hook, w);
 	return 0;
-}
-
-void kh_worker_note_churn(struct kh_worker *w)
-{
-	uint64_t now = kh_loop_now(w->loop);
-
-	if (atomic_load_explicit(&w->sh->last_churn_ms, memory_order_relaxed) != now)
-		atomic_store_explicit(&w->sh->last_churn_ms, now, memory_order_relaxed);
-	kh_timer_after(w->loop, &w->trim, KH_TRIM_QUIET_MS); /* pushed back while busy */
 }
 
 static void *thread_main(void *arg)
@@ -444,9 +338,9 @@ static void *thread_main(void *arg)
 
 	kh_metrics_thread_init(w->id);
 	if (kh_audit_batch_begin() == 0)
-		kh_loop_set_wait_hook(w->loop, kh_audit_flush);
+		kh_loop_set_wait_hook(w->cx.loop, kh_audit_flush);
 	sync_bridges(w); /* the idle hook runs only after the first wait */
-	kh_loop_run(w->loop);
+	kh_loop_run(w->cx.loop);
 	kh_audit_batch_end();
 	return NULL;
 }
@@ -462,7 +356,7 @@ int kh_worker_start(struct kh_worker *w, struct kh_err *err)
 
 void kh_worker_wake(struct kh_worker *w)
 {
-	kh_loop_wake(w->loop);
+	kh_loop_wake(w->cx.loop);
 }
 
 void kh_worker_join(struct kh_worker *w)
@@ -470,9 +364,7 @@ void kh_worker_join(struct kh_worker *w)
 	pthread_join(w->thread, NULL);
 	close_listeners(w);
 	close_all(w, false);
-	kh_upool_free(w->upool);
-	kh_loop_free(w->loop);
-	free(w->hdrs);
+	kh_wctx_free(&w->cx);
 	if (w->spare_fd >= 0)
 		close(w->spare_fd);
 }

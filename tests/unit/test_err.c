@@ -1,4 +1,6 @@
-/* kh_err and kh_strerror. */
+/* kh_err and kh_strerror: set, prefix (the new context kept when the
+ * whole does not fit), clear, NULL allowed; kh_fmt never overflowing and
+ * saying what it wrote; strerror texts in buffers of their own. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,10 +40,65 @@ static void err_prefix_and_clear(void)
 	CHECK_STR(e.msg, "");
 }
 
+static void set_prefix_clear(void)
+{
+	struct kh_err e = { "" };
+	char big[2 * KH_ERR_MAX];
+
+	kh_err_set(&e, "cannot open %s: %s", "ca.key", "denied");
+	CHECK_STR(e.msg, "cannot open ca.key: denied");
+	kh_err_prefix(&e, "loading %d", 2);
+	CHECK_STR(e.msg, "loading 2: cannot open ca.key: denied");
+	kh_err_clear(&e);
+	CHECK_STR(e.msg, "");
+	kh_err_set(NULL, "x");
+	kh_err_prefix(NULL, "x");
+	kh_err_clear(NULL);
+
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	kh_err_set(&e, "%s", big);
+	CHECK_INT(strlen(e.msg), KH_ERR_MAX - 1);
+	/* the whole does not fit: the new context stays, the old tail goes */
+	kh_err_set(&e, "%s", big);
+	kh_err_prefix(&e, "context");
+	CHECK(strncmp(e.msg, "context: aaa", 12) == 0);
+	CHECK_INT(strlen(e.msg), KH_ERR_MAX - 1);
+	big[KH_ERR_MAX + 10] = '\0';
+	kh_err_set(&e, "old");
+	kh_err_prefix(&e, "%s", big);
+	CHECK_INT(strlen(e.msg), KH_ERR_MAX - 1);
+	CHECK(strchr(e.msg, ':') == NULL);
+}
+
+static void fmt(void)
+{
+	char out[8];
+
+	CHECK_INT(kh_fmt(out, sizeof out, "%s", "abc"), 3);
+	CHECK_STR(out, "abc");
+	CHECK_INT(kh_fmt(out, sizeof out, "%s", "abcdefghij"), 7);
+	CHECK_STR(out, "abcdefg");
+	CHECK_INT(kh_fmt(out, 1, "%s", "abc"), 0);
+	CHECK_STR(out, "");
+	out[0] = 'z';
+	CHECK_INT(kh_fmt(out, 0, "%s", "abc"), 0);
+	CHECK(out[0] == 'z'); /* nothing written */
+	/* appending in a loop stays in bounds */
+	size_t n = 0;
+
+	for (int i = 0; i < 10; i++)
+		n += kh_fmt(out + n, sizeof out - n, "%d,", i);
+	CHECK_INT(n, 7);
+	CHECK_STR(out, "0,1,2,3");
+}
+
 int main(void)
 {
 	RUN(strerror_texts);
 	RUN(strerror_buffers_are_separate);
 	RUN(err_prefix_and_clear);
+	RUN(set_prefix_clear);
+	RUN(fmt);
 	TAP_DONE();
 }
