@@ -2,13 +2,17 @@
 #
 #   make deps      install missing Debian packages (build, tests, benchmarks)
 #   make           build/keyhole
-#   make test      unit + integration tests; last line "N passed, N failed"
-#   make asan      the whole suite built with ASan+UBSan (build/asan)
+#   make test      unit tests, then the black-box suites (tests/integration and
+#                  tests/attack) in parallel (pytest-xdist, KH_TEST_WORKERS), the
+#                  few marked serial alone after them; last line "N passed, N failed"
+#   make unit-asan the unit tests built with ASan+UBSan (build/asan); part of CI
+#   make asan      the whole suite built with ASan+UBSan (build/asan); not in CI
 #   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
 #   make fuzz-short  every harness FUZZ_SHORT_SECONDS (default 30), FUZZ_JOBS at a time (CI)
 #   make run       build, then run the daemon in the foreground
 #   make install   binary, man page, bash/zsh completion; PREFIX=/usr/local, DESTDIR
-#   make lint      banned-function check + cppcheck
+#   make lint      include directions, banned functions, clang-format, cppcheck
+#   .ci/run        CI: deps, lint, test, unit-asan, fuzz-short, in that order
 #   make format    clang-format the C sources
 #   make bench     side-by-side benchmark against peers (not part of test)
 
@@ -67,7 +71,7 @@ FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
 	-iquote src -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 
-.PHONY: all deps deps-build deps-test test unit integration asan fuzz fuzz-short run install uninstall clean format lint bench
+.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench
 
 all: $(BIN)
 
@@ -114,6 +118,13 @@ asan: deps-test
 		build/asan/keyhole $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		scripts/run-tests.sh build/asan
+
+# Only the unit tests under ASan+UBSan (CI runs this; make asan runs everything).
+unit-asan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=$${ASAN_CC:-clang} \
+		$(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		scripts/run-tests.sh --unit-only build/asan
 
 # libFuzzer needs clang. Each harness runs on a scratch copy of its seed corpus.
 $(FUZZ_DIR)/obj/%.o: src/%.c

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs the unit tests (TAP binaries under BUILD/tests) and the black-box
-# integration tests (pytest, tests/integration) against BUILD/keyhole, then
-# prints one summary line "N passed, N failed". Exit status is non-zero if
+# suites (pytest: tests/integration and tests/attack) against BUILD/keyhole,
+# then prints one summary line "N passed, N failed". Exit status is non-zero if
 # anything failed.
 #   scripts/run-tests.sh [--unit-only|--integration-only] BUILD
+# The black-box tests run in parallel with pytest-xdist: KH_TEST_WORKERS
+# processes (default: twice the CPUs, at most 8, as most of a test's time is
+# spent waiting on its daemon and upstreams); KH_TEST_WORKERS=0 runs them in
+# one process. PYTEST_ARGS is passed on to pytest.
 set -u
 mode=all
 case "${1:-}" in
@@ -38,13 +42,33 @@ if [ "$mode" != unit ]; then
   py=/usr/bin/python3
   [ -x "$py" ] || py=python3
   mkdir -p "$build"
-  # Two suites, one pytest run each (each has its own conftest.py):
-  # tests/integration (features) and tests/attack (a hostile sandbox's attempts).
-  for suite in integration attack; do
-    junit="$build/pytest-junit-$suite.xml"
+  # Two suites, tests/integration (features) and tests/attack (a hostile
+  # sandbox's attempts), each with its own conftest.py, in one pytest run so
+  # that the workers share the load to the end. Tests that must stay on one
+  # worker carry an xdist_group mark (--dist loadgroup).
+  par=()
+  workers=${KH_TEST_WORKERS:-$(( $(nproc) * 2 > 8 ? 8 : $(nproc) * 2 ))}
+  if [ "$workers" -gt 0 ]; then
+    if "$py" -c 'import xdist' 2>/dev/null; then
+      par=(-n "$workers" --dist loadgroup)
+    else
+      echo "pytest-xdist not installed (make deps-test): black-box tests run one at a time"
+    fi
+  fi
+  # In parallel: everything but the tests marked serial (they measure the
+  # daemon's own memory), which then run alone. In one process: all at once.
+  runs=(all)
+  [ ${#par[@]} -gt 0 ] && runs=(parallel serial)
+  for run in "${runs[@]}"; do
+    junit="$build/pytest-junit-$run.xml"
     rm -f "$junit"
-    KEYHOLE_BIN="$root/$build/keyhole" "$py" -m pytest -p no:cacheprovider -q -rs \
-      --junitxml="$junit" "$root/tests/$suite" ${PYTEST_ARGS:-}
+    case $run in
+      parallel) sel=("${par[@]}" -m "not serial") ;;
+      serial) sel=(-m serial) ;;
+      *) sel=() ;;
+    esac
+    KEYHOLE_BIN="$root/$build/keyhole" "$py" -m pytest -p no:cacheprovider -q -rs "${sel[@]}" \
+      --junitxml="$junit" "$root/tests/integration" "$root/tests/attack" ${PYTEST_ARGS:-}
     if [ -f "$junit" ]; then
       read -r p f s < <("$py" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -58,7 +82,7 @@ PY
 )
       passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
     else
-      echo "FAIL $suite: pytest produced no report"; failed=$((failed + 1))
+      echo "FAIL black-box suites ($run): pytest produced no report"; failed=$((failed + 1))
     fi
   done
 fi

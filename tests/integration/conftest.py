@@ -20,6 +20,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIG_SIZE = 100 * MB
 
 
+def pytest_configure(config):
+    # scripts/run-tests.sh runs the suites in parallel (pytest-xdist), then the
+    # tests marked serial one at a time on their own: they measure the daemon's
+    # own memory, which other tests' load on the machine would distort.
+    config.addinivalue_line("markers", "serial: measures the daemon itself; runs alone, "
+                            "after the parallel tests (scripts/run-tests.sh)")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -21,6 +21,11 @@ N = 300
 SANITIZED = "ASAN_OPTIONS" in os.environ
 
 
+# RSS after a burst depends on how the burst's allocations interleave: with other
+# tests loading the machine the daemon reuses more of its freed memory and the
+# burst's growth shrinks below what can be measured (seen at 1.2-1.7 MiB with
+# 4 parallel workers), so this test runs alone (scripts/run-tests.sh).
+@pytest.mark.serial
 @pytest.mark.skipif(SANITIZED, reason="ASan's quarantine keeps freed memory: RSS says nothing")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_burst_memory_is_returned(start_keyhole, echo, token, workers):
