@@ -69,7 +69,7 @@ FUZZ_DIR := build/fuzz
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
-	-iquote src -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+	-iquote src -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
 
 .PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench
 
