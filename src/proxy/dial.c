@@ -22,6 +22,15 @@
 #include "proxy/upool.h"
 #include "tls/tlsctx.h"
 
+/* Ends the dial: the policy was lent for the dial only, so it is forgotten
+ * before the owner (which may drop it once told) hears the outcome. */
+static void report(struct kh_upstream *up, bool ok, int status, const char *reason,
+		   const char *detail)
+{
+	up->policy = NULL;
+	up->ops->done(up, ok, status, reason, detail);
+}
+
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
 {
 	if (ss->ss_family == AF_INET)
@@ -123,10 +132,10 @@ static void connect_next(struct kh_upstream *up)
 		       up->port, kh_strerror(errno));
 	}
 	if (!denied.admitted && up->last_error[0] == '\0')
-		up->ops->done(up, false, denied.status, denied.reason, denied.detail);
+		report(up, false, denied.status, denied.reason, denied.detail);
 	else
-		up->ops->done(up, false, 502, "upstream_connect_failed",
-			      up->last_error[0] ? up->last_error : "no address to connect to");
+		report(up, false, 502, "upstream_connect_failed",
+		       up->last_error[0] ? up->last_error : "no address to connect to");
 }
 
 /* The answer (from DNS or the cache) is in: connect, or say why not. */
@@ -136,7 +145,7 @@ static void use_answer(struct kh_upstream *up, const struct kh_dns_answer *a)
 
 	if (a->error != NULL) {
 		kh_fmt(detail, sizeof detail, "cannot resolve %s: %s", up->host, a->error);
-		up->ops->done(up, false, 502, "dns_failed", detail);
+		report(up, false, 502, "dns_failed", detail);
 		return;
 	}
 	memcpy(up->addrs, a->addrs, sizeof up->addrs);
@@ -166,7 +175,7 @@ static void start_lookup(struct kh_upstream *up)
 	char detail[KH_DETAIL_MAX];
 
 	if (job == NULL) {
-		up->ops->done(up, false, 502, "dns_failed", "out of memory");
+		report(up, false, 502, "dns_failed", "out of memory");
 		return;
 	}
 	job->task.cb = resolved;
@@ -187,11 +196,11 @@ static void start_lookup(struct kh_upstream *up)
 		       "this client already has %d name lookups waiting (and %d running); retry "
 		       "when some have finished",
 		       KH_RESOLVER_SOURCE_QUEUE, KH_RESOLVER_SOURCE_RUNNING);
-		up->ops->done(up, false, 429, "dns_busy", detail);
+		report(up, false, 429, "dns_busy", detail);
 		break;
 	default:
-		up->ops->done(up, false, 503, "dns_busy",
-			      "too many name lookups in progress; retry shortly");
+		report(up, false, 503, "dns_busy",
+		       "too many name lookups in progress; retry shortly");
 		break;
 	}
 	free(job);
@@ -222,10 +231,12 @@ void kh_dial_park(struct kh_upstream *up)
 	close_upstream(up); /* the socket is the pool's now: this only resets state */
 }
 
-bool kh_dial_matches(const struct kh_upstream *up, const char *host, uint16_t port, bool tls)
+bool kh_dial_matches(const struct kh_upstream *up, const struct kh_policy *policy, const char *host,
+		     uint16_t port, bool tls)
 {
 	return up->state == KH_UP_READY && !up->ep.eof && !up->ep.failed && up->tls == tls &&
-	       up->dest_port == port && strcmp(up->host, host) == 0;
+	       up->dest_port == port && up->generation == policy->generation &&
+	       strcmp(up->host, host) == 0;
 }
 
 /* A parked connection to the same place, if the pool has one. */
@@ -237,7 +248,7 @@ static bool take_parked(struct kh_upstream *up)
 		return false;
 	up->state = KH_UP_READY;
 	up->used = true;
-	up->ops->done(up, true, 0, NULL, NULL);
+	report(up, true, 0, NULL, NULL);
 	return true;
 }
 
@@ -301,12 +312,12 @@ static bool finish_connect(struct kh_upstream *up)
 	if (!up->tls) {
 		up->state = KH_UP_READY;
 		kh_metrics_since(KH_HIST_UPSTREAM_DIAL, up->start_ms, kh_loop_now(up->cx->loop));
-		up->ops->done(up, true, 0, NULL, NULL);
+		report(up, true, 0, NULL, NULL);
 		return true;
 	}
 	up->ep.ssl = kh_tls_client_ssl(up->policy->client_ctx, up->ep.io.fd, up->host, up->is_ip);
 	if (up->ep.ssl == NULL) {
-		up->ops->done(up, false, 502, "upstream_tls_failed", "cannot set up TLS");
+		report(up, false, 502, "upstream_tls_failed", "cannot set up TLS");
 		return true;
 	}
 	kh_ep_attach_ssl(&up->ep, up->ep.ssl);
@@ -330,12 +341,12 @@ static bool finish_handshake(struct kh_upstream *up)
 		kh_tls_describe_failure(up->ep.ssl, why, sizeof why);
 		kh_fmt(detail, sizeof detail, "%s:%u: %s", up->host, up->port, why);
 		kh_ep_close(up->cx->loop, &up->ep);
-		up->ops->done(up, false, 502, "upstream_tls_failed", detail);
+		report(up, false, 502, "upstream_tls_failed", detail);
 		return true;
 	}
 	up->state = KH_UP_READY;
 	kh_metrics_since(KH_HIST_UPSTREAM_DIAL, up->start_ms, kh_loop_now(up->cx->loop));
-	up->ops->done(up, true, 0, NULL, NULL);
+	report(up, true, 0, NULL, NULL);
 	return true;
 }
 

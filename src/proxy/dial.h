@@ -70,7 +70,8 @@ struct kh_upstream {
 	/* given by the owner */
 	const struct kh_upstream_ops *ops;
 	struct kh_wctx *cx;
-	struct kh_policy *policy; /* the dial's; the owner keeps it alive until done */
+	struct kh_policy *policy; /* lent for the dial: the owner keeps it alive until done, */
+	/* and it is NULL again before done is called */
 	struct kh_buf *in, *out; /* its bytes each way: emptied when its connection changes */
 };
 
@@ -91,8 +92,11 @@ bool kh_dial_step(struct kh_upstream *up);
 void kh_dial_reset(struct kh_upstream *up);
 
 /* Is up a ready connection to host:port with the same scheme, not seen to
- * close? (The next request can go out on it.) */
-bool kh_dial_matches(const struct kh_upstream *up, const char *host, uint16_t port, bool tls);
+ * close, dialed under this policy's generation? (The next request can go out
+ * on it. After a reload it is dialed again, so a new deny range or pin
+ * applies to a kept-alive connection too, as it does to the pool.) */
+bool kh_dial_matches(const struct kh_upstream *up, const struct kh_policy *policy, const char *host,
+		     uint16_t port, bool tls);
 
 /* Is up between exchanges, with nothing in flight or buffered either way,
  * so another client connection could use it next? The owner adds what only

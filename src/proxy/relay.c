@@ -290,7 +290,7 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 	kh_chunked_init(&c->ex->req_chunked, c->policy->limits.max_header_bytes);
 	kh_buf_consume(&c->cin, h->head_len);
 	c->phase_start_ms = kh_loop_now(c->cx->loop);
-	if (kh_dial_matches(&c->up, c->host, c->port, tls))
+	if (kh_dial_matches(&c->up, c->policy, c->host, c->port, tls))
 		c->ex->admitted = true; /* the head goes out on the connection it has */
 	else
 		kh_dial_start(&c->up, c->policy, c->host, c->port, tls, c->host_is_ip);

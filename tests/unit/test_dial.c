@@ -152,9 +152,15 @@ static void pinned_name_dials_then_pools(void)
 	CHECK_INT(a.done_calls, 1);
 	CHECK(a.ok);
 	CHECK(a.up.state == KH_UP_READY);
-	CHECK(kh_dial_matches(&a.up, "up.test", 80, false));
-	CHECK(!kh_dial_matches(&a.up, "up.test", 80, true));
-	CHECK(!kh_dial_matches(&a.up, "other.test", 80, false));
+	CHECK(a.up.policy == NULL); /* lent for the dial only */
+	CHECK(kh_dial_matches(&a.up, fw.sh.policy, "up.test", 80, false));
+	CHECK(!kh_dial_matches(&a.up, fw.sh.policy, "up.test", 80, true));
+	CHECK(!kh_dial_matches(&a.up, fw.sh.policy, "other.test", 80, false));
+	/* after a reload the kept connection is dialed again (new deny ranges
+	 * and pins apply to it too): a later generation does not match */
+	fw.sh.policy->generation++;
+	CHECK(!kh_dial_matches(&a.up, fw.sh.policy, "up.test", 80, false));
+	fw.sh.policy->generation--;
 	peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	CHECK(peer >= 0);
 	CHECK(kh_dial_clean(&a.up));
