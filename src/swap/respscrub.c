@@ -492,7 +492,9 @@ static bool plain_ended(const struct kh_rscrub *rs, const struct kh_buf *in)
 {
 	if (rs->dec == DEC_NONE)
 		return src_done(rs, in);
-	return rs->zlen == 0 && src_done(rs, in) && (rs->z_end || !rs->z_ready);
+	/* a kept header byte (inflate_more) is body still to decode */
+	return rs->zlen == 0 && rs->zhead_len == 0 && src_done(rs, in) &&
+	       (rs->z_end || !rs->z_ready);
 }
 
 /* --- the body we send --- */
