@@ -258,7 +258,7 @@ static void one_request_to_a_loopback_upstream(void)
 	if (setup() != 0)
 		return;
 	send_client("GET http://upstream.test/a?q=1 HTTP/1.1\r\nHost: upstream.test\r\n\r\n");
-	await("\r\n\r\n/a?q=1");
+	await("/a?q=1\r\n0\r\n\r\n"); /* relayed chunked, to its end */
 	CHECK(strncmp(cl.got, "HTTP/1.1 200 OK\r\n", 17) == 0);
 	CHECK(strstr(up.got, "GET /a?q=1 HTTP/1.1\r\n") == up.got); /* origin-form upstream */
 	CHECK_INT(up.accepted, 1);
