@@ -11,13 +11,8 @@ the reload request 2 is dialled again: 403 deny_cidr, or the pin's new address.
 The tests' default config denies only 127.0.0.2/32, so names pinned to
 127.0.0.1 reach the loopback upstreams until the reload adds that address.
 """
-import os
-import signal
-import time
-
 from helpers.checks import assert_keyhole_error, echoed
 from helpers.client import Conn, open_tunnel
-from helpers.keyhole import dump_yaml
 
 HOST = "other.test"   # a name on the test server certificate
 
@@ -27,24 +22,8 @@ def start(start_keyhole, pin):
                           "resolve": {HOST: pin, "api.openai.test": "127.0.0.1"}})
 
 
-def reload_with(kh, **changes):
-    """Edits config.yaml as the operator would and sends SIGHUP; waits for the
-    daemon to say the new policy is in force."""
-    cfg = dict(kh.config)
-    cfg.update(changes)
-    before = kh.stderr_text().count("reload: ok")
-    with open(os.path.join(kh.home, "config.yaml"), "w") as f:
-        f.write(dump_yaml(cfg))
-    kh.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while kh.stderr_text().count("reload: ok") <= before:
-        assert "reload failed" not in kh.stderr_text(), kh.stderr_text()[-2000:]
-        assert time.monotonic() < deadline, "reload did not finish"
-        time.sleep(0.02)
-
-
 def deny_loopback(kh):
-    reload_with(kh, upstream_deny_cidrs=["127.0.0.2/32", "127.0.0.1/32"])
+    kh.reload(upstream_deny_cidrs=["127.0.0.2/32", "127.0.0.1/32"])
 
 
 def assert_denied(kh, r, upstream):
@@ -84,7 +63,7 @@ def test_keepalive_follows_a_moved_pin(start_keyhole, make_upstream):
     with Conn.to_proxy(kh.port) as c:
         r = c.request("GET", f"http://{HOST}/one", HOST)
         assert r.status == 200 and echoed(r)["path"] == "/one", r.status
-        reload_with(kh, resolve={HOST: f"127.0.0.1:{new.port}",
+        kh.reload(resolve={HOST: f"127.0.0.1:{new.port}",
                                  "api.openai.test": "127.0.0.1"})
         r = c.request("GET", f"http://{HOST}/two", HOST)
         assert r.status == 200 and echoed(r)["path"] == "/two", r.status
