@@ -3,7 +3,9 @@
  * ops table) on a real event loop: a socket-pair client, a fake loopback
  * upstream that answers each request with its path, audit records captured
  * in a memfd. Covers one request, many exchanges on one connection
- * (keep-alive and pipelined), and a refused CONNECT. */
+ * (keep-alive and pipelined), a refused CONNECT, and that every plain entry
+ * (absolute-form, transparent Host, a pipelined or kept-alive request after
+ * a reload) reaches kh_admit / kh_admit_addr through conn and relay. */
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/un.h>
@@ -163,20 +165,28 @@ static struct fake_up up;
 static struct client cl;
 static int audit_fd = -1;
 
-static int setup(void)
+static uint16_t up_port;
+
+/* The tests' policy: upstream.test allowed and pinned to the fake upstream;
+ * hosts and deny list as given (a reload's policy differs in those only). */
+static struct kh_policy *policy_with(const char *hosts, const char *deny)
 {
 	char yaml[512];
-	uint16_t port = 0;
-	int lfd = fix_listen(&port), sv[2];
-	struct sockaddr_un peer = { .sun_family = AF_UNIX };
-	struct kh_policy *p;
 
 	snprintf(yaml, sizeof yaml,
-		 "extra_allowed_hosts: [upstream.test]\n"
-		 "upstream_deny_cidrs: [192.0.2.0/24]\n"
+		 "extra_allowed_hosts: [%s]\n"
+		 "upstream_deny_cidrs: [%s]\n"
 		 "resolve:\n  upstream.test: \"127.0.0.1:%u\"\n",
-		 port);
-	p = fix_policy(yaml);
+		 hosts, deny, up_port);
+	return fix_policy(yaml);
+}
+
+static int setup_kind(enum kh_listen_kind kind)
+{
+	int lfd = fix_listen(&up_port), sv[2];
+	struct sockaddr_un peer = { .sun_family = AF_UNIX };
+	struct kh_policy *p = policy_with("upstream.test", "192.0.2.0/24");
+
 	if (lfd < 0 || p == NULL || fix_worker_init(&fw, p) != 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
 		CHECK(0);
@@ -193,9 +203,14 @@ static int setup(void)
 	CHECK_INT(ftruncate(audit_fd, 0), 0); /* this test's records only */
 	CHECK_INT(lseek(audit_fd, 0, SEEK_SET), 0);
 	atomic_fetch_add(&fw.sh.n_conns, 1); /* what the worker does before accepting */
-	kh_conn_accept(&fw.cx, sv[0], (struct sockaddr *)&peer, KH_LISTEN_PROXY, &kh_relay_h1);
+	kh_conn_accept(&fw.cx, sv[0], (struct sockaddr *)&peer, kind, &kh_relay_h1);
 	CHECK_INT(fw.cx.n_conns, 1);
 	return 0;
+}
+
+static int setup(void)
+{
+	return setup_kind(KH_LISTEN_PROXY);
 }
 
 /* Closing the client ends the proxy connection; everything is freed. */
@@ -258,7 +273,7 @@ static void one_request_to_a_loopback_upstream(void)
 	if (setup() != 0)
 		return;
 	send_client("GET http://upstream.test/a?q=1 HTTP/1.1\r\nHost: upstream.test\r\n\r\n");
-	await("\r\n\r\n/a?q=1");
+	await("/a?q=1\r\n0\r\n\r\n"); /* relayed chunked, to its end */
 	CHECK(strncmp(cl.got, "HTTP/1.1 200 OK\r\n", 17) == 0);
 	CHECK(strstr(up.got, "GET /a?q=1 HTTP/1.1\r\n") == up.got); /* origin-form upstream */
 	CHECK_INT(up.accepted, 1);
@@ -317,6 +332,128 @@ static void connect_to_an_unlisted_host_is_refused(void)
 	teardown();
 }
 
+/* --- admission through conn and relay: every entry asks kh_admit --- */
+
+/* The client got one 403 with this reason, the connection closed, the
+ * upstream saw n_up requests and the audit log one deny with this reason. */
+static void check_refused(const char *reason, int n_up)
+{
+	char want[128];
+
+	fix_run(fw.cx.loop, &cl.eof, 5000); /* a refusal closes the connection */
+	CHECK(cl.eof);
+	CHECK_INT(count(cl.got, "HTTP/1.1 403 Forbidden\r\n"), 1);
+	snprintf(want, sizeof want, "X-Keyhole-Reason: %s\r\n", reason);
+	CHECK(strstr(cl.got, want) != NULL);
+	CHECK_INT(count(up.got, " HTTP/1.1\r\n"), n_up);
+	snprintf(want, sizeof want, "\"reason\":\"%s\"", reason);
+	CHECK_INT(count(audit_text(), want), 1);
+	CHECK_INT(count(audit_text(), "\"decision\":\"deny\""), 1);
+}
+
+static void absolute_form_to_an_unlisted_host_is_refused(void)
+{
+	if (setup() != 0)
+		return;
+	send_client("GET http://elsewhere.test/x HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n");
+	check_refused("host_not_allowed", 0);
+	CHECK_INT(up.accepted, 0);
+	CHECK(strstr(audit_text(), "\"host\":\"elsewhere.test\"") != NULL);
+	teardown();
+}
+
+static void absolute_form_with_a_token_in_the_host_is_refused(void)
+{
+	if (setup() != 0)
+		return;
+	send_client("GET http://" FIX_TOKEN ".upstream.test/x HTTP/1.1\r\n"
+		    "Host: upstream.test\r\n\r\n");
+	check_refused("token_leak_attempt", 0);
+	CHECK_INT(up.accepted, 0);
+	CHECK(strstr(cl.got, FIX_TOKEN) == NULL);
+	CHECK(strstr(audit_text(), FIX_TOKEN) == NULL);
+	teardown();
+}
+
+static void absolute_form_to_a_port_not_allowed_is_refused(void)
+{
+	if (setup() != 0)
+		return;
+	/* the pin would carry it to the fake upstream: only admission stops it */
+	send_client("GET http://upstream.test:8080/x HTTP/1.1\r\nHost: upstream.test:8080\r\n\r\n");
+	check_refused("port_not_allowed", 0);
+	CHECK_INT(up.accepted, 0);
+	teardown();
+}
+
+static void transparent_host_not_allowed_is_refused(void)
+{
+	if (setup_kind(KH_LISTEN_TRANSPARENT_HTTP) != 0)
+		return;
+	send_client("GET /x HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n");
+	check_refused("host_not_allowed", 0);
+	CHECK_INT(up.accepted, 0);
+	teardown();
+}
+
+static void transparent_host_allowed_goes_through(void)
+{
+	if (setup_kind(KH_LISTEN_TRANSPARENT_HTTP) != 0)
+		return;
+	send_client("GET /ok HTTP/1.1\r\nHost: upstream.test\r\n\r\n");
+	await("/ok\r\n0\r\n\r\n"); /* relayed chunked, to its end */
+	CHECK(strncmp(cl.got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	CHECK_INT(up.accepted, 1);
+	teardown();
+}
+
+static void second_pipelined_request_to_an_unlisted_host_is_refused(void)
+{
+	if (setup() != 0)
+		return;
+	send_client("GET http://upstream.test/one HTTP/1.1\r\nHost: upstream.test\r\n\r\n"
+		    "GET http://elsewhere.test/two HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n");
+	check_refused("host_not_allowed", 1);
+	CHECK(strncmp(cl.got, "HTTP/1.1 200 OK\r\n", 17) == 0); /* the first, answered first */
+	CHECK(strstr(cl.got, "/one") != NULL && strstr(cl.got, "/one") < strstr(cl.got, "403"));
+	CHECK(strstr(up.got, "/two") == NULL);
+	CHECK_INT(count(audit_text(), "\"decision\":\"allow\""), 1);
+	teardown();
+}
+
+/* A reload (the daemon's kh_shared_set_policy) applies to the next request
+ * on a kept-alive connection: its host is checked again, and so is the
+ * address the kept upstream was dialled to. */
+static void reload_refuses_the_next_request(const char *hosts, const char *deny, const char *reason)
+{
+	struct kh_policy *p;
+
+	if (setup() != 0)
+		return;
+	send_client("GET http://upstream.test/first HTTP/1.1\r\nHost: upstream.test\r\n\r\n");
+	await("/first\r\n0\r\n\r\n");
+	CHECK(strncmp(cl.got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	p = policy_with(hosts, deny);
+	CHECK(p != NULL);
+	if (p != NULL)
+		kh_shared_set_policy(&fw.sh, p);
+	send_client("GET http://upstream.test/second HTTP/1.1\r\nHost: upstream.test\r\n\r\n");
+	check_refused(reason, 1);
+	CHECK(strstr(up.got, "/second") == NULL);
+	CHECK_INT(up.accepted, 1);
+	teardown();
+}
+
+static void reload_removing_the_host_refuses_a_kept_alive_client(void)
+{
+	reload_refuses_the_next_request("other.test", "192.0.2.0/24", "host_not_allowed");
+}
+
+static void reload_denying_the_address_refuses_a_kept_alive_client(void)
+{
+	reload_refuses_the_next_request("upstream.test", "127.0.0.0/8", "deny_cidr");
+}
+
 int main(void)
 {
 	redacting = fix_policy("{}\n");
@@ -333,6 +470,14 @@ int main(void)
 	RUN(keepalive_exchanges_share_the_upstream);
 	RUN(pipelined_requests_answered_in_order);
 	RUN(connect_to_an_unlisted_host_is_refused);
+	RUN(absolute_form_to_an_unlisted_host_is_refused);
+	RUN(absolute_form_with_a_token_in_the_host_is_refused);
+	RUN(absolute_form_to_a_port_not_allowed_is_refused);
+	RUN(transparent_host_not_allowed_is_refused);
+	RUN(transparent_host_allowed_goes_through);
+	RUN(second_pipelined_request_to_an_unlisted_host_is_refused);
+	RUN(reload_removing_the_host_refuses_a_kept_alive_client);
+	RUN(reload_denying_the_address_refuses_a_kept_alive_client);
 	kh_audit_close();
 	kh_policy_unref(redacting);
 	TAP_DONE();

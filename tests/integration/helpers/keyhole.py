@@ -192,6 +192,19 @@ class Keyhole:
             self.proc.kill()
             self.proc.wait(5)
 
+    def reload(self, timeout=10.0, **changes):
+        """Edits config.yaml as an operator would (changes override keys of
+        self.config), sends SIGHUP and waits for the daemon's "reload: ok"."""
+        self.config = {**self.config, **changes}
+        before = self.stderr_text().count("reload: ok")
+        self.write_files()
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.stderr_text().count("reload: ok") <= before:
+            assert "reload failed" not in self.stderr_text(), self.stderr_text()[-2000:]
+            assert time.monotonic() < deadline, "reload did not finish"
+            time.sleep(0.02)
+
     # ---- logs --------------------------------------------------------------
     def stderr_text(self):
         try:
