@@ -124,6 +124,8 @@
 #define KH_BODYSHARE_KEY_MAX  80 /* "sandbox:<label>" or "addr:<ip>", with its NUL */
 
 /* --- connections and time (seconds unless noted) --- */
+#define KH_ACCEPT_BATCH              64 /* accepts per readiness event, so one listener cannot starve the loop */
+#define KH_SHED_REPORT_MS            10000 /* "connections shed" warned at most this often (ms) */
 #define KH_DEFAULT_MAX_CONNECTIONS   10000
 #define KH_MAX_CONNECTIONS_CEIL      1000000
 #define KH_DEFAULT_HANDSHAKE_TIMEOUT 10

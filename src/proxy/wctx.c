@@ -5,12 +5,11 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include "base/check.h"
 #include "base/clock.h"
 #include "base/kh_limits.h"
 #include "proxy/auditgate.h"
 #include "proxy/upool.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* malloc_trim walks every thread's heap under that heap's lock: ~7 ms with
  * 10,000 connections' worth (0.1 ms with few), during which a worker that

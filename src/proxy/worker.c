@@ -19,15 +19,13 @@
 #include "proxy/audit.h"
 #include "proxy/auditgate.h"
 #include "policy/cidr.h"
+#include "base/check.h"
 #include "base/clock.h"
 #include "proxy/conn.h"
 #include "base/log.h"
 #include "proxy/metrics.h"
 #include "proxy/relay.h"
 #include "proxy/upool.h"
-
-#define ACCEPT_BATCH                  64
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* A client hammering a full daemon is folded like any refusal (auditgate.h). */
 static void audit_refused(struct kh_worker *w, const struct sockaddr_storage *peer,
@@ -68,9 +66,7 @@ static void refuse_busy(int fd, size_t max)
 	close(fd);
 }
 
-#define SHED_REPORT_MS 10000
-
-/* Says so at most once per SHED_REPORT_MS for the whole process, with how
+/* Says so at most once per KH_SHED_REPORT_MS for the whole process, with how
  * many were shed meanwhile: a client retrying in a loop must not flood the log. */
 static void report_shed(void)
 {
@@ -78,7 +74,7 @@ static void report_shed(void)
 	uint64_t now = kh_mono_ms(), last = atomic_load(&last_ms);
 	uint64_t n = atomic_fetch_add(&shed, 1) + 1;
 
-	if (last != 0 && now - last < SHED_REPORT_MS)
+	if (last != 0 && now - last < KH_SHED_REPORT_MS)
 		return;
 	if (!atomic_compare_exchange_strong(&last_ms, &last, now))
 		return; /* another worker is reporting */
@@ -177,7 +173,7 @@ static void on_accept(struct kh_io *io, uint32_t events)
 	struct kh_listener *l = (struct kh_listener *)io;
 
 	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH && !l->w->cx.draining; i++) {
+	for (int i = 0; i < KH_ACCEPT_BATCH && !l->w->cx.draining; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;
 		int fd = accept4(io->fd, (struct sockaddr *)&peer, &len,
