@@ -1,4 +1,4 @@
-/* Confinement of the processes inside keyhole sandbox (see sandbox_confine.h).
+/* Confinement of the processes inside keyhole sandbox (see confine.h).
  * The order matters: the bounding set is emptied while CAP_SETPCAP is still
  * there, the ids are changed while CAP_SETUID/CAP_SETGID are, then the
  * remaining sets are cleared, no_new_privs set, and the filter loaded last so

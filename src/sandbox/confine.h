@@ -2,7 +2,7 @@
  * did not write: every capability (the bounding set too, so an exec cannot
  * bring one back), the chance to gain privileges (no_new_privs), the host
  * identity it started with (when told to become another uid), and the system
- * calls of sandbox_seccomp.h. Used by sandbox_init.c, in pid 1 and in the
+ * calls of seccomp.h. Used by init.c, in pid 1 and in the
  * command's process between fork and exec. */
 #ifndef KH_SANDBOX_CONFINE_H
 #define KH_SANDBOX_CONFINE_H

@@ -17,7 +17,7 @@
  * sandbox's user namespace to start the command as --uid/--gid (a host uid
  * that is not root). The command's process gives up every capability, sets
  * no_new_privs and loads the seccomp filter right before exec; pid 1 does the
- * same to itself once the command runs (sandbox_confine.h).
+ * same to itself once the command runs (confine.h).
  *
  * With --allow-host, only CONNECT to a matching host (proxy port) or a
  * ClientHello naming one (port 443) is relayed; plain HTTP is refused, since

@@ -1,14 +1,14 @@
 /* `keyhole sandbox -- CMD`: runs a command in new user, mount, pid, network,
  * ipc and uts namespaces built by bubblewrap, where the only network is
  * loopback and the only way out is keyhole. Started by root, the command runs
- * as KH_SANDBOX_UID, never as host root (sandbox_userns.h).
+ * as KH_SANDBOX_UID, never as host root (userns.h).
  *
  * Inside, `keyhole sandbox-init` is pid 1: it listens on 127.0.0.1:<port> and
  * relays each connection to the daemon's Unix socket (a path socket, so it
  * crosses network namespaces), runs the command, reaps, and exits with the
  * command's status. The root file system is read-only except the working
  * directory (or --workdir), where the paths that run code on the host later
- * stay read-only too (sandbox_workdir.h); /proc/sys is read-only; /tmp and
+ * stay read-only too (workdir.h); /proc/sys is read-only; /tmp and
  * /run are private; KEYHOLE_HOME is hidden under an empty
  * tmpfs; only ca.crt, the proxy socket and the keyhole binary are mounted in
  * under /run/keyhole. The command gets the same environment as a Docker
@@ -136,7 +136,7 @@ static int add_all(struct kh_argv *a, const char *const *v)
 }
 
 /* Root: bwrap makes the user namespace and waits on --userns-block-fd while
- * run_bwrap writes its maps (sandbox_userns.h); pid 1 may start the command
+ * run_bwrap writes its maps (userns.h); pid 1 may start the command
  * as another uid inside it. Anyone else: bwrap's own user namespace with the
  * caller's uid. pid 1 binds ports 443, 80 and 53 inside, then drops all
  * (but CAP_KILL, to pass signals on to a command of another uid). */

@@ -1,5 +1,5 @@
 /* keyhole sandbox: a command in namespaces whose only way out is keyhole.
- * sandbox.c launches it (outside); sandbox_init.c is pid 1 inside. */
+ * sandbox.c launches it (outside); init.c is pid 1 inside. */
 #ifndef KH_SANDBOX_H
 #define KH_SANDBOX_H
 

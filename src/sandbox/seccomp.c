@@ -1,4 +1,4 @@
-/* keyhole sandbox's seccomp filter (see sandbox_seccomp.h).
+/* keyhole sandbox's seccomp filter (see seccomp.h).
  *
  * A deny list over a default of "allow", as Flatpak and bubblewrap's examples
  * do, rather than Docker's allow list: the command is arbitrary software, and

@@ -1,5 +1,5 @@
 /* The root sandbox's user namespace and idmapped working directory (see
- * sandbox_userns.h). */
+ * userns.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>

@@ -1,5 +1,5 @@
 /* The writable directory of keyhole sandbox and what stays read-only in it
- * (see sandbox_workdir.h).
+ * (see workdir.h).
  *
  * The list follows the mandatory deny list of @anthropic-ai/sandbox-runtime:
  * shell startup files, .envrc (direnv), git's hooks, config, commondir and
