@@ -1,0 +1,320 @@
+/* Confinement of privilege-separated children (see confine.h).
+ *
+ * The order matters: ids first (setresuid needs CAP_SETUID, which the
+ * filter would then forbid), rlimits, no_new_privs (Landlock and an
+ * unprivileged seccomp load require it), Landlock, and the seccomp filter
+ * last, so every earlier step may still make the calls it needs. The
+ * no_new_privs and libseccomp use follow sandbox/confine.c and
+ * sandbox/seccomp.c; privsep/ sits below sandbox/ and so repeats the few
+ * lines rather than including them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/landlock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <seccomp.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "privsep/confine.h"
+
+/* Landlock rights by ABI, spelled out so an older linux/landlock.h still
+ * builds: FS rights 0..12 (ABI 1), REFER (2), TRUNCATE (3), IOCTL_DEV (5);
+ * NET_BIND_TCP|NET_CONNECT_TCP (4); abstract UNIX sockets and signals (6). */
+#define LL_FS_ABI1      ((1ULL << 13) - 1)
+#define LL_FS_REFER     (1ULL << 13)
+#define LL_FS_TRUNCATE  (1ULL << 14)
+#define LL_FS_IOCTL_DEV (1ULL << 15)
+#define LL_NET_TCP      ((1ULL << 0) | (1ULL << 1))
+#define LL_SCOPE_ALL    ((1ULL << 0) | (1ULL << 1))
+
+/* struct landlock_ruleset_attr as of ABI 6; the size passed is the ABI's. */
+struct ll_attr {
+	uint64_t fs, net, scoped;
+};
+
+/* The kernel's argument is 32 bits wide (int): compare only those. */
+#define LOW32 0xffffffffULL
+
+int kh_confine_landlock_abi(void)
+{
+#ifdef SYS_landlock_create_ruleset
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi > 0 ? (int)abi : 0;
+#else
+	return 0;
+#endif
+}
+
+static int drop_ids(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		    struct kh_err *err)
+{
+	uid_t ru, eu, su;
+
+	if (geteuid() != 0)
+		goto done; /* nothing to give up */
+	if (o->uid == 0 || o->gid == 0) {
+		kh_err_set(err, "confine: refusing to stay root; name an unprivileged user");
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setresgid(o->gid, o->gid, o->gid) != 0 ||
+	    setresuid(o->uid, o->uid, o->uid) != 0) {
+		kh_err_set(err, "confine: cannot become uid %u gid %u: %s", (unsigned)o->uid,
+			   (unsigned)o->gid, kh_strerror(errno));
+		return -1;
+	}
+	/* a partial switch would leave a way back to root */
+	if (getresuid(&ru, &eu, &su) != 0 || ru != o->uid || eu != o->uid || su != o->uid ||
+	    setuid(0) == 0) {
+		kh_err_set(err, "confine: uid %u did not stick", (unsigned)o->uid);
+		return -1;
+	}
+	r->uid_dropped = true;
+done:
+	r->uid = getuid();
+	r->gid = getgid();
+	return 0;
+}
+
+static int set_limit(int res, rlim_t v)
+{
+	struct rlimit l = { v, v };
+
+	return setrlimit(res, &l);
+}
+
+/* No core (the process holds session keys), no file growth, no new
+ * processes, no locked memory, a descriptor cap; not dumpable, so neither a
+ * core nor /proc/PID/mem of another process of the same uid reads it. */
+static int set_limits(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		      struct kh_err *err)
+{
+	if (o->nofile < 8) {
+		kh_err_set(err, "confine: a descriptor cap of %u is too small", o->nofile);
+		return -1;
+	}
+	if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_FSIZE, 0) != 0 ||
+	    set_limit(RLIMIT_NPROC, 0) != 0 || set_limit(RLIMIT_MEMLOCK, 0) != 0 ||
+	    set_limit(RLIMIT_NOFILE, o->nofile) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		kh_err_set(err, "confine: cannot set resource limits: %s", kh_strerror(errno));
+		return -1;
+	}
+	r->rlimits = true;
+	r->nofile = o->nofile;
+	return 0;
+}
+
+static int set_nnp(struct kh_confine_report *r, struct kh_err *err)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
+		kh_err_set(err, "confine: cannot set no_new_privs: %s", kh_strerror(errno));
+		return -1;
+	}
+	r->no_new_privs = true;
+	return 0;
+}
+
+/* A ruleset handling every right of the kernel's ABI and granting none: no
+ * path can be opened, no TCP port bound or connected, no abstract UNIX
+ * socket or process outside the domain reached. */
+static int set_landlock(const struct kh_confine_opts *o, struct kh_confine_report *r,
+			struct kh_err *err)
+{
+	int abi = kh_confine_landlock_abi();
+	struct ll_attr a = { LL_FS_ABI1, 0, 0 };
+	size_t size = sizeof a.fs;
+	int fd = -1, rc = -1;
+
+	if (abi <= 0) {
+		if (o->require_landlock)
+			kh_err_set(err, "confine: landlock is unavailable on this kernel");
+		return o->require_landlock ? -1 : 0;
+	}
+	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
+		(abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+	if (abi >= 4) {
+		a.net = LL_NET_TCP;
+		size = 2 * sizeof a.fs;
+	}
+	if (abi >= 6) {
+		a.scoped = LL_SCOPE_ALL;
+		size = sizeof a;
+	}
+	fd = (int)syscall(SYS_landlock_create_ruleset, &a, size, 0);
+	if (fd < 0 || syscall(SYS_landlock_restrict_self, fd, 0) != 0) {
+		kh_err_set(err, "confine: landlock (abi %d): %s", abi, kh_strerror(errno));
+		goto fail;
+	}
+	r->landlock_abi = abi;
+	rc = 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Calls a front makes on descriptors it already holds. Names libseccomp does
+ * not know on this architecture (accept, epoll_wait on arm64) are skipped. */
+static const char *const front_allowed[] = { "read",
+					     "write",
+					     "readv",
+					     "writev",
+					     "recvfrom",
+					     "recvmsg",
+					     "recvmmsg",
+					     "sendmsg",
+					     "sendmmsg",
+					     "accept4",
+					     "shutdown",
+					     "close",
+					     "epoll_create1",
+					     "epoll_ctl",
+					     "epoll_wait",
+					     "epoll_pwait",
+					     "epoll_pwait2",
+					     "eventfd2",
+					     "timerfd_create",
+					     "timerfd_settime",
+					     "timerfd_gettime",
+					     "clock_gettime",
+					     "clock_getres",
+					     "clock_nanosleep",
+					     "nanosleep",
+					     "gettimeofday",
+					     "getrandom",
+					     "brk",
+					     "mremap",
+					     "munmap",
+					     "madvise",
+					     "futex",
+					     "rt_sigaction",
+					     "rt_sigprocmask",
+					     "rt_sigreturn",
+					     "sigaltstack",
+					     "restart_syscall",
+					     "getpid",
+					     "gettid",
+					     "getuid",
+					     "geteuid",
+					     "getgid",
+					     "getegid",
+					     "getsockname",
+					     "getpeername",
+					     "getsockopt",
+					     "sched_yield",
+					     "exit",
+					     "exit_group",
+					     NULL };
+
+/* Path lookups fail with EACCES: OpenSSL and glibc probe files lazily, and a
+ * failed probe is harmless where a dead front is not. */
+static const char *const front_eacces[] = { "open",       "openat",     "openat2",    "creat",
+					    "access",     "faccessat",  "faccessat2", "stat",
+					    "lstat",      "newfstatat", "statx",      "readlink",
+					    "readlinkat", "fstat",      NULL };
+
+static int add_names(scmp_filter_ctx f, const char *const *names, uint32_t action)
+{
+	for (size_t i = 0; names[i] != NULL; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
+
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		if (seccomp_rule_add(f, action, nr, 0) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int allow_if(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare op, scmp_datum_t a,
+		    scmp_datum_t b)
+{
+	struct scmp_arg_cmp c = { arg, op, a, b };
+
+	return seccomp_rule_add_array(f, SCMP_ACT_ALLOW, nr, 1, &c);
+}
+
+/* Calls allowed only with some arguments: no executable memory (mappings
+ * were made before confinement), sendto only on a connected socket, socket
+ * options and fcntl commands a server loop uses, read-only getrlimit. */
+static int front_by_argument(scmp_filter_ctx f)
+{
+	static const int fcntl_cmds[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD };
+	int rc = 0;
+
+	rc |= allow_if(f, SCMP_SYS(mmap), 2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	rc |= allow_if(f, SCMP_SYS(mprotect), 2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	rc |= allow_if(f, SCMP_SYS(sendto), 4, SCMP_CMP_EQ, 0, 0);
+	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, SOL_SOCKET);
+	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, IPPROTO_TCP);
+	rc |= allow_if(f, SCMP_SYS(prlimit64), 2, SCMP_CMP_EQ, 0, 0);
+	for (size_t i = 0; i < sizeof fcntl_cmds / sizeof fcntl_cmds[0]; i++)
+		rc |= allow_if(f, SCMP_SYS(fcntl), 1, SCMP_CMP_MASKED_EQ, LOW32,
+			       (scmp_datum_t)fcntl_cmds[i]);
+	return rc != 0 ? -1 : 0;
+}
+
+/* Default: kill the whole process (execve, socket, connect, bind, clone,
+ * ptrace, kill and everything else unlisted), also for another ABI. */
+static scmp_filter_ctx front_filter(void)
+{
+	scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
+
+	if (f == NULL)
+		return NULL;
+	if (seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+	    add_names(f, front_allowed, SCMP_ACT_ALLOW) != 0 ||
+	    add_names(f, front_eacces, SCMP_ACT_ERRNO(EACCES)) != 0 || front_by_argument(f) != 0) {
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		       struct kh_err *err)
+{
+	scmp_filter_ctx f = o->role == KH_CONFINE_FRONT ? front_filter() : NULL;
+	int rc;
+
+	if (f == NULL) {
+		kh_err_set(err, "confine: cannot build the seccomp filter");
+		return -1;
+	}
+	rc = seccomp_load(f);
+	seccomp_release(f);
+	if (rc != 0) {
+		kh_err_set(err, "confine: cannot load the seccomp filter: %s",
+			   kh_strerror(rc < 0 ? -rc : EINVAL));
+		return -1;
+	}
+	r->seccomp = true;
+	return 0;
+}
+
+int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		     struct kh_err *err)
+{
+	*r = (struct kh_confine_report){ 0 };
+	if (drop_ids(o, r, err) != 0 || set_limits(o, r, err) != 0 || set_nnp(r, err) != 0 ||
+	    set_landlock(o, r, err) != 0 || set_seccomp(o, r, err) != 0)
+		return -1;
+	return 0;
+}
+
+const char *kh_confine_landlock_status(const struct kh_confine_report *r, char *buf, size_t len)
+{
+	if (r->landlock_abi <= 0)
+		kh_fmt(buf, len, "landlock: unavailable");
+	else
+		kh_fmt(buf, len, "landlock: abi %d", r->landlock_abi);
+	return buf;
+}

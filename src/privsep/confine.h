@@ -1,0 +1,51 @@
+/* Confinement of a privilege-separated child (docs/design/privsep.md,
+ * section 3): once a front worker holds its listeners and has initialised
+ * OpenSSL, it calls kh_confine_apply and from then on cannot open a path,
+ * start a program, create or connect a socket, or start a process. What was
+ * applied is written into a report for `keyhole status`. */
+#ifndef KH_PRIVSEP_CONFINE_H
+#define KH_PRIVSEP_CONFINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+
+enum kh_confine_role {
+	KH_CONFINE_FRONT, /* accepts on inherited listeners, parses hostile bytes */
+};
+
+struct kh_confine_opts {
+	enum kh_confine_role role;
+	uid_t uid; /* taken when started as root; must not be 0 then */
+	gid_t gid;
+	unsigned nofile; /* RLIMIT_NOFILE: its share of connections + slack */
+	bool require_landlock; /* a kernel without Landlock is an error, not a warning */
+};
+
+struct kh_confine_report {
+	bool rlimits; /* CORE, FSIZE, NPROC, MEMLOCK 0; NOFILE capped; not dumpable */
+	bool uid_dropped; /* started as root: now opts.uid/gid, no groups */
+	bool no_new_privs;
+	bool seccomp; /* the role's allowlist is loaded */
+	int landlock_abi; /* the ABI enforced; 0: unavailable on this kernel */
+	uid_t uid, gid; /* after confinement */
+	unsigned nofile;
+};
+
+/* The best Landlock ABI of the running kernel, 0 when it has none or it is
+ * disabled (ENOSYS, EOPNOTSUPP). Does not change the caller. */
+int kh_confine_landlock_abi(void);
+
+/* Confines the calling process (all of its threads must not exist yet: the
+ * filter is loaded for the calling thread only) for o->role, in this order:
+ * uid/gid when root, rlimits, no_new_privs, Landlock, seccomp. Fills *r as
+ * it goes, so on failure r says what is active. Irreversible. */
+int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		     struct kh_err *err);
+
+/* "landlock: abi N" or "landlock: unavailable", for status lines. */
+const char *kh_confine_landlock_status(const struct kh_confine_report *r, char *buf, size_t len);
+
+#endif
