@@ -21,7 +21,7 @@ static void samples(struct kh_chan_msg m[NSAMPLES])
 		m[i].stream = i == 0 ? 0 : 0x0102030405060708ull + (uint64_t)i;
 	}
 	m[0].u.hello = (struct kh_chan_hello){ KH_CHAN_VERSION, KH_CHAN_ROLE_FRONT, 7, 4096 };
-	m[1].u.open = (struct kh_chan_open){ .entry = 1, .tls = true, .lazy = false, .port = 443 };
+	m[1].u.open = (struct kh_chan_open){ .entry = 1, .tls = true, .lazy = true, .port = 443 };
 	SET(m[1].u.open.host, "api.example.com");
 	SET(m[1].u.open.label, "agent-1");
 	SET(m[1].u.open.source, "sandbox:agent-1");
@@ -273,9 +273,8 @@ static void refuses_bad_fields(void)
 	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
 	CHECK(strstr(err.msg, "port: 0 outside") != NULL);
 	CHECK_INT(kh_buf_len(&enc), 0);
-	PATCHED(&m[1], "\x01\x01\x00\xbb\x01", 5,
-		"entry: 5 outside"); /* entry 1, tls, !lazy, 443 */
-	PATCHED(&m[1], "\x01\x00\xbb\x01", 2, "tls: 2 is not 0 or 1");
+	PATCHED(&m[1], "\x01\x01\x01\xbb\x01", 5, "entry: 5 outside"); /* entry 1, tls, lazy, 443 */
+	PATCHED(&m[1], "\x01\x01\xbb\x01", 2, "tls: 2 is not 0 or 1");
 	PATCHED(&m[3], "\xf6\x01", 0x8f, "status: 399 outside"); /* 502 -> 0x018f */
 	PATCHED(&m[3], "\xf6\x01\x14", 0x2c, "status: 300 outside"); /* 0x012c */
 	t = m[4], t.u.req.body = KH_CHAN_BODY_CHUNKED;
