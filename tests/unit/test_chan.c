@@ -112,7 +112,8 @@ static size_t mkraw(uint16_t type, uint16_t flags, uint64_t stream, const void *
 		p[4 + i] = (uint8_t)(n >> (8 * i));
 	for (int i = 0; i < 8; i++)
 		p[8 + i] = (uint8_t)(stream >> (8 * i));
-	memcpy(p + KH_CHAN_HDR, pl, n);
+	if (n > 0)
+		memcpy(p + KH_CHAN_HDR, pl, n);
 	return KH_CHAN_HDR + n;
 }
 
