@@ -263,4 +263,11 @@
 #define KH_LG_IDLE_SETUP_CAP_MS (600u * 1000u) /* idle mode: bound on opening them all */
 #define KH_LG_READ_AHEAD_BUF    (128u << 10) /* TLS read buffer when streaming */
 
+/* --- the channel between processes (privsep/chan.c, issue 17) --- */
+#define KH_CHAN_HDR        16 /* u16 type, u16 flags, u32 len, u64 stream */
+#define KH_CHAN_FRAME_MAX  65536 /* payload bytes of one frame */
+#define KH_CHAN_REASON_MAX 48 /* a reason token ([a-z0-9_]), with its NUL */
+#define KH_CHAN_ADDR_MAX   48 /* a client address as text, with its NUL */
+#define KH_CHAN_NAMES_MAX  256 /* swapped header names, comma-separated, with its NUL */
+
 #endif
