@@ -18,6 +18,7 @@
 
 #include "secret/scrub.h"
 #include "fuzz_check.h"
+#include "scrub_reference.h"
 
 #define MAX_BODY 8192
 #define OUT_CAP  (MAX_BODY * 8 + 64)
@@ -28,37 +29,6 @@ static const char *const names[] = { "A_KEY", "B_KEY", "C_KEY" };
 
 static uint8_t ref[OUT_CAP], got[OUT_CAP], one[OUT_CAP];
 static size_t runs[MAX_BODY + 1][2]; /* literal stretches of ref: start, end */
-
-static size_t reference(const struct kh_scrub_set *s, const uint8_t *in, size_t n, size_t *n_runs)
-{
-	size_t o = 0, i = 0;
-
-	*n_runs = 0;
-	while (i < n) {
-		const struct kh_scrub_needle *best = NULL;
-
-		for (size_t k = 0; k < s->n; k++) {
-			const struct kh_scrub_needle *nd = &s->needles[k];
-
-			if (nd->len <= n - i && memcmp(in + i, nd->p, nd->len) == 0 &&
-			    (best == NULL || nd->len > best->len))
-				best = nd;
-		}
-		if (best == NULL) {
-			if (*n_runs == 0 || runs[*n_runs - 1][1] != o) {
-				runs[*n_runs][0] = o;
-				(*n_runs)++;
-			}
-			ref[o++] = in[i++];
-			runs[*n_runs - 1][1] = o;
-			continue;
-		}
-		memcpy(ref + o, best->rep, best->rep_len);
-		o += best->rep_len;
-		i += best->len;
-	}
-	return o;
-}
 
 static uint32_t next(uint32_t *seed)
 {
@@ -135,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (body_len > MAX_BODY)
 		body_len = MAX_BODY;
 	CHECK(kh_scrub_set_build(&set, sec, n_sec, &err) == 0);
-	rl = reference(&set, data + at, body_len, &n_runs);
+	rl = scrub_reference(&set, data + at, body_len, ref, runs, &n_runs);
 	gl = streamed(&set, data + at, body_len, seed);
 	CHECK(gl == rl && memcmp(got, ref, rl) == 0);
 	CHECK(kh_scrub_stream_init(&st, &set) == 0);
