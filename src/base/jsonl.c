@@ -108,6 +108,25 @@ static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
 	return need;
 }
 
+size_t kh_utf8_repair(char *s)
+{
+	size_t n = strlen(s), bad = 0, take;
+	unsigned char *u = (unsigned char *)s;
+	uint32_t cp;
+
+	for (size_t i = 0; i < n; i += take) {
+		take = 1;
+		if (u[i] < 0x80)
+			continue;
+		if ((take = utf8_len(u + i, n - i, &cp)) == 0) {
+			u[i] = '?';
+			take = 1;
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* Escape for one ASCII byte, or NULL if it is written as itself. */
 static const char *ascii_escape(unsigned char c, char tmp[8])
 {

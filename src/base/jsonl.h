@@ -55,4 +55,10 @@ ssize_t kh_json_finish_line(struct kh_json *j);
  * quotes). Returns the escaped length, or -1 if dstlen is too small. */
 ssize_t kh_json_escape(char *dst, size_t dstlen, const char *s, size_t n);
 
+/* Replaces, in place, every byte of the NUL-terminated s that is not part
+ * of a valid UTF-8 sequence with '?', so s can go into a JSON string (for
+ * jansson, which refuses invalid UTF-8) even after a printf precision cut
+ * a character in two. Returns how many bytes it replaced. */
+size_t kh_utf8_repair(char *s);
+
 #endif

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "proxy/audit.h"
+#include "base/jsonl.h"
 #include "base/clock.h"
 #include "event/listener.h"
 #include "base/log.h"
@@ -41,6 +42,7 @@ static json_t *fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	kh_utf8_repair(msg); /* "%.32s" of a request's op may cut a character */
 	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 }
 

@@ -75,6 +75,10 @@ static void protocol_refusals(void)
 	CHECK(refused_with("{\"op\":1}", "no \"op\""));
 	CHECK(refused_with("{\"op\":\"list\",\"op\":\"status\"}", "not a control request"));
 	CHECK(refused_with("{\"op\":\"frobnicate\"}", "unknown op \"frobnicate\""));
+	/* the op is cut at 32 bytes, here inside a two-byte character: the
+	 * refusal must still be valid UTF-8, or jansson makes no reply at all */
+	CHECK(refused_with("{\"op\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"}",
+			   "unknown op \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?\""));
 	CHECK(refused_with("{\"op\":\"issue\"}", "needs a label"));
 	CHECK(refused_with("{\"op\":\"issue\",\"label\":\"j\",\"ttl\":-1}", "non-negative"));
 	CHECK(refused_with("{\"op\":\"issue\",\"label\":\"j\",\"ttl\":\"1h\"}", "non-negative"));

@@ -33,6 +33,17 @@ static void utf8_valid_and_invalid(void)
 	CHECK_STR(esc("\xe2\x80\xa8", 3), "\\u2028"); /* line separator */
 }
 
+static void utf8_repair_marks_each_bad_byte(void)
+{
+	char s[] = "ok caf\xc3\xa9 cut\xc3";
+	char t[] = "\xff\xf0\x9f\x94\x91\xed\xa0\x80 x";
+
+	CHECK_INT(kh_utf8_repair(s), 1);
+	CHECK_STR(s, "ok caf\xc3\xa9 cut?");
+	CHECK_INT(kh_utf8_repair(t), 4); /* bad, emoji kept, surrogate: 3 bad */
+	CHECK_STR(t, "?\xf0\x9f\x94\x91??? x");
+}
+
 static void builds_records(void)
 {
 	char buf[256];
@@ -77,6 +88,7 @@ int main(void)
 {
 	RUN(escapes_controls_and_quotes);
 	RUN(utf8_valid_and_invalid);
+	RUN(utf8_repair_marks_each_bad_byte);
 	RUN(builds_records);
 	RUN(overflow_is_reported_not_truncated);
 	TAP_DONE();
