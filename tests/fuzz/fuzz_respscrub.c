@@ -12,8 +12,13 @@
  *              with bit 4 the upstream's bytes
  * A body of Content-Length 0 is no body: the head alone goes out, its
  * framing as it was.
- * Checked on every run, with one secret whose token shares no byte with
- * its edges (so no replacement can make it appear again):
+ * Checked on every run, with one secret whose edge bytes ('!') appear in
+ * no replacement of any form: the token and its percent forms are
+ * [a-z0-9-], its base64 forms [A-Za-z0-9+/=_-]. (With letters at its
+ * edges, a base64 replacement ending in that letter followed by the rest
+ * of the secret in the body would spell it: the filter replaces each
+ * needle once, leftmost-longest, it does not rescan its own output. That
+ * needs all of the secret but one byte in the body already, unscrubbed.)
  *  - built bodies are never refused and end, whatever the piece split and
  *    buffer size; the de-framed output equals a slow obvious
  *    leftmost-longest replacement over the set's needles of the decoded
@@ -35,7 +40,7 @@
 #include "swap/respscrub.h"
 
 #define TOK    "keyhole-openai-0123456789abcdef0123456789abcdef"
-#define SECRET "Zsk-REAL/fuzz+secret=42Z"
+#define SECRET "!sk-REAL/fuzz+secret=42!"
 
 #define MAX_BODY 4096
 #define WIRE_CAP (MAX_BODY * 2 + 4096)
