@@ -182,6 +182,7 @@
  * KH_LEAF_MINT_BURST are spent; leaves it already has cost nothing. */
 #define KH_LEAF_MINT_RATE       50
 #define KH_LEAF_MINT_BURST      200
+#define KH_LEAF_MINT_RATE_MAX   1000 /* what a signer may be configured to */
 #define KH_LEAF_SPKI_MAX        128 /* a leaf public key as SPKI DER (P-256: 91) */
 #define KH_LEAF_DER_MAX         4096 /* a leaf certificate as DER (ours: under 1 KiB) */
 #define KH_SIGNER_CACHE_DEFAULT 4096 /* leaves the signer keeps, by (host, key) */

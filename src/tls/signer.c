@@ -35,6 +35,7 @@ struct kh_signer {
 	void *allow_ctx;
 	struct bucket *buckets;
 	uint32_t n_fronts;
+	uint64_t rate, burst; /* new leaves a second and at once, per front */
 	struct entry *entries;
 	size_t cap, used, hand; /* hand: the next victim once used == cap */
 	uint32_t *heads; /* index + 1 of each chain's first entry */
@@ -42,35 +43,48 @@ struct kh_signer {
 	struct kh_signer_stats st;
 };
 
-struct kh_signer *kh_signer_new(const struct kh_ca *ca, uint32_t n_fronts, size_t cache_cap,
-				kh_signer_allow_fn allow, void *allow_ctx, struct kh_err *err)
+static int check_opts(const struct kh_signer_opts *o, struct kh_err *err)
+{
+	if (o->ca == NULL || o->ca->cert == NULL || o->ca->key == NULL || o->allow == NULL) {
+		kh_err_set(err, "signer: no CA or no allowlist");
+		return -1;
+	}
+	if (o->n_fronts < 1 || o->n_fronts > KH_SIGNER_FRONTS_MAX ||
+	    o->cache_cap > KH_MAX_CERT_CACHE || o->mint_rate > KH_LEAF_MINT_RATE_MAX ||
+	    o->mint_burst > KH_MAX_CERT_CACHE) {
+		kh_err_set(err,
+			   "signer: %u fronts, %zu cached leaves, %u a second or a burst of %u "
+			   "out of range",
+			   o->n_fronts, o->cache_cap, o->mint_rate, o->mint_burst);
+		return -1;
+	}
+	return 0;
+}
+
+struct kh_signer *kh_signer_new(const struct kh_signer_opts *o, struct kh_err *err)
 {
 	struct kh_signer *s = NULL;
 
-	if (ca == NULL || ca->cert == NULL || ca->key == NULL || allow == NULL || n_fronts < 1 ||
-	    n_fronts > KH_SIGNER_FRONTS_MAX || cache_cap < 1 || cache_cap > KH_MAX_CERT_CACHE) {
-		kh_err_set(err,
-			   "signer: no CA, no allowlist, or %u fronts / %zu cached leaves "
-			   "out of range",
-			   n_fronts, cache_cap);
+	if (check_opts(o, err) != 0)
 		return NULL;
-	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		goto fail;
+	s->cap = o->cache_cap != 0 ? o->cache_cap : KH_SIGNER_CACHE_DEFAULT;
+	s->rate = o->mint_rate != 0 ? o->mint_rate : KH_LEAF_MINT_RATE;
+	s->burst = o->mint_burst != 0 ? o->mint_burst : KH_LEAF_MINT_BURST;
 	s->n_heads = 2;
-	while (s->n_heads < 2 * cache_cap)
+	while (s->n_heads < 2 * s->cap)
 		s->n_heads *= 2;
-	s->buckets = calloc(n_fronts, sizeof *s->buckets);
-	s->entries = calloc(cache_cap, sizeof *s->entries);
+	s->buckets = calloc(o->n_fronts, sizeof *s->buckets);
+	s->entries = calloc(s->cap, sizeof *s->entries);
 	s->heads = calloc(s->n_heads, sizeof *s->heads);
 	if (s->buckets == NULL || s->entries == NULL || s->heads == NULL)
 		goto fail;
-	s->ca = ca;
-	s->allow = allow;
-	s->allow_ctx = allow_ctx;
-	s->n_fronts = n_fronts;
-	s->cap = cache_cap;
+	s->ca = o->ca;
+	s->allow = o->allow;
+	s->allow_ctx = o->allow_ctx;
+	s->n_fronts = o->n_fronts;
 	return s;
 fail:
 	kh_err_set(err, "signer: out of memory");
@@ -108,9 +122,9 @@ void kh_signer_stats(const struct kh_signer *s, struct kh_signer_stats *out)
 
 /* Refills for the time since the last request (none if the clock seems to
  * go back), then takes one token if there is one. */
-static bool bucket_take(struct bucket *b, uint64_t now_ms)
+static bool bucket_take(const struct kh_signer *s, struct bucket *b, uint64_t now_ms)
 {
-	const uint64_t full = (uint64_t)KH_LEAF_MINT_BURST * MILLI;
+	const uint64_t full = s->burst * MILLI;
 
 	if (!b->started) {
 		b->started = true;
@@ -120,8 +134,7 @@ static bool bucket_take(struct bucket *b, uint64_t now_ms)
 		uint64_t dt = now_ms - b->last_ms;
 
 		/* dt * rate counts thousandths: rate tokens per 1000 ms */
-		b->milli = dt >= full / KH_LEAF_MINT_RATE ? full
-							  : b->milli + dt * KH_LEAF_MINT_RATE;
+		b->milli = dt >= full / s->rate ? full : b->milli + dt * s->rate;
 		if (b->milli > full)
 			b->milli = full;
 		b->last_ms = now_ms;
@@ -277,10 +290,10 @@ static int mint(struct kh_signer *s, struct job *j, EVP_PKEY *key, const uint8_t
 	unsigned char *der = NULL;
 	int n = -1, rc = -1;
 
-	if (!bucket_take(&s->buckets[j->rq->front_id], j->rq->now_ms)) {
+	if (!bucket_take(s, &s->buckets[j->rq->front_id], j->rq->now_ms)) {
 		s->st.rate_limited++;
-		kh_err_set(j->err, "leaf refused: front %u is over %u new leaves a second",
-			   j->rq->front_id, (unsigned)KH_LEAF_MINT_RATE);
+		kh_err_set(j->err, "leaf refused: front %u is over %llu new leaves a second",
+			   j->rq->front_id, (unsigned long long)s->rate);
 		return refuse(j, KH_SIGNER_R_RATE);
 	}
 	x = kh_ca_sign_leaf(s->ca, j->rq->host, key, j->err);

@@ -15,13 +15,14 @@
  *   bad_key           the SPKI does not parse (tls/leafkey.h)
  *   key_not_p256      it parses but is not P-256 in the one accepted form
  *   rate_limited      minting would take the front over its token bucket
- *                     (KH_LEAF_MINT_BURST, refilled at KH_LEAF_MINT_RATE/s)
+ *                     (burst KH_LEAF_MINT_BURST, refilled at
+ *                     KH_LEAF_MINT_RATE a second, unless opts say otherwise)
  *   sign_failed       OpenSSL failed, or the leaf does not fit out
  * Otherwise the answer is a leaf's DER: from the cache when the same front
  * key asked for the same host less than KH_LEAF_REMINT_SECS ago (a cache hit
  * costs no token: only signing is rate-limited), else freshly signed with
  * kh_ca_sign_leaf and cached. The cache is keyed by (host, SHA-256 of the
- * SPKI) and holds at most cache_cap leaves; when full, the oldest entry
+ * SPKI) and holds at most opts.cache_cap leaves; when full, the oldest entry
  * goes (first in, first out). The allowlist is asked before the cache, so a
  * host dropped from the allowlist by a reload gets no more leaves, cached
  * or not.
@@ -70,12 +71,20 @@ struct kh_signer_stats {
 	size_t entries;
 };
 
-/* ca must stay loaded (cert and key; leaf_key is not used) while the signer
- * lives. 1 <= n_fronts <= KH_SIGNER_FRONTS_MAX, 1 <= cache_cap <=
- * KH_MAX_CERT_CACHE, allow not NULL. NULL with err set on a bad argument or
- * no memory. */
-struct kh_signer *kh_signer_new(const struct kh_ca *ca, uint32_t n_fronts, size_t cache_cap,
-				kh_signer_allow_fn allow, void *allow_ctx, struct kh_err *err);
+struct kh_signer_opts {
+	const struct kh_ca *ca; /* cert and key (leaf_key unused); must outlive the signer */
+	uint32_t n_fronts; /* 1..KH_SIGNER_FRONTS_MAX; front ids are 0..n_fronts-1 */
+	size_t cache_cap; /* 0: KH_SIGNER_CACHE_DEFAULT; at most KH_MAX_CERT_CACHE */
+	uint32_t mint_rate; /* new leaves a second per front; 0: KH_LEAF_MINT_RATE;
+			     * at most KH_LEAF_MINT_RATE_MAX */
+	uint32_t mint_burst; /* 0: KH_LEAF_MINT_BURST; at most KH_MAX_CERT_CACHE */
+	kh_signer_allow_fn allow; /* not NULL */
+	void *allow_ctx;
+};
+
+/* NULL with err set on an option out of range or no memory. Production
+ * passes 0 for the rate, burst and cache; tests and the fuzzer shrink them. */
+struct kh_signer *kh_signer_new(const struct kh_signer_opts *o, struct kh_err *err);
 void kh_signer_free(struct kh_signer *s); /* NULL-safe */
 
 /* A new allowlist (after a POLICY reload); the old ctx is no longer used. */

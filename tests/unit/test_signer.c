@@ -83,7 +83,10 @@ static struct res ask_front(struct kh_signer *s, uint32_t front, const char *hos
 static struct kh_signer *new_signer(size_t cap)
 {
 	struct kh_err err;
-	struct kh_signer *s = kh_signer_new(&g_ca, FRONTS, cap, allow_patterns, NULL, &err);
+	struct kh_signer_opts o = {
+		.ca = &g_ca, .n_fronts = FRONTS, .cache_cap = cap, .allow = allow_patterns
+	};
+	struct kh_signer *s = kh_signer_new(&o, &err);
 
 	if (s == NULL)
 		printf("#   kh_signer_new: %s\n", err.msg);
@@ -147,19 +150,50 @@ static void setup(void)
 		  0);
 }
 
-static void new_refuses_bad_arguments(void)
+static bool refused_opts(struct kh_signer_opts o, const char *want)
 {
 	struct kh_err err;
-	struct kh_ca empty = { NULL, NULL, NULL };
+	struct kh_signer *s = kh_signer_new(&o, &err);
 
-	CHECK(kh_signer_new(&g_ca, 0, 10, allow_patterns, NULL, &err) == NULL);
-	CHECK(strstr(err.msg, "out of range") != NULL);
-	CHECK(kh_signer_new(&g_ca, KH_SIGNER_FRONTS_MAX + 1, 10, allow_patterns, NULL, &err) ==
-	      NULL);
-	CHECK(kh_signer_new(&g_ca, 1, 0, allow_patterns, NULL, &err) == NULL);
-	CHECK(kh_signer_new(&g_ca, 1, KH_MAX_CERT_CACHE + 1, allow_patterns, NULL, &err) == NULL);
-	CHECK(kh_signer_new(&g_ca, 1, 10, NULL, NULL, &err) == NULL);
-	CHECK(kh_signer_new(&empty, 1, 10, allow_patterns, NULL, &err) == NULL);
+	kh_signer_free(s);
+	if (s == NULL && strstr(err.msg, want) != NULL)
+		return true;
+	printf("#   want \"%s\", got \"%s\"\n", want, s == NULL ? err.msg : "a signer");
+	return false;
+}
+
+static void new_refuses_bad_options(void)
+{
+	const struct kh_signer_opts ok = { .ca = &g_ca, .n_fronts = 1, .allow = allow_patterns };
+	struct kh_ca empty = { NULL, NULL, NULL };
+	struct kh_signer_opts o;
+	struct kh_signer_stats st;
+	struct kh_signer *s;
+	struct kh_err err;
+
+	o = ok, o.n_fronts = 0;
+	CHECK(refused_opts(o, "0 fronts"));
+	o = ok, o.n_fronts = KH_SIGNER_FRONTS_MAX + 1;
+	CHECK(refused_opts(o, "out of range"));
+	o = ok, o.cache_cap = KH_MAX_CERT_CACHE + 1;
+	CHECK(refused_opts(o, "100001 cached leaves"));
+	o = ok, o.mint_rate = KH_LEAF_MINT_RATE_MAX + 1;
+	CHECK(refused_opts(o, "1001 a second"));
+	o = ok, o.mint_burst = KH_MAX_CERT_CACHE + 1;
+	CHECK(refused_opts(o, "out of range"));
+	o = ok, o.allow = NULL;
+	CHECK(refused_opts(o, "no allowlist"));
+	o = ok, o.ca = &empty;
+	CHECK(refused_opts(o, "no CA"));
+	o = ok, o.ca = NULL;
+	CHECK(refused_opts(o, "no CA"));
+	s = kh_signer_new(&ok, &err); /* zeros: the defaults */
+	CHECK(s != NULL);
+	if (s != NULL) {
+		kh_signer_stats(s, &st);
+		CHECK_INT(st.entries, 0);
+	}
+	kh_signer_free(s);
 	kh_signer_free(NULL);
 }
 
@@ -513,7 +547,7 @@ int main(void)
 	if (tmpdir_make("kh-signer") != 0)
 		return 1;
 	RUN(setup);
-	RUN(new_refuses_bad_arguments);
+	RUN(new_refuses_bad_options);
 	RUN(signs_for_front_key);
 	RUN(refuses_hosts);
 	RUN(refuses_keys);
