@@ -209,16 +209,16 @@ static bool requests(struct kh_conn *c)
 	return next_request(c);
 }
 
-/* The key holder's bytes are client-ready: copied, never parsed here. */
+/* The key holder's bytes are client-ready: they go to the client as they
+ * are (straight from uin, cout holds only keyhole's own answers, which are
+ * never written while a stream is open), never parsed here. */
 static bool responses(struct kh_conn *c)
 {
-	size_t n = min_size(kh_buf_len(&c->uin), kh_buf_room(&c->cout));
+	bool p = kh_conn_flush(c, &c->cli, &c->cout);
 
-	if (n == 0)
-		return false;
-	kh_buf_append(&c->cout, kh_buf_data(&c->uin), n);
-	kh_buf_consume(&c->uin, n);
-	return true;
+	if (kh_buf_len(&c->cout) == 0)
+		p |= kh_conn_flush(c, &c->cli, &c->uin);
+	return p;
 }
 
 /* --- ends --- */
@@ -297,7 +297,6 @@ static bool fh1_step(struct kh_conn *c)
 		p |= kh_conn_fill(c, &c->up.ep, &c->uin);
 	}
 	p |= responses(c);
-	p |= kh_conn_flush(c, &c->cli, &c->cout);
 	if (c->dead || c->state != KH_CS_RELAY)
 		return true;
 	p |= check_ends(c);
