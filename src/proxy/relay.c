@@ -633,7 +633,10 @@ static bool check_ends(struct kh_conn *c)
 	if (c->cli.failed || (c->cli.eof && c->ex->active && !c->ex->req_done)) {
 		if (c->ex->active)
 			kh_conn_audit(c, c->ex, "error", "client_closed",
-				      "the client went away mid-request");
+				      c->keyside ? "the front ended the stream mid-request (the "
+						   "client went away, or the front refused the "
+						   "rest: its record says why)"
+						 : "the client went away mid-request");
 		kh_conn_close(c);
 		return true;
 	}
