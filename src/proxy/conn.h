@@ -5,6 +5,8 @@
  *       --"200" flushed--> TLS_ACCEPT --handshake--> RELAY (mitm mode)
  *   SNI_PEEK (transparent TLS) --server name--> CONNECTING --> TLS_ACCEPT
  *   RELAY --101 upgrade--> TUNNEL;  any --final response--> CLOSING -> LINGER
+ *   key holder's end of a front's stream (keyside): OPEN_WAIT --OPEN-->
+ *       (tunnel: CONNECTING --dialed-->) OPEN_OK --> RELAY, or OPEN_FAIL --> CLOSING
  *
  * Contract: conn owns the client socket and its TLS, the four buffers, the
  * timers and the connection's identity (client, sandbox, destination); it
