@@ -176,15 +176,25 @@
 #define KH_DNS_NEGATIVE_TTL_MS     5000 /* "no such name" / "no address" is kept this long */
 
 /* --- TLS --- */
-#define KH_DEFAULT_CERT_CACHE  1000
-#define KH_MAX_CERT_CACHE      100000
-#define KH_LEAF_VALIDITY_SECS  (48 * 3600)
-#define KH_LEAF_REMINT_SECS    (24 * 3600) /* re-mint cached leaves this old */
-#define KH_LEAF_BACKDATE_SECS  3600
-#define KH_CA_VALIDITY_DAYS    3650
-#define KH_CLIENT_HELLO_MAX    16384 /* handshake bytes we are willing to wait for */
-#define KH_CA_BACKDATE_SECS    3600
-#define KH_CA_EXPIRY_WARN_SECS (30L * 86400)
+#define KH_DEFAULT_CERT_CACHE 1000
+#define KH_MAX_CERT_CACHE     100000
+#define KH_LEAF_VALIDITY_SECS (48 * 3600)
+#define KH_LEAF_REMINT_SECS   (24 * 3600) /* re-mint cached leaves this old */
+#define KH_LEAF_BACKDATE_SECS 3600
+/* The CA signer (tls/signer.c, privsep): each front's own leaf key asks it
+ * for leaves. A front gets KH_LEAF_MINT_RATE new leaves a second once its
+ * KH_LEAF_MINT_BURST are spent; leaves it already has cost nothing. */
+#define KH_LEAF_MINT_RATE       50
+#define KH_LEAF_MINT_BURST      200
+#define KH_LEAF_MINT_RATE_MAX   1000 /* what a signer may be configured to */
+#define KH_LEAF_SPKI_MAX        128 /* a leaf public key as SPKI DER (P-256: 91) */
+#define KH_LEAF_DER_MAX         4096 /* a leaf certificate as DER (ours: under 1 KiB) */
+#define KH_SIGNER_CACHE_DEFAULT 4096 /* leaves the signer keeps, by (host, key) */
+#define KH_SIGNER_FRONTS_MAX    KH_MAX_WORKERS
+#define KH_CA_VALIDITY_DAYS     3650
+#define KH_CLIENT_HELLO_MAX     16384 /* handshake bytes we are willing to wait for */
+#define KH_CA_BACKDATE_SECS     3600
+#define KH_CA_EXPIRY_WARN_SECS  (30L * 86400)
 
 /* --- logging and audit --- */
 #define KH_LOG_LINE_MAX   2048

@@ -29,12 +29,21 @@ static const char *const type_names[KH_CHAN_TYPE_END] = {
 	[KH_CHAN_FAIL] = "FAIL",           [KH_CHAN_WINDOW] = "WINDOW",
 	[KH_CHAN_DATA] = "DATA",           [KH_CHAN_SHUT] = "SHUT",
 	[KH_CHAN_CLOSE] = "CLOSE",         [KH_CHAN_RST] = "RST",
+	[KH_CHAN_SIGN_LEAF] = "SIGN_LEAF", [KH_CHAN_LEAF] = "LEAF",
+	[KH_CHAN_LEAF_FAIL] = "LEAF_FAIL",
 };
 
 static const uint16_t type_flags[KH_CHAN_TYPE_END] = {
 	[KH_CHAN_RESP_HEAD] = KH_CHAN_F_INTERIM | KH_CHAN_F_CLOSE | KH_CHAN_F_UPGRADE,
 	[KH_CHAN_FAIL] = KH_CHAN_F_ABORT,
 };
+
+/* Types that belong to the channel, not to a stream: they ride stream 0. */
+static bool on_stream0(uint16_t type)
+{
+	return type == KH_CHAN_HELLO || type == KH_CHAN_SIGN_LEAF || type == KH_CHAN_LEAF ||
+	       type == KH_CHAN_LEAF_FAIL;
+}
 
 const char *kh_chan_type_name(uint16_t type)
 {
@@ -279,6 +288,44 @@ static int rd_resp_end(struct rd *r, struct kh_chan_resp_end *e)
 	return 0;
 }
 
+/* The rest of the payload, 1..max bytes. */
+static int rd_rest_max(struct rd *r, struct kh_chan_bytes *b, size_t max, const char *what)
+{
+	if (rd_rest(r, b, what) < 0)
+		return -1;
+	if (b->n > max) {
+		kh_err_set(r->err, "%s: %zu bytes, more than %zu", what, b->n, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int rd_sign_leaf(struct rd *r, struct kh_chan_sign_leaf *q)
+{
+	return rd_int(r, 8, &q->req, "request id") < 0 || rd_host(r, q->host) < 0 ||
+			       rd_rest_max(r, &q->spki, KH_LEAF_SPKI_MAX, "key") < 0
+		       ? -1
+		       : 0;
+}
+
+static int rd_leaf(struct rd *r, struct kh_chan_leaf *l)
+{
+	return rd_int(r, 8, &l->req, "request id") < 0 ||
+			       rd_rest_max(r, &l->der, KH_LEAF_DER_MAX, "certificate") < 0
+		       ? -1
+		       : 0;
+}
+
+static int rd_leaf_fail(struct rd *r, struct kh_chan_leaf_fail *f)
+{
+	return rd_int(r, 8, &f->req, "request id") < 0 ||
+			       rd_str(r, f->reason, sizeof f->reason, CLS_TOKEN, false, "reason") <
+				       0 ||
+			       rd_str(r, f->detail, sizeof f->detail, CLS_TEXT, true, "detail") < 0
+		       ? -1
+		       : 0;
+}
+
 static int rd_payload(struct rd *r, struct kh_chan_msg *m)
 {
 	switch (m->type) {
@@ -304,6 +351,12 @@ static int rd_payload(struct rd *r, struct kh_chan_msg *m)
 			       : range(r, m->u.credit, 1, UINT32_MAX, "credit");
 	case KH_CHAN_RST:
 		return rd_str(r, m->u.reason, sizeof m->u.reason, CLS_TOKEN, false, "reason");
+	case KH_CHAN_SIGN_LEAF:
+		return rd_sign_leaf(r, &m->u.sign);
+	case KH_CHAN_LEAF:
+		return rd_leaf(r, &m->u.leaf);
+	case KH_CHAN_LEAF_FAIL:
+		return rd_leaf_fail(r, &m->u.leaf_fail);
 	default: /* OPEN_OK, REQ_END, SHUT, CLOSE: no payload */
 		return 0;
 	}
@@ -325,11 +378,13 @@ static int check_hdr(const struct kh_chan_hdr *h, size_t n, struct kh_err *err)
 		kh_err_set(err, "%s: flags 0x%x not defined", type_names[h->type], h->flags);
 		return -1;
 	}
-	if ((h->type == KH_CHAN_HELLO) != (h->stream == 0)) {
-		kh_err_set(err, "%s: stream %llu (%s)", type_names[h->type],
-			   (unsigned long long)h->stream,
-			   h->type == KH_CHAN_HELLO ? "HELLO is on stream 0"
-						    : "stream 0 is the channel's");
+	if (on_stream0(h->type) && h->stream != 0) {
+		kh_err_set(err, "%s: stream %llu (%s is on stream 0)", type_names[h->type],
+			   (unsigned long long)h->stream, type_names[h->type]);
+		return -1;
+	}
+	if (!on_stream0(h->type) && h->stream == 0) {
+		kh_err_set(err, "%s: stream 0 is the channel's", type_names[h->type]);
 		return -1;
 	}
 	return 0;
@@ -474,6 +529,20 @@ static void wr_payload(struct wr *w, const struct kh_chan_msg *m)
 	case KH_CHAN_RST:
 		wr_str(w, m->u.reason, sizeof m->u.reason);
 		break;
+	case KH_CHAN_SIGN_LEAF:
+		wr_int(w, m->u.sign.req, 8);
+		wr_str(w, m->u.sign.host, sizeof m->u.sign.host);
+		wr_bytes(w, m->u.sign.spki.p, m->u.sign.spki.n);
+		break;
+	case KH_CHAN_LEAF:
+		wr_int(w, m->u.leaf.req, 8);
+		wr_bytes(w, m->u.leaf.der.p, m->u.leaf.der.n);
+		break;
+	case KH_CHAN_LEAF_FAIL:
+		wr_int(w, m->u.leaf_fail.req, 8);
+		wr_str(w, m->u.leaf_fail.reason, sizeof m->u.leaf_fail.reason);
+		wr_str(w, m->u.leaf_fail.detail, sizeof m->u.leaf_fail.detail);
+		break;
 	default:
 		break;
 	}
@@ -562,6 +631,16 @@ bool kh_chan_msg_equal(const struct kh_chan_msg *a, const struct kh_chan_msg *b)
 		return a->u.credit == b->u.credit;
 	case KH_CHAN_RST:
 		return strcmp(a->u.reason, b->u.reason) == 0;
+	case KH_CHAN_SIGN_LEAF:
+		return a->u.sign.req == b->u.sign.req &&
+		       strcmp(a->u.sign.host, b->u.sign.host) == 0 &&
+		       bytes_eq(&a->u.sign.spki, &b->u.sign.spki);
+	case KH_CHAN_LEAF:
+		return a->u.leaf.req == b->u.leaf.req && bytes_eq(&a->u.leaf.der, &b->u.leaf.der);
+	case KH_CHAN_LEAF_FAIL:
+		return a->u.leaf_fail.req == b->u.leaf_fail.req &&
+		       strcmp(a->u.leaf_fail.reason, b->u.leaf_fail.reason) == 0 &&
+		       strcmp(a->u.leaf_fail.detail, b->u.leaf_fail.detail) == 0;
 	default:
 		return true;
 	}

@@ -2,7 +2,9 @@
  * section 2): a pure codec, no I/O. A frame is a 16-byte little-endian
  * header (u16 type, u16 flags, u32 len, u64 stream) and len <= 
  * KH_CHAN_FRAME_MAX payload bytes laid out per type. Stream 0 is the
- * channel itself (HELLO); every other type names a stream.
+ * channel itself: HELLO, and the front<->signer requests (SIGN_LEAF, LEAF,
+ * LEAF_FAIL), which are no streams but carry a request id; every other type
+ * names a stream.
  *
  * The key holder reads frames written by an untrusted front, so decoding is
  * strict: unknown type, flags the type does not define, a payload not
@@ -45,6 +47,9 @@ enum kh_chan_type {
 	KH_CHAN_SHUT, /* both: half-close, empty */
 	KH_CHAN_CLOSE, /* both: client gone, empty */
 	KH_CHAN_RST, /* both: stream error, reason */
+	KH_CHAN_SIGN_LEAF, /* F->S, stream 0: request id, host, SPKI DER */
+	KH_CHAN_LEAF, /* S->F, stream 0: request id, certificate DER */
+	KH_CHAN_LEAF_FAIL, /* S->F, stream 0: request id, reason, detail */
 	KH_CHAN_TYPE_END
 };
 
@@ -132,6 +137,24 @@ struct kh_chan_resp_end {
 	char label[KH_GRANT_LABEL_MAX]; /* sandbox label of the token used; may be empty */
 };
 
+/* A front asks the signer for a leaf for its own key (tls/signer.h). */
+struct kh_chan_sign_leaf {
+	uint64_t req; /* chosen by the front, echoed in the answer */
+	char host[KH_HOST_BUF]; /* normalised */
+	struct kh_chan_bytes spki; /* 1..KH_LEAF_SPKI_MAX bytes, the rest of the payload */
+};
+
+struct kh_chan_leaf {
+	uint64_t req;
+	struct kh_chan_bytes der; /* 1..KH_LEAF_DER_MAX bytes, the rest of the payload */
+};
+
+struct kh_chan_leaf_fail {
+	uint64_t req;
+	char reason[KH_CHAN_REASON_MAX]; /* [a-z0-9_]+ (KH_SIGNER_R_*, KH_LEAFKEY_R_*) */
+	char detail[KH_DETAIL_MAX]; /* printable ASCII, may be empty */
+};
+
 struct kh_chan_msg {
 	uint16_t type; /* enum kh_chan_type */
 	uint16_t flags;
@@ -145,6 +168,9 @@ struct kh_chan_msg {
 		struct kh_chan_resp_end end;
 		uint32_t credit; /* WINDOW: >= 1 */
 		char reason[KH_CHAN_REASON_MAX]; /* RST */
+		struct kh_chan_sign_leaf sign;
+		struct kh_chan_leaf leaf;
+		struct kh_chan_leaf_fail leaf_fail;
 	} u; /* OPEN_OK, REQ_END, SHUT, CLOSE: nothing */
 };
 

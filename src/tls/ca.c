@@ -22,6 +22,7 @@
 #include "base/hostname.h"
 #include "base/kh_limits.h"
 #include "base/log.h"
+#include "tls/leafkey.h"
 
 #define CN_MAX        64 /* ub-common-name in RFC 5280 */
 #define CA_HOST_LABEL 40 /* "keyhole local CA (" + 40 + ")" stays under CN_MAX */
@@ -483,11 +484,11 @@ static int leaf_validity(X509 *x, const struct kh_ca *ca)
 
 /* Reads from the shared CA are read-only (its name is not modified, so its
  * cached encoding is reused), which keeps minting safe across threads. */
-static int leaf_fields(X509 *x, const struct kh_ca *ca)
+static int leaf_fields(X509 *x, const struct kh_ca *ca, EVP_PKEY *leaf_pub)
 {
 	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) != 0 ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
-	    leaf_validity(x, ca) != 0 || X509_set_pubkey(x, ca->leaf_key) != 1)
+	    leaf_validity(x, ca) != 0 || X509_set_pubkey(x, leaf_pub) != 1)
 		return -1;
 	return 0;
 }
@@ -569,14 +570,20 @@ static int leaf_exts(X509 *x, const struct kh_ca *ca)
 	return 0;
 }
 
-X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *err)
+X509 *kh_ca_sign_leaf(const struct kh_ca *ca, const char *host, EVP_PKEY *leaf_pub,
+		      struct kh_err *err)
 {
 	char norm[KH_HOST_BUF];
 	X509 *x = NULL;
 	int kind;
 
-	if (ca == NULL || ca->cert == NULL || ca->key == NULL || ca->leaf_key == NULL) {
+	if (ca == NULL || ca->cert == NULL || ca->key == NULL) {
 		kh_err_set(err, "cannot mint a certificate: the CA is not loaded");
+		return NULL;
+	}
+	/* The profile (digitalSignature only, ECDSA) is made for P-256 keys. */
+	if (!kh_leafkey_is_p256(leaf_pub)) {
+		kh_err_set(err, "refusing to mint a certificate: the leaf key is not P-256");
 		return NULL;
 	}
 	/* Callers pass normalized hosts; checking again keeps anything that is not a
@@ -588,7 +595,7 @@ X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *e
 		return NULL;
 	}
 	x = X509_new();
-	if (x == NULL || leaf_fields(x, ca) != 0 || leaf_subject(x, norm) != 0 ||
+	if (x == NULL || leaf_fields(x, ca, leaf_pub) != 0 || leaf_subject(x, norm) != 0 ||
 	    add_san(x, norm, kind) != 0 || leaf_exts(x, ca) != 0 ||
 	    X509_sign(x, ca->key, EVP_sha256()) <= 0) {
 		ssl_fail(err, "minting a certificate for %s", norm);
@@ -596,6 +603,15 @@ X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *e
 		return NULL;
 	}
 	return x;
+}
+
+X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *err)
+{
+	if (ca == NULL || ca->leaf_key == NULL) {
+		kh_err_set(err, "cannot mint a certificate: the CA is not loaded");
+		return NULL;
+	}
+	return kh_ca_sign_leaf(ca, host, ca->leaf_key, err);
 }
 
 void kh_ca_fingerprint(const struct kh_ca *ca, char *out, size_t len)

@@ -5,8 +5,8 @@
  * 0600 from its first byte with O_NOFOLLOW and an atomic rename; ca.crt 0644.
  *
  * Leaves are minted per upstream host for TLS interception: one P-256 key
- * shared by all leaves (generated in memory at daemon start, never written),
- * a random 128-bit positive serial, subject CN = host (when it fits), SAN =
+ * shared by all leaves (generated in memory at daemon start, never written;
+ * under privilege separation each front's own key instead), a random 128-bit positive serial, subject CN = host (when it fits), SAN =
  * dNSName or iPAddress, basicConstraints CA:FALSE (critical), keyUsage
  * digitalSignature (critical), EKU serverAuth, AKI/SKI, validity from
  * now - KH_LEAF_BACKDATE_SECS to now + KH_LEAF_VALIDITY_SECS, SHA-256. */
@@ -40,8 +40,19 @@ int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, str
 
 void kh_ca_free(struct kh_ca *ca); /* NULL-safe; cleanses the keys */
 
-/* Mints a leaf for a normalized host (kh_host_normalize: name or IP literal).
- * Returns a new X509 the caller owns, or NULL with err set. Thread-safe. */
+/* Signs a leaf for a normalized host (kh_host_normalize: name or IP
+ * literal) carrying leaf_pub, a P-256 public key (tls/leafkey.h), with the
+ * profile above. Needs only cert and key, not leaf_key: this is what the CA
+ * signer process calls for a front's own key (docs/design/privsep.md, 1).
+ * The key comes in as an EVP_PKEY, not SPKI bytes: reading a front's bytes
+ * (kh_leafkey_parse_spki) is the signer's business, done once per request,
+ * and the in-process caller below has no bytes to give. Returns a new X509
+ * the caller owns, or NULL with err set. Thread-safe. */
+X509 *kh_ca_sign_leaf(const struct kh_ca *ca, const char *host, EVP_PKEY *leaf_pub,
+		      struct kh_err *err);
+
+/* kh_ca_sign_leaf for the shared leaf_key (the daemon without privilege
+ * separation). */
 X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *err);
 
 /* SHA-256 fingerprint of the CA cert as "AB:CD:..." into out (96+ bytes). */

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -411,6 +412,44 @@ static void invalid_hosts_refused(void)
 	CHECK(strstr(err.msg, "not loaded") != NULL);
 }
 
+/* kh_ca_sign_leaf puts the key it is given into the same profile, and needs
+ * no leaf_key of its own (the signer process has none to use). */
+static void sign_leaf_for_another_key(void)
+{
+	struct kh_err err;
+	struct kh_ca signer = { g_ca.cert, g_ca.key, NULL };
+	EVP_PKEY *front = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	X509 *leaf = kh_ca_sign_leaf(&signer, "api.openai.com", front, &err);
+
+	CHECK(front != NULL && p384 != NULL && rsa != NULL && leaf != NULL);
+	if (leaf == NULL)
+		goto out;
+	CHECK_INT(X509_check_private_key(leaf, front), 1);
+	CHECK(X509_check_private_key(leaf, g_ca.leaf_key) != 1);
+	CHECK_INT(verify_leaf(leaf, "api.openai.com", NULL), X509_V_OK);
+	CHECK_INT(X509_get_key_usage(leaf), KU_DIGITAL_SIGNATURE);
+	CHECK_INT(ext_critical(leaf, NID_basic_constraints), 1);
+	check_serial_and_window(leaf);
+	CHECK(kh_ca_sign_leaf(&signer, "api.openai.com", p384, &err) == NULL);
+	CHECK(strstr(err.msg, "not P-256") != NULL);
+	CHECK(kh_ca_sign_leaf(&signer, "api.openai.com", rsa, &err) == NULL);
+	CHECK(strstr(err.msg, "not P-256") != NULL);
+	CHECK(kh_ca_sign_leaf(&signer, "api.openai.com", NULL, &err) == NULL);
+	CHECK(kh_ca_sign_leaf(&signer, "a b", front, &err) == NULL);
+	CHECK(strstr(err.msg, "not a valid host") != NULL);
+	/* mint_leaf needs leaf_key; sign_leaf does not */
+	CHECK(kh_ca_mint_leaf(&signer, "api.openai.com", &err) == NULL);
+	CHECK(strstr(err.msg, "not loaded") != NULL);
+out:
+	ERR_clear_error();
+	X509_free(leaf);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(front);
+}
+
 static int write_leaf(const char *host, const char *file)
 {
 	struct kh_err err;
@@ -484,6 +523,7 @@ int main(void)
 	RUN(leaf_for_ip_literals);
 	RUN(leaf_for_long_name);
 	RUN(invalid_hosts_refused);
+	RUN(sign_leaf_for_another_key);
 	RUN(openssl_cli_verifies_leaves);
 	RUN(free_is_null_safe);
 	if (tmpdir_remove() != 0)

@@ -6,20 +6,27 @@
 #include "privsep/chan.h"
 #include "tap.h"
 
-#define NSAMPLES    18
+#define NSAMPLES    21
 #define SET(dst, s) snprintf((dst), sizeof(dst), "%s", (s))
 
 static const uint8_t head_bytes[] = "GET /v1/models HTTP/1.1\r\nHost: api.example.com\r\n\r\n";
 static const uint8_t body_bytes[] = "{\"model\":\"x\"}";
+static uint8_t spki_bytes[KH_LEAF_SPKI_MAX]; /* the codec does not read keys: any bytes */
+static uint8_t der_bytes[KH_LEAF_DER_MAX];
 
 /* One or more valid messages of every type. */
 static void samples(struct kh_chan_msg m[NSAMPLES])
 {
 	memset(m, 0, NSAMPLES * sizeof *m);
 	for (int i = 0; i < NSAMPLES; i++) {
-		m[i].type = (uint16_t)(i < KH_CHAN_TYPE_END - 1 ? i + 1 : KH_CHAN_RESP_HEAD);
-		m[i].stream = i == 0 ? 0 : 0x0102030405060708ull + (uint64_t)i;
+		/* 0..15: HELLO..RST; 16, 17: RESP_HEAD again; 18..20: SIGN_LEAF.. */
+		m[i].type = (uint16_t)(i <= 15   ? i + 1
+				       : i <= 17 ? KH_CHAN_RESP_HEAD
+						 : KH_CHAN_SIGN_LEAF + i - 18);
+		m[i].stream = i == 0 || i >= 18 ? 0 : 0x0102030405060708ull + (uint64_t)i;
 	}
+	for (size_t i = 0; i < sizeof der_bytes; i++)
+		der_bytes[i] = spki_bytes[i % sizeof spki_bytes] = (uint8_t)(i * 13 + 1);
 	m[0].u.hello = (struct kh_chan_hello){ KH_CHAN_VERSION, KH_CHAN_ROLE_FRONT, 7, 4096 };
 	m[1].u.open = (struct kh_chan_open){ .entry = 1, .tls = true, .lazy = true, .port = 443 };
 	SET(m[1].u.open.host, "api.example.com");
@@ -55,6 +62,14 @@ static void samples(struct kh_chan_msg m[NSAMPLES])
 						25 };
 	m[17].flags = KH_CHAN_F_UPGRADE | KH_CHAN_F_CLOSE;
 	m[17].u.bytes = (struct kh_chan_bytes){ head_bytes, 3 };
+	m[18].u.sign.req = 0x1122334455667788ull;
+	SET(m[18].u.sign.host, "api.example.com");
+	m[18].u.sign.spki = (struct kh_chan_bytes){ spki_bytes, sizeof spki_bytes }; /* at cap */
+	m[19].u.leaf.req = 1;
+	m[19].u.leaf.der = (struct kh_chan_bytes){ der_bytes, sizeof der_bytes }; /* at cap */
+	m[20].u.leaf_fail.req = 2;
+	SET(m[20].u.leaf_fail.reason, "host_not_allowed");
+	SET(m[20].u.leaf_fail.detail, "leaf refused: evil.com is not on the allowlist");
 }
 
 static struct kh_buf enc;
@@ -184,7 +199,7 @@ static void refuses_bad_header(void)
 	REFUSED(raw, 0, "shorter than its header");
 	REFUSED((const uint8_t *)"\x0c\x00\x00\x00", 4, "shorter than its header");
 	REFUSED(raw, mkraw(0, 0, 1, NULL, 0), "unknown frame type 0");
-	REFUSED(raw, mkraw(KH_CHAN_TYPE_END, 0, 1, NULL, 0), "unknown frame type 17");
+	REFUSED(raw, mkraw(KH_CHAN_TYPE_END, 0, 1, NULL, 0), "unknown frame type 20");
 	REFUSED(raw, mkraw(0xffff, 0, 1, NULL, 0), "unknown frame type 65535");
 	big[0] = 'x';
 	REFUSED(raw, mkraw(KH_CHAN_DATA, 0, 1, big, sizeof big), "cap 65536");
@@ -202,6 +217,11 @@ static void refuses_bad_header(void)
 	REFUSED(raw, mkraw(KH_CHAN_RST, 0, 0, "\x01\x00x", 3), "stream 0 is the channel's");
 	REFUSED(raw, mkraw(KH_CHAN_HELLO, 0, 5, "\x01\x00\x01\x00\0\0\0\0\1\0\0\0", 12),
 		"HELLO is on stream 0");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF, 0, 3, "\1\0\0\0\0\0\0\0x", 9), "LEAF is on stream 0");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF_FAIL, 1, 0, NULL, 0), "flags 0x1 not defined");
+	CHECK_INT(kh_chan_decode(raw, mkraw(KH_CHAN_LEAF, 0, 0, "\1\0\0\0\0\0\0\0x", 9),
+				 &(struct kh_chan_msg){ 0 }, &err),
+		  0);
 }
 
 static void refuses_bad_layout(void)
@@ -224,6 +244,14 @@ static void refuses_bad_layout(void)
 		"frame too short");
 	REFUSED(raw, mkraw(KH_CHAN_RST, 0, 1, "\x05\x00x", 3), "reason: frame too short");
 	REFUSED(raw, mkraw(KH_CHAN_RST, 0, 1, "\x00\x00", 2), "reason: length 0 outside");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF, 0, 0, "\1\0\0\0\0\0\0", 7), "request id: frame too short");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF, 0, 0, "\1\0\0\0\0\0\0\0", 8), "certificate: empty");
+	REFUSED(raw, mkraw(KH_CHAN_SIGN_LEAF, 0, 0, "\1\0\0\0\0\0\0\0\3\0a.b", 13), "key: empty");
+	REFUSED(raw, mkraw(KH_CHAN_SIGN_LEAF, 0, 0, "\1\0\0\0\0\0\0\0\0\0k", 11), "host: length 0");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF_FAIL, 0, 0, "\1\0\0\0\0\0\0\0\1\0x", 11),
+		"detail: frame too short");
+	REFUSED(raw, mkraw(KH_CHAN_LEAF_FAIL, 0, 0, "\1\0\0\0\0\0\0\0\1\0x\0\0z", 14),
+		"1 bytes after the last field");
 }
 
 static void refuses_bad_fields(void)
@@ -300,6 +328,49 @@ static void refuses_bad_fields(void)
 	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
 	CHECK(strstr(err.msg, "unterminated") != NULL);
 	CHECK_INT(kh_buf_len(&enc), 0);
+}
+
+/* The signer's frames: the same strictness, caps of their own. */
+static void refuses_bad_leaf_frames(void)
+{
+	struct kh_chan_msg m[NSAMPLES], t;
+
+	samples(m);
+	PATCHED(&m[18], "example", 'E', "SIGN_LEAF: host: not a host name in normal form");
+	PATCHED(&m[18], "example", '\0', "host: byte 0x00");
+	PATCHED(&m[20], "host_not", 'H', "LEAF_FAIL: reason: byte 0x48");
+	PATCHED(&m[20], "evil.com", '\n', "LEAF_FAIL: detail: byte 0x0a");
+	PATCHED(&m[20], "evil.com", 0xc3, "detail: byte 0xc3");
+	/* one byte over each cap, refused by the encoder (and so the decoder) */
+	t = m[18], t.u.sign.spki.n = KH_LEAF_SPKI_MAX + 1;
+	t.u.sign.spki.p = der_bytes;
+	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
+	CHECK(strstr(err.msg, "key: 129 bytes, more than 128") != NULL);
+	t = m[19], t.u.leaf.der.n = 0;
+	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
+	CHECK(strstr(err.msg, "certificate: empty") != NULL);
+	t = m[20], t.u.leaf_fail.reason[0] = '\0';
+	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
+	CHECK(strstr(err.msg, "reason: length 0") != NULL);
+	t = m[18], SET(t.u.sign.host, "[::1]");
+	CHECK_INT(kh_chan_encode(&t, &enc, &err), -1);
+	CHECK(strstr(err.msg, "not a host name in normal form") != NULL);
+	CHECK_INT(kh_buf_len(&enc), 0);
+	{
+		static uint8_t big[KH_LEAF_DER_MAX + 1];
+		struct kh_buf wide;
+
+		kh_buf_init(&wide, KH_CHAN_HDR + KH_CHAN_FRAME_MAX);
+		t = m[19], t.u.leaf.der = (struct kh_chan_bytes){ big, sizeof big };
+		CHECK_INT(kh_chan_encode(&t, &wide, &err), -1);
+		CHECK(strstr(err.msg, "certificate: 4097 bytes, more than 4096") != NULL);
+		CHECK_INT(kh_buf_len(&wide), 0);
+		kh_buf_free(&wide);
+	}
+	/* an empty detail is fine; the request id is any u64 */
+	t = m[20], t.u.leaf_fail.detail[0] = '\0', t.u.leaf_fail.req = UINT64_MAX;
+	CHECK_INT(kh_chan_encode(&t, &enc, &err), 0);
+	kh_buf_truncate(&enc, 0);
 }
 
 /* --- the splitter --- */
@@ -409,6 +480,7 @@ int main(void)
 	RUN(refuses_bad_header);
 	RUN(refuses_bad_layout);
 	RUN(refuses_bad_fields);
+	RUN(refuses_bad_leaf_frames);
 	RUN(splitter_piecewise_equals_whole);
 	RUN(splitter_refuses_oversized);
 	kh_buf_free(&enc);
