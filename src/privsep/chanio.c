@@ -99,16 +99,18 @@ static void schedule(struct kh_chanio *ch)
 	kh_loop_defer(ch->loop, &ch->task);
 }
 
-static void destroy(struct kh_chanio *ch)
+/* The splitter's copy of the last frames may hold a SECRETS frame. Not while
+ * on_frame still reads one of them. */
+static void wipe_split(struct kh_chanio *ch)
 {
-	OPENSSL_cleanse(ch->split.buf, ch->split.len); /* may hold a SECRETS frame */
-	free(ch);
+	if (!ch->in_frame)
+		OPENSSL_cleanse(ch->split.buf, sizeof ch->split.buf);
 }
 
 static void maybe_destroy(struct kh_chanio *ch)
 {
 	if (ch->dead && !ch->task_queued && !ch->resume_queued)
-		destroy(ch);
+		free(ch);
 }
 
 /* Closes the socket and every fd held, at once; on_close follows from the
@@ -135,6 +137,7 @@ static void close_channel(struct kh_chanio *ch, const char *fmt, ...)
 	kh_buf_free(&ch->out);
 	kh_buf_free(&ch->in);
 	kh_buf_free(&ch->scratch);
+	wipe_split(ch);
 	schedule(ch);
 }
 
@@ -497,6 +500,8 @@ static void hand(struct kh_chanio *ch, const uint8_t *p, size_t n)
 	ch->st.frames_in++;
 	ch->ops->on_frame(ch, &f, ch->arg);
 	ch->in_frame = false;
+	if (ch->closed)
+		wipe_split(ch); /* skipped while the frame was in use */
 	/* An fd that came wholly before the next frame's first byte belonged to
 	 * this frame or an earlier one, and none of them took it. */
 	if (!ch->closed && q->n > 0 && fifo_at(q, 0)->to <= ch->frame_at + n)
