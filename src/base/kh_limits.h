@@ -91,16 +91,20 @@
 #define KH_MAX_HEADER_BYTES_CEIL    65536
 #define KH_DEFAULT_MAX_HEADERS      100
 #define KH_MAX_HEADERS_CEIL         256
-#define KH_MAX_CHUNK_LINE           1024 /* chunk-size line incl. extensions */
-#define KH_MAX_PIPELINE             16 /* requests forwarded but not yet answered */
-#define KH_IO_BUF_SIZE              16384 /* per-direction relay buffer */
-#define KH_MAX_RESPONSE_HEAD        32768 /* upstream response heads (also the client-bound buffer) */
-#define KH_ERROR_RESPONSE_MAX       2048 /* room kept for a keyhole-generated response */
-#define KH_MAX_BASIC_B64            8192 /* Authorization: Basic credentials decoded to look for tokens */
-#define KH_MAX_CHUNK_HEX_DIGITS     15
-#define KH_MAX_SWAPS                4
-#define KH_MAX_CONNECTION_NAMES     16
-#define KH_REWRITE_DECODE_WINDOW    2048 /* percent-decoded bytes scanned at a time */
+/* A privsep front re-writes each request head as "name: value\r\n" lines,
+ * which can be up to two bytes a line longer than what the client sent: the
+ * key holder's head limit allows for that. */
+#define KH_FRONT_HEAD_SLACK      (2 * (KH_MAX_HEADERS_CEIL + 1))
+#define KH_MAX_CHUNK_LINE        1024 /* chunk-size line incl. extensions */
+#define KH_MAX_PIPELINE          16 /* requests forwarded but not yet answered */
+#define KH_IO_BUF_SIZE           16384 /* per-direction relay buffer */
+#define KH_MAX_RESPONSE_HEAD     32768 /* upstream response heads (also the client-bound buffer) */
+#define KH_ERROR_RESPONSE_MAX    2048 /* room kept for a keyhole-generated response */
+#define KH_MAX_BASIC_B64         8192 /* Authorization: Basic credentials decoded to look for tokens */
+#define KH_MAX_CHUNK_HEX_DIGITS  15
+#define KH_MAX_SWAPS             4
+#define KH_MAX_CONNECTION_NAMES  16
+#define KH_REWRITE_DECODE_WINDOW 2048 /* percent-decoded bytes scanned at a time */
 
 /* --- response scrubbing (scrub.c, respscrub.c) --- */
 #define KH_SCRUB_MIN_SECRET 8 /* shorter secrets would match ordinary text: not scrubbed */
@@ -274,7 +278,7 @@
 #define KH_CHAN_HDR        16 /* u16 type, u16 flags, u32 len, u64 stream */
 #define KH_CHAN_FRAME_MAX  65536 /* payload bytes of one frame */
 #define KH_CHAN_REASON_MAX 48 /* a reason token ([a-z0-9_]), with its NUL */
-#define KH_CHAN_ADDR_MAX   48 /* a client address as text, with its NUL */
+#define KH_CHAN_ADDR_MAX   64 /* a client address as text, with its NUL (as kh_conn.client) */
 #define KH_CHAN_NAMES_MAX  256 /* swapped header names, comma-separated, with its NUL */
 
 #endif

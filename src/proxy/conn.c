@@ -23,8 +23,11 @@
 #include "proxy/metrics.h"
 #include "swap/respscrub.h"
 #include "tls/tlspeek.h"
+#include "privsep/chan.h"
 
 static void start_tls_accept(struct kh_conn *c);
+static void open_fail(struct kh_conn *c, int status, const char *reason, const char *why);
+static void open_ok(struct kh_conn *c, enum kh_conn_mode mode);
 
 /* --- small helpers --- */
 
@@ -159,7 +162,8 @@ static void unlink_conn(struct kh_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	cx->n_conns--;
-	atomic_fetch_sub(&cx->sh->n_conns, 1);
+	if (!c->keyside) /* counted as its front's connection */
+		atomic_fetch_sub(&cx->sh->n_conns, 1);
 }
 
 void kh_conn_close(struct kh_conn *c)
@@ -208,6 +212,7 @@ static uint64_t deadline(const struct kh_conn *c)
 	case KH_CS_CONNECT_OK:
 	case KH_CS_TLS_ACCEPT:
 	case KH_CS_SNI_PEEK:
+	case KH_CS_OPEN_WAIT:
 		return c->phase_start_ms + secs(t->handshake);
 	case KH_CS_RELAY:
 		return c->proto->deadline(c);
@@ -351,6 +356,11 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	/* A token headed somewhere it does not belong is worth an operator's eye. */
 	bool leak = reason != NULL && strcmp(reason, "token_leak_attempt") == 0;
 
+	if (c->keyside && (c->state == KH_CS_OPEN_WAIT || c->state == KH_CS_CONNECTING)) {
+		open_fail(c, status, reason, why); /* the front answers and records it */
+		return;
+	}
+
 	/* Both go to the log, the audit record and the client: whatever of the
 	 * sandbox's bytes they quote must not carry a token or key in any form. */
 	if (why != NULL) { /* it may point into c->up, which is reset below */
@@ -367,7 +377,7 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 		       detail ? detail : "");
 	kh_dial_reset(&c->up);
 	if (c->ex->resp_started || c->cli.failed ||
-	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL)) {
+	    (c->kind == KH_LISTEN_TRANSPARENT_TLS && c->cli.ssl == NULL && !c->keyside)) {
 		/* A response is half-sent, or the client expects TLS, not HTTP:
 		 * all we can do is cut the connection (the audit record says why). */
 		kh_conn_close(c);
@@ -451,6 +461,10 @@ static void up_done(struct kh_upstream *up, bool ok, int status, const char *rea
 
 	if (!ok) {
 		kh_conn_fail(c, status, reason, detail);
+		return;
+	}
+	if (c->keyside && c->state == KH_CS_CONNECTING) {
+		open_ok(c, KH_MODE_MITM);
 		return;
 	}
 	if (c->state != KH_CS_CONNECTING) {
@@ -595,6 +609,121 @@ static bool step_tls_accept(struct kh_conn *c)
 	return true;
 }
 
+/* --- the key holder's end of a stream from a front (privsep) --- */
+
+/* Answers the front's OPEN with frame m (OPEN_OK or OPEN_FAIL) in cout. */
+static int open_answer(struct kh_conn *c, const struct kh_chan_msg *m)
+{
+	struct kh_err err;
+
+	if (kh_chan_encode(m, &c->cout, &err) == 0)
+		return 0;
+	kh_error("stream to a front: cannot answer its OPEN: %s", err.msg);
+	kh_conn_close(c);
+	return -1;
+}
+
+/* The front answers its client and writes the record; the detail is
+ * redacted here, where every key is known. */
+static void open_fail(struct kh_conn *c, int status, const char *reason, const char *why)
+{
+	struct kh_chan_msg m = { .type = KH_CHAN_OPEN_FAIL, .stream = 1 };
+	struct kh_chan_fail *f = &m.u.fail;
+
+	f->status = (uint16_t)(status >= 400 && status <= 599 ? status : 502);
+	snprintf(f->reason, sizeof f->reason, "%s", reason ? reason : "internal_error");
+	if (why != NULL)
+		kh_policy_redact(c->policy, kh_slice_cstr(why), f->detail, sizeof f->detail);
+	for (char *p = f->detail; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?'; /* the frame carries printable ASCII only */
+	kh_dial_reset(&c->up);
+	if (open_answer(c, &m) == 0)
+		kh_conn_set_state(c, KH_CS_CLOSING);
+}
+
+static void open_ok(struct kh_conn *c, enum kh_conn_mode mode)
+{
+	struct kh_chan_msg m = { .type = KH_CHAN_OPEN_OK, .stream = 1 };
+
+	c->mode = mode;
+	if (mode == KH_MODE_MITM && !c->host_is_ip) /* the front checked the SNI named it */
+		snprintf(c->sni.got, sizeof c->sni.got, "%s", c->host);
+	c->ex->active = false;
+	c->ex->method[0] = '\0';
+	if (open_answer(c, &m) == 0)
+		kh_conn_set_state(c, KH_CS_RELAY);
+}
+
+/* Takes the OPEN as a client's CONNECT (or first request) would be taken:
+ * nothing the front decided is trusted, admission is decided again. */
+static void apply_open(struct kh_conn *c, const struct kh_chan_open *o)
+{
+	enum kh_admit_entry e = (enum kh_admit_entry)o->entry;
+	struct kh_verdict v;
+	int kind = kh_host_normalize(kh_slice_cstr(o->host), c->host);
+
+	snprintf(c->client, sizeof c->client, "%s", o->client);
+	snprintf(c->sandbox_label, sizeof c->sandbox_label, "%s", o->label);
+	c->port = o->port;
+	c->host_is_ip = kind != KH_HOST_NAME;
+	snprintf(c->ex->method, sizeof c->ex->method, "CONNECT");
+	c->ex->started_us = kh_mono_us();
+	if (e == KH_ENTRY_HOST || e == KH_ENTRY_ABSOLUTE) {
+		c->kind = e == KH_ENTRY_HOST ? KH_LISTEN_TRANSPARENT_HTTP : KH_LISTEN_PROXY;
+		open_ok(c, KH_MODE_HTTP); /* each request is routed and admitted on its own */
+		return;
+	}
+	if (e != KH_ENTRY_CONNECT && e != KH_ENTRY_SNI) {
+		open_fail(c, 502, "internal_error",
+			  "a stream can only open a tunnel or carry requests");
+		return;
+	}
+	c->kind = e == KH_ENTRY_SNI ? KH_LISTEN_TRANSPARENT_TLS : KH_LISTEN_PROXY;
+	if (!kh_admit(c->policy, e, c->host, c->port, &v)) {
+		open_fail(c, v.status, v.reason, v.detail[0] ? v.detail : NULL);
+		return;
+	}
+	kh_conn_set_state(c, KH_CS_CONNECTING);
+	kh_dial_start(&c->up, c->policy, c->host, c->port, true, c->host_is_ip);
+}
+
+/* Reads the front's OPEN frame: the stream's first bytes, and all of them
+ * until it is answered. */
+static bool step_open_wait(struct kh_conn *c)
+{
+	bool progress = kh_conn_fill(c, &c->cli, &c->cin);
+	struct kh_chan_hdr h;
+	struct kh_chan_msg m;
+	struct kh_err err;
+	size_t need;
+
+	if (c->cli.failed || c->cli.eof) {
+		kh_conn_close(c);
+		return true;
+	}
+	if (kh_buf_len(&c->cin) < KH_CHAN_HDR)
+		return progress;
+	kh_chan_hdr_read(kh_buf_data(&c->cin), &h);
+	need = KH_CHAN_HDR + (size_t)h.len;
+	if (h.len > KH_CHAN_FRAME_MAX || need > c->cin.cap) {
+		open_fail(c, 502, "internal_error", "the stream's OPEN frame is too large");
+		return true;
+	}
+	if (kh_buf_len(&c->cin) < need)
+		return progress;
+	if (kh_chan_decode(kh_buf_data(&c->cin), need, &m, &err) != 0 || m.type != KH_CHAN_OPEN ||
+	    kh_buf_len(&c->cin) != need) {
+		kh_warn("stream from a front refused: %s",
+			m.type != KH_CHAN_OPEN ? "it did not start with OPEN" : err.msg);
+		open_fail(c, 502, "internal_error", "the stream did not start with one OPEN frame");
+		return true;
+	}
+	kh_buf_consume(&c->cin, need);
+	apply_open(c, &m.u.open);
+	return true;
+}
+
 /* --- closing --- */
 
 static bool step_closing(struct kh_conn *c)
@@ -698,6 +827,8 @@ static bool step(struct kh_conn *c)
 		return step_linger(c);
 	case KH_CS_SNI_PEEK:
 		return step_sni_peek(c);
+	case KH_CS_OPEN_WAIT:
+		return step_open_wait(c);
 	}
 	return false;
 }
@@ -804,11 +935,30 @@ static void up_source(const struct kh_upstream *up, char *out, size_t len)
 	kh_conn_source(container_of(up, const struct kh_conn, up), out, len);
 }
 
+/* A front's stream to the key holder says how this client came and who it
+ * is: the key holder records and checks by that. */
+static void up_open_info(const struct kh_upstream *up, struct kh_chan_open *o)
+{
+	const struct kh_conn *c = container_of(up, const struct kh_conn, up);
+	enum kh_admit_entry e;
+
+	if (c->state == KH_CS_CONNECTING) /* a tunnel, dialed before the client's TLS */
+		e = c->kind == KH_LISTEN_TRANSPARENT_TLS ? KH_ENTRY_SNI : KH_ENTRY_CONNECT;
+	else
+		e = c->kind == KH_LISTEN_TRANSPARENT_HTTP ? KH_ENTRY_HOST : KH_ENTRY_ABSOLUTE;
+	o->entry = (uint8_t)e;
+	o->lazy = e == KH_ENTRY_HOST || e == KH_ENTRY_ABSOLUTE;
+	snprintf(o->label, sizeof o->label, "%s", c->sandbox_label);
+	snprintf(o->client, sizeof o->client, "%s", c->client);
+	kh_conn_source(c, o->source, sizeof o->source);
+}
+
 static const struct kh_upstream_ops up_ops = {
 	.io = up_io,
 	.done = up_done,
 	.resumed = up_resumed,
 	.source = up_source,
+	.open_info = up_open_info,
 };
 
 bool kh_conn_parkable(const struct kh_conn *c)
@@ -841,7 +991,7 @@ static size_t max_size(size_t a, size_t b)
 
 static void init_buffers(struct kh_conn *c)
 {
-	size_t head = c->policy->limits.max_header_bytes;
+	size_t head = c->policy->limits.max_header_bytes + (c->keyside ? KH_FRONT_HEAD_SLACK : 0);
 
 	kh_buf_init(&c->cin, max_size(head, KH_IO_BUF_SIZE));
 	kh_buf_init(&c->uout, head + KH_IO_BUF_SIZE);
@@ -914,6 +1064,7 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	c->policy = kh_shared_policy(cx->sh);
 	kh_ep_init(&c->cli, cli_io);
 	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
+	c->up.via_keyholder = cx->keyholder_stream != NULL;
 	c->cli.io.fd = fd;
 	c->timer.cb = on_timer;
 	init_buffers(c);
@@ -928,6 +1079,40 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	cx->n_conns++;
 	c->kind = kind;
 	kh_conn_set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
+	touch(c);
+	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
+		kh_conn_close(c);
+		return;
+	}
+	rearm(c);
+}
+
+void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto)
+{
+	struct kh_conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL || proto->open(c) != 0) {
+		free(c);
+		close(fd); /* the front reads the end of the stream */
+		return;
+	}
+	c->proto = proto;
+	c->cx = cx;
+	c->keyside = true;
+	c->policy = kh_shared_policy(cx->sh);
+	kh_ep_init(&c->cli, cli_io);
+	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
+	c->cli.io.fd = fd;
+	c->timer.cb = on_timer;
+	init_buffers(c);
+	snprintf(c->client, sizeof c->client, "front");
+	c->next = cx->conns;
+	if (cx->conns != NULL)
+		cx->conns->prev = c;
+	cx->conns = c;
+	cx->n_conns++;
+	c->kind = KH_LISTEN_PROXY;
+	kh_conn_set_state(c, KH_CS_OPEN_WAIT);
 	touch(c);
 	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
 		kh_conn_close(c);

@@ -5,6 +5,8 @@
  *       --"200" flushed--> TLS_ACCEPT --handshake--> RELAY (mitm mode)
  *   SNI_PEEK (transparent TLS) --server name--> CONNECTING --> TLS_ACCEPT
  *   RELAY --101 upgrade--> TUNNEL;  any --final response--> CLOSING -> LINGER
+ *   key holder's end of a front's stream (keyside): OPEN_WAIT --OPEN-->
+ *       (tunnel: CONNECTING --dialed-->) OPEN_OK --> RELAY, or OPEN_FAIL --> CLOSING
  *
  * Contract: conn owns the client socket and its TLS, the four buffers, the
  * timers and the connection's identity (client, sandbox, destination); it
@@ -52,6 +54,7 @@ enum kh_conn_state {
 	KH_CS_CLOSING, /* flushing a final response */
 	KH_CS_LINGER, /* our side shut; discarding input until EOF */
 	KH_CS_SNI_PEEK, /* transparent TLS: waiting for the ClientHello's server name */
+	KH_CS_OPEN_WAIT, /* key holder: waiting for the front's OPEN on a new stream */
 };
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
@@ -64,6 +67,9 @@ struct kh_conn {
 	enum kh_listen_kind kind; /* how the client reached us */
 	enum kh_conn_mode mode;
 	bool dead;
+	/* the key holder's end of a stream from a front (privsep): cli is that
+	 * stream, its first bytes an OPEN frame, then requests the front parsed */
+	bool keyside;
 	bool close_after; /* close once the current exchange is done */
 	struct kh_endpoint cli;
 	struct kh_upstream up;
@@ -96,6 +102,14 @@ struct kh_conn {
  * added it; it is taken off when the connection ends, or here on failure). */
 void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		    enum kh_listen_kind kind, const struct kh_proto_ops *proto);
+
+/* Takes ownership of the key holder's end of a new stream from a front
+ * (docs/design/privsep.md): it reads the front's OPEN, checks it as it
+ * would a client's CONNECT or first request, answers OPEN_OK (after dialing,
+ * for a tunnel) or OPEN_FAIL, then relays what comes with proto, as for a
+ * client, but with nothing of the client's TLS. Not counted in
+ * cx->sh->n_conns: its front's connection is. */
+void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto);
 
 /* Runs the state machine until it can make no more progress. */
 void kh_conn_run(struct kh_conn *c);

@@ -215,6 +215,8 @@ bool kh_dial_clean(const struct kh_upstream *up)
 {
 	const struct kh_endpoint *ep = &up->ep;
 
+	if (up->via_keyholder)
+		return false; /* streams are not pooled: the key holder pools its upstreams */
 	if (up->state != KH_UP_READY || up->cx->draining || ep->eof || ep->failed ||
 	    ep->write_shut || ep->need_rd == KH_NEED_WRITE || ep->need_wr == KH_NEED_READ ||
 	    ep->need_hs != KH_NEED_NATURAL || kh_buf_len(up->in) > 0 || kh_buf_len(up->out) > 0)
@@ -234,6 +236,12 @@ void kh_dial_park(struct kh_upstream *up)
 bool kh_dial_matches(const struct kh_upstream *up, const struct kh_policy *policy, const char *host,
 		     uint16_t port, bool tls)
 {
+	if (up->via_keyholder && up->lazy) /* the key holder routes each request */
+		return up->state == KH_UP_READY && !up->ep.eof && !up->ep.failed &&
+		       !up->ep.write_shut;
+	if (up->via_keyholder) /* a tunnel's stream: its generation is the key holder's */
+		return up->state == KH_UP_READY && !up->ep.eof && !up->ep.failed &&
+		       up->tls == tls && up->dest_port == port && strcmp(up->host, host) == 0;
 	return up->state == KH_UP_READY && !up->ep.eof && !up->ep.failed && up->tls == tls &&
 	       up->dest_port == port && up->generation == policy->generation &&
 	       strcmp(up->host, host) == 0;
@@ -248,6 +256,114 @@ static bool take_parked(struct kh_upstream *up)
 		return false;
 	up->state = KH_UP_READY;
 	up->used = true;
+	report(up, true, 0, NULL, NULL);
+	return true;
+}
+
+/* --- via the key holder (a privsep front) ---
+ * The front's upstream is a stream to the key holder: a socketpair whose
+ * other end becomes a key-holder connection (cx->keyholder_stream). The
+ * front writes one OPEN frame (privsep/chan.h) and reads one reply, OPEN_OK
+ * or OPEN_FAIL; HTTP/1.1 follows. The key holder dials and checks on its
+ * side everything a dial here would (names, deny list, pins, TLS). */
+
+static void stream_fail(struct kh_upstream *up, const char *detail)
+{
+	kh_ep_close(up->cx->loop, &up->ep);
+	kh_ep_init(&up->ep, up->ops->io);
+	up->state = KH_UP_NONE;
+	report(up, false, 502, "internal_error", detail);
+}
+
+/* The OPEN frame, written whole into the new stream's empty socket. */
+static int send_open(struct kh_upstream *up, int fd)
+{
+	struct kh_chan_msg m = { .type = KH_CHAN_OPEN, .stream = 1 };
+	struct kh_buf frame;
+	struct kh_err err;
+	int rc = -1;
+
+	up->ops->open_info(up, &m.u.open);
+	up->lazy = m.u.open.lazy;
+	m.u.open.tls = up->tls;
+	m.u.open.port = up->dest_port;
+	snprintf(m.u.open.host, sizeof m.u.open.host, "%s", up->host);
+	kh_buf_init(&frame, KH_CHAN_HDR + KH_CHAN_FRAME_MAX);
+	if (kh_chan_encode(&m, &frame, &err) != 0)
+		kh_error("cannot describe a stream to the key holder: %s", err.msg);
+	else if (write(fd, kh_buf_data(&frame), kh_buf_len(&frame)) == (ssize_t)kh_buf_len(&frame))
+		rc = 0; /* a fresh socket takes a frame this small whole */
+	kh_buf_free(&frame);
+	return rc;
+}
+
+static void stream_open(struct kh_upstream *up)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+		report(up, false, 503, "internal_error", "no stream to the key holder (fds?)");
+		return;
+	}
+	up->ep.io.fd = sv[0];
+	if (send_open(up, sv[0]) != 0 || kh_loop_add(up->cx->loop, &up->ep.io) != 0) {
+		close(sv[1]);
+		stream_fail(up, "cannot open a stream to the key holder");
+		return;
+	}
+	up->state = KH_UP_CONNECTING;
+	up->cx->keyholder_stream(up->cx, sv[1]); /* may answer at once: read on readiness */
+}
+
+/* Reads the key holder's answer to OPEN (only that: it sends nothing more
+ * before the first request). True on progress. */
+static bool stream_opened(struct kh_upstream *up)
+{
+	struct kh_chan_hdr h;
+	struct kh_chan_msg m;
+	struct kh_err err;
+	size_t avail, need = 0;
+	uint8_t *t;
+	ssize_t n;
+
+	while (kh_ep_can_read(&up->ep) && (t = kh_buf_tail(up->in, &avail)) != NULL) {
+		n = kh_ep_read(&up->ep, t, avail);
+		if (n <= 0)
+			break; /* would block, or the end (after OPEN_FAIL, it comes at once) */
+		kh_buf_produced(up->in, (size_t)n);
+	}
+	if (kh_buf_len(up->in) >= KH_CHAN_HDR) {
+		kh_chan_hdr_read(kh_buf_data(up->in), &h);
+		need = KH_CHAN_HDR + (size_t)h.len;
+		if (h.len > KH_CHAN_FRAME_MAX || need > up->in->cap) {
+			stream_fail(up, "the key holder's answer is too large");
+			return true;
+		}
+	}
+	if (kh_buf_len(up->in) < KH_CHAN_HDR || kh_buf_len(up->in) < need) {
+		if (!up->ep.eof && !up->ep.failed)
+			return false;
+		stream_fail(up, "the key holder closed the stream");
+		return true;
+	}
+	if (kh_chan_decode(kh_buf_data(up->in), need, &m, &err) != 0 ||
+	    (m.type != KH_CHAN_OPEN_OK && m.type != KH_CHAN_OPEN_FAIL)) {
+		kh_buf_free(up->in);
+		stream_fail(up, "the key holder's answer to OPEN is malformed");
+		return true;
+	}
+	if (m.type == KH_CHAN_OPEN_FAIL) {
+		struct kh_chan_fail f = m.u.fail; /* m points into in, freed below */
+
+		kh_buf_free(up->in);
+		kh_ep_close(up->cx->loop, &up->ep);
+		kh_ep_init(&up->ep, up->ops->io);
+		up->state = KH_UP_NONE;
+		report(up, false, f.status, f.reason, f.detail[0] ? f.detail : NULL);
+		return true;
+	}
+	kh_buf_consume(up->in, need);
+	up->state = KH_UP_READY;
 	report(up, true, 0, NULL, NULL);
 	return true;
 }
@@ -275,6 +391,10 @@ void kh_dial_start(struct kh_upstream *up, struct kh_policy *policy, const char 
 	up->tls = tls;
 	up->is_ip = is_ip;
 	up->generation = up->policy->generation;
+	if (up->via_keyholder) {
+		stream_open(up);
+		return;
+	}
 	if (take_parked(up))
 		return;
 	if (is_ip) {
@@ -354,7 +474,7 @@ bool kh_dial_step(struct kh_upstream *up)
 {
 	switch (up->state) {
 	case KH_UP_CONNECTING:
-		return finish_connect(up);
+		return up->via_keyholder ? stream_opened(up) : finish_connect(up);
 	case KH_UP_HANDSHAKE:
 		return finish_handshake(up);
 	default:

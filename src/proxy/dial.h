@@ -14,6 +14,9 @@
  *   - does a verified TLS handshake when tls is set,
  *   - takes an idle connection from the pool instead when one to the same
  *     host, port and scheme under the same policy generation is parked,
+ *   - in a privsep front (via_keyholder), opens a stream to the key holder
+ *     instead, which does all of the above on its side (an OPEN frame out,
+ *     OPEN_OK or OPEN_FAIL back, then HTTP/1.1 on the stream),
  *   - reports the end of every dial exactly once through ops->done, possibly
  *     before kh_dial_start returns; a lookup that ends later also calls
  *     ops->resumed so the owner runs its state machine.
@@ -29,6 +32,7 @@
 #include "base/kh_limits.h"
 #include "policy/policy.h"
 #include "policy/resolver.h"
+#include "privsep/chan.h"
 #include "proxy/wctx.h"
 #include "tls/endpoint.h"
 
@@ -49,6 +53,9 @@ struct kh_upstream_ops {
 	void (*resumed)(struct kh_upstream *up);
 	/* Who is dialing, for the resolver's per-client turns and caps. */
 	void (*source)(const struct kh_upstream *up, char *out, size_t len);
+	/* For a dial via the key holder: how the client came (entry), who it
+	 * is (client, label, source) in the stream's OPEN frame. */
+	void (*open_info)(const struct kh_upstream *up, struct kh_chan_open *o);
 };
 
 struct kh_upstream {
@@ -66,6 +73,10 @@ struct kh_upstream {
 	size_t n_addrs, next_addr;
 	char last_error[KH_DETAIL_MAX];
 	bool used; /* carried at least one exchange */
+	/* a privsep front's upstream: a stream to the key holder (given by the
+	 * owner before dialing), not a network connection; lazy: the key holder
+	 * routes each request of it, the host named at OPEN was the first's */
+	bool via_keyholder, lazy;
 	uint64_t start_ms; /* when the dial began (loop clock), for the dial histogram */
 	/* given by the owner */
 	const struct kh_upstream_ops *ops;

@@ -18,7 +18,7 @@
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "base/log.h"
-#include "proxy/metrics_server.h"
+#include "proxy/route.h"
 #include "swap/resign.h"
 #include "swap/respscrub.h"
 #include "swap/rewrite.h"
@@ -51,67 +51,7 @@ static size_t min_size(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
-/* --- audit --- */
-
-static size_t count_marks(const char *s)
-{
-	size_t n = 0;
-
-	while ((s = strstr(s, "[redacted:")) != NULL) {
-		n++;
-		s++;
-	}
-	return n;
-}
-
-/* An absolute-form target is recorded by host and path, but searched whole
- * too: a key cut in two by the '/' after the authority ("http://sk-real/
- * rest-of-key") is in neither part, yet `keyhole log` prints them side by
- * side. When the whole holds more than its parts, the whole is recorded,
- * redacted, as the path. */
-static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct kh_slice path)
-{
-	struct kh_slice whole = kh_slice_make(target.ptr + 7, target.len - 7); /* "http://" */
-	size_t authority = (size_t)(path.ptr - whole.ptr), parts;
-	char shown[KH_AUDIT_PATH_MAX - 8], host[KH_AUDIT_PATH_MAX];
-	long q = kh_slice_find(whole, '?');
-
-	kh_exchange_set_path(c->ex, c->policy, path.len ? path : KH_SLICE_LIT("/"));
-	if (q >= 0)
-		whole.len = (size_t)q;
-	if (authority > whole.len)
-		return; /* "http://host?q": the path is empty */
-	kh_policy_redact(c->policy, kh_slice_make(whole.ptr, authority), host, sizeof host);
-	parts = count_marks(host) + count_marks(c->ex->path);
-	kh_policy_redact(c->policy, whole, shown, sizeof shown);
-	if (count_marks(shown) > parts)
-		kh_fmt(c->ex->path, sizeof c->ex->path, "http://%s", shown);
-}
-
 /* --- starting a request --- */
-
-static void begin_exchange(struct kh_conn *c, const struct kh_http_head *h)
-{
-	kh_exchange_begin(c->ex, c->policy, h->method);
-	c->ex->head_method = kh_slice_eq_cstr(h->method, "HEAD");
-	c->ex->req_http10 = h->version_minor == 0;
-	c->ex->bytes_in = h->head_len;
-}
-
-static void fail_parse(struct kh_conn *c, const struct kh_http_error *err)
-{
-	kh_exchange_reset(c->ex);
-	c->ex->started_us = kh_mono_us();
-	if (c->mode == KH_MODE_HTTP) {
-		c->host[0] = '\0';
-		c->port = 0;
-	}
-	kh_conn_fail(c, err->status,
-		     err->reason          ? err->reason
-		     : err->status == 431 ? "header_too_large"
-					  : "bad_request",
-		     err->why);
-}
 
 /* --- SigV4 bodies ---
  * A SigV4 request signed without x-amz-content-sha256 covers the hash of its
@@ -154,7 +94,7 @@ static void body_source(const struct kh_conn *c, char out[KH_BODYSHARE_KEY_MAX])
 static void refuse_head(struct kh_conn *c, const struct kh_http_head *h, int status,
 			const char *reason, const char *detail)
 {
-	begin_exchange(c, h);
+	kh_route_begin(c, h);
 	kh_exchange_set_path(c->ex, c->policy, h->target);
 	kh_conn_fail(c, status, reason, detail);
 }
@@ -296,105 +236,12 @@ static void forward(struct kh_conn *c, const struct kh_http_head *h, struct kh_s
 		kh_dial_start(&c->up, c->policy, c->host, c->port, tls, c->host_is_ip);
 }
 
-/* What a sandbox may learn here is that the proxy is up: no pid, no version,
- * no audit state (the owner asks control.sock for those; see ctl_server.h). */
-static void reply_health(struct kh_conn *c, const struct kh_http_head *h)
-{
-	char body[32];
-
-	kh_buf_consume(&c->cin, h->head_len);
-	c->ex->active = false;
-	kh_health_text(body, sizeof body);
-	kh_conn_reply(c, 200, NULL, body, c->ex->head_method);
-}
-
-/* An origin-form request to the proxy itself names a resource of keyhole's:
- * there is exactly one, GET or HEAD of /healthz. */
-static void route_origin(struct kh_conn *c, const struct kh_http_head *h)
-{
-	if (kh_slice_eq_cstr(h->target, "/healthz") &&
-	    (kh_slice_eq_cstr(h->method, "GET") || kh_slice_eq_cstr(h->method, "HEAD"))) {
-		reply_health(c, h);
-		return;
-	}
-	c->host[0] = '\0';
-	kh_conn_fail(c, 404, "not_found",
-		     "keyhole itself answers only GET or HEAD /healthz; to reach a host, send "
-		     "CONNECT host:port or an absolute http:// URL");
-}
-
-/* Transparent HTTP (a sandbox's port 80): origin-form, routed by Host. */
-static void route_transparent(struct kh_conn *c, const struct kh_http_head *h)
-{
-	uint16_t port;
-	int kind = h->has_host ? kh_authority_parse(h->host, 80, c->host, &port) : -1;
-
-	c->port = 80; /* the sandbox's client connected to port 80, whatever Host says */
-	if (kh_slice_eq_cstr(h->method, "CONNECT") || h->target.len == 0 ||
-	    h->target.ptr[0] != '/' || kind < 0) {
-		c->host[0] = '\0';
-		kh_conn_fail(c, 400, "bad_request",
-			     "transparent HTTP needs an origin-form request with a Host header");
-		return;
-	}
-	c->host_is_ip = kind != KH_HOST_NAME;
-	kh_exchange_set_path(c->ex, c->policy, h->target);
-	if (!kh_conn_admit(c, KH_ENTRY_HOST))
-		return;
-	forward(c, h, h->target, false, false);
-}
-
-static void route_plain(struct kh_conn *c, const struct kh_http_head *h)
-{
-	struct kh_slice path;
-	int kind;
-
-	if (kh_slice_eq_cstr(h->method, "CONNECT")) {
-		kh_conn_start_connect(c, h);
-		return;
-	}
-	if (h->target.len > 0 && h->target.ptr[0] == '/') {
-		route_origin(c, h);
-		return;
-	}
-	kind = kh_http_parse_absolute(h->target, c->host, &c->port, &path);
-	if (kind < 0) {
-		c->host[0] = '\0';
-		kh_conn_fail(
-			c, 400, "bad_request",
-			kh_slice_starts_with_nocase(h->target, "https://")
-				? "https URLs go through CONNECT (set HTTPS_PROXY, not HTTP_PROXY)"
-				: "keyhole is a proxy: send CONNECT or an absolute http:// URL");
-		return;
-	}
-	c->host_is_ip = kind != KH_HOST_NAME;
-	set_path_absolute(c, h->target, path);
-	if (!kh_conn_admit(c, KH_ENTRY_ABSOLUTE))
-		return;
-	forward(c, h, path, false, true);
-}
-
-static void route_tunnel(struct kh_conn *c, const struct kh_http_head *h)
-{
-	bool origin = h->target.len > 0 && h->target.ptr[0] == '/';
-	bool asterisk = kh_slice_eq_cstr(h->target, "*") && kh_slice_eq_cstr(h->method, "OPTIONS");
-
-	kh_exchange_set_path(c->ex, c->policy, h->target);
-	if (!kh_conn_admit(c, KH_ENTRY_TUNNEL)) /* a reload removed the host or port */
-		return;
-	if (kh_slice_eq_cstr(h->method, "CONNECT") || (!origin && !asterisk)) {
-		kh_conn_fail(c, 400, "bad_request",
-			     "inside a tunnel, requests must use an origin-form target (/path)");
-		return;
-	}
-	forward(c, h, h->target, true, false);
-}
-
 /* Finds, parses and routes the next request head in cin. */
 static bool start_request(struct kh_conn *c)
 {
 	struct h1 *st = h1_of(c);
-	struct kh_http_limits lim = { c->policy->limits.max_header_bytes,
+	struct kh_http_limits lim = { c->policy->limits.max_header_bytes +
+					      (c->keyside ? KH_FRONT_HEAD_SLACK : 0),
 				      c->policy->limits.max_headers };
 	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
@@ -429,7 +276,7 @@ static bool start_request(struct kh_conn *c)
 	st->head_scan = 0;
 	st->head_pending = false;
 	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
-		fail_parse(c, &err);
+		kh_route_fail_parse(c, &err);
 		return true;
 	}
 	switch (sigv4_body_ready(c, &h, &progress)) {
@@ -441,13 +288,8 @@ static bool start_request(struct kh_conn *c)
 		break;
 	}
 	st->sigbody.continue_sent = false;
-	begin_exchange(c, &h);
-	if (c->mode == KH_MODE_MITM)
-		route_tunnel(c, &h);
-	else if (c->kind == KH_LISTEN_TRANSPARENT_HTTP)
-		route_transparent(c, &h);
-	else
-		route_plain(c, &h);
+	kh_route_begin(c, &h);
+	kh_route_request(c, &h, false, forward);
 	return true;
 }
 
@@ -791,7 +633,10 @@ static bool check_ends(struct kh_conn *c)
 	if (c->cli.failed || (c->cli.eof && c->ex->active && !c->ex->req_done)) {
 		if (c->ex->active)
 			kh_conn_audit(c, c->ex, "error", "client_closed",
-				      "the client went away mid-request");
+				      c->keyside ? "the front ended the stream mid-request (the "
+						   "client went away, or the front refused the "
+						   "rest: its record says why)"
+						 : "the client went away mid-request");
 		kh_conn_close(c);
 		return true;
 	}

@@ -30,6 +30,10 @@ struct kh_wctx {
 	bool draining; /* shutting down: nothing new is accepted or pooled */
 	struct kh_timer trim; /* gives freed heap memory back once quiet */
 	struct kh_timer audit_fold; /* writes folded refusals' records when due */
+	/* Privsep (docs/design/privsep.md): gives the key holder its end of a
+	 * new stream (ownership of fd passes). NULL: this thread's connections
+	 * dial the network themselves. */
+	void (*keyholder_stream)(struct kh_wctx *cx, int fd);
 };
 
 /* Creates the loop, the scratch space and the pool. On failure what was

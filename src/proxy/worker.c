@@ -24,6 +24,7 @@
 #include "proxy/conn.h"
 #include "base/log.h"
 #include "proxy/metrics.h"
+#include "proxy/front_h1.h"
 #include "proxy/relay.h"
 #include "proxy/upool.h"
 
@@ -165,7 +166,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 	}
 	if (peer->ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	kh_conn_accept(&w->cx, fd, (struct sockaddr *)peer, kind, &kh_relay_h1);
+	kh_conn_accept(&w->cx, fd, (struct sockaddr *)peer, kind, &kh_front_h1);
 }
 
 static void on_accept(struct kh_io *io, uint32_t events)
@@ -299,6 +300,14 @@ static void idle_hook(void *arg)
 		kh_loop_stop(w->cx.loop);
 }
 
+/* The key holder's end of a front's new stream (privsep, in one process
+ * for now): a connection on this same worker's loop, relaying with the
+ * keys (relay.h) what the front (front_h1.h) parsed and admitted. */
+static void keyholder_stream(struct kh_wctx *cx, int fd)
+{
+	kh_conn_accept_stream(cx, fd, &kh_relay_h1);
+}
+
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
 		   size_t n_fds, struct kh_err *err)
 {
@@ -309,6 +318,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;
 	}
+	w->cx.keyholder_stream = keyholder_stream;
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
 		w->bridge[i] = (struct kh_listener){ .io = { .fd = -1, .cb = on_accept },
 						     .w = w,
