@@ -25,8 +25,8 @@ struct fd_slot {
 };
 
 struct fd_fifo {
-	struct fd_slot s[KH_CHANIO_FDS_MAX];
-	unsigned head, n;
+	struct fd_slot *s;
+	unsigned cap, head, n;
 };
 
 struct kh_chanio {
@@ -49,6 +49,7 @@ struct kh_chanio {
 	struct kh_task resume; /* posted: go on reading after the budget */
 	struct kh_buf out, in, scratch; /* scratch: kh_chanio_send_msg when out is short */
 	struct fd_fifo out_fds, in_fds;
+	struct fd_slot out_slots[KH_CHANIO_FDS_OUT_MAX], in_slots[KH_CHANIO_FDS_MAX];
 	uint64_t tx_queued, tx_sent, rx_read, rx_fed;
 	struct kh_chanio_stats st;
 	char reason[KH_ERR_MAX];
@@ -59,12 +60,12 @@ struct kh_chanio {
 
 static struct fd_slot *fifo_at(struct fd_fifo *q, unsigned i)
 {
-	return &q->s[(q->head + i) % KH_CHANIO_FDS_MAX];
+	return &q->s[(q->head + i) % q->cap];
 }
 
 static bool fifo_push(struct fd_fifo *q, int fd, uint64_t from, uint64_t to)
 {
-	if (q->n == KH_CHANIO_FDS_MAX)
+	if (q->n == q->cap)
 		return false;
 	*fifo_at(q, q->n++) = (struct fd_slot){ fd, from, to };
 	return true;
@@ -74,7 +75,7 @@ static int fifo_pop(struct fd_fifo *q)
 {
 	int fd = fifo_at(q, 0)->fd;
 
-	q->head = (q->head + 1) % KH_CHANIO_FDS_MAX;
+	q->head = (q->head + 1) % q->cap;
 	q->n--;
 	return fd;
 }
@@ -199,6 +200,8 @@ struct kh_chanio *kh_chanio_new(struct kh_loop *l, int fd, const struct kh_chani
 	kh_buf_init(&ch->in, KH_CHANIO_IN_MAX);
 	kh_buf_init(&ch->scratch, KH_CHAN_HDR + KH_CHAN_FRAME_MAX);
 	kh_chan_split_init(&ch->split);
+	ch->out_fds = (struct fd_fifo){ .s = ch->out_slots, .cap = KH_CHANIO_FDS_OUT_MAX };
+	ch->in_fds = (struct fd_fifo){ .s = ch->in_slots, .cap = KH_CHANIO_FDS_MAX };
 	if (kh_loop_add(l, &ch->io) < 0) {
 		kh_err_set(err, "channel fd %d: epoll: %s", fd, kh_strerror(errno));
 		goto fail;
@@ -235,8 +238,9 @@ static int copy_fd(struct kh_chanio *ch, int fd, int *dup, struct kh_err *err)
 	*dup = -1;
 	if (fd < 0)
 		return 0;
-	if (ch->out_fds.n == KH_CHANIO_FDS_MAX) {
-		kh_err_set(err, "channel: %d fds already wait to be sent", KH_CHANIO_FDS_MAX);
+	if (ch->out_fds.n == ch->out_fds.cap) {
+		ch->want_room = true;
+		kh_err_set(err, "channel: %u fds already wait to be sent", ch->out_fds.cap);
 		return -1;
 	}
 	if ((*dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -397,7 +401,8 @@ static void flush(struct kh_chanio *ch)
 	}
 	if (wrote)
 		ch->st.flushes++;
-	if (!ch->closed && ch->want_room && kh_buf_len(&ch->out) <= KH_CHANIO_OUT_MAX / 2) {
+	if (!ch->closed && ch->want_room && kh_buf_len(&ch->out) <= KH_CHANIO_OUT_MAX / 2 &&
+	    ch->out_fds.n <= ch->out_fds.cap / 2) {
 		ch->want_room = false;
 		if (ch->ops->on_room != NULL)
 			ch->ops->on_room(ch, ch->arg);

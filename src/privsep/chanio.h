@@ -11,7 +11,9 @@
  * nothing of it is queued; on_room then says when half the buffer is free.
  *
  * Fds: a frame may carry one fd. The channel sends a copy (the caller keeps
- * its own) with the sendmsg that writes the frame's first byte. Received fds
+ * its own) with the sendmsg that writes the frame's first byte, so each fd
+ * costs a sendmsg here and a recvmsg there (a read stops after a message
+ * that carried fds); at most KH_CHANIO_FDS_OUT_MAX wait to go. Received fds
  * wait in a FIFO (at most KH_CHANIO_FDS_MAX); the receiver decides which
  * frames carry one (by type) and calls kh_chanio_take_fd() from on_frame.
  * An fd is given only to a frame whose first byte came in the same read as
@@ -58,7 +60,8 @@ struct kh_chanio_ops {
 	void (*on_frame)(struct kh_chanio *ch, const struct kh_chanio_frame *f, void *arg);
 	/* The channel closed (reason says why); called once, then nothing else. */
 	void (*on_close)(struct kh_chanio *ch, const char *reason, void *arg);
-	/* May be NULL. A send was refused for room, and half the buffer is free now. */
+	/* May be NULL. A send was refused for room (bytes or fds), and half of
+	 * each is free now. */
 	void (*on_room)(struct kh_chanio *ch, void *arg);
 };
 

@@ -85,11 +85,14 @@ static void on_frame(struct kh_chanio *ch, const struct kh_chanio_frame *f, void
 	}
 	if (!payload_ok(f))
 		e->bad_payload++;
-	if (f->hdr.type == T_FD && i < MAXF) {
-		e->fds[i] = kh_chanio_take_fd(ch);
-		if (e->use_fd && e->fds[i] >= 0) {
-			(void)!write(e->fds[i], f->bytes + KH_CHAN_HDR, f->hdr.len ? 1 : 0);
-			close(e->fds[i]);
+	if (f->hdr.type == T_FD) {
+		int fd = kh_chanio_take_fd(ch);
+
+		if (i < MAXF)
+			e->fds[i] = fd;
+		if (e->use_fd && fd >= 0) {
+			(void)!write(fd, f->bytes + KH_CHAN_HDR, f->hdr.len ? 1 : 0);
+			close(fd);
 		}
 	}
 	if (f->hdr.type == T_FAIL) {
@@ -428,6 +431,38 @@ static void fds_in_order(void)
 	pair_free(&a, &b);
 }
 
+/* A burst of new streams' ends: KH_CHANIO_FDS_OUT_MAX frames with an fd in
+ * one batch (the next is refused until on_room), one sendmsg each, every fd
+ * reaching its own frame: the pipe gets the frames' bytes in order. */
+static void fd_burst(void)
+{
+	struct end a, b;
+	int p[2], n = KH_CHANIO_FDS_OUT_MAX;
+	uint8_t got[KH_CHANIO_FDS_OUT_MAX + 1];
+
+	pair_new(&a, &b);
+	b.use_fd = true;
+	CHECK_INT(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	for (int i = 0; i < n; i++)
+		CHECK_INT(kh_chanio_send(a.ch, fbuf, mkframe(T_FD, (uint64_t)i, 1), p[1], &err), 0);
+	CHECK_INT(kh_chanio_send(a.ch, fbuf, mkframe(T_FD, 0, 1), p[1], &err), -1);
+	CHECK(strstr(err.msg, "fds already wait") != NULL);
+	CHECK_INT(kh_chanio_send(a.ch, fbuf, mkframe(T_DATA, 0, 1), -1, &err), 0);
+	close(p[1]);
+	want_frames = n + 1;
+	CHECK(run_until(got_frames, &b));
+	CHECK_INT(a.rooms, 1);
+	CHECK_INT(kh_chanio_stats(a.ch)->writes, n);
+	CHECK_INT(kh_chanio_stats(b.ch)->fds_in, n);
+	CHECK_INT(read(p[0], got, sizeof got), n);
+	for (int i = 0; i < n; i++)
+		CHECK(got[i] == (uint8_t)(i * 31));
+	CHECK_INT(read(p[0], got, sizeof got), 0); /* every copy closed */
+	close(p[0]);
+	CHECK_INT(a.closes + b.closes, 0);
+	pair_free(&a, &b);
+}
+
 /* A header announcing more than KH_CHAN_FRAME_MAX: the frame before it is
  * delivered, then the channel closes once, and nothing after it counts. */
 static void malformed_frame(void)
@@ -698,6 +733,7 @@ int main(void)
 	RUN(send_msg);
 	RUN(fd_passing);
 	RUN(fds_in_order);
+	RUN(fd_burst);
 	RUN(malformed_frame);
 	RUN(caller_fail);
 	RUN(peer_close);
