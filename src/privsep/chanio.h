@@ -94,8 +94,8 @@ void kh_chanio_free(struct kh_chanio *ch);
 /* Queues frame[0..n) (exactly one whole frame: n = KH_CHAN_HDR + its header's
  * len <= KH_CHAN_FRAME_MAX) and, when fd >= 0, a copy of fd to go with it.
  * -1, nothing queued, err says why: the channel is closed, the frame is not
- * one, the out buffer lacks room for it (on_room follows), too many fds are
- * queued, or fd cannot be copied. */
+ * one, the out buffer lacks room for it or KH_CHANIO_FDS_OUT_MAX fds already
+ * wait (on_room follows either way), or fd cannot be copied. */
 int kh_chanio_send(struct kh_chanio *ch, const uint8_t *frame, size_t n, int fd,
 		   struct kh_err *err);
 
