@@ -277,6 +277,14 @@
 #define KH_LG_IDLE_SETUP_CAP_MS (600u * 1000u) /* idle mode: bound on opening them all */
 #define KH_LG_READ_AHEAD_BUF    (128u << 10) /* TLS read buffer when streaming */
 
+/* --- the channel's buffered I/O (privsep/chanio.c, issue 17) --- */
+#define KH_CHANIO_OUT_MAX     (1u << 20) /* frames queued for the peer; a send past it is refused */
+#define KH_CHANIO_IN_MAX      (256u << 10) /* bytes taken off the socket per read */
+#define KH_CHANIO_READ_BUDGET (256u << 10) /* bytes read per turn before other handlers run */
+#define KH_CHANIO_FDS_MAX     16 /* fds received and not yet taken */
+#define KH_CHANIO_FDS_OUT_MAX 256 /* fds queued to send (a burst of new streams' ends) */
+#define KH_CHANIO_SNDBUF      (1u << 20) /* SO_SNDBUF asked for (the kernel caps it at wmem_max) */
+
 /* --- the channel between processes (privsep/chan.c, issue 17) --- */
 #define KH_CHAN_HDR        16 /* u16 type, u16 flags, u32 len, u64 stream */
 #define KH_CHAN_FRAME_MAX  65536 /* payload bytes of one frame */
