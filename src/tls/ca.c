@@ -438,7 +438,7 @@ static int load_into(struct kh_ca *ca, const char *crt_path, const char *key_pat
 
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err)
 {
-	struct kh_ca tmp = { NULL, NULL, NULL };
+	struct kh_ca tmp = { 0 };
 
 	ca->cert = NULL;
 	ca->key = NULL;
@@ -575,6 +575,8 @@ X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *e
 	X509 *x = NULL;
 	int kind;
 
+	if (ca != NULL && ca->key == NULL && ca->remote_mint != NULL)
+		return ca->remote_mint(ca->remote_arg, host, err);
 	if (ca == NULL || ca->cert == NULL || ca->key == NULL || ca->leaf_key == NULL) {
 		kh_err_set(err, "cannot mint a certificate: the CA is not loaded");
 		return NULL;
