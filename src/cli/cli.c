@@ -1,3 +1,4 @@
+#include "proxy/front_proc.h"
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -234,6 +235,8 @@ const struct kh_command kh_commands[] = {
 	  kh_cmd_sandbox },
 	{ "sandbox-init", NULL, "Usage: (internal) pid 1 inside keyhole sandbox\n",
 	  kh_cmd_sandbox_init },
+	{ "__front", NULL, "Usage: (internal) a front process of the daemon (privsep: true)\n",
+	  kh_front_run },
 	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
 	  "Usage: keyhole bench --url URL [--proxy http://HOST:PORT] [options]\n"
 	  "\n"

@@ -1328,6 +1328,7 @@ static const struct field top_fields[] = {
 	{ "dns_servers", set_dns_servers, 0, 0, 0 },
 	{ "cleartext_credential_hosts", set_cleartext_hosts, 0, 0, 0 },
 	{ "scrub_responses", set_bool, OFF(scrub_responses), 0, 0 },
+	{ "privsep", set_bool, OFF(privsep), 0, 0 },
 	{ "workers", set_uint, OFF(workers), 0, KH_MAX_WORKERS },
 	{ "busy_poll_us", set_uint, OFF(busy_poll_us), 0, KH_MAX_BUSY_POLL_US },
 	{ "cert_cache_size", set_size, OFF(cert_cache_size), 1, KH_MAX_CERT_CACHE },

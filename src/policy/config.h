@@ -94,6 +94,7 @@ struct kh_config {
 	size_t n_cleartext_credential_hosts;
 	unsigned workers; /* 0 = one per online CPU */
 	unsigned busy_poll_us; /* KH_DEFAULT_BUSY_POLL_US; 0 = off */
+	bool privsep; /* fronts (what reads sandbox bytes) run as processes without keys */
 	size_t cert_cache_size; /* KH_DEFAULT_CERT_CACHE, 1..KH_MAX_CERT_CACHE */
 	/* sandbox_tokens: what keyhole sandbox and docker run ask for */
 	unsigned sandbox_token_ttl; /* seconds; 0 = no expiry; KH_DEFAULT_GRANT_TTL */

@@ -305,17 +305,26 @@ static int load_one(json_t *o, struct kh_grant *gr)
 
 static int load(struct kh_grants *g, int64_t now, struct kh_err *err)
 {
-	json_error_t jerr;
-	json_t *root, *arr, *o;
-	size_t i, n = 0;
 	char *text;
 	size_t len;
-	int rc = 0;
+	int rc;
 
 	if (kh_fs_read_file(g->path, KH_MAX_MAPPINGS_BYTES, true, &text, &len, err) != 0)
 		return -1;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	rc = kh_grants_load_text(g, text, len, now, err);
 	kh_fs_free_secret(text, len);
+	return rc;
+}
+
+int kh_grants_load_text(struct kh_grants *g, const char *text, size_t len, int64_t now,
+			struct kh_err *err)
+{
+	json_error_t jerr;
+	json_t *root, *arr, *o;
+	size_t i, n = 0;
+	int rc = 0;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	arr = json_object_get(root, "grants");
 	if (root == NULL || !json_is_array(arr)) {
 		kh_err_set(err,

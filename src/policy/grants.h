@@ -89,6 +89,12 @@ struct kh_grant_req {
  * ended more than KH_GRANT_TOMBSTONE_SECS ago are dropped. */
 int kh_grants_init(struct kh_grants *g, size_t cap, const char *path, int64_t now,
 		   struct kh_err *err);
+/* Loads grants from text in grants.json's format into g (initialised with
+ * no path): what a front process gets from the daemon instead of the file.
+ * g->path in errors is then empty. */
+int kh_grants_load_text(struct kh_grants *g, const char *text, size_t len, int64_t now,
+			struct kh_err *err);
+
 void kh_grants_free(struct kh_grants *g);
 
 /* Issues a grant for mapping m (its env name, its token's prefix), saved

@@ -100,9 +100,12 @@ static int set_limits(const struct kh_confine_opts *o, struct kh_confine_report 
 		kh_err_set(err, "confine: a descriptor cap of %u is too small", o->nofile);
 		return -1;
 	}
-	if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_FSIZE, 0) != 0 ||
-	    set_limit(RLIMIT_NPROC, 0) != 0 || set_limit(RLIMIT_MEMLOCK, 0) != 0 ||
-	    set_limit(RLIMIT_NOFILE, o->nofile) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+	/* Not RLIMIT_FSIZE: a front writes its log lines and audit records to
+	 * the files it inherited (the daemon's log, audit.log), and a write
+	 * past the limit kills it (SIGXFSZ); it can open no file of its own. */
+	if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NPROC, 0) != 0 ||
+	    set_limit(RLIMIT_MEMLOCK, 0) != 0 || set_limit(RLIMIT_NOFILE, o->nofile) != 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		kh_err_set(err, "confine: cannot set resource limits: %s", kh_strerror(errno));
 		return -1;
 	}
@@ -209,6 +212,9 @@ static const char *const front_allowed[] = { "read",
 					     "getsockname",
 					     "getpeername",
 					     "getsockopt",
+					     "pread64",
+					     "poll",
+					     "ppoll",
 					     "sched_yield",
 					     "exit",
 					     "exit_group",
@@ -216,10 +222,13 @@ static const char *const front_allowed[] = { "read",
 
 /* Path lookups fail with EACCES: OpenSSL and glibc probe files lazily, and a
  * failed probe is harmless where a dead front is not. */
-static const char *const front_eacces[] = { "open",       "openat",     "openat2",    "creat",
-					    "access",     "faccessat",  "faccessat2", "stat",
-					    "lstat",      "newfstatat", "statx",      "readlink",
-					    "readlinkat", "fstat",      NULL };
+static const char *const front_eacces[] = { "open", "openat", "openat2", "creat", "access",
+					    "faccessat", "faccessat2", "stat", "lstat",
+					    "newfstatat", "statx", "readlink", "readlinkat",
+					    "fstat",
+					    /* buffers for secrets are locked best effort; a
+					     * front has none, and its MEMLOCK limit is 0 */
+					    "mlock", "mlock2", "munlock", NULL };
 
 static int add_names(scmp_filter_ctx f, const char *const *names, uint32_t action)
 {
@@ -244,7 +253,8 @@ static int allow_if(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare o
 
 /* Calls allowed only with some arguments: no executable memory (mappings
  * were made before confinement), sendto only on a connected socket, socket
- * options and fcntl commands a server loop uses, read-only getrlimit. */
+ * options and fcntl commands a server loop uses, read-only getrlimit,
+ * socketpair of the Unix family only. */
 static int front_by_argument(scmp_filter_ctx f)
 {
 	static const int fcntl_cmds[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD };
@@ -256,6 +266,9 @@ static int front_by_argument(scmp_filter_ctx f)
 	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, SOL_SOCKET);
 	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, IPPROTO_TCP);
 	rc |= allow_if(f, SCMP_SYS(prlimit64), 2, SCMP_CMP_EQ, 0, 0);
+	/* each connection's stream to the key holder: a pair of Unix sockets,
+	 * connected to nothing else, never a network socket */
+	rc |= allow_if(f, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ, AF_UNIX, 0);
 	for (size_t i = 0; i < sizeof fcntl_cmds / sizeof fcntl_cmds[0]; i++)
 		rc |= allow_if(f, SCMP_SYS(fcntl), 1, SCMP_CMP_MASKED_EQ, LOW32,
 			       (scmp_datum_t)fcntl_cmds[i]);

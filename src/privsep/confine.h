@@ -25,7 +25,7 @@ struct kh_confine_opts {
 };
 
 struct kh_confine_report {
-	bool rlimits; /* CORE, FSIZE, NPROC, MEMLOCK 0; NOFILE capped; not dumpable */
+	bool rlimits; /* CORE, NPROC, MEMLOCK 0; NOFILE capped; not dumpable */
 	bool uid_dropped; /* started as root: now opts.uid/gid, no groups */
 	bool no_new_privs;
 	bool seccomp; /* the role's allowlist is loaded */

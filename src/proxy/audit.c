@@ -48,6 +48,11 @@ void kh_audit_use_fd(int fd)
 	audit_fd = fd;
 }
 
+int kh_audit_fd(void)
+{
+	return audit_fd;
+}
+
 void kh_audit_close(void)
 {
 	if (audit_fd >= 0)

@@ -76,7 +76,11 @@ bool kh_audit_failing(uint64_t *lost);
 
 void kh_audit_close(void);
 
-/* Writes records to an already open fd (the sandbox's pid 1 inherits one). */
+/* Writes records to an already open fd (the sandbox's pid 1 inherits one,
+ * and so does each front process). */
 void kh_audit_use_fd(int fd);
+
+/* The fd records go to (-1 before kh_audit_open), to hand to a child. */
+int kh_audit_fd(void);
 
 #endif

@@ -655,6 +655,17 @@ static void open_ok(struct kh_conn *c, enum kh_conn_mode mode)
 		kh_conn_set_state(c, KH_CS_RELAY);
 }
 
+/* "unix:pid=N" from a front: the sandbox bound to N, as describe_unix_peer
+ * finds it for a client of its own. */
+static void label_of_client(struct kh_conn *c)
+{
+	uint64_t pid;
+
+	if (strncmp(c->client, "unix:pid=", 9) == 0 && c->cx->sh->grants != NULL &&
+	    kh_parse_u64(c->client + 9, INT32_MAX, &pid) == 0 && pid > 0)
+		kh_grants_label_of(c->cx->sh->grants, (pid_t)pid, c->sandbox_label);
+}
+
 /* Takes the OPEN as a client's CONNECT (or first request) would be taken:
  * nothing the front decided is trusted, admission is decided again. */
 static void apply_open(struct kh_conn *c, const struct kh_chan_open *o)
@@ -665,6 +676,8 @@ static void apply_open(struct kh_conn *c, const struct kh_chan_open *o)
 
 	snprintf(c->client, sizeof c->client, "%s", o->client);
 	snprintf(c->sandbox_label, sizeof c->sandbox_label, "%s", o->label);
+	if (c->sandbox_label[0] == '\0')
+		label_of_client(c); /* a front process knows no sandbox's pid */
 	c->port = o->port;
 	c->host_is_ip = kind != KH_HOST_NAME;
 	snprintf(c->ex->method, sizeof c->ex->method, "CONNECT");

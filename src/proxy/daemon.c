@@ -22,6 +22,7 @@
 #include "policy/config.h"
 #include "credsrc/credsrc.h"
 #include "proxy/ctl_server.h"
+#include "proxy/fronts.h"
 #include "base/fsutil.h"
 #include "policy/grants.h"
 #include "base/home.h"
@@ -63,6 +64,10 @@ struct daemon {
 	char metrics_addr[64];
 	bool metrics_published; /* keyhole.metrics is ours to remove */
 	bool ca_created;
+	/* privsep: true: the fronts are processes (fronts.h); the workers here
+	 * serve only the streams they send */
+	struct kh_fronts fronts;
+	bool fronts_on;
 };
 
 /* Nothing in this process may end up in a core file or be read through
@@ -290,6 +295,8 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	if (p == NULL)
 		return -1;
 	kh_shared_set_policy(&d->sh, p);
+	if (d->fronts_on && kh_fronts_send_policy(&d->fronts, err) != 0) /* the new tokens */
+		kh_error("sandbox tokens: the fronts keep their previous policy: %s", err->msg);
 	return 0;
 }
 
@@ -403,6 +410,8 @@ static void reload(struct daemon *d)
 	pthread_mutex_unlock(&d->build_lock);
 	if (d->bridges_open) /* in case a netlink event was missed */
 		kh_bridgewatch_check(&d->bridges);
+	if (d->fronts_on && kh_fronts_send_policy(&d->fronts, &err) != 0)
+		kh_error("reload: the fronts keep their previous policy: %s", err.msg);
 	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
 		p->n_creds - p->n_grant_creds, p->n_allow, p->n_deny);
 }
@@ -476,6 +485,22 @@ static int open_bridges(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
+static int tcp_fds[KH_MAX_WORKERS][KH_MAX_LISTENERS + 1]; /* per worker, at start */
+
+/* privsep: true: front i gets worker i's listeners (and the Unix ones);
+ * container bridges are not served that way yet. */
+static int open_fronts(struct daemon *d, struct kh_err *err)
+{
+	if (d->cfg.listen_docker_bridge)
+		kh_warn("privsep: container bridges are not listened on when fronts are processes "
+			"(docs/design/privsep.md); use the Unix sockets or listen:");
+	if (kh_fronts_init(&d->fronts, d->workers, d->n_workers, tcp_fds, d->n_addrs, d->unix_fds,
+			   &d->paths, &d->sh, err) != 0)
+		return -1;
+	d->fronts_on = true;
+	return 0;
+}
+
 static int open_workers(struct daemon *d, struct kh_err *err)
 {
 	collect_addresses(d);
@@ -489,7 +514,7 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 		return -1;
 	d->n_workers = worker_count(&d->cfg);
 	for (unsigned i = 0; i < d->n_workers; i++) {
-		int fds[KH_MAX_LISTENERS + 1];
+		int *fds = tcp_fds[i];
 
 		for (size_t a = 0; a < d->n_addrs; a++) {
 			fds[a] = kh_listen_open(&d->addrs[a], d->addrlens[a], d->addr_text[a], err);
@@ -499,11 +524,17 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 				return -1;
 			}
 		}
-		if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
-		    add_unix(d, &d->workers[i], err) != 0)
+		if (d->cfg.privsep) { /* the listeners are front i's, the worker serves its streams */
+			if (kh_worker_init(&d->workers[i], i, &d->sh, NULL, 0, err) != 0)
+				return -1;
+		} else if (kh_worker_init(&d->workers[i], i, &d->sh, fds, d->n_addrs, err) != 0 ||
+			   add_unix(d, &d->workers[i], err) != 0) {
 			return -1;
+		}
 		kh_loop_set_busy_poll(d->workers[i].cx.loop, d->cfg.busy_poll_us);
 	}
+	if (d->cfg.privsep)
+		return open_fronts(d, err);
 	return open_bridges(d, err);
 }
 
@@ -515,6 +546,11 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 
 	g->active_connections = atomic_load(&d->sh.n_conns);
 	g->workers = d->n_workers;
+	if (d->fronts_on) {
+		g->have_fronts = true;
+		g->fronts = kh_fronts_running(&d->fronts);
+		g->front_restarts = atomic_load(&d->fronts.restarts);
+	}
 	g->have_certs = d->sh.certs != NULL;
 	if (g->have_certs)
 		kh_certcache_stats(d->sh.certs, &g->certs);
@@ -579,6 +615,8 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
+	if (d->fronts_on && kh_fronts_start(&d->fronts, err) != 0)
+		return -1;
 	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
 		return -1;
 	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
@@ -592,9 +630,12 @@ static int start_all(struct daemon *d, struct kh_err *err)
 static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
 {
 	for (;;) {
-		int sig = 0;
+		struct timespec tick = { 1, 0 }; /* fronts that died are started again */
+		int sig = sigtimedwait(set, NULL, &tick);
 
-		if (sigwait(set, &sig) != 0)
+		if (d->fronts_on)
+			kh_fronts_tend(&d->fronts);
+		if (sig < 0 || sig == SIGCHLD)
 			continue;
 		if (sig == SIGHUP) {
 			reload(d);
@@ -621,6 +662,9 @@ static void save_grants(struct daemon *d)
 
 static void stop_all(struct daemon *d)
 {
+	if (d->fronts_on) /* their connections finish while the workers serve the streams */
+		kh_fronts_stop(&d->fronts,
+			       d->cfg.timeouts.shutdown_grace * 1000u + KH_FRONT_STOP_MS);
 	if (d->bridges_open)
 		kh_bridgewatch_stop(&d->bridges);
 	d->sh.stop_deadline_ms = kh_mono_ms() + (uint64_t)d->cfg.timeouts.shutdown_grace * 1000u;
@@ -643,6 +687,8 @@ static void stop_all(struct daemon *d)
 
 static void free_all(struct daemon *d)
 {
+	if (d->fronts_on)
+		kh_fronts_free(&d->fronts);
 	for (int k = 0; k < 3; k++) {
 		if (d->unix_fds[k] < 0)
 			continue;
@@ -676,6 +722,7 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD); /* a front process ended (fronts.h) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
 	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
 	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||

@@ -359,6 +359,12 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 		render_simple(o, "keyhole_cert_cache_entries", "gauge",
 			      "Leaf certificates in the cache now.", g->certs.entries);
 	}
+	if (g->have_fronts) {
+		render_simple(o, "keyhole_front_processes", "gauge",
+			      "Front processes running (privsep: true).", g->fronts);
+		render_simple(o, "keyhole_front_restarts_total", "counter",
+			      "Front processes started again after one ended.", g->front_restarts);
+	}
 	family(o, "keyhole_reloads_total", "counter",
 	       "Configuration reloads (SIGHUP / keyhole reload) by result.");
 	put(o, "keyhole_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)get(&reloads_ok));

@@ -48,6 +48,11 @@ struct kh_metrics_gauges {
 	unsigned workers;
 	bool have_certs;
 	struct kh_certcache_stats certs;
+	/* privsep: true (fronts.h): front processes running, and started
+	 * again after one ended */
+	bool have_fronts;
+	unsigned fronts;
+	uint64_t front_restarts;
 };
 
 /* Renders every metric into out. Returns the length, or -1 if it did not

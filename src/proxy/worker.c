@@ -365,9 +365,16 @@ void kh_worker_wake(struct kh_worker *w)
 	kh_loop_wake(w->cx.loop);
 }
 
+void kh_worker_run(struct kh_worker *w)
+{
+	w->ran_inline = true;
+	thread_main(w);
+}
+
 void kh_worker_join(struct kh_worker *w)
 {
-	pthread_join(w->thread, NULL);
+	if (!w->ran_inline)
+		pthread_join(w->thread, NULL);
 	close_listeners(w);
 	close_all(w, false);
 	kh_wctx_free(&w->cx);

@@ -37,6 +37,7 @@ struct kh_worker {
 	struct kh_timer accept_pause; /* out of fds and spare: listeners unwatched */
 	bool accept_paused;
 	pthread_t thread;
+	bool ran_inline; /* kh_worker_run: no thread to join */
 };
 
 /* Creates the worker's loop and registers its listening sockets (fds are
@@ -51,6 +52,10 @@ int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind
 
 /* Starts the thread running the loop. */
 int kh_worker_start(struct kh_worker *w, struct kh_err *err);
+
+/* Runs the loop in the calling thread until the worker has stopped (a
+ * front process: one thread, all of it confined). */
+void kh_worker_run(struct kh_worker *w);
 
 /* Wakes the worker so it notices sh->stopping. Thread-safe. */
 void kh_worker_wake(struct kh_worker *w);

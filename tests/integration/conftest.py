@@ -176,6 +176,8 @@ def start_keyhole(request, tmp_path, pki, keyhole_bin, token):
     def _start(config=None, *, mappings=None, env=None, raw_config=None, wait=True,
                files=None, home=None, wrapper=(), preexec_fn=None):
         cfg = default_config(pki)
+        if os.environ.get("KH_TEST_PRIVSEP") == "1":  # the whole suite through front processes
+            cfg["privsep"] = True
         for k, v in (config or {}).items():
             if v is None:
                 cfg.pop(k, None)

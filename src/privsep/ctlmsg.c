@@ -1,0 +1,116 @@
+/* The control channel's messages (ctlmsg.h). */
+#include "privsep/ctlmsg.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+
+int kh_ctlmsg_send(int sock, uint8_t type, const void *p, size_t n, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov[2] = { { &type, 1 }, { (void *)(uintptr_t)p, n } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n > 0 ? 2 : 1 };
+	ssize_t w;
+
+	if (n > KH_CTLMSG_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (fd >= 0) {
+		memset(&ctl, 0, sizeof ctl);
+		m.msg_control = ctl.space;
+		m.msg_controllen = sizeof ctl.space;
+		ctl.h.cmsg_level = SOL_SOCKET;
+		ctl.h.cmsg_type = SCM_RIGHTS;
+		ctl.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&ctl.h), &fd, sizeof fd);
+	}
+	do
+		w = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	return w == (ssize_t)(n + 1) ? 0 : -1;
+}
+
+/* Every descriptor the message carried: the first in *fd, any more closed
+ * (a front sends at most one). Returns how many there were. */
+static int take_fds(struct msghdr *m, int *fd)
+{
+	int n = 0;
+
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR(m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++, n++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(h) + i * sizeof f, sizeof f);
+			if (n == 0)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+	return n;
+}
+
+ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct iovec iov[2] = { { type, 1 }, { buf, cap } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t r;
+	int n;
+
+	*fd = -1;
+	m.msg_control = ctl.space;
+	m.msg_controllen = sizeof ctl.space;
+	do
+		r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	n = take_fds(&m, fd);
+	if (r == 0)
+		return KH_CTLMSG_RECV_CLOSED;
+	if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n > 1) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return KH_CTLMSG_RECV_BAD;
+	}
+	return r - 1;
+}
+
+ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap, int *fd)
+{
+	uint64_t end = kh_mono_ms() + timeout_ms;
+
+	for (;;) {
+		uint64_t now = kh_mono_ms();
+		struct pollfd p = { sock, POLLIN, 0 };
+		ssize_t r = kh_ctlmsg_recv(sock, type, buf, cap, fd);
+
+		if (r >= 0 || r == KH_CTLMSG_RECV_CLOSED || r == KH_CTLMSG_RECV_BAD ||
+		    errno != EAGAIN)
+			return r;
+		if (now >= end) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (poll(&p, 1, (int)(end - now)) < 0 && errno != EINTR)
+			return -1;
+	}
+}

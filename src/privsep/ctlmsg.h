@@ -1,0 +1,45 @@
+/* Messages on the control channel between a front process and the key
+ * holder (docs/design/privsep.md, section 2a): an AF_UNIX SOCK_SEQPACKET
+ * socketpair, so each message keeps its boundaries and may carry one file
+ * descriptor (SCM_RIGHTS). A message is a one-byte type and a payload of at
+ * most KH_CTLMSG_MAX bytes. The key holder reads what an untrusted front
+ * sends: kh_ctlmsg_recv refuses a message that was cut (longer than the
+ * buffer, or with more descriptors than one) and closes any descriptor it
+ * did not hand over. */
+#ifndef KH_CTLMSG_H
+#define KH_CTLMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/kh_limits.h"
+
+enum kh_ctlmsg_type {
+	KH_CTLMSG_STREAM = 'S', /* F->K: a new stream (the descriptor), no payload */
+	KH_CTLMSG_MINT = 'M', /* F->K: a leaf certificate for this host, please */
+	KH_CTLMSG_LEAF = 'm', /* K->F: the certificate, DER */
+	KH_CTLMSG_REFUSED = 'x', /* K->F: why not (text) */
+	KH_CTLMSG_LEAF_KEY = 'L', /* K->F, first: the private key of every leaf, DER */
+	KH_CTLMSG_POLICY = 'P', /* K->F: a sealed memfd (the descriptor) with the policy's files */
+};
+
+#define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */
+#define KH_CTLMSG_RECV_BAD    (-3) /* a message this side refuses (dropped) */
+
+/* Sends one message: type, n bytes at p, and fd (-1 for none). 0, or -1
+ * with errno (EAGAIN when the socket is full). */
+int kh_ctlmsg_send(int sock, uint8_t type, const void *p, size_t n, int fd);
+
+/* Receives one message without blocking: its payload into buf (cap bytes),
+ * its descriptor (if any) in *fd (else -1). Returns the payload length,
+ * -1 with errno EAGAIN when none is waiting, KH_CTLMSG_RECV_CLOSED, or
+ * KH_CTLMSG_RECV_BAD. */
+ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd);
+
+/* Waits up to timeout_ms for one message (kh_ctlmsg_recv's results; -1 with
+ * errno ETIMEDOUT when the time ran out). */
+ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap,
+		       int *fd);
+
+#endif

@@ -1,0 +1,405 @@
+/* A front process (front_proc.h): the sandbox side of keyhole, holding no
+ * key. */
+#include "proxy/front_proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/home.h"
+#include "base/slice.h"
+#include "base/log.h"
+#include "policy/config.h"
+#include "policy/grants.h"
+#include "policy/mappings.h"
+#include "privsep/confine.h"
+#include "privsep/ctlmsg.h"
+#include "proxy/audit.h"
+#include "proxy/worker.h"
+#include "tls/tlsctx.h"
+
+#define FD_CTL   3
+#define FD_AUDIT 4
+#define FD_FIRST 5 /* listeners from here */
+
+struct front {
+	struct kh_paths paths;
+	struct kh_config cfg;
+	struct kh_grants grants;
+	struct kh_shared sh;
+	struct kh_worker w;
+	unsigned id;
+	int ctl;
+	struct kh_io ctl_io; /* policy updates, and the key holder's end */
+	struct kh_io sig_io; /* SIGTERM, SIGINT (signalfd) */
+	struct kh_confine_report confined;
+};
+
+static int apply_policy(struct front *f, int mfd, struct kh_err *err);
+
+/* --- what the key holder gives --- */
+
+/* A leaf for host, signed by the key holder (which holds the CA key). */
+static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
+{
+	struct front *f = arg;
+	uint8_t der[KH_CTLMSG_MAX + 1], type = 0;
+	const unsigned char *p = der;
+	ssize_t n;
+	int fd = -1;
+	X509 *x = NULL;
+
+	if (kh_ctlmsg_send(f->ctl, KH_CTLMSG_MINT, host, strlen(host), -1) != 0) {
+		kh_err_set(err, "cannot ask the key holder for a certificate: %s",
+			   kh_strerror(errno));
+		return NULL;
+	}
+	/* a policy sent meanwhile is applied on the way */
+	while ((n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, der, sizeof der - 1,
+				   &fd)) >= 0 &&
+	       type == KH_CTLMSG_POLICY && fd >= 0) {
+		if (apply_policy(f, fd, err) != 0)
+			kh_error("front %u: new policy refused: %s", f->id, err->msg);
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (n >= 0 && type == KH_CTLMSG_LEAF)
+		x = d2i_X509(NULL, &p, (long)n);
+	if (x != NULL)
+		return x;
+	if (n >= 0 && type == KH_CTLMSG_REFUSED) {
+		der[n] = '\0';
+		kh_err_set(err, "the key holder refused: %s", (char *)der);
+	} else {
+		kh_err_set(err, "no certificate from the key holder (%s)",
+			   n == -1 ? kh_strerror(errno) : "bad answer");
+	}
+	return NULL;
+}
+
+/* The private key every leaf certifies, sent once at start. */
+static int receive_leaf_key(struct front *f, struct kh_err *err)
+{
+	uint8_t der[KH_CTLMSG_MAX], type = 0;
+	const unsigned char *p = der;
+	int fd = -1;
+	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, der, sizeof der, &fd);
+
+	if (fd >= 0)
+		close(fd);
+	if (n > 0 && type == KH_CTLMSG_LEAF_KEY)
+		f->sh.ca.leaf_key = d2i_AutoPrivateKey(NULL, &p, (long)n);
+	OPENSSL_cleanse(der, sizeof der);
+	if (f->sh.ca.leaf_key == NULL) {
+		kh_err_set(err, "no leaf key from the key holder");
+		return -1;
+	}
+	f->sh.ca.remote_mint = remote_mint;
+	f->sh.ca.remote_arg = f;
+	return 0;
+}
+
+/* --- the policy, without a single key --- */
+
+/* Section i of the key holder's blob (fronts.c: u32 length, bytes; three
+ * of them), from p[0..n). -1 if the blob is cut. */
+static int section(const uint8_t *p, size_t n, size_t *at, const char **text, size_t *len)
+{
+	uint32_t l = 0;
+
+	if (n - *at < 4)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		l |= (uint32_t)p[*at + (size_t)i] << (8 * i);
+	*at += 4;
+	if (l > n - *at)
+		return -1;
+	*text = (const char *)p + *at;
+	*len = l;
+	*at += l;
+	return 0;
+}
+
+/* config.yaml, mappings.json and the grants as the key holder read them,
+ * built with no secrets: proxy and sandbox tokens (to admit, redact and
+ * refuse), never a real value. */
+static struct kh_policy *build(struct front *f, const uint8_t *blob, size_t n,
+			       struct kh_config *cfg, struct kh_err *err)
+{
+	const char *t[3];
+	size_t len[3], at = 0;
+	struct kh_mappings maps = { 0 };
+	struct kh_secrets none = { 0 };
+	struct kh_policy *p = NULL;
+
+	for (int i = 0; i < 3; i++)
+		if (section(blob, n, &at, &t[i], &len[i]) != 0) {
+			kh_err_set(err, "the policy from the key holder is cut short");
+			return NULL;
+		}
+	kh_config_defaults(cfg);
+	if ((len[0] > 0 && kh_config_parse(f->paths.config, t[0], len[0], cfg, err) != 0) ||
+	    (len[1] > 0 && kh_mappings_parse(t[1], len[1], &maps, err) != 0))
+		return NULL;
+	kh_grants_free(&f->grants);
+	if (kh_grants_init(&f->grants, KH_MAX_GRANTS, NULL, (int64_t)time(NULL), err) == 0 &&
+	    (len[2] == 0 ||
+	     kh_grants_load_text(&f->grants, t[2], len[2], (int64_t)time(NULL), err) == 0))
+		p = kh_policy_build_with_grants(cfg, &maps, &none, NULL, &f->grants, err);
+	kh_mappings_free(&maps);
+	return p;
+}
+
+/* Reads the sealed memfd the key holder sent and makes its policy the
+ * current one. */
+static int apply_policy(struct front *f, int mfd, struct kh_err *err)
+{
+	size_t cap = KH_MAX_CONFIG_BYTES + 2 * KH_MAX_MAPPINGS_BYTES + 12, n = 0;
+	uint8_t *blob = malloc(cap);
+	struct kh_config cfg;
+	struct kh_policy *p = NULL;
+	ssize_t r = 0;
+
+	if (blob == NULL) {
+		kh_err_set(err, "out of memory for the policy");
+		return -1;
+	}
+	while (n < cap && (r = pread(mfd, blob + n, cap - n, (off_t)n)) > 0)
+		n += (size_t)r;
+	if (r < 0)
+		kh_err_set(err, "cannot read the policy: %s", kh_strerror(errno));
+	else
+		p = build(f, blob, n, &cfg, err);
+	free(blob);
+	if (p == NULL)
+		return -1;
+	if (f->sh.policy == NULL)
+		f->sh.policy = p;
+	else
+		kh_shared_set_policy(&f->sh, p);
+	kh_config_free(&f->cfg);
+	f->cfg = cfg;
+	kh_log_set_level(cfg.log_level);
+	return 0;
+}
+
+/* Stream ends go to the key holder over the control channel. */
+static void send_stream(struct kh_wctx *cx, int fd)
+{
+	struct front *f = container_of(cx, struct front, w.cx);
+
+	if (kh_ctlmsg_send(f->ctl, KH_CTLMSG_STREAM, NULL, 0, fd) != 0)
+		kh_warn("front %u: cannot hand a stream to the key holder: %s", f->id,
+			kh_strerror(errno));
+	close(fd); /* the key holder has its own copy, or the front's end sees EOF */
+}
+
+/* --- start --- */
+
+struct front_args {
+	const char *home, *config;
+	unsigned id;
+	size_t n_tcp;
+	const char *unix_kinds; /* one digit (enum kh_listen_kind) per Unix listener */
+};
+
+static int parse_args(int argc, char **argv, struct front_args *a)
+{
+	for (int i = 1; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		uint64_t n = 0;
+		bool number = kh_parse_u64(v, 1024, &n) == 0;
+
+		if (strcmp(k, "--home") == 0)
+			a->home = v;
+		else if (strcmp(k, "--config") == 0)
+			a->config = v;
+		else if (strcmp(k, "--unix") == 0)
+			a->unix_kinds = v;
+		else if (strcmp(k, "--id") == 0 && number)
+			a->id = (unsigned)n;
+		else if (strcmp(k, "--tcp") == 0 && number && n <= KH_MAX_LISTENERS)
+			a->n_tcp = (size_t)n;
+		else
+			return -1;
+	}
+	return a->unix_kinds != NULL && strlen(a->unix_kinds) <= 3 ? 0 : -1;
+}
+
+/* --- the loop's own events --- */
+
+/* The key holder sends a new policy, or is gone (then so is this front). */
+static void on_ctl(struct kh_io *io, uint32_t events)
+{
+	struct front *f = container_of(io, struct front, ctl_io);
+	struct kh_err err = { "" };
+	uint8_t buf[64], type;
+	ssize_t n;
+	int fd;
+
+	(void)events;
+	while ((n = kh_ctlmsg_recv(f->ctl, &type, buf, sizeof buf, &fd)) != -1) {
+		if (n == KH_CTLMSG_RECV_CLOSED) {
+			kh_warn("front %u: the key holder is gone; stopping", f->id);
+			atomic_store(&f->sh.stopping, true);
+			kh_loop_del(f->w.cx.loop, io);
+			return;
+		}
+		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
+			kh_error("front %u: new policy refused: %s", f->id, err.msg);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void on_signal(struct kh_io *io, uint32_t events)
+{
+	struct front *f = container_of(io, struct front, sig_io);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		f->sh.stop_deadline_ms = kh_mono_ms() +
+					 (uint64_t)f->cfg.timeouts.shutdown_grace * 1000u;
+		atomic_store(&f->sh.stopping, true);
+	}
+}
+
+static int watch(struct front *f, struct kh_err *err)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	f->sig_io = (struct kh_io){ .fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC),
+				    .cb = on_signal };
+	f->ctl_io = (struct kh_io){ .fd = f->ctl, .cb = on_ctl };
+	fcntl(f->ctl, F_SETFL, O_NONBLOCK);
+	if (f->sig_io.fd < 0 || kh_loop_add(f->w.cx.loop, &f->sig_io) != 0 ||
+	    kh_loop_add(f->w.cx.loop, &f->ctl_io) != 0) {
+		kh_err_set(err, "cannot watch signals and the key holder");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_worker(struct front *f, const struct front_args *a, struct kh_err *err)
+{
+	int fds[KH_MAX_LISTENERS + 1];
+
+	for (size_t i = 0; i < a->n_tcp; i++)
+		fds[i] = FD_FIRST + (int)i;
+	if (kh_worker_init(&f->w, a->id, &f->sh, fds, a->n_tcp, err) != 0)
+		return -1;
+	for (size_t k = 0; a->unix_kinds[k] != '\0'; k++) {
+		int kind = a->unix_kinds[k] - '0';
+
+		if (kind < 0 || kind > KH_LISTEN_TRANSPARENT_HTTP ||
+		    kh_worker_add_shared(&f->w, FD_FIRST + (int)(a->n_tcp + k),
+					 (enum kh_listen_kind)kind, err) != 0)
+			return -1;
+	}
+	f->w.cx.keyholder_stream = send_stream;
+	kh_loop_set_busy_poll(f->w.cx.loop, f->cfg.busy_poll_us);
+	return 0;
+}
+
+/* The first two messages: the leaf key, then the policy. */
+static int receive_policy(struct front *f, struct kh_err *err)
+{
+	uint8_t type = 0, buf[16];
+	int fd = -1, rc = -1;
+	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, buf, sizeof buf, &fd);
+
+	if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0)
+		rc = apply_policy(f, fd, err);
+	else
+		kh_err_set(err, "no policy from the key holder");
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* No file is opened from here on: what the front needs it got from the key
+ * holder or opened now (OpenSSL's configuration, with the contexts). */
+static int start(struct front *f, const struct front_args *a, struct kh_err *err)
+{
+	if (kh_paths_resolve(&f->paths, a->home, a->config, err) != 0)
+		return -1;
+	pthread_mutex_init(&f->sh.policy_lock, NULL);
+	pthread_mutex_init(&f->sh.bridge_lock, NULL);
+	f->sh.grants = &f->grants;
+	if (receive_leaf_key(f, err) != 0 || receive_policy(f, err) != 0)
+		return -1;
+	f->sh.certs = kh_certcache_new(f->cfg.cert_cache_size);
+	f->sh.server_ctx = kh_tls_server_ctx_new(err);
+	if (f->sh.certs == NULL || f->sh.server_ctx == NULL)
+		return -1;
+	kh_audit_use_fd(FD_AUDIT);
+	return open_worker(f, a, err) != 0 ? -1 : watch(f, err);
+}
+
+/* Root gives the front nobody's uid; it keeps no file open but its own. */
+static int confine(struct front *f, struct kh_err *err)
+{
+	struct kh_confine_opts o = { .role = KH_CONFINE_FRONT,
+				     .uid = 65534,
+				     .gid = 65534,
+				     .nofile = (unsigned)f->cfg.limits.max_connections * 2 + 64 };
+	struct rlimit now;
+
+	/* two descriptors per connection (client, stream), never above what it
+	 * has: raising the hard limit takes a privilege the front gives up */
+	if (getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_max < o.nofile)
+		o.nofile = (unsigned)now.rlim_max;
+
+	if (kh_confine_apply(&o, &f->confined, err) != 0)
+		return -1;
+	kh_info("front %u: confined (uid %u, no_new_privs, seccomp, landlock abi %d)", f->id,
+		(unsigned)f->confined.uid, f->confined.landlock_abi);
+	return 0;
+}
+
+int kh_front_run(int argc, char **argv)
+{
+	static struct front f; /* large; one per process */
+	struct front_args a = { 0 };
+	struct kh_err err = { "" };
+	sigset_t set;
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL); /* they come through the signalfd */
+	f.ctl = FD_CTL;
+	if (parse_args(argc, argv, &a) != 0) {
+		fprintf(stderr, "keyhole __front: started by hand? it is keyhole's own\n");
+		return 2;
+	}
+	f.id = a.id;
+	if (start(&f, &a, &err) != 0 || confine(&f, &err) != 0) {
+		kh_error("front %u: %s", f.id, err.msg);
+		return 1;
+	}
+	kh_worker_run(&f.w); /* until SIGTERM and drained, or the key holder is gone */
+	kh_worker_join(&f.w);
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* A privsep front as a process of its own (docs/design/privsep.md): started
+ * by the key holder (fronts.h) as `keyhole __front`, from keyhole's own
+ * binary, with a clean environment and these descriptors: 3 the control
+ * channel (privsep/ctlmsg.h), 4 audit.log (append), from 5 its TCP
+ * listeners then its Unix ones. It loads config.yaml, mappings.json and the
+ * grants (tokens, never a real value), gets the leaf key from the key
+ * holder, and runs one worker whose client connections speak front_h1.h;
+ * their streams go to the key holder over the control channel and each
+ * leaf certificate comes from it. SIGHUP reads the files again; SIGTERM
+ * drains and exits. */
+#ifndef KH_FRONT_PROC_H
+#define KH_FRONT_PROC_H
+
+/* argv[0] is "__front". Returns the process exit status. */
+int kh_front_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,388 @@
+/* Front processes, the key holder's side (fronts.h). */
+#include "proxy/fronts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/fsutil.h"
+#include "base/hostname.h"
+#include "base/log.h"
+#include "privsep/ctlmsg.h"
+#include "proxy/audit.h"
+#include "proxy/conn.h"
+#include "proxy/relay.h"
+
+/* --- the channel, on worker i's loop --- */
+
+static void reply_refused(int sock, const char *why)
+{
+	kh_ctlmsg_send(sock, KH_CTLMSG_REFUSED, why, strlen(why), -1);
+}
+
+/* A leaf for a front: only for a host in normal form that the policy
+ * allows, since the front asking may be an attacker's by now. */
+static void mint(struct kh_front_slot *s, const char *host)
+{
+	struct kh_shared *sh = s->cx->sh;
+	struct kh_policy *p = kh_shared_policy(sh);
+	char norm[KH_HOST_BUF];
+	unsigned char der[KH_CTLMSG_MAX], *out = der;
+	struct kh_err err = { "" };
+	X509 *x = NULL;
+	int len;
+
+	if (kh_host_normalize(kh_slice_cstr(host), norm) < 0 || strcmp(norm, host) != 0 ||
+	    !kh_policy_host_allowed(p, host)) {
+		kh_warn("front %u asked for a certificate for a host the policy does not allow",
+			s->id);
+		reply_refused(s->io.fd, "host not allowed");
+		goto out;
+	}
+	x = kh_certcache_get(sh->certs, &sh->ca, host, &err);
+	len = x != NULL ? i2d_X509(x, NULL) : -1;
+	if (len <= 0 || (size_t)len > sizeof der) {
+		reply_refused(s->io.fd, x == NULL ? err.msg : "certificate too large");
+		goto out;
+	}
+	i2d_X509(x, &out);
+	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF, der, (size_t)len, -1) != 0)
+		kh_warn("front %u: cannot send its certificate: %s", s->id, kh_strerror(errno));
+out:
+	X509_free(x);
+	kh_policy_unref(p);
+}
+
+static void on_channel(struct kh_io *io, uint32_t events)
+{
+	struct kh_front_slot *s = container_of(io, struct kh_front_slot, io);
+	char buf[KH_CTLMSG_MAX + 1];
+	uint8_t type;
+	ssize_t n;
+	int fd;
+
+	(void)events;
+	for (int i = 0; i < KH_ACCEPT_BATCH; i++) {
+		n = kh_ctlmsg_recv(io->fd, &type, buf, sizeof buf - 1, &fd);
+		if (n == -1 || n == KH_CTLMSG_RECV_CLOSED)
+			return; /* drained; a dead front is seen by kh_fronts_tend */
+		if (n == KH_CTLMSG_RECV_BAD) {
+			kh_warn("front %u sent a malformed control message", s->id);
+			continue;
+		}
+		if (type == KH_CTLMSG_STREAM && fd >= 0 && n == 0) {
+			kh_conn_accept_stream(s->cx, fd, &kh_relay_h1);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		buf[n] = '\0';
+		if (type == KH_CTLMSG_MINT && n > 0 && n < KH_HOST_BUF && strlen(buf) == (size_t)n)
+			mint(s, buf);
+		else
+			kh_warn("front %u sent a control message it may not send", s->id);
+	}
+}
+
+/* --- processes --- */
+
+int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
+		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
+		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err)
+{
+	unsigned char *p = fs->leaf_key;
+	int len = i2d_PrivateKey(sh->ca.leaf_key, NULL);
+
+	fs->n = n;
+	fs->audit_fd = kh_audit_fd();
+	memcpy(fs->unix_fds, unix_fds, sizeof fs->unix_fds);
+	kh_fmt(fs->home, sizeof fs->home, "%s", paths->home);
+	kh_fmt(fs->config, sizeof fs->config, "%s", paths->config);
+	kh_fmt(fs->mappings, sizeof fs->mappings, "%s", paths->mappings);
+	kh_fmt(fs->grants, sizeof fs->grants, "%s", paths->grants);
+	pthread_mutex_init(&fs->policy_lock, NULL);
+	fs->policy_fd = -1;
+	if (len <= 0 || (size_t)len > sizeof fs->leaf_key ||
+	    i2d_PrivateKey(sh->ca.leaf_key, &p) != len) {
+		kh_err_set(err, "cannot serialize the leaf key for the fronts");
+		return -1;
+	}
+	fs->leaf_key_len = (size_t)len;
+	for (unsigned i = 0; i < n; i++) {
+		struct kh_front_slot *s = &fs->s[i];
+		int sv[2];
+
+		s->id = i;
+		s->cx = &workers[i].cx;
+		s->n_tcp = n_tcp;
+		memcpy(s->tcp, tcp[i], n_tcp * sizeof(int));
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+			kh_err_set(err, "cannot make a channel to front %u: %s", i,
+				   kh_strerror(errno));
+			return -1;
+		}
+		fcntl(sv[0], F_SETFL, O_NONBLOCK);
+		s->io.fd = sv[0];
+		s->io.cb = on_channel;
+		s->ctl_front = sv[1];
+		if (kh_loop_add(s->cx->loop, &s->io) != 0) {
+			kh_err_set(err, "cannot watch front %u's channel", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- the policy's files, for fronts that open none --- */
+
+/* One file into the blob: u32 length (little-endian), then its bytes; a
+ * missing file is length 0 (the front takes the defaults / no entries). */
+static int add_file(int mfd, const char *path, size_t cap, bool nofollow, struct kh_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	uint8_t n[4];
+	int rc = 0;
+
+	if (kh_fs_exists(path) && kh_fs_read_file(path, cap, nofollow, &text, &len, err) != 0)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		n[i] = (uint8_t)(len >> (8 * i));
+	if (write(mfd, n, 4) != 4 || (len > 0 && write(mfd, text, len) != (ssize_t)len)) {
+		kh_err_set(err, "cannot copy %s for the fronts: %s", path, kh_strerror(errno));
+		rc = -1;
+	}
+	kh_fs_free_secret(text, len);
+	return rc;
+}
+
+static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
+{
+	int mfd = memfd_create("keyhole-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (mfd < 0) {
+		kh_err_set(err, "memfd: %s", kh_strerror(errno));
+		return -1;
+	}
+	if (add_file(mfd, fs->config, KH_MAX_CONFIG_BYTES, false, err) != 0 ||
+	    add_file(mfd, fs->mappings, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
+	    add_file(mfd, fs->grants, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
+		    0) {
+		if (err->msg[0] == '\0')
+			kh_err_set(err, "cannot seal the fronts' policy: %s", kh_strerror(errno));
+		close(mfd);
+		return -1;
+	}
+	return mfd;
+}
+
+int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
+{
+	int mfd = policy_blob(fs, err);
+
+	if (mfd < 0)
+		return -1;
+	pthread_mutex_lock(&fs->policy_lock);
+	if (fs->policy_fd >= 0)
+		close(fs->policy_fd);
+	fs->policy_fd = mfd;
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0 &&
+		    kh_ctlmsg_send(fs->s[i].io.fd, KH_CTLMSG_POLICY, NULL, 0, mfd) != 0)
+			kh_warn("front %u: cannot send it the new policy: %s", i,
+				kh_strerror(errno));
+	pthread_mutex_unlock(&fs->policy_lock);
+	return 0;
+}
+
+/* In the child: descriptors to their fixed numbers (front_proc.h), each
+ * first moved above every target so no dup2 overwrites a source. */
+static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
+{
+	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
+
+	src[n++] = s->ctl_front;
+	src[n++] = fs->audit_fd;
+	for (size_t i = 0; i < s->n_tcp; i++)
+		src[n++] = s->tcp[i];
+	for (int k = 0; k < 3; k++)
+		if (fs->unix_fds[k] >= 0)
+			src[n++] = fs->unix_fds[k];
+	for (int i = 0; i < n; i++)
+		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64);
+	for (int i = 0; i < n; i++)
+		dup2(src[i], 3 + i); /* dup2 leaves the copy open across exec */
+}
+
+/* What exec_front runs, built before fork: the child only moves
+ * descriptors and calls execve. */
+struct front_argv {
+	char id[16], tcp[16], kinds[4];
+	char *argv[13];
+};
+
+static void build_argv(const struct kh_fronts *fs, const struct kh_front_slot *s,
+		       struct front_argv *a)
+{
+	size_t k = 0;
+	char *v[] = { "keyhole",          "__front", "--home", (char *)fs->home, "--config",
+		      (char *)fs->config, "--id",    a->id,    "--tcp",          a->tcp,
+		      "--unix",           a->kinds,  NULL };
+
+	snprintf(a->id, sizeof a->id, "%u", s->id);
+	snprintf(a->tcp, sizeof a->tcp, "%zu", s->n_tcp);
+	for (int i = 0; i < 3; i++)
+		if (fs->unix_fds[i] >= 0)
+			a->kinds[k++] = (char)('0' + i);
+	a->kinds[k] = '\0';
+	memcpy(a->argv, v, sizeof v);
+}
+
+static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *err)
+{
+	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct front_argv a;
+	pid_t pid;
+
+	build_argv(fs, s, &a);
+	pid = fork();
+	if (pid < 0) {
+		kh_err_set(err, "cannot start front %u: %s", s->id, kh_strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		place_fds(fs, s);
+		execve("/proc/self/exe", a.argv, envp);
+		_exit(127);
+	}
+	s->pid = pid;
+	/* The first messages the front reads: queued now, read when it is ready. */
+	pthread_mutex_lock(&fs->policy_lock);
+	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF_KEY, fs->leaf_key, fs->leaf_key_len, -1) != 0 ||
+	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0) {
+		pthread_mutex_unlock(&fs->policy_lock);
+		kh_err_set(err, "cannot send front %u its start: %s", s->id, kh_strerror(errno));
+		return -1;
+	}
+	pthread_mutex_unlock(&fs->policy_lock);
+	kh_info("front %u started (pid %d)", s->id, (int)pid);
+	return 0;
+}
+
+int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err)
+{
+	if (kh_fronts_send_policy(fs, err) != 0)
+		return -1;
+	for (unsigned i = 0; i < fs->n; i++)
+		if (spawn(fs, &fs->s[i], err) != 0)
+			return -1;
+	return 0;
+}
+
+void kh_fronts_tend(struct kh_fronts *fs)
+{
+	uint64_t now = kh_mono_ms();
+	struct kh_err err = { "" };
+	int status;
+	pid_t pid;
+
+	for (unsigned i = 0; i < fs->n; i++) {
+		struct kh_front_slot *s = &fs->s[i];
+
+		/* its own pid only: other children (credential commands) are
+		 * waited for by whoever started them */
+		if (s->pid <= 0 || (pid = waitpid(s->pid, &status, WNOHANG)) != s->pid)
+			continue;
+		s->pid = 0;
+		s->restart_at_ms = now + KH_FRONT_RESTART_MS;
+		if (!fs->stopping)
+			kh_warn("front %u (pid %d) %s %d; starting it again", s->id, (int)pid,
+				WIFSIGNALED(status) ? "killed by signal" : "exited with",
+				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	}
+	for (unsigned i = 0; i < fs->n && !fs->stopping; i++) {
+		struct kh_front_slot *s = &fs->s[i];
+
+		if (s->pid != 0 || now < s->restart_at_ms)
+			continue;
+		atomic_fetch_add(&fs->restarts, 1);
+		if (spawn(fs, s, &err) != 0)
+			kh_error("%s", err.msg);
+	}
+}
+
+unsigned kh_fronts_running(const struct kh_fronts *fs)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fs->n; i++)
+		n += fs->s[i].pid > 0;
+	return n;
+}
+
+void kh_fronts_signal(struct kh_fronts *fs, int sig)
+{
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0)
+			kill(fs->s[i].pid, sig);
+}
+
+void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
+{
+	uint64_t end = kh_mono_ms() + grace_ms;
+	bool left = true;
+
+	fs->stopping = true;
+	/* No new connection may queue on a listener only this process holds
+	 * open now (the fronts close theirs as they drain). */
+	for (unsigned i = 0; i < fs->n; i++) {
+		for (size_t k = 0; k < fs->s[i].n_tcp; k++)
+			close(fs->s[i].tcp[k]);
+		fs->s[i].n_tcp = 0;
+	}
+	kh_fronts_signal(fs, SIGTERM);
+	while (left && kh_mono_ms() < end) {
+		kh_fronts_tend(fs);
+		left = false;
+		for (unsigned i = 0; i < fs->n; i++)
+			left |= fs->s[i].pid > 0;
+		if (left)
+			usleep(20 * 1000);
+	}
+	kh_fronts_signal(fs, SIGKILL);
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0)
+			waitpid(fs->s[i].pid, NULL, 0);
+}
+
+void kh_fronts_free(struct kh_fronts *fs)
+{
+	for (unsigned i = 0; i < fs->n; i++) {
+		struct kh_front_slot *s = &fs->s[i];
+
+		if (s->ctl_front >= 0)
+			close(s->ctl_front);
+		if (s->io.fd >= 0)
+			close(s->io.fd); /* the workers are gone: nothing watches it */
+		s->io.fd = -1;
+		for (size_t k = 0; k < s->n_tcp; k++)
+			close(s->tcp[k]);
+		s->n_tcp = 0;
+		s->ctl_front = -1;
+	}
+	OPENSSL_cleanse(fs->leaf_key, sizeof fs->leaf_key);
+	if (fs->policy_fd >= 0)
+		close(fs->policy_fd);
+	fs->policy_fd = -1;
+}

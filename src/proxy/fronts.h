@@ -1,0 +1,90 @@
+/* The key holder's side of front processes (privsep: true; front_proc.h,
+ * docs/design/privsep.md): it starts one front per worker from keyhole's
+ * own binary with a clean environment, hands it its listeners, audit.log
+ * and one end of a control channel, and starts it again when it dies.
+ * Worker i watches front i's channel on its loop: each stream a front
+ * sends becomes a key-holder connection there (kh_conn_accept_stream), and
+ * each leaf a front asks for is minted there (only this process holds the
+ * CA key) for a host the policy allows.
+ *
+ * Threads: init, spawn, reap, signal and stop run on the daemon's main
+ * thread; the channel callbacks on the workers'. */
+#ifndef KH_FRONTS_H
+#define KH_FRONTS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <pthread.h>
+
+#include "base/err.h"
+#include "base/home.h"
+#include "base/kh_limits.h"
+#include "event/loop.h"
+#include "proxy/worker.h"
+
+struct kh_front_slot {
+	struct kh_io io; /* the key holder's end of the channel, on its worker's loop */
+	struct kh_wctx *cx;
+	int ctl_front; /* the front's end, kept so a restarted front gets it again */
+	int tcp[KH_MAX_LISTENERS + 1];
+	size_t n_tcp;
+	pid_t pid; /* 0 while not running */
+	uint64_t restart_at_ms; /* when it died: start again then */
+	unsigned id;
+};
+
+struct kh_fronts {
+	struct kh_front_slot s[KH_MAX_WORKERS];
+	/* config.yaml, mappings.json and grants.json as last sent (a sealed
+	 * memfd, see kh_fronts_send_policy); policy_lock guards it and sends */
+	pthread_mutex_t policy_lock;
+	int policy_fd;
+	char mappings[KH_MAX_PATH], grants[KH_MAX_PATH];
+	unsigned n;
+	int unix_fds[3]; /* by enum kh_listen_kind, -1 for none */
+	int audit_fd;
+	char home[KH_MAX_PATH], config[KH_MAX_PATH];
+	uint8_t leaf_key[KH_CTLMSG_MAX]; /* DER, sent to each front at start */
+	size_t leaf_key_len;
+	atomic_uint_fast64_t restarts;
+	bool stopping;
+};
+
+/* Takes the listeners of front i (tcp, per front, and the shared Unix ones)
+ * and watches its channel on workers[i]. The leaf key and audit fd are the
+ * daemon's (copied). */
+int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
+		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
+		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err);
+
+/* Reads config.yaml, mappings.json and grants.json and sends their bytes
+ * to every front (started ones now, later ones at start), which builds its
+ * policy from them: a front opens no file once it runs. Call after a
+ * reload and after sandbox tokens were issued. Any thread. */
+int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err);
+
+/* Starts every front (fork + exec of keyhole's binary). */
+int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err);
+
+/* Collects fronts that exited and starts them again when due (call on
+ * SIGCHLD and about once a second). */
+void kh_fronts_tend(struct kh_fronts *fs);
+
+/* How many fronts run now (any thread; a racy but harmless read). */
+unsigned kh_fronts_running(const struct kh_fronts *fs);
+
+/* Sends sig to every running front (SIGHUP: read the files again). */
+void kh_fronts_signal(struct kh_fronts *fs, int sig);
+
+/* SIGTERM to every front, then waits up to grace_ms for them to exit
+ * (SIGKILL after that). */
+void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms);
+
+/* Closes what init took. */
+void kh_fronts_free(struct kh_fronts *fs);
+
+#endif

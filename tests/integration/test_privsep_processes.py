@@ -1,0 +1,92 @@
+"""privsep: true (docs/design/privsep.md): the fronts, which read the
+sandboxes' bytes, run as processes of their own, started by the daemon from
+keyhole's binary; the daemon (the key holder) gets each connection's stream
+from them and does the swap. Requests work as before; a front that dies is
+started again while the others keep serving."""
+import os
+import signal
+import time
+
+from helpers.checks import assert_keyhole_error, echoed, echoed_headers
+from helpers.client import Conn, curl, open_tunnel
+
+
+def front_pids(kh, want=None, timeout=5.0):
+    """Pids of the daemon's front processes (their cmdline says __front)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == kh.proc.pid and len(argv) > 1 and argv[1] == b"__front":
+                pids.append(int(d))
+        if (want is None and pids) or (want is not None and len(pids) == want) or \
+                time.monotonic() > deadline:
+            return sorted(pids)
+        time.sleep(0.05)
+
+
+def test_swap_through_a_front_process(start_keyhole, echo, plain_echo, token, secret):
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    assert len(front_pids(kh, want=2)) == 2
+    r = curl(f"https://api.openai.test:{echo.port}/v1/models", cacert=kh.ca_crt,
+             headers=[f"Authorization: Bearer {token}"], env={"HTTPS_PROXY": kh.proxy_url})
+    assert r.rc == 0 and r.status == 200, r.stderr
+    assert echoed_headers(echoed(r), "Authorization") == [f"Bearer {secret}"]
+    r = curl(f"http://plain.test:{plain_echo.port}/p", proxy=kh.proxy_url)
+    assert r.rc == 0 and r.status == 200 and echoed(r)["path"] == "/p", r.stderr
+    with Conn.to_proxy(kh.port) as c:   # a refusal, written by a front
+        r = c.request("GET", "http://not-allowed.test/x", "not-allowed.test")
+    assert r.status == 403
+    kh.wait_audit(lambda a: a.get("host") == "not-allowed.test" and a.get("status") == 403)
+    kh.wait_audit(lambda a: a.get("path") == "/v1/models" and a.get("status") == 200)
+
+
+def test_front_that_dies_is_started_again(start_keyhole, echo, token, secret):
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    before = front_pids(kh, want=2)
+    assert len(before) == 2
+    held = open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt)
+    os.kill(before[0], signal.SIGKILL)
+    for _ in range(10):         # new connections keep working meanwhile
+        with open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt) as c:
+            r = c.request("GET", "/again", f"api.openai.test:{echo.port}",
+                          [("Authorization", f"Bearer {token}")])
+            assert r.status == 200
+    after = front_pids(kh, want=2, timeout=5)
+    assert len(after) == 2 and before[0] not in after, (before, after)
+    held.close()
+    assert kh.running()
+    text = kh.metrics_get()[1]
+    assert "keyhole_front_restarts_total 1\n" in text and "keyhole_front_processes 2\n" in text, \
+        text[:1500]
+
+
+def test_fronts_are_confined(start_keyhole):
+    """Each front runs with no_new_privs and a seccomp filter, and as nobody
+    when keyhole runs as root (Landlock does not show in /proc: the front's
+    log line says its ABI)."""
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    pids = front_pids(kh, want=2)
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5   # each confines itself once it is set up
+    while kh.stderr_text().count("confined (uid") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kh.stderr_text().count("confined (uid") >= 2, kh.stderr_text()
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2", st
+        if os.geteuid() == 0:
+            assert st["Uid"].split()[0] == "65534", st["Uid"]
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+        assert b"KEY" not in env and b"SECRET" not in env, env
