@@ -11,9 +11,7 @@
 
 struct fh1 {
 	struct kh_exchange ex; /* the request being parsed or forwarded */
-	size_t head_scan;
-	bool head_pending; /* bytes of a not-yet-complete head are in cin */
-	uint64_t head_start_ms; /* when its first byte came (the header timeout) */
+	struct kh_head_scan head; /* the next request head in cin */
 	/* the body of the request last forwarded, still coming */
 	bool in_body;
 	enum kh_body_kind body;
@@ -111,7 +109,7 @@ static bool next_request(struct kh_conn *c)
 				      c->policy->limits.max_headers };
 	struct kh_http_head h = { .headers = c->cx->hdrs };
 	struct kh_http_error err;
-	bool defer = stream_open(c);
+	bool defer = stream_open(c), progress;
 	ssize_t n;
 
 	if (st->held || st->late || c->close_after || kh_buf_len(&c->cin) == 0)
@@ -122,27 +120,9 @@ static bool next_request(struct kh_conn *c)
 	if (stream_open(c) && !stream_ready(c))
 		return false; /* the first head waits for its stream */
 	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
-	if (st->head_scan == 0) {
-		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
-
-		kh_buf_consume(&c->cin, skip);
-		if (kh_buf_len(&c->cin) == 0)
-			return skip > 0;
-		if (!st->head_pending) {
-			st->head_pending = true;
-			st->head_start_ms = kh_loop_now(c->cx->loop);
-		}
-	}
-	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &st->head_scan,
-			      lim.max_head, &err);
-	if (n == 0 && kh_buf_room(&c->cin) == 0) {
-		err = (struct kh_http_error){ 431, "request head too large", NULL };
-		n = -1; /* cin is sized to the head limit: full means too large */
-	}
+	n = kh_route_next_head(c, &st->head, lim.max_head, &err, &progress);
 	if (n == 0)
-		return false;
-	st->head_scan = 0;
-	st->head_pending = false;
+		return progress;
 	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
 		if (defer)
 			st->held = true; /* answered by a fresh parse once the stream is over */
@@ -318,8 +298,8 @@ static uint64_t fh1_deadline(const struct kh_conn *c)
 	const struct kh_timeouts *t = &c->policy->timeouts;
 	struct fh1 *st = fh1_of(c);
 
-	if (st->head_pending)
-		return st->head_start_ms + secs(t->header);
+	if (st->head.pending)
+		return st->head.start_ms + secs(t->header);
 	if (stream_open(c))
 		return c->last_activity_ms +
 		       secs(t->connect + t->handshake + t->response + t->idle + t->keepalive);
@@ -331,13 +311,13 @@ static void fh1_timeout(struct kh_conn *c)
 	struct fh1 *st = fh1_of(c);
 	char detail[KH_DETAIL_MAX];
 
-	if (!st->head_pending || kh_buf_len(&c->cin) == 0) {
+	if (!st->head.pending || kh_buf_len(&c->cin) == 0) {
 		kh_conn_close(c); /* idle, or the key holder went silent */
 		return;
 	}
 	kh_fmt(detail, sizeof detail, "request head not received within %u s",
 	       c->policy->timeouts.header);
-	st->head_pending = false;
+	st->head.pending = false;
 	if (stream_open(c)) {
 		answer_late(c, 408, "header_timeout", detail);
 		return;

@@ -28,9 +28,7 @@
 /* The protocol's state: its one exchange and the parse state of cin. */
 struct h1 {
 	struct kh_exchange ex;
-	size_t head_scan;
-	bool head_pending; /* bytes of a not-yet-complete head are in cin */
-	uint64_t head_start_ms; /* when its first byte came (the header timeout) */
+	struct kh_head_scan head; /* the next request head in cin */
 	/* cin grown past its usual cap to hold a whole request body that SigV4
 	 * re-signing must hash before the head can go out */
 	struct h1_sigbody {
@@ -179,7 +177,7 @@ static int sigv4_body_ready(struct kh_conn *c, const struct kh_http_head *h, boo
 		*progress = true;
 	}
 	sb->waiting = true;
-	h1_of(c)->head_pending = true; /* the header timeout covers the body too */
+	h1_of(c)->head.pending = true; /* the header timeout covers the body too */
 	return 0;
 }
 
@@ -254,27 +252,9 @@ static bool start_request(struct kh_conn *c)
 	    kh_buf_room(&c->cout) < KH_ERROR_RESPONSE_MAX)
 		return false; /* keep room so any answer, even an error, fits */
 	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
-	if (st->head_scan == 0) {
-		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
-
-		kh_buf_consume(&c->cin, skip);
-		if (kh_buf_len(&c->cin) == 0)
-			return skip > 0;
-		if (!st->head_pending) {
-			st->head_pending = true;
-			st->head_start_ms = kh_loop_now(c->cx->loop);
-		}
-	}
-	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &st->head_scan,
-			      lim.max_head, &err);
-	if (n == 0 && kh_buf_room(&c->cin) == 0) {
-		err = (struct kh_http_error){ 431, "request head too large", NULL };
-		n = -1; /* cin is sized to the head limit: full means too large */
-	}
+	n = kh_route_next_head(c, &st->head, lim.max_head, &err, &progress);
 	if (n == 0)
-		return false;
-	st->head_scan = 0;
-	st->head_pending = false;
+		return progress;
 	if (n < 0 || kh_http_parse_request(kh_buf_data(&c->cin), (size_t)n, &lim, &h, &err) != 0) {
 		kh_route_fail_parse(c, &err);
 		return true;
@@ -733,7 +713,7 @@ static uint64_t h1_deadline(const struct kh_conn *c)
 		return c->last_activity_ms + secs(t->idle);
 	}
 	if (kh_buf_len(&c->cin) > 0)
-		return h1_of(c)->head_start_ms + secs(t->header);
+		return h1_of(c)->head.start_ms + secs(t->header);
 	if (kh_conn_parkable(c))
 		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
 	return c->phase_start_ms + secs(t->keepalive);

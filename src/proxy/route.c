@@ -49,6 +49,36 @@ static void set_path_absolute(struct kh_conn *c, struct kh_slice target, struct 
 
 /* --- starting --- */
 
+ssize_t kh_route_next_head(struct kh_conn *c, struct kh_head_scan *hs, size_t max_head,
+			   struct kh_http_error *err, bool *progress)
+{
+	ssize_t n;
+
+	*progress = false;
+	if (hs->scan == 0) {
+		size_t skip = kh_http_skip_leading_crlf(kh_buf_data(&c->cin), kh_buf_len(&c->cin));
+
+		kh_buf_consume(&c->cin, skip);
+		*progress = skip > 0;
+		if (kh_buf_len(&c->cin) == 0)
+			return 0;
+		if (!hs->pending) {
+			hs->pending = true;
+			hs->start_ms = kh_loop_now(c->cx->loop);
+		}
+	}
+	n = kh_http_scan_head(kh_buf_data(&c->cin), kh_buf_len(&c->cin), &hs->scan, max_head, err);
+	if (n == 0 && kh_buf_room(&c->cin) == 0) {
+		*err = (struct kh_http_error){ 431, "request head too large", NULL };
+		n = -1; /* cin is sized to the head limit: full means too large */
+	}
+	if (n != 0) {
+		hs->scan = 0;
+		hs->pending = false;
+	}
+	return n < 0 ? -1 : n;
+}
+
 void kh_route_begin(struct kh_conn *c, const struct kh_http_head *h)
 {
 	kh_exchange_begin(c->ex, c->policy, h->method);

@@ -16,11 +16,26 @@
 #define KH_ROUTE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "base/slice.h"
 #include "http/http1.h"
 
 struct kh_conn;
+
+/* Where the next request head in cin stands (both protocols keep one). */
+struct kh_head_scan {
+	size_t scan; /* kh_http_scan_head's progress */
+	bool pending; /* bytes of a not-yet-complete head are in cin */
+	uint64_t start_ms; /* when its first byte came (the header timeout) */
+};
+
+/* Finds the next whole head in c->cin: its length (> 0), 0 while it is not
+ * whole yet (*progress: blank lines before it were dropped), or -1 with err
+ * set (malformed, or larger than max_head: 431). */
+ssize_t kh_route_next_head(struct kh_conn *c, struct kh_head_scan *hs, size_t max_head,
+			   struct kh_http_error *err, bool *progress);
 
 /* Sends h on toward c->host:c->port: target is the request-target the
  * upstream gets (origin-form), tls whether the upstream speaks TLS,
