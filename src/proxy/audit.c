@@ -20,6 +20,7 @@ static int audit_fd = -1;
 static atomic_uint_fast64_t last_failure_report_ms;
 static atomic_uint_fast64_t lost_records;
 static atomic_bool failing;
+static bool shared_file; /* other processes append too: no cutting back */
 
 /* A worker thread batches its records and writes them with one write(2)
  * (and one turn of the lock) per event-loop iteration, before it waits
@@ -51,6 +52,11 @@ void kh_audit_use_fd(int fd)
 int kh_audit_fd(void)
 {
 	return audit_fd;
+}
+
+void kh_audit_set_shared(void)
+{
+	shared_file = true;
 }
 
 void kh_audit_close(void)
@@ -176,7 +182,8 @@ static void append(const char *lines, size_t len, size_t records)
 	} else {
 		if (n > 0)
 			kept = whole_lines(lines, (size_t)n, &kept_records);
-		if (n > 0 && (size_t)n > kept && (end = lseek(audit_fd, 0, SEEK_END)) >= n)
+		if (n > 0 && (size_t)n > kept && !shared_file &&
+		    (end = lseek(audit_fd, 0, SEEK_END)) >= n)
 			(void)!ftruncate(audit_fd, end - (off_t)((size_t)n - kept));
 		report_failure(n < 0 && errno ? kh_strerror(errno) : "short write (disk full?)",
 			       records - kept_records);

@@ -83,4 +83,10 @@ void kh_audit_use_fd(int fd);
 /* The fd records go to (-1 before kh_audit_open), to hand to a child. */
 int kh_audit_fd(void);
 
+/* Other processes append to the same file (front processes): a short
+ * write is not cut back to its last whole record, which could cut theirs
+ * (it stays a broken line, which `keyhole log` skips). Call before the
+ * first record. */
+void kh_audit_set_shared(void);
+
 #endif

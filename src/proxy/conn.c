@@ -162,6 +162,8 @@ static void unlink_conn(struct kh_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	cx->n_conns--;
+	if (c->stream_count != NULL)
+		atomic_fetch_sub(c->stream_count, 1);
 	if (!c->keyside) /* counted as its front's connection */
 		atomic_fetch_sub(&cx->sh->n_conns, 1);
 }
@@ -634,6 +636,10 @@ static void open_fail(struct kh_conn *c, int status, const char *reason, const c
 	snprintf(f->reason, sizeof f->reason, "%s", reason ? reason : "internal_error");
 	if (why != NULL)
 		kh_policy_redact(c->policy, kh_slice_cstr(why), f->detail, sizeof f->detail);
+	/* the front records it, but a front may lie: the key holder says it too */
+	kh_log(status < 500 ? KH_LOG_INFO : KH_LOG_WARN,
+	       "stream from %s refused at open: %d %s%s%s", c->client, f->status, f->reason,
+	       f->detail[0] ? ": " : "", f->detail);
 	for (char *p = f->detail; *p != '\0'; p++)
 		if (*p < 0x20 || *p > 0x7e)
 			*p = '?'; /* the frame carries printable ASCII only */
@@ -668,6 +674,9 @@ static void label_of_client(struct kh_conn *c)
 
 /* Takes the OPEN as a client's CONNECT (or first request) would be taken:
  * nothing the front decided is trusted, admission is decided again. */
+_Static_assert(KH_ENTRY_HOST + 1 == KH_CHAN_ENTRY_COUNT && KH_ENTRY_CONNECT == 0,
+	       "chan.h's entry numbers are admit.h's");
+
 static void apply_open(struct kh_conn *c, const struct kh_chan_open *o)
 {
 	enum kh_admit_entry e = (enum kh_admit_entry)o->entry;
@@ -955,7 +964,9 @@ static void up_open_info(const struct kh_upstream *up, struct kh_chan_open *o)
 	const struct kh_conn *c = container_of(up, const struct kh_conn, up);
 	enum kh_admit_entry e;
 
-	if (c->state == KH_CS_CONNECTING) /* a tunnel, dialed before the client's TLS */
+	/* a tunnel, dialed before the client's TLS (or again, for a head that
+	 * waited for its first stream to end): the key holder dials it too */
+	if (c->state == KH_CS_CONNECTING || c->mode == KH_MODE_MITM)
 		e = c->kind == KH_LISTEN_TRANSPARENT_TLS ? KH_ENTRY_SNI : KH_ENTRY_CONNECT;
 	else
 		e = c->kind == KH_LISTEN_TRANSPARENT_HTTP ? KH_ENTRY_HOST : KH_ENTRY_ABSOLUTE;
@@ -1100,7 +1111,8 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	rearm(c);
 }
 
-void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto)
+void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
+			   atomic_uint *count)
 {
 	struct kh_conn *c = calloc(1, sizeof *c);
 
@@ -1112,6 +1124,9 @@ void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops
 	c->proto = proto;
 	c->cx = cx;
 	c->keyside = true;
+	c->stream_count = count;
+	if (count != NULL)
+		atomic_fetch_add(count, 1);
 	c->policy = kh_shared_policy(cx->sh);
 	kh_ep_init(&c->cli, cli_io);
 	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);

@@ -23,6 +23,7 @@
 #ifndef KH_CONN_H
 #define KH_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -70,6 +71,7 @@ struct kh_conn {
 	/* the key holder's end of a stream from a front (privsep): cli is that
 	 * stream, its first bytes an OPEN frame, then requests the front parsed */
 	bool keyside;
+	atomic_uint *stream_count; /* keyside: its front's open streams, or NULL */
 	bool close_after; /* close once the current exchange is done */
 	struct kh_endpoint cli;
 	struct kh_upstream up;
@@ -108,8 +110,10 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
  * would a client's CONNECT or first request, answers OPEN_OK (after dialing,
  * for a tunnel) or OPEN_FAIL, then relays what comes with proto, as for a
  * client, but with nothing of the client's TLS. Not counted in
- * cx->sh->n_conns: its front's connection is. */
-void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto);
+ * cx->sh->n_conns: its front's connection is; count (if not NULL) counts it
+ * while it is open. */
+void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
+			   atomic_uint *count);
 
 /* Runs the state machine until it can make no more progress. */
 void kh_conn_run(struct kh_conn *c);

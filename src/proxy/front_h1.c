@@ -119,6 +119,8 @@ static bool next_request(struct kh_conn *c)
 		return false; /* room for any answer, and for the head written again */
 	if (stream_open(c) && !stream_ready(c))
 		return false; /* the first head waits for its stream */
+	if (stream_open(c) && (c->up.ep.eof || c->up.ep.failed || c->up.ep.write_shut))
+		return false; /* the stream is ending: its bytes go out first (stream_over) */
 	kh_shared_refresh(c->cx->sh, &c->policy); /* a reload applies from the next request */
 	n = kh_route_next_head(c, &st->head, lim.max_head, &err, &progress);
 	if (n == 0)

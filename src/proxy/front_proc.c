@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "base/check.h"
 #include "base/clock.h"
@@ -51,6 +52,13 @@ static int apply_policy(struct front *f, int mfd, struct kh_err *err);
 
 /* --- what the key holder gives --- */
 
+/* Whether leaf x is for host (a name, or an IP literal). */
+static bool names_host(X509 *x, const char *host)
+{
+	return X509_check_host(x, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1 ||
+	       X509_check_ip_asc(x, host, 0) == 1;
+}
+
 /* A leaf for host, signed by the key holder (which holds the CA key). */
 static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
 {
@@ -79,8 +87,10 @@ static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
 		close(fd);
 	if (n >= 0 && type == KH_CTLMSG_LEAF)
 		x = d2i_X509(NULL, &p, (long)n);
-	if (x != NULL)
+	if (x != NULL && names_host(x, host))
 		return x;
+	X509_free(x); /* a late answer to an earlier request: not this host's */
+	x = NULL;
 	if (n >= 0 && type == KH_CTLMSG_REFUSED) {
 		der[n] = '\0';
 		kh_err_set(err, "the key holder refused: %s", (char *)der);
@@ -161,6 +171,11 @@ static struct kh_policy *build(struct front *f, const uint8_t *blob, size_t n,
 	     kh_grants_load_text(&f->grants, t[2], len[2], (int64_t)time(NULL), err) == 0))
 		p = kh_policy_build_with_grants(cfg, &maps, &none, NULL, &f->grants, err);
 	kh_mappings_free(&maps);
+	/* The grants are freed at the next update while this policy may still
+	 * serve: a front needs the tokens (copied into its creds), never the
+	 * grants behind them (only swapping, in the key holder, does). */
+	for (size_t i = 0; p != NULL && i < p->n_creds; i++)
+		p->creds[i].grant = NULL;
 	return p;
 }
 
@@ -351,6 +366,7 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	if (f->sh.certs == NULL || f->sh.server_ctx == NULL)
 		return -1;
 	kh_audit_use_fd(FD_AUDIT);
+	kh_audit_set_shared(); /* the daemon and the other fronts append too */
 	return open_worker(f, a, err) != 0 ? -1 : watch(f, err);
 }
 

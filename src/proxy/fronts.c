@@ -43,7 +43,8 @@ static void mint(struct kh_front_slot *s, const char *host)
 	int len;
 
 	if (kh_host_normalize(kh_slice_cstr(host), norm) < 0 || strcmp(norm, host) != 0 ||
-	    !kh_policy_host_allowed(p, host)) {
+	    !kh_policy_host_allowed(p, host) ||
+	    kh_policy_token_scan(p, kh_slice_cstr(host)) != NULL) {
 		kh_warn("front %u asked for a certificate for a host the policy does not allow",
 			s->id);
 		reply_refused(s->io.fd, "host not allowed");
@@ -61,6 +62,34 @@ static void mint(struct kh_front_slot *s, const char *host)
 out:
 	X509_free(x);
 	kh_policy_unref(p);
+}
+
+/* A stream from front s: only a Unix stream socket the front itself made,
+ * and no more of them at once than its connections may be, so a front
+ * taken over cannot spend the daemon's descriptors. */
+static void take_stream(struct kh_front_slot *s, int fd)
+{
+	struct kh_policy *p = kh_shared_policy(s->cx->sh);
+	size_t cap = p->limits.max_connections;
+	int domain = 0, type = 0;
+	struct ucred cred = { 0 };
+	socklen_t l1 = sizeof domain, l2 = sizeof type, l3 = sizeof cred;
+
+	kh_policy_unref(p);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l1) != 0 || domain != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) != 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l3) != 0 || cred.pid != s->pid) {
+		kh_warn("front %u sent a descriptor that is not one of its streams", s->id);
+		close(fd);
+		return;
+	}
+	if (atomic_load(&s->streams) >= cap) {
+		kh_warn("front %u has %zu streams open already (limits.max_connections)", s->id,
+			cap);
+		close(fd);
+		return;
+	}
+	kh_conn_accept_stream(s->cx, fd, &kh_relay_h1, &s->streams);
 }
 
 static void on_channel(struct kh_io *io, uint32_t events)
@@ -81,7 +110,7 @@ static void on_channel(struct kh_io *io, uint32_t events)
 			continue;
 		}
 		if (type == KH_CTLMSG_STREAM && fd >= 0 && n == 0) {
-			kh_conn_accept_stream(s->cx, fd, &kh_relay_h1);
+			take_stream(s, fd);
 			continue;
 		}
 		if (fd >= 0)
@@ -135,7 +164,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		s->io.fd = sv[0];
 		s->io.cb = on_channel;
 		s->ctl_front = sv[1];
-		if (kh_loop_add(s->cx->loop, &s->io) != 0) {
+		/* level-triggered: a burst beyond one batch is read on the next turn */
+		if (kh_loop_add_listener(s->cx->loop, &s->io) != 0) {
 			kh_err_set(err, "cannot watch front %u's channel", i);
 			return -1;
 		}
@@ -220,9 +250,25 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 		if (fs->unix_fds[k] >= 0)
 			src[n++] = fs->unix_fds[k];
 	for (int i = 0; i < n; i++)
-		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64);
+		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			_exit(126);
 	for (int i = 0; i < n; i++)
-		dup2(src[i], 3 + i); /* dup2 leaves the copy open across exec */
+		if (dup2(src[i], 3 + i) < 0) /* dup2 leaves the copy open across exec */
+			_exit(126);
+}
+
+/* What a dead front left unread (answers to its requests) must not be
+ * what the next one reads first. */
+static void drain_front_end(const struct kh_front_slot *s)
+{
+	uint8_t type, buf[KH_CTLMSG_MAX];
+	int fd;
+	ssize_t n;
+
+	while ((n = kh_ctlmsg_recv(s->ctl_front, &type, buf, sizeof buf, &fd)) != -1 &&
+	       n != KH_CTLMSG_RECV_CLOSED)
+		if (fd >= 0)
+			close(fd);
 }
 
 /* What exec_front runs, built before fork: the child only moves
@@ -256,6 +302,7 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	pid_t pid;
 
 	build_argv(fs, s, &a);
+	drain_front_end(s);
 	pid = fork();
 	if (pid < 0) {
 		kh_err_set(err, "cannot start front %u: %s", s->id, kh_strerror(errno));

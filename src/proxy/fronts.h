@@ -32,7 +32,8 @@ struct kh_front_slot {
 	int ctl_front; /* the front's end, kept so a restarted front gets it again */
 	int tcp[KH_MAX_LISTENERS + 1];
 	size_t n_tcp;
-	pid_t pid; /* 0 while not running */
+	_Atomic pid_t pid; /* 0 while not running; read by other threads */
+	atomic_uint streams; /* key-holder connections of its streams, open now */
 	uint64_t restart_at_ms; /* when it died: start again then */
 	unsigned id;
 };

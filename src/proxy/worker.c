@@ -305,7 +305,7 @@ static void idle_hook(void *arg)
  * keys (relay.h) what the front (front_h1.h) parsed and admitted. */
 static void keyholder_stream(struct kh_wctx *cx, int fd)
 {
-	kh_conn_accept_stream(cx, fd, &kh_relay_h1);
+	kh_conn_accept_stream(cx, fd, &kh_relay_h1, NULL);
 }
 
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,

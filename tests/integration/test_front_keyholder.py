@@ -4,6 +4,8 @@ the key holder, which swaps, dials and answers. What the client sees stays
 one HTTP/1.1 connection: responses in order, keyhole's own answers after
 the key holder's, one audit record per exchange."""
 import re
+import socket
+import time
 
 from helpers.checks import assert_keyhole_error, echoed, echoed_headers
 from helpers.client import Conn, build_request, open_tunnel
@@ -90,3 +92,32 @@ def test_one_connection_counted_per_client(start_keyhole, echo):
         text = kh.metrics_get()[1]
     m = re.search(r"^keyhole_active_connections (\d+)", text, re.M)
     assert m and int(m.group(1)) == 1, text[:2000]
+
+
+def test_response_whole_when_the_key_holder_ends_the_stream(start_keyhole, echo):
+    """A response whose request said Connection: close, another request sent
+    after it, and a client with a tiny receive buffer: the key
+    holder sends it all and ends the stream while much of it still waits in
+    the front; all of it reaches the client, then the connection ends, and
+    the second request goes nowhere. (A review found the front could forward
+    a request on an ending stream and drop what the client had not read; this
+    test did not make that happen on the code before the fix, it guards the
+    behaviour.)"""
+    kh = start_keyhole()
+    host = f"api.openai.test:{echo.port}"
+    n = 150 << 10             # fits the stream's socket buffer: the key holder finishes
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", kh.port))
+    with Conn(sock, timeout=10) as c:
+        c.send(f"CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert c.read_response(connect=True).status == 200
+        c.start_tls(kh.ca_crt, "api.openai.test")
+        c.send(build_request("GET", f"/bytes?n={n}", host, [("Connection", "close")]))
+        time.sleep(1.0)       # the key holder is done and gone; the client has read little
+        c.send(build_request("GET", "/second", host))
+        time.sleep(0.3)
+        r = c.read_response(timeout=20)
+        assert r.status == 200 and len(r.body) == n, (r.status, len(r.body))
+        assert c.wait_closed(timeout=5)
+    assert [q.target for q in echo.complete_requests()] == [f"/bytes?n={n}"]
