@@ -396,7 +396,7 @@ static void invalid_hosts_refused(void)
 					   "bad..name", "x.com:443", "a\nb.com",
 					   "1.2.3",     "[::1]",     "evil.com,DNS:x" };
 	struct kh_err err;
-	struct kh_ca empty = { NULL, NULL, NULL };
+	struct kh_ca empty = { .cert = NULL };
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		X509 *leaf = kh_ca_mint_leaf(&g_ca, bad[i], &err);
@@ -417,7 +417,7 @@ static void invalid_hosts_refused(void)
 static void sign_leaf_for_another_key(void)
 {
 	struct kh_err err;
-	struct kh_ca signer = { g_ca.cert, g_ca.key, NULL };
+	struct kh_ca signer = { .cert = g_ca.cert, .key = g_ca.key };
 	EVP_PKEY *front = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -495,7 +495,7 @@ static void openssl_cli_verifies_leaves(void)
 
 static void free_is_null_safe(void)
 {
-	struct kh_ca ca = { NULL, NULL, NULL };
+	struct kh_ca ca = { .cert = NULL };
 	char fp[8] = "x";
 
 	kh_ca_free(NULL);

@@ -165,7 +165,7 @@ static bool refused_opts(struct kh_signer_opts o, const char *want)
 static void new_refuses_bad_options(void)
 {
 	const struct kh_signer_opts ok = { .ca = &g_ca, .n_fronts = 1, .allow = allow_patterns };
-	struct kh_ca empty = { NULL, NULL, NULL };
+	struct kh_ca empty = { .cert = NULL };
 	struct kh_signer_opts o;
 	struct kh_signer_stats st;
 	struct kh_signer *s;
