@@ -399,6 +399,7 @@ int kh_front_run(int argc, char **argv)
 	sigset_t set;
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_NAME, "keyhole-front", 0, 0, 0); /* exec'd as /proc/self/exe: "exe" */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
