@@ -38,7 +38,7 @@ ssize_t kh_route_next_head(struct kh_conn *c, struct kh_head_scan *hs, size_t ma
 			   struct kh_http_error *err, bool *progress);
 
 /* Sends h on toward c->host:c->port: target is the request-target the
- * upstream gets (origin-form), tls whether the upstream speaks TLS,
+ * upstream receives (origin-form), tls whether the upstream speaks TLS,
  * absolute whether the client used absolute-form. */
 typedef void (*kh_route_forward_fn)(struct kh_conn *c, const struct kh_http_head *h,
 				    struct kh_slice target, bool tls, bool absolute);
