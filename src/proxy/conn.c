@@ -1067,6 +1067,39 @@ static void describe_peer(const struct sockaddr *peer, char *out, size_t len)
 	kh_fmt(out, len, peer->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
+/* What every connection starts with: its thread, policy, endpoints, timer
+ * and buffers, fd as its client side. */
+static void set_up_conn(struct kh_conn *c, struct kh_wctx *cx, int fd)
+{
+	c->cx = cx;
+	c->policy = kh_shared_policy(cx->sh);
+	kh_ep_init(&c->cli, cli_io);
+	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
+	c->cli.io.fd = fd;
+	c->timer.cb = on_timer;
+	init_buffers(c);
+}
+
+/* Into the thread's list (unlink_conn's twin) and onto its loop, in state s. */
+static void start_conn(struct kh_conn *c, enum kh_listen_kind kind, enum kh_conn_state s)
+{
+	struct kh_wctx *cx = c->cx;
+
+	c->next = cx->conns;
+	if (cx->conns != NULL)
+		cx->conns->prev = c;
+	cx->conns = c;
+	cx->n_conns++;
+	c->kind = kind;
+	kh_conn_set_state(c, s);
+	touch(c);
+	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
+		kh_conn_close(c);
+		return;
+	}
+	rearm(c);
+}
+
 void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		    enum kh_listen_kind kind, const struct kh_proto_ops *proto)
 {
@@ -1084,31 +1117,13 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		atomic_fetch_sub(&cx->sh->n_conns, 1);
 		return;
 	}
-	c->cx = cx;
-	c->policy = kh_shared_policy(cx->sh);
-	kh_ep_init(&c->cli, cli_io);
-	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
+	set_up_conn(c, cx, fd);
 	c->up.via_keyholder = cx->keyholder_stream != NULL;
-	c->cli.io.fd = fd;
-	c->timer.cb = on_timer;
-	init_buffers(c);
 	if (peer->sa_family == AF_UNIX)
 		describe_unix_peer(c, fd);
 	else
 		describe_peer(peer, c->client, sizeof c->client);
-	c->next = cx->conns;
-	if (cx->conns != NULL)
-		cx->conns->prev = c;
-	cx->conns = c;
-	cx->n_conns++;
-	c->kind = kind;
-	kh_conn_set_state(c, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
-	touch(c);
-	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
-		kh_conn_close(c);
-		return;
-	}
-	rearm(c);
+	start_conn(c, kind, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
 }
 
 void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
@@ -1122,29 +1137,11 @@ void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops
 		return;
 	}
 	c->proto = proto;
-	c->cx = cx;
-	c->keyside = true;
+	c->keyside = true; /* before set_up_conn: its buffers allow for the front's rewriting */
 	c->stream_count = count;
 	if (count != NULL)
 		atomic_fetch_add(count, 1);
-	c->policy = kh_shared_policy(cx->sh);
-	kh_ep_init(&c->cli, cli_io);
-	kh_dial_init(&c->up, cx, &up_ops, &c->uin, &c->uout);
-	c->cli.io.fd = fd;
-	c->timer.cb = on_timer;
-	init_buffers(c);
+	set_up_conn(c, cx, fd);
 	snprintf(c->client, sizeof c->client, "front");
-	c->next = cx->conns;
-	if (cx->conns != NULL)
-		cx->conns->prev = c;
-	cx->conns = c;
-	cx->n_conns++;
-	c->kind = KH_LISTEN_PROXY;
-	kh_conn_set_state(c, KH_CS_OPEN_WAIT);
-	touch(c);
-	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
-		kh_conn_close(c);
-		return;
-	}
-	rearm(c);
+	start_conn(c, KH_LISTEN_PROXY, KH_CS_OPEN_WAIT);
 }
