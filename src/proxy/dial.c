@@ -267,12 +267,19 @@ static bool take_parked(struct kh_upstream *up)
  * or OPEN_FAIL; HTTP/1.1 follows. The key holder dials and checks on its
  * side everything a dial here would (names, deny list, pins, TLS). */
 
-static void stream_fail(struct kh_upstream *up, const char *detail)
+/* The stream did not open: the key holder's refusal, or a 502 of ours. */
+static void stream_refused(struct kh_upstream *up, int status, const char *reason,
+			   const char *detail)
 {
 	kh_ep_close(up->cx->loop, &up->ep);
 	kh_ep_init(&up->ep, up->ops->io);
 	up->state = KH_UP_NONE;
-	report(up, false, 502, "internal_error", detail);
+	report(up, false, status, reason, detail);
+}
+
+static void stream_fail(struct kh_upstream *up, const char *detail)
+{
+	stream_refused(up, 502, "internal_error", detail);
 }
 
 /* The OPEN frame, written whole into the new stream's empty socket. */
@@ -356,10 +363,7 @@ static bool stream_opened(struct kh_upstream *up)
 		struct kh_chan_fail f = m.u.fail; /* m points into in, freed below */
 
 		kh_buf_free(up->in);
-		kh_ep_close(up->cx->loop, &up->ep);
-		kh_ep_init(&up->ep, up->ops->io);
-		up->state = KH_UP_NONE;
-		report(up, false, f.status, f.reason, f.detail[0] ? f.detail : NULL);
+		stream_refused(up, f.status, f.reason, f.detail[0] ? f.detail : NULL);
 		return true;
 	}
 	kh_buf_consume(up->in, need);

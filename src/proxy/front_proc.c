@@ -404,8 +404,8 @@ int kh_front_run(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL); /* they come through the signalfd */
+	sigaddset(&set, SIGHUP); /* nothing to do: policies come on the channel */
+	sigprocmask(SIG_BLOCK, &set, NULL); /* TERM and INT come through the signalfd */
 	f.ctl = FD_CTL;
 	if (parse_args(argc, argv, &a) != 0) {
 		fprintf(stderr, "keyhole __front: started by hand? it is keyhole's own\n");

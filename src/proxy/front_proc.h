@@ -2,12 +2,15 @@
  * by the key holder (fronts.h) as `keyhole __front`, from keyhole's own
  * binary, with a clean environment and these descriptors: 3 the control
  * channel (privsep/ctlmsg.h), 4 audit.log (append), from 5 its TCP
- * listeners then its Unix ones. It loads config.yaml, mappings.json and the
- * grants (tokens, never a real value), gets the leaf key from the key
- * holder, and runs one worker whose client connections speak front_h1.h;
- * their streams go to the key holder over the control channel and each
- * leaf certificate comes from it. SIGHUP reads the files again; SIGTERM
- * drains and exits. */
+ * listeners then its Unix ones. It builds its policy from config.yaml,
+ * mappings.json and the grants (tokens, never a real value) as the key
+ * holder sends them, gets the leaf key from the key holder, and runs one
+ * worker whose client connections speak front_h1.h; their streams go to
+ * the key holder over the control channel and each leaf certificate comes
+ * from it. A new policy comes as a POLICY message
+ * (the files' bytes in a sealed memfd), never from the files: once
+ * confined, a front opens nothing. SIGTERM drains it and exits, and so does
+ * the end of its channel. */
 #ifndef KH_FRONT_PROC_H
 #define KH_FRONT_PROC_H
 

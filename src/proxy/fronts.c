@@ -378,7 +378,7 @@ unsigned kh_fronts_running(const struct kh_fronts *fs)
 	return n;
 }
 
-void kh_fronts_signal(struct kh_fronts *fs, int sig)
+static void signal_all(struct kh_fronts *fs, int sig)
 {
 	for (unsigned i = 0; i < fs->n; i++)
 		if (fs->s[i].pid > 0)
@@ -398,7 +398,7 @@ void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
 			close(fs->s[i].tcp[k]);
 		fs->s[i].n_tcp = 0;
 	}
-	kh_fronts_signal(fs, SIGTERM);
+	signal_all(fs, SIGTERM);
 	while (left && kh_mono_ms() < end) {
 		kh_fronts_tend(fs);
 		left = false;
@@ -407,7 +407,7 @@ void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
 		if (left)
 			usleep(20 * 1000);
 	}
-	kh_fronts_signal(fs, SIGKILL);
+	signal_all(fs, SIGKILL);
 	for (unsigned i = 0; i < fs->n; i++)
 		if (fs->s[i].pid > 0)
 			waitpid(fs->s[i].pid, NULL, 0);

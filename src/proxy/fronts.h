@@ -78,9 +78,6 @@ void kh_fronts_tend(struct kh_fronts *fs);
 /* How many fronts run now (any thread; a racy but harmless read). */
 unsigned kh_fronts_running(const struct kh_fronts *fs);
 
-/* Sends sig to every running front (SIGHUP: read the files again). */
-void kh_fronts_signal(struct kh_fronts *fs, int sig);
-
 /* SIGTERM to every front, then waits up to grace_ms for them to exit
  * (SIGKILL after that). */
 void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms);
