@@ -23,31 +23,11 @@
 #include "base/kh_limits.h"
 #include "base/log.h"
 #include "tls/leafkey.h"
+#include "tls/sslerr.h"
 
 #define CN_MAX        64 /* ub-common-name in RFC 5280 */
 #define CA_HOST_LABEL 40 /* "keyhole local CA (" + 40 + ")" stays under CN_MAX */
 #define SERIAL_BYTES  16
-
-/* Sets err to the formatted message followed by OpenSSL's most recent error,
- * then clears OpenSSL's (thread-local) queue so it cannot leak into a later
- * unrelated failure. */
-__attribute__((format(printf, 2, 3))) static void ssl_fail(struct kh_err *err, const char *fmt, ...)
-{
-	char what[KH_ERR_MAX], detail[256];
-	unsigned long code = ERR_peek_last_error();
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	if (code == 0) {
-		kh_err_set(err, "%s", what);
-	} else {
-		ERR_error_string_n(code, detail, sizeof detail);
-		kh_err_set(err, "%s (%s)", what, detail);
-	}
-	ERR_clear_error();
-}
 
 /* PEM callback that refuses to ask for a passphrase: without it OpenSSL would
  * prompt on the controlling terminal for an encrypted key, hanging a daemon. */
@@ -188,7 +168,7 @@ static int write_key(const char *path, EVP_PKEY *key, struct kh_err *err)
 
 	if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
 	    BIO_get_mem_ptr(bio, &mem) <= 0 || mem == NULL) {
-		ssl_fail(err, "encoding the CA key");
+		kh_sslerr_set(err, "encoding the CA key");
 		goto fail;
 	}
 	rc = kh_fs_write_atomic(path, mem->data, mem->length, 0600, err);
@@ -223,7 +203,7 @@ static int write_cert(const char *path, X509 *cert, struct kh_err *err)
 
 	if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1 || BIO_get_mem_ptr(bio, &mem) <= 0 ||
 	    mem == NULL) {
-		ssl_fail(err, "encoding the CA certificate");
+		kh_sslerr_set(err, "encoding the CA certificate");
 		goto fail;
 	}
 	if (kh_fs_write_atomic(path, mem->data, mem->length, 0644, err) != 0 ||
@@ -247,12 +227,12 @@ static int create_ca(const char *crt_path, const char *key_path, struct kh_err *
 
 	key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (key == NULL) {
-		ssl_fail(err, "generating the CA key");
+		kh_sslerr_set(err, "generating the CA key");
 		goto fail;
 	}
 	cert = make_ca_cert(key);
 	if (cert == NULL) {
-		ssl_fail(err, "building the CA certificate");
+		kh_sslerr_set(err, "building the CA certificate");
 		goto fail;
 	}
 	if (write_key(key_path, key, err) != 0)
@@ -351,7 +331,7 @@ static X509 *read_cert(const char *path, struct kh_err *err)
 	if (bio != NULL)
 		cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	if (cert == NULL)
-		ssl_fail(err, "%s: no PEM certificate could be read", path);
+		kh_sslerr_set(err, "%s: no PEM certificate could be read", path);
 	BIO_free(bio);
 	free(data);
 	return cert;
@@ -370,7 +350,7 @@ static EVP_PKEY *read_key(const char *path, struct kh_err *err)
 	if (bio != NULL)
 		key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (key == NULL)
-		ssl_fail(err, "%s: no unencrypted PEM private key could be read", path);
+		kh_sslerr_set(err, "%s: no unencrypted PEM private key could be read", path);
 	BIO_free(bio);
 	kh_fs_free_secret(data, len);
 	return key;
@@ -423,15 +403,15 @@ static int load_into(struct kh_ca *ca, const char *crt_path, const char *key_pat
 	if (ca->key == NULL)
 		return -1;
 	if (X509_check_private_key(ca->cert, ca->key) != 1) {
-		ssl_fail(err,
-			 "%s does not match %s; restore the matching pair, or remove both to "
-			 "create a new CA",
-			 key_path, crt_path);
+		kh_sslerr_set(err,
+			      "%s does not match %s; restore the matching pair, or remove both to "
+			      "create a new CA",
+			      key_path, crt_path);
 		return -1;
 	}
 	ca->leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (ca->leaf_key == NULL) {
-		ssl_fail(err, "generating the leaf key");
+		kh_sslerr_set(err, "generating the leaf key");
 		return -1;
 	}
 	return 0;
@@ -598,7 +578,7 @@ X509 *kh_ca_sign_leaf(const struct kh_ca *ca, const char *host, EVP_PKEY *leaf_p
 	if (x == NULL || leaf_fields(x, ca, leaf_pub) != 0 || leaf_subject(x, norm) != 0 ||
 	    add_san(x, norm, kind) != 0 || leaf_exts(x, ca) != 0 ||
 	    X509_sign(x, ca->key, EVP_sha256()) <= 0) {
-		ssl_fail(err, "minting a certificate for %s", norm);
+		kh_sslerr_set(err, "minting a certificate for %s", norm);
 		X509_free(x);
 		return NULL;
 	}

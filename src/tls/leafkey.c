@@ -9,6 +9,7 @@
 
 #include "base/hostname.h"
 #include "base/kh_limits.h"
+#include "tls/sslerr.h"
 
 _Static_assert(KH_LEAF_SPKI_P256_LEN <= KH_LEAF_SPKI_MAX, "a P-256 SPKI fits a SIGN_LEAF frame");
 
@@ -19,27 +20,12 @@ static const uint8_t p256_prefix[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a,
 				       0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04 };
 _Static_assert(sizeof p256_prefix + 64 == KH_LEAF_SPKI_P256_LEN, "P-256 SPKI layout");
 
-/* Sets err to what plus OpenSSL's last error, and clears OpenSSL's queue. */
-static void ssl_fail(struct kh_err *err, const char *what)
-{
-	char detail[256];
-	unsigned long code = ERR_peek_last_error();
-
-	if (code == 0) {
-		kh_err_set(err, "%s", what);
-	} else {
-		ERR_error_string_n(code, detail, sizeof detail);
-		kh_err_set(err, "%s (%s)", what, detail);
-	}
-	ERR_clear_error();
-}
-
 EVP_PKEY *kh_leafkey_new(struct kh_err *err)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 
 	if (key == NULL)
-		ssl_fail(err, "generating the leaf key");
+		kh_sslerr_set(err, "generating the leaf key");
 	return key;
 }
 
@@ -73,7 +59,7 @@ int kh_leafkey_spki(EVP_PKEY *key, uint8_t *out, size_t cap, size_t *len, struct
 		return -1;
 	}
 	if (i2d_PUBKEY(key, &p) != n || memcmp(out, p256_prefix, sizeof p256_prefix) != 0) {
-		ssl_fail(err, "encoding the leaf public key");
+		kh_sslerr_set(err, "encoding the leaf public key");
 		return -1;
 	}
 	*len = (size_t)n;
@@ -96,7 +82,8 @@ EVP_PKEY *kh_leafkey_parse_spki(const uint8_t *der, size_t len, const char **rea
 	}
 	key = d2i_PUBKEY(NULL, &p, (long)len);
 	if (key == NULL || p != der + len) {
-		ssl_fail(err, key == NULL ? "leaf public key: not a SubjectPublicKeyInfo"
+		kh_sslerr_set(err, "%s",
+			      key == NULL ? "leaf public key: not a SubjectPublicKeyInfo"
 					  : "leaf public key: bytes after the key");
 		goto fail;
 	}
@@ -191,7 +178,7 @@ X509 *kh_leafkey_check_leaf(EVP_PKEY *key, const char *host, const uint8_t *der,
 	}
 	x = d2i_X509(NULL, &p, (long)len);
 	if (x == NULL || p != der + len) {
-		ssl_fail(err, "leaf check: not exactly one DER certificate");
+		kh_sslerr_set(err, "leaf check: not exactly one DER certificate");
 		goto fail;
 	}
 	if (key == NULL || EVP_PKEY_eq(X509_get0_pubkey(x), key) != 1) {
