@@ -21,7 +21,6 @@
  * - a taken fd is open and close-on-exec; frames sent by the chanio reach
  *   the peer whole and in order, one fd with each frame sent with one;
  * - after free, no fd is left open (counted in /proc/self/fd). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 
 #include "fuzz_check.h"
 #include "privsep/chanio.h"
+#include "../unit/fdcount.h"
 
 #define MAX_FDS_OP 20
 #define WROTE_MAX  (1u << 20)
@@ -50,20 +50,6 @@ static struct state {
 	size_t nsent, got; /* got: bytes of sent the peer read back */
 	int fds_sent, fds_got;
 } st;
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
-}
 
 static void on_frame(struct kh_chanio *ch, const struct kh_chanio_frame *f, void *arg)
 {

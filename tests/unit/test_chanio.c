@@ -5,7 +5,6 @@
  * every kind of violation closing the channel once, pause/resume, the read
  * budget, and no fd left open (counted in /proc/self/fd). Every wait runs
  * under a 5 s timer. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 
 #include "privsep/chanio.h"
 #include "tap.h"
+#include "fdcount.h"
 
 #define T_FD     0x7f01 /* the test's own rule: frames of this type carry an fd */
 #define T_DATA   0x7f02
@@ -233,20 +233,6 @@ static int raw_new(struct end *b)
 	CHECK_INT(kh_chanio_socketpair(fds, &err), 0);
 	end_init(b, fds[1]);
 	return fds[0];
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory's own fd */
 }
 
 /* sendmsg of bytes with nfd copies of fd (0: none). */

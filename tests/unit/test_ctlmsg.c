@@ -2,26 +2,14 @@
  * socketpair: payloads and a descriptor arrive together; what the key holder
  * must refuse from a front (a cut message, two descriptors, raw junk
  * without a type) is refused and leaves no descriptor open. */
-#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "privsep/ctlmsg.h"
+#include "fdcount.h"
 #include "tap.h"
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d != NULL && readdir(d) != NULL)
-		n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
-}
 
 static void pair(int sv[2])
 {
@@ -66,12 +54,12 @@ static void oversized_and_cut_messages_refused(void)
 	pair(sv);
 	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_MINT, big, sizeof big, -1) == -1 &&
 	      errno == EMSGSIZE);
-	before = open_fds();
+	before = count_fds();
 	/* longer than the reader's buffer, with a descriptor: refused, closed */
 	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_STREAM, big, 100, sv[0]) == 0);
 	CHECK_INT(kh_ctlmsg_recv(sv[1], &type, buf, sizeof buf, &fd), KH_CTLMSG_RECV_BAD);
 	CHECK_INT(fd, -1);
-	CHECK_INT(open_fds(), before);
+	CHECK_INT(count_fds(), before);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -100,10 +88,10 @@ static void two_descriptors_refused(void)
 	CHECK(sendmsg(sv[0], &m, 0) == 1);
 	close(fds[0]);
 	close(fds[1]);
-	before = open_fds();
+	before = count_fds();
 	CHECK_INT(kh_ctlmsg_recv(sv[1], &type, buf, sizeof buf, &fd), KH_CTLMSG_RECV_BAD);
 	CHECK_INT(fd, -1);
-	CHECK_INT(open_fds(), before); /* both received copies closed */
+	CHECK_INT(count_fds(), before); /* both received copies closed */
 	close(sv[0]);
 	close(sv[1]);
 }
