@@ -13,6 +13,12 @@ uint64_t kh_mono_ms(void);
 /* Microseconds on CLOCK_MONOTONIC. */
 uint64_t kh_mono_us(void);
 
+/* A timeout setting in seconds as milliseconds, the loop clock's unit. */
+static inline uint64_t kh_secs_ms(unsigned s)
+{
+	return (uint64_t)s * 1000u;
+}
+
 /* "2026-11-28T11:31:55.123Z" into buf (at least KH_ISO_TIME_LEN bytes). */
 #define KH_ISO_TIME_LEN 32
 void kh_iso_time(char *buf, size_t len);

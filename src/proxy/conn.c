@@ -199,27 +199,22 @@ void kh_conn_set_state(struct kh_conn *c, enum kh_conn_state s)
 
 /* --- timeouts --- */
 
-static uint64_t secs(unsigned s)
-{
-	return (uint64_t)s * 1000u;
-}
-
 static uint64_t deadline(const struct kh_conn *c)
 {
 	const struct kh_timeouts *t = &c->policy->timeouts;
 
 	switch (c->state) {
 	case KH_CS_CONNECTING:
-		return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
+		return c->phase_start_ms + kh_secs_ms(t->connect) + kh_secs_ms(t->handshake);
 	case KH_CS_CONNECT_OK:
 	case KH_CS_TLS_ACCEPT:
 	case KH_CS_SNI_PEEK:
 	case KH_CS_OPEN_WAIT:
-		return c->phase_start_ms + secs(t->handshake);
+		return c->phase_start_ms + kh_secs_ms(t->handshake);
 	case KH_CS_RELAY:
 		return c->proto->deadline(c);
 	case KH_CS_TUNNEL:
-		return c->last_activity_ms + secs(t->idle);
+		return c->last_activity_ms + kh_secs_ms(t->idle);
 	case KH_CS_CLOSING:
 		return c->phase_start_ms + KH_CLOSING_MS;
 	default:

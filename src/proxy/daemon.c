@@ -668,7 +668,7 @@ static void stop_all(struct daemon *d)
 			       d->cfg.timeouts.shutdown_grace * 1000u + KH_FRONT_STOP_MS);
 	if (d->bridges_open)
 		kh_bridgewatch_stop(&d->bridges);
-	d->sh.stop_deadline_ms = kh_mono_ms() + (uint64_t)d->cfg.timeouts.shutdown_grace * 1000u;
+	d->sh.stop_deadline_ms = kh_mono_ms() + kh_secs_ms(d->cfg.timeouts.shutdown_grace);
 	atomic_store(&d->sh.stopping, true);
 	for (unsigned i = 0; i < d->started; i++)
 		kh_worker_wake(&d->workers[i]);

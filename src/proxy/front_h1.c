@@ -287,11 +287,6 @@ static bool fh1_step(struct kh_conn *c)
 
 /* --- the protocol's ops --- */
 
-static uint64_t secs(unsigned s)
-{
-	return (uint64_t)s * 1000u;
-}
-
 /* The key holder keeps the upstream's timeouts and answers them; the front
  * times the client's head and, with a stream open, only a silence longer
  * than any of the key holder's. */
@@ -301,11 +296,11 @@ static uint64_t fh1_deadline(const struct kh_conn *c)
 	struct fh1 *st = fh1_of(c);
 
 	if (st->head.pending)
-		return st->head.start_ms + secs(t->header);
+		return st->head.start_ms + kh_secs_ms(t->header);
 	if (stream_open(c))
 		return c->last_activity_ms +
-		       secs(t->connect + t->handshake + t->response + t->idle + t->keepalive);
-	return c->phase_start_ms + secs(t->keepalive);
+		       kh_secs_ms(t->connect + t->handshake + t->response + t->idle + t->keepalive);
+	return c->phase_start_ms + kh_secs_ms(t->keepalive);
 }
 
 static void fh1_timeout(struct kh_conn *c)

@@ -288,8 +288,7 @@ static void on_signal(struct kh_io *io, uint32_t events)
 
 	(void)events;
 	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
-		f->sh.stop_deadline_ms = kh_mono_ms() +
-					 (uint64_t)f->cfg.timeouts.shutdown_grace * 1000u;
+		f->sh.stop_deadline_ms = kh_mono_ms() + kh_secs_ms(f->cfg.timeouts.shutdown_grace);
 		atomic_store(&f->sh.stopping, true);
 	}
 }

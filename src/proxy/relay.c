@@ -696,27 +696,23 @@ static bool h1_step(struct kh_conn *c)
 
 /* --- the protocol's ops --- */
 
-static uint64_t secs(unsigned s)
-{
-	return (uint64_t)s * 1000u;
-}
-
 static uint64_t h1_deadline(const struct kh_conn *c)
 {
 	const struct kh_timeouts *t = &c->policy->timeouts;
 
 	if (c->ex->active) {
 		if (c->up.state != KH_UP_READY)
-			return c->phase_start_ms + secs(t->connect) + secs(t->handshake);
+			return c->phase_start_ms + kh_secs_ms(t->connect) +
+			       kh_secs_ms(t->handshake);
 		if (!c->ex->resp_head_done)
-			return c->last_activity_ms + secs(t->response);
-		return c->last_activity_ms + secs(t->idle);
+			return c->last_activity_ms + kh_secs_ms(t->response);
+		return c->last_activity_ms + kh_secs_ms(t->idle);
 	}
 	if (kh_buf_len(&c->cin) > 0)
-		return h1_of(c)->head.start_ms + secs(t->header);
+		return h1_of(c)->head.start_ms + kh_secs_ms(t->header);
 	if (kh_conn_parkable(c))
 		return c->phase_start_ms + KH_UPSTREAM_PARK_MS;
-	return c->phase_start_ms + secs(t->keepalive);
+	return c->phase_start_ms + kh_secs_ms(t->keepalive);
 }
 
 static void h1_timeout(struct kh_conn *c)
