@@ -282,6 +282,14 @@ static void stream_fail(struct kh_upstream *up, const char *detail)
 	stream_refused(up, 502, "internal_error", detail);
 }
 
+/* The largest OPEN frame: its fixed fields and each string at its cap with
+ * its u16 length (chan.c's layout), so no stream open allocates a whole
+ * KH_CHAN_FRAME_MAX for a frame of a few hundred bytes. */
+#define OPEN_FRAME_MAX                                                                            \
+	(KH_CHAN_HDR + 5 + 4 * 2 + sizeof(((struct kh_chan_open *)0)->host) +                     \
+	 sizeof(((struct kh_chan_open *)0)->label) + sizeof(((struct kh_chan_open *)0)->source) + \
+	 sizeof(((struct kh_chan_open *)0)->client))
+
 /* The OPEN frame, written whole into the new stream's empty socket. */
 static int send_open(struct kh_upstream *up, int fd)
 {
@@ -295,7 +303,7 @@ static int send_open(struct kh_upstream *up, int fd)
 	m.u.open.tls = up->tls;
 	m.u.open.port = up->dest_port;
 	snprintf(m.u.open.host, sizeof m.u.open.host, "%s", up->host);
-	kh_buf_init(&frame, KH_CHAN_HDR + KH_CHAN_FRAME_MAX);
+	kh_buf_init(&frame, OPEN_FRAME_MAX);
 	if (kh_chan_encode(&m, &frame, &err) != 0)
 		kh_error("cannot describe a stream to the key holder: %s", err.msg);
 	else if (write(fd, kh_buf_data(&frame), kh_buf_len(&frame)) == (ssize_t)kh_buf_len(&frame))
