@@ -15,6 +15,7 @@
 #   .ci/run        CI: deps, lint, test, unit-asan, fuzz-short, in that order
 #   make format    clang-format the C sources
 #   make bench     side-by-side benchmark against peers (not part of test)
+#   make bench-quick  agent-like scenarios only, under a minute
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -71,7 +72,7 @@ FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
 	-iquote src -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
 
-.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench
+.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench bench-quick
 
 all: $(BIN)
 
@@ -174,5 +175,10 @@ lint:
 
 bench: $(BIN)
 	@bench/run.sh $(BENCH_ARGS)
+
+# Agent-like scenarios only (bench/agents.py), a subset of clients, 2 rounds: under a minute.
+BENCH_QUICK_OUT ?= /tmp/keyhole-bench-agents-quick.md
+bench-quick: $(BIN)
+	@bench/run.sh --quick --only agents --wait-quiet 0 --out $(BENCH_QUICK_OUT) $(BENCH_ARGS)
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d)

@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import agents  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 
@@ -320,6 +321,8 @@ class Bench:
         live = [p for p in self.peers if self.start_peer(p)]
         if self.wants("load"):
             self.load_rounds(live)
+        if self.wants("agents"):
+            agents.run(self, live)   # agent-like clients and shapes (bench/agents.py)
         if self.wants("mint"):
             for peer in live:
                 if not getattr(peer, "reference", False):   # the relay mints nothing
@@ -517,7 +520,7 @@ def main():
                          "mitmproxy, squid, relay (nginx as a TLS reverse proxy: the "
                          "two-leg reference, load figures only)")
     ap.add_argument("--only", metavar="SECTIONS",
-                    help="run only these comma-separated sections: load, mint, idle "
+                    help="run only these comma-separated sections: load, agents, mint, idle "
                          "(for iterating on one figure; the report shows the rest as missing)")
     ap.add_argument("--keyhole", help="keyhole binary (default build/keyhole or $KEYHOLE_BIN)")
     ap.add_argument("--nice", type=int, default=0, metavar="N",

@@ -1,4 +1,5 @@
 """Markdown report for bench.py: machine, figures, ratio tables, raw numbers."""
+import statistics
 import time
 
 HIGHER, LOWER = "higher is better", "lower is better"
@@ -127,6 +128,8 @@ def _ratios(results, params, cols, ref):
 def _errors(results, cols):
     rows = []
     for scen in sorted(results):
+        if scen == "agents":
+            continue
         cells = []
         for c in cols:
             v = results[scen].get(c)
@@ -150,6 +153,8 @@ def _lat(h):
 def _raw(results, cols):
     rows = []
     for scen in sorted(results):
+        if scen == "agents":
+            continue
         for c in cols:
             v = results[scen].get(c)
             if not isinstance(v, dict) or "requests" not in v:
@@ -339,6 +344,9 @@ def render(mode, wall, machine, peer_objs, results, params, micro=None, when=Non
     ]
     if skipped:
         parts += ["## Skipped columns", ""] + skipped + [""]
+    parts += ["## Agent-like clients and shapes", "", agents_section(results), ""]
+    if set(results) == {"agents"}:   # --only agents (make bench-quick)
+        return "\n".join(parts)
     parts += [
         "## Figures", "", _figures(results, params, cols), "",
         "## New connections against the two-handshake bound", "",
@@ -366,3 +374,51 @@ def render(mode, wall, machine, peer_objs, results, params, micro=None, when=Non
         "## How each peer was configured", "", CAVEATS + _cap_note(params),
     ]
     return "\n".join(parts)
+
+
+# ---- agent-like scenarios (bench/agents.py) ---------------------------------
+
+def _add_cell(a):
+    if a is None:
+        return "–"
+    med, lo, hi = a
+    return f"{med:+,.0f} ({lo:+,.0f}…{hi:+,.0f})"
+
+
+def agents_section(results):
+    """One row per client × shape × upstream: direct p50, each column's median
+    added p50 over the rounds with its spread, keyhole ÷ squid and ÷ relay."""
+    import agents as ag
+    res = results.get("agents")
+    if not res:
+        return "not run"
+    cols = ["keyhole", "mitmproxy", "squid", "nginx-relay"]
+    rows = []
+    for scen, per in res["scenarios"].items():
+        d = per.get("direct") or {}
+        dp = [x for x in d.get("p50", []) if x is not None]
+        add = {c: ag.added(res, scen, c) for c in cols}
+        k = add["keyhole"]
+        rs, rr = (_ratio(k and k[0], add[c][0] if add[c] and add[c][0] > 0 else None)
+                  for c in ("squid", "nginx-relay"))
+        errs = ", ".join(f"{c} {v['errors']}" for c, v in per.items() if v.get("errors"))
+        rows.append([scen, f"{statistics.median(dp):,.0f}" if dp else "–"] +
+                    [_add_cell(add[c]) for c in cols] + [rs, rr, errs or "0"])
+    skipped = "".join(f"- {s}: skipped: {why}\n" for s, why in res.get("skipped", {}).items())
+    notes = "".join(f"- {s} / {p}: {v['error']}\n" for s, per in res["scenarios"].items()
+                    for p, v in per.items() if v.get("error"))
+    return (
+        f"Each client is a subprocess doing its requests on one kept-alive connection "
+        f"through the column's CONNECT tunnel (nginx-relay: to the relay as the origin), "
+        f"{res['rounds']} interleaved rounds. Scenario = client, shape (b2b: back-to-back "
+        "keep-alive; sparse5 / sparse50: one request every 5 / 50 ms; agents100: 100 "
+        "concurrent agents, one request every 50 ms each; sse: time to the first event), "
+        "upstream (nginx; split: Python server writing head and body separately; sse: the "
+        "Python SSE endpoint). Direct: its p50 in µs (median over rounds). Other columns: "
+        "added p50 in µs = column p50 − direct p50 of the same round, median over rounds "
+        "(min…max across rounds). Ratios: keyhole's median added p50 ÷ Squid's and ÷ "
+        "nginx-relay's (below 1: keyhole adds less; – when the reference adds nothing measurable).\n\n" +
+        _table(["scenario", "direct p50 µs", "keyhole +µs", "mitmproxy +µs", "squid +µs",
+                "nginx-relay +µs", "keyhole ÷ squid", "keyhole ÷ relay", "errors"], rows) +
+        ("\n\n" + skipped if skipped else "") +
+        ("\n\nFirst error per failing column:\n\n" + notes if notes else ""))
