@@ -37,14 +37,14 @@ SHAPES = {
     "b2b": (300, 40, 0, 1),
     "sparse5": (100, 20, 5, 1),
     "sparse50": (40, 6, 50, 1),
-    "agents100": (10, 3, 50, 100),
+    "agents100": (10, 4, 200, 100),   # the first request of each agent (setup) not counted
     "sse": (20, 5, 0, 1),
 }
 SHAPE_TEXT = {
     "b2b": "back-to-back keep-alive",
     "sparse5": "one request every 5 ms",
     "sparse50": "one request every 50 ms",
-    "agents100": "100 concurrent agents, one request every 50 ms each",
+    "agents100": "100 concurrent agents, one request every 200 ms each",
     "sse": "SSE, time to first event",
 }
 
@@ -226,6 +226,8 @@ def _store(res, scen, peer, out):
     d["p99"].append(_pct(lat, 0.99))
     d["n"].append(len(lat))
     d["errors"] += int(out.get("errors") or 0)
+    if out.get("conns") is not None:   # node-https: tunnels opened (1 per agent if kept alive)
+        d.setdefault("conns", []).append(out["conns"])
     if out.get("error") and not d["error"]:
         d["error"] = out["error"]
         bench_log(f"    {scen} {peer}: {out['error'][:200]}")

@@ -9,9 +9,9 @@ set -eu
 group=${1:-all}
 build=(gcc make pkg-config libssl-dev libyaml-dev libjansson-dev zlib1g-dev libc-ares-dev
        libseccomp-dev)
-test=(python3 python3-pytest python3-pytest-xdist python3-websockets curl openssl git nginx-light procps iproute2
+test=(python3 python3-pytest python3-pytest-xdist python3-websockets python3-requests python3-httpx curl openssl git nginx-light procps iproute2
       clang libclang-rt-14-dev)
-extra=(llvm cppcheck clang-format node-llhttp bubblewrap nftables socat mitmproxy squid-openssl
+extra=(llvm cppcheck clang-format node-llhttp node-undici bubblewrap nftables socat mitmproxy squid-openssl
        docker.io containerd runc busybox-static podman conmon containernetworking-plugins)
 case "$group" in
   build) pkgs=("${build[@]}") ;;
