@@ -34,8 +34,8 @@ CLIENTS = {   # name -> argv prefix (spec JSON appended), or a function for curl
 
 # shape -> (n full, n quick, gap ms, concurrent agents)
 SHAPES = {
-    "b2b": (300, 40, 0, 1),
-    "sparse5": (100, 20, 5, 1),
+    "b2b": (200, 40, 0, 1),
+    "sparse5": (60, 20, 5, 1),
     "sparse50": (40, 6, 50, 1),
     "agents100": (10, 4, 200, 100),   # the first request of each agent (setup) not counted
     "sse": (20, 5, 0, 1),
@@ -147,7 +147,7 @@ def run_client(cl, spec):
                            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                                 # Debian's node-undici and its dependencies
                                 "NODE_PATH": "/usr/share/nodejs"},
-                           preexec_fn=os.setsid)
+                           preexec_fn=peers._child_setup)   # own group, dies with us
     except subprocess.TimeoutExpired:
         return {"lat_us": [], "errors": 1, "error": "client timed out"}
     if cl == "curl":
@@ -166,7 +166,7 @@ def _pct(xs, q):
 
 def run(bench, live):
     quick = bench.mode == "quick"
-    rounds = 2 if quick else 4
+    rounds = 2 if quick else 3
     ups = {"nginx": (bench.nginx.port, "/small", bench.nginx)}
     py = PyUpstream(os.path.join(bench.tmp, "pyupstream"), bench.pki, bench.secret).start()
     ups["split"] = (py.port, "/small", py)
