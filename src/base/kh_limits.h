@@ -94,10 +94,13 @@
 /* A privsep front re-writes each request head as "name: value\r\n" lines,
  * which can be up to two bytes a line longer than what the client sent: the
  * key holder's head limit allows for that. */
-#define KH_FRONT_HEAD_SLACK      (2 * (KH_MAX_HEADERS_CEIL + 1))
-#define KH_MAX_CHUNK_LINE        1024 /* chunk-size line incl. extensions */
-#define KH_MAX_PIPELINE          16 /* requests forwarded but not yet answered */
-#define KH_IO_BUF_SIZE           16384 /* per-direction relay buffer */
+#define KH_FRONT_HEAD_SLACK (2 * (KH_MAX_HEADERS_CEIL + 1))
+#define KH_MAX_CHUNK_LINE   1024 /* chunk-size line incl. extensions */
+#define KH_MAX_PIPELINE     16 /* requests forwarded but not yet answered */
+#define KH_IO_BUF_SIZE      16384 /* per-direction relay buffer */
+/* Each direction of an in-process stream between a front and the key
+ * holder (event/mempipe.h): held only while bytes are in it. */
+#define KH_STREAM_PIPE_BUF       (4 * KH_IO_BUF_SIZE)
 #define KH_MAX_RESPONSE_HEAD     32768 /* upstream response heads (also the client-bound buffer) */
 #define KH_ERROR_RESPONSE_MAX    2048 /* room kept for a keyhole-generated response */
 #define KH_MAX_BASIC_B64         8192 /* Authorization: Basic credentials decoded to look for tokens */

@@ -356,7 +356,8 @@ static int open_worker(struct front *f, const struct front_args *a, struct kh_er
 					 (enum kh_listen_kind)kind, err) != 0)
 			return -1;
 	}
-	f->w.cx.keyholder_stream = send_stream;
+	f->w.cx.keyholder_stream = send_stream; /* the key holder is another process */
+	f->w.cx.keyholder_pipe = NULL;
 	kh_loop_set_busy_poll(f->w.cx.loop, f->cfg.busy_poll_us);
 	return 0;
 }
