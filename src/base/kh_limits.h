@@ -94,10 +94,13 @@
 /* A privsep front re-writes each request head as "name: value\r\n" lines,
  * which can be up to two bytes a line longer than what the client sent: the
  * key holder's head limit allows for that. */
-#define KH_FRONT_HEAD_SLACK      (2 * (KH_MAX_HEADERS_CEIL + 1))
-#define KH_MAX_CHUNK_LINE        1024 /* chunk-size line incl. extensions */
-#define KH_MAX_PIPELINE          16 /* requests forwarded but not yet answered */
-#define KH_IO_BUF_SIZE           16384 /* per-direction relay buffer */
+#define KH_FRONT_HEAD_SLACK (2 * (KH_MAX_HEADERS_CEIL + 1))
+#define KH_MAX_CHUNK_LINE   1024 /* chunk-size line incl. extensions */
+#define KH_MAX_PIPELINE     16 /* requests forwarded but not yet answered */
+#define KH_IO_BUF_SIZE      16384 /* per-direction relay buffer */
+/* Each direction of an in-process stream between a front and the key
+ * holder (event/mempipe.h): held only while bytes are in it. */
+#define KH_STREAM_PIPE_BUF       (4 * KH_IO_BUF_SIZE)
 #define KH_MAX_RESPONSE_HEAD     32768 /* upstream response heads (also the client-bound buffer) */
 #define KH_ERROR_RESPONSE_MAX    2048 /* room kept for a keyhole-generated response */
 #define KH_MAX_BASIC_B64         8192 /* Authorization: Basic credentials decoded to look for tokens */
@@ -286,14 +289,20 @@
 #define KH_CHANIO_SNDBUF      (1u << 20) /* SO_SNDBUF asked for (the kernel caps it at wmem_max) */
 
 /* --- the channel between processes (privsep/chan.c, issue 17) --- */
-#define KH_CHAN_HDR           16 /* u16 type, u16 flags, u32 len, u64 stream */
-#define KH_CHAN_FRAME_MAX     65536 /* payload bytes of one frame */
-#define KH_CHAN_REASON_MAX    48 /* a reason token ([a-z0-9_]), with its NUL */
-#define KH_CHAN_ADDR_MAX      64 /* a client address as text, with its NUL (as kh_conn.client) */
-#define KH_CTLMSG_MAX         8192 /* payload of one control-channel message (a leaf DER fits) */
-#define KH_FRONT_MINT_WAIT_MS 5000 /* a front waits this long for a leaf from the key holder */
-#define KH_FRONT_RESTART_MS   1000 /* a front that died is started again after this */
-#define KH_FRONT_STOP_MS      2000 /* at stop, fronts get this long after their grace to exit */
-#define KH_CHAN_NAMES_MAX     256 /* swapped header names, comma-separated, with its NUL */
+#define KH_CHAN_HDR            16 /* u16 type, u16 flags, u32 len, u64 stream */
+#define KH_CHAN_FRAME_MAX      65536 /* payload bytes of one frame */
+#define KH_CHAN_REASON_MAX     48 /* a reason token ([a-z0-9_]), with its NUL */
+#define KH_CHAN_ADDR_MAX       64 /* a client address as text, with its NUL (as kh_conn.client) */
+#define KH_CTLMSG_MAX          8192 /* payload of one control-channel message (a leaf DER fits) */
+#define KH_FRONT_MINT_WAIT_MS  5000 /* a front waits this long for a leaf from the key holder */
+#define KH_FRONT_RESTART_MS    1000 /* a front that died is started again after this */
+#define KH_FRONT_STOP_MS       2000 /* at stop, fronts get this long after their grace to exit */
+#define KH_FRONTSTAT_LABEL     32 /* a decision or reason label a front reports, bytes */
+#define KH_FRONTSTAT_REQS      32 /* (decision, reason) counts in one metrics message */
+#define KH_FRONTSTAT_OBS       32 /* histogram observations in one metrics message */
+#define KH_FRONTSTAT_COUNT     1000000 /* most one entry may add: a lying front stays bounded */
+#define KH_FRONTSTAT_LANDLOCK  64 /* a landlock ABI above this is not believed */
+#define KH_FRONTSTAT_PERIOD_MS 250 /* a front sends its metric deltas at most this often */
+#define KH_CHAN_NAMES_MAX      256 /* swapped header names, comma-separated, with its NUL */
 
 #endif

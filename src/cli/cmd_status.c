@@ -98,6 +98,59 @@ static void token_text(const char *tok, bool show, char *out, size_t len)
 		kh_token_display(tok, out, len);
 }
 
+/* ", no_new_privs, seccomp, landlock v3, rlimits": what front f has. */
+static void front_confinements(const struct kh_ctl_front *f, char *out, size_t len)
+{
+	char ll[24] = "";
+
+	if (f->landlock_abi > 0)
+		snprintf(ll, sizeof ll, ", landlock v%d", f->landlock_abi);
+	snprintf(out, len, "uid %u%s%s%s%s%s", (unsigned)f->uid,
+		 f->no_new_privs ? ", no_new_privs" : "", f->seccomp ? ", seccomp" : "", ll,
+		 f->rlimits ? ", rlimits" : "", f->uid_dropped ? ", uid dropped from root" : "");
+}
+
+/* What front f lacks that a front should have, or "" (all there). */
+static void front_missing(const struct kh_ctl_front *f, char *out, size_t len)
+{
+	if (f->pid <= 0)
+		snprintf(out, len, "not running (restarted %u time(s))", f->restarts);
+	else if (!f->confined)
+		snprintf(out, len, "has not reported its confinement yet");
+	else
+		snprintf(out, len, "%s%s%s%s", f->no_new_privs ? "" : " no_new_privs",
+			 f->seccomp ? "" : " seccomp",
+			 f->landlock_abi > 0 ? "" : " landlock (unavailable on this kernel)",
+			 f->rlimits ? "" : " rlimits");
+}
+
+/* "privilege separation" and a warning per front that lacks a confinement. */
+static void print_privsep(const struct kh_ctl_status *c)
+{
+	char pids[KH_MAX_WORKERS * 12] = "", conf[160] = "", miss[160];
+	size_t at = 0;
+
+	if (!c->fronts_are_processes) {
+		printf("  %-20s off (privsep: false in config.yaml; fronts share the daemon's "
+		       "process)\n",
+		       "privilege separation");
+		return;
+	}
+	for (size_t i = 0; i < c->n_fronts && at < sizeof pids; i++)
+		at += kh_fmt(pids + at, sizeof pids - at, "%s%d", i > 0 ? " " : "",
+			     (int)c->fronts[i].pid);
+	if (c->n_fronts > 0)
+		front_confinements(&c->fronts[0], conf, sizeof conf);
+	printf("  %-20s %zu front processes (pids %s), confined: %s\n", "privilege separation",
+	       c->n_fronts, pids, conf);
+	for (size_t i = 0; i < c->n_fronts; i++) {
+		front_missing(&c->fronts[i], miss, sizeof miss);
+		if (miss[0] != '\0')
+			printf("  %-20s front %zu (pid %d): %s%s\n", "  warning", i,
+			       (int)c->fronts[i].pid, c->fronts[i].confined ? "lacks" : "", miss);
+	}
+}
+
 static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool show)
 {
 	const struct kh_config *c = &x->cfg;
@@ -125,6 +178,8 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	else if (st->answered)
 		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",
 		       st->ctl.audit_lost);
+	if (st->answered && st->ctl.have_privsep)
+		print_privsep(&st->ctl);
 	if (st->sandbox_tokens >= 0)
 		printf("  %-20s %ld active (keyhole token list)\n", "sandbox tokens",
 		       st->sandbox_tokens);
@@ -156,6 +211,33 @@ static void json_mapping(struct kh_json *j, const struct kh_mapping *m, bool sho
 	kh_json_begin_array(j);
 	for (size_t h = 0; h < m->n_hosts; h++)
 		kh_json_cstring(j, m->hosts[h]);
+	kh_json_end_array(j);
+	kh_json_end_object(j);
+}
+
+static void json_front(struct kh_json *j, const struct kh_ctl_front *f)
+{
+	kh_json_begin_object(j);
+	kh_json_kv_uint(j, "pid", (uint64_t)(f->pid > 0 ? f->pid : 0));
+	kh_json_kv_uint(j, "restarts", f->restarts);
+	kh_json_kv_bool(j, "confined", f->confined);
+	kh_json_kv_uint(j, "uid", f->uid);
+	kh_json_kv_bool(j, "no_new_privs", f->no_new_privs);
+	kh_json_kv_bool(j, "seccomp", f->seccomp);
+	kh_json_kv_uint(j, "landlock_abi", (uint64_t)f->landlock_abi);
+	kh_json_kv_bool(j, "rlimits", f->rlimits);
+	kh_json_kv_bool(j, "uid_dropped", f->uid_dropped);
+	kh_json_end_object(j);
+}
+
+static void json_privsep(struct kh_json *j, const struct kh_ctl_status *c)
+{
+	kh_json_begin_object(j);
+	kh_json_kv_cstr(j, "mode", c->fronts_are_processes ? "processes" : "off");
+	kh_json_key(j, "fronts");
+	kh_json_begin_array(j);
+	for (size_t i = 0; i < c->n_fronts; i++)
+		json_front(j, &c->fronts[i]);
 	kh_json_end_array(j);
 	kh_json_end_object(j);
 }
@@ -196,6 +278,11 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 	kh_json_key(&j, "sandbox_tokens"); /* null when the daemon did not answer */
 	if (st->sandbox_tokens >= 0)
 		kh_json_int(&j, st->sandbox_tokens);
+	else
+		kh_json_null(&j);
+	kh_json_key(&j, "privsep"); /* null when the daemon did not say */
+	if (st->answered && st->ctl.have_privsep)
+		json_privsep(&j, &st->ctl);
 	else
 		kh_json_null(&j);
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));

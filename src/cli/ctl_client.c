@@ -149,6 +149,49 @@ int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *er
 	return call_within(sock, req, reply, KH_CTL_TIMEOUT_MS, err);
 }
 
+static bool flag(json_t *o, const char *k)
+{
+	return json_is_true(json_object_get(o, k));
+}
+
+static unsigned small_uint(json_t *o, const char *k)
+{
+	json_int_t v = json_integer_value(json_object_get(o, k));
+
+	return v > 0 && v <= INT32_MAX ? (unsigned)v : 0;
+}
+
+/* The "privsep" object (fronts.h, kh_fronts_status_json); what does not
+ * fit is left out, never trusted to be well formed. */
+static void parse_privsep(json_t *p, struct kh_ctl_status *st)
+{
+	const char *mode = json_string_value(json_object_get(p, "mode"));
+	json_t *f;
+	size_t i;
+
+	if (mode == NULL)
+		return;
+	st->have_privsep = true;
+	st->fronts_are_processes = strcmp(mode, "processes") == 0;
+	json_array_foreach(json_object_get(p, "fronts"), i, f)
+	{
+		struct kh_ctl_front *o = &st->fronts[st->n_fronts];
+
+		if (!json_is_object(f) || st->n_fronts >= KH_MAX_WORKERS)
+			continue;
+		o->pid = (pid_t)small_uint(f, "pid");
+		o->restarts = small_uint(f, "restarts");
+		o->confined = flag(f, "confined");
+		o->no_new_privs = flag(f, "no_new_privs");
+		o->seccomp = flag(f, "seccomp");
+		o->rlimits = flag(f, "rlimits");
+		o->uid_dropped = flag(f, "uid_dropped");
+		o->landlock_abi = (int)small_uint(f, "landlock_abi");
+		o->uid = small_uint(f, "uid");
+		st->n_fronts++;
+	}
+}
+
 int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,
 		  struct kh_err *err)
 {
@@ -175,6 +218,7 @@ int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *s
 	snprintf(st->version, sizeof st->version, "%s", version);
 	st->audit_failing = strcmp(audit, "ok") != 0;
 	st->audit_lost = (uint64_t)json_integer_value(lost);
+	parse_privsep(json_object_get(reply, "privsep"), st);
 	rc = 0;
 out:
 	json_decref(req);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "base/kh_limits.h"
 #include "policy/mappings.h"
 
 /* Sends req and returns the daemon's answer in *reply (the caller
@@ -21,12 +22,26 @@
  * {"ok":false} (err then holds its message). */
 int kh_ctl_call(const char *sock, json_t *req, json_t **reply, struct kh_err *err);
 
+/* One front process as the daemon knows it (fronts.h). */
+struct kh_ctl_front {
+	pid_t pid; /* 0: not running now */
+	unsigned restarts;
+	bool confined; /* it reported its confinement; the rest is that report */
+	bool no_new_privs, seccomp, rlimits, uid_dropped;
+	int landlock_abi; /* 0: unavailable */
+	uint32_t uid;
+};
+
 /* Who the running daemon is, from {"op":"status"} (ctl_server.h). */
 struct kh_ctl_status {
 	pid_t pid;
 	char version[32];
 	bool audit_failing; /* audit.log cannot be written (records are being lost) */
 	uint64_t audit_lost; /* records lost since the daemon started */
+	/* "privsep": absent from an older daemon (have_privsep false) */
+	bool have_privsep, fronts_are_processes;
+	size_t n_fronts;
+	struct kh_ctl_front fronts[KH_MAX_WORKERS];
 };
 
 /* Asks the daemon behind sock who it is; blocks up to timeout_ms. -1 with

@@ -22,6 +22,8 @@ enum kh_ctlmsg_type {
 	KH_CTLMSG_REFUSED = 'x', /* K->F: why not (text) */
 	KH_CTLMSG_LEAF_KEY = 'L', /* K->F, first: the private key of every leaf, DER */
 	KH_CTLMSG_POLICY = 'P', /* K->F: a sealed memfd (the descriptor) with the policy's files */
+	KH_CTLMSG_CONFINED = 'C', /* F->K, once: its confinement (frontstat.h) */
+	KH_CTLMSG_METRICS = 'N', /* F->K: metric deltas, every KH_FRONTSTAT_PERIOD_MS at most */
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */

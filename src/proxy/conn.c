@@ -19,6 +19,7 @@
 #include "policy/cidr.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "event/mempipe.h"
 #include "policy/mappings.h"
 #include "proxy/metrics.h"
 #include "swap/respscrub.h"
@@ -766,7 +767,9 @@ static bool step_linger(struct kh_conn *c)
 	ssize_t n;
 
 	while (c->cli.rd_ready) {
-		n = recv(c->cli.io.fd, sink, sizeof sink, 0);
+		n = c->cli.pipe != NULL /* a front on this loop */
+			    ? kh_mempipe_read(c->cli.pipe, c->cli.pipe_side, sink, sizeof sink)
+			    : recv(c->cli.io.fd, sink, sizeof sink, 0);
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -1088,7 +1091,7 @@ static void start_conn(struct kh_conn *c, enum kh_listen_kind kind, enum kh_conn
 	c->kind = kind;
 	kh_conn_set_state(c, s);
 	touch(c);
-	if (kh_loop_add(cx->loop, &c->cli.io) != 0) {
+	if (c->cli.pipe == NULL && kh_loop_add(cx->loop, &c->cli.io) != 0) {
 		kh_conn_close(c);
 		return;
 	}
@@ -1113,7 +1116,7 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		return;
 	}
 	set_up_conn(c, cx, fd);
-	c->up.via_keyholder = cx->keyholder_stream != NULL;
+	c->up.via_keyholder = cx->keyholder_stream != NULL || cx->keyholder_pipe != NULL;
 	if (peer->sa_family == AF_UNIX)
 		describe_unix_peer(c, fd);
 	else
@@ -1121,14 +1124,19 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	start_conn(c, kind, kind == KH_LISTEN_TRANSPARENT_TLS ? KH_CS_SNI_PEEK : KH_CS_RELAY);
 }
 
-void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
-			   atomic_uint *count)
+/* The key holder's end of a stream: a socket fd from a front process, or
+ * end 1 of pipe p from a front on this loop. */
+static void accept_keyside(struct kh_wctx *cx, int fd, struct kh_mempipe *p,
+			   const struct kh_proto_ops *proto, atomic_uint *count)
 {
 	struct kh_conn *c = calloc(1, sizeof *c);
 
 	if (c == NULL || proto->open(c) != 0) {
 		free(c);
-		close(fd); /* the front reads the end of the stream */
+		if (p != NULL) /* the front reads the end of the stream */
+			kh_mempipe_close(p, 1);
+		else
+			close(fd);
 		return;
 	}
 	c->proto = proto;
@@ -1137,6 +1145,19 @@ void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops
 	if (count != NULL)
 		atomic_fetch_add(count, 1);
 	set_up_conn(c, cx, fd);
+	if (p != NULL)
+		kh_ep_attach_pipe(&c->cli, p, 1);
 	snprintf(c->client, sizeof c->client, "front");
 	start_conn(c, KH_LISTEN_PROXY, KH_CS_OPEN_WAIT);
+}
+
+void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
+			   atomic_uint *count)
+{
+	accept_keyside(cx, fd, NULL, proto, count);
+}
+
+void kh_conn_accept_pipe(struct kh_wctx *cx, struct kh_mempipe *p, const struct kh_proto_ops *proto)
+{
+	accept_keyside(cx, -1, p, proto, NULL);
 }

@@ -60,6 +60,8 @@ enum kh_conn_state {
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
 
+struct kh_mempipe;
+
 struct kh_conn {
 	struct kh_wctx *cx; /* the thread it runs on (wctx.h) */
 	struct kh_conn *prev, *next;
@@ -114,6 +116,11 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
  * while it is open. */
 void kh_conn_accept_stream(struct kh_wctx *cx, int fd, const struct kh_proto_ops *proto,
 			   atomic_uint *count);
+
+/* The same for end 1 of an in-process stream's pipe (event/mempipe.h), from
+ * a front on this thread's loop. */
+void kh_conn_accept_pipe(struct kh_wctx *cx, struct kh_mempipe *p,
+			 const struct kh_proto_ops *proto);
 
 /* Runs the state machine until it can make no more progress. */
 void kh_conn_run(struct kh_conn *c);

@@ -29,6 +29,7 @@ struct kh_ctl_server {
 	char path[KH_MAX_PATH];
 	struct kh_grants *grants;
 	kh_ctl_issue_fn issue;
+	kh_ctl_status_fn status;
 	void *arg;
 };
 
@@ -155,18 +156,24 @@ static json_t *op_list(struct kh_grants *g)
 
 /* Who answers: what `keyhole start` checks (the pid it launched) and
  * `keyhole status` shows. Owner-only, unlike the proxy's /healthz. */
-static json_t *op_status(void)
+static json_t *op_status(kh_ctl_status_fn status, void *arg)
 {
 	uint64_t lost = 0;
 	bool failing = kh_audit_failing(&lost);
+	json_t *r = json_pack("{s:b, s:i, s:s, s:s, s:I}", "ok", 1, "pid", (int)getpid(), "version",
+			      KH_VERSION, "audit", failing ? "failing" : "ok", "audit_lost",
+			      (json_int_t)(lost > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)lost));
+	json_t *p = status != NULL ? status(arg) : NULL;
 
-	return json_pack("{s:b, s:i, s:s, s:s, s:I}", "ok", 1, "pid", (int)getpid(), "version",
-			 KH_VERSION, "audit", failing ? "failing" : "ok", "audit_lost",
-			 (json_int_t)(lost > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)lost));
+	if (r != NULL && p != NULL)
+		json_object_set_new(r, "privsep", p);
+	else
+		json_decref(p);
+	return r;
 }
 
-json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg, const char *text,
-		      size_t len)
+json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, kh_ctl_status_fn status,
+		      void *arg, const char *text, size_t len)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *reply;
@@ -183,7 +190,7 @@ json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg
 	else if (strcmp(op, "bind") == 0)
 		reply = op_bind(grants, req);
 	else if (strcmp(op, "status") == 0)
-		reply = op_status();
+		reply = op_status(status, arg);
 	else
 		reply = fail("unknown op \"%.32s\" (issue, revoke, list, bind, status)", op);
 	json_decref(req);
@@ -290,7 +297,7 @@ static void serve_client(struct kh_ctl_server *s, int fd)
 		reply = fail("request unreadable, larger than %u bytes or slower than %d ms",
 			     KH_CTL_MSG_MAX, KH_CTL_TIMEOUT_MS);
 	else
-		reply = kh_ctl_handle(s->grants, s->issue, s->arg, buf, (size_t)n);
+		reply = kh_ctl_handle(s->grants, s->issue, s->status, s->arg, buf, (size_t)n);
 	if (reply != NULL)
 		text = json_dumps(reply, JSON_COMPACT);
 	if (text != NULL && strlen(text) < KH_CTL_MSG_MAX) {
@@ -357,6 +364,11 @@ struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *gra
 		return NULL;
 	}
 	return s;
+}
+
+void kh_ctl_server_set_status(struct kh_ctl_server *s, kh_ctl_status_fn status)
+{
+	s->status = status;
 }
 
 int kh_ctl_server_start(struct kh_ctl_server *s, struct kh_err *err)

@@ -24,7 +24,9 @@
  *           KH_TOKEN_LOG_CHARS characters only),"state","issued","expires",
  *           "budget","used"}...]}
  *   {"op":"status"}
- *       -> {"ok":true,"pid":N,"version":V,"audit":"ok"|"failing","audit_lost":N}
+ *       -> {"ok":true,"pid":N,"version":V,"audit":"ok"|"failing","audit_lost":N,
+ *           "privsep":{"mode":"off"} or {"mode":"processes","fronts":[...]}
+ *           (fronts.h, kh_fronts_status_json)}
  *       (who the daemon is: the proxy's /healthz, which sandboxes reach,
  *        says only "keyhole ok")
  * Any failure: {"ok":false,"error":"what went wrong and what to do"}.
@@ -48,14 +50,20 @@ typedef int (*kh_ctl_issue_fn)(void *arg, const struct kh_grant_req *r, const ch
 			       size_t n_names, struct kh_grant **out, size_t cap, size_t *n,
 			       struct kh_err *err);
 
+/* The "privsep" object of a status answer (new, the caller takes it), or
+ * NULL for none; runs on the control thread. */
+typedef json_t *(*kh_ctl_status_fn)(void *arg);
+
 /* The protocol alone, without the socket: one request's text in, the
  * answer out (never NULL unless out of memory; the caller json_decrefs it).
- * Runs issue for an issue request. */
-json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, void *arg, const char *text,
-		      size_t len);
+ * Runs issue for an issue request, status (may be NULL) for a status one. */
+json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, kh_ctl_status_fn status,
+		      void *arg, const char *text, size_t len);
 
 struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *grants,
 					 kh_ctl_issue_fn issue, void *arg, struct kh_err *err);
+/* Status answers carry status(arg) as "privsep" (before start). */
+void kh_ctl_server_set_status(struct kh_ctl_server *s, kh_ctl_status_fn status);
 int kh_ctl_server_start(struct kh_ctl_server *s, struct kh_err *err);
 /* Stops the thread, closes and unlinks the socket, frees s. NULL-safe. */
 void kh_ctl_server_stop(struct kh_ctl_server *s);

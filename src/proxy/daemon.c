@@ -300,6 +300,14 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
+/* kh_ctl_status_fn: which fronts run as processes, and how confined. */
+static json_t *privsep_status(void *arg)
+{
+	struct daemon *d = arg;
+
+	return kh_fronts_status_json(d->fronts_on ? &d->fronts : NULL);
+}
+
 /* kh_ctl_issue_fn: one grant per wanted mapping (one per env name), then a
  * policy that knows them; on any failure the ones issued are revoked. */
 static int issue_grants(void *arg, const struct kh_grant_req *r, const char *const *names,
@@ -360,6 +368,8 @@ static int open_control(struct daemon *d, struct kh_err *err)
 		return -1;
 	d->owners_open = true;
 	d->ctl = kh_ctl_server_open(d->paths.control, &d->grants, issue_grants, d, err);
+	if (d->ctl != NULL)
+		kh_ctl_server_set_status(d->ctl, privsep_status);
 	return d->ctl != NULL ? 0 : -1;
 }
 
@@ -551,6 +561,7 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 		g->have_fronts = true;
 		g->fronts = kh_fronts_running(&d->fronts);
 		g->front_restarts = atomic_load(&d->fronts.restarts);
+		g->front_connections = kh_fronts_connections(&d->fronts);
 	}
 	g->have_certs = d->sh.certs != NULL;
 	if (g->have_certs)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "event/mempipe.h"
 #include "policy/admit.h"
 #include "policy/cidr.h"
 #include "proxy/metrics.h"
@@ -290,8 +291,8 @@ static void stream_fail(struct kh_upstream *up, const char *detail)
 	 sizeof(((struct kh_chan_open *)0)->label) + sizeof(((struct kh_chan_open *)0)->source) + \
 	 sizeof(((struct kh_chan_open *)0)->client))
 
-/* The OPEN frame, written whole into the new stream's empty socket. */
-static int send_open(struct kh_upstream *up, int fd)
+/* The OPEN frame, written whole into the new stream's empty end. */
+static int send_open(struct kh_upstream *up)
 {
 	struct kh_chan_msg m = { .type = KH_CHAN_OPEN, .stream = 1 };
 	struct kh_buf frame;
@@ -306,22 +307,46 @@ static int send_open(struct kh_upstream *up, int fd)
 	kh_buf_init(&frame, OPEN_FRAME_MAX);
 	if (kh_chan_encode(&m, &frame, &err) != 0)
 		kh_error("cannot describe a stream to the key holder: %s", err.msg);
-	else if (write(fd, kh_buf_data(&frame), kh_buf_len(&frame)) == (ssize_t)kh_buf_len(&frame))
-		rc = 0; /* a fresh socket takes a frame this small whole */
+	else if (kh_ep_write(&up->ep, kh_buf_data(&frame), kh_buf_len(&frame)) ==
+		 (ssize_t)kh_buf_len(&frame))
+		rc = 0; /* a fresh socket or pipe takes a frame this small whole */
 	kh_buf_free(&frame);
 	return rc;
+}
+
+/* The key holder runs on this loop: the stream is a pipe in memory. */
+static void pipe_open(struct kh_upstream *up)
+{
+	struct kh_mempipe *p = kh_mempipe_new(up->cx->loop, KH_STREAM_PIPE_BUF);
+
+	if (p == NULL) {
+		report(up, false, 503, "internal_error", "no stream to the key holder (memory)");
+		return;
+	}
+	kh_ep_attach_pipe(&up->ep, p, 0);
+	if (send_open(up) != 0) {
+		kh_mempipe_close(p, 1);
+		stream_fail(up, "cannot open a stream to the key holder");
+		return;
+	}
+	up->state = KH_UP_CONNECTING;
+	up->cx->keyholder_pipe(up->cx, p); /* answers after this batch, as a socket would */
 }
 
 static void stream_open(struct kh_upstream *up)
 {
 	int sv[2];
 
+	if (up->cx->keyholder_pipe != NULL) {
+		pipe_open(up);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
 		report(up, false, 503, "internal_error", "no stream to the key holder (fds?)");
 		return;
 	}
 	up->ep.io.fd = sv[0];
-	if (send_open(up, sv[0]) != 0 || kh_loop_add(up->cx->loop, &up->ep.io) != 0) {
+	if (send_open(up) != 0 || kh_loop_add(up->cx->loop, &up->ep.io) != 0) {
 		close(sv[1]);
 		stream_fail(up, "cannot open a stream to the key holder");
 		return;

@@ -27,7 +27,9 @@
 #include "policy/mappings.h"
 #include "privsep/confine.h"
 #include "privsep/ctlmsg.h"
+#include "privsep/frontstat.h"
 #include "proxy/audit.h"
+#include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "tls/tlsctx.h"
 
@@ -46,6 +48,9 @@ struct front {
 	struct kh_io ctl_io; /* policy updates, and the key holder's end */
 	struct kh_io sig_io; /* SIGTERM, SIGINT (signalfd) */
 	struct kh_confine_report confined;
+	struct kh_timer stat_timer; /* metric deltas to the key holder */
+	uint32_t sent_active; /* connections open, as last sent */
+	struct kh_frontstat stat;
 };
 
 static int apply_policy(struct front *f, int mfd, struct kh_err *err);
@@ -293,6 +298,27 @@ static void on_signal(struct kh_io *io, uint32_t events)
 	}
 }
 
+/* What this front counted since the last message goes to the key holder,
+ * whose /metrics is the only one (at most one message a period, none when
+ * nothing changed). */
+static void on_stat_timer(struct kh_timer *t)
+{
+	struct front *f = container_of(t, struct front, stat_timer);
+	uint8_t buf[KH_FRONTSTAT_MAX];
+	uint64_t open = atomic_load(&f->sh.n_conns);
+	ssize_t n;
+
+	f->stat.active = (uint32_t)(open < KH_FRONTSTAT_COUNT ? open : KH_FRONTSTAT_COUNT);
+	if (kh_metrics_take_deltas(&f->stat) || f->stat.active != f->sent_active) {
+		n = kh_frontstat_encode(&f->stat, buf, sizeof buf);
+		if (n < 0 || kh_ctlmsg_send(f->ctl, KH_CTLMSG_METRICS, buf, (size_t)n, -1) != 0)
+			kh_warn("front %u: cannot send its metrics to the key holder", f->id);
+		else
+			f->sent_active = f->stat.active;
+	}
+	kh_timer_after(f->w.cx.loop, t, KH_FRONTSTAT_PERIOD_MS);
+}
+
 static int watch(struct front *f, struct kh_err *err)
 {
 	sigset_t set;
@@ -309,6 +335,8 @@ static int watch(struct front *f, struct kh_err *err)
 		kh_err_set(err, "cannot watch signals and the key holder");
 		return -1;
 	}
+	f->stat_timer.cb = on_stat_timer;
+	kh_timer_after(f->w.cx.loop, &f->stat_timer, KH_FRONTSTAT_PERIOD_MS);
 	return 0;
 }
 
@@ -328,7 +356,8 @@ static int open_worker(struct front *f, const struct front_args *a, struct kh_er
 					 (enum kh_listen_kind)kind, err) != 0)
 			return -1;
 	}
-	f->w.cx.keyholder_stream = send_stream;
+	f->w.cx.keyholder_stream = send_stream; /* the key holder is another process */
+	f->w.cx.keyholder_pipe = NULL;
 	kh_loop_set_busy_poll(f->w.cx.loop, f->cfg.busy_poll_us);
 	return 0;
 }
@@ -364,6 +393,7 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	f->sh.server_ctx = kh_tls_server_ctx_new(err);
 	if (f->sh.certs == NULL || f->sh.server_ctx == NULL)
 		return -1;
+	kh_metrics_record_deltas(); /* the key holder's /metrics shows them */
 	kh_audit_use_fd(FD_AUDIT);
 	kh_audit_set_shared(); /* the daemon and the other fronts append too */
 	return open_worker(f, a, err) != 0 ? -1 : watch(f, err);
@@ -377,6 +407,7 @@ static int confine(struct front *f, struct kh_err *err)
 				     .gid = 65534,
 				     .nofile = (unsigned)f->cfg.limits.max_connections * 2 + 64 };
 	struct rlimit now;
+	uint8_t report[KH_FRONTSTAT_CONFINE_LEN];
 
 	/* two descriptors per connection (client, stream), never above what it
 	 * has: raising the hard limit takes a privilege the front gives up */
@@ -385,6 +416,10 @@ static int confine(struct front *f, struct kh_err *err)
 
 	if (kh_confine_apply(&o, &f->confined, err) != 0)
 		return -1;
+	kh_frontstat_confine_encode(&f->confined, report);
+	if (kh_ctlmsg_send(f->ctl, KH_CTLMSG_CONFINED, report, sizeof report, -1) != 0)
+		kh_warn("front %u: cannot tell the key holder its confinement: %s", f->id,
+			kh_strerror(errno));
 	kh_info("front %u: confined (uid %u, no_new_privs, seccomp, landlock abi %d)", f->id,
 		(unsigned)f->confined.uid, f->confined.landlock_abi);
 	return 0;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "base/check.h"
@@ -19,8 +20,10 @@
 #include "base/hostname.h"
 #include "base/log.h"
 #include "privsep/ctlmsg.h"
+#include "privsep/frontstat.h"
 #include "proxy/audit.h"
 #include "proxy/conn.h"
+#include "proxy/metrics.h"
 #include "proxy/relay.h"
 
 /* --- the channel, on worker i's loop --- */
@@ -92,6 +95,28 @@ static void take_stream(struct kh_front_slot *s, int fd)
 	kh_conn_accept_stream(s->cx, fd, &kh_relay_h1, &s->streams);
 }
 
+/* What a front says about itself: believed for its own numbers (a front
+ * taken over can lie about them), never trusted to be well formed. */
+static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n)
+{
+	static _Thread_local struct kh_frontstat st;
+	struct kh_confine_report r;
+	struct kh_err err = { "" };
+
+	if (type == KH_CTLMSG_CONFINED && kh_frontstat_confine_decode(p, n, &r, &err) == 0) {
+		pthread_mutex_lock(&s->lock);
+		s->confined = r;
+		s->have_confined = true;
+		pthread_mutex_unlock(&s->lock);
+	} else if (type == KH_CTLMSG_METRICS &&
+		   kh_frontstat_decode(p, n, KH_HIST_COUNT, &st, &err) == 0) {
+		kh_metrics_add_front(&st);
+		atomic_store(&s->active, st.active);
+	} else {
+		kh_warn("front %u: report ignored: %s", s->id, err.msg);
+	}
+}
+
 static void on_channel(struct kh_io *io, uint32_t events)
 {
 	struct kh_front_slot *s = container_of(io, struct kh_front_slot, io);
@@ -115,6 +140,10 @@ static void on_channel(struct kh_io *io, uint32_t events)
 		}
 		if (fd >= 0)
 			close(fd);
+		if (type == KH_CTLMSG_CONFINED || type == KH_CTLMSG_METRICS) {
+			take_report(s, type, (const uint8_t *)buf, (size_t)n);
+			continue;
+		}
 		buf[n] = '\0';
 		if (type == KH_CTLMSG_MINT && n > 0 && n < KH_HOST_BUF && strlen(buf) == (size_t)n)
 			mint(s, buf);
@@ -153,6 +182,7 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 
 		s->id = i;
 		s->cx = &workers[i].cx;
+		pthread_mutex_init(&s->lock, NULL);
 		s->n_tcp = n_tcp;
 		memcpy(s->tcp, tcp[i], n_tcp * sizeof(int));
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -313,7 +343,11 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 		execve("/proc/self/exe", a.argv, envp);
 		_exit(127);
 	}
+	pthread_mutex_lock(&s->lock);
 	s->pid = pid;
+	s->have_confined = false; /* until this one says */
+	pthread_mutex_unlock(&s->lock);
+	atomic_store(&s->active, 0);
 	/* The first messages the front reads: queued now, read when it is ready. */
 	pthread_mutex_lock(&fs->policy_lock);
 	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF_KEY, fs->leaf_key, fs->leaf_key_len, -1) != 0 ||
@@ -364,6 +398,9 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		if (s->pid != 0 || now < s->restart_at_ms)
 			continue;
 		atomic_fetch_add(&fs->restarts, 1);
+		pthread_mutex_lock(&s->lock);
+		s->restarts++;
+		pthread_mutex_unlock(&s->lock);
 		if (spawn(fs, s, &err) != 0)
 			kh_error("%s", err.msg);
 	}
@@ -376,6 +413,47 @@ unsigned kh_fronts_running(const struct kh_fronts *fs)
 	for (unsigned i = 0; i < fs->n; i++)
 		n += fs->s[i].pid > 0;
 	return n;
+}
+
+uint64_t kh_fronts_connections(struct kh_fronts *fs)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0)
+			n += atomic_load(&fs->s[i].active);
+	return n;
+}
+
+static json_t *front_json(struct kh_front_slot *s)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&s->lock);
+	o = json_pack("{s:i, s:i, s:i, s:b}", "id", (int)s->id, "pid", (int)s->pid, "restarts",
+		      (int)s->restarts, "confined", s->have_confined && s->pid > 0);
+	if (o != NULL && s->have_confined && s->pid > 0)
+		json_object_update_new(
+			o, json_pack("{s:I, s:I, s:b, s:b, s:i, s:b, s:b}", "uid",
+				     (json_int_t)s->confined.uid, "gid",
+				     (json_int_t)s->confined.gid, "no_new_privs",
+				     s->confined.no_new_privs, "seccomp", s->confined.seccomp,
+				     "landlock_abi", s->confined.landlock_abi, "rlimits",
+				     s->confined.rlimits, "uid_dropped", s->confined.uid_dropped));
+	pthread_mutex_unlock(&s->lock);
+	return o;
+}
+
+json_t *kh_fronts_status_json(struct kh_fronts *fs)
+{
+	json_t *list;
+
+	if (fs == NULL)
+		return json_pack("{s:s}", "mode", "off");
+	list = json_array();
+	for (unsigned i = 0; list != NULL && i < fs->n; i++)
+		json_array_append_new(list, front_json(&fs->s[i]));
+	return json_pack("{s:s, s:o}", "mode", "processes", "fronts", list);
 }
 
 static void signal_all(struct kh_fronts *fs, int sig)

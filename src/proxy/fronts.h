@@ -24,6 +24,7 @@
 #include "base/home.h"
 #include "base/kh_limits.h"
 #include "event/loop.h"
+#include "privsep/confine.h"
 #include "proxy/worker.h"
 
 struct kh_front_slot {
@@ -36,6 +37,12 @@ struct kh_front_slot {
 	atomic_uint streams; /* key-holder connections of its streams, open now */
 	uint64_t restart_at_ms; /* when it died: start again then */
 	unsigned id;
+	/* what the running front reported (frontstat.h); lock guards these */
+	pthread_mutex_t lock;
+	struct kh_confine_report confined;
+	bool have_confined;
+	unsigned restarts; /* times this slot's front was started again */
+	atomic_uint active; /* its client connections, as it last said */
 };
 
 struct kh_fronts {
@@ -77,6 +84,15 @@ void kh_fronts_tend(struct kh_fronts *fs);
 
 /* How many fronts run now (any thread; a racy but harmless read). */
 unsigned kh_fronts_running(const struct kh_fronts *fs);
+
+/* Client connections open in the fronts, as they last reported (any thread). */
+uint64_t kh_fronts_connections(struct kh_fronts *fs);
+
+/* The "privsep" object of the control socket's status answer (any thread):
+ * {"mode":"processes","fronts":[{"id","pid","restarts","confined":bool,
+ * and when confined "uid","gid","no_new_privs","seccomp","landlock_abi",
+ * "rlimits","uid_dropped"}...]}. fs NULL: {"mode":"off"}. */
+struct json_t *kh_fronts_status_json(struct kh_fronts *fs);
 
 /* SIGTERM to every front, then waits up to grace_ms for them to exit
  * (SIGKILL after that). */

@@ -116,15 +116,149 @@ static size_t intern(struct table *t, const char *a, const char *b)
 	return i;
 }
 
-void kh_metrics_observe(enum kh_hist h, uint64_t us)
+/* A front's deltas, kept for the key holder (kh_metrics_record_deltas):
+ * requests by interned label pair (its own "other" once full), and
+ * observations by histogram and bucket. */
+static struct {
+	pthread_mutex_t lock;
+	atomic_bool on;
+	uint64_t req[KH_FRONTSTAT_REQS];
+	char label[KH_FRONTSTAT_REQS][2][KH_FRONTSTAT_LABEL + 1];
+	size_t n_req;
+	uint64_t obs_n[KH_HIST_COUNT][N_BUCKETS + 1], obs_sum[KH_HIST_COUNT][N_BUCKETS + 1];
+} rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t bucket_of(uint64_t us)
 {
-	struct hist *hs = &shard()->hist[h];
 	size_t b = 0;
 
 	while (b < N_BUCKETS && us > bucket_us[b])
 		b++;
-	add(&hs->bucket[b], 1);
-	add(&hs->sum_us, us);
+	return b;
+}
+
+static void observe_n(enum kh_hist h, size_t b, uint64_t n, uint64_t sum_us)
+{
+	struct hist *hs = &shard()->hist[h];
+
+	add(&hs->bucket[b], n);
+	add(&hs->sum_us, sum_us);
+}
+
+void kh_metrics_observe(enum kh_hist h, uint64_t us)
+{
+	size_t b = bucket_of(us);
+
+	observe_n(h, b, 1, us);
+	if (!atomic_load_explicit(&rec.on, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&rec.lock);
+	rec.obs_n[h][b]++;
+	rec.obs_sum[h][b] += us;
+	pthread_mutex_unlock(&rec.lock);
+}
+
+/* A label the key holder takes, or "other". */
+static const char *rec_label(const char *s)
+{
+	return s != NULL && kh_frontstat_label_ok(s, strnlen(s, KH_FRONTSTAT_LABEL + 1)) ? s
+											 : "other";
+}
+
+/* Pairs are kept for the front's lifetime (their counts go to 0 when
+ * taken); once all but the last slot are used, new pairs share that one
+ * as ("other", "other"). */
+static void rec_request(const char *decision, const char *reason)
+{
+	const char *a = rec_label(decision), *b = rec_label(reason);
+	size_t i;
+
+	pthread_mutex_lock(&rec.lock);
+	for (i = 0; i < rec.n_req; i++)
+		if (strcmp(rec.label[i][0], a) == 0 && strcmp(rec.label[i][1], b) == 0)
+			break;
+	if (i == rec.n_req && rec.n_req < KH_FRONTSTAT_REQS - 1) {
+		rec.n_req++;
+	} else if (i == rec.n_req || i == KH_FRONTSTAT_REQS - 1) {
+		i = KH_FRONTSTAT_REQS - 1;
+		a = b = "other";
+		rec.n_req = KH_FRONTSTAT_REQS;
+	}
+	snprintf(rec.label[i][0], sizeof rec.label[i][0], "%s", a);
+	snprintf(rec.label[i][1], sizeof rec.label[i][1], "%s", b);
+	rec.req[i]++;
+	pthread_mutex_unlock(&rec.lock);
+}
+
+void kh_metrics_record_deltas(void)
+{
+	atomic_store(&rec.on, true);
+}
+
+static void take_reqs(struct kh_frontstat *s)
+{
+	s->n_req = 0;
+	for (size_t i = 0; i < rec.n_req; i++) {
+		uint64_t n = rec.req[i] < KH_FRONTSTAT_COUNT ? rec.req[i] : KH_FRONTSTAT_COUNT;
+		struct kh_frontstat_req *q = &s->req[s->n_req];
+
+		if (n == 0)
+			continue;
+		snprintf(q->decision, sizeof q->decision, "%s", rec.label[i][0]);
+		snprintf(q->reason, sizeof q->reason, "%s", rec.label[i][1]);
+		q->n = (uint32_t)n;
+		rec.req[i] -= n;
+		s->n_req++;
+	}
+}
+
+static void take_obs(struct kh_frontstat *s)
+{
+	s->n_obs = 0;
+	for (int h = 0; h < KH_HIST_COUNT; h++)
+		for (size_t b = 0; b <= N_BUCKETS && s->n_obs < KH_FRONTSTAT_OBS; b++) {
+			uint64_t c = rec.obs_n[h][b],
+				 n = c < KH_FRONTSTAT_COUNT ? c : KH_FRONTSTAT_COUNT;
+			uint64_t avg = c > 0 ? rec.obs_sum[h][b] / c : 0;
+
+			if (n == 0)
+				continue;
+			/* the mean of one bucket's observations lies in that bucket */
+			s->obs[s->n_obs++] = (struct kh_frontstat_obs){ .hist = (uint8_t)h,
+									.us = avg,
+									.n = (uint32_t)n };
+			rec.obs_n[h][b] -= n;
+			rec.obs_sum[h][b] = rec.obs_n[h][b] > 0 ? rec.obs_sum[h][b] - avg * n : 0;
+		}
+}
+
+bool kh_metrics_take_deltas(struct kh_frontstat *s)
+{
+	pthread_mutex_lock(&rec.lock);
+	take_reqs(s);
+	take_obs(s);
+	pthread_mutex_unlock(&rec.lock);
+	return s->n_req > 0 || s->n_obs > 0;
+}
+
+/* A front's observations are at most an hour each: a lying front cannot
+ * overflow the sum with one message. */
+#define FRONT_MAX_US (3600ull * 1000000ull)
+
+void kh_metrics_add_front(const struct kh_frontstat *s)
+{
+	struct shard *sh = shard();
+
+	for (size_t i = 0; i < s->n_req; i++)
+		add(&sh->requests[intern(&req_labels, s->req[i].decision, s->req[i].reason)],
+		    s->req[i].n);
+	for (size_t i = 0; i < s->n_obs; i++) {
+		uint64_t us = s->obs[i].us < FRONT_MAX_US ? s->obs[i].us : FRONT_MAX_US;
+
+		if (s->obs[i].hist < KH_HIST_COUNT)
+			observe_n((enum kh_hist)s->obs[i].hist, bucket_of(us), s->obs[i].n,
+				  us * s->obs[i].n);
+	}
 }
 
 void kh_metrics_since(enum kh_hist h, uint64_t start_ms, uint64_t now_ms)
@@ -138,6 +272,8 @@ void kh_metrics_count_request(const char *decision, const char *reason, const ch
 	struct shard *s = shard();
 
 	add(&s->requests[intern(&req_labels, decision ? decision : "", reason ? reason : "")], 1);
+	if (atomic_load_explicit(&rec.on, memory_order_relaxed))
+		rec_request(decision, reason);
 	for (size_t i = 0; i < n_swapped; i++)
 		add(&s->swaps[intern(&prov_labels, swapped[i], "")], 1);
 	if (exchange)
@@ -349,7 +485,8 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 	put_label(o, KH_VERSION);
 	put(o, "\"} 1\n");
 	render_simple(o, "keyhole_active_connections", "gauge",
-		      "Client connections open now (all workers).", g->active_connections);
+		      "Client connections open now (all workers).",
+		      g->active_connections + g->front_connections);
 	render_simple(o, "keyhole_workers", "gauge", "Worker threads.", g->workers);
 	if (g->have_certs) {
 		render_simple(o, "keyhole_cert_cache_hits_total", "counter",

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "privsep/frontstat.h"
 #include "tls/certcache.h"
 
 enum kh_hist {
@@ -42,6 +43,20 @@ void kh_metrics_since(enum kh_hist h, uint64_t start_ms, uint64_t now_ms);
 
 void kh_metrics_count_reload(bool ok);
 
+/* privsep: true, the key holder: adds what a front counted (frontstat.h,
+ * already validated: labels, counts). Observations of one entry land in
+ * the bucket of us, their sum grows by us * n. */
+void kh_metrics_add_front(const struct kh_frontstat *s);
+
+/* privsep: true, in a front: from now on every request counted and every
+ * observation is also kept as a delta for the key holder. */
+void kh_metrics_record_deltas(void);
+
+/* Moves the deltas kept since the last call into s (at most what one
+ * message holds; the rest waits for the next call), s->active left as is.
+ * Returns whether s has any entry. Any thread. */
+bool kh_metrics_take_deltas(struct kh_frontstat *s);
+
 /* Values read at scrape time from elsewhere in the daemon. */
 struct kh_metrics_gauges {
 	uint64_t active_connections;
@@ -53,6 +68,7 @@ struct kh_metrics_gauges {
 	bool have_fronts;
 	unsigned fronts;
 	uint64_t front_restarts;
+	uint64_t front_connections; /* open in the fronts, as they last said */
 };
 
 /* Renders every metric into out. Returns the length, or -1 if it did not

@@ -20,6 +20,8 @@
 struct kh_conn;
 struct kh_upool;
 
+struct kh_mempipe;
+
 struct kh_wctx {
 	struct kh_shared *sh;
 	struct kh_loop *loop;
@@ -31,9 +33,12 @@ struct kh_wctx {
 	struct kh_timer trim; /* gives freed heap memory back once quiet */
 	struct kh_timer audit_fold; /* writes folded refusals' records when due */
 	/* Privsep (docs/design/privsep.md): gives the key holder its end of a
-	 * new stream (ownership of fd passes). NULL: this thread's connections
-	 * dial the network themselves. */
+	 * new stream (ownership of fd passes), in a front process. NULL: this
+	 * thread's connections dial the network themselves, or, with
+	 * keyholder_pipe, reach a key holder on this same loop through a pipe
+	 * end in memory (side 1 of p passes; event/mempipe.h). */
 	void (*keyholder_stream)(struct kh_wctx *cx, int fd);
+	void (*keyholder_pipe)(struct kh_wctx *cx, struct kh_mempipe *p);
 };
 
 /* Creates the loop, the scratch space and the pool. On failure what was

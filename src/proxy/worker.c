@@ -300,12 +300,13 @@ static void idle_hook(void *arg)
 		kh_loop_stop(w->cx.loop);
 }
 
-/* The key holder's end of a front's new stream (privsep, in one process
- * for now): a connection on this same worker's loop, relaying with the
- * keys (relay.h) what the front (front_h1.h) parsed and admitted. */
-static void keyholder_stream(struct kh_wctx *cx, int fd)
+/* The key holder's end of a front's new stream when both run in this
+ * process: a connection on this same worker's loop, joined to the front by
+ * a pipe in memory, relaying with the keys (relay.h) what the front
+ * (front_h1.h) parsed and admitted. */
+static void keyholder_pipe(struct kh_wctx *cx, struct kh_mempipe *p)
 {
-	kh_conn_accept_stream(cx, fd, &kh_relay_h1, NULL);
+	kh_conn_accept_pipe(cx, p, &kh_relay_h1);
 }
 
 int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const int *fds,
@@ -318,7 +319,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;
 	}
-	w->cx.keyholder_stream = keyholder_stream;
+	w->cx.keyholder_pipe = keyholder_pipe;
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
 		w->bridge[i] = (struct kh_listener){ .io = { .fd = -1, .cb = on_accept },
 						     .w = w,

@@ -8,6 +8,8 @@
 
 #include <openssl/err.h>
 
+#include "event/mempipe.h"
+
 void kh_ep_init(struct kh_endpoint *ep, void (*cb)(struct kh_io *, uint32_t))
 {
 	memset(ep, 0, sizeof *ep);
@@ -47,6 +49,19 @@ void kh_ep_attach_ssl(struct kh_endpoint *ep, SSL *ssl)
 	kh_ep_moved(ep);
 }
 
+void kh_ep_attach_pipe(struct kh_endpoint *ep, struct kh_mempipe *p, unsigned side)
+{
+	ep->pipe = p;
+	ep->pipe_side = side;
+	kh_mempipe_attach(p, side, &ep->io);
+}
+
+/* A socket or a pipe end is there. */
+static bool ep_open(const struct kh_endpoint *ep)
+{
+	return ep->io.fd >= 0 || ep->pipe != NULL;
+}
+
 void kh_ep_on_events(struct kh_endpoint *ep, uint32_t events)
 {
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -76,19 +91,19 @@ static bool tls_buffered(const struct kh_endpoint *ep)
 
 bool kh_ep_can_read(const struct kh_endpoint *ep)
 {
-	return ep->io.fd >= 0 && !ep->eof && !ep->failed &&
+	return ep_open(ep) && !ep->eof && !ep->failed &&
 	       (ready_for(ep, ep->need_rd, ep->rd_ready) || tls_buffered(ep));
 }
 
 bool kh_ep_can_write(const struct kh_endpoint *ep)
 {
-	return ep->io.fd >= 0 && !ep->failed && !ep->write_shut &&
+	return ep_open(ep) && !ep->failed && !ep->write_shut &&
 	       ready_for(ep, ep->need_wr, ep->wr_ready);
 }
 
 bool kh_ep_can_handshake(const struct kh_endpoint *ep)
 {
-	return ep->io.fd >= 0 && !ep->failed && ready_for(ep, ep->need_hs, true);
+	return ep_open(ep) && !ep->failed && ready_for(ep, ep->need_hs, true);
 }
 
 /* Maps an SSL_get_error() result: sets what the retry must wait for. */
@@ -138,7 +153,8 @@ ssize_t kh_ep_read(struct kh_endpoint *ep, void *buf, size_t len)
 		n = ssl_result(ep, ret, &ep->need_rd);
 	} else {
 		do
-			n = recv(ep->io.fd, buf, len, 0);
+			n = ep->pipe != NULL ? kh_mempipe_read(ep->pipe, ep->pipe_side, buf, len)
+					     : recv(ep->io.fd, buf, len, 0);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			ep->rd_ready = false;
@@ -178,7 +194,8 @@ ssize_t kh_ep_write(struct kh_endpoint *ep, const void *buf, size_t len)
 		return n;
 	}
 	do
-		n = send(ep->io.fd, buf, len, MSG_NOSIGNAL);
+		n = ep->pipe != NULL ? kh_mempipe_write(ep->pipe, ep->pipe_side, buf, len)
+				     : send(ep->io.fd, buf, len, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		ep->wr_ready = false;
@@ -209,9 +226,13 @@ int kh_ep_handshake(struct kh_endpoint *ep)
 
 void kh_ep_shutdown_write(struct kh_endpoint *ep)
 {
-	if (ep->io.fd < 0 || ep->write_shut)
+	if (!ep_open(ep) || ep->write_shut)
 		return;
 	ep->write_shut = true;
+	if (ep->pipe != NULL) {
+		kh_mempipe_shutdown(ep->pipe, ep->pipe_side);
+		return;
+	}
 	if (ep->ssl != NULL && !ep->failed && SSL_is_init_finished(ep->ssl)) {
 		ERR_clear_error();
 		SSL_shutdown(ep->ssl); /* queues close_notify; we do not wait for theirs */
@@ -225,6 +246,10 @@ void kh_ep_close(struct kh_loop *l, struct kh_endpoint *ep)
 	if (ep->ssl != NULL) {
 		SSL_free(ep->ssl);
 		ep->ssl = NULL;
+	}
+	if (ep->pipe != NULL) {
+		kh_mempipe_close(ep->pipe, ep->pipe_side);
+		ep->pipe = NULL;
 	}
 	if (ep->io.fd >= 0) {
 		kh_loop_del(l, &ep->io);

@@ -28,8 +28,12 @@
 
 enum kh_need { KH_NEED_NATURAL = 0, KH_NEED_READ, KH_NEED_WRITE };
 
+struct kh_mempipe;
+
 struct kh_endpoint {
-	struct kh_io io; /* io.fd is -1 when closed */
+	struct kh_io io; /* io.fd is -1 when closed, and on a pipe */
+	struct kh_mempipe *pipe; /* instead of a socket: an end of this (event/mempipe.h) */
+	unsigned pipe_side;
 	SSL *ssl; /* owned; NULL for cleartext */
 	bool rd_ready, wr_ready;
 	bool eof; /* peer finished sending */
@@ -44,6 +48,10 @@ struct kh_endpoint {
 #define KH_IO_ERROR (-2) /* failed; errno or the TLS error says why */
 
 void kh_ep_init(struct kh_endpoint *ep, void (*cb)(struct kh_io *, uint32_t));
+
+/* ep becomes end side of pipe p (it owns that end: kh_ep_close closes it);
+ * events come to ep->io.cb as from epoll. Cleartext only. */
+void kh_ep_attach_pipe(struct kh_endpoint *ep, struct kh_mempipe *p, unsigned side);
 
 /* Takes ownership of ssl (already bound to ep->io.fd) for ep. */
 void kh_ep_attach_ssl(struct kh_endpoint *ep, SSL *ssl);

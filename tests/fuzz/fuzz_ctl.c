@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (p <= end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = (size_t)((nl ? nl : end) - p);
-		json_t *a = kh_ctl_handle(&g, issue, &g, p, len);
+		json_t *a = kh_ctl_handle(&g, issue, NULL, &g, p, len);
 
 		CHECK(a != NULL);
 		check_reply(&g, a);

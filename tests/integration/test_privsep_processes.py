@@ -3,7 +3,10 @@ sandboxes' bytes, run as processes of their own, started by the daemon from
 keyhole's binary; the daemon (the key holder) gets each connection's stream
 from them and does the swap. Requests work as before; a front that dies is
 started again while the others keep serving."""
+import json
 import os
+import re
+import subprocess
 import signal
 import time
 
@@ -90,3 +93,62 @@ def test_fronts_are_confined(start_keyhole):
         with open(f"/proc/{pid}/environ", "rb") as f:
             env = f.read()
         assert b"KEY" not in env and b"SECRET" not in env, env
+
+
+def status(kh, *args):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": kh.home,
+           "KEYHOLE_HOME": kh.home}
+    r = subprocess.run([kh.binary, "status", "--home", kh.home, *args], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_status_names_each_fronts_confinement(start_keyhole):
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    pids = front_pids(kh, want=2)
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5   # each reports once it has confined itself
+    while True:
+        doc = json.loads(status(kh, "--json"))
+        fronts = doc["privsep"]["fronts"]
+        if all(f["confined"] for f in fronts) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert doc["privsep"]["mode"] == "processes"
+    assert sorted(f["pid"] for f in fronts) == pids, (fronts, pids)
+    for f in fronts:
+        assert f["confined"] and f["no_new_privs"] and f["seccomp"] and f["rlimits"], f
+        assert f["uid"] == (65534 if os.geteuid() == 0 else os.geteuid()), f
+    text = status(kh)
+    line = [ln for ln in text.splitlines() if "privilege separation" in ln]
+    assert len(line) == 1, text
+    assert "2 front processes" in line[0] and "no_new_privs" in line[0] and \
+        "seccomp" in line[0] and "rlimits" in line[0], line
+    assert sorted(int(p) for p in re.search(r"pids ([\d ]+)\)", line[0]).group(1).split()) == pids
+    if any(f["landlock_abi"] == 0 for f in fronts):
+        assert "landlock (unavailable" in text, text
+
+
+def test_status_says_privsep_off_by_default(start_keyhole):
+    kh = start_keyhole({"workers": 1})
+    text = status(kh)
+    assert re.search(r"privilege separation +off \(privsep: false", text), text
+    assert json.loads(status(kh, "--json"))["privsep"] == {"mode": "off", "fronts": []}
+
+
+def test_refusal_by_a_front_is_in_the_daemons_metrics(start_keyhole):
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    assert len(front_pids(kh, want=2)) == 2
+    with Conn.to_proxy(kh.port) as c:   # refused by the front, never seen by the daemon
+        r = c.request("GET", "http://not-allowed.test/x", "not-allowed.test")
+    assert r.status == 403
+    deadline = time.monotonic() + 5   # fronts send their counts every 250 ms
+    while True:
+        text = kh.metrics_get()[1]
+        deny = [ln for ln in text.splitlines()
+                if ln.startswith('keyhole_requests_total{decision="deny"')]
+        if deny or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert deny and sum(int(ln.rsplit(" ", 1)[1]) for ln in deny) >= 1, text[:2000]

@@ -50,7 +50,7 @@ static int issue(void *arg, const struct kh_grant_req *r, const char *const *nam
 /* kh_ctl_handle on text (the caller json_decrefs the answer). */
 static json_t *handle(const char *text)
 {
-	return kh_ctl_handle(&grants, issue, NULL, text, strlen(text));
+	return kh_ctl_handle(&grants, issue, NULL, NULL, text, strlen(text));
 }
 
 static bool refused_with(const char *text, const char *needle)

@@ -78,10 +78,61 @@ static void labels_escaped_and_capped(void)
 	CHECK_INT(kh_metrics_render(text, 100, &(struct kh_metrics_gauges){ 0 }), -1);
 }
 
+/* A front's deltas (kh_metrics_record_deltas, kh_metrics_take_deltas) go
+ * through the wire format and into the key holder's counters
+ * (kh_metrics_add_front): same counts, same buckets, same sum; labels the
+ * key holder would refuse and pairs beyond the table become "other". */
+static void front_deltas_reach_the_key_holder(void)
+{
+	static struct kh_frontstat s, back;
+	uint8_t wire[KH_FRONTSTAT_MAX];
+	struct kh_err err = { "" };
+	char reason[16];
+	ssize_t n;
+
+	kh_metrics_reset();
+	kh_metrics_record_deltas();
+	kh_metrics_count_request("deny", "host_not_allowed", NULL, 0, 10, false);
+	kh_metrics_count_request("deny", "host_not_allowed", NULL, 0, 10, false);
+	kh_metrics_count_request("deny", "Bad \"label\"", NULL, 0, 10, false);
+	kh_metrics_observe(KH_HIST_CLIENT_HANDSHAKE, 1500);
+	kh_metrics_observe(KH_HIST_CLIENT_HANDSHAKE, 1700);
+	CHECK(kh_metrics_take_deltas(&s));
+	CHECK(s.n_req == 2 && s.n_obs == 1);
+	CHECK(!kh_metrics_take_deltas(&s)); /* taken: nothing new */
+	kh_metrics_count_request("deny", "host_not_allowed", NULL, 0, 10, false);
+	kh_metrics_count_request("deny", "Bad \"label\"", NULL, 0, 10, false);
+	kh_metrics_observe(KH_HIST_CLIENT_HANDSHAKE, 1500);
+	kh_metrics_observe(KH_HIST_CLIENT_HANDSHAKE, 1700);
+	CHECK(kh_metrics_take_deltas(&s));
+	n = kh_frontstat_encode(&s, wire, sizeof wire);
+	CHECK(n > 0 && kh_frontstat_decode(wire, (size_t)n, KH_HIST_COUNT, &back, &err) == 0);
+	kh_metrics_reset(); /* the key holder's view from here */
+	kh_metrics_add_front(&back);
+	CHECK(has("keyhole_requests_total{decision=\"deny\",reason=\"host_not_allowed\"} 1\n"));
+	CHECK(has("keyhole_requests_total{decision=\"deny\",reason=\"other\"} 1\n"));
+	CHECK(has("keyhole_client_handshake_seconds_bucket{le=\"0.0025\"} 2\n"));
+	CHECK(has("keyhole_client_handshake_seconds_bucket{le=\"0.001\"} 0\n"));
+	CHECK(has("keyhole_client_handshake_seconds_sum 0.0032\n"));
+	for (int i = 0; i < KH_FRONTSTAT_REQS + 8; i++) {
+		kh_fmt(reason, sizeof reason, "r%d", i);
+		kh_metrics_count_request("deny", reason, NULL, 0, 10, false);
+	}
+	CHECK(kh_metrics_take_deltas(&s));
+	/* two slots hold the pairs above (nothing new in them), 29 take r0..r28,
+	 * the last one ("other", "other") the 11 after */
+	CHECK_INT((long)s.n_req, KH_FRONTSTAT_REQS - 2);
+	CHECK_STR(s.req[s.n_req - 1].decision, "other");
+	CHECK_STR(s.req[s.n_req - 1].reason, "other");
+	CHECK_INT((long)s.req[s.n_req - 1].n, 11);
+	CHECK(kh_frontstat_encode(&s, wire, sizeof wire) > 0);
+}
+
 int main(void)
 {
 	RUN(counts_by_label);
 	RUN(histogram_is_cumulative);
 	RUN(labels_escaped_and_capped);
+	RUN(front_deltas_reach_the_key_holder); /* last: deltas stay recorded */
 	TAP_DONE();
 }
