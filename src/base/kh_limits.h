@@ -303,6 +303,9 @@
 #define KH_FRONTSTAT_COUNT     1000000 /* most one entry may add: a lying front stays bounded */
 #define KH_FRONTSTAT_LANDLOCK  64 /* a landlock ABI above this is not believed */
 #define KH_FRONTSTAT_PERIOD_MS 250 /* a front sends its metric deltas at most this often */
+#define KH_FRONTSTAT_NEW_PAIRS \
+	32 /* (decision, reason) pairs fronts may add to /metrics, all together */
+#define KH_FRONT_WARN_EVERY_MS 10000 /* at most one log line a front's bad messages cause */
 #define KH_CHAN_NAMES_MAX      256 /* swapped header names, comma-separated, with its NUL */
 
 #endif

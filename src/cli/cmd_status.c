@@ -120,8 +120,38 @@ static void front_missing(const struct kh_ctl_front *f, char *out, size_t len)
 	else
 		snprintf(out, len, "%s%s%s%s", f->no_new_privs ? "" : " no_new_privs",
 			 f->seccomp ? "" : " seccomp",
-			 f->landlock_abi > 0 ? "" : " landlock (unavailable on this kernel)",
+			 f->landlock_abi > 0 ? "" : " landlock (not applied: kernel without it?)",
 			 f->rlimits ? "" : " rlimits");
+}
+
+static size_t running_fronts(const struct kh_ctl_status *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_fronts; i++)
+		n += c->fronts[i].pid > 0;
+	return n;
+}
+
+/* The confinements of every front, when they are all running and say the
+ * same; else "see the warnings below". */
+static void same_for_all(const struct kh_ctl_status *c, char *out, size_t len)
+{
+	char one[160];
+
+	snprintf(out, len, "see the warnings below");
+	for (size_t i = 0; i < c->n_fronts; i++) {
+		if (c->fronts[i].pid <= 0 || !c->fronts[i].confined)
+			return;
+		front_confinements(&c->fronts[i], one, sizeof one);
+		if (i > 0 && strcmp(one, out) != 0) {
+			snprintf(out, len, "not the same in every front: see below");
+			return;
+		}
+		snprintf(out, len, "%s", one);
+	}
+	if (c->n_fronts == 0)
+		snprintf(out, len, "no front reported");
 }
 
 /* "privilege separation" and a warning per front that lacks a confinement. */
@@ -137,12 +167,14 @@ static void print_privsep(const struct kh_ctl_status *c)
 		return;
 	}
 	for (size_t i = 0; i < c->n_fronts && at < sizeof pids; i++)
-		at += kh_fmt(pids + at, sizeof pids - at, "%s%d", i > 0 ? " " : "",
-			     (int)c->fronts[i].pid);
-	if (c->n_fronts > 0)
-		front_confinements(&c->fronts[0], conf, sizeof conf);
-	printf("  %-20s %zu front processes (pids %s), confined: %s\n", "privilege separation",
-	       c->n_fronts, pids, conf);
+		if (c->fronts[i].pid > 0)
+			at += kh_fmt(pids + at, sizeof pids - at, "%s%d", at > 0 ? " " : "",
+				     (int)c->fronts[i].pid);
+	/* one set of confinements only when every front is up and reported the
+	 * same; anything else is told front by front below */
+	same_for_all(c, conf, sizeof conf);
+	printf("  %-20s %zu front process(es) running (pids %s), confined: %s\n",
+	       "privilege separation", running_fronts(c), at > 0 ? pids : "none", conf);
 	for (size_t i = 0; i < c->n_fronts; i++) {
 		front_missing(&c->fronts[i], miss, sizeof miss);
 		if (miss[0] != '\0')

@@ -95,25 +95,52 @@ static void take_stream(struct kh_front_slot *s, int fd)
 	kh_conn_accept_stream(s->cx, fd, &kh_relay_h1, &s->streams);
 }
 
+/* A front's complaint, at most one line per KH_FRONT_WARN_EVERY_MS: a
+ * front taken over must not be able to fill the daemon's log. */
+static void warn_front(struct kh_front_slot *s, const char *what)
+{
+	uint64_t now = kh_mono_ms();
+
+	if (s->last_warn_ms != 0 && now - s->last_warn_ms < KH_FRONT_WARN_EVERY_MS) {
+		s->warns_held++;
+		return;
+	}
+	if (s->warns_held > 0)
+		kh_warn("front %u: %s (and %u more such since the last line)", s->id, what,
+			s->warns_held);
+	else
+		kh_warn("front %u: %s", s->id, what);
+	s->last_warn_ms = now;
+	s->warns_held = 0;
+}
+
 /* What a front says about itself: believed for its own numbers (a front
- * taken over can lie about them), never trusted to be well formed. */
+ * taken over can lie about them), never trusted to be well formed, and
+ * taken no faster than a front sends them, so a lying one stays bounded. */
 static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n)
 {
 	static _Thread_local struct kh_frontstat st;
 	struct kh_confine_report r;
 	struct kh_err err = { "" };
+	uint64_t now = kh_mono_ms();
+	char what[KH_ERR_MAX + 32];
 
 	if (type == KH_CTLMSG_CONFINED && kh_frontstat_confine_decode(p, n, &r, &err) == 0) {
 		pthread_mutex_lock(&s->lock);
 		s->confined = r;
 		s->have_confined = true;
 		pthread_mutex_unlock(&s->lock);
+	} else if (type == KH_CTLMSG_METRICS && s->last_metrics_ms != 0 &&
+		   now - s->last_metrics_ms < KH_FRONTSTAT_PERIOD_MS / 2) {
+		warn_front(s, "metrics sent more often than it should: dropped");
 	} else if (type == KH_CTLMSG_METRICS &&
 		   kh_frontstat_decode(p, n, KH_HIST_COUNT, &st, &err) == 0) {
+		s->last_metrics_ms = now;
 		kh_metrics_add_front(&st);
 		atomic_store(&s->active, st.active);
 	} else {
-		kh_warn("front %u: report ignored: %s", s->id, err.msg);
+		kh_fmt(what, sizeof what, "report ignored: %s", err.msg);
+		warn_front(s, what);
 	}
 }
 
@@ -131,7 +158,7 @@ static void on_channel(struct kh_io *io, uint32_t events)
 		if (n == -1 || n == KH_CTLMSG_RECV_CLOSED)
 			return; /* drained; a dead front is seen by kh_fronts_tend */
 		if (n == KH_CTLMSG_RECV_BAD) {
-			kh_warn("front %u sent a malformed control message", s->id);
+			warn_front(s, "malformed control message");
 			continue;
 		}
 		if (type == KH_CTLMSG_STREAM && fd >= 0 && n == 0) {

@@ -43,6 +43,10 @@ struct kh_front_slot {
 	bool have_confined;
 	unsigned restarts; /* times this slot's front was started again */
 	atomic_uint active; /* its client connections, as it last said */
+	/* on the slot's worker thread only: a front may not report faster than
+	 * it is meant to, nor have its complaints fill the log */
+	uint64_t last_metrics_ms, last_warn_ms;
+	unsigned warns_held; /* warnings not written since last_warn_ms */
 };
 
 struct kh_fronts {

@@ -245,19 +245,51 @@ bool kh_metrics_take_deltas(struct kh_frontstat *s)
  * overflow the sum with one message. */
 #define FRONT_MAX_US (3600ull * 1000000ull)
 
+/* A pair a front reported: one the daemon knows, or a new one while the
+ * fronts' small share of the table lasts, else "other", so a front taken
+ * over cannot crowd the daemon's own labels out of /metrics. */
+static atomic_uint front_pairs; /* pairs fronts added to req_labels */
+
+static size_t intern_front(const char *a, const char *b)
+{
+	size_t n = atomic_load_explicit(&req_labels.n, memory_order_acquire);
+
+	for (size_t i = 0; i < n; i++)
+		if (same(&req_labels.e[i], a, b))
+			return i;
+	if (atomic_fetch_add(&front_pairs, 1) >= KH_FRONTSTAT_NEW_PAIRS)
+		return req_labels.cap - 1;
+	return intern(&req_labels, a, b);
+}
+
+/* Adds v to a sum a front feeds, stopping at the top instead of wrapping
+ * (a lying front could otherwise make it go backwards). Only this thread
+ * adds to its shard's sums from fronts. */
+static void add_saturating(atomic_uint_fast64_t *c, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(c, memory_order_relaxed);
+
+	if (v > UINT64_MAX - cur)
+		v = UINT64_MAX - cur;
+	add(c, v);
+}
+
 void kh_metrics_add_front(const struct kh_frontstat *s)
 {
 	struct shard *sh = shard();
 
 	for (size_t i = 0; i < s->n_req; i++)
-		add(&sh->requests[intern(&req_labels, s->req[i].decision, s->req[i].reason)],
-		    s->req[i].n);
+		add_saturating(&sh->requests[intern_front(s->req[i].decision, s->req[i].reason)],
+			       s->req[i].n);
 	for (size_t i = 0; i < s->n_obs; i++) {
 		uint64_t us = s->obs[i].us < FRONT_MAX_US ? s->obs[i].us : FRONT_MAX_US;
 
-		if (s->obs[i].hist < KH_HIST_COUNT)
-			observe_n((enum kh_hist)s->obs[i].hist, bucket_of(us), s->obs[i].n,
-				  us * s->obs[i].n);
+		if (s->obs[i].hist < KH_HIST_COUNT) {
+			struct hist *hs = &sh->hist[s->obs[i].hist];
+
+			add_saturating(&hs->bucket[bucket_of(us)], s->obs[i].n);
+			add_saturating(&hs->sum_us, us * s->obs[i].n);
+		}
 	}
 }
 
@@ -290,6 +322,7 @@ void kh_metrics_reset(void)
 	memset(shards, 0, sizeof shards);
 	atomic_store(&req_labels.n, 0);
 	atomic_store(&prov_labels.n, 0);
+	atomic_store(&front_pairs, 0);
 	atomic_store(&reloads_ok, 0);
 	atomic_store(&reloads_failed, 0);
 }

@@ -52,6 +52,54 @@ def answer(ch, timeout=5.0):
     return data[:1], data[1:]
 
 
+def metrics_msg(decision, reason, n, active=0):
+    """A METRICS report (privsep/frontstat.h): version 1, one (decision,
+    reason) count, no observations, little-endian."""
+    d, r = decision.encode(), reason.encode()
+    return struct.pack("<BBBBI", 1, 1, 0, 0, active) + bytes([len(d)]) + d + \
+        bytes([len(r)]) + r + struct.pack("<I", n)
+
+
+def flood_count(kh):
+    text = kh.metrics_get()[1]
+    for line in text.splitlines():
+        if 'reason="flood"' in line:
+            return int(line.split()[-1])
+    return 0
+
+
+def test_a_taken_front_cannot_flood_metrics_or_the_log(start_keyhole):
+    """Counts may be lies, but at most one report per period is taken, and
+    the complaints about the rest take a line per 10 s, not one each."""
+    kh = start_keyhole({"privsep": True, "workers": 1})
+    [front] = front_pids(kh, want=1)
+    deadline = time.monotonic() + 5
+    while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(front, signal.SIGSTOP)
+    ch = steal_channel(front)
+    time.sleep(0.3)                          # past any report the real front sent
+    ch.settimeout(5)                         # the daemon reads as fast as it reads
+    try:
+        for _ in range(200):                 # well within one 250 ms period
+            send(ch, b"N", metrics_msg("deny", "flood", 1000000))
+        for _ in range(200):
+            send(ch, b"N", b"\x09junk")
+        deadline = time.monotonic() + 5
+        while flood_count(kh) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)                      # the rest of the burst is handled
+        n = flood_count(kh)
+        assert 1000000 <= n <= 2000000, f"{n} counted from 200 reports sent at once"
+        log = kh.stderr_text()
+        lines = log.count("more often than it should") + log.count("report ignored")
+        assert 1 <= lines <= 3, log[-3000:]
+    finally:
+        ch.close()
+        os.kill(front, signal.SIGCONT)
+    assert kh.running()
+
+
 def test_daemon_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secret):
     kh = start_keyhole({"privsep": True, "workers": 1,
                         "extra_allowed_hosts": ["other.test", "*.wild.test"]})

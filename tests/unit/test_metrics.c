@@ -128,11 +128,65 @@ static void front_deltas_reach_the_key_holder(void)
 	CHECK(kh_frontstat_encode(&s, wire, sizeof wire) > 0);
 }
 
+/* Sums a front feeds stop at the top: it cannot make them go backwards. */
+static double handshake_sum(void)
+{
+	const char *k = "keyhole_client_handshake_seconds_sum ";
+	const char *at = strstr(render(), k);
+
+	return at != NULL ? strtod(at + strlen(k), NULL) : -1;
+}
+
+/* A front taken over sends what it likes within the format: new label
+ * pairs beyond a small shared budget become "other" (the daemon's own keep
+ * their rows), and huge observations saturate instead of wrapping. */
+static void hostile_front_is_bounded(void)
+{
+	static struct kh_frontstat s;
+	double before;
+
+	kh_metrics_reset();
+	kh_metrics_count_request("allow", "allowed", NULL, 0, 0, false);
+	for (int m = 0; m < 2; m++) {
+		memset(&s, 0, sizeof s);
+		for (int i = 0; i < KH_FRONTSTAT_REQS; i++) {
+			snprintf(s.req[i].decision, sizeof s.req[i].decision, "%s",
+				 i == 0 ? "allow" : "deny");
+			snprintf(s.req[i].reason, sizeof s.req[i].reason,
+				 i == 0 ? "allowed" : "made_up_%d_%d", m, i);
+			s.req[i].n = 1;
+		}
+		s.n_req = KH_FRONTSTAT_REQS;
+		kh_metrics_add_front(&s);
+	}
+	CHECK(has("keyhole_requests_total{decision=\"allow\",reason=\"allowed\"} 3\n"));
+	CHECK(has("reason=\"made_up_0_1\"} 1\n"));
+	CHECK(has("reason=\"made_up_1_1\"} 1\n")); /* the budget's last */
+	CHECK(!has("reason=\"made_up_1_2\"")); /* past the fronts' budget */
+	/* 62 made-up pairs, KH_FRONTSTAT_NEW_PAIRS of them kept */
+	CHECK(has("keyhole_requests_total{decision=\"other\",reason=\"other\"} 30\n"));
+
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < KH_FRONTSTAT_OBS; i++)
+		s.obs[i] = (struct kh_frontstat_obs){ .hist = KH_HIST_CLIENT_HANDSHAKE,
+						      .us = UINT64_MAX,
+						      .n = KH_FRONTSTAT_COUNT };
+	s.n_obs = KH_FRONTSTAT_OBS;
+	for (int m = 0; m < 100; m++)
+		kh_metrics_add_front(&s);
+	before = handshake_sum();
+	for (int m = 0; m < 100; m++)
+		kh_metrics_add_front(&s);
+	CHECK(before > 0);
+	CHECK(handshake_sum() >= before);
+}
+
 int main(void)
 {
 	RUN(counts_by_label);
 	RUN(histogram_is_cumulative);
 	RUN(labels_escaped_and_capped);
+	RUN(hostile_front_is_bounded);
 	RUN(front_deltas_reach_the_key_holder); /* last: deltas stay recorded */
 	TAP_DONE();
 }
