@@ -41,6 +41,17 @@ def first_event(chunks):
     return None
 
 
+def sse_first(chunks):
+    """first_event's time, after reading the rest of the stream (so the
+    connection can be used again); an error if no event came."""
+    t = first_event(chunks)
+    for _ in chunks:
+        pass
+    if t is None:
+        raise RuntimeError("no SSE event")
+    return t
+
+
 def run(one, close=None):
     """Calls one() n times on schedule, within spec["timeout"] seconds."""
     lat, errors, err = [], 0, None

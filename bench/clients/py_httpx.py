@@ -18,13 +18,7 @@ def one():
     if S.get("sse"):
         with c.stream("GET", u, headers=h) as r:
             r.raise_for_status()
-            it = r.iter_raw()
-            t = common.first_event(it)
-            for _ in it:
-                pass
-        if t is None:
-            raise RuntimeError("no SSE event")
-        return t
+            return common.sse_first(r.iter_raw())
     r = c.get(u, headers=h)
     r.raise_for_status()
     r.content

@@ -19,13 +19,7 @@ def one():
     if S.get("sse"):
         with s.get(u, headers=h, stream=True, timeout=10) as r:
             r.raise_for_status()
-            it = r.iter_content(None)
-            t = common.first_event(it)
-            for _ in it:
-                pass
-        if t is None:
-            raise RuntimeError("no SSE event")
-        return t
+            return common.sse_first(r.iter_content(None))
     r = s.get(u, headers=h, timeout=10)
     r.raise_for_status()
     r.content
