@@ -31,6 +31,7 @@
 #include "fuzz_check.h"
 #include "privsep/chanio.h"
 #include "../unit/fdcount.h"
+#include "../unit/sendfds.h"
 
 #define MAX_FDS_OP 20
 #define WROTE_MAX  (1u << 20)
@@ -100,30 +101,11 @@ static void run_once(void)
 /* The peer writes p[0..n) with nfd fds; what the socket took counts. */
 static void peer_write(const uint8_t *p, size_t n, int nfd)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_OP)];
-	} ctl;
-	struct iovec iov = { (void *)p, n };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t w;
 
 	if (n > WROTE_MAX - st.nwrote)
 		return;
-	if (nfd > 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof ctl);
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
-		for (int i = 0; i < nfd; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &pipe_w, sizeof(int));
-	}
-	w = sendmsg(st.raw, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	w = send_fds(st.raw, p, n, pipe_w, nfd, MSG_DONTWAIT);
 	if (w > 0) {
 		memcpy(st.wrote + st.nwrote, p, (size_t)w);
 		st.nwrote += (size_t)w;

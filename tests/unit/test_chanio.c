@@ -15,6 +15,7 @@
 #include "privsep/chanio.h"
 #include "tap.h"
 #include "fdcount.h"
+#include "sendfds.h"
 
 #define T_FD     0x7f01 /* the test's own rule: frames of this type carry an fd */
 #define T_DATA   0x7f02
@@ -233,32 +234,6 @@ static int raw_new(struct end *b)
 	CHECK_INT(kh_chanio_socketpair(fds, &err), 0);
 	end_init(b, fds[1]);
 	return fds[0];
-}
-
-/* sendmsg of bytes with nfd copies of fd (0: none). */
-static ssize_t send_fds(int sock, const void *p, size_t n, int fd, int nfd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 64)];
-	} ctl;
-	struct iovec iov = { (void *)p, n };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfd > 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof ctl);
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
-		for (int i = 0; i < nfd; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof fd, &fd, sizeof fd);
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
 /* --- tests --- */
@@ -537,7 +512,7 @@ static void stray_fd(void)
 	char c;
 
 	CHECK_INT(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	CHECK_INT(send_fds(raw, fbuf, n, p[1], 1), (ssize_t)n);
+	CHECK_INT(send_fds(raw, fbuf, n, p[1], 1, 0), (ssize_t)n);
 	close(p[1]);
 	CHECK(run_until(got_close, &b));
 	CHECK_INT(b.frames, 1);
@@ -561,7 +536,7 @@ static void fd_late(void)
 	CHECK_INT(write(raw, fbuf, KH_CHAN_HDR), KH_CHAN_HDR);
 	run_once(); /* the header alone is read */
 	CHECK_INT(kh_chanio_stats(b.ch)->bytes_in, KH_CHAN_HDR);
-	CHECK_INT(send_fds(raw, fbuf + KH_CHAN_HDR, n - KH_CHAN_HDR, p[1], 1),
+	CHECK_INT(send_fds(raw, fbuf + KH_CHAN_HDR, n - KH_CHAN_HDR, p[1], 1, 0),
 		  (ssize_t)(n - KH_CHAN_HDR));
 	CHECK(run_until(got_close, &b));
 	CHECK_INT(b.frames, 1);
@@ -586,11 +561,11 @@ static void too_many_fds(void)
 		before = count_fds();
 		mkframe(T_DATA, 1, 1000);
 		if (one_msg) {
-			CHECK_INT(send_fds(raw, fbuf, 20, raw, KH_CHANIO_FDS_MAX + 1), 20);
+			CHECK_INT(send_fds(raw, fbuf, 20, raw, KH_CHANIO_FDS_MAX + 1, 0), 20);
 		} else {
 			CHECK_INT(write(raw, fbuf, KH_CHAN_HDR), KH_CHAN_HDR);
 			for (int i = 0; i <= KH_CHANIO_FDS_MAX; i++)
-				CHECK_INT(send_fds(raw, fbuf + KH_CHAN_HDR + i, 1, raw, 1), 1);
+				CHECK_INT(send_fds(raw, fbuf + KH_CHAN_HDR + i, 1, raw, 1, 0), 1);
 		}
 		CHECK(run_until(got_close, &b));
 		CHECK(strstr(b.reason, "more file descriptors") != NULL);
