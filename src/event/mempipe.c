@@ -90,11 +90,6 @@ void kh_mempipe_attach(struct kh_mempipe *p, unsigned side, struct kh_io *io)
 	notify(e, EPOLLOUT | e->pending); /* writable at once, like a new socket */
 }
 
-size_t kh_mempipe_pending(const struct kh_mempipe *p, unsigned side)
-{
-	return kh_buf_len(&p->end[side].in);
-}
-
 ssize_t kh_mempipe_read(struct kh_mempipe *p, unsigned side, void *buf, size_t len)
 {
 	struct pipe_end *e = &p->end[side], *other = &p->end[!side];

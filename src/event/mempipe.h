@@ -36,9 +36,6 @@ void kh_mempipe_attach(struct kh_mempipe *p, unsigned side, struct kh_io *io);
  * everything was read); -1 with errno EAGAIN when nothing is there yet. */
 ssize_t kh_mempipe_read(struct kh_mempipe *p, unsigned side, void *buf, size_t len);
 
-/* Whether end side has bytes to read, or its end of stream. */
-size_t kh_mempipe_pending(const struct kh_mempipe *p, unsigned side);
-
 /* > 0 bytes taken (up to the other end's free room); -1 with errno EAGAIN
  * when it has none (EPOLLOUT follows when it has), EPIPE when the other
  * end is closed or this end was shut. */
