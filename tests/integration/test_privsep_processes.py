@@ -168,7 +168,12 @@ def test_status_names_each_fronts_confinement(start_keyhole):
     for f in fronts:
         assert f["confined"] and f["no_new_privs"] and f["seccomp"] and f["rlimits"], f
         assert f["uid"] == (65534 if os.geteuid() == 0 else os.geteuid()), f
+        # what the kernel shows, read by `keyhole status` itself in /proc
+        k = f["kernel"]
+        assert k["no_new_privs"] == 1 and k["seccomp"] == 2 and k["uid"] == f["uid"], k
+        assert k["agrees"] is True, k
     text = status(kh)
+    assert "/proc agrees with what every front reports" in text, text
     line = [ln for ln in text.splitlines() if "privilege separation" in ln]
     assert len(line) == 1, text
     assert "2 front process(es) running" in line[0] and "no_new_privs" in line[0] and \
