@@ -43,7 +43,11 @@ READY_RE = re.compile(r"keyhole \S+: \d+ worker")
 
 
 def start_daemon(ns, keyhole_bin, home, config, mappings=None, env=None):
-    """`keyhole proxy --home home` inside ns; returns (proc, [listening on ...], log)."""
+    """`keyhole proxy --home home` inside ns; returns (proc, [listening on ...], log).
+    KH_TEST_PRIVSEP=1 (the suite through front processes, conftest.py) sets privsep:
+    true where the test does not say."""
+    if os.environ.get("KH_TEST_PRIVSEP") == "1":
+        config = {"privsep": True, **config}
     os.makedirs(home, mode=0o700, exist_ok=True)
     with open(os.path.join(home, "config.yaml"), "w") as f:
         f.write(dump_yaml(config))
