@@ -162,6 +162,7 @@
 #define KH_BRIDGE_ACK_WAIT_MS        2000 /* workers pick a change up within one loop iteration */
 #define KH_BRIDGE_ACK_POLL_MS        5
 #define KH_BRIDGE_NL_BUF             8192
+#define KH_BRIDGE_RETRY_MS           1000 /* a bridge address we could not listen on: again */
 
 /* --- name resolution (resolver.c: c-ares on one thread; lookupq.c, dnscache.c) --- */
 #define KH_RESOLVER_RUNNING        256 /* lookups sent to DNS at once, all sources */

@@ -686,6 +686,14 @@ static void save_grants(struct daemon *d)
 
 static void stop_all(struct daemon *d)
 {
+	if (d->fronts_on && d->bridges_open) {
+		/* The fronts drain; no new container connection may queue on a
+		 * bridge listener meanwhile (this process's copies close here, the
+		 * fronts' in kh_fronts_stop and as they drain). */
+		kh_bridgewatch_stop(&d->bridges);
+		kh_bridgewatch_free(&d->bridges);
+		d->bridges_open = false;
+	}
 	if (d->fronts_on) /* their connections finish while the workers serve the streams */
 		kh_fronts_stop(&d->fronts,
 			       d->cfg.timeouts.shutdown_grace * 1000u + KH_FRONT_STOP_MS);

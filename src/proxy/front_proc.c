@@ -321,9 +321,14 @@ static void on_ctl(struct kh_io *io, uint32_t events)
 			kh_loop_del(f->w.cx.loop, io);
 			return;
 		}
-		if (n >= 0)
+		if (n >= 0) {
 			take_ctl(f, type, buf, n, fd);
-		else if (fd >= 0)
+			continue;
+		}
+		/* cut or with a descriptor lost (this front at its descriptor
+		 * limit): a bridge listener may be missing until a restart */
+		kh_warn("front %u: a control message from the key holder was cut: ignored", f->id);
+		if (fd >= 0)
 			close(fd);
 	}
 }
