@@ -150,27 +150,6 @@ static void front_missing(const struct kh_ctl_front *f, char *out, size_t len)
 			 f->rlimits ? "" : " rlimits");
 }
 
-/* Where front f's report and the kernel's view k differ, or "" (they agree). */
-static void kernel_disagrees(const struct kh_ctl_front *f, const struct kh_procview *k, char *out,
-			     size_t len)
-{
-	size_t at = 0;
-
-	out[0] = '\0';
-	if (f->no_new_privs && k->no_new_privs != 1)
-		at += kh_fmt(out + at, len - at,
-			     "; reports no_new_privs, /proc shows NoNewPrivs %d", k->no_new_privs);
-	if (f->seccomp && k->seccomp != KH_PROCVIEW_SECCOMP_FILTER)
-		at += kh_fmt(out + at, len - at, "; reports seccomp, /proc shows Seccomp %d",
-			     k->seccomp);
-	if (f->confined && k->uid != (int64_t)f->uid)
-		at += kh_fmt(out + at, len - at, "; reports uid %u, /proc shows %lld",
-			     (unsigned)f->uid, (long long)k->uid);
-	if (f->rlimits && (k->core != 0 || k->nproc != 0))
-		kh_fmt(out + at, len - at, "; reports rlimits, /proc shows core %lld, nproc %lld",
-		       (long long)k->core, (long long)k->nproc);
-}
-
 /* One line when /proc agrees with every running front, else a warning per
  * front that /proc contradicts or that could not be looked at. */
 static void print_kernel_check(const struct status *st)
@@ -188,7 +167,7 @@ static void print_kernel_check(const struct status *st)
 			       st->kernel_err[i]);
 			continue;
 		}
-		kernel_disagrees(&c->fronts[i], &st->kernel[i], why, sizeof why);
+		kh_procview_disagrees(&c->fronts[i], &st->kernel[i], why, sizeof why);
 		if (why[0] != '\0')
 			printf("  %-20s front %zu (pid %d) is not what it says%s\n", "  warning", i,
 			       (int)c->fronts[i].pid, why);
@@ -337,13 +316,17 @@ static void json_kernel(struct kh_json *j, const struct kh_ctl_front *f,
 		kh_json_null(j);
 		return;
 	}
-	kernel_disagrees(f, k, why, sizeof why);
+	kh_procview_disagrees(f, k, why, sizeof why);
 	kh_json_begin_object(j);
 	kh_json_kv_int(j, "uid", k->uid);
 	kh_json_kv_int(j, "no_new_privs", k->no_new_privs);
 	kh_json_kv_int(j, "seccomp", k->seccomp);
 	kh_json_kv_int(j, "nofile", k->nofile);
-	kh_json_kv_bool(j, "agrees", why[0] == '\0');
+	kh_json_key(j, "agrees"); /* null until the front has reported */
+	if (f->confined)
+		kh_json_bool(j, why[0] == '\0');
+	else
+		kh_json_null(j);
 	kh_json_end_object(j);
 }
 

@@ -116,7 +116,10 @@ static void warn_front(struct kh_front_slot *s, const char *what)
 
 /* What a front says about itself: believed for its own numbers (a front
  * taken over can lie about them), never trusted to be well formed, and
- * taken no faster than a front sends them, so a lying one stays bounded. */
+ * taken no faster than a front sends them, so a lying one stays bounded.
+ * CONFINED is taken once per start: a front sends it after confining itself
+ * and before it reads a sandbox byte, so a later one can only come from a
+ * front taken over since, rewriting what it said while it was still sound. */
 static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n)
 {
 	static _Thread_local struct kh_frontstat st;
@@ -126,10 +129,16 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	char what[KH_ERR_MAX + 32];
 
 	if (type == KH_CTLMSG_CONFINED && kh_frontstat_confine_decode(p, n, &r, &err) == 0) {
+		bool again;
+
 		pthread_mutex_lock(&s->lock);
-		s->confined = r;
+		again = s->have_confined;
+		if (!again)
+			s->confined = r;
 		s->have_confined = true;
 		pthread_mutex_unlock(&s->lock);
+		if (again)
+			warn_front(s, "a second confinement report: ignored (the first stands)");
 	} else if (type == KH_CTLMSG_METRICS && s->last_metrics_ms != 0 &&
 		   now - s->last_metrics_ms < KH_FRONTSTAT_PERIOD_MS / 2) {
 		warn_front(s, "metrics sent more often than it should: dropped");
@@ -566,6 +575,13 @@ void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
 			close(fs->s[i].tcp[k]);
 		fs->s[i].n_tcp = 0;
 	}
+	pthread_mutex_lock(&fs->policy_lock);
+	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
+		if (fs->bridge_fds[k] >= 0)
+			close(fs->bridge_fds[k]);
+		fs->bridge_fds[k] = -1;
+	}
+	pthread_mutex_unlock(&fs->policy_lock);
 	signal_all(fs, SIGTERM);
 	while (left && kh_mono_ms() < end) {
 		kh_fronts_tend(fs);
