@@ -181,6 +181,17 @@ static void print_privsep(const struct kh_ctl_status *c)
 			printf("  %-20s front %zu (pid %d): %s%s\n", "  warning", i,
 			       (int)c->fronts[i].pid, c->fronts[i].confined ? "lacks" : "", miss);
 	}
+	if (!c->have_signer)
+		return;
+	front_missing(&c->signer, miss, sizeof miss);
+	if (miss[0] != '\0') {
+		printf("  %-20s pid %d, %s%s\n", "CA signer", (int)c->signer.pid,
+		       c->signer.confined ? "lacks" : "", miss);
+		return;
+	}
+	front_confinements(&c->signer, conf, sizeof conf);
+	printf("  %-20s pid %d (restarted %u time(s)), holds the CA key, confined: %s\n",
+	       "CA signer", (int)c->signer.pid, c->signer.restarts, conf);
 }
 
 static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool show)
@@ -271,6 +282,10 @@ static void json_privsep(struct kh_json *j, const struct kh_ctl_status *c)
 	for (size_t i = 0; i < c->n_fronts; i++)
 		json_front(j, &c->fronts[i]);
 	kh_json_end_array(j);
+	if (c->have_signer) {
+		kh_json_key(j, "signer");
+		json_front(j, &c->signer);
+	}
 	kh_json_end_object(j);
 }
 
