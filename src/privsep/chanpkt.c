@@ -66,9 +66,9 @@ int kh_chanpkt_recv(int sock, uint8_t *buf, size_t cap, struct kh_chan_msg *m, s
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return KH_CHANPKT_NONE;
-	if (r < 0) {
+	if (r < 0) { /* ECONNRESET and the like: the peer is gone */
 		kh_err_set(err, "cannot read the channel: %s", kh_strerror(errno));
-		return KH_CHANPKT_BAD;
+		return KH_CHANPKT_CLOSED;
 	}
 	close_fds(&mh);
 	if (r == 0)

@@ -14,8 +14,8 @@
 
 #define KH_CHANPKT_NONE   0 /* nothing waiting (EAGAIN) */
 #define KH_CHANPKT_MSG    1 /* *m holds a frame, pointing into buf */
-#define KH_CHANPKT_CLOSED (-2) /* the peer is gone */
-#define KH_CHANPKT_BAD    (-1) /* a message refused (err says why), or a read error */
+#define KH_CHANPKT_CLOSED (-2) /* the peer is gone, or a read error (err says which) */
+#define KH_CHANPKT_BAD    (-1) /* a message refused (err says why); the next may be fine */
 
 /* Encodes m and sends it without blocking. 0, or -1 with err set (the
  * socket full, the peer gone, or m not a frame the decoder accepts). */

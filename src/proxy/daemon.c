@@ -614,6 +614,7 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 		g->have_fronts = true;
 		g->fronts = kh_fronts_running(&d->fronts);
 		g->front_restarts = atomic_load(&d->fronts.restarts);
+		g->signer_restarts = atomic_load(&d->fronts.signer.restarts_total);
 		g->front_connections = kh_fronts_connections(&d->fronts);
 	}
 	g->have_certs = d->sh.certs != NULL;

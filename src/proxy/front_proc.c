@@ -71,7 +71,8 @@ static int signer_answer(struct front *f, uint64_t req, uint64_t end_ms, struct 
 	for (;;) {
 		uint64_t now = kh_mono_ms();
 		struct pollfd p = { f->signer, POLLIN, 0 };
-		int r = kh_chanpkt_recv(f->signer, buf, sizeof buf, m, err);
+		int r = now < end_ms ? kh_chanpkt_recv(f->signer, buf, sizeof buf, m, err)
+				     : KH_CHANPKT_NONE;
 
 		if (r == KH_CHANPKT_MSG &&
 		    (m->type == KH_CHAN_LEAF || m->type == KH_CHAN_LEAF_FAIL)) {
@@ -330,6 +331,7 @@ static int receive_policy(struct front *f, struct kh_err *err)
 		n = kh_ctlmsg_wait(f->ctl, KH_FRONT_START_WAIT_MS, &type, buf, sizeof buf, &fd);
 		if (n >= 0 && type == KH_CTLMSG_SIGNER && fd >= 0) {
 			take_signer(f, fd);
+			fd = -1;
 			continue;
 		}
 		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0)

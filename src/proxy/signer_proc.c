@@ -105,7 +105,9 @@ static void answer(struct signer_proc *s, unsigned id, const struct kh_chan_sign
 		m.u.leaf_fail.req = rq->req;
 		kh_fmt(m.u.leaf_fail.reason, sizeof m.u.leaf_fail.reason, "%s", reason);
 		kh_fmt(m.u.leaf_fail.detail, sizeof m.u.leaf_fail.detail, "%s", err.msg);
-		kh_info("signer: front %u: no leaf (%s)", id, reason);
+		/* the front logs its refusals itself; a front flooding the
+		 * signer with refused requests costs one line per 10 s here */
+		warn_front(s, id, reason);
 	}
 	/* a front that does not read its answers loses them, not the signer */
 	if (kh_chanpkt_send(s->ch[id], &m, &serr) != 0)
@@ -302,11 +304,15 @@ int kh_signer_run(int argc, char **argv)
 	static struct signer_proc s;
 	struct signer_args a = { 0 };
 	struct kh_err err = { "" };
+	sigset_t none;
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_NAME, "keyhole-signer", 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN); /* policies come on the channel */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon's blocked set is inherited:
+						* SIGTERM must end the signer */
 	for (unsigned i = 0; i < KH_SIGNER_FRONTS_MAX; i++)
 		s.ch[i] = -1;
 	if (parse_args(argc, argv, &a) != 0) {

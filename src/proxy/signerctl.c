@@ -128,6 +128,8 @@ static void read_reports(struct kh_signerctl *sc)
 	ssize_t n;
 	int fd;
 
+	unsigned bad = 0;
+
 	while ((n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
 	       n != KH_CTLMSG_RECV_CLOSED) {
 		if (fd >= 0)
@@ -139,9 +141,13 @@ static void read_reports(struct kh_signerctl *sc)
 			sc->have_confined = true;
 			pthread_mutex_unlock(&sc->lock);
 		} else {
-			kh_warn("the CA signer sent a message it may not send");
+			bad++;
 		}
 	}
+	/* one line per call (about one a second): a signer taken over must not
+	 * fill the daemon's log */
+	if (bad > 0)
+		kh_warn("the CA signer sent %u message(s) it may not send", bad);
 }
 
 int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err)
@@ -192,6 +198,7 @@ bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping)
 	pthread_mutex_lock(&sc->lock);
 	sc->restarts++;
 	pthread_mutex_unlock(&sc->lock);
+	atomic_fetch_add(&sc->restarts_total, 1);
 	if (kh_signerctl_start(sc, policy_fd, &err) != 0) {
 		kh_error("%s", err.msg);
 		return false;

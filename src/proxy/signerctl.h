@@ -28,6 +28,7 @@ struct kh_signerctl {
 	uint64_t restart_at_ms;
 	unsigned n_fronts;
 	char home[KH_MAX_PATH], config[KH_MAX_PATH];
+	atomic_uint_fast64_t restarts_total; /* for /metrics (any thread) */
 	pthread_mutex_t lock; /* guards what follows (status is read on another thread) */
 	unsigned restarts;
 	struct kh_confine_report confined;

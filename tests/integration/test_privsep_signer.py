@@ -45,6 +45,7 @@ def test_signer_is_a_confined_process_of_its_own(start_keyhole):
     with open(f"/proc/{pid}/status") as f:
         st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
     assert st["NoNewPrivs"].strip() == "1" and st["Seccomp"].strip() == "2", st
+    assert int(st["SigBlk"], 16) & (1 << (signal.SIGTERM - 1)) == 0, "SIGTERM blocked"
     if os.geteuid() == 0:
         assert st["Uid"].split()[0] == "65534", st["Uid"]
     with open(f"/proc/{pid}/environ", "rb") as f:
@@ -79,6 +80,7 @@ def test_stopped_then_killed_signer(start_keyhole, echo):
     assert pids and pids != [old], "the signer was not started again"
     doc = _signer_doc(kh, pids[0])
     assert doc.get("restarts") == 1 and doc["confined"], doc
+    assert "\nkeyhole_signer_restarts_total 1\n" in kh.metrics_get()[1]
     deadline = time.monotonic() + 10  # the front gets its new channel from the daemon
     while True:
         r = _get(kh, "c.wild.test", echo.port)
