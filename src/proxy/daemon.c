@@ -617,7 +617,9 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 		g->signer_restarts = atomic_load(&d->fronts.signer.restarts_total);
 		g->front_connections = kh_fronts_connections(&d->fronts);
 	}
-	g->have_certs = d->sh.certs != NULL;
+	/* privsep: true: the leaves are the fronts' (each its own key and
+	 * cache) and the signer's; this process mints none, so it shows none */
+	g->have_certs = d->sh.certs != NULL && !d->fronts_on;
 	if (g->have_certs)
 		kh_certcache_stats(d->sh.certs, &g->certs);
 }
