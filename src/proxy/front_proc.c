@@ -57,6 +57,7 @@ struct front {
 	uint64_t leaf_req; /* the last SIGN_LEAF's request id */
 	uint8_t spki[KH_LEAF_SPKI_MAX]; /* the public half of sh.ca.leaf_key */
 	size_t spki_len;
+	int bridges[KH_MAX_BRIDGES]; /* container bridge listeners (LISTEN_ADD), -1: none */
 };
 
 /* --- leaves, from the CA signer --- */
@@ -215,11 +216,57 @@ static int parse_args(int argc, char **argv, struct front_args *a)
 
 /* --- the loop's own events --- */
 
-/* The key holder sends a new policy, or is gone (then so is this front). */
+/* A container bridge listener from the key holder (LISTEN_ADD, replacing
+ * what the slot held) or the end of one (LISTEN_DEL). The front owns its
+ * copy and watches it on its worker's loop the way worker.c watches the
+ * daemon's in one process; the old copy is closed only once the loop no
+ * longer watches it. The key holder is trusted, but a checked descriptor is
+ * cheap and catches a mistake. */
+static void take_listener(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd)
+{
+	struct kh_err err = { "" };
+	unsigned slot = 0;
+	int old;
+
+	if (kh_ctlmsg_listen_decode(type, p, n, fd, &slot, &err) != 0) {
+		kh_warn("front %u: %s: ignored", f->id, err.msg);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	old = f->bridges[slot];
+	f->bridges[slot] = type == KH_CTLMSG_LISTEN_ADD ? fd : -1;
+	kh_shared_set_bridges(&f->sh, f->bridges);
+	kh_worker_sync_bridges(&f->w);
+	if (old >= 0)
+		close(old);
+}
+
+/* A message from the key holder: a policy, a bridge listener or a (new)
+ * channel to the CA signer. Takes fd (keeps or closes it). */
+static void take_ctl(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd)
+{
+	struct kh_err err = { "" };
+
+	if (type == KH_CTLMSG_LISTEN_ADD || type == KH_CTLMSG_LISTEN_DEL) {
+		take_listener(f, type, p, n, fd);
+		return;
+	}
+	if (type == KH_CTLMSG_SIGNER && fd >= 0) {
+		take_signer(f, fd);
+		return;
+	}
+	if (type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
+		kh_error("front %u: new policy refused: %s", f->id, err.msg);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The key holder sends a new policy or a bridge listener, or is gone (then
+ * so is this front). */
 static void on_ctl(struct kh_io *io, uint32_t events)
 {
 	struct front *f = container_of(io, struct front, ctl_io);
-	struct kh_err err = { "" };
 	uint8_t buf[64], type;
 	ssize_t n;
 	int fd;
@@ -232,13 +279,9 @@ static void on_ctl(struct kh_io *io, uint32_t events)
 			kh_loop_del(f->w.cx.loop, io);
 			return;
 		}
-		if (n >= 0 && type == KH_CTLMSG_SIGNER && fd >= 0) {
-			take_signer(f, fd);
-			continue;
-		}
-		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
-			kh_error("front %u: new policy refused: %s", f->id, err.msg);
-		if (fd >= 0)
+		if (n >= 0)
+			take_ctl(f, type, buf, n, fd);
+		else if (fd >= 0)
 			close(fd);
 	}
 }
@@ -409,6 +452,8 @@ int kh_front_run(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL); /* TERM and INT come through the signalfd */
 	f.ctl = FD_CTL;
 	f.signer = -1;
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		f.bridges[i] = -1;
 	if (parse_args(argc, argv, &a) != 0) {
 		fprintf(stderr, "keyhole __front: started by hand? it is keyhole's own\n");
 		return 2;
