@@ -296,7 +296,9 @@
 #define KH_CHAN_REASON_MAX     48 /* a reason token ([a-z0-9_]), with its NUL */
 #define KH_CHAN_ADDR_MAX       64 /* a client address as text, with its NUL (as kh_conn.client) */
 #define KH_CTLMSG_MAX          8192 /* payload of one control-channel message (a leaf DER fits) */
-#define KH_FRONT_MINT_WAIT_MS  5000 /* a front waits this long for a leaf from the key holder */
+#define KH_FRONT_START_WAIT_MS 5000 /* a front or the signer waits this long for its start */
+#define KH_FRONT_LEAF_WAIT_MS  1500 /* a front waits this long for a leaf from the CA signer */
+#define KH_SIGNER_RESTART_MS   1000 /* the CA signer, when it died, is started again after this */
 #define KH_FRONT_RESTART_MS    1000 /* a front that died is started again after this */
 #define KH_FRONT_STOP_MS       2000 /* at stop, fronts get this long after their grace to exit */
 #define KH_FRONTSTAT_LABEL     32 /* a decision or reason label a front reports, bytes */

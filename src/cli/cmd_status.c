@@ -210,6 +210,24 @@ static void same_for_all(const struct kh_ctl_status *c, char *out, size_t len)
 		snprintf(out, len, "no front reported");
 }
 
+/* "CA signer" (privsep: true): its pid and confinements, or what it lacks. */
+static void print_signer(const struct kh_ctl_status *c)
+{
+	char conf[160], miss[160];
+
+	if (!c->have_signer)
+		return;
+	front_missing(&c->signer, miss, sizeof miss);
+	if (miss[0] != '\0') {
+		printf("  %-20s pid %d, %s%s\n", "CA signer", (int)c->signer.pid,
+		       c->signer.confined ? "lacks" : "", miss);
+		return;
+	}
+	front_confinements(&c->signer, conf, sizeof conf);
+	printf("  %-20s pid %d (restarted %u time(s)), holds the CA key, confined: %s\n",
+	       "CA signer", (int)c->signer.pid, c->signer.restarts, conf);
+}
+
 /* "privilege separation" and a warning per front that lacks a confinement. */
 static void print_privsep(const struct status *st)
 {
@@ -239,6 +257,7 @@ static void print_privsep(const struct status *st)
 			       (int)c->fronts[i].pid, c->fronts[i].confined ? "lacks" : "", miss);
 	}
 	print_kernel_check(st);
+	print_signer(c);
 }
 
 static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool show)
@@ -343,7 +362,8 @@ static void json_front(struct kh_json *j, const struct kh_ctl_front *f, const st
 	kh_json_kv_uint(j, "landlock_abi", (uint64_t)f->landlock_abi);
 	kh_json_kv_bool(j, "rlimits", f->rlimits);
 	kh_json_kv_bool(j, "uid_dropped", f->uid_dropped);
-	json_kernel(j, f, k, read_err);
+	if (k != NULL) /* NULL: the signer, whose /proc entry is not checked yet */
+		json_kernel(j, f, k, read_err);
 	kh_json_end_object(j);
 }
 
@@ -358,6 +378,10 @@ static void json_privsep(struct kh_json *j, const struct status *st)
 	for (size_t i = 0; i < c->n_fronts; i++)
 		json_front(j, &c->fronts[i], &st->kernel[i], st->kernel_err[i]);
 	kh_json_end_array(j);
+	if (c->have_signer) {
+		kh_json_key(j, "signer");
+		json_front(j, &c->signer, NULL, NULL);
+	}
 	kh_json_end_object(j);
 }
 

@@ -16,8 +16,9 @@ from helpers.checks import assert_keyhole_error, echoed, echoed_headers
 from helpers.client import Closed, Conn, curl, open_tunnel
 
 
-def front_pids(kh, want=None, timeout=5.0):
-    """Pids of the daemon's front processes (their cmdline says __front)."""
+def front_pids(kh, want=None, timeout=5.0, role=b"__front"):
+    """Pids of the daemon's front processes (their cmdline says __front), or
+    of its other children of that role (b"__signer")."""
     deadline = time.monotonic() + timeout
     while True:
         pids = []
@@ -31,7 +32,7 @@ def front_pids(kh, want=None, timeout=5.0):
                     argv = f.read().split(b"\0")
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == kh.proc.pid and len(argv) > 1 and argv[1] == b"__front":
+            if ppid == kh.proc.pid and len(argv) > 1 and argv[1] == role:
                 pids.append(int(d))
         if (want is None and pids) or (want is not None and len(pids) == want) or \
                 time.monotonic() > deadline:
