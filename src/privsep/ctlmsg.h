@@ -28,6 +28,8 @@ enum kh_ctlmsg_type {
 	/* K->F: container bridge listeners (kh_ctlmsg_listen_decode) */
 	KH_CTLMSG_LISTEN_ADD = 'B', /* one byte, the bridge slot; the listening socket */
 	KH_CTLMSG_LISTEN_DEL = 'b', /* one byte, the bridge slot; no descriptor */
+	/* F->K: whole audit lines, the front's refusals (proxy/auditrelay.h) */
+	KH_CTLMSG_AUDIT = 'A',
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */
