@@ -219,6 +219,8 @@
 #define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
 #define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
 #define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
+#define KH_AUDIT_FRONT_BYTES   (64u << 10) /* a front process's records: bytes a second */
+#define KH_AUDIT_FRONT_BURST   (1u << 20) /* and as many at once at most */
 #define KH_REDACT_SCAN_MAX \
 	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */

@@ -30,6 +30,8 @@ enum kh_ctlmsg_type {
 	 * as payload; again after either restarts. The signer also gets
 	 * POLICY and sends CONFINED on its own control channel. */
 	KH_CTLMSG_SIGNER = 'G',
+	/* F->K: whole audit lines, the front's refusals (proxy/auditrelay.h) */
+	KH_CTLMSG_AUDIT = 'A',
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */

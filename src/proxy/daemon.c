@@ -573,7 +573,6 @@ static int open_fronts(struct daemon *d, struct kh_err *err)
 			   &d->paths, &d->sh, err) != 0)
 		return -1;
 	d->fronts_on = true;
-	kh_audit_set_shared(); /* the fronts append their refusals to audit.log */
 	return 0;
 }
 

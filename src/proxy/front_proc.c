@@ -36,8 +36,7 @@
 #include "tls/tlsctx.h"
 
 #define FD_CTL   3
-#define FD_AUDIT 4
-#define FD_FIRST 5 /* listeners from here */
+#define FD_FIRST 4 /* listeners from here */
 
 struct front {
 	struct kh_paths paths;
@@ -395,6 +394,31 @@ static int receive_policy(struct front *f, struct kh_err *err)
 
 /* No file is opened from here on: what the front needs it got from the key
  * holder or opened now (OpenSSL's configuration, with the contexts). */
+/* The records a loop iteration made go to the key holder, which checks and
+ * writes them (auditrelay.h): whole lines, as many as fit in a message.
+ * Never waits: a full channel loses them, counted as any lost record. */
+static size_t send_audit(void *arg, const char *lines, size_t len, size_t records)
+{
+	struct front *f = arg;
+	size_t at = 0, sent = 0;
+
+	while (at < len) {
+		size_t n = 0, k = 0;
+
+		/* whole lines up to KH_CTLMSG_MAX; a record line is shorter */
+		for (size_t i = at; i < len && i - at < KH_CTLMSG_MAX; i++)
+			if (lines[i] == '\n') {
+				n = i + 1 - at;
+				k++;
+			}
+		if (n == 0 || kh_ctlmsg_send(f->ctl, KH_CTLMSG_AUDIT, lines + at, n, -1) != 0)
+			break;
+		at += n;
+		sent += k;
+	}
+	return records - sent;
+}
+
 static int start(struct front *f, const struct front_args *a, struct kh_err *err)
 {
 	if (kh_paths_resolve(&f->paths, a->home, a->config, err) != 0)
@@ -409,8 +433,7 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	if (f->sh.certs == NULL || f->sh.server_ctx == NULL)
 		return -1;
 	kh_metrics_record_deltas(); /* the key holder's /metrics shows them */
-	kh_audit_use_fd(FD_AUDIT);
-	kh_audit_set_shared(); /* the daemon and the other fronts append too */
+	kh_audit_set_sink(send_audit, f); /* this process holds no file */
 	return open_worker(f, a, err) != 0 ? -1 : watch(f, err);
 }
 

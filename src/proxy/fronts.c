@@ -112,6 +112,24 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	}
 }
 
+/* A front's refusal records: checked, held to the front's byte rate, and
+ * written by this process, the only one with audit.log open. */
+static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
+{
+	struct kh_err err = { "" };
+	size_t records;
+	char what[KH_ERR_MAX + 32];
+
+	if (kh_auditrelay_check(lines, n, &records, &err) != 0) {
+		kh_fmt(what, sizeof what, "audit records refused: %s", err.msg);
+		warn_front(s, what);
+	} else if (!kh_auditrelay_admit(&s->audit, n, kh_mono_ms())) {
+		warn_front(s, "audit records over its rate (limits in kh_limits.h): dropped");
+	} else {
+		kh_audit_append_lines(lines, n, records);
+	}
+}
+
 static void on_channel(struct kh_io *io, uint32_t events)
 {
 	struct kh_front_slot *s = container_of(io, struct kh_front_slot, io);
@@ -139,6 +157,10 @@ static void on_channel(struct kh_io *io, uint32_t events)
 			take_report(s, type, (const uint8_t *)buf, (size_t)n);
 			continue;
 		}
+		if (type == KH_CTLMSG_AUDIT) {
+			take_audit(s, buf, (size_t)n);
+			continue;
+		}
 		/* leaves come from the CA signer now (signerctl.h): MINT too */
 		kh_warn("front %u sent a control message it may not send", s->id);
 	}
@@ -152,7 +174,6 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 {
 	(void)sh;
 	fs->n = n;
-	fs->audit_fd = kh_audit_fd();
 	memcpy(fs->unix_fds, unix_fds, sizeof fs->unix_fds);
 	kh_fmt(fs->home, sizeof fs->home, "%s", paths->home);
 	kh_fmt(fs->config, sizeof fs->config, "%s", paths->config);
@@ -309,7 +330,6 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
 
 	src[n++] = s->ctl_front;
-	src[n++] = fs->audit_fd;
 	for (size_t i = 0; i < s->n_tcp; i++)
 		src[n++] = s->tcp[i];
 	for (int k = 0; k < 3; k++)

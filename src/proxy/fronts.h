@@ -1,7 +1,9 @@
 /* The key holder's side of front processes (privsep: true; front_proc.h,
  * docs/design/privsep.md): it starts one front per worker from keyhole's
- * own binary with a clean environment, hands it its listeners, audit.log
- * and one end of a control channel, and starts it again when it dies.
+ * own binary with a clean environment, hands it its listeners and one end
+ * of a control channel, and starts it again when it dies. A front holds no
+ * file: its refusal records come on the channel, and this process checks
+ * and writes them (auditrelay.h).
  * Worker i watches front i's channel on its loop: each stream a front
  * sends becomes a key-holder connection there (kh_conn_accept_stream). Leaf
  * certificates come from the CA signer process (signerctl.h), started
@@ -27,6 +29,7 @@
 #include "event/loop.h"
 #include "privsep/confine.h"
 #include "proxy/signerctl.h"
+#include "proxy/auditrelay.h"
 #include "proxy/worker.h"
 
 struct kh_front_slot {
@@ -49,6 +52,7 @@ struct kh_front_slot {
 	 * it is meant to, nor have its complaints fill the log */
 	uint64_t last_metrics_ms, last_warn_ms;
 	unsigned warns_held; /* warnings not written since last_warn_ms */
+	struct kh_auditrelay audit; /* its records' byte budget, kept across restarts */
 	/* the container bridge listeners this front was sent (guarded by the
 	 * fronts' policy_lock): by slot, the generation sent and whether it
 	 * holds one; ready once its start messages are queued */
@@ -71,7 +75,6 @@ struct kh_fronts {
 	char mappings[KH_MAX_PATH], grants[KH_MAX_PATH];
 	unsigned n;
 	int unix_fds[3]; /* by enum kh_listen_kind, -1 for none */
-	int audit_fd;
 	char home[KH_MAX_PATH], config[KH_MAX_PATH];
 	struct kh_signerctl signer; /* the CA signer process */
 	atomic_uint_fast64_t restarts;
@@ -79,8 +82,7 @@ struct kh_fronts {
 };
 
 /* Takes the listeners of front i (tcp, per front, and the shared Unix ones)
- * and watches its channel on workers[i]. The audit fd is the daemon's
- * (copied). sh is unused (kept for the callers). */
+ * and watches its channel on workers[i]. sh is unused (kept for the callers). */
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
 		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err);
