@@ -294,7 +294,9 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
 }
 
 /* In the child: descriptors to their fixed numbers (front_proc.h), each
- * first moved above every target so no dup2 overwrites a source. */
+ * first moved above every target so no dup2 overwrites a source. Just
+ * above them, not to a fixed high number: with a low RLIMIT_NOFILE (64)
+ * that number may not exist. */
 static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 {
 	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
@@ -307,7 +309,7 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 		if (fs->unix_fds[k] >= 0)
 			src[n++] = fs->unix_fds[k];
 	for (int i = 0; i < n; i++)
-		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n)) < 0)
 			_exit(126);
 	for (int i = 0; i < n; i++)
 		if (dup2(src[i], 3 + i) < 0) /* dup2 leaves the copy open across exec */
