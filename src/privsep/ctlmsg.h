@@ -24,6 +24,9 @@ enum kh_ctlmsg_type {
 	KH_CTLMSG_POLICY = 'P', /* K->F: a sealed memfd (the descriptor) with the policy's files */
 	KH_CTLMSG_CONFINED = 'C', /* F->K, once: its confinement (frontstat.h) */
 	KH_CTLMSG_METRICS = 'N', /* F->K: metric deltas, every KH_FRONTSTAT_PERIOD_MS at most */
+	/* K->F, at start after POLICY: the connection counters of every front
+	 * (connslots.h, the descriptor) and how many fronts there are (u32, LE) */
+	KH_CTLMSG_CONNS = 'U',
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */

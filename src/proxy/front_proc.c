@@ -51,6 +51,7 @@ struct front {
 	struct kh_timer stat_timer; /* metric deltas to the key holder */
 	uint32_t sent_active; /* connections open, as last sent */
 	struct kh_frontstat stat;
+	struct kh_connslots conns; /* every front's connections (connslots.h) */
 };
 
 static int apply_policy(struct front *f, int mfd, struct kh_err *err);
@@ -362,7 +363,7 @@ static int open_worker(struct front *f, const struct front_args *a, struct kh_er
 	return 0;
 }
 
-/* The first two messages: the leaf key, then the policy. */
+/* The first messages: the leaf key, then the policy. */
 static int receive_policy(struct front *f, struct kh_err *err)
 {
 	uint8_t type = 0, buf[16];
@@ -378,6 +379,30 @@ static int receive_policy(struct front *f, struct kh_err *err)
 	return rc;
 }
 
+/* The third: every front's connection counters, so that
+ * limits.max_connections holds for all fronts together. */
+static int receive_conns(struct front *f, struct kh_err *err)
+{
+	uint8_t type = 0, buf[16];
+	int fd = -1, rc = -1;
+	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, buf, sizeof buf, &fd);
+	unsigned fronts = n == 4 ? (unsigned)buf[0] | (unsigned)buf[1] << 8 |
+					   (unsigned)buf[2] << 16 | (unsigned)buf[3] << 24
+				 : 0;
+
+	if (n != 4 || type != KH_CTLMSG_CONNS || fd < 0 || f->id >= fronts)
+		kh_err_set(err, "no connection counters from the key holder");
+	else if (kh_connslots_map(&f->conns, fd, fronts, err) == 0)
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		f->sh.conn_slots = &f->conns;
+		f->sh.conn_slot = f->id;
+	}
+	return rc;
+}
+
 /* No file is opened from here on: what the front needs it got from the key
  * holder or opened now (OpenSSL's configuration, with the contexts). */
 static int start(struct front *f, const struct front_args *a, struct kh_err *err)
@@ -387,7 +412,8 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	pthread_mutex_init(&f->sh.policy_lock, NULL);
 	pthread_mutex_init(&f->sh.bridge_lock, NULL);
 	f->sh.grants = &f->grants;
-	if (receive_leaf_key(f, err) != 0 || receive_policy(f, err) != 0)
+	if (receive_leaf_key(f, err) != 0 || receive_policy(f, err) != 0 ||
+	    receive_conns(f, err) != 0)
 		return -1;
 	f->sh.certs = kh_certcache_new(f->cfg.cert_cache_size);
 	f->sh.server_ctx = kh_tls_server_ctx_new(err);

@@ -197,6 +197,9 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 	kh_fmt(fs->grants, sizeof fs->grants, "%s", paths->grants);
 	pthread_mutex_init(&fs->policy_lock, NULL);
 	fs->policy_fd = -1;
+	fs->conns_fd = -1;
+	if (kh_connslots_create(&fs->conns, n, &fs->conns_fd, err) != 0)
+		return -1;
 	if (len <= 0 || (size_t)len > sizeof fs->leaf_key ||
 	    i2d_PrivateKey(sh->ca.leaf_key, &p) != len) {
 		kh_err_set(err, "cannot serialize the leaf key for the fronts");
@@ -358,6 +361,7 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct front_argv a;
+	uint8_t n_fronts[4] = { (uint8_t)fs->n, (uint8_t)(fs->n >> 8), 0, 0 };
 	pid_t pid;
 
 	build_argv(fs, s, &a);
@@ -380,7 +384,9 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	/* The first messages the front reads: queued now, read when it is ready. */
 	pthread_mutex_lock(&fs->policy_lock);
 	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF_KEY, fs->leaf_key, fs->leaf_key_len, -1) != 0 ||
-	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0) {
+	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
+	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_CONNS, n_fronts, sizeof n_fronts, fs->conns_fd) !=
+		    0) {
 		pthread_mutex_unlock(&fs->policy_lock);
 		kh_err_set(err, "cannot send front %u its start: %s", s->id, kh_strerror(errno));
 		return -1;
@@ -415,6 +421,9 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		if (s->pid <= 0 || (pid = waitpid(s->pid, &status, WNOHANG)) != s->pid)
 			continue;
 		s->pid = 0;
+		/* its connections died with it: they no longer count against
+		 * the others' limits.max_connections */
+		kh_connslots_clear(&fs->conns, s->id);
 		s->restart_at_ms = now + KH_FRONT_RESTART_MS;
 		if (!fs->stopping)
 			kh_warn("front %u (pid %d) %s %d; starting it again", s->id, (int)pid,
@@ -539,4 +548,8 @@ void kh_fronts_free(struct kh_fronts *fs)
 	if (fs->policy_fd >= 0)
 		close(fs->policy_fd);
 	fs->policy_fd = -1;
+	if (fs->conns_fd >= 0)
+		close(fs->conns_fd);
+	fs->conns_fd = -1;
+	kh_connslots_unmap(&fs->conns);
 }

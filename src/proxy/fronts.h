@@ -25,6 +25,7 @@
 #include "base/kh_limits.h"
 #include "event/loop.h"
 #include "privsep/confine.h"
+#include "privsep/connslots.h"
 #include "proxy/worker.h"
 
 struct kh_front_slot {
@@ -64,6 +65,10 @@ struct kh_fronts {
 	size_t leaf_key_len;
 	atomic_uint_fast64_t restarts;
 	bool stopping;
+	/* one limits.max_connections for all fronts: a slot each, zeroed when
+	 * the daemon reaps its front (connslots.h); conns_fd is sent to each */
+	struct kh_connslots conns;
+	int conns_fd;
 };
 
 /* Takes the listeners of front i (tcp, per front, and the shared Unix ones)

@@ -158,8 +158,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 	int one = 1;
 
 	kh_policy_unref(p);
-	if (atomic_fetch_add(&w->cx.sh->n_conns, 1) >= max) {
-		atomic_fetch_sub(&w->cx.sh->n_conns, 1);
+	if (!kh_shared_conn_enter(w->cx.sh, max)) {
 		refuse_busy(fd, max);
 		audit_refused(w, peer, "too_many_connections", 503);
 		return;
