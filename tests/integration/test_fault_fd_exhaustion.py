@@ -11,27 +11,13 @@ import time
 import pytest
 
 from helpers.client import Conn, curl
-from helpers.proc import keyhole_pids
+from helpers.proc import cpu_seconds
 
 NOFILE = 64
 
 
 def _limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
-
-
-def _cpu_seconds(pid):
-    """CPU time of the daemon and its front processes (privsep: true), where
-    the accepting happens."""
-    total = 0
-    for p in keyhole_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:       # a front that just exited
-            continue
-        total += int(fields[11]) + int(fields[12])     # utime + stime, in ticks
-    return total / 100.0
 
 
 def _healthz(c):
@@ -82,10 +68,10 @@ def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
         assert shed >= want, f"only {shed} of {len(held)} connections were shed"
         assert len(alive) >= NOFILE // 2, f"only {len(alive)} connections kept"
 
-        cpu0, t0 = _cpu_seconds(kh.proc.pid), time.monotonic()
+        cpu0, t0 = cpu_seconds(kh.proc.pid), time.monotonic()
         outcomes = [_knock(kh.port) for _ in range(30 if workers == 1 else 10)]
         time.sleep(1)
-        cpu = _cpu_seconds(kh.proc.pid) - cpu0
+        cpu = cpu_seconds(kh.proc.pid) - cpu0
         wall = time.monotonic() - t0
         if workers == 1 or tables > 1:
             assert "hung" not in outcomes, outcomes

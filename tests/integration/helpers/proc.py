@@ -64,3 +64,17 @@ def rss_kib_all(pid):
         except (OSError, IndexError):
             pass
     return n
+
+
+def cpu_seconds(pid):
+    """CPU time (utime + stime of every thread) of the daemon and its fronts
+    together, in seconds: a front that spins shows here too."""
+    ticks = 0
+    for p in keyhole_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:       # a front that just exited
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
