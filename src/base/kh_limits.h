@@ -247,6 +247,7 @@
 #define KH_START_ENV_MAX             (KH_MAX_TOKENS + 32) /* variables keyhole start hands the daemon */
 #define KH_PROC_READ_MAX             (64u << 10)
 #define KH_STATUS_JSON_MAX           (256u << 10)
+#define KH_PROCVIEW_FILE_MAX         (64u << 10) /* /proc/PID/status or limits: a few KiB */
 #define KH_MAX_ARGS                  4096
 #define KH_DOCKER_MAX_USER_ENV       1024
 #define KH_DOCKER_MAX_ENV_FILES      64

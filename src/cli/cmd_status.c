@@ -14,6 +14,7 @@
 #include "base/fsutil.h"
 #include "base/jsonl.h"
 #include "cli/probe.h"
+#include "cli/procview.h"
 #include "cli/state.h"
 #include "base/version.h"
 #include "base/kh_limits.h"
@@ -25,6 +26,10 @@ struct status {
 	char metrics[80]; /* "http://ip:port/metrics" of the running daemon, or "" */
 	bool answered; /* control.sock answered: ctl holds the daemon's own status */
 	struct kh_ctl_status ctl;
+	/* each running front as the kernel shows it (procview.h), next to its
+	 * own report in ctl.fronts; kernel_err says why one could not be read */
+	struct kh_procview kernel[KH_MAX_WORKERS];
+	char kernel_err[KH_MAX_WORKERS][96];
 	struct kh_mappings maps;
 	const char *uncovered[8];
 	size_t n_uncovered;
@@ -69,6 +74,25 @@ static void read_metrics_addr(const struct kh_cli_ctx *x, struct status *st)
 	free(text);
 }
 
+/* /proc of every running front, read here rather than asked of the daemon:
+ * a front taken over could lie in its report, not in its /proc entry. */
+static void read_kernel_views(struct status *st)
+{
+	for (size_t i = 0; i < st->ctl.n_fronts && i < KH_MAX_WORKERS; i++) {
+		struct kh_err err = { "" };
+
+		st->kernel_err[i][0] = '\0';
+		if (st->ctl.fronts[i].pid <= 0)
+			continue;
+		if (kh_procview_read(st->ctl.fronts[i].pid, &st->kernel[i], &err) != 0)
+			snprintf(st->kernel_err[i], sizeof st->kernel_err[i], "%s", err.msg);
+		else if (st->kernel[i].ppid != st->pid)
+			snprintf(st->kernel_err[i], sizeof st->kernel_err[i],
+				 "pid %d is not the daemon's child (it ended since?)",
+				 (int)st->ctl.fronts[i].pid);
+	}
+}
+
 static void gather(struct kh_cli_ctx *x, struct status *st)
 {
 	bool existed;
@@ -81,6 +105,8 @@ static void gather(struct kh_cli_ctx *x, struct status *st)
 	/* tunnel_port 0 is "any free port": the daemon says which it took */
 	st->port = x->cfg.tunnel_port != 0 ? x->cfg.tunnel_port : st->answered ? st->ctl.port : 0;
 	st->listening = st->port != 0 && kh_probe_health(st->port, 1000) == 0;
+	if (st->answered && st->ctl.fronts_are_processes)
+		read_kernel_views(st);
 	if (kh_mappings_load(x->paths.mappings, &st->maps, &existed, &err) != 0)
 		fprintf(stderr, "keyhole status: warning: %s\n", err.msg);
 	st->n_uncovered = kh_uncovered_present(NULL, 0, st->uncovered, 8);
@@ -127,6 +153,57 @@ static void front_missing(const struct kh_ctl_front *f, char *out, size_t len)
 			 f->rlimits ? "" : " rlimits");
 }
 
+/* Where front f's report and the kernel's view k differ, or "" (they agree). */
+static void kernel_disagrees(const struct kh_ctl_front *f, const struct kh_procview *k, char *out,
+			     size_t len)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	if (f->no_new_privs && k->no_new_privs != 1)
+		at += kh_fmt(out + at, len - at,
+			     "; reports no_new_privs, /proc shows NoNewPrivs %d", k->no_new_privs);
+	if (f->seccomp && k->seccomp != KH_PROCVIEW_SECCOMP_FILTER)
+		at += kh_fmt(out + at, len - at, "; reports seccomp, /proc shows Seccomp %d",
+			     k->seccomp);
+	if (f->confined && k->uid != (int64_t)f->uid)
+		at += kh_fmt(out + at, len - at, "; reports uid %u, /proc shows %lld",
+			     (unsigned)f->uid, (long long)k->uid);
+	if (f->rlimits && (k->core != 0 || k->nproc != 0))
+		kh_fmt(out + at, len - at, "; reports rlimits, /proc shows core %lld, nproc %lld",
+		       (long long)k->core, (long long)k->nproc);
+}
+
+/* One line when /proc agrees with every running front, else a warning per
+ * front that /proc contradicts or that could not be looked at. */
+static void print_kernel_check(const struct status *st)
+{
+	const struct kh_ctl_status *c = &st->ctl;
+	char why[320];
+	size_t agree = 0, running = 0;
+
+	for (size_t i = 0; i < c->n_fronts; i++) {
+		if (c->fronts[i].pid <= 0 || !c->fronts[i].confined)
+			continue;
+		running++;
+		if (st->kernel_err[i][0] != '\0') {
+			printf("  %-20s front %zu: /proc not read: %s\n", "  warning", i,
+			       st->kernel_err[i]);
+			continue;
+		}
+		kernel_disagrees(&c->fronts[i], &st->kernel[i], why, sizeof why);
+		if (why[0] != '\0')
+			printf("  %-20s front %zu (pid %d) is not what it says%s\n", "  warning", i,
+			       (int)c->fronts[i].pid, why);
+		else
+			agree++;
+	}
+	if (running > 0 && agree == running)
+		printf("  %-20s /proc agrees with what every front reports (NoNewPrivs, Seccomp, "
+		       "uid, core and process limits; landlock leaves no trace there)\n",
+		       "kernel check");
+}
+
 static size_t running_fronts(const struct kh_ctl_status *c)
 {
 	size_t n = 0;
@@ -158,8 +235,9 @@ static void same_for_all(const struct kh_ctl_status *c, char *out, size_t len)
 }
 
 /* "privilege separation" and a warning per front that lacks a confinement. */
-static void print_privsep(const struct kh_ctl_status *c)
+static void print_privsep(const struct status *st)
 {
+	const struct kh_ctl_status *c = &st->ctl;
 	char pids[KH_MAX_WORKERS * 12] = "", conf[160] = "", miss[160];
 	size_t at = 0;
 
@@ -184,6 +262,7 @@ static void print_privsep(const struct kh_ctl_status *c)
 			printf("  %-20s front %zu (pid %d): %s%s\n", "  warning", i,
 			       (int)c->fronts[i].pid, c->fronts[i].confined ? "lacks" : "", miss);
 	}
+	print_kernel_check(st);
 }
 
 static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool show)
@@ -217,7 +296,7 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 		printf("  %-20s ok (%" PRIu64 " record(s) lost since start)\n", "audit log",
 		       st->ctl.audit_lost);
 	if (st->answered && st->ctl.have_privsep)
-		print_privsep(&st->ctl);
+		print_privsep(st);
 	if (st->sandbox_tokens >= 0)
 		printf("  %-20s %ld active (keyhole token list)\n", "sandbox tokens",
 		       st->sandbox_tokens);
@@ -253,7 +332,29 @@ static void json_mapping(struct kh_json *j, const struct kh_mapping *m, bool sho
 	kh_json_end_object(j);
 }
 
-static void json_front(struct kh_json *j, const struct kh_ctl_front *f)
+/* "kernel": the front as /proc shows it, or null when it was not read. */
+static void json_kernel(struct kh_json *j, const struct kh_ctl_front *f,
+			const struct kh_procview *k, const char *read_err)
+{
+	char why[320];
+
+	kh_json_key(j, "kernel");
+	if (f->pid <= 0 || read_err[0] != '\0') {
+		kh_json_null(j);
+		return;
+	}
+	kernel_disagrees(f, k, why, sizeof why);
+	kh_json_begin_object(j);
+	kh_json_kv_int(j, "uid", k->uid);
+	kh_json_kv_int(j, "no_new_privs", k->no_new_privs);
+	kh_json_kv_int(j, "seccomp", k->seccomp);
+	kh_json_kv_int(j, "nofile", k->nofile);
+	kh_json_kv_bool(j, "agrees", why[0] == '\0');
+	kh_json_end_object(j);
+}
+
+static void json_front(struct kh_json *j, const struct kh_ctl_front *f, const struct kh_procview *k,
+		       const char *read_err)
 {
 	kh_json_begin_object(j);
 	kh_json_kv_uint(j, "pid", (uint64_t)(f->pid > 0 ? f->pid : 0));
@@ -265,17 +366,20 @@ static void json_front(struct kh_json *j, const struct kh_ctl_front *f)
 	kh_json_kv_uint(j, "landlock_abi", (uint64_t)f->landlock_abi);
 	kh_json_kv_bool(j, "rlimits", f->rlimits);
 	kh_json_kv_bool(j, "uid_dropped", f->uid_dropped);
+	json_kernel(j, f, k, read_err);
 	kh_json_end_object(j);
 }
 
-static void json_privsep(struct kh_json *j, const struct kh_ctl_status *c)
+static void json_privsep(struct kh_json *j, const struct status *st)
 {
+	const struct kh_ctl_status *c = &st->ctl;
+
 	kh_json_begin_object(j);
 	kh_json_kv_cstr(j, "mode", c->fronts_are_processes ? "processes" : "off");
 	kh_json_key(j, "fronts");
 	kh_json_begin_array(j);
 	for (size_t i = 0; i < c->n_fronts; i++)
-		json_front(j, &c->fronts[i]);
+		json_front(j, &c->fronts[i], &st->kernel[i], st->kernel_err[i]);
 	kh_json_end_array(j);
 	kh_json_end_object(j);
 }
@@ -320,7 +424,7 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 		kh_json_null(&j);
 	kh_json_key(&j, "privsep"); /* null when the daemon did not say */
 	if (st->answered && st->ctl.have_privsep)
-		json_privsep(&j, &st->ctl);
+		json_privsep(&j, st);
 	else
 		kh_json_null(&j);
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));

@@ -2,6 +2,8 @@
 #include "privsep/ctlmsg.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -113,4 +115,60 @@ ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, 
 		if (poll(&p, 1, (int)(end - now)) < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+/* --- container bridges --- */
+
+int kh_ctlmsg_send_listen(int sock, unsigned slot, int fd)
+{
+	uint8_t b = (uint8_t)slot;
+
+	if (slot >= KH_MAX_BRIDGES) {
+		errno = EINVAL;
+		return -1;
+	}
+	return kh_ctlmsg_send(sock, fd >= 0 ? KH_CTLMSG_LISTEN_ADD : KH_CTLMSG_LISTEN_DEL, &b, 1,
+			      fd);
+}
+
+static int sockopt_is(int fd, int name, int want)
+{
+	int v = -1;
+	socklen_t l = sizeof v;
+
+	return getsockopt(fd, SOL_SOCKET, name, &v, &l) == 0 && l == sizeof v && v == want;
+}
+
+/* A descriptor a front may accept on for containers: a listening TCP
+ * socket over IPv4 (bridge addresses are IPv4, bridge.h). */
+static bool tcp4_listener(int fd)
+{
+	return sockopt_is(fd, SO_DOMAIN, AF_INET) && sockopt_is(fd, SO_TYPE, SOCK_STREAM) &&
+	       sockopt_is(fd, SO_PROTOCOL, IPPROTO_TCP) && sockopt_is(fd, SO_ACCEPTCONN, 1);
+}
+
+int kh_ctlmsg_listen_decode(uint8_t type, const void *p, ssize_t n, int fd, unsigned *slot,
+			    struct kh_err *err)
+{
+	const uint8_t *b = p;
+
+	if (type != KH_CTLMSG_LISTEN_ADD && type != KH_CTLMSG_LISTEN_DEL) {
+		kh_err_set(err, "not a listener message");
+		return -1;
+	}
+	if (n != 1 || b[0] >= KH_MAX_BRIDGES) {
+		kh_err_set(err, "bridge listener: bad slot");
+		return -1;
+	}
+	if (type == KH_CTLMSG_LISTEN_DEL && fd >= 0) {
+		kh_err_set(err, "bridge listener: a descriptor with LISTEN_DEL");
+		return -1;
+	}
+	if (type == KH_CTLMSG_LISTEN_ADD && (fd < 0 || !tcp4_listener(fd))) {
+		kh_err_set(err, "bridge listener: %s",
+			   fd < 0 ? "no descriptor" : "not a listening IPv4 TCP socket");
+		return -1;
+	}
+	*slot = b[0];
+	return 0;
 }

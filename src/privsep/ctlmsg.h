@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/err.h"
 #include "base/kh_limits.h"
 
 enum kh_ctlmsg_type {
@@ -24,6 +25,9 @@ enum kh_ctlmsg_type {
 	KH_CTLMSG_POLICY = 'P', /* K->F: a sealed memfd (the descriptor) with the policy's files */
 	KH_CTLMSG_CONFINED = 'C', /* F->K, once: its confinement (frontstat.h) */
 	KH_CTLMSG_METRICS = 'N', /* F->K: metric deltas, every KH_FRONTSTAT_PERIOD_MS at most */
+	/* K->F: container bridge listeners (kh_ctlmsg_listen_decode) */
+	KH_CTLMSG_LISTEN_ADD = 'B', /* one byte, the bridge slot; the listening socket */
+	KH_CTLMSG_LISTEN_DEL = 'b', /* one byte, the bridge slot; no descriptor */
 	/* K->F, at start after POLICY: the connection counters of every front
 	 * (connslots.h, the descriptor) and how many fronts there are (u32, LE) */
 	KH_CTLMSG_CONNS = 'U',
@@ -46,5 +50,19 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd);
  * errno ETIMEDOUT when the time ran out). */
 ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap,
 		       int *fd);
+
+/* --- container bridges (privsep: true; docs/design/privsep.md, 2b) --- */
+
+/* Sends LISTEN_ADD for slot with the listening socket fd, or LISTEN_DEL for
+ * slot when fd is -1. 0, or -1 with errno. */
+int kh_ctlmsg_send_listen(int sock, unsigned slot, int fd);
+
+/* Checks a LISTEN_ADD / LISTEN_DEL as a front received it (type, payload of
+ * n bytes at p, descriptor fd or -1): the payload is one byte, a slot below
+ * KH_MAX_BRIDGES; ADD carries a listening IPv4 TCP socket (SO_ACCEPTCONN,
+ * SO_DOMAIN, SO_TYPE, SO_PROTOCOL), DEL no descriptor. 0 with *slot, or -1
+ * with the reason. The descriptor stays the caller's either way. */
+int kh_ctlmsg_listen_decode(uint8_t type, const void *p, ssize_t n, int fd, unsigned *slot,
+			    struct kh_err *err);
 
 #endif

@@ -66,10 +66,22 @@ static bool wait_acks(struct kh_bridgewatch *bw, unsigned gen)
 	return false;
 }
 
-/* Publishes the new set; closes what left it once no worker watches it. */
-static void publish(struct kh_bridgewatch *bw, const int *gone, size_t n_gone)
+/* Publishes the new set (moved: the slots that changed); closes what left
+ * it once no worker watches it, or at once when a sink took the set (it
+ * keeps copies of its own). */
+static void publish(struct kh_bridgewatch *bw, const bool *moved, const int *gone, size_t n_gone)
 {
-	unsigned gen = kh_shared_set_bridges(bw->sh, bw->fds);
+	unsigned gen;
+
+	if (bw->sink != NULL) {
+		for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+			if (moved[i])
+				bw->sink(bw->sink_arg, i, bw->fds[i]);
+		for (size_t i = 0; i < n_gone; i++)
+			close(gone[i]);
+		return;
+	}
+	gen = kh_shared_set_bridges(bw->sh, bw->fds);
 
 	for (unsigned i = 0; i < bw->n_workers && bw->running; i++)
 		kh_worker_wake(&bw->workers[i]);
@@ -88,7 +100,7 @@ void kh_bridgewatch_check(struct kh_bridgewatch *bw)
 {
 	int gone[KH_MAX_BRIDGES];
 	size_t n_gone = 0;
-	bool changed = false;
+	bool changed = false, moved[KH_MAX_BRIDGES] = { false };
 
 	pthread_mutex_lock(&bw->lock);
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++) {
@@ -109,16 +121,16 @@ void kh_bridgewatch_check(struct kh_bridgewatch *bw)
 				inet_ntop(AF_INET, &bw->addr[i], ip, sizeof ip));
 			gone[n_gone++] = bw->fds[i];
 			bw->fds[i] = -1;
-			changed = true;
+			changed = moved[i] = true;
 		}
 		if (have && a.s_addr != bw->addr[i].s_addr)
 			bw->warned[i] = false;
 		bw->addr[i] = a;
 		if (have && (bw->fds[i] = open_on(bw, i, a)) >= 0)
-			changed = true;
+			changed = moved[i] = true;
 	}
 	if (changed)
-		publish(bw, gone, n_gone);
+		publish(bw, moved, gone, n_gone);
 	pthread_mutex_unlock(&bw->lock);
 }
 
@@ -135,12 +147,14 @@ static int open_netlink(void)
 }
 
 int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct kh_worker *workers,
-			unsigned n_workers, uint16_t port, const struct sockaddr_storage *skip,
-			size_t n_skip, struct kh_err *err)
+			unsigned n_workers, kh_bridge_sink_fn *sink, void *sink_arg, uint16_t port,
+			const struct sockaddr_storage *skip, size_t n_skip, struct kh_err *err)
 {
 	*bw = (struct kh_bridgewatch){ .sh = sh,
 				       .workers = workers,
 				       .n_workers = n_workers,
+				       .sink = sink,
+				       .sink_arg = sink_arg,
 				       .port = port,
 				       .skip = skip,
 				       .n_skip = n_skip,

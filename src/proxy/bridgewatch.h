@@ -5,8 +5,9 @@
  * bridge only while a container runs) and may vanish again, so a thread
  * watches IPv4 address changes on a netlink socket (RTNLGRP_IPV4_IFADDR) and,
  * on each, re-checks the bridges: a new private address gets a listener on
- * the tunnel port (watched by every worker), a vanished one loses it. A
- * reload (SIGHUP) re-checks too, in case netlink is unavailable. */
+ * the tunnel port (watched by every worker, or with privsep: true handed to
+ * every front process through a sink), a vanished one loses it. A reload
+ * (SIGHUP) re-checks too, in case netlink is unavailable. */
 #ifndef KH_BRIDGEWATCH_H
 #define KH_BRIDGEWATCH_H
 
@@ -23,10 +24,18 @@
 /* The interface names watched, in slot order. */
 extern const char *const kh_bridge_names[KH_MAX_BRIDGES];
 
+/* Where the listeners go when no worker of this process accepts on them
+ * (privsep: true: kh_fronts_set_bridge): called for each slot whose
+ * listener changed, fd -1 when it is gone, under the watch's lock and
+ * before a gone fd is closed; it keeps a copy of its own if it needs one. */
+typedef void kh_bridge_sink_fn(void *arg, size_t slot, int fd);
+
 struct kh_bridgewatch {
 	struct kh_shared *sh;
 	struct kh_worker *workers;
 	unsigned n_workers;
+	kh_bridge_sink_fn *sink; /* NULL: the workers take the listeners */
+	void *sink_arg;
 	uint16_t port;
 	const struct sockaddr_storage *skip; /* listen: addresses, served already */
 	size_t n_skip;
@@ -40,11 +49,12 @@ struct kh_bridgewatch {
 };
 
 /* Opens the netlink socket and does the first check (before the workers
- * start; they pick the listeners up when they do). A missing netlink socket
- * is logged, not fatal: reloads still re-check. */
+ * start; they pick the listeners up when they do). With a sink (workers
+ * NULL, n_workers 0) the listeners go to it instead. A missing netlink
+ * socket is logged, not fatal: reloads still re-check. */
 int kh_bridgewatch_open(struct kh_bridgewatch *bw, struct kh_shared *sh, struct kh_worker *workers,
-			unsigned n_workers, uint16_t port, const struct sockaddr_storage *skip,
-			size_t n_skip, struct kh_err *err);
+			unsigned n_workers, kh_bridge_sink_fn *sink, void *sink_arg, uint16_t port,
+			const struct sockaddr_storage *skip, size_t n_skip, struct kh_err *err);
 
 /* Starts the watching thread. */
 int kh_bridgewatch_start(struct kh_bridgewatch *bw, struct kh_err *err);

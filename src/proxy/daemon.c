@@ -486,15 +486,30 @@ static int add_unix(struct daemon *d, struct kh_worker *w, struct kh_err *err)
 	return 0;
 }
 
-/* Container bridges get the loopback port (also when tunnel_port is 0). */
+/* kh_bridge_sink_fn with privsep: true: the fronts accept on the bridges. */
+static void bridge_to_fronts(void *arg, size_t slot, int fd)
+{
+	kh_fronts_set_bridge(arg, slot, fd);
+}
+
+/* Container bridges get the loopback port (also when tunnel_port is 0).
+ * This process watches them and opens their listeners either way (a front
+ * may not make a socket); the workers accept on them, or with privsep:
+ * true every front does. */
 static int open_bridges(struct daemon *d, struct kh_err *err)
 {
 	uint16_t port = ntohs(((struct sockaddr_in *)&d->addrs[0])->sin_port);
+	int rc;
 
 	if (!d->cfg.listen_docker_bridge)
 		return 0;
-	if (kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, port, d->addrs + 1,
-				d->n_addrs - 1, err) != 0)
+	if (d->fronts_on)
+		rc = kh_bridgewatch_open(&d->bridges, &d->sh, NULL, 0, bridge_to_fronts, &d->fronts,
+					 port, d->addrs + 1, d->n_addrs - 1, err);
+	else
+		rc = kh_bridgewatch_open(&d->bridges, &d->sh, d->workers, d->n_workers, NULL, NULL,
+					 port, d->addrs + 1, d->n_addrs - 1, err);
+	if (rc != 0)
 		return -1;
 	d->bridges_open = true;
 	return 0;
@@ -502,13 +517,10 @@ static int open_bridges(struct daemon *d, struct kh_err *err)
 
 static int tcp_fds[KH_MAX_WORKERS][KH_MAX_LISTENERS + 1]; /* per worker, at start */
 
-/* privsep: true: front i gets worker i's listeners (and the Unix ones);
- * container bridges are not served that way yet. */
+/* privsep: true: front i gets worker i's listeners (and the Unix ones; the
+ * container bridges' come over its channel, open_bridges). */
 static int open_fronts(struct daemon *d, struct kh_err *err)
 {
-	if (d->cfg.listen_docker_bridge)
-		kh_warn("privsep: container bridges are not listened on when fronts are processes "
-			"(docs/design/privsep.md); use the Unix sockets or listen:");
 	if (kh_fronts_init(&d->fronts, d->workers, d->n_workers, tcp_fds, d->n_addrs, d->unix_fds,
 			   &d->paths, &d->sh, err) != 0)
 		return -1;
@@ -549,8 +561,8 @@ static int open_workers(struct daemon *d, struct kh_err *err)
 		}
 		kh_loop_set_busy_poll(d->workers[i].cx.loop, d->cfg.busy_poll_us);
 	}
-	if (d->cfg.privsep)
-		return open_fronts(d, err);
+	if (d->cfg.privsep && open_fronts(d, err) != 0)
+		return -1;
 	return open_bridges(d, err);
 }
 

@@ -53,9 +53,11 @@ struct front {
 	uint64_t sent_hits; /* its leaf cache's hits, as counted in what was sent */
 	struct kh_frontstat stat;
 	struct kh_connslots conns; /* every front's connections (connslots.h) */
+	int bridges[KH_MAX_BRIDGES]; /* container bridge listeners (LISTEN_ADD), -1: none */
 };
 
 static int apply_policy(struct front *f, int mfd, struct kh_err *err);
+static void take_ctl(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd);
 
 /* --- what the key holder gives --- */
 
@@ -81,13 +83,11 @@ static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
 			   kh_strerror(errno));
 		return NULL;
 	}
-	/* a policy sent meanwhile is applied on the way */
+	/* a policy or a bridge listener sent meanwhile is taken on the way */
 	while ((n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, der, sizeof der - 1,
 				   &fd)) >= 0 &&
-	       type == KH_CTLMSG_POLICY && fd >= 0) {
-		if (apply_policy(f, fd, err) != 0)
-			kh_error("front %u: new policy refused: %s", f->id, err->msg);
-		close(fd);
+	       type != KH_CTLMSG_LEAF && type != KH_CTLMSG_REFUSED) {
+		take_ctl(f, type, der, n, fd);
 		fd = -1;
 	}
 	if (fd >= 0)
@@ -264,11 +264,53 @@ static int parse_args(int argc, char **argv, struct front_args *a)
 
 /* --- the loop's own events --- */
 
-/* The key holder sends a new policy, or is gone (then so is this front). */
+/* A container bridge listener from the key holder (LISTEN_ADD, replacing
+ * what the slot held) or the end of one (LISTEN_DEL). The front owns its
+ * copy and watches it on its worker's loop the way worker.c watches the
+ * daemon's in one process; the old copy is closed only once the loop no
+ * longer watches it. The key holder is trusted, but a checked descriptor is
+ * cheap and catches a mistake. */
+static void take_listener(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd)
+{
+	struct kh_err err = { "" };
+	unsigned slot = 0;
+	int old;
+
+	if (kh_ctlmsg_listen_decode(type, p, n, fd, &slot, &err) != 0) {
+		kh_warn("front %u: %s: ignored", f->id, err.msg);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	old = f->bridges[slot];
+	f->bridges[slot] = type == KH_CTLMSG_LISTEN_ADD ? fd : -1;
+	kh_shared_set_bridges(&f->sh, f->bridges);
+	kh_worker_sync_bridges(&f->w);
+	if (old >= 0)
+		close(old);
+}
+
+/* A message from the key holder other than a mint's answer: a policy or a
+ * bridge listener. Takes fd (keeps or closes it). */
+static void take_ctl(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd)
+{
+	struct kh_err err = { "" };
+
+	if (type == KH_CTLMSG_LISTEN_ADD || type == KH_CTLMSG_LISTEN_DEL) {
+		take_listener(f, type, p, n, fd);
+		return;
+	}
+	if (type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
+		kh_error("front %u: new policy refused: %s", f->id, err.msg);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The key holder sends a new policy or a bridge listener, or is gone (then
+ * so is this front). */
 static void on_ctl(struct kh_io *io, uint32_t events)
 {
 	struct front *f = container_of(io, struct front, ctl_io);
-	struct kh_err err = { "" };
 	uint8_t buf[64], type;
 	ssize_t n;
 	int fd;
@@ -281,9 +323,9 @@ static void on_ctl(struct kh_io *io, uint32_t events)
 			kh_loop_del(f->w.cx.loop, io);
 			return;
 		}
-		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
-			kh_error("front %u: new policy refused: %s", f->id, err.msg);
-		if (fd >= 0)
+		if (n >= 0)
+			take_ctl(f, type, buf, n, fd);
+		else if (fd >= 0)
 			close(fd);
 	}
 }
@@ -475,6 +517,8 @@ int kh_front_run(int argc, char **argv)
 	sigaddset(&set, SIGHUP); /* nothing to do: policies come on the channel */
 	sigprocmask(SIG_BLOCK, &set, NULL); /* TERM and INT come through the signalfd */
 	f.ctl = FD_CTL;
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+		f.bridges[i] = -1;
 	if (parse_args(argc, argv, &a) != 0) {
 		fprintf(stderr, "keyhole __front: started by hand? it is keyhole's own\n");
 		return 2;

@@ -200,6 +200,10 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 	fs->conns_fd = -1;
 	if (kh_connslots_create(&fs->conns, n, &fs->conns_fd, err) != 0)
 		return -1;
+	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
+		fs->bridge_fds[k] = -1;
+		fs->bridge_gen[k] = 1; /* a front's bridge_sent starts at 0: "nothing yet" */
+	}
 	if (len <= 0 || (size_t)len > sizeof fs->leaf_key ||
 	    i2d_PrivateKey(sh->ca.leaf_key, &p) != len) {
 		kh_err_set(err, "cannot serialize the leaf key for the fronts");
@@ -294,6 +298,51 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
 				kh_strerror(errno));
 	pthread_mutex_unlock(&fs->policy_lock);
 	return 0;
+}
+
+/* --- container bridges --- */
+
+/* Sends front s what changed in the bridge listeners since it was last
+ * told; stops at a failed send, which kh_fronts_tend tries again. The
+ * caller holds policy_lock. */
+static void send_bridges(struct kh_fronts *fs, struct kh_front_slot *s)
+{
+	for (unsigned k = 0; k < KH_MAX_BRIDGES && s->bridge_ready; k++) {
+		int fd = fs->bridge_fds[k];
+
+		if (s->bridge_sent[k] == fs->bridge_gen[k])
+			continue;
+		if ((fd >= 0 || s->bridge_on[k]) && kh_ctlmsg_send_listen(s->io.fd, k, fd) != 0) {
+			if (!s->bridge_warned)
+				kh_warn("front %u: cannot send it a container bridge listener "
+					"(%s); trying again",
+					s->id, kh_strerror(errno));
+			s->bridge_warned = true;
+			return;
+		}
+		s->bridge_sent[k] = fs->bridge_gen[k];
+		s->bridge_on[k] = fd >= 0;
+	}
+	s->bridge_warned = false;
+}
+
+void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd)
+{
+	if (slot >= KH_MAX_BRIDGES) /* bridgewatch's slots are below it */
+		return;
+	pthread_mutex_lock(&fs->policy_lock);
+	if (fs->bridge_fds[slot] >= 0)
+		close(fs->bridge_fds[slot]);
+	fs->bridge_fds[slot] = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd >= 0 && fs->bridge_fds[slot] < 0)
+		kh_error("container bridge: the fronts cannot get its listener: %s",
+			 kh_strerror(errno));
+	if (++fs->bridge_gen[slot] == 0) /* 0 is a new front's "nothing yet" */
+		fs->bridge_gen[slot] = 1;
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0)
+			send_bridges(fs, &fs->s[i]);
+	pthread_mutex_unlock(&fs->policy_lock);
 }
 
 /* In the child: descriptors to their fixed numbers (front_proc.h), each
@@ -391,6 +440,12 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 		kh_err_set(err, "cannot send front %u its start: %s", s->id, kh_strerror(errno));
 		return -1;
 	}
+	/* then the bridges listened on now (after the start messages, which
+	 * the front reads first and in that order) */
+	memset(s->bridge_sent, 0, sizeof s->bridge_sent);
+	memset(s->bridge_on, 0, sizeof s->bridge_on);
+	s->bridge_ready = true;
+	send_bridges(fs, s);
 	pthread_mutex_unlock(&fs->policy_lock);
 	kh_info("front %u started (pid %d)", s->id, (int)pid);
 	return 0;
@@ -424,6 +479,9 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		/* its connections died with it: they no longer count against
 		 * the others' limits.max_connections */
 		kh_connslots_clear(&fs->conns, s->id);
+		pthread_mutex_lock(&fs->policy_lock);
+		s->bridge_ready = false; /* the next one is told at its start */
+		pthread_mutex_unlock(&fs->policy_lock);
 		s->restart_at_ms = now + KH_FRONT_RESTART_MS;
 		if (!fs->stopping)
 			kh_warn("front %u (pid %d) %s %d; starting it again", s->id, (int)pid,
@@ -442,6 +500,11 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		if (spawn(fs, s, &err) != 0)
 			kh_error("%s", err.msg);
 	}
+	pthread_mutex_lock(&fs->policy_lock); /* bridge listeners a full channel held back */
+	for (unsigned i = 0; i < fs->n; i++)
+		if (fs->s[i].pid > 0)
+			send_bridges(fs, &fs->s[i]);
+	pthread_mutex_unlock(&fs->policy_lock);
 }
 
 unsigned kh_fronts_running(const struct kh_fronts *fs)
@@ -543,6 +606,11 @@ void kh_fronts_free(struct kh_fronts *fs)
 			close(s->tcp[k]);
 		s->n_tcp = 0;
 		s->ctl_front = -1;
+	}
+	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
+		if (fs->bridge_fds[k] >= 0)
+			close(fs->bridge_fds[k]);
+		fs->bridge_fds[k] = -1;
 	}
 	OPENSSL_cleanse(fs->leaf_key, sizeof fs->leaf_key);
 	if (fs->policy_fd >= 0)

@@ -48,14 +48,25 @@ struct kh_front_slot {
 	 * it is meant to, nor have its complaints fill the log */
 	uint64_t last_metrics_ms, last_warn_ms;
 	unsigned warns_held; /* warnings not written since last_warn_ms */
+	/* the container bridge listeners this front was sent (guarded by the
+	 * fronts' policy_lock): by slot, the generation sent and whether it
+	 * holds one; ready once its start messages are queued */
+	unsigned bridge_sent[KH_MAX_BRIDGES];
+	bool bridge_on[KH_MAX_BRIDGES];
+	bool bridge_ready, bridge_warned;
 };
 
 struct kh_fronts {
 	struct kh_front_slot s[KH_MAX_WORKERS];
 	/* config.yaml, mappings.json and grants.json as last sent (a sealed
-	 * memfd, see kh_fronts_send_policy); policy_lock guards it and sends */
+	 * memfd, see kh_fronts_send_policy); policy_lock guards it, the bridge
+	 * listeners below and every send but a mint's answer */
 	pthread_mutex_t policy_lock;
 	int policy_fd;
+	/* container bridge listeners (kh_fronts_set_bridge): this process's
+	 * copies by slot (-1: none) and a generation bumped on each change */
+	int bridge_fds[KH_MAX_BRIDGES];
+	unsigned bridge_gen[KH_MAX_BRIDGES];
 	char mappings[KH_MAX_PATH], grants[KH_MAX_PATH];
 	unsigned n;
 	int unix_fds[3]; /* by enum kh_listen_kind, -1 for none */
@@ -83,6 +94,13 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
  * policy from them: a front opens no file once it runs. Call after a
  * reload and after sandbox tokens were issued. Any thread. */
 int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err);
+
+/* Container bridge slot's listener is now fd (-1: gone; bridgewatch.h):
+ * keeps a copy (fd stays the caller's) and sends it to every running front
+ * (LISTEN_ADD, or LISTEN_DEL for -1), which accepts on it; a front started
+ * later gets every listener of the moment. A send that fails (a full
+ * channel) is tried again by kh_fronts_tend. Any thread. */
+void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd);
 
 /* Starts every front (fork + exec of keyhole's binary). */
 int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err);

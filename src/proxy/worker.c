@@ -252,6 +252,11 @@ static void sync_bridges(struct kh_worker *w)
 	atomic_store(&w->bridge_ack, gen);
 }
 
+void kh_worker_sync_bridges(struct kh_worker *w)
+{
+	sync_bridges(w);
+}
+
 int kh_worker_add_shared(struct kh_worker *w, int shared_fd, enum kh_listen_kind kind,
 			 struct kh_err *err)
 {

@@ -63,6 +63,12 @@ void kh_worker_wake(struct kh_worker *w);
 /* Has w stopped watching every fd of generations before gen? Thread-safe. */
 bool kh_worker_bridge_acked(const struct kh_worker *w, unsigned gen);
 
+/* On w's own thread: picks up sh->bridge_fds now instead of at the end of
+ * the loop's turn, so an fd that left the set is no longer watched when it
+ * returns and may be closed (a front process, whose loop is its only
+ * thread, owns its bridge listeners). */
+void kh_worker_sync_bridges(struct kh_worker *w);
+
 /* Joins the thread and frees the loop and scratch space. */
 void kh_worker_join(struct kh_worker *w);
 #endif

@@ -11,7 +11,7 @@ import signal
 import time
 
 from helpers.checks import assert_keyhole_error, echoed, echoed_headers
-from helpers.client import Conn, curl, open_tunnel
+from helpers.client import Closed, Conn, curl, open_tunnel
 
 
 def front_pids(kh, want=None, timeout=5.0):
@@ -53,20 +53,68 @@ def test_swap_through_a_front_process(start_keyhole, echo, plain_echo, token, se
     kh.wait_audit(lambda a: a.get("path") == "/v1/models" and a.get("status") == 200)
 
 
+def server_inode(kh_port, client_port):
+    """The inode of keyhole's end of the loopback TCP connection from client_port."""
+    want = f":{kh_port:04X} "
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (local + " ").endswith(want) and remote.endswith(f":{client_port:04X}"):
+                return int(fields[9])
+    return None
+
+
+def holder_of(inode, pids):
+    """Which of pids holds the socket with this inode (None: none of them)."""
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
 def test_front_that_dies_is_started_again(start_keyhole, echo, token, secret):
+    """Only the dead front's connections are lost: keep-alive connections held
+    by the other front go on with their next request."""
     kh = start_keyhole({"privsep": True, "workers": 2})
     before = front_pids(kh, want=2)
     assert len(before) == 2
-    held = open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt)
-    os.kill(before[0], signal.SIGKILL)
+    auth = [("Authorization", f"Bearer {token}")]
+    held = {}                   # front pid -> its open keep-alive connections
+    for _ in range(24):         # SO_REUSEPORT spreads them; stop once both fronts hold some
+        c = open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt)
+        assert c.request("GET", "/first", f"api.openai.test:{echo.port}", auth).status == 200
+        pid = holder_of(server_inode(kh.port, c.sock.getsockname()[1]), before)
+        assert pid in before, pid
+        held.setdefault(pid, []).append(c)
+        if len(held) == 2 and min(len(v) for v in held.values()) >= 2:
+            break
+    assert len(held) == 2, "24 connections all landed on one front"
+    victim, survivor = before
+    os.kill(victim, signal.SIGKILL)
+    for c in held[survivor]:    # the other front's connections are untouched
+        r = c.request("GET", "/after", f"api.openai.test:{echo.port}", auth)
+        assert r.status == 200
+        assert echoed_headers(echoed(r), "Authorization") == [f"Bearer {secret}"]
+    for c in held[victim]:      # the dead front's are gone
+        try:
+            c.request("GET", "/after", f"api.openai.test:{echo.port}", auth)
+        except (OSError, Closed):
+            continue
+        raise AssertionError("a connection of the killed front still answered")
     for _ in range(10):         # new connections keep working meanwhile
         with open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt) as c:
-            r = c.request("GET", "/again", f"api.openai.test:{echo.port}",
-                          [("Authorization", f"Bearer {token}")])
+            r = c.request("GET", "/again", f"api.openai.test:{echo.port}", auth)
             assert r.status == 200
     after = front_pids(kh, want=2, timeout=5)
-    assert len(after) == 2 and before[0] not in after, (before, after)
-    held.close()
+    assert len(after) == 2 and victim not in after and survivor in after, (before, after)
+    for conns in held.values():
+        for c in conns:
+            c.close()
     assert kh.running()
     text = kh.metrics_get()[1]
     assert "keyhole_front_restarts_total 1\n" in text and "keyhole_front_processes 2\n" in text, \
@@ -120,7 +168,12 @@ def test_status_names_each_fronts_confinement(start_keyhole):
     for f in fronts:
         assert f["confined"] and f["no_new_privs"] and f["seccomp"] and f["rlimits"], f
         assert f["uid"] == (65534 if os.geteuid() == 0 else os.geteuid()), f
+        # what the kernel shows, read by `keyhole status` itself in /proc
+        k = f["kernel"]
+        assert k["no_new_privs"] == 1 and k["seccomp"] == 2 and k["uid"] == f["uid"], k
+        assert k["agrees"] is True, k
     text = status(kh)
+    assert "/proc agrees with what every front reports" in text, text
     line = [ln for ln in text.splitlines() if "privilege separation" in ln]
     assert len(line) == 1, text
     assert "2 front process(es) running" in line[0] and "no_new_privs" in line[0] and \
