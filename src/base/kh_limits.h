@@ -162,6 +162,7 @@
 #define KH_BRIDGE_ACK_WAIT_MS        2000 /* workers pick a change up within one loop iteration */
 #define KH_BRIDGE_ACK_POLL_MS        5
 #define KH_BRIDGE_NL_BUF             8192
+#define KH_BRIDGE_RETRY_MS           1000 /* a bridge address we could not listen on: again */
 
 /* --- name resolution (resolver.c: c-ares on one thread; lookupq.c, dnscache.c) --- */
 #define KH_RESOLVER_RUNNING        256 /* lookups sent to DNS at once, all sources */
@@ -218,6 +219,8 @@
 #define KH_AUDIT_FOLD_DISTINCT 64 /* distinct hosts counted in one fold record */
 #define KH_AUDIT_SOURCE_BYTES  16384 /* whole refusal records: bytes per second per source */
 #define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
+#define KH_AUDIT_FRONT_BYTES   (64u << 10) /* a front process's records: bytes a second */
+#define KH_AUDIT_FRONT_BURST   (1u << 20) /* and as many at once at most */
 #define KH_REDACT_SCAN_MAX \
 	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */
@@ -295,7 +298,9 @@
 #define KH_CHAN_REASON_MAX     48 /* a reason token ([a-z0-9_]), with its NUL */
 #define KH_CHAN_ADDR_MAX       64 /* a client address as text, with its NUL (as kh_conn.client) */
 #define KH_CTLMSG_MAX          8192 /* payload of one control-channel message (a leaf DER fits) */
-#define KH_FRONT_MINT_WAIT_MS  5000 /* a front waits this long for a leaf from the key holder */
+#define KH_FRONT_START_WAIT_MS 5000 /* a front or the signer waits this long for its start */
+#define KH_FRONT_LEAF_WAIT_MS  1500 /* a front waits this long for a leaf from the CA signer */
+#define KH_SIGNER_RESTART_MS   1000 /* the CA signer, when it died, is started again after this */
 #define KH_FRONT_RESTART_MS    1000 /* a front that died is started again after this */
 #define KH_FRONT_STOP_MS       2000 /* at stop, fronts get this long after their grace to exit */
 #define KH_FRONTSTAT_LABEL     32 /* a decision or reason label a front reports, bytes */

@@ -1,4 +1,5 @@
 #include "proxy/front_proc.h"
+#include "proxy/signer_proc.h"
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -239,6 +240,9 @@ const struct kh_command kh_commands[] = {
 	  kh_cmd_sandbox_init },
 	{ "__front", NULL, "Usage: (internal) a front process of the daemon (privsep: true)\n",
 	  kh_front_run },
+	{ "__signer", NULL,
+	  "Usage: (internal) the CA signer process of the daemon (privsep: true)\n",
+	  kh_signer_run },
 	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
 	  "Usage: keyhole bench --url URL [--proxy http://HOST:PORT] [options]\n"
 	  "\n"

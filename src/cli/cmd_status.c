@@ -153,27 +153,6 @@ static void front_missing(const struct kh_ctl_front *f, char *out, size_t len)
 			 f->rlimits ? "" : " rlimits");
 }
 
-/* Where front f's report and the kernel's view k differ, or "" (they agree). */
-static void kernel_disagrees(const struct kh_ctl_front *f, const struct kh_procview *k, char *out,
-			     size_t len)
-{
-	size_t at = 0;
-
-	out[0] = '\0';
-	if (f->no_new_privs && k->no_new_privs != 1)
-		at += kh_fmt(out + at, len - at,
-			     "; reports no_new_privs, /proc shows NoNewPrivs %d", k->no_new_privs);
-	if (f->seccomp && k->seccomp != KH_PROCVIEW_SECCOMP_FILTER)
-		at += kh_fmt(out + at, len - at, "; reports seccomp, /proc shows Seccomp %d",
-			     k->seccomp);
-	if (f->confined && k->uid != (int64_t)f->uid)
-		at += kh_fmt(out + at, len - at, "; reports uid %u, /proc shows %lld",
-			     (unsigned)f->uid, (long long)k->uid);
-	if (f->rlimits && (k->core != 0 || k->nproc != 0))
-		kh_fmt(out + at, len - at, "; reports rlimits, /proc shows core %lld, nproc %lld",
-		       (long long)k->core, (long long)k->nproc);
-}
-
 /* One line when /proc agrees with every running front, else a warning per
  * front that /proc contradicts or that could not be looked at. */
 static void print_kernel_check(const struct status *st)
@@ -191,7 +170,7 @@ static void print_kernel_check(const struct status *st)
 			       st->kernel_err[i]);
 			continue;
 		}
-		kernel_disagrees(&c->fronts[i], &st->kernel[i], why, sizeof why);
+		kh_procview_disagrees(&c->fronts[i], &st->kernel[i], why, sizeof why);
 		if (why[0] != '\0')
 			printf("  %-20s front %zu (pid %d) is not what it says%s\n", "  warning", i,
 			       (int)c->fronts[i].pid, why);
@@ -234,6 +213,24 @@ static void same_for_all(const struct kh_ctl_status *c, char *out, size_t len)
 		snprintf(out, len, "no front reported");
 }
 
+/* "CA signer" (privsep: true): its pid and confinements, or what it lacks. */
+static void print_signer(const struct kh_ctl_status *c)
+{
+	char conf[160], miss[160];
+
+	if (!c->have_signer)
+		return;
+	front_missing(&c->signer, miss, sizeof miss);
+	if (miss[0] != '\0') {
+		printf("  %-20s pid %d, %s%s\n", "CA signer", (int)c->signer.pid,
+		       c->signer.confined ? "lacks" : "", miss);
+		return;
+	}
+	front_confinements(&c->signer, conf, sizeof conf);
+	printf("  %-20s pid %d (restarted %u time(s)), holds the CA key, confined: %s\n",
+	       "CA signer", (int)c->signer.pid, c->signer.restarts, conf);
+}
+
 /* "privilege separation" and a warning per front that lacks a confinement. */
 static void print_privsep(const struct status *st)
 {
@@ -263,6 +260,7 @@ static void print_privsep(const struct status *st)
 			       (int)c->fronts[i].pid, c->fronts[i].confined ? "lacks" : "", miss);
 	}
 	print_kernel_check(st);
+	print_signer(c);
 }
 
 static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool show)
@@ -343,13 +341,17 @@ static void json_kernel(struct kh_json *j, const struct kh_ctl_front *f,
 		kh_json_null(j);
 		return;
 	}
-	kernel_disagrees(f, k, why, sizeof why);
+	kh_procview_disagrees(f, k, why, sizeof why);
 	kh_json_begin_object(j);
 	kh_json_kv_int(j, "uid", k->uid);
 	kh_json_kv_int(j, "no_new_privs", k->no_new_privs);
 	kh_json_kv_int(j, "seccomp", k->seccomp);
 	kh_json_kv_int(j, "nofile", k->nofile);
-	kh_json_kv_bool(j, "agrees", why[0] == '\0');
+	kh_json_key(j, "agrees"); /* null until the front has reported */
+	if (f->confined)
+		kh_json_bool(j, why[0] == '\0');
+	else
+		kh_json_null(j);
 	kh_json_end_object(j);
 }
 
@@ -366,7 +368,8 @@ static void json_front(struct kh_json *j, const struct kh_ctl_front *f, const st
 	kh_json_kv_uint(j, "landlock_abi", (uint64_t)f->landlock_abi);
 	kh_json_kv_bool(j, "rlimits", f->rlimits);
 	kh_json_kv_bool(j, "uid_dropped", f->uid_dropped);
-	json_kernel(j, f, k, read_err);
+	if (k != NULL) /* NULL: the signer, whose /proc entry is not checked yet */
+		json_kernel(j, f, k, read_err);
 	kh_json_end_object(j);
 }
 
@@ -381,6 +384,10 @@ static void json_privsep(struct kh_json *j, const struct status *st)
 	for (size_t i = 0; i < c->n_fronts; i++)
 		json_front(j, &c->fronts[i], &st->kernel[i], st->kernel_err[i]);
 	kh_json_end_array(j);
+	if (c->have_signer) {
+		kh_json_key(j, "signer");
+		json_front(j, &c->signer, NULL, NULL);
+	}
 	kh_json_end_object(j);
 }
 

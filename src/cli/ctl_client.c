@@ -161,12 +161,26 @@ static unsigned small_uint(json_t *o, const char *k)
 	return v > 0 && v <= INT32_MAX ? (unsigned)v : 0;
 }
 
+/* One child process's object (a front's, the signer's). */
+static void parse_child(json_t *f, struct kh_ctl_front *o)
+{
+	o->pid = (pid_t)small_uint(f, "pid");
+	o->restarts = small_uint(f, "restarts");
+	o->confined = flag(f, "confined");
+	o->no_new_privs = flag(f, "no_new_privs");
+	o->seccomp = flag(f, "seccomp");
+	o->rlimits = flag(f, "rlimits");
+	o->uid_dropped = flag(f, "uid_dropped");
+	o->landlock_abi = (int)small_uint(f, "landlock_abi");
+	o->uid = small_uint(f, "uid");
+}
+
 /* The "privsep" object (fronts.h, kh_fronts_status_json); what does not
  * fit is left out, never trusted to be well formed. */
 static void parse_privsep(json_t *p, struct kh_ctl_status *st)
 {
 	const char *mode = json_string_value(json_object_get(p, "mode"));
-	json_t *f;
+	json_t *f, *signer = json_object_get(p, "signer");
 	size_t i;
 
 	if (mode == NULL)
@@ -175,21 +189,13 @@ static void parse_privsep(json_t *p, struct kh_ctl_status *st)
 	st->fronts_are_processes = strcmp(mode, "processes") == 0;
 	json_array_foreach(json_object_get(p, "fronts"), i, f)
 	{
-		struct kh_ctl_front *o = &st->fronts[st->n_fronts];
-
 		if (!json_is_object(f) || st->n_fronts >= KH_MAX_WORKERS)
 			continue;
-		o->pid = (pid_t)small_uint(f, "pid");
-		o->restarts = small_uint(f, "restarts");
-		o->confined = flag(f, "confined");
-		o->no_new_privs = flag(f, "no_new_privs");
-		o->seccomp = flag(f, "seccomp");
-		o->rlimits = flag(f, "rlimits");
-		o->uid_dropped = flag(f, "uid_dropped");
-		o->landlock_abi = (int)small_uint(f, "landlock_abi");
-		o->uid = small_uint(f, "uid");
-		st->n_fronts++;
+		parse_child(f, &st->fronts[st->n_fronts++]);
 	}
+	st->have_signer = json_is_object(signer);
+	if (st->have_signer)
+		parse_child(signer, &st->signer);
 }
 
 int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,

@@ -43,6 +43,8 @@ struct kh_ctl_status {
 	bool have_privsep, fronts_are_processes;
 	size_t n_fronts;
 	struct kh_ctl_front fronts[KH_MAX_WORKERS];
+	bool have_signer; /* the CA signer process (signerctl.h), the same fields */
+	struct kh_ctl_front signer;
 };
 
 /* Asks the daemon behind sock who it is; blocks up to timeout_ms. -1 with

@@ -10,6 +10,7 @@
 #include "base/fsutil.h"
 #include "base/kh_limits.h"
 #include "base/slice.h"
+#include "base/err.h"
 
 /* The next whitespace-separated word of *s (tabs and spaces). */
 static struct kh_slice next_word(struct kh_slice *s)
@@ -162,4 +163,32 @@ out:
 	free(status);
 	free(limits);
 	return rc;
+}
+
+/* Is the kernel's value v shown and different from want? */
+static bool shown_and_not(int64_t v, int64_t want)
+{
+	return v != KH_PROCVIEW_UNKNOWN && v != want;
+}
+
+void kh_procview_disagrees(const struct kh_ctl_front *f, const struct kh_procview *k, char *out,
+			   size_t len)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	if (!f->confined)
+		return;
+	if (f->no_new_privs && shown_and_not(k->no_new_privs, 1))
+		at += kh_fmt(out + at, len - at,
+			     "; reports no_new_privs, /proc shows NoNewPrivs %d", k->no_new_privs);
+	if (f->seccomp && shown_and_not(k->seccomp, KH_PROCVIEW_SECCOMP_FILTER))
+		at += kh_fmt(out + at, len - at, "; reports seccomp, /proc shows Seccomp %d",
+			     k->seccomp);
+	if (shown_and_not(k->uid, (int64_t)f->uid))
+		at += kh_fmt(out + at, len - at, "; reports uid %u, /proc shows %lld",
+			     (unsigned)f->uid, (long long)k->uid);
+	if (f->rlimits && (shown_and_not(k->core, 0) || shown_and_not(k->nproc, 0)))
+		kh_fmt(out + at, len - at, "; reports rlimits, /proc shows core %lld, nproc %lld",
+		       (long long)k->core, (long long)k->nproc);
 }

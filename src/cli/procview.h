@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/err.h"
+#include "cli/ctl_client.h"
 
 /* A field that /proc did not show (an older kernel) stays KH_PROCVIEW_UNKNOWN. */
 #define KH_PROCVIEW_UNKNOWN        (-1)
@@ -26,6 +27,13 @@ struct kh_procview {
 
 /* Reads pid's view. -1 with err when /proc/PID cannot be read (gone). */
 int kh_procview_read(pid_t pid, struct kh_procview *out, struct kh_err *err);
+
+/* Where front f's own report (ctl_client.h) and the kernel's view k differ,
+ * as "; reports seccomp, /proc shows Seccomp 0" parts, or "" when they agree
+ * (or f has not reported). A field the kernel does not show is not held
+ * against the front. */
+void kh_procview_disagrees(const struct kh_ctl_front *f, const struct kh_procview *k, char *out,
+			   size_t len);
 
 /* The same from the texts of status and limits (tests). 0 / -1 when a
  * field's value is not a number. */

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -230,17 +231,35 @@ static const char *const front_eacces[] = { "open", "openat", "openat2", "creat"
 					     * front has none, and its MEMLOCK limit is 0 */
 					    "mlock", "mlock2", "munlock", NULL };
 
-static int add_names(scmp_filter_ctx f, const char *const *names, uint32_t action)
+/* What a signer does not need of the front's list: it accepts nothing and
+ * makes no socket; its channels come ready over its control channel. */
+static const char *const signer_denied[] = { "accept4", "shutdown", NULL };
+
+static bool listed(const char *const *names, const char *name)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int add_names_but(scmp_filter_ctx f, const char *const *names, uint32_t action,
+			 const char *const *but)
 {
 	for (size_t i = 0; names[i] != NULL; i++) {
 		int nr = seccomp_syscall_resolve_name(names[i]);
 
-		if (nr == __NR_SCMP_ERROR)
+		if (nr == __NR_SCMP_ERROR || listed(but, names[i]))
 			continue;
 		if (seccomp_rule_add(f, action, nr, 0) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+static int add_names(scmp_filter_ctx f, const char *const *names, uint32_t action)
+{
+	return add_names_but(f, names, action, NULL);
 }
 
 static int allow_if(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare op, scmp_datum_t a,
@@ -255,7 +274,7 @@ static int allow_if(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare o
  * were made before confinement), sendto only on a connected socket, socket
  * options and fcntl commands a server loop uses, read-only getrlimit,
  * socketpair of the Unix family only. */
-static int front_by_argument(scmp_filter_ctx f)
+static int front_by_argument(scmp_filter_ctx f, bool front)
 {
 	static const int fcntl_cmds[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD };
 	int rc = 0;
@@ -263,12 +282,14 @@ static int front_by_argument(scmp_filter_ctx f)
 	rc |= allow_if(f, SCMP_SYS(mmap), 2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
 	rc |= allow_if(f, SCMP_SYS(mprotect), 2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
 	rc |= allow_if(f, SCMP_SYS(sendto), 4, SCMP_CMP_EQ, 0, 0);
-	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, SOL_SOCKET);
-	rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, IPPROTO_TCP);
 	rc |= allow_if(f, SCMP_SYS(prlimit64), 2, SCMP_CMP_EQ, 0, 0);
-	/* each connection's stream to the key holder: a pair of Unix sockets,
-	 * connected to nothing else, never a network socket */
-	rc |= allow_if(f, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ, AF_UNIX, 0);
+	if (front) {
+		rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, SOL_SOCKET);
+		rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, IPPROTO_TCP);
+		/* each connection's stream to the key holder: a pair of Unix
+		 * sockets, connected to nothing else, never a network socket */
+		rc |= allow_if(f, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ, AF_UNIX, 0);
+	}
 	for (size_t i = 0; i < sizeof fcntl_cmds / sizeof fcntl_cmds[0]; i++)
 		rc |= allow_if(f, SCMP_SYS(fcntl), 1, SCMP_CMP_MASKED_EQ, LOW32,
 			       (scmp_datum_t)fcntl_cmds[i]);
@@ -277,15 +298,17 @@ static int front_by_argument(scmp_filter_ctx f)
 
 /* Default: kill the whole process (execve, socket, connect, bind, clone,
  * ptrace, kill and everything else unlisted), also for another ABI. */
-static scmp_filter_ctx front_filter(void)
+static scmp_filter_ctx role_filter(enum kh_confine_role role)
 {
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	bool front = role == KH_CONFINE_FRONT;
 
 	if (f == NULL)
 		return NULL;
 	if (seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
-	    add_names(f, front_allowed, SCMP_ACT_ALLOW) != 0 ||
-	    add_names(f, front_eacces, SCMP_ACT_ERRNO(EACCES)) != 0 || front_by_argument(f) != 0) {
+	    add_names_but(f, front_allowed, SCMP_ACT_ALLOW, front ? NULL : signer_denied) != 0 ||
+	    add_names(f, front_eacces, SCMP_ACT_ERRNO(EACCES)) != 0 ||
+	    front_by_argument(f, front) != 0) {
 		seccomp_release(f);
 		return NULL;
 	}
@@ -295,7 +318,9 @@ static scmp_filter_ctx front_filter(void)
 static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report *r,
 		       struct kh_err *err)
 {
-	scmp_filter_ctx f = o->role == KH_CONFINE_FRONT ? front_filter() : NULL;
+	scmp_filter_ctx f = o->role == KH_CONFINE_FRONT || o->role == KH_CONFINE_SIGNER
+				    ? role_filter(o->role)
+				    : NULL;
 	int rc;
 
 	if (f == NULL) {

@@ -14,6 +14,9 @@
 
 enum kh_confine_role {
 	KH_CONFINE_FRONT, /* accepts on inherited listeners, parses hostile bytes */
+	/* the CA signer: the front's allowlist minus accept4, shutdown,
+	 * setsockopt and socketpair (it answers on channels it was given) */
+	KH_CONFINE_SIGNER,
 };
 
 struct kh_confine_opts {

@@ -18,16 +18,20 @@
 
 enum kh_ctlmsg_type {
 	KH_CTLMSG_STREAM = 'S', /* F->K: a new stream (the descriptor), no payload */
-	KH_CTLMSG_MINT = 'M', /* F->K: a leaf certificate for this host, please */
-	KH_CTLMSG_LEAF = 'm', /* K->F: the certificate, DER */
-	KH_CTLMSG_REFUSED = 'x', /* K->F: why not (text) */
-	KH_CTLMSG_LEAF_KEY = 'L', /* K->F, first: the private key of every leaf, DER */
 	KH_CTLMSG_POLICY = 'P', /* K->F: a sealed memfd (the descriptor) with the policy's files */
 	KH_CTLMSG_CONFINED = 'C', /* F->K, once: its confinement (frontstat.h) */
 	KH_CTLMSG_METRICS = 'N', /* F->K: metric deltas, every KH_FRONTSTAT_PERIOD_MS at most */
 	/* K->F: container bridge listeners (kh_ctlmsg_listen_decode) */
 	KH_CTLMSG_LISTEN_ADD = 'B', /* one byte, the bridge slot; the listening socket */
 	KH_CTLMSG_LISTEN_DEL = 'b', /* one byte, the bridge slot; no descriptor */
+	/* The CA signer (privsep: true; docs/design/privsep.md 2b): the daemon
+	 * sends a front its end of a SOCK_SEQPACKET channel to the signer, and
+	 * the signer the other end with the front's id (u32 little-endian)
+	 * as payload; again after either restarts. The signer also gets
+	 * POLICY and sends CONFINED on its own control channel. */
+	KH_CTLMSG_SIGNER = 'G',
+	/* F->K: whole audit lines, the front's refusals (proxy/auditrelay.h) */
+	KH_CTLMSG_AUDIT = 'A',
 	/* K->F, at start after POLICY: the connection counters of every front
 	 * (connslots.h, the descriptor) and how many fronts there are (u32, LE) */
 	KH_CTLMSG_CONNS = 'U',

@@ -21,6 +21,8 @@ static atomic_uint_fast64_t last_failure_report_ms;
 static atomic_uint_fast64_t lost_records;
 static atomic_bool failing;
 static bool shared_file; /* other processes append too: no cutting back */
+static kh_audit_sink_fn *sink; /* a front: records go to the daemon, see audit.h */
+static void *sink_arg;
 
 /* A worker thread batches its records and writes them with one write(2)
  * (and one turn of the lock) per event-loop iteration, before it waits
@@ -52,6 +54,12 @@ void kh_audit_use_fd(int fd)
 int kh_audit_fd(void)
 {
 	return audit_fd;
+}
+
+void kh_audit_set_sink(kh_audit_sink_fn *fn, void *arg)
+{
+	sink = fn;
+	sink_arg = arg;
 }
 
 void kh_audit_set_shared(void)
@@ -173,6 +181,13 @@ static void append(const char *lines, size_t len, size_t records)
 	ssize_t n;
 	off_t end;
 
+	if (sink != NULL) {
+		size_t lost = sink(sink_arg, lines, len, records);
+
+		if (lost > 0)
+			report_failure("the daemon's channel is full", lost);
+		return;
+	}
 	pthread_mutex_lock(&lock);
 	errno = 0;
 	n = write(audit_fd, lines, len);
@@ -194,6 +209,12 @@ static void append(const char *lines, size_t len, size_t records)
 			(uint64_t)atomic_load(&lost_records));
 }
 
+void kh_audit_append_lines(const char *lines, size_t len, size_t records)
+{
+	if (audit_fd >= 0 && len > 0)
+		append(lines, len, records);
+}
+
 int kh_audit_batch_begin(void)
 {
 	thread_batch = calloc(1, sizeof *thread_batch);
@@ -206,7 +227,7 @@ void kh_audit_flush(void)
 
 	if (b == NULL || b->len == 0)
 		return;
-	if (audit_fd >= 0)
+	if (audit_fd >= 0 || sink != NULL)
 		append(b->buf, b->len, b->records);
 	b->len = 0;
 	b->records = 0;
@@ -231,7 +252,7 @@ void kh_audit_write(const struct kh_audit_rec *r)
 	if (r->repeated == 0)
 		kh_metrics_count_request(r->decision, r->reason, r->swapped, r->n_swapped,
 					 r->duration_us, r->path != NULL);
-	if (audit_fd < 0)
+	if (audit_fd < 0 && sink == NULL)
 		return;
 	if (b != NULL && sizeof b->buf - b->len < KH_AUDIT_LINE_MAX)
 		kh_audit_flush();

@@ -83,6 +83,18 @@ void kh_audit_use_fd(int fd);
 /* The fd records go to (-1 before kh_audit_open), to hand to a child. */
 int kh_audit_fd(void);
 
+/* A front process (privsep: true) holds no file: its records go to sink
+ * (whole lines, each ending in a newline; records lines) instead of a file,
+ * and the front sends them to the daemon, which checks and writes them
+ * (auditrelay.h, kh_audit_append_lines). */
+typedef size_t kh_audit_sink_fn(void *arg, const char *lines, size_t len, size_t records);
+/* (the sink returns how many of the records it could not take: lost) */
+void kh_audit_set_sink(kh_audit_sink_fn *fn, void *arg);
+
+/* Appends lines already formatted and checked (a front's, auditrelay.h):
+ * whole, or reported as lost like any record. */
+void kh_audit_append_lines(const char *lines, size_t len, size_t records);
+
 /* Other processes append to the same file (front processes): a short
  * write is not cut back to its last whole record, which could cut theirs
  * (it stays a broken line, which `keyhole log` skips). Call before the

@@ -103,6 +103,7 @@ void kh_bridgewatch_check(struct kh_bridgewatch *bw)
 	bool changed = false, moved[KH_MAX_BRIDGES] = { false };
 
 	pthread_mutex_lock(&bw->lock);
+	bw->pending = false;
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++) {
 		struct in_addr a = { 0 };
 		bool have = kh_bridge_addr(kh_bridge_names[i], &a) == 0 && !listed_by_hand(bw, a);
@@ -128,6 +129,7 @@ void kh_bridgewatch_check(struct kh_bridgewatch *bw)
 		bw->addr[i] = a;
 		if (have && (bw->fds[i] = open_on(bw, i, a)) >= 0)
 			changed = moved[i] = true;
+		bw->pending |= have && bw->fds[i] < 0;
 	}
 	if (changed)
 		publish(bw, moved, gone, n_gone);
@@ -191,13 +193,33 @@ static void drain(int fd)
 	}
 }
 
+/* A bridge whose address is there but could not be listened on is tried
+ * again every KH_BRIDGE_RETRY_MS: its port may be held only for a moment,
+ * e.g. by a front that has not yet closed the listener of the same address
+ * that vanished and came back (podman re-creates podman0 per container). */
+static int retry_ms(struct kh_bridgewatch *bw)
+{
+	bool pending;
+
+	pthread_mutex_lock(&bw->lock);
+	pending = bw->pending;
+	pthread_mutex_unlock(&bw->lock);
+	return pending ? KH_BRIDGE_RETRY_MS : -1;
+}
+
 static void *watch_main(void *arg)
 {
 	struct kh_bridgewatch *bw = arg;
 	struct pollfd p[2] = { { bw->stop_fd, POLLIN, 0 }, { bw->nl_fd, POLLIN, 0 } };
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		int n = poll(p, 2, retry_ms(bw));
+
+		if (n == 0) {
+			kh_bridgewatch_check(bw);
+			continue;
+		}
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			kh_warn("bridge watch: poll: %s", kh_strerror(errno));
@@ -242,9 +264,11 @@ void kh_bridgewatch_stop(struct kh_bridgewatch *bw)
 
 void kh_bridgewatch_free(struct kh_bridgewatch *bw)
 {
-	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
+	for (size_t i = 0; i < KH_MAX_BRIDGES; i++) {
 		if (bw->fds[i] >= 0)
 			close(bw->fds[i]);
+		bw->fds[i] = -1;
+	}
 	if (bw->stop_fd >= 0)
 		close(bw->stop_fd);
 	bw->stop_fd = -1;

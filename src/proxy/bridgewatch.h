@@ -6,8 +6,11 @@
  * watches IPv4 address changes on a netlink socket (RTNLGRP_IPV4_IFADDR) and,
  * on each, re-checks the bridges: a new private address gets a listener on
  * the tunnel port (watched by every worker, or with privsep: true handed to
- * every front process through a sink), a vanished one loses it. A reload
- * (SIGHUP) re-checks too, in case netlink is unavailable. */
+ * every front process through a sink), a vanished one loses it. An address
+ * that could not be listened on (its port still held, e.g. by a front that
+ * has not closed the listener of the same address gone a moment ago) is
+ * tried again every KH_BRIDGE_RETRY_MS. A reload (SIGHUP) re-checks too, in
+ * case netlink is unavailable. */
 #ifndef KH_BRIDGEWATCH_H
 #define KH_BRIDGEWATCH_H
 
@@ -43,6 +46,7 @@ struct kh_bridgewatch {
 	struct in_addr addr[KH_MAX_BRIDGES];
 	int fds[KH_MAX_BRIDGES]; /* -1: not listening on that bridge */
 	bool warned[KH_MAX_BRIDGES]; /* a bind failure for addr[i] was logged */
+	bool pending; /* a bridge has an address but no listener: try again soon */
 	int nl_fd, stop_fd;
 	pthread_t thread;
 	bool running;

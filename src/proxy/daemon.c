@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,10 +107,61 @@ static int load_config(struct daemon *d, const struct kh_daemon_opts *o, struct 
 	return 0;
 }
 
+/* privsep: true: the CA pair is made, when missing, in a child of its own
+ * (fork, no exec: it ends before any thread starts), so not even the key
+ * just created ever sits in the daemon's memory; only the CA signer
+ * process reads ca.key (signerctl.h). The child's message comes back on a
+ * pipe. */
+static int ensure_ca_apart(struct daemon *d, struct kh_err *err)
+{
+	char back[1 + KH_ERR_MAX]; /* created (0 or 1), then the error text */
+	size_t got = 0;
+	ssize_t n = 0;
+	int p[2], status = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+		kh_err_set(err, "cannot make the CA: %s", kh_strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int rc = kh_ca_ensure(d->paths.ca_crt, d->paths.ca_key, &d->ca_created, err);
+
+		back[0] = (char)d->ca_created;
+		kh_fmt(back + 1, sizeof back - 1, "%s", err->msg);
+		(void)!write(p[1], back, 1 + strlen(back + 1));
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	while (got < sizeof back - 1 && ((n = read(p[0], back + got, sizeof back - 1 - got)) > 0 ||
+					 (n < 0 && errno == EINTR)))
+		got += n > 0 ? (size_t)n : 0;
+	close(p[0]);
+	back[got] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		kh_err_set(err, "%s", got > 1 ? back + 1 : "cannot make the CA");
+		return -1;
+	}
+	d->ca_created = got > 0 && back[0] == 1;
+	return 0;
+}
+
 static int load_ca(struct daemon *d, struct kh_err *err)
 {
-	if (kh_fs_ensure_private_dir(d->paths.home, err) != 0 ||
-	    kh_ca_ensure(d->paths.ca_crt, d->paths.ca_key, &d->ca_created, err) != 0)
+	if (kh_fs_ensure_private_dir(d->paths.home, err) != 0)
+		return -1;
+	if (d->cfg.privsep) {
+		if (ensure_ca_apart(d, err) != 0)
+			return -1;
+		if (kh_ca_load_cert(&d->sh.ca, d->paths.ca_crt, err) != 0) {
+			kh_err_prefix(err, "CA");
+			return -1;
+		}
+		return 0;
+	}
+	if (kh_ca_ensure(d->paths.ca_crt, d->paths.ca_key, &d->ca_created, err) != 0)
 		return -1;
 	if (kh_ca_load(&d->sh.ca, d->paths.ca_crt, d->paths.ca_key, err) != 0) {
 		kh_err_prefix(err, "CA");
@@ -525,7 +578,6 @@ static int open_fronts(struct daemon *d, struct kh_err *err)
 			   &d->paths, &d->sh, err) != 0)
 		return -1;
 	d->fronts_on = true;
-	kh_audit_set_shared(); /* the fronts append their refusals to audit.log */
 	return 0;
 }
 
@@ -578,9 +630,12 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 		g->have_fronts = true;
 		g->fronts = kh_fronts_running(&d->fronts);
 		g->front_restarts = atomic_load(&d->fronts.restarts);
+		g->signer_restarts = atomic_load(&d->fronts.signer.restarts_total);
 		g->front_connections = kh_fronts_connections(&d->fronts);
 	}
-	g->have_certs = d->sh.certs != NULL;
+	/* privsep: true: the leaves are the fronts' (each its own key and
+	 * cache) and the signer's; this process mints none, so it shows none */
+	g->have_certs = d->sh.certs != NULL && !d->fronts_on;
 	if (g->have_certs)
 		kh_certcache_stats(d->sh.certs, &g->certs);
 }
@@ -691,6 +746,14 @@ static void save_grants(struct daemon *d)
 
 static void stop_all(struct daemon *d)
 {
+	if (d->fronts_on && d->bridges_open) {
+		/* The fronts drain; no new container connection may queue on a
+		 * bridge listener meanwhile (this process's copies close here, the
+		 * fronts' in kh_fronts_stop and as they drain). */
+		kh_bridgewatch_stop(&d->bridges);
+		kh_bridgewatch_free(&d->bridges);
+		d->bridges_open = false;
+	}
 	if (d->fronts_on) /* their connections finish while the workers serve the streams */
 		kh_fronts_stop(&d->fronts,
 			       d->cfg.timeouts.shutdown_grace * 1000u + KH_FRONT_STOP_MS);

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "base/check.h"
 #include "base/clock.h"
@@ -24,18 +24,19 @@
 #include "base/log.h"
 #include "policy/config.h"
 #include "policy/grants.h"
-#include "policy/mappings.h"
+#include "privsep/chanpkt.h"
 #include "privsep/confine.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
 #include "proxy/audit.h"
 #include "proxy/metrics.h"
+#include "proxy/policyblob.h"
 #include "proxy/worker.h"
+#include "tls/leafkey.h"
 #include "tls/tlsctx.h"
 
 #define FD_CTL   3
-#define FD_AUDIT 4
-#define FD_FIRST 5 /* listeners from here */
+#define FD_FIRST 4 /* listeners from here */
 
 struct front {
 	struct kh_paths paths;
@@ -52,161 +53,113 @@ struct front {
 	uint32_t sent_active; /* connections open, as last sent */
 	uint64_t sent_hits; /* its leaf cache's hits, as counted in what was sent */
 	struct kh_frontstat stat;
+	int signer; /* its channel to the CA signer, -1 while it has none */
+	uint64_t leaf_req; /* the last SIGN_LEAF's request id */
+	uint8_t spki[KH_LEAF_SPKI_MAX]; /* the public half of sh.ca.leaf_key */
+	size_t spki_len;
 	struct kh_connslots conns; /* every front's connections (connslots.h) */
 	int bridges[KH_MAX_BRIDGES]; /* container bridge listeners (LISTEN_ADD), -1: none */
 };
 
-static int apply_policy(struct front *f, int mfd, struct kh_err *err);
-static void take_ctl(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd);
+/* --- leaves, from the CA signer --- */
 
-/* --- what the key holder gives --- */
-
-/* Whether leaf x is for host (a name, or an IP literal). */
-static bool names_host(X509 *x, const char *host)
+/* The answer to request req, until end_ms: answers to earlier requests
+ * that came too late are dropped. 1 with *m, else 0 (err says why). */
+static int signer_answer(struct front *f, uint64_t req, uint64_t end_ms, struct kh_chan_msg *m,
+			 struct kh_err *err)
 {
-	return X509_check_host(x, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1 ||
-	       X509_check_ip_asc(x, host, 0) == 1;
+	static uint8_t buf[KH_CHAN_HDR + KH_CHAN_FRAME_MAX]; /* one thread */
+
+	for (;;) {
+		uint64_t now = kh_mono_ms();
+		struct pollfd p = { f->signer, POLLIN, 0 };
+		int r = now < end_ms ? kh_chanpkt_recv(f->signer, buf, sizeof buf, m, err)
+				     : KH_CHANPKT_NONE;
+
+		if (r == KH_CHANPKT_MSG &&
+		    (m->type == KH_CHAN_LEAF || m->type == KH_CHAN_LEAF_FAIL)) {
+			if ((m->type == KH_CHAN_LEAF ? m->u.leaf.req : m->u.leaf_fail.req) == req)
+				return 1;
+			continue;
+		}
+		if (r == KH_CHANPKT_MSG || r == KH_CHANPKT_BAD) {
+			if (r == KH_CHANPKT_MSG)
+				kh_err_set(err, "a %s frame", kh_chan_type_name(m->type));
+			kh_warn("front %u: the CA signer sent what it may not: %s", f->id,
+				err->msg);
+			continue;
+		}
+		if (r == KH_CHANPKT_CLOSED) {
+			close(f->signer); /* a new one comes when the daemon started it again */
+			f->signer = -1;
+			kh_err_set(err, "the CA signer is gone");
+			return 0;
+		}
+		if (now >= end_ms) {
+			kh_err_set(err, "no answer from the CA signer within %u ms",
+				   KH_FRONT_LEAF_WAIT_MS);
+			return 0;
+		}
+		poll(&p, 1, (int)(end_ms - now));
+	}
 }
 
-/* A leaf for host, signed by the key holder (which holds the CA key). */
+/* A leaf for host and this front's own key, signed by the CA signer (the
+ * one process with the CA key), checked before use: a signer taken over
+ * must not make this front serve a certificate for another key or name.
+ * A bounded wait (KH_FRONT_LEAF_WAIT_MS): a dead or slow signer costs this
+ * handshake, not the front. */
 static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
 {
 	struct front *f = arg;
-	uint8_t der[KH_CTLMSG_MAX + 1], type = 0;
-	const unsigned char *p = der;
-	ssize_t n;
-	int fd = -1;
-	X509 *x = NULL;
+	struct kh_chan_msg m = { .type = KH_CHAN_SIGN_LEAF };
+	uint64_t req = ++f->leaf_req;
 
-	if (kh_ctlmsg_send(f->ctl, KH_CTLMSG_MINT, host, strlen(host), -1) != 0) {
-		kh_err_set(err, "cannot ask the key holder for a certificate: %s",
-			   kh_strerror(errno));
+	if (f->signer < 0) {
+		kh_err_set(err, "the CA signer is not running");
 		return NULL;
 	}
-	/* a policy or a bridge listener sent meanwhile is taken on the way */
-	while ((n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, der, sizeof der - 1,
-				   &fd)) >= 0 &&
-	       type != KH_CTLMSG_LEAF && type != KH_CTLMSG_REFUSED) {
-		take_ctl(f, type, der, n, fd);
-		fd = -1;
+	m.u.sign.req = req;
+	kh_fmt(m.u.sign.host, sizeof m.u.sign.host, "%s", host);
+	m.u.sign.spki = (struct kh_chan_bytes){ f->spki, f->spki_len };
+	if (kh_chanpkt_send(f->signer, &m, err) != 0 ||
+	    signer_answer(f, req, kh_mono_ms() + KH_FRONT_LEAF_WAIT_MS, &m, err) == 0)
+		return NULL;
+	if (m.type == KH_CHAN_LEAF_FAIL) {
+		kh_err_set(err, "the CA signer refused: %s (%s)", m.u.leaf_fail.reason,
+			   m.u.leaf_fail.detail);
+		return NULL;
 	}
-	if (fd >= 0)
-		close(fd);
-	if (n >= 0 && type == KH_CTLMSG_LEAF)
-		x = d2i_X509(NULL, &p, (long)n);
-	if (x != NULL && names_host(x, host))
-		return x;
-	X509_free(x); /* a late answer to an earlier request: not this host's */
-	x = NULL;
-	if (n >= 0 && type == KH_CTLMSG_REFUSED) {
-		der[n] = '\0';
-		kh_err_set(err, "the key holder refused: %s", (char *)der);
-	} else {
-		kh_err_set(err, "no certificate from the key holder (%s)",
-			   n == -1 ? kh_strerror(errno) : "bad answer");
-	}
-	return NULL;
+	return kh_leafkey_check_leaf(f->sh.ca.leaf_key, host, m.u.leaf.der.p, m.u.leaf.der.n, err);
 }
 
-/* The private key every leaf certifies, sent once at start. */
-static int receive_leaf_key(struct front *f, struct kh_err *err)
+/* This front's own leaf key, made at every start and never sent. */
+static int make_leaf_key(struct front *f, struct kh_err *err)
 {
-	uint8_t der[KH_CTLMSG_MAX], type = 0;
-	const unsigned char *p = der;
-	int fd = -1;
-	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, der, sizeof der, &fd);
-
-	if (fd >= 0)
-		close(fd);
-	if (n > 0 && type == KH_CTLMSG_LEAF_KEY)
-		f->sh.ca.leaf_key = d2i_AutoPrivateKey(NULL, &p, (long)n);
-	OPENSSL_cleanse(der, sizeof der);
-	if (f->sh.ca.leaf_key == NULL) {
-		kh_err_set(err, "no leaf key from the key holder");
+	f->sh.ca.leaf_key = kh_leafkey_new(err);
+	if (f->sh.ca.leaf_key == NULL ||
+	    kh_leafkey_spki(f->sh.ca.leaf_key, f->spki, sizeof f->spki, &f->spki_len, err) != 0)
 		return -1;
-	}
 	f->sh.ca.remote_mint = remote_mint;
 	f->sh.ca.remote_arg = f;
 	return 0;
 }
 
-/* --- the policy, without a single key --- */
-
-/* Section i of the key holder's blob (fronts.c: u32 length, bytes; three
- * of them), from p[0..n). -1 if the blob is cut. */
-static int section(const uint8_t *p, size_t n, size_t *at, const char **text, size_t *len)
+/* A (new) channel to the CA signer from the daemon: the old one is gone. */
+static void take_signer(struct front *f, int fd)
 {
-	uint32_t l = 0;
-
-	if (n - *at < 4)
-		return -1;
-	for (int i = 0; i < 4; i++)
-		l |= (uint32_t)p[*at + (size_t)i] << (8 * i);
-	*at += 4;
-	if (l > n - *at)
-		return -1;
-	*text = (const char *)p + *at;
-	*len = l;
-	*at += l;
-	return 0;
-}
-
-/* config.yaml, mappings.json and the grants as the key holder read them,
- * built with no secrets: proxy and sandbox tokens (to admit, redact and
- * refuse), never a real value. */
-static struct kh_policy *build(struct front *f, const uint8_t *blob, size_t n,
-			       struct kh_config *cfg, struct kh_err *err)
-{
-	const char *t[3];
-	size_t len[3], at = 0;
-	struct kh_mappings maps = { 0 };
-	struct kh_secrets none = { 0 };
-	struct kh_policy *p = NULL;
-
-	for (int i = 0; i < 3; i++)
-		if (section(blob, n, &at, &t[i], &len[i]) != 0) {
-			kh_err_set(err, "the policy from the key holder is cut short");
-			return NULL;
-		}
-	kh_config_defaults(cfg);
-	if ((len[0] > 0 && kh_config_parse(f->paths.config, t[0], len[0], cfg, err) != 0) ||
-	    (len[1] > 0 && kh_mappings_parse(t[1], len[1], &maps, err) != 0))
-		return NULL;
-	kh_grants_free(&f->grants);
-	if (kh_grants_init(&f->grants, KH_MAX_GRANTS, NULL, (int64_t)time(NULL), err) == 0 &&
-	    (len[2] == 0 ||
-	     kh_grants_load_text(&f->grants, t[2], len[2], (int64_t)time(NULL), err) == 0))
-		p = kh_policy_build_with_grants(cfg, &maps, &none, NULL, &f->grants, err);
-	kh_mappings_free(&maps);
-	/* The grants are freed at the next update while this policy may still
-	 * serve: a front needs the tokens (copied into its creds), never the
-	 * grants behind them (only swapping, in the key holder, does). */
-	for (size_t i = 0; p != NULL && i < p->n_creds; i++)
-		p->creds[i].grant = NULL;
-	return p;
+	if (f->signer >= 0)
+		close(f->signer);
+	f->signer = fd;
 }
 
 /* Reads the sealed memfd the key holder sent and makes its policy the
  * current one. */
 static int apply_policy(struct front *f, int mfd, struct kh_err *err)
 {
-	size_t cap = KH_MAX_CONFIG_BYTES + 2 * KH_MAX_MAPPINGS_BYTES + 12, n = 0;
-	uint8_t *blob = malloc(cap);
 	struct kh_config cfg;
-	struct kh_policy *p = NULL;
-	ssize_t r = 0;
+	struct kh_policy *p = kh_policyblob_load(mfd, f->paths.config, &f->grants, &cfg, err);
 
-	if (blob == NULL) {
-		kh_err_set(err, "out of memory for the policy");
-		return -1;
-	}
-	while (n < cap && (r = pread(mfd, blob + n, cap - n, (off_t)n)) > 0)
-		n += (size_t)r;
-	if (r < 0)
-		kh_err_set(err, "cannot read the policy: %s", kh_strerror(errno));
-	else
-		p = build(f, blob, n, &cfg, err);
-	free(blob);
 	if (p == NULL)
 		return -1;
 	if (f->sh.policy == NULL)
@@ -290,14 +243,18 @@ static void take_listener(struct front *f, uint8_t type, const uint8_t *p, ssize
 		close(old);
 }
 
-/* A message from the key holder other than a mint's answer: a policy or a
- * bridge listener. Takes fd (keeps or closes it). */
+/* A message from the key holder: a policy, a bridge listener or a (new)
+ * channel to the CA signer. Takes fd (keeps or closes it). */
 static void take_ctl(struct front *f, uint8_t type, const uint8_t *p, ssize_t n, int fd)
 {
 	struct kh_err err = { "" };
 
 	if (type == KH_CTLMSG_LISTEN_ADD || type == KH_CTLMSG_LISTEN_DEL) {
 		take_listener(f, type, p, n, fd);
+		return;
+	}
+	if (type == KH_CTLMSG_SIGNER && fd >= 0) {
+		take_signer(f, fd);
 		return;
 	}
 	if (type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(f, fd, &err) != 0)
@@ -323,9 +280,14 @@ static void on_ctl(struct kh_io *io, uint32_t events)
 			kh_loop_del(f->w.cx.loop, io);
 			return;
 		}
-		if (n >= 0)
+		if (n >= 0) {
 			take_ctl(f, type, buf, n, fd);
-		else if (fd >= 0)
+			continue;
+		}
+		/* cut or with a descriptor lost (this front at its descriptor
+		 * limit): a bridge listener may be missing until a restart */
+		kh_warn("front %u: a control message from the key holder was cut: ignored", f->id);
+		if (fd >= 0)
 			close(fd);
 	}
 }
@@ -413,33 +375,51 @@ static int open_worker(struct front *f, const struct front_args *a, struct kh_er
 	return 0;
 }
 
-/* The first messages: the leaf key, then the policy. */
+/* The start: its channel to the CA signer (none while the signer is
+ * down: it comes later), then the policy. */
 static int receive_policy(struct front *f, struct kh_err *err)
 {
 	uint8_t type = 0, buf[16];
 	int fd = -1, rc = -1;
-	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, buf, sizeof buf, &fd);
+	ssize_t n;
 
-	if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0)
-		rc = apply_policy(f, fd, err);
-	else
+	for (int i = 0; i < 2; i++) {
+		n = kh_ctlmsg_wait(f->ctl, KH_FRONT_START_WAIT_MS, &type, buf, sizeof buf, &fd);
+		if (n >= 0 && type == KH_CTLMSG_SIGNER && fd >= 0) {
+			take_signer(f, fd);
+			fd = -1;
+			continue;
+		}
+		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0)
+			rc = apply_policy(f, fd, err);
+		break;
+	}
+	if (rc != 0 && err->msg[0] == '\0')
 		kh_err_set(err, "no policy from the key holder");
 	if (fd >= 0)
 		close(fd);
 	return rc;
 }
 
-/* The third: every front's connection counters, so that
+/* After the policy: every front's connection counters, so that
  * limits.max_connections holds for all fronts together. */
 static int receive_conns(struct front *f, struct kh_err *err)
 {
 	uint8_t type = 0, buf[16];
 	int fd = -1, rc = -1;
-	ssize_t n = kh_ctlmsg_wait(f->ctl, KH_FRONT_MINT_WAIT_MS, &type, buf, sizeof buf, &fd);
-	unsigned fronts = n == 4 ? (unsigned)buf[0] | (unsigned)buf[1] << 8 |
-					   (unsigned)buf[2] << 16 | (unsigned)buf[3] << 24
-				 : 0;
+	ssize_t n = -1;
+	unsigned fronts = 0;
 
+	for (int i = 0; i < 2; i++) { /* a restarted signer's channel may come first */
+		n = kh_ctlmsg_wait(f->ctl, KH_FRONT_START_WAIT_MS, &type, buf, sizeof buf, &fd);
+		if (n < 0 || type != KH_CTLMSG_SIGNER || fd < 0)
+			break;
+		take_signer(f, fd);
+		fd = -1;
+	}
+	if (n == 4)
+		fronts = (unsigned)buf[0] | (unsigned)buf[1] << 8 | (unsigned)buf[2] << 16 |
+			 (unsigned)buf[3] << 24;
 	if (n != 4 || type != KH_CTLMSG_CONNS || fd < 0 || f->id >= fronts)
 		kh_err_set(err, "no connection counters from the key holder");
 	else if (kh_connslots_map(&f->conns, fd, fronts, err) == 0)
@@ -455,6 +435,31 @@ static int receive_conns(struct front *f, struct kh_err *err)
 
 /* No file is opened from here on: what the front needs it got from the key
  * holder or opened now (OpenSSL's configuration, with the contexts). */
+/* The records a loop iteration made go to the key holder, which checks and
+ * writes them (auditrelay.h): whole lines, as many as fit in a message.
+ * Never waits: a full channel loses them, counted as any lost record. */
+static size_t send_audit(void *arg, const char *lines, size_t len, size_t records)
+{
+	struct front *f = arg;
+	size_t at = 0, sent = 0;
+
+	while (at < len) {
+		size_t n = 0, k = 0;
+
+		/* whole lines up to KH_CTLMSG_MAX; a record line is shorter */
+		for (size_t i = at; i < len && i - at < KH_CTLMSG_MAX; i++)
+			if (lines[i] == '\n') {
+				n = i + 1 - at;
+				k++;
+			}
+		if (n == 0 || kh_ctlmsg_send(f->ctl, KH_CTLMSG_AUDIT, lines + at, n, -1) != 0)
+			break;
+		at += n;
+		sent += k;
+	}
+	return records - sent;
+}
+
 static int start(struct front *f, const struct front_args *a, struct kh_err *err)
 {
 	if (kh_paths_resolve(&f->paths, a->home, a->config, err) != 0)
@@ -462,16 +467,14 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	pthread_mutex_init(&f->sh.policy_lock, NULL);
 	pthread_mutex_init(&f->sh.bridge_lock, NULL);
 	f->sh.grants = &f->grants;
-	if (receive_leaf_key(f, err) != 0 || receive_policy(f, err) != 0 ||
-	    receive_conns(f, err) != 0)
+	if (make_leaf_key(f, err) != 0 || receive_policy(f, err) != 0 || receive_conns(f, err) != 0)
 		return -1;
 	f->sh.certs = kh_certcache_new(f->cfg.cert_cache_size);
 	f->sh.server_ctx = kh_tls_server_ctx_new(err);
 	if (f->sh.certs == NULL || f->sh.server_ctx == NULL)
 		return -1;
 	kh_metrics_record_deltas(); /* the key holder's /metrics shows them */
-	kh_audit_use_fd(FD_AUDIT);
-	kh_audit_set_shared(); /* the daemon and the other fronts append too */
+	kh_audit_set_sink(send_audit, f); /* this process holds no file */
 	return open_worker(f, a, err) != 0 ? -1 : watch(f, err);
 }
 
@@ -517,6 +520,7 @@ int kh_front_run(int argc, char **argv)
 	sigaddset(&set, SIGHUP); /* nothing to do: policies come on the channel */
 	sigprocmask(SIG_BLOCK, &set, NULL); /* TERM and INT come through the signalfd */
 	f.ctl = FD_CTL;
+	f.signer = -1;
 	for (size_t i = 0; i < KH_MAX_BRIDGES; i++)
 		f.bridges[i] = -1;
 	if (parse_args(argc, argv, &a) != 0) {

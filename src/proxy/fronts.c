@@ -12,12 +12,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/x509.h>
 
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/fsutil.h"
-#include "base/hostname.h"
 #include "base/log.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
@@ -27,45 +25,6 @@
 #include "proxy/relay.h"
 
 /* --- the channel, on worker i's loop --- */
-
-static void reply_refused(int sock, const char *why)
-{
-	kh_ctlmsg_send(sock, KH_CTLMSG_REFUSED, why, strlen(why), -1);
-}
-
-/* A leaf for a front: only for a host in normal form that the policy
- * allows, since the front asking may be an attacker's by now. */
-static void mint(struct kh_front_slot *s, const char *host)
-{
-	struct kh_shared *sh = s->cx->sh;
-	struct kh_policy *p = kh_shared_policy(sh);
-	char norm[KH_HOST_BUF];
-	unsigned char der[KH_CTLMSG_MAX], *out = der;
-	struct kh_err err = { "" };
-	X509 *x = NULL;
-	int len;
-
-	if (kh_host_normalize(kh_slice_cstr(host), norm) < 0 || strcmp(norm, host) != 0 ||
-	    !kh_policy_host_allowed(p, host) ||
-	    kh_policy_token_scan(p, kh_slice_cstr(host)) != NULL) {
-		kh_warn("front %u asked for a certificate for a host the policy does not allow",
-			s->id);
-		reply_refused(s->io.fd, "host not allowed");
-		goto out;
-	}
-	x = kh_certcache_get(sh->certs, &sh->ca, host, &err);
-	len = x != NULL ? i2d_X509(x, NULL) : -1;
-	if (len <= 0 || (size_t)len > sizeof der) {
-		reply_refused(s->io.fd, x == NULL ? err.msg : "certificate too large");
-		goto out;
-	}
-	i2d_X509(x, &out);
-	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF, der, (size_t)len, -1) != 0)
-		kh_warn("front %u: cannot send its certificate: %s", s->id, kh_strerror(errno));
-out:
-	X509_free(x);
-	kh_policy_unref(p);
-}
 
 /* A stream from front s: only a Unix stream socket the front itself made,
  * and no more of them at once than its connections may be, so a front
@@ -116,7 +75,10 @@ static void warn_front(struct kh_front_slot *s, const char *what)
 
 /* What a front says about itself: believed for its own numbers (a front
  * taken over can lie about them), never trusted to be well formed, and
- * taken no faster than a front sends them, so a lying one stays bounded. */
+ * taken no faster than a front sends them, so a lying one stays bounded.
+ * CONFINED is taken once per start: a front sends it after confining itself
+ * and before it reads a sandbox byte, so a later one can only come from a
+ * front taken over since, rewriting what it said while it was still sound. */
 static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n)
 {
 	static _Thread_local struct kh_frontstat st;
@@ -126,10 +88,16 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	char what[KH_ERR_MAX + 32];
 
 	if (type == KH_CTLMSG_CONFINED && kh_frontstat_confine_decode(p, n, &r, &err) == 0) {
+		bool again;
+
 		pthread_mutex_lock(&s->lock);
-		s->confined = r;
+		again = s->have_confined;
+		if (!again)
+			s->confined = r;
 		s->have_confined = true;
 		pthread_mutex_unlock(&s->lock);
+		if (again)
+			warn_front(s, "a second confinement report: ignored (the first stands)");
 	} else if (type == KH_CTLMSG_METRICS && s->last_metrics_ms != 0 &&
 		   now - s->last_metrics_ms < KH_FRONTSTAT_PERIOD_MS / 2) {
 		warn_front(s, "metrics sent more often than it should: dropped");
@@ -141,6 +109,24 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	} else {
 		kh_fmt(what, sizeof what, "report ignored: %s", err.msg);
 		warn_front(s, what);
+	}
+}
+
+/* A front's refusal records: checked, held to the front's byte rate, and
+ * written by this process, the only one with audit.log open. */
+static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
+{
+	struct kh_err err = { "" };
+	size_t records;
+	char what[KH_ERR_MAX + 32];
+
+	if (kh_auditrelay_check(lines, n, &records, &err) != 0) {
+		kh_fmt(what, sizeof what, "audit records refused: %s", err.msg);
+		warn_front(s, what);
+	} else if (!kh_auditrelay_admit(&s->audit, n, kh_mono_ms())) {
+		warn_front(s, "audit records over its rate (limits in kh_limits.h): dropped");
+	} else {
+		kh_audit_append_lines(lines, n, records);
 	}
 }
 
@@ -171,11 +157,12 @@ static void on_channel(struct kh_io *io, uint32_t events)
 			take_report(s, type, (const uint8_t *)buf, (size_t)n);
 			continue;
 		}
-		buf[n] = '\0';
-		if (type == KH_CTLMSG_MINT && n > 0 && n < KH_HOST_BUF && strlen(buf) == (size_t)n)
-			mint(s, buf);
-		else
-			kh_warn("front %u sent a control message it may not send", s->id);
+		if (type == KH_CTLMSG_AUDIT) {
+			take_audit(s, buf, (size_t)n);
+			continue;
+		}
+		/* leaves come from the CA signer now (signerctl.h): MINT too */
+		kh_warn("front %u sent a control message it may not send", s->id);
 	}
 }
 
@@ -185,11 +172,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
 		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err)
 {
-	unsigned char *p = fs->leaf_key;
-	int len = i2d_PrivateKey(sh->ca.leaf_key, NULL);
-
+	(void)sh;
 	fs->n = n;
-	fs->audit_fd = kh_audit_fd();
 	memcpy(fs->unix_fds, unix_fds, sizeof fs->unix_fds);
 	kh_fmt(fs->home, sizeof fs->home, "%s", paths->home);
 	kh_fmt(fs->config, sizeof fs->config, "%s", paths->config);
@@ -204,12 +188,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		fs->bridge_fds[k] = -1;
 		fs->bridge_gen[k] = 1; /* a front's bridge_sent starts at 0: "nothing yet" */
 	}
-	if (len <= 0 || (size_t)len > sizeof fs->leaf_key ||
-	    i2d_PrivateKey(sh->ca.leaf_key, &p) != len) {
-		kh_err_set(err, "cannot serialize the leaf key for the fronts");
+	if (kh_signerctl_init(&fs->signer, paths->home, paths->config, n, err) != 0)
 		return -1;
-	}
-	fs->leaf_key_len = (size_t)len;
 	for (unsigned i = 0; i < n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
 		int sv[2];
@@ -296,6 +276,7 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
 		    kh_ctlmsg_send(fs->s[i].io.fd, KH_CTLMSG_POLICY, NULL, 0, mfd) != 0)
 			kh_warn("front %u: cannot send it the new policy: %s", i,
 				kh_strerror(errno));
+	kh_signerctl_send_policy(&fs->signer, mfd);
 	pthread_mutex_unlock(&fs->policy_lock);
 	return 0;
 }
@@ -354,7 +335,6 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
 
 	src[n++] = s->ctl_front;
-	src[n++] = fs->audit_fd;
 	for (size_t i = 0; i < s->n_tcp; i++)
 		src[n++] = s->tcp[i];
 	for (int k = 0; k < 3; k++)
@@ -406,6 +386,21 @@ static void build_argv(const struct kh_fronts *fs, const struct kh_front_slot *s
 	memcpy(a->argv, v, sizeof v);
 }
 
+/* A new channel to the CA signer for front s (none while the signer is
+ * down: the front fails its handshakes that need a new leaf until the
+ * signer is back and this runs again). Called with policy_lock held. */
+static void send_signer_channel(struct kh_fronts *fs, struct kh_front_slot *s)
+{
+	int fd = kh_signerctl_channel(&fs->signer, s->id);
+
+	if (fd < 0)
+		return;
+	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_SIGNER, NULL, 0, fd) != 0)
+		kh_warn("front %u: cannot send it its channel to the CA signer: %s", s->id,
+			kh_strerror(errno));
+	close(fd);
+}
+
 static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *err)
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
@@ -432,8 +427,8 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	atomic_store(&s->active, 0);
 	/* The first messages the front reads: queued now, read when it is ready. */
 	pthread_mutex_lock(&fs->policy_lock);
-	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_LEAF_KEY, fs->leaf_key, fs->leaf_key_len, -1) != 0 ||
-	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
+	send_signer_channel(fs, s);
+	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
 	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_CONNS, n_fronts, sizeof n_fronts, fs->conns_fd) !=
 		    0) {
 		pthread_mutex_unlock(&fs->policy_lock);
@@ -453,7 +448,14 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 
 int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err)
 {
+	int rc;
+
 	if (kh_fronts_send_policy(fs, err) != 0)
+		return -1;
+	pthread_mutex_lock(&fs->policy_lock); /* before the fronts: their first leaf */
+	rc = kh_signerctl_start(&fs->signer, fs->policy_fd, err);
+	pthread_mutex_unlock(&fs->policy_lock);
+	if (rc != 0 || kh_signerctl_wait_ready(&fs->signer, err) != 0)
 		return -1;
 	for (unsigned i = 0; i < fs->n; i++)
 		if (spawn(fs, &fs->s[i], err) != 0)
@@ -488,6 +490,12 @@ void kh_fronts_tend(struct kh_fronts *fs)
 				WIFSIGNALED(status) ? "killed by signal" : "exited with",
 				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	}
+	pthread_mutex_lock(&fs->policy_lock);
+	if (kh_signerctl_tend(&fs->signer, fs->policy_fd, fs->stopping)) /* a new signer */
+		for (unsigned i = 0; i < fs->n; i++)
+			if (fs->s[i].pid > 0)
+				send_signer_channel(fs, &fs->s[i]);
+	pthread_mutex_unlock(&fs->policy_lock);
 	for (unsigned i = 0; i < fs->n && !fs->stopping; i++) {
 		struct kh_front_slot *s = &fs->s[i];
 
@@ -534,13 +542,7 @@ static json_t *front_json(struct kh_front_slot *s)
 	o = json_pack("{s:i, s:i, s:i, s:b}", "id", (int)s->id, "pid", (int)s->pid, "restarts",
 		      (int)s->restarts, "confined", s->have_confined && s->pid > 0);
 	if (o != NULL && s->have_confined && s->pid > 0)
-		json_object_update_new(
-			o, json_pack("{s:I, s:I, s:b, s:b, s:i, s:b, s:b}", "uid",
-				     (json_int_t)s->confined.uid, "gid",
-				     (json_int_t)s->confined.gid, "no_new_privs",
-				     s->confined.no_new_privs, "seccomp", s->confined.seccomp,
-				     "landlock_abi", s->confined.landlock_abi, "rlimits",
-				     s->confined.rlimits, "uid_dropped", s->confined.uid_dropped));
+		json_object_update_new(o, kh_signerctl_confined_json(&s->confined));
 	pthread_mutex_unlock(&s->lock);
 	return o;
 }
@@ -554,7 +556,8 @@ json_t *kh_fronts_status_json(struct kh_fronts *fs)
 	list = json_array();
 	for (unsigned i = 0; list != NULL && i < fs->n; i++)
 		json_array_append_new(list, front_json(&fs->s[i]));
-	return json_pack("{s:s, s:o}", "mode", "processes", "fronts", list);
+	return json_pack("{s:s, s:o, s:o}", "mode", "processes", "fronts", list, "signer",
+			 kh_signerctl_status_json(&fs->signer));
 }
 
 static void signal_all(struct kh_fronts *fs, int sig)
@@ -577,6 +580,13 @@ void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
 			close(fs->s[i].tcp[k]);
 		fs->s[i].n_tcp = 0;
 	}
+	pthread_mutex_lock(&fs->policy_lock);
+	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
+		if (fs->bridge_fds[k] >= 0)
+			close(fs->bridge_fds[k]);
+		fs->bridge_fds[k] = -1;
+	}
+	pthread_mutex_unlock(&fs->policy_lock);
 	signal_all(fs, SIGTERM);
 	while (left && kh_mono_ms() < end) {
 		kh_fronts_tend(fs);
@@ -590,6 +600,7 @@ void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms)
 	for (unsigned i = 0; i < fs->n; i++)
 		if (fs->s[i].pid > 0)
 			waitpid(fs->s[i].pid, NULL, 0);
+	kh_signerctl_stop(&fs->signer, KH_FRONT_STOP_MS); /* no front asks any more */
 }
 
 void kh_fronts_free(struct kh_fronts *fs)
@@ -612,7 +623,7 @@ void kh_fronts_free(struct kh_fronts *fs)
 			close(fs->bridge_fds[k]);
 		fs->bridge_fds[k] = -1;
 	}
-	OPENSSL_cleanse(fs->leaf_key, sizeof fs->leaf_key);
+	kh_signerctl_free(&fs->signer);
 	if (fs->policy_fd >= 0)
 		close(fs->policy_fd);
 	fs->policy_fd = -1;

@@ -1,11 +1,14 @@
 /* The key holder's side of front processes (privsep: true; front_proc.h,
  * docs/design/privsep.md): it starts one front per worker from keyhole's
- * own binary with a clean environment, hands it its listeners, audit.log
- * and one end of a control channel, and starts it again when it dies.
+ * own binary with a clean environment, hands it its listeners and one end
+ * of a control channel, and starts it again when it dies. A front holds no
+ * file: its refusal records come on the channel, and this process checks
+ * and writes them (auditrelay.h).
  * Worker i watches front i's channel on its loop: each stream a front
- * sends becomes a key-holder connection there (kh_conn_accept_stream), and
- * each leaf a front asks for is minted there (only this process holds the
- * CA key) for a host the policy allows.
+ * sends becomes a key-holder connection there (kh_conn_accept_stream). Leaf
+ * certificates come from the CA signer process (signerctl.h), started
+ * before the fronts; each front gets its own channel to it (ctlmsg SIGNER),
+ * a new one whenever either restarts. This process holds no CA key.
  *
  * Threads: init, spawn, reap, signal and stop run on the daemon's main
  * thread; the channel callbacks on the workers'. */
@@ -26,6 +29,8 @@
 #include "event/loop.h"
 #include "privsep/confine.h"
 #include "privsep/connslots.h"
+#include "proxy/signerctl.h"
+#include "proxy/auditrelay.h"
 #include "proxy/worker.h"
 
 struct kh_front_slot {
@@ -48,6 +53,7 @@ struct kh_front_slot {
 	 * it is meant to, nor have its complaints fill the log */
 	uint64_t last_metrics_ms, last_warn_ms;
 	unsigned warns_held; /* warnings not written since last_warn_ms */
+	struct kh_auditrelay audit; /* its records' byte budget, kept across restarts */
 	/* the container bridge listeners this front was sent (guarded by the
 	 * fronts' policy_lock): by slot, the generation sent and whether it
 	 * holds one; ready once its start messages are queued */
@@ -70,10 +76,8 @@ struct kh_fronts {
 	char mappings[KH_MAX_PATH], grants[KH_MAX_PATH];
 	unsigned n;
 	int unix_fds[3]; /* by enum kh_listen_kind, -1 for none */
-	int audit_fd;
 	char home[KH_MAX_PATH], config[KH_MAX_PATH];
-	uint8_t leaf_key[KH_CTLMSG_MAX]; /* DER, sent to each front at start */
-	size_t leaf_key_len;
+	struct kh_signerctl signer; /* the CA signer process */
 	atomic_uint_fast64_t restarts;
 	bool stopping;
 	/* one limits.max_connections for all fronts: a slot each, zeroed when
@@ -83,8 +87,7 @@ struct kh_fronts {
 };
 
 /* Takes the listeners of front i (tcp, per front, and the shared Unix ones)
- * and watches its channel on workers[i]. The leaf key and audit fd are the
- * daemon's (copied). */
+ * and watches its channel on workers[i]. sh is unused (kept for the callers). */
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
 		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err);
@@ -102,7 +105,7 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err);
  * channel) is tried again by kh_fronts_tend. Any thread. */
 void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd);
 
-/* Starts every front (fork + exec of keyhole's binary). */
+/* Starts the CA signer, then every front (fork + exec of keyhole's binary). */
 int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err);
 
 /* Collects fronts that exited and starts them again when due (call on
@@ -118,11 +121,12 @@ uint64_t kh_fronts_connections(struct kh_fronts *fs);
 /* The "privsep" object of the control socket's status answer (any thread):
  * {"mode":"processes","fronts":[{"id","pid","restarts","confined":bool,
  * and when confined "uid","gid","no_new_privs","seccomp","landlock_abi",
- * "rlimits","uid_dropped"}...]}. fs NULL: {"mode":"off"}. */
+ * "rlimits","uid_dropped"}...],"signer":{the same but "id"}}. fs NULL:
+ * {"mode":"off"}. */
 struct json_t *kh_fronts_status_json(struct kh_fronts *fs);
 
 /* SIGTERM to every front, then waits up to grace_ms for them to exit
- * (SIGKILL after that). */
+ * (SIGKILL after that); then stops the CA signer. */
 void kh_fronts_stop(struct kh_fronts *fs, unsigned grace_ms);
 
 /* Closes what init took. */

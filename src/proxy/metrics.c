@@ -540,6 +540,9 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 			      "Front processes running (privsep: true).", g->fronts);
 		render_simple(o, "keyhole_front_restarts_total", "counter",
 			      "Front processes started again after one ended.", g->front_restarts);
+		render_simple(o, "keyhole_signer_restarts_total", "counter",
+			      "CA signer processes started again after one ended.",
+			      g->signer_restarts);
 	}
 	family(o, "keyhole_reloads_total", "counter",
 	       "Configuration reloads (SIGHUP / keyhole reload) by result.");

@@ -68,6 +68,7 @@ struct kh_metrics_gauges {
 	bool have_fronts;
 	unsigned fronts;
 	uint64_t front_restarts;
+	uint64_t signer_restarts; /* the CA signer process (signerctl.h) */
 	uint64_t front_connections; /* open in the fronts, as they last said */
 };
 

@@ -181,6 +181,8 @@ static void on_accept(struct kh_io *io, uint32_t events)
 	struct kh_listener *l = (struct kh_listener *)io;
 
 	(void)events;
+	if (io->fd < 0) /* a bridge listener dropped earlier in this batch of events */
+		return;
 	for (int i = 0; i < KH_ACCEPT_BATCH && !l->w->cx.draining; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;

@@ -433,6 +433,16 @@ fail:
 	return -1;
 }
 
+int kh_ca_load_cert(struct kh_ca *ca, const char *crt_path, struct kh_err *err)
+{
+	*ca = (struct kh_ca){ 0 };
+	ca->cert = read_cert(crt_path, err);
+	if (ca->cert != NULL && check_ca_cert(ca->cert, crt_path, err) == 0)
+		return 0;
+	kh_ca_free(ca);
+	return -1;
+}
+
 void kh_ca_free(struct kh_ca *ca)
 {
 	if (ca == NULL)

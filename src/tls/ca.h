@@ -42,6 +42,11 @@ int kh_ca_ensure(const char *crt_path, const char *key_path, bool *created, stru
  * is an error telling the operator to chmod 600). Also generates leaf_key. */
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err);
 
+/* Only the certificate, checked like kh_ca_load does (a CA, valid now):
+ * the daemon under privilege separation, where the CA signer process alone
+ * reads ca.key. key and leaf_key stay NULL. */
+int kh_ca_load_cert(struct kh_ca *ca, const char *crt_path, struct kh_err *err);
+
 void kh_ca_free(struct kh_ca *ca); /* NULL-safe; cleanses the keys */
 
 /* Signs a leaf for a normalized host (kh_host_normalize: name or IP

@@ -1,15 +1,19 @@
 """A front process taken over (privsep: true, docs/design/privsep.md 2b):
-the attacker holds the front's control channel to the daemon, here stolen
-with pidfd_getfd while the real front is stopped, and sends what it likes.
-The daemon mints no certificate for a host its policy does not allow or one
-that carries a token, takes no descriptor that is not a stream of that
-front's own, survives junk, and keeps serving once the front runs again.
+the attacker holds the front's control channel to the daemon and its
+channel to the CA signer, here stolen with pidfd_getfd while the real front
+is stopped, and sends what it likes. The daemon mints nothing any more (a
+MINT is a message a front may not send), takes no descriptor that is not a
+stream of that front's own, survives junk, and keeps serving once the front
+runs again. The signer signs no leaf for a host the policy does not allow,
+one that carries a token, one not in normal form or a key that is not
+P-256, and signs for the key the front sent.
 Needs root (pidfd_getfd on another process): skipped, saying why, else."""
 import ctypes
 import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -28,16 +32,64 @@ pytestmark = pytest.mark.skipif(not OK, reason=WHY)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def steal_channel(pid):
-    """The front's fd 3 (its end of the control channel), as our own fd."""
+def steal_channel(pid, target=3):
+    """The front's fd target (3: its end of the control channel), as our own fd."""
     pidfd = os.pidfd_open(pid)
     try:
-        fd = _libc.syscall(SYS_PIDFD_GETFD, pidfd, 3, 0)
+        fd = _libc.syscall(SYS_PIDFD_GETFD, pidfd, target, 0)
         if fd < 0:
             pytest.skip(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
         return socket.socket(fileno=fd)
     finally:
         os.close(pidfd)
+
+
+def steal_signer_channel(pid):
+    """The front's channel to the CA signer: its one SOCK_SEQPACKET socket
+    besides fd 3 (listeners and streams are SOCK_STREAM)."""
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        if name == "3" or not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+            continue
+        s = steal_channel(pid, int(name))
+        if s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_SEQPACKET:
+            return s
+        s.close()
+    pytest.fail("the front has no channel to the CA signer")
+
+
+SIGN_LEAF, LEAF, LEAF_FAIL = 17, 18, 19      # privsep/chan.h
+
+
+def sign_leaf(ch, req, host, spki):
+    """A SIGN_LEAF frame (chan.c: u64 req, u16-length host, SPKI DER)."""
+    h = host.encode()
+    payload = struct.pack("<QH", req, len(h)) + h + spki
+    ch.send(struct.pack("<HHIQ", SIGN_LEAF, 0, len(payload), 0) + payload)
+
+
+def leaf_answer(ch, timeout=5.0):
+    """(type, req, DER) for LEAF, (type, req, reason) for LEAF_FAIL."""
+    ch.settimeout(timeout)
+    frame = ch.recv(65536 + 16)
+    mtype, _, n, _ = struct.unpack_from("<HHIQ", frame)
+    body = frame[16:16 + n]
+    req = struct.unpack_from("<Q", body)[0]
+    if mtype == LEAF_FAIL:
+        rl = struct.unpack_from("<H", body, 8)[0]
+        return mtype, req, body[10:10 + rl].decode()
+    return mtype, req, body[8:]
+
+
+def _openssl(args, data=None):
+    return subprocess.run(["openssl", *args], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def ec_key(curve="P-256"):
+    """(SPKI DER, public key PEM) of a new EC key."""
+    key = _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}"])
+    return (_openssl(["pkey", "-pubout", "-outform", "DER"], key),
+            _openssl(["pkey", "-pubout"], key))
 
 
 def send(ch, mtype, payload=b"", fds=()):
@@ -101,8 +153,7 @@ def test_a_taken_front_cannot_flood_metrics_or_the_log(start_keyhole):
 
 
 def test_daemon_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secret):
-    kh = start_keyhole({"privsep": True, "workers": 1,
-                        "extra_allowed_hosts": ["other.test", "*.wild.test"]})
+    kh = start_keyhole({"privsep": True, "workers": 1})
     [front] = front_pids(kh, want=1)
     deadline = time.monotonic() + 5          # let it finish starting (it reads fd 3)
     while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
@@ -110,23 +161,8 @@ def test_daemon_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
     os.kill(front, signal.SIGSTOP)           # the attacker owns the channel now
     ch = steal_channel(front)
     try:
-        # a leaf for a host the policy does not allow: refused
-        send(ch, b"M", b"evil.example")
-        assert answer(ch) == (b"x", b"host not allowed")
-        # one with a token in it, under an allowed pattern: refused (a leaf
-        # naming the token would put it in every client's certificate log)
-        send(ch, b"M", f"{token}.wild.test".encode())
-        t, why = answer(ch)
-        assert t == b"x", (t, why)
-        send(ch, b"M", b"ok.wild.test")      # the same pattern without one: minted
-        assert answer(ch)[0] == b"m"
-        # not in normal form: refused
-        send(ch, b"M", b"API.OPENAI.TEST")
-        assert answer(ch)[0] == b"x"
-        # an allowed host: minted (so the refusals above can fail)
+        # the daemon mints nothing any more: the CA key is not in it
         send(ch, b"M", b"api.openai.test")
-        t, der = answer(ch)
-        assert t == b"m" and len(der) > 100
         # descriptors that are not this front's streams: a pipe, a socketpair
         # made by another process; and junk types; none may hurt the daemon
         r, w = os.pipe()
@@ -144,14 +180,67 @@ def test_daemon_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
             time.sleep(0.05)
         log = kh.stderr_text()
         assert log.count("not one of its streams") >= 2, log[-3000:]
-        assert "a control message it may not send" in log, log[-3000:]
+        assert log.count("a control message it may not send") >= 2, log[-3000:]
         b.settimeout(2)
         assert b.recv(1) == b""              # the daemon closed its copy: nothing waits
         b.close()
+        ch.setblocking(False)
+        with pytest.raises(BlockingIOError):  # no answer to the MINT: no leaf
+            ch.recv(16384)
     finally:
         ch.close()
         os.kill(front, signal.SIGCONT)
     assert kh.running()
+    with open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt) as c:
+        r = c.request("GET", "/after", f"api.openai.test:{echo.port}",
+                      [("Authorization", f"Bearer {token}")])
+    assert r.status == 200 and echoed_headers(echoed(r), "Authorization") == \
+        [f"Bearer {secret}"]
+
+
+def test_signer_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secret):
+    kh = start_keyhole({"privsep": True, "workers": 1,
+                        "extra_allowed_hosts": ["other.test", "*.wild.test"]})
+    [front] = front_pids(kh, want=1)
+    deadline = time.monotonic() + 5
+    while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    spki, pub = ec_key()
+    p384, _ = ec_key("P-384")
+    os.kill(front, signal.SIGSTOP)
+    ch = steal_signer_channel(front)
+    try:
+        asks = [  # (host, key, the signer's answer)
+            ("evil.example", spki, "host_not_allowed"),
+            # a token in it, under an allowed pattern (a leaf naming the token
+            # would put it in every client's certificate log)
+            (f"{token}.wild.test", spki, "host_not_allowed"),
+            # not in normal form: the frame itself is refused, unanswered
+            ("API.OPENAI.TEST", spki, None),
+            ("api.openai.test", p384, "key_not_p256"),
+            ("api.openai.test", b"\x30\x03junk", "bad_key"),
+        ]
+        for i, (host, key, why) in enumerate(asks, 1):
+            sign_leaf(ch, i, host, key)
+            if why is not None:
+                assert leaf_answer(ch) == (LEAF_FAIL, i, why), (host, why)
+        # an allowed host (so the refusals above can fail): a leaf for the
+        # key sent, naming the host
+        sign_leaf(ch, 99, "ok.wild.test", spki)
+        t, req, der = leaf_answer(ch)
+        assert (t, req) == (LEAF, 99) and len(der) > 100
+        assert _openssl(["x509", "-inform", "DER", "-noout", "-pubkey"], der) == pub
+        assert b"DNS:ok.wild.test" in _openssl(
+            ["x509", "-inform", "DER", "-noout", "-ext", "subjectAltName"], der)
+        ch.send(b"\x00" * 40)                # junk: logged, the signer lives on
+        sign_leaf(ch, 100, "other.test", spki)
+        assert leaf_answer(ch)[:2] == (LEAF, 100)
+    finally:
+        ch.close()
+        os.kill(front, signal.SIGCONT)
+    log = kh.stderr_text()   # the first refusal; the rest within 10 s are not logged
+    assert "signer: front 0: host_not_allowed" in log, log[-3000:]
+    assert log.count("signer: front 0:") == 1, log[-3000:]
     with open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt) as c:
         r = c.request("GET", "/after", f"api.openai.test:{echo.port}",
                       [("Authorization", f"Bearer {token}")])

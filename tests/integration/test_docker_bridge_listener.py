@@ -314,6 +314,34 @@ def test_privsep_late_bridge_served_and_removed_bridge_not_listened(netns, keyho
     assert "bridge listener" not in log_text(sw.home), log_text(sw.home)  # no refusal
 
 
+def test_privsep_bridge_flapping_while_a_front_is_stopped_is_served_again(netns, keyhole_bin,
+                                                                         pki, tmp_path):
+    """The address goes and comes back while the one front cannot read its channel
+    (stopped): the front still holds the old listener, so the daemon's first bind of
+    the returning address fails; it must try again rather than give up until the
+    next address change (podman re-creates podman0 for every container)."""
+    netns.bridge("172.17.0.1/16")
+    sw = Swap(netns, keyhole_bin, pki, tmp_path, workers=1)
+    [front] = sw.fronts(1)
+    sw.wait_swap("172.17.0.1")
+    os.kill(front, signal.SIGSTOP)
+    try:
+        ip("-n", netns.name, "addr", "flush", "dev", "docker0")
+        deadline = time.monotonic() + 5
+        while "docker0: its address 172.17.0.1 is gone" not in log_text(sw.home):
+            assert time.monotonic() < deadline, log_text(sw.home)
+            time.sleep(0.05)
+        ip("-n", netns.name, "addr", "add", "172.17.0.1/16", "dev", "docker0")
+        deadline = time.monotonic() + 5   # the daemon tries, and finds the port held
+        while "docker0: containers cannot reach keyhole there" not in log_text(sw.home):
+            assert time.monotonic() < deadline, log_text(sw.home)
+            time.sleep(0.05)
+    finally:
+        os.kill(front, signal.SIGCONT)
+    sw.wait_swap("172.17.0.1", timeout=10)  # no further address change needed
+    assert sw.fronts(1) == [front] and sw.proc.poll() is None
+
+
 def test_privsep_front_killed_comes_back_serving_the_bridge(netns, keyhole_bin, pki, tmp_path):
     """One front: after SIGKILL only its successor can accept on the bridge, so the
     request after the restart proves the new front was given the listener."""

@@ -2,6 +2,8 @@
 reads the sandboxes' bytes) holds a real key, a derived SigV4 key or the CA
 private key, after swaps of every credential kind went through it; the same
 scan of the daemon (the key holder) finds the raw keys, so the scan can fail.
+The CA private key is in the CA signer process and in no other: not in a
+front, not in the key holder (the signer's hits show the patterns work).
 Needs root (or ptrace rights over the daemon's children) to read
 /proc/PID/mem: skipped, saying why, otherwise."""
 import base64
@@ -74,6 +76,7 @@ def test_no_key_in_any_front_but_in_the_key_holder(start_keyhole, echo, aws, tok
                        mappings=maps, env=env)
     fronts = front_pids(kh, want=2)
     assert len(fronts) == 2
+    [signer] = front_pids(kh, want=1, role=b"__signer")
 
     for _ in range(4):          # SO_REUSEPORT spreads connections over both fronts
         doc = _via(kh, f"https://api.openai.test:{echo.port}/v1/models",
@@ -107,7 +110,8 @@ def test_no_key_in_any_front_but_in_the_key_holder(start_keyhole, echo, aws, tok
     needles.update(memscan.aws_patterns("aws", c["real_secret"],
                                         scopes=(("us-east-1", "sts"),)))
     with open(os.path.join(kh.home, "ca.key"), "rb") as f:
-        needles.update(memscan.pem_key_patterns("ca", f.read()))
+        ca = memscan.pem_key_patterns("ca", f.read())
+    needles.update(ca)
 
     for pid in fronts:
         res = memscan.scan_pid(pid, needles)
@@ -119,3 +123,11 @@ def test_no_key_in_any_front_but_in_the_key_holder(start_keyhole, echo, aws, tok
     for must in ("openai.raw", "ANTHROPIC_API_KEY.raw", "GEMINI_API_KEY.raw",
                  "GIT_TOKEN.raw", "CUSTOM_KEY.raw", "aws.raw"):
         assert must in res.names(), f"the scan of the key holder missed {must}: {res.summary()}"
+    held = sorted(n for n in res.names() if n.startswith("ca."))
+    assert not held, f"the key holder holds the CA key: {held}"
+
+    res = memscan.scan_pid(signer, ca)
+    print(f"CA signer {signer}: {res.summary()}")
+    assert not res.truncated, res.summary()
+    assert "ca.scalar_be" in res.names() or "ca.scalar_le" in res.names(), \
+        f"the scan of the CA signer missed the CA key: {res.summary()}"

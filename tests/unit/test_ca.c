@@ -243,6 +243,23 @@ static void load_refuses_non_ca_and_expired(void)
 	kh_ca_free(&ca);
 }
 
+/* The daemon under privilege separation: the certificate alone, checked
+ * the same way, no key read or made. */
+static void load_cert_only(void)
+{
+	struct kh_err err;
+	struct kh_ca ca;
+
+	CHECK_INT(kh_ca_load_cert(&ca, path("ext.crt"), &err), 0);
+	CHECK(ca.cert != NULL && ca.key == NULL && ca.leaf_key == NULL);
+	kh_ca_free(&ca);
+	CHECK_INT(kh_ca_load_cert(&ca, path("leafish.crt"), &err), -1);
+	CHECK(strstr(err.msg, "not a CA") != NULL && ca.cert == NULL);
+	CHECK_INT(kh_ca_load_cert(&ca, path("old.crt"), &err), -1);
+	CHECK(strstr(err.msg, "expired") != NULL);
+	CHECK_INT(kh_ca_load_cert(&ca, path("missing.crt"), &err), -1);
+}
+
 /* Verifies leaf against g_ca as a TLS client would, strict mode on. */
 static int verify_leaf(X509 *leaf, const char *host, const char *ip)
 {
@@ -519,6 +536,7 @@ int main(void)
 	RUN(load_refuses_symlinked_key);
 	RUN(load_refuses_mismatched_key);
 	RUN(load_refuses_non_ca_and_expired);
+	RUN(load_cert_only);
 	RUN(leaf_for_name);
 	RUN(leaf_for_ip_literals);
 	RUN(leaf_for_long_name);

@@ -30,11 +30,11 @@ static void payload_and_fd_arrive_together(void)
 
 	pair(sv);
 	CHECK(pipe(p) == 0);
-	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_MINT, "api.openai.com", 14, -1) == 0);
+	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_METRICS, "api.openai.com", 14, -1) == 0);
 	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_STREAM, NULL, 0, p[1]) == 0);
 	n = kh_ctlmsg_recv(sv[1], &type, buf, sizeof buf, &fd);
 	CHECK_INT(n, 14);
-	CHECK(type == KH_CTLMSG_MINT && fd == -1 && memcmp(buf, "api.openai.com", 14) == 0);
+	CHECK(type == KH_CTLMSG_METRICS && fd == -1 && memcmp(buf, "api.openai.com", 14) == 0);
 	n = kh_ctlmsg_recv(sv[1], &type, buf, sizeof buf, &fd);
 	CHECK_INT(n, 0);
 	CHECK(type == KH_CTLMSG_STREAM && fd >= 0);
@@ -57,7 +57,7 @@ static void oversized_and_cut_messages_refused(void)
 	char buf[16];
 
 	pair(sv);
-	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_MINT, big, sizeof big, -1) == -1 &&
+	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_METRICS, big, sizeof big, -1) == -1 &&
 	      errno == EMSGSIZE);
 	before = count_fds();
 	/* longer than the reader's buffer, with a descriptor: refused, closed */
@@ -109,9 +109,9 @@ static void wait_times_out(void)
 
 	pair(sv);
 	CHECK(kh_ctlmsg_wait(sv[1], 50, &type, buf, sizeof buf, &fd) == -1 && errno == ETIMEDOUT);
-	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_LEAF, "der", 3, -1) == 0);
+	CHECK(kh_ctlmsg_send(sv[0], KH_CTLMSG_CONFINED, "der", 3, -1) == 0);
 	CHECK_INT(kh_ctlmsg_wait(sv[1], 1000, &type, buf, sizeof buf, &fd), 3);
-	CHECK(type == KH_CTLMSG_LEAF);
+	CHECK(type == KH_CTLMSG_CONFINED);
 	close(sv[0]);
 	close(sv[1]);
 }

@@ -1,7 +1,8 @@
 /* A front worker's confinement, applied in forked children: path opens fail
  * with EACCES, socket(), connect() and execve() kill the process with
  * SIGSYS, while accept4 on an inherited listener and epoll keep working; the
- * uid is dropped when run as root; the Landlock state is reported. */
+ * uid is dropped when run as root; the Landlock state is reported. The CA
+ * signer's: channel I/O works, path opens fail, accept4 kills it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -266,6 +267,52 @@ static void test_root_must_drop(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The signer child: a SEQPACKET round trip and a refused open, then
+ * accept4 on a listener with a connection waiting, which must kill it. */
+static void signer_child(int lfd, int ch)
+{
+	struct kh_confine_opts o = opts;
+	struct kh_confine_report r;
+	struct kh_err err = { "" };
+	char b = 0;
+
+	o.role = KH_CONFINE_SIGNER;
+	if (kh_confine_apply(&o, &r, &err) != 0 || !r.seccomp)
+		_exit(EXIT_BAD_CFG);
+	if (poll(&(struct pollfd){ .fd = ch, .events = POLLIN }, 1, WAIT_MS) != 1 ||
+	    recv(ch, &b, 1, 0) != 1 || send(ch, &b, 1, MSG_NOSIGNAL) != 1)
+		_exit(3);
+	if (open("/etc/hostname", O_RDONLY | O_CLOEXEC) != -1 || errno != EACCES)
+		_exit(4);
+	accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	_exit(99);
+}
+
+static void test_signer_cannot_accept(void)
+{
+	struct sockaddr_in a;
+	int lfd = listen_loopback(&a), cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int sv[2] = { -1, -1 }, status = 0;
+	char b = 's';
+	pid_t pid = -1;
+
+	CHECK(lfd >= 0 && cfd >= 0 && connect(cfd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK_INT(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_INT(send(sv[0], &b, 1, 0), 1);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		signer_child(lfd, sv[1]);
+	CHECK(pid > 0 && wait_bounded(pid, &status) == 0);
+	CHECK(killed_by_sigsys(status));
+	b = 0;
+	CHECK(recv(sv[0], &b, 1, MSG_DONTWAIT) == 1 && b == 's'); /* its answer came */
+	close(sv[0]);
+	close(sv[1]);
+	close(lfd);
+	close(cfd);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -274,5 +321,6 @@ int main(void)
 	RUN(test_connect_kills);
 	RUN(test_unavailable_reported);
 	RUN(test_root_must_drop);
+	RUN(test_signer_cannot_accept);
 	TAP_DONE();
 }

@@ -89,11 +89,60 @@ static void reads_this_process(void)
 	CHECK(kh_procview_read(0, &v, &err) == -1); /* no /proc/0 */
 }
 
+/* A front that says more than the kernel shows is named; what the kernel
+ * does not show is not held against it; a front that has not reported is
+ * not judged. */
+static void disagreements(void)
+{
+	struct kh_ctl_front f = { .pid = 7,
+				  .confined = true,
+				  .no_new_privs = true,
+				  .seccomp = true,
+				  .rlimits = true,
+				  .uid = 65534 };
+	struct kh_procview k = { .ppid = 1,
+				 .uid = 65534,
+				 .gid = 65534,
+				 .no_new_privs = 1,
+				 .seccomp = KH_PROCVIEW_SECCOMP_FILTER,
+				 .nofile = 64,
+				 .nproc = 0,
+				 .core = 0 };
+	char why[320];
+
+	kh_procview_disagrees(&f, &k, why, sizeof why);
+	CHECK_STR(why, "");
+	k.seccomp = 0;
+	k.uid = 0;
+	kh_procview_disagrees(&f, &k, why, sizeof why);
+	CHECK_STR(why,
+		  "; reports seccomp, /proc shows Seccomp 0; reports uid 65534, /proc shows 0");
+	k = (struct kh_procview){ .ppid = 1,
+				  .uid = 65534,
+				  .gid = 65534,
+				  .no_new_privs = 0,
+				  .seccomp = KH_PROCVIEW_SECCOMP_FILTER,
+				  .nproc = 5,
+				  .core = 0 };
+	kh_procview_disagrees(&f, &k, why, sizeof why);
+	CHECK(strstr(why, "reports no_new_privs, /proc shows NoNewPrivs 0") != NULL);
+	CHECK(strstr(why, "reports rlimits, /proc shows core 0, nproc 5") != NULL);
+	k.no_new_privs = KH_PROCVIEW_UNKNOWN; /* an older kernel: not shown */
+	k.nproc = 0;
+	kh_procview_disagrees(&f, &k, why, sizeof why);
+	CHECK_STR(why, "");
+	f.confined = false; /* nothing reported: nothing to contradict */
+	k.seccomp = 0;
+	kh_procview_disagrees(&f, &k, why, sizeof why);
+	CHECK_STR(why, "");
+}
+
 int main(void)
 {
 	RUN(parses_the_kernels_format);
 	RUN(absent_fields_stay_unknown);
 	RUN(refuses_what_is_not_a_number);
 	RUN(reads_this_process);
+	RUN(disagreements);
 	TAP_DONE();
 }

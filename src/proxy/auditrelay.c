@@ -1,0 +1,89 @@
+#include "proxy/auditrelay.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "base/kh_limits.h"
+
+/* "deny" or "error", and the other fields a record always has. */
+static int check_object(const char *line, size_t len, struct kh_err *err)
+{
+	json_error_t je;
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	const char *decision = json_string_value(json_object_get(o, "decision"));
+	int rc = -1;
+
+	if (!json_is_object(o))
+		kh_err_set(err, "audit line is not a JSON object (%s)", je.text);
+	else if (!json_is_string(json_object_get(o, "time")) ||
+		 !json_is_string(json_object_get(o, "reason")) || decision == NULL)
+		kh_err_set(err, "audit record without time, reason or decision");
+	else if (strcmp(decision, "deny") != 0 && strcmp(decision, "error") != 0)
+		kh_err_set(err, "audit record with decision \"%.16s\" (a front only refuses)",
+			   decision);
+	else
+		rc = 0;
+	json_decref(o);
+	return rc;
+}
+
+/* The length of the line at p (its newline included), or 0 when it is not
+ * one whole line of allowed bytes within the cap. */
+static size_t line_len(const char *p, size_t n)
+{
+	size_t cap = n < KH_AUDIT_LINE_MAX ? n : KH_AUDIT_LINE_MAX;
+
+	for (size_t i = 0; i < cap; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\n')
+			return i + 1;
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 0;
+}
+
+int kh_auditrelay_check(const char *p, size_t n, size_t *records, struct kh_err *err)
+{
+	size_t at = 0;
+
+	*records = 0;
+	if (n == 0) {
+		kh_err_set(err, "empty audit message");
+		return -1;
+	}
+	while (at < n) {
+		size_t len = line_len(p + at, n - at);
+
+		if (len < 3) { /* "{}\n" at the least */
+			kh_err_set(err,
+				   "audit record %zu is not one line of at most %d bytes "
+				   "without control characters",
+				   *records + 1, KH_AUDIT_LINE_MAX);
+			return -1;
+		}
+		if (check_object(p + at, len - 1, err) != 0)
+			return -1;
+		at += len;
+		(*records)++;
+	}
+	return 0;
+}
+
+bool kh_auditrelay_admit(struct kh_auditrelay *r, size_t n, uint64_t now_ms)
+{
+	if (r->last_ms == 0) {
+		r->credit = KH_AUDIT_FRONT_BURST;
+	} else if (now_ms > r->last_ms) {
+		uint64_t add = (now_ms - r->last_ms) * KH_AUDIT_FRONT_BYTES / 1000;
+
+		r->credit = r->credit + add > KH_AUDIT_FRONT_BURST ? KH_AUDIT_FRONT_BURST
+								   : r->credit + add;
+	}
+	r->last_ms = now_ms;
+	if (n > r->credit)
+		return false;
+	r->credit -= n;
+	return true;
+}

@@ -1,0 +1,36 @@
+/* A front process's audit records, as the daemon takes them (privsep: true;
+ * docs/design/privsep.md 2b). A front holds no file: it formats its records
+ * (refusals only: every record of a request it forwards is the key
+ * holder's) and sends them as AUDIT messages on its control channel; the
+ * daemon checks each and appends it to audit.log itself. So a front taken
+ * over cannot write anything but well-formed refusal records, cannot fill
+ * the disk faster than its byte rate, and cannot cut or interleave another
+ * process's records. */
+#ifndef KH_AUDITRELAY_H
+#define KH_AUDITRELAY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* Checks p[0..n), as a front sent it: one or more whole lines, each at
+ * most KH_AUDIT_LINE_MAX bytes with its newline, with no control byte, and
+ * each a JSON object (valid UTF-8, no duplicate key) whose "time",
+ * "reason" and "decision" are strings and whose decision is "deny" or
+ * "error": a front refuses; only the key holder writes "allow". 0 with
+ * *records, or -1 with the reason for the first line refused (then none of
+ * them is written). */
+int kh_auditrelay_check(const char *p, size_t n, size_t *records, struct kh_err *err);
+
+/* A front's byte budget: KH_AUDIT_FRONT_BYTES a second, held up to
+ * KH_AUDIT_FRONT_BURST. Zero-initialised is a full budget. */
+struct kh_auditrelay {
+	uint64_t last_ms; /* when credit was last topped up; 0: never */
+	uint64_t credit; /* bytes it may write now */
+};
+
+/* Whether n more bytes fit the budget now (now_ms: kh_mono_ms()); takes
+ * them if so. */
+bool kh_auditrelay_admit(struct kh_auditrelay *r, size_t n, uint64_t now_ms);
+#endif

@@ -1,0 +1,257 @@
+/* The CA signer process, the daemon's side (signerctl.h). */
+#include "proxy/signerctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "privsep/ctlmsg.h"
+#include "privsep/frontstat.h"
+
+int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *config,
+		      unsigned n_fronts, struct kh_err *err)
+{
+	int sv[2];
+
+	sc->ctl = sc->ctl_child = -1;
+	sc->n_fronts = n_fronts;
+	pthread_mutex_init(&sc->lock, NULL);
+	kh_fmt(sc->home, sizeof sc->home, "%s", home);
+	kh_fmt(sc->config, sizeof sc->config, "%s", config);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		kh_err_set(err, "cannot make a channel to the CA signer: %s", kh_strerror(errno));
+		return -1;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	sc->ctl = sv[0];
+	sc->ctl_child = sv[1];
+	return 0;
+}
+
+/* What a dead signer left unread must not reach the next one: stale
+ * channels, an old policy. */
+static void drain_child_end(const struct kh_signerctl *sc)
+{
+	uint8_t type, buf[KH_CTLMSG_MAX];
+	ssize_t n;
+	int fd;
+
+	while ((n = kh_ctlmsg_recv(sc->ctl_child, &type, buf, sizeof buf, &fd)) != -1 &&
+	       n != KH_CTLMSG_RECV_CLOSED)
+		if (fd >= 0)
+			close(fd);
+}
+
+int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *err)
+{
+	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char fronts[16];
+	char *argv[] = { "keyhole",  "__signer", "--home", sc->home, "--config",
+			 sc->config, "--fronts", fronts,   NULL };
+	pid_t pid;
+
+	snprintf(fronts, sizeof fronts, "%u", sc->n_fronts);
+	drain_child_end(sc);
+	pid = fork();
+	if (pid < 0) {
+		kh_err_set(err, "cannot start the CA signer: %s", kh_strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* its channel at 3 (moved above 3 first, in case it sits there) */
+		int fd = fcntl(sc->ctl_child, F_DUPFD_CLOEXEC, 64);
+
+		if (fd < 0 || dup2(fd, 3) < 0) /* dup2 leaves the copy open across exec */
+			_exit(126);
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->pid = pid;
+	sc->have_confined = false; /* until this one says */
+	pthread_mutex_unlock(&sc->lock);
+	if (kh_ctlmsg_send(sc->ctl, KH_CTLMSG_POLICY, NULL, 0, policy_fd) != 0) {
+		kh_err_set(err, "cannot send the CA signer its policy: %s", kh_strerror(errno));
+		return -1;
+	}
+	kh_info("CA signer started (pid %d)", (int)pid);
+	return 0;
+}
+
+int kh_signerctl_channel(struct kh_signerctl *sc, unsigned id)
+{
+	uint8_t le[4] = { (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
+			  (uint8_t)(id >> 24) };
+	int sv[2];
+
+	if (sc->pid <= 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		kh_warn("cannot make a channel from front %u to the CA signer: %s", id,
+			kh_strerror(errno));
+		return -1;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	if (kh_ctlmsg_send(sc->ctl, KH_CTLMSG_SIGNER, le, sizeof le, sv[0]) != 0) {
+		kh_warn("cannot send the CA signer front %u's channel: %s", id, kh_strerror(errno));
+		close(sv[1]);
+		sv[1] = -1;
+	}
+	close(sv[0]);
+	return sv[1];
+}
+
+void kh_signerctl_send_policy(struct kh_signerctl *sc, int policy_fd)
+{
+	if (sc->pid > 0 && kh_ctlmsg_send(sc->ctl, KH_CTLMSG_POLICY, NULL, 0, policy_fd) != 0)
+		kh_warn("cannot send the CA signer the new policy: %s", kh_strerror(errno));
+}
+
+/* CONFINED, once after each start; anything else is not the signer's to
+ * send (or no longer the signer's own word). */
+static void read_reports(struct kh_signerctl *sc)
+{
+	uint8_t type, buf[KH_CTLMSG_MAX];
+	struct kh_confine_report r;
+	struct kh_err err = { "" };
+	ssize_t n;
+	int fd;
+
+	unsigned bad = 0;
+
+	while ((n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
+	       n != KH_CTLMSG_RECV_CLOSED) {
+		if (fd >= 0)
+			close(fd);
+		if (n >= 0 && type == KH_CTLMSG_CONFINED &&
+		    kh_frontstat_confine_decode(buf, (size_t)n, &r, &err) == 0) {
+			pthread_mutex_lock(&sc->lock);
+			sc->confined = r;
+			sc->have_confined = true;
+			pthread_mutex_unlock(&sc->lock);
+		} else {
+			bad++;
+		}
+	}
+	/* one line per call (about one a second): a signer taken over must not
+	 * fill the daemon's log */
+	if (bad > 0)
+		kh_warn("the CA signer sent %u message(s) it may not send", bad);
+}
+
+int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err)
+{
+	uint64_t end = kh_mono_ms() + KH_FRONT_START_WAIT_MS;
+	bool ready = false;
+	int status;
+
+	while (!ready) {
+		struct pollfd p = { sc->ctl, POLLIN, 0 };
+
+		if (sc->pid <= 0 || waitpid(sc->pid, &status, WNOHANG) == sc->pid) {
+			sc->pid = 0;
+			kh_err_set(err, "the CA signer did not start (its message is above)");
+			return -1;
+		}
+		if (kh_mono_ms() >= end) {
+			kh_err_set(err, "the CA signer did not start within %u ms",
+				   KH_FRONT_START_WAIT_MS);
+			return -1;
+		}
+		poll(&p, 1, 50);
+		read_reports(sc);
+		pthread_mutex_lock(&sc->lock);
+		ready = sc->have_confined;
+		pthread_mutex_unlock(&sc->lock);
+	}
+	return 0;
+}
+
+bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping)
+{
+	uint64_t now = kh_mono_ms();
+	struct kh_err err = { "" };
+	int status;
+
+	read_reports(sc);
+	if (sc->pid > 0 && waitpid(sc->pid, &status, WNOHANG) == sc->pid) {
+		if (!stopping)
+			kh_warn("CA signer (pid %d) %s %d; starting it again", (int)sc->pid,
+				WIFSIGNALED(status) ? "killed by signal" : "exited with",
+				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		sc->pid = 0;
+		sc->restart_at_ms = now + KH_SIGNER_RESTART_MS;
+	}
+	if (stopping || sc->pid != 0 || now < sc->restart_at_ms)
+		return false;
+	pthread_mutex_lock(&sc->lock);
+	sc->restarts++;
+	pthread_mutex_unlock(&sc->lock);
+	atomic_fetch_add(&sc->restarts_total, 1);
+	if (kh_signerctl_start(sc, policy_fd, &err) != 0) {
+		kh_error("%s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+json_t *kh_signerctl_confined_json(const struct kh_confine_report *r)
+{
+	return json_pack("{s:I, s:I, s:b, s:b, s:i, s:b, s:b}", "uid", (json_int_t)r->uid, "gid",
+			 (json_int_t)r->gid, "no_new_privs", r->no_new_privs, "seccomp", r->seccomp,
+			 "landlock_abi", r->landlock_abi, "rlimits", r->rlimits, "uid_dropped",
+			 r->uid_dropped);
+}
+
+json_t *kh_signerctl_status_json(struct kh_signerctl *sc)
+{
+	json_t *o;
+	pid_t pid = sc->pid;
+
+	pthread_mutex_lock(&sc->lock);
+	o = json_pack("{s:i, s:i, s:b}", "pid", (int)pid, "restarts", (int)sc->restarts, "confined",
+		      sc->have_confined && pid > 0);
+	if (o != NULL && sc->have_confined && pid > 0)
+		json_object_update_new(o, kh_signerctl_confined_json(&sc->confined));
+	pthread_mutex_unlock(&sc->lock);
+	return o;
+}
+
+void kh_signerctl_stop(struct kh_signerctl *sc, unsigned grace_ms)
+{
+	uint64_t end = kh_mono_ms() + grace_ms;
+	pid_t pid = sc->pid;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, NULL, WNOHANG) != pid) {
+		if (kh_mono_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		usleep(10 * 1000);
+	}
+	sc->pid = 0;
+}
+
+void kh_signerctl_free(struct kh_signerctl *sc)
+{
+	if (sc->ctl >= 0)
+		close(sc->ctl);
+	if (sc->ctl_child >= 0)
+		close(sc->ctl_child);
+	sc->ctl = sc->ctl_child = -1;
+}

@@ -1,0 +1,75 @@
+/* The daemon's side of the CA signer process (privsep: true;
+ * signer_proc.h, docs/design/privsep.md 2b): starts it (fork + exec of
+ * keyhole's own binary, environment of PATH only, descriptor 3 its control
+ * channel), sends it the policy and one channel per front, reads its
+ * CONFINED report, and starts it again when it dies. The daemon never
+ * holds the CA private key: the signer reads ca.key itself.
+ *
+ * Threads: every call but kh_signerctl_status_json is made with the
+ * fronts' policy_lock held (fronts.c), which orders the sends. */
+#ifndef KH_SIGNERCTL_H
+#define KH_SIGNERCTL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <pthread.h>
+
+#include "base/err.h"
+#include "base/kh_limits.h"
+#include "privsep/confine.h"
+
+struct kh_signerctl {
+	int ctl; /* the daemon's end of its control channel */
+	int ctl_child; /* the signer's, kept so a restarted signer gets it again */
+	_Atomic pid_t pid; /* 0 while not running */
+	uint64_t restart_at_ms;
+	unsigned n_fronts;
+	char home[KH_MAX_PATH], config[KH_MAX_PATH];
+	atomic_uint_fast64_t restarts_total; /* for /metrics (any thread) */
+	pthread_mutex_t lock; /* guards what follows (status is read on another thread) */
+	unsigned restarts;
+	struct kh_confine_report confined;
+	bool have_confined;
+};
+
+int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *config,
+		      unsigned n_fronts, struct kh_err *err);
+
+/* Starts the signer and queues the policy (a sealed memfd) as its first
+ * message. */
+int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *err);
+
+/* Waits (KH_FRONT_START_WAIT_MS at most) until the signer started says it
+ * is confined, that is ready: at the daemon's start, so a CA key it cannot
+ * load (it logs why) stops the start instead of a restart loop. */
+int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err);
+
+/* A new channel for front id: the signer's end goes to the signer now, the
+ * front's end is returned (the caller sends it to the front, then closes
+ * it). -1 when the signer is not running or on failure (logged). */
+int kh_signerctl_channel(struct kh_signerctl *sc, unsigned id);
+
+/* A new policy (after a reload, new sandbox tokens). */
+void kh_signerctl_send_policy(struct kh_signerctl *sc, int policy_fd);
+
+/* Collects a signer that ended, reads its reports, and starts it again when
+ * due (call on SIGCHLD and about once a second). True when it was started
+ * again: every running front then needs a new channel. */
+bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping);
+
+/* {"pid","restarts","confined":bool, and when confined the fields of the
+ * fronts' (fronts.h)}. Any thread. */
+struct json_t *kh_signerctl_status_json(struct kh_signerctl *sc);
+
+/* The confinement fields of a status object (shared with fronts.c). */
+struct json_t *kh_signerctl_confined_json(const struct kh_confine_report *r);
+
+/* SIGTERM, then SIGKILL after grace_ms. */
+void kh_signerctl_stop(struct kh_signerctl *sc, unsigned grace_ms);
+
+void kh_signerctl_free(struct kh_signerctl *sc);
+
+#endif

@@ -1,0 +1,84 @@
+/* proxy/auditrelay.h: what the daemon takes as a front's audit records.
+ * Whole JSON lines of refusals pass; an "allow" record, a cut line, a
+ * control byte, a line over the cap, duplicate keys, bad UTF-8 or a
+ * missing field are refused; the byte budget holds a burst and refills. */
+#include <string.h>
+
+#include "base/kh_limits.h"
+#include "proxy/auditrelay.h"
+#include "tap.h"
+
+#define DENY  "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"host_not_allowed\"}\n"
+#define ERROR "{\"time\":\"t\",\"decision\":\"error\",\"reason\":\"header_timeout\",\"n\":1}\n"
+
+static int check(const char *s, size_t *records)
+{
+	struct kh_err err = { "" };
+	int rc = kh_auditrelay_check(s, strlen(s), records, &err);
+
+	CHECK(rc == 0 || err.msg[0] != '\0');
+	return rc;
+}
+
+static void refusals_pass(void)
+{
+	size_t n = 0;
+
+	CHECK(check(DENY, &n) == 0);
+	CHECK_INT(n, 1);
+	CHECK(check(DENY ERROR DENY, &n) == 0);
+	CHECK_INT(n, 3);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"host\":\"\xc3\xa9\"}"
+		    "\n",
+		    &n) == 0); /* UTF-8 */
+}
+
+static void the_rest_is_refused(void)
+{
+	size_t n = 0;
+	char big[KH_AUDIT_LINE_MAX + 64];
+
+	CHECK(check("", &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"allow\",\"reason\":\"allowed\"}\n", &n) == -1);
+	CHECK(check(DENY "{\"time\":\"t\",\"decision\":\"allow\",\"reason\":\"x\"}\n", &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\"}", &n) ==
+	      -1); /* no \n */
+	CHECK(check(DENY "{\"time\"", &n) == -1); /* a cut second line */
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\x1b[2J\"}\n", &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\"}\r\n", &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"decision\":\"allow\",\"reason\":\"x\"}"
+		    "\n",
+		    &n) == -1); /* duplicate keys */
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"\xff\"}\n", &n) == -1);
+	CHECK(check("{\"decision\":\"deny\",\"reason\":\"x\"}\n", &n) == -1); /* no time */
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":7}\n", &n) == -1);
+	CHECK(check("[\"time\",\"decision\"]\n", &n) == -1);
+	CHECK(check("\n", &n) == -1);
+	memset(big, 'a', sizeof big);
+	memcpy(big, "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"", 41);
+	memcpy(big + sizeof big - 4, "\"}\n", 4); /* one line, over the cap */
+	CHECK(check(big, &n) == -1);
+}
+
+static void budget(void)
+{
+	struct kh_auditrelay r = { 0 };
+
+	CHECK(kh_auditrelay_admit(&r, KH_AUDIT_FRONT_BURST, 1000)); /* the whole burst at once */
+	CHECK(!kh_auditrelay_admit(&r, 1, 1000)); /* and nothing more */
+	CHECK(kh_auditrelay_admit(&r, KH_AUDIT_FRONT_BYTES / 2,
+				  1500)); /* half a second refills half */
+	CHECK(!kh_auditrelay_admit(&r, 64, 1500));
+	CHECK(kh_auditrelay_admit(&r, KH_AUDIT_FRONT_BURST, 1000000)); /* capped at the burst */
+	CHECK(!kh_auditrelay_admit(&r, KH_AUDIT_FRONT_BYTES + 1, 1001000));
+	CHECK(kh_auditrelay_admit(&r, KH_AUDIT_FRONT_BYTES, 1001000));
+	CHECK(!kh_auditrelay_admit(&r, 1, 999000)); /* a clock going back adds nothing */
+}
+
+int main(void)
+{
+	RUN(refusals_pass);
+	RUN(the_rest_is_refused);
+	RUN(budget);
+	TAP_DONE();
+}
