@@ -92,14 +92,13 @@ ssize_t kh_frontstat_encode(const struct kh_frontstat *s, uint8_t *out, size_t c
 	size_t at = KH_FRONTSTAT_HDR;
 
 	if (cap < KH_FRONTSTAT_MAX || s->n_req > KH_FRONTSTAT_REQS || s->n_obs > KH_FRONTSTAT_OBS ||
-	    s->active > KH_FRONTSTAT_COUNT || s->cert_hits > KH_FRONTSTAT_COUNT)
+	    s->active > KH_FRONTSTAT_COUNT)
 		return -1;
-	out[0] = KH_FRONTSTAT_METRICS_VERSION;
+	out[0] = KH_FRONTSTAT_VERSION;
 	out[1] = (uint8_t)s->n_req;
 	out[2] = (uint8_t)s->n_obs;
 	out[3] = 0;
 	put32(out + 4, s->active);
-	put32(out + 8, s->cert_hits);
 	for (size_t i = 0; i < s->n_req; i++) {
 		const struct kh_frontstat_req *q = &s->req[i];
 
@@ -169,16 +168,14 @@ int kh_frontstat_decode(const uint8_t *p, size_t n, unsigned hist_count, struct 
 {
 	size_t at = KH_FRONTSTAT_HDR;
 
-	if (n < KH_FRONTSTAT_HDR || p[0] != KH_FRONTSTAT_METRICS_VERSION ||
-	    p[1] > KH_FRONTSTAT_REQS || p[2] > KH_FRONTSTAT_OBS || p[3] != 0 ||
-	    get32(p + 4) > KH_FRONTSTAT_COUNT || get32(p + 8) > KH_FRONTSTAT_COUNT) {
+	if (n < KH_FRONTSTAT_HDR || p[0] != KH_FRONTSTAT_VERSION || p[1] > KH_FRONTSTAT_REQS ||
+	    p[2] > KH_FRONTSTAT_OBS || p[3] != 0 || get32(p + 4) > KH_FRONTSTAT_COUNT) {
 		kh_err_set(err, "metrics report with a bad header (%zu bytes)", n);
 		return -1;
 	}
 	s->n_req = p[1];
 	s->n_obs = p[2];
 	s->active = get32(p + 4);
-	s->cert_hits = get32(p + 8);
 	for (size_t i = 0; i < s->n_req; i++)
 		if (get_req(p, n, &at, &s->req[i]) != 0)
 			goto bad;

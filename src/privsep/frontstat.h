@@ -19,12 +19,11 @@
 #include "base/kh_limits.h"
 #include "privsep/confine.h"
 
-#define KH_FRONTSTAT_VERSION         1 /* of the confinement report */
-#define KH_FRONTSTAT_CONFINE_LEN     16 /* version, flags, landlock (u16), uid, gid, nofile */
-#define KH_FRONTSTAT_METRICS_VERSION 2 /* of a metrics message; 2 added cert_hits */
-#define KH_FRONTSTAT_HDR             12 /* version, n_req, n_obs, pad, active, cert_hits (u32s) */
-#define KH_FRONTSTAT_REQ_LEN         (2 + 2 * KH_FRONTSTAT_LABEL + 4) /* most bytes of one */
-#define KH_FRONTSTAT_OBS_LEN         13 /* hist, us (u64), n (u32) */
+#define KH_FRONTSTAT_VERSION     1
+#define KH_FRONTSTAT_CONFINE_LEN 16 /* version, flags, landlock (u16), uid, gid, nofile */
+#define KH_FRONTSTAT_HDR         8 /* version, n_req, n_obs, pad, active (u32) */
+#define KH_FRONTSTAT_REQ_LEN     (2 + 2 * KH_FRONTSTAT_LABEL + 4) /* most bytes of one */
+#define KH_FRONTSTAT_OBS_LEN     13 /* hist, us (u64), n (u32) */
 #define KH_FRONTSTAT_MAX                                               \
 	(KH_FRONTSTAT_HDR + KH_FRONTSTAT_REQS * KH_FRONTSTAT_REQ_LEN + \
 	 KH_FRONTSTAT_OBS * KH_FRONTSTAT_OBS_LEN)
@@ -44,7 +43,6 @@ struct kh_frontstat_obs {
 
 struct kh_frontstat {
 	uint32_t active; /* connections open in the front now (a gauge, not a delta) */
-	uint32_t cert_hits; /* leaves served from its own cache since the last message */
 	size_t n_req, n_obs;
 	struct kh_frontstat_req req[KH_FRONTSTAT_REQS];
 	struct kh_frontstat_obs obs[KH_FRONTSTAT_OBS];
@@ -68,7 +66,7 @@ ssize_t kh_frontstat_encode(const struct kh_frontstat *s, uint8_t *out, size_t c
 
 /* A metrics message from p[0..n): exactly the bytes its counts say, labels
  * as kh_frontstat_label_ok, hist below hist_count, every n 1..KH_FRONTSTAT_COUNT,
- * active and cert_hits at most KH_FRONTSTAT_COUNT. */
+ * active at most KH_FRONTSTAT_COUNT. */
 int kh_frontstat_decode(const uint8_t *p, size_t n, unsigned hist_count, struct kh_frontstat *s,
 			struct kh_err *err);
 

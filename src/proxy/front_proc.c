@@ -51,7 +51,6 @@ struct front {
 	struct kh_confine_report confined;
 	struct kh_timer stat_timer; /* metric deltas to the key holder */
 	uint32_t sent_active; /* connections open, as last sent */
-	uint64_t sent_hits; /* its leaf cache's hits, as counted in what was sent */
 	struct kh_frontstat stat;
 	int signer; /* its channel to the CA signer, -1 while it has none */
 	uint64_t leaf_req; /* the last SIGN_LEAF's request id */
@@ -311,23 +310,16 @@ static void on_stat_timer(struct kh_timer *t)
 {
 	struct front *f = container_of(t, struct front, stat_timer);
 	uint8_t buf[KH_FRONTSTAT_MAX];
-	uint64_t open = atomic_load(&f->sh.n_conns), hits;
-	struct kh_certcache_stats cs;
+	uint64_t open = atomic_load(&f->sh.n_conns);
 	ssize_t n;
 
-	kh_certcache_stats(f->sh.certs, &cs);
-	hits = cs.hits - f->sent_hits;
 	f->stat.active = (uint32_t)(open < KH_FRONTSTAT_COUNT ? open : KH_FRONTSTAT_COUNT);
-	f->stat.cert_hits = (uint32_t)(hits < KH_FRONTSTAT_COUNT ? hits : KH_FRONTSTAT_COUNT);
-	if (kh_metrics_take_deltas(&f->stat) || f->stat.active != f->sent_active ||
-	    f->stat.cert_hits > 0) {
+	if (kh_metrics_take_deltas(&f->stat) || f->stat.active != f->sent_active) {
 		n = kh_frontstat_encode(&f->stat, buf, sizeof buf);
-		if (n < 0 || kh_ctlmsg_send(f->ctl, KH_CTLMSG_METRICS, buf, (size_t)n, -1) != 0) {
+		if (n < 0 || kh_ctlmsg_send(f->ctl, KH_CTLMSG_METRICS, buf, (size_t)n, -1) != 0)
 			kh_warn("front %u: cannot send its metrics to the key holder", f->id);
-		} else {
+		else
 			f->sent_active = f->stat.active;
-			f->sent_hits += f->stat.cert_hits; /* the rest go next time */
-		}
 	}
 	kh_timer_after(f->w.cx.loop, t, KH_FRONTSTAT_PERIOD_MS);
 }

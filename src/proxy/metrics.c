@@ -274,10 +274,6 @@ static void add_saturating(atomic_uint_fast64_t *c, uint64_t v)
 	add(c, v);
 }
 
-/* Leaves the fronts served from their own caches (a front's miss is a mint
- * the daemon's cache counts): added to the daemon's hits in /metrics. */
-static atomic_uint_fast64_t front_cert_hits;
-
 void kh_metrics_add_front(const struct kh_frontstat *s)
 {
 	struct shard *sh = shard();
@@ -295,7 +291,6 @@ void kh_metrics_add_front(const struct kh_frontstat *s)
 			add_saturating(&hs->sum_us, us * s->obs[i].n);
 		}
 	}
-	atomic_fetch_add(&front_cert_hits, s->cert_hits); /* each at most KH_FRONTSTAT_COUNT */
 }
 
 void kh_metrics_since(enum kh_hist h, uint64_t start_ms, uint64_t now_ms)
@@ -528,8 +523,7 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 	render_simple(o, "keyhole_workers", "gauge", "Worker threads.", g->workers);
 	if (g->have_certs) {
 		render_simple(o, "keyhole_cert_cache_hits_total", "counter",
-			      "Leaf certificates served from the cache.",
-			      g->certs.hits + atomic_load(&front_cert_hits));
+			      "Leaf certificates served from the cache.", g->certs.hits);
 		render_simple(o, "keyhole_cert_cache_misses_total", "counter",
 			      "Leaf certificate lookups that had to mint.", g->certs.misses);
 		render_simple(o, "keyhole_cert_cache_entries", "gauge",
