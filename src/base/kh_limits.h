@@ -221,6 +221,10 @@
 #define KH_AUDIT_SOURCES       64 /* sources followed at once (the least recent is let go) */
 #define KH_AUDIT_FRONT_BYTES   (64u << 10) /* a front process's records: bytes a second */
 #define KH_AUDIT_FRONT_BURST   (1u << 20) /* and as many at once at most */
+#define KH_CHILDLOG_LINE       1024 /* a front's or the signer's log line, as the daemon copies it */
+#define KH_CHILDLOG_RATE       20 /* lines a second a child may log */
+#define KH_CHILDLOG_BURST      200 /* and as many at once */
+#define KH_CHILDLOG_READS      16 /* reads of its pipe per turn (4 KiB each) */
 #define KH_REDACT_SCAN_MAX \
 	4096 /* bytes of one record field searched for encoded secrets (more is cut) */
 #define KH_REDACT_PCT_DEPTH 3 /* percent-decoding rounds a field is searched through (%2525...) */

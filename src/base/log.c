@@ -36,6 +36,11 @@ void kh_log_set_fd(int fd)
 	g_fd = fd;
 }
 
+int kh_log_fd(void)
+{
+	return g_fd;
+}
+
 /* Replaces bytes that could forge a second line or drive a terminal. */
 static void sanitize(char *s, size_t n)
 {

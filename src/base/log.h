@@ -18,6 +18,9 @@ int kh_log_parse_level(const char *s, enum kh_log_level *out);
 /* Where lines go (default 2, stderr). */
 void kh_log_set_fd(int fd);
 
+/* Where lines go (2 unless kh_log_set_fd said otherwise). */
+int kh_log_fd(void);
+
 void kh_log(enum kh_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define kh_debug(...) kh_log(KH_LOG_DEBUG, __VA_ARGS__)

@@ -101,12 +101,12 @@ static int set_limits(const struct kh_confine_opts *o, struct kh_confine_report 
 		kh_err_set(err, "confine: a descriptor cap of %u is too small", o->nofile);
 		return -1;
 	}
-	/* Not RLIMIT_FSIZE: a front writes its log lines and audit records to
-	 * the files it inherited (the daemon's log, audit.log), and a write
-	 * past the limit kills it (SIGXFSZ); it can open no file of its own. */
+	/* FSIZE 0 too: a front or the signer holds no file (its log is a pipe
+	 * the daemon reads, its audit records go over its channel), so writing
+	 * to any regular file it came to hold kills it (SIGXFSZ). */
 	if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NPROC, 0) != 0 ||
-	    set_limit(RLIMIT_MEMLOCK, 0) != 0 || set_limit(RLIMIT_NOFILE, o->nofile) != 0 ||
-	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+	    set_limit(RLIMIT_FSIZE, 0) != 0 || set_limit(RLIMIT_MEMLOCK, 0) != 0 ||
+	    set_limit(RLIMIT_NOFILE, o->nofile) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		kh_err_set(err, "confine: cannot set resource limits: %s", kh_strerror(errno));
 		return -1;
 	}

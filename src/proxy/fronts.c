@@ -130,6 +130,15 @@ static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
 	}
 }
 
+/* What a front wrote to its stdout or stderr, into this process's log. */
+static void on_log(struct kh_io *io, uint32_t events)
+{
+	struct kh_front_slot *s = container_of(io, struct kh_front_slot, log_io);
+
+	(void)events;
+	kh_childlog_drain(&s->log, kh_log_fd(), kh_mono_ms());
+}
+
 static void on_channel(struct kh_io *io, uint32_t events)
 {
 	struct kh_front_slot *s = container_of(io, struct kh_front_slot, io);
@@ -192,10 +201,20 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
+		char name[24];
 		int sv[2];
 
 		s->id = i;
 		s->cx = &workers[i].cx;
+		kh_fmt(name, sizeof name, "front %u", i);
+		if (kh_childlog_init(&s->log, name, err) != 0)
+			return -1;
+		s->log_io.fd = s->log.rd;
+		s->log_io.cb = on_log;
+		if (kh_loop_add_listener(s->cx->loop, &s->log_io) != 0) {
+			kh_err_set(err, "cannot watch front %u's log", i);
+			return -1;
+		}
 		pthread_mutex_init(&s->lock, NULL);
 		s->n_tcp = n_tcp;
 		memcpy(s->tcp, tcp[i], n_tcp * sizeof(int));
@@ -416,6 +435,7 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 		return -1;
 	}
 	if (pid == 0) {
+		kh_childlog_in_child(&s->log);
 		place_fds(fs, s);
 		execve("/proc/self/exe", a.argv, envp);
 		_exit(127);
@@ -608,6 +628,8 @@ void kh_fronts_free(struct kh_fronts *fs)
 	for (unsigned i = 0; i < fs->n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
 
+		kh_childlog_drain(&s->log, kh_log_fd(), kh_mono_ms()); /* its last words */
+		kh_childlog_free(&s->log);
 		if (s->ctl_front >= 0)
 			close(s->ctl_front);
 		if (s->io.fd >= 0)

@@ -31,6 +31,7 @@
 #include "privsep/connslots.h"
 #include "proxy/signerctl.h"
 #include "proxy/auditrelay.h"
+#include "proxy/childlog.h"
 #include "proxy/worker.h"
 
 struct kh_front_slot {
@@ -54,6 +55,8 @@ struct kh_front_slot {
 	uint64_t last_metrics_ms, last_warn_ms;
 	unsigned warns_held; /* warnings not written since last_warn_ms */
 	struct kh_auditrelay audit; /* its records' byte budget, kept across restarts */
+	struct kh_childlog log; /* its stdout and stderr (childlog.h) */
+	struct kh_io log_io; /* log.rd on the worker's loop */
 	/* the container bridge listeners this front was sent (guarded by the
 	 * fronts' policy_lock): by slot, the generation sent and whether it
 	 * holds one; ready once its start messages are queued */

@@ -24,6 +24,7 @@ int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *con
 	int sv[2];
 
 	sc->ctl = sc->ctl_child = -1;
+	sc->log.rd = sc->log.wr = -1;
 	sc->n_fronts = n_fronts;
 	pthread_mutex_init(&sc->lock, NULL);
 	kh_fmt(sc->home, sizeof sc->home, "%s", home);
@@ -35,7 +36,7 @@ int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *con
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	sc->ctl = sv[0];
 	sc->ctl_child = sv[1];
-	return 0;
+	return kh_childlog_init(&sc->log, "signer", err);
 }
 
 /* What a dead signer left unread must not reach the next one: stale
@@ -72,6 +73,7 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 		 * just above: under a low RLIMIT_NOFILE a high number may not exist) */
 		int fd = fcntl(sc->ctl_child, F_DUPFD_CLOEXEC, 4);
 
+		kh_childlog_in_child(&sc->log);
 		if (fd < 0 || dup2(fd, 3) < 0) /* dup2 leaves the copy open across exec */
 			_exit(126);
 		execve("/proc/self/exe", argv, envp);
@@ -160,7 +162,9 @@ int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err)
 	while (!ready) {
 		struct pollfd p = { sc->ctl, POLLIN, 0 };
 
+		kh_childlog_drain(&sc->log, kh_log_fd(), kh_mono_ms()); /* why, if it fails */
 		if (sc->pid <= 0 || waitpid(sc->pid, &status, WNOHANG) == sc->pid) {
+			kh_childlog_drain(&sc->log, kh_log_fd(), kh_mono_ms());
 			sc->pid = 0;
 			kh_err_set(err, "the CA signer did not start (its message is above)");
 			return -1;
@@ -186,6 +190,7 @@ bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping)
 	int status;
 
 	read_reports(sc);
+	kh_childlog_drain(&sc->log, kh_log_fd(), now);
 	if (sc->pid > 0 && waitpid(sc->pid, &status, WNOHANG) == sc->pid) {
 		if (!stopping)
 			kh_warn("CA signer (pid %d) %s %d; starting it again", (int)sc->pid,
@@ -255,4 +260,6 @@ void kh_signerctl_free(struct kh_signerctl *sc)
 	if (sc->ctl_child >= 0)
 		close(sc->ctl_child);
 	sc->ctl = sc->ctl_child = -1;
+	kh_childlog_drain(&sc->log, kh_log_fd(), kh_mono_ms());
+	kh_childlog_free(&sc->log);
 }

@@ -20,6 +20,7 @@
 #include "base/err.h"
 #include "base/kh_limits.h"
 #include "privsep/confine.h"
+#include "proxy/childlog.h"
 
 struct kh_signerctl {
 	int ctl; /* the daemon's end of its control channel */
@@ -33,6 +34,7 @@ struct kh_signerctl {
 	unsigned restarts;
 	struct kh_confine_report confined;
 	bool have_confined;
+	struct kh_childlog log; /* its stdout and stderr, read at each tend */
 };
 
 int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *config,

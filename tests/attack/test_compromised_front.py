@@ -126,7 +126,7 @@ def test_a_taken_front_cannot_flood_metrics_or_the_log(start_keyhole):
     kh = start_keyhole({"privsep": True, "workers": 1})
     [front] = front_pids(kh, want=1)
     deadline = time.monotonic() + 5
-    while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
+    while "front 0: confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(front, signal.SIGSTOP)
     ch = steal_channel(front)
@@ -156,7 +156,7 @@ def test_daemon_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
     kh = start_keyhole({"privsep": True, "workers": 1})
     [front] = front_pids(kh, want=1)
     deadline = time.monotonic() + 5          # let it finish starting (it reads fd 3)
-    while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
+    while "front 0: confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(front, signal.SIGSTOP)           # the attacker owns the channel now
     ch = steal_channel(front)
@@ -203,7 +203,7 @@ def test_signer_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
                         "extra_allowed_hosts": ["other.test", "*.wild.test"]})
     [front] = front_pids(kh, want=1)
     deadline = time.monotonic() + 5
-    while "confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
+    while "front 0: confined (uid" not in kh.stderr_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     spki, pub = ec_key()
     p384, _ = ec_key("P-384")

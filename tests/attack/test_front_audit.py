@@ -48,7 +48,7 @@ def test_front_holds_no_file(start_keyhole):
 def test_a_taken_front_writes_only_refusals_and_no_faster_than_its_rate(start_keyhole):
     kh = start_keyhole({"privsep": True, "workers": 1})
     [front] = front_pids(kh, want=1)
-    assert wait_log(kh, "confined (uid")
+    assert wait_log(kh, "front 0: confined (uid")
     os.kill(front, signal.SIGSTOP)
     ch = steal_channel(front)
     try:

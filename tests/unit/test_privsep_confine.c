@@ -113,6 +113,7 @@ static int main_checks(int lfd, uid_t uid0, const struct kh_confine_report *r)
 	if (uid0 != 0 && (getuid() != uid0 || r->uid_dropped))
 		return 5;
 	if (getrlimit(RLIMIT_CORE, &l) != 0 || l.rlim_max != 0 ||
+	    getrlimit(RLIMIT_FSIZE, &l) != 0 || l.rlim_max != 0 ||
 	    getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur != TEST_NOFILE)
 		return 6;
 	if (!r->rlimits || !r->no_new_privs || !r->seccomp)
