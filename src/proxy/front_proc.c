@@ -402,11 +402,18 @@ static int receive_conns(struct front *f, struct kh_err *err)
 	ssize_t n = -1;
 	unsigned fronts = 0;
 
-	for (int i = 0; i < 2; i++) { /* a restarted signer's channel may come first */
+	/* a restarted signer's channel, or a policy a reload sent between this
+	 * front's start and its start messages, may come first */
+	for (int i = 0; i < 4; i++) {
 		n = kh_ctlmsg_wait(f->ctl, KH_FRONT_START_WAIT_MS, &type, buf, sizeof buf, &fd);
-		if (n < 0 || type != KH_CTLMSG_SIGNER || fd < 0)
+		if (n < 0 || fd < 0 || (type != KH_CTLMSG_SIGNER && type != KH_CTLMSG_POLICY))
 			break;
-		take_signer(f, fd);
+		if (type == KH_CTLMSG_SIGNER)
+			take_signer(f, fd);
+		else if (apply_policy(f, fd, err) != 0)
+			kh_error("front %u: new policy refused: %s", f->id, err->msg);
+		if (type == KH_CTLMSG_POLICY)
+			close(fd);
 		fd = -1;
 	}
 	if (n == 4)
