@@ -193,7 +193,7 @@
 #define KH_LEAF_MINT_RATE_MAX   1000 /* what a signer may be configured to */
 #define KH_LEAF_SPKI_MAX        128 /* a leaf public key as SPKI DER (P-256: 91) */
 #define KH_LEAF_DER_MAX         4096 /* a leaf certificate as DER (ours: under 1 KiB) */
-#define KH_SIGNER_CACHE_DEFAULT 4096 /* leaves the signer keeps, by (host, key) */
+#define KH_SIGNER_CACHE_DEFAULT 4096 /* leaves the signer keeps, by (front, host, key) */
 #define KH_SIGNER_FRONTS_MAX    KH_MAX_WORKERS
 #define KH_CA_VALIDITY_DAYS     3650
 #define KH_CLIENT_HELLO_MAX     16384 /* handshake bytes we are willing to wait for */
@@ -305,6 +305,7 @@
 #define KH_FRONT_START_WAIT_MS 5000 /* a front or the signer waits this long for its start */
 #define KH_FRONT_LEAF_WAIT_MS  1500 /* a front waits this long for a leaf from the CA signer */
 #define KH_SIGNER_RESTART_MS   1000 /* the CA signer, when it died, is started again after this */
+#define KH_SIGNER_DRAIN_MAX    (1 << 16) /* messages a dead signer left, dropped at its restart */
 #define KH_FRONT_RESTART_MS    1000 /* a front that died is started again after this */
 #define KH_FRONT_STOP_MS       2000 /* at stop, fronts get this long after their grace to exit */
 #define KH_FRONTSTAT_LABEL     32 /* a decision or reason label a front reports, bytes */

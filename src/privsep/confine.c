@@ -270,6 +270,17 @@ static int allow_if(scmp_filter_ctx f, int nr, unsigned arg, enum scmp_compare o
 	return seccomp_rule_add_array(f, SCMP_ACT_ALLOW, nr, 1, &c);
 }
 
+/* setsockopt(fd, level, name, ...) for this one (level, name) only. */
+static int allow_sockopt(scmp_filter_ctx f, int level, int name)
+{
+	struct scmp_arg_cmp c[2] = {
+		{ 1, SCMP_CMP_MASKED_EQ, LOW32, (scmp_datum_t)level },
+		{ 2, SCMP_CMP_MASKED_EQ, LOW32, (scmp_datum_t)name },
+	};
+
+	return seccomp_rule_add_array(f, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2, c);
+}
+
 /* Calls allowed only with some arguments: no executable memory (mappings
  * were made before confinement), sendto only on a connected socket, socket
  * options and fcntl commands a server loop uses, read-only getrlimit,
@@ -284,8 +295,11 @@ static int front_by_argument(scmp_filter_ctx f, bool front)
 	rc |= allow_if(f, SCMP_SYS(sendto), 4, SCMP_CMP_EQ, 0, 0);
 	rc |= allow_if(f, SCMP_SYS(prlimit64), 2, SCMP_CMP_EQ, 0, 0);
 	if (front) {
-		rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, SOL_SOCKET);
-		rc |= allow_if(f, SCMP_SYS(setsockopt), 1, SCMP_CMP_MASKED_EQ, LOW32, IPPROTO_TCP);
+		/* only the two options a front sets (chanio's buffer, a client's
+		 * TCP_NODELAY): SO_LINGER, for one, would let a front hand the
+		 * daemon or the signer a socket whose close() never returns */
+		rc |= allow_sockopt(f, SOL_SOCKET, SO_SNDBUF);
+		rc |= allow_sockopt(f, IPPROTO_TCP, TCP_NODELAY);
 		/* each connection's stream to the key holder: a pair of Unix
 		 * sockets, connected to nothing else, never a network socket */
 		rc |= allow_if(f, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ, AF_UNIX, 0);

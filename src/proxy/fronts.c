@@ -29,6 +29,17 @@
 /* A stream from front s: only a Unix stream socket the front itself made,
  * and no more of them at once than its connections may be, so a front
  * taken over cannot spend the daemon's descriptors. */
+/* Closes a descriptor a front sent that is not kept: lingering off first,
+ * as a socket set to linger (the front's seccomp forbids setting it, but
+ * the front may have been taken over before) would make close() wait. */
+static void close_sent(int fd)
+{
+	struct linger off = { 0, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof off); /* not a socket: ENOTSOCK */
+	close(fd);
+}
+
 static void take_stream(struct kh_front_slot *s, int fd)
 {
 	struct kh_policy *p = kh_shared_policy(s->cx->sh);
@@ -42,13 +53,13 @@ static void take_stream(struct kh_front_slot *s, int fd)
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) != 0 || type != SOCK_STREAM ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l3) != 0 || cred.pid != s->pid) {
 		kh_warn("front %u sent a descriptor that is not one of its streams", s->id);
-		close(fd);
+		close_sent(fd);
 		return;
 	}
 	if (atomic_load(&s->streams) >= cap) {
 		kh_warn("front %u has %zu streams open already (limits.max_connections)", s->id,
 			cap);
-		close(fd);
+		close_sent(fd);
 		return;
 	}
 	kh_conn_accept_stream(s->cx, fd, &kh_relay_h1, &s->streams);
@@ -161,7 +172,7 @@ static void on_channel(struct kh_io *io, uint32_t events)
 			continue;
 		}
 		if (fd >= 0)
-			close(fd);
+			close_sent(fd);
 		if (type == KH_CTLMSG_CONFINED || type == KH_CTLMSG_METRICS) {
 			take_report(s, type, (const uint8_t *)buf, (size_t)n);
 			continue;

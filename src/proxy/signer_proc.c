@@ -152,6 +152,8 @@ static void take_channel(struct signer_proc *s, const uint8_t *p, ssize_t n, int
 
 	if (n != 4 || fd < 0) {
 		kh_warn("signer: a malformed channel message from the daemon");
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	for (int i = 0; i < 4; i++)

@@ -53,6 +53,22 @@ static void drain_child_end(const struct kh_signerctl *sc)
 			close(fd);
 }
 
+/* And what it sent that this side did not read: its reports are not the
+ * next one's. */
+static void drain_own_end(const struct kh_signerctl *sc)
+{
+	uint8_t type, buf[KH_CTLMSG_MAX];
+	ssize_t n;
+	int fd;
+
+	for (int i = 0; i < KH_SIGNER_DRAIN_MAX &&
+			(n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
+			n != KH_CTLMSG_RECV_CLOSED;
+	     i++)
+		if (fd >= 0)
+			close(fd);
+}
+
 int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *err)
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
@@ -63,6 +79,7 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 
 	snprintf(fronts, sizeof fronts, "%u", sc->n_fronts);
 	drain_child_end(sc);
+	drain_own_end(sc);
 	pid = fork();
 	if (pid < 0) {
 		kh_err_set(err, "cannot start the CA signer: %s", kh_strerror(errno));
@@ -133,19 +150,22 @@ static void read_reports(struct kh_signerctl *sc)
 
 	unsigned bad = 0;
 
-	while ((n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
-	       n != KH_CTLMSG_RECV_CLOSED) {
+	/* a bounded number a call: a flooding signer must not hold this thread */
+	for (int i = 0; i < KH_ACCEPT_BATCH &&
+			(n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
+			n != KH_CTLMSG_RECV_CLOSED;
+	     i++) {
 		if (fd >= 0)
 			close(fd);
-		if (n >= 0 && type == KH_CTLMSG_CONFINED &&
+		pthread_mutex_lock(&sc->lock);
+		if (n >= 0 && type == KH_CTLMSG_CONFINED && !sc->have_confined &&
 		    kh_frontstat_confine_decode(buf, (size_t)n, &r, &err) == 0) {
-			pthread_mutex_lock(&sc->lock);
-			sc->confined = r;
+			sc->confined = r; /* the first one only, as for fronts */
 			sc->have_confined = true;
-			pthread_mutex_unlock(&sc->lock);
 		} else {
 			bad++;
 		}
+		pthread_mutex_unlock(&sc->lock);
 	}
 	/* one line per call (about one a second): a signer taken over must not
 	 * fill the daemon's log */

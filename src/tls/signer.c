@@ -315,6 +315,24 @@ out:
 	return rc;
 }
 
+/* The cache key's half that is not the host: SHA-256 of the front's id and
+ * the SPKI, so a front hits only leaves it was given itself (a front taken
+ * over could otherwise learn, from what is cached for another front's
+ * public key, which hosts that front's sandboxes reached). */
+static int key_hash(const struct kh_signer_req *rq, uint8_t hash[HASH_LEN])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	uint8_t id[4] = { (uint8_t)rq->front_id, (uint8_t)(rq->front_id >> 8),
+			  (uint8_t)(rq->front_id >> 16), (uint8_t)(rq->front_id >> 24) };
+	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(c, id, sizeof id) == 1 &&
+		 EVP_DigestUpdate(c, rq->spki, rq->spki_len) == 1 &&
+		 EVP_DigestFinal_ex(c, hash, NULL) == 1;
+
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
 static int answer(struct kh_signer *s, struct job *j)
 {
 	const struct kh_signer_req *rq = j->rq;
@@ -333,7 +351,7 @@ static int answer(struct kh_signer *s, struct job *j)
 	key = kh_leafkey_parse_spki(rq->spki, rq->spki_len, j->reason, j->err);
 	if (key == NULL)
 		return -1;
-	if (EVP_Digest(rq->spki, rq->spki_len, hash, NULL, EVP_sha256(), NULL) != 1) {
+	if (key_hash(rq, hash) != 0) {
 		ERR_clear_error();
 		kh_err_set(j->err, "leaf refused: hashing the key failed");
 		rc = refuse(j, KH_SIGNER_R_SIGN);

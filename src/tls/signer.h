@@ -19,10 +19,11 @@
  *                     KH_LEAF_MINT_RATE a second, unless opts say otherwise)
  *   sign_failed       OpenSSL failed, or the leaf does not fit out
  * Otherwise the answer is a leaf's DER: from the cache when the same front
- * key asked for the same host less than KH_LEAF_REMINT_SECS ago (a cache hit
- * costs no token: only signing is rate-limited), else freshly signed with
- * kh_ca_sign_leaf and cached. The cache is keyed by (host, SHA-256 of the
- * SPKI) and holds at most opts.cache_cap leaves; when full, the oldest entry
+ * asked with the same key for the same host less than KH_LEAF_REMINT_SECS
+ * ago (a cache hit costs no token: only signing is rate-limited), else
+ * freshly signed with kh_ca_sign_leaf and cached. The cache is keyed by
+ * (host, SHA-256 of the front id and the SPKI: one front cannot learn from
+ * it what another was given) and holds at most opts.cache_cap leaves; when full, the oldest entry
  * goes (first in, first out). The allowlist is asked before the cache, so a
  * host dropped from the allowlist by a reload gets no more leaves, cached
  * or not.

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 #define WAIT_MS      10000
 #define EXIT_BAD_CFG 200
 
-enum probe { PROBE_MAIN, PROBE_SOCKET, PROBE_CONNECT };
+enum probe { PROBE_MAIN, PROBE_SOCKET, PROBE_CONNECT, PROBE_LINGER };
 
 static const struct kh_confine_opts opts = {
 	.role = KH_CONFINE_FRONT, .uid = TEST_UID, .gid = TEST_UID, .nofile = TEST_NOFILE
@@ -83,6 +84,17 @@ static int serve_one(int lfd)
 	return 0;
 }
 
+/* The socket options a front sets: allowed. */
+static int socket_options(int fd)
+{
+	int one = 1, size = 1 << 20;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0)
+		return -1;
+	return 0;
+}
+
 /* 0 or the number of the first failed check (the child's exit code). */
 static int main_checks(int lfd, uid_t uid0, const struct kh_confine_report *r)
 {
@@ -107,6 +119,8 @@ static int main_checks(int lfd, uid_t uid0, const struct kh_confine_report *r)
 		return 8;
 	if (serve_one(lfd) != 0)
 		return 3;
+	if (socket_options(lfd) != 0) /* the two options a front sets */
+		return 10;
 	if (uid0 == 0 && (getuid() != TEST_UID || geteuid() != TEST_UID || getgid() != TEST_UID ||
 			  !r->uid_dropped))
 		return 4;
@@ -137,6 +151,11 @@ static void child(enum probe p, int lfd, int cfd, int rep)
 		_exit(EXIT_BAD_CFG + 1);
 	if (p == PROBE_SOCKET)
 		socket(AF_INET, SOCK_STREAM, 0);
+	if (p == PROBE_LINGER) { /* a lingering socket could stall whoever closes it last */
+		struct linger l = { 1, 1000 };
+
+		setsockopt(lfd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+	}
 	if (p == PROBE_CONNECT) {
 		struct sockaddr_in a = { .sin_family = AF_INET,
 					 .sin_port = htons(9),
@@ -238,6 +257,15 @@ static void test_connect_kills(void)
 	CHECK(killed_by_sigsys(status));
 }
 
+static void test_linger_kills(void)
+{
+	struct kh_confine_report r;
+	int status = 0;
+
+	CHECK_INT(run_child(PROBE_LINGER, &status, &r), 0);
+	CHECK(killed_by_sigsys(status));
+}
+
 static void test_unavailable_reported(void)
 {
 	struct kh_confine_report r = { 0 };
@@ -320,6 +348,7 @@ int main(void)
 	RUN(test_front_confined);
 	RUN(test_socket_kills);
 	RUN(test_connect_kills);
+	RUN(test_linger_kills);
 	RUN(test_unavailable_reported);
 	RUN(test_root_must_drop);
 	RUN(test_signer_cannot_accept);
