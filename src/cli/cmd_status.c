@@ -21,6 +21,7 @@
 
 struct status {
 	bool running, listening;
+	uint16_t port; /* probed for listening: tunnel_port, or the one the daemon took */
 	pid_t pid;
 	char metrics[80]; /* "http://ip:port/metrics" of the running daemon, or "" */
 	bool answered; /* control.sock answered: ctl holds the daemon's own status */
@@ -99,9 +100,11 @@ static void gather(struct kh_cli_ctx *x, struct status *st)
 
 	memset(st, 0, sizeof *st);
 	st->running = kh_cli_daemon_running(x, &st->pid);
-	st->listening = x->cfg.tunnel_port != 0 && kh_probe_health(x->cfg.tunnel_port, 1000) == 0;
 	st->answered = st->running &&
 		       kh_ctl_status(x->paths.control, KH_CTL_PROBE_MS, &st->ctl, &err) == 0;
+	/* tunnel_port 0 is "any free port": the daemon says which it took */
+	st->port = x->cfg.tunnel_port != 0 ? x->cfg.tunnel_port : st->answered ? st->ctl.port : 0;
+	st->listening = st->port != 0 && kh_probe_health(st->port, 1000) == 0;
 	if (st->answered && st->ctl.fronts_are_processes)
 		read_kernel_views(st);
 	if (kh_mappings_load(x->paths.mappings, &st->maps, &existed, &err) != 0)
@@ -270,7 +273,10 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 	printf("  %-20s %s%s\n", "config", x->paths.config, c->file_existed ? "" : " (absent)");
 	printf("  %-20s %s%s\n", "CA certificate", x->paths.ca_crt,
 	       kh_fs_exists(x->paths.ca_crt) ? "" : " (absent: run keyhole setup)");
-	printf("  %-20s %u\n", "tunnel port", c->tunnel_port);
+	if (c->tunnel_port == 0 && st->port != 0)
+		printf("  %-20s 0 (any free port: %u now)\n", "tunnel port", st->port);
+	else
+		printf("  %-20s %u\n", "tunnel port", c->tunnel_port);
 	if (st->running)
 		printf("  %-20s running (pid %d)\n", "daemon", (int)st->pid);
 	else

@@ -202,7 +202,7 @@ int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *s
 		  struct kh_err *err)
 {
 	json_t *req = json_pack("{s:s}", "op", "status"), *reply = NULL;
-	json_t *pid, *lost;
+	json_t *pid, *lost, *port;
 	const char *version, *audit;
 	int rc = -1;
 
@@ -225,6 +225,10 @@ int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *s
 	st->audit_failing = strcmp(audit, "ok") != 0;
 	st->audit_lost = (uint64_t)json_integer_value(lost);
 	parse_privsep(json_object_get(reply, "privsep"), st);
+	port = json_object_get(reply, "port");
+	if (json_is_integer(port) && json_integer_value(port) > 0 &&
+	    json_integer_value(port) <= UINT16_MAX)
+		st->port = (uint16_t)json_integer_value(port);
 	rc = 0;
 out:
 	json_decref(req);

@@ -38,6 +38,7 @@ struct kh_ctl_status {
 	char version[32];
 	bool audit_failing; /* audit.log cannot be written (records are being lost) */
 	uint64_t audit_lost; /* records lost since the daemon started */
+	uint16_t port; /* the loopback port it listens on; 0: not said (an older daemon) */
 	/* "privsep": absent from an older daemon (have_privsep false) */
 	bool have_privsep, fronts_are_processes;
 	size_t n_fronts;

@@ -32,6 +32,9 @@ enum kh_ctlmsg_type {
 	KH_CTLMSG_SIGNER = 'G',
 	/* F->K: whole audit lines, the front's refusals (proxy/auditrelay.h) */
 	KH_CTLMSG_AUDIT = 'A',
+	/* K->F, at start after POLICY: the connection counters of every front
+	 * (connslots.h, the descriptor) and how many fronts there are (u32, LE) */
+	KH_CTLMSG_CONNS = 'U',
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */

@@ -166,7 +166,7 @@ static void unlink_conn(struct kh_conn *c)
 	if (c->stream_count != NULL)
 		atomic_fetch_sub(c->stream_count, 1);
 	if (!c->keyside) /* counted as its front's connection */
-		atomic_fetch_sub(&cx->sh->n_conns, 1);
+		kh_shared_conn_leave(cx->sh);
 }
 
 void kh_conn_close(struct kh_conn *c)
@@ -1112,7 +1112,7 @@ void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 	}
 	if (c == NULL) {
 		close(fd);
-		atomic_fetch_sub(&cx->sh->n_conns, 1);
+		kh_shared_conn_leave(cx->sh);
 		return;
 	}
 	set_up_conn(c, cx, fd);

@@ -102,8 +102,9 @@ struct kh_conn {
 };
 
 /* Takes ownership of an accepted, non-blocking socket, which speaks proto
- * once it is past CONNECT and TLS. Counted in cx->sh->n_conns (the caller
- * added it; it is taken off when the connection ends, or here on failure). */
+ * once it is past CONNECT and TLS. Counted by kh_shared_conn_enter (the
+ * caller's; kh_shared_conn_leave when the connection ends, or here on
+ * failure). */
 void kh_conn_accept(struct kh_wctx *cx, int fd, const struct sockaddr *peer,
 		    enum kh_listen_kind kind, const struct kh_proto_ops *proto);
 

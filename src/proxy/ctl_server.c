@@ -165,10 +165,9 @@ static json_t *op_status(kh_ctl_status_fn status, void *arg)
 			      (json_int_t)(lost > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)lost));
 	json_t *p = status != NULL ? status(arg) : NULL;
 
-	if (r != NULL && p != NULL)
-		json_object_set_new(r, "privsep", p);
-	else
-		json_decref(p);
+	if (r != NULL && json_is_object(p))
+		json_object_update(r, p);
+	json_decref(p);
 	return r;
 }
 

@@ -50,8 +50,9 @@ typedef int (*kh_ctl_issue_fn)(void *arg, const struct kh_grant_req *r, const ch
 			       size_t n_names, struct kh_grant **out, size_t cap, size_t *n,
 			       struct kh_err *err);
 
-/* The "privsep" object of a status answer (new, the caller takes it), or
- * NULL for none; runs on the control thread. */
+/* Members to add to a status answer ("privsep", "port": the daemon's
+ * bound loopback port), as one object (new, the caller takes it), or NULL
+ * for none; runs on the control thread. */
 typedef json_t *(*kh_ctl_status_fn)(void *arg);
 
 /* The protocol alone, without the socket: one request's text in, the
@@ -62,7 +63,7 @@ json_t *kh_ctl_handle(struct kh_grants *grants, kh_ctl_issue_fn issue, kh_ctl_st
 
 struct kh_ctl_server *kh_ctl_server_open(const char *path, struct kh_grants *grants,
 					 kh_ctl_issue_fn issue, void *arg, struct kh_err *err);
-/* Status answers carry status(arg) as "privsep" (before start). */
+/* Status answers carry the members of status(arg) (before start). */
 void kh_ctl_server_set_status(struct kh_ctl_server *s, kh_ctl_status_fn status);
 int kh_ctl_server_start(struct kh_ctl_server *s, struct kh_err *err);
 /* Stops the thread, closes and unlinks the socket, frees s. NULL-safe. */

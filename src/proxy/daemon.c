@@ -353,12 +353,17 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
-/* kh_ctl_status_fn: which fronts run as processes, and how confined. */
+/* kh_ctl_status_fn: which fronts run as processes, and how confined; the
+ * loopback port bound (`keyhole status` probes it: with tunnel_port 0 the
+ * config does not say which). */
 static json_t *privsep_status(void *arg)
 {
 	struct daemon *d = arg;
+	uint16_t port = ntohs(((struct sockaddr_in *)&d->addrs[0])->sin_port);
 
-	return kh_fronts_status_json(d->fronts_on ? &d->fronts : NULL);
+	return json_pack("{s:o, s:i}", "privsep",
+			 kh_fronts_status_json(d->fronts_on ? &d->fronts : NULL), "port",
+			 (int)port);
 }
 
 /* kh_ctl_issue_fn: one grant per wanted mapping (one per env name), then a

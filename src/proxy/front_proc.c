@@ -56,6 +56,7 @@ struct front {
 	uint64_t leaf_req; /* the last SIGN_LEAF's request id */
 	uint8_t spki[KH_LEAF_SPKI_MAX]; /* the public half of sh.ca.leaf_key */
 	size_t spki_len;
+	struct kh_connslots conns; /* every front's connections (connslots.h) */
 	int bridges[KH_MAX_BRIDGES]; /* container bridge listeners (LISTEN_ADD), -1: none */
 };
 
@@ -392,6 +393,45 @@ static int receive_policy(struct front *f, struct kh_err *err)
 	return rc;
 }
 
+/* After the policy: every front's connection counters, so that
+ * limits.max_connections holds for all fronts together. */
+static int receive_conns(struct front *f, struct kh_err *err)
+{
+	uint8_t type = 0, buf[16];
+	int fd = -1, rc = -1;
+	ssize_t n = -1;
+	unsigned fronts = 0;
+
+	/* a restarted signer's channel, or a policy a reload sent between this
+	 * front's start and its start messages, may come first */
+	for (int i = 0; i < 4; i++) {
+		n = kh_ctlmsg_wait(f->ctl, KH_FRONT_START_WAIT_MS, &type, buf, sizeof buf, &fd);
+		if (n < 0 || fd < 0 || (type != KH_CTLMSG_SIGNER && type != KH_CTLMSG_POLICY))
+			break;
+		if (type == KH_CTLMSG_SIGNER)
+			take_signer(f, fd);
+		else if (apply_policy(f, fd, err) != 0)
+			kh_error("front %u: new policy refused: %s", f->id, err->msg);
+		if (type == KH_CTLMSG_POLICY)
+			close(fd);
+		fd = -1;
+	}
+	if (n == 4)
+		fronts = (unsigned)buf[0] | (unsigned)buf[1] << 8 | (unsigned)buf[2] << 16 |
+			 (unsigned)buf[3] << 24;
+	if (n != 4 || type != KH_CTLMSG_CONNS || fd < 0 || f->id >= fronts)
+		kh_err_set(err, "no connection counters from the key holder");
+	else if (kh_connslots_map(&f->conns, fd, fronts, err) == 0)
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		f->sh.conn_slots = &f->conns;
+		f->sh.conn_slot = f->id;
+	}
+	return rc;
+}
+
 /* No file is opened from here on: what the front needs it got from the key
  * holder or opened now (OpenSSL's configuration, with the contexts). */
 /* The records a loop iteration made go to the key holder, which checks and
@@ -426,7 +466,7 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 	pthread_mutex_init(&f->sh.policy_lock, NULL);
 	pthread_mutex_init(&f->sh.bridge_lock, NULL);
 	f->sh.grants = &f->grants;
-	if (make_leaf_key(f, err) != 0 || receive_policy(f, err) != 0)
+	if (make_leaf_key(f, err) != 0 || receive_policy(f, err) != 0 || receive_conns(f, err) != 0)
 		return -1;
 	f->sh.certs = kh_certcache_new(f->cfg.cert_cache_size);
 	f->sh.server_ctx = kh_tls_server_ctx_new(err);

@@ -201,6 +201,9 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 	kh_fmt(fs->grants, sizeof fs->grants, "%s", paths->grants);
 	pthread_mutex_init(&fs->policy_lock, NULL);
 	fs->policy_fd = -1;
+	fs->conns_fd = -1;
+	if (kh_connslots_create(&fs->conns, n, &fs->conns_fd, err) != 0)
+		return -1;
 	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
 		fs->bridge_fds[k] = -1;
 		fs->bridge_gen[k] = 1; /* a front's bridge_sent starts at 0: "nothing yet" */
@@ -354,7 +357,9 @@ void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd)
 }
 
 /* In the child: descriptors to their fixed numbers (front_proc.h), each
- * first moved above every target so no dup2 overwrites a source. */
+ * first moved above every target so no dup2 overwrites a source. Just
+ * above them, not to a fixed high number: with a low RLIMIT_NOFILE (64)
+ * that number may not exist. */
 static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 {
 	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
@@ -366,7 +371,7 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 		if (fs->unix_fds[k] >= 0)
 			src[n++] = fs->unix_fds[k];
 	for (int i = 0; i < n; i++)
-		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n)) < 0)
 			_exit(126);
 	for (int i = 0; i < n; i++)
 		if (dup2(src[i], 3 + i) < 0) /* dup2 leaves the copy open across exec */
@@ -430,6 +435,7 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct front_argv a;
+	uint8_t n_fronts[4] = { (uint8_t)fs->n, (uint8_t)(fs->n >> 8), 0, 0 };
 	pid_t pid;
 
 	build_argv(fs, s, &a);
@@ -453,7 +459,9 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	/* The first messages the front reads: queued now, read when it is ready. */
 	pthread_mutex_lock(&fs->policy_lock);
 	send_signer_channel(fs, s);
-	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0) {
+	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
+	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_CONNS, n_fronts, sizeof n_fronts, fs->conns_fd) !=
+		    0) {
 		pthread_mutex_unlock(&fs->policy_lock);
 		kh_err_set(err, "cannot send front %u its start: %s", s->id, kh_strerror(errno));
 		return -1;
@@ -501,6 +509,9 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		if (s->pid <= 0 || (pid = waitpid(s->pid, &status, WNOHANG)) != s->pid)
 			continue;
 		s->pid = 0;
+		/* its connections died with it: they no longer count against
+		 * the others' limits.max_connections */
+		kh_connslots_clear(&fs->conns, s->id);
 		pthread_mutex_lock(&fs->policy_lock);
 		s->bridge_ready = false; /* the next one is told at its start */
 		pthread_mutex_unlock(&fs->policy_lock);
@@ -649,4 +660,8 @@ void kh_fronts_free(struct kh_fronts *fs)
 	if (fs->policy_fd >= 0)
 		close(fs->policy_fd);
 	fs->policy_fd = -1;
+	if (fs->conns_fd >= 0)
+		close(fs->conns_fd);
+	fs->conns_fd = -1;
+	kh_connslots_unmap(&fs->conns);
 }

@@ -28,6 +28,7 @@
 #include "base/kh_limits.h"
 #include "event/loop.h"
 #include "privsep/confine.h"
+#include "privsep/connslots.h"
 #include "proxy/signerctl.h"
 #include "proxy/auditrelay.h"
 #include "proxy/childlog.h"
@@ -82,6 +83,10 @@ struct kh_fronts {
 	struct kh_signerctl signer; /* the CA signer process */
 	atomic_uint_fast64_t restarts;
 	bool stopping;
+	/* one limits.max_connections for all fronts: a slot each, zeroed when
+	 * the daemon reaps its front (connslots.h); conns_fd is sent to each */
+	struct kh_connslots conns;
+	int conns_fd;
 };
 
 /* Takes the listeners of front i (tcp, per front, and the shared Unix ones)

@@ -34,6 +34,25 @@ void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held)
 	*held = kh_shared_policy(sh);
 }
 
+bool kh_shared_conn_enter(struct kh_shared *sh, size_t max)
+{
+	if (atomic_fetch_add(&sh->n_conns, 1) >= max)
+		goto refuse;
+	if (sh->conn_slots != NULL && !kh_connslots_enter(sh->conn_slots, sh->conn_slot, max))
+		goto refuse;
+	return true;
+refuse:
+	atomic_fetch_sub(&sh->n_conns, 1);
+	return false;
+}
+
+void kh_shared_conn_leave(struct kh_shared *sh)
+{
+	atomic_fetch_sub(&sh->n_conns, 1);
+	if (sh->conn_slots != NULL)
+		kh_connslots_leave(sh->conn_slots, sh->conn_slot);
+}
+
 unsigned kh_shared_set_bridges(struct kh_shared *sh, const int *fds)
 {
 	unsigned gen;

@@ -19,6 +19,7 @@
 
 #include "base/kh_limits.h"
 #include "policy/policy.h"
+#include "privsep/connslots.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
 
@@ -32,6 +33,10 @@ struct kh_shared {
 	struct kh_policy *policy; /* current snapshot; guarded by policy_lock */
 	atomic_ulong policy_gen; /* bumped on every swap; read without the lock */
 	atomic_size_t n_conns; /* across all workers, for max_connections */
+	/* A front process: limits.max_connections counts every front's
+	 * connections (connslots.h), conn_slot is this one's; NULL otherwise */
+	struct kh_connslots *conn_slots;
+	unsigned conn_slot;
 	atomic_bool stopping;
 	struct kh_grants *grants; /* sandbox tokens and bound sandbox pids; NULL in tests */
 	uint64_t stop_deadline_ms; /* when stopping: abort what is still open */
@@ -55,6 +60,13 @@ void kh_shared_set_policy(struct kh_shared *sh, struct kh_policy *p);
 
 /* If a reload happened since *held was taken, swaps it for the current one. */
 void kh_shared_refresh(struct kh_shared *sh, struct kh_policy **held);
+
+/* One more client connection, if max allows (this process's count and,
+ * in a front process, every front's together); false: nothing counted. */
+bool kh_shared_conn_enter(struct kh_shared *sh, size_t max);
+
+/* A client connection counted by kh_shared_conn_enter has closed. */
+void kh_shared_conn_leave(struct kh_shared *sh);
 
 /* Publishes a new set of bridge listeners (fds[KH_MAX_BRIDGES], -1 for
  * none) and wakes the workers; returns the generation to wait for with

@@ -86,8 +86,9 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 		return -1;
 	}
 	if (pid == 0) {
-		/* its channel at 3 (moved above 3 first, in case it sits there) */
-		int fd = fcntl(sc->ctl_child, F_DUPFD_CLOEXEC, 64);
+		/* its channel at 3 (moved above 3 first, in case it sits there;
+		 * just above: under a low RLIMIT_NOFILE a high number may not exist) */
+		int fd = fcntl(sc->ctl_child, F_DUPFD_CLOEXEC, 4);
 
 		kh_childlog_in_child(&sc->log);
 		if (fd < 0 || dup2(fd, 3) < 0) /* dup2 leaves the copy open across exec */

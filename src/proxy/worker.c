@@ -4,7 +4,6 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,6 +85,14 @@ static void report_shed(void)
 		n);
 }
 
+/* The descriptor kept in reserve for shedding: an eventfd, not /dev/null,
+ * because a front process may open no path (its seccomp filter answers
+ * EACCES, docs/design/privsep.md section 3) and would have no spare. */
+static int new_spare(void)
+{
+	return eventfd(0, EFD_CLOEXEC);
+}
+
 /* Out of file descriptors: free the spare one, accept and close a pending
  * connection so clients fail fast instead of hanging in the backlog. Workers
  * share one descriptor table, so another thread may take the slot the spare
@@ -95,12 +103,12 @@ static int shed_one(struct kh_worker *w, int lfd)
 
 	if (w->spare_fd >= 0)
 		close(w->spare_fd);
-	fd = accept(lfd, NULL, NULL);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* a front's seccomp kills plain accept */
 	if (fd >= 0) {
 		close(fd);
 		report_shed(); /* only what was really closed is counted */
 	}
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->spare_fd = new_spare();
 	return fd >= 0 && w->spare_fd >= 0 ? 0 : -1;
 }
 
@@ -132,7 +140,7 @@ static void resume_accepting(struct kh_timer *t)
 
 	w->accept_paused = false;
 	if (w->spare_fd < 0)
-		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		w->spare_fd = new_spare();
 	if (!w->cx.draining)
 		watch_listeners(w, true);
 }
@@ -158,8 +166,7 @@ static void admit(struct kh_worker *w, int fd, struct sockaddr_storage *peer,
 	int one = 1;
 
 	kh_policy_unref(p);
-	if (atomic_fetch_add(&w->cx.sh->n_conns, 1) >= max) {
-		atomic_fetch_sub(&w->cx.sh->n_conns, 1);
+	if (!kh_shared_conn_enter(w->cx.sh, max)) {
 		refuse_busy(fd, max);
 		audit_refused(w, peer, "too_many_connections", 503);
 		return;
@@ -321,7 +328,7 @@ int kh_worker_init(struct kh_worker *w, unsigned id, struct kh_shared *sh, const
 {
 	memset(w, 0, sizeof *w);
 	w->id = id;
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->spare_fd = new_spare();
 	if (kh_wctx_init(&w->cx, sh, err) != 0) {
 		kh_err_set(err, "cannot create worker %u", id);
 		return -1;

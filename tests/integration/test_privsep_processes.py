@@ -193,7 +193,7 @@ def test_status_names_each_fronts_confinement(start_keyhole):
 
 
 def test_status_says_privsep_off_by_default(start_keyhole):
-    kh = start_keyhole({"workers": 1})
+    kh = start_keyhole({"workers": 1, "privsep": None})     # not set, whatever KH_TEST_PRIVSEP
     text = status(kh)
     assert re.search(r"privilege separation +off \(privsep: false", text), text
     assert json.loads(status(kh, "--json"))["privsep"] == {"mode": "off", "fronts": []}
