@@ -525,14 +525,14 @@ int kh_cmd_stop(int argc, char **argv)
 /* --- reload --- */
 
 /* The daemon logs "reload: ok ..." or "reload failed: ..." for each SIGHUP. */
-static int reload_verdict(const struct kh_cli_ctx *x, off_t off)
+static int reload_verdict(const struct kh_cli_ctx *x, pid_t pid, off_t off)
 {
 	uint64_t deadline = kh_mono_ms() + KH_RELOAD_WAIT_MS;
 
 	while (kh_mono_ms() < deadline) {
 		char *text = kh_logtail_since(x->paths.log, off, 64u << 10);
-		char *ok = text ? strstr(text, "reload: ok") : NULL;
-		char *bad = text ? strstr(text, "reload failed: ") : NULL;
+		char *ok = text ? kh_logtail_daemon_says(text, pid, "reload: ok") : NULL;
+		char *bad = text ? kh_logtail_daemon_says(text, pid, "reload failed: ") : NULL;
 		int rc = -1;
 
 		if (ok != NULL || bad != NULL) {
@@ -567,7 +567,7 @@ int kh_cmd_reload(int argc, char **argv)
 		rc = kh_cli_fail(&x, "keyhole is not running (start it with `keyhole start`)");
 	} else {
 		off = kh_logtail_size(x.paths.log);
-		rc = kill(pid, SIGHUP) == 0 ? reload_verdict(&x, off)
+		rc = kill(pid, SIGHUP) == 0 ? reload_verdict(&x, pid, off)
 					    : kh_cli_fail(&x, "cannot signal pid %d", (int)pid);
 	}
 	kh_cli_close(&x);

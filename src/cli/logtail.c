@@ -66,3 +66,20 @@ void kh_logtail_print(FILE *out, const char *path, off_t offset, int n)
 	}
 	free(text);
 }
+
+char *kh_logtail_daemon_says(char *text, pid_t pid, const char *what)
+{
+	char tag[32];
+
+	snprintf(tag, sizeof tag, " keyhole[%d] ", (int)pid);
+	for (char *line = text; line != NULL && *line != '\0';) {
+		char *nl = strchr(line, '\n'), *sp = strchr(line, ' ');
+		char *hit = strstr(line, what);
+
+		if (sp != NULL && (nl == NULL || sp < nl) && line[0] >= '0' && line[0] <= '9' &&
+		    strncmp(sp, tag, strlen(tag)) == 0 && hit != NULL && (nl == NULL || hit < nl))
+			return hit;
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+	return NULL;
+}

@@ -85,6 +85,12 @@ static void harden_process(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* 0, 1 and 2 open (to /dev/null when closed): else the first sockets
+	 * and pipes would take those numbers, and a child's stdio set up over
+	 * them (childlog.h) would close one of its own descriptors. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			break;
 }
 
 static int load_config(struct daemon *d, const struct kh_daemon_opts *o, struct kh_err *err)

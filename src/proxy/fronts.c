@@ -123,19 +123,21 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	}
 }
 
-/* A front's refusal records: checked, held to the front's byte rate, and
- * written by this process, the only one with audit.log open. */
+/* A front's refusal records: held to the front's byte rate (charged before
+ * they are parsed, so junk costs its budget too), checked, and written by
+ * this process (fronts hold no file; a transparent `keyhole sandbox`'s pid 1
+ * appends to audit.log too). */
 static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
 {
 	struct kh_err err = { "" };
 	size_t records;
 	char what[KH_ERR_MAX + 32];
 
-	if (kh_auditrelay_check(lines, n, &records, &err) != 0) {
+	if (!kh_auditrelay_admit(&s->audit, n, kh_mono_ms())) {
+		warn_front(s, "audit records over its rate (limits in kh_limits.h): dropped");
+	} else if (kh_auditrelay_check(lines, n, &records, &err) != 0) {
 		kh_fmt(what, sizeof what, "audit records refused: %s", err.msg);
 		warn_front(s, what);
-	} else if (!kh_auditrelay_admit(&s->audit, n, kh_mono_ms())) {
-		warn_front(s, "audit records over its rate (limits in kh_limits.h): dropped");
 	} else {
 		kh_audit_append_lines(lines, n, records);
 	}

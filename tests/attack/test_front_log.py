@@ -52,14 +52,15 @@ def test_a_taken_front_cannot_flood_or_forge_the_daemons_log(start_keyhole):
     try:
         for i in range(20000):                     # about 4 MB at most
             try:
-                written += os.write(fd, forged if i % 2 else long_line[: 200 + i % 5000])
+                # each write under PIPE_BUF: written whole or not at all
+                written += os.write(fd, forged if i % 2 else long_line[: 200 + i % 3800] + b"\n")
             except BlockingIOError:
                 time.sleep(0.001)
             if time.monotonic() - start > 5:
                 break
         elapsed = time.monotonic() - start
         time.sleep(1.2)                            # the rate allows a line again
-        os.write(fd, b"after-the-flood\n")
+        os.write(fd, b"after-the-flood\n")  # every write above was whole lines
         time.sleep(0.3)
     finally:
         os.close(fd)
@@ -81,3 +82,4 @@ def test_a_taken_front_cannot_flood_or_forge_the_daemons_log(start_keyhole):
     assert "[front 0] after-the-flood" in text                      # and how many went
     assert "line(s) dropped: over the log rate)\n[front 0] after-the-flood" in text, text[-500:]
     assert kh.running()
+
