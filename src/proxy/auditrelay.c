@@ -87,3 +87,44 @@ bool kh_auditrelay_admit(struct kh_auditrelay *r, size_t n, uint64_t now_ms)
 	r->credit -= n;
 	return true;
 }
+
+/* Every string in v through fn, in place; false if one failed. */
+static bool redact_value(json_t *v, kh_auditrelay_redact_fn *fn, void *arg, int depth)
+{
+	static _Thread_local char buf[KH_AUDIT_LINE_MAX * 2];
+	const char *k;
+	json_t *x;
+	size_t i, n;
+
+	if (depth > 4)
+		return false;
+	if (json_is_string(v)) {
+		if (!fn(arg, json_string_value(v), json_string_length(v), buf, sizeof buf, &n))
+			return false;
+		return json_string_setn(v, buf, n) == 0;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) if (!redact_value(x, fn, arg, depth + 1)) return false;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, x) if (!redact_value(x, fn, arg, depth + 1)) return false;
+	}
+	return true;
+}
+
+size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_fn *fn, void *arg,
+			    char *out, size_t cap)
+{
+	json_t *o = len > 1 ? json_loadb(line, len - 1, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	size_t n = 0;
+
+	if (o != NULL && redact_value(o, fn, arg, 0)) {
+		n = json_dumpb(o, out, cap, JSON_COMPACT | JSON_ENSURE_ASCII);
+		if (n == 0 || n >= cap || memchr(out, '\n', n) != NULL)
+			n = 0; /* too long for out, or not one line */
+		else
+			out[n++] = '\n';
+	}
+	json_decref(o);
+	return n;
+}

@@ -55,8 +55,10 @@ static bool take_line(struct kh_childlog *cl, uint64_t now_ms)
  * lines the rate dropped since the last one written. */
 static void emit(struct kh_childlog *cl, int out, uint64_t now_ms)
 {
+	static _Thread_local char clean[KH_CHILDLOG_LINE + 1];
 	char line[KH_CHILDLOG_LINE + 96];
-	size_t n = 0;
+	const char *text = cl->part;
+	size_t n = 0, len = cl->n_part;
 
 	if (!take_line(cl, now_ms)) {
 		cl->dropped++;
@@ -67,8 +69,12 @@ static void emit(struct kh_childlog *cl, int out, uint64_t now_ms)
 			   cl->name, (unsigned long long)cl->dropped);
 	cl->dropped = 0;
 	n += kh_fmt(line + n, sizeof line - n, "[%s] ", cl->name);
-	for (size_t i = 0; i < cl->n_part && n + 2 < sizeof line; i++) {
-		unsigned char c = (unsigned char)cl->part[i];
+	if (cl->redact != NULL) {
+		len = cl->redact(cl->redact_arg, cl->part, cl->n_part, clean, sizeof clean);
+		text = clean;
+	}
+	for (size_t i = 0; i < len && n + 2 < sizeof line; i++) {
+		unsigned char c = (unsigned char)text[i];
 
 		line[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}

@@ -26,6 +26,10 @@ struct kh_childlog {
 	bool cutting; /* the line was too long: the rest of it is skipped */
 	uint64_t last_ms, credit; /* credit in thousandths of a line */
 	uint64_t dropped; /* lines over the rate since the last said */
+	/* set by the caller around a drain: every line through it first (a
+	 * front cannot redact the real keys it does not hold) */
+	size_t (*redact)(void *arg, const char *in, size_t n, char *out, size_t cap);
+	void *redact_arg;
 };
 
 /* Makes the pipe. name: how lines are prefixed ("front 0", "signer"). */

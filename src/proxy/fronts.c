@@ -123,6 +123,38 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	}
 }
 
+/* Each record through this process's redactor before it is written: a
+ * front has only the tokens' (it holds no key), so a real key the sandbox
+ * put in a host or path, in any encoding, reaches its record as it came.
+ * Redacted field by field, decoded (kh_auditrelay_redact), so no JSON escape
+ * can hide a key from it. */
+static bool redact_text(void *arg, const char *in, size_t n, char *out, size_t cap, size_t *len)
+{
+	*len = kh_redact(arg, in, n, out, cap);
+	return true;
+}
+
+static void append_redacted(struct kh_front_slot *s, const char *lines, size_t n)
+{
+	struct kh_policy *p = kh_shared_policy(s->cx->sh);
+	char out[2 * KH_AUDIT_LINE_MAX];
+	size_t at = 0;
+
+	while (at < n) {
+		const char *nl = memchr(lines + at, '\n', n - at);
+		size_t len = (size_t)(nl - (lines + at)) + 1; /* checked: whole lines */
+		size_t m = kh_auditrelay_redact(lines + at, len, redact_text, &p->redact, out,
+						sizeof out);
+
+		if (m > 0)
+			kh_audit_append_lines(out, m, 1);
+		else
+			warn_front(s, "an audit record that could not be redacted: dropped");
+		at += len;
+	}
+	kh_policy_unref(p);
+}
+
 /* A front's refusal records: held to the front's byte rate (charged before
  * they are parsed, so junk costs its budget too), checked, and written by
  * this process (fronts hold no file; a transparent `keyhole sandbox`'s pid 1
@@ -139,17 +171,29 @@ static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
 		kh_fmt(what, sizeof what, "audit records refused: %s", err.msg);
 		warn_front(s, what);
 	} else {
-		kh_audit_append_lines(lines, n, records);
+		append_redacted(s, lines, n);
 	}
 }
 
-/* What a front wrote to its stdout or stderr, into this process's log. */
+static size_t redact_log(void *arg, const char *in, size_t n, char *out, size_t cap)
+{
+	return kh_redact(arg, in, n, out, cap);
+}
+
+/* What a front wrote to its stdout or stderr, into this process's log,
+ * through this process's redactor (a front's has no real key). */
 static void on_log(struct kh_io *io, uint32_t events)
 {
 	struct kh_front_slot *s = container_of(io, struct kh_front_slot, log_io);
 
+	struct kh_policy *p = kh_shared_policy(s->cx->sh);
+
 	(void)events;
+	s->log.redact = redact_log;
+	s->log.redact_arg = &p->redact;
 	kh_childlog_drain(&s->log, kh_log_fd(), kh_mono_ms());
+	s->log.redact = NULL;
+	kh_policy_unref(p);
 }
 
 static void on_channel(struct kh_io *io, uint32_t events)
@@ -641,7 +685,7 @@ void kh_fronts_free(struct kh_fronts *fs)
 	for (unsigned i = 0; i < fs->n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
 
-		kh_childlog_drain(&s->log, kh_log_fd(), kh_mono_ms()); /* its last words */
+		on_log(&s->log_io, 0); /* its last words, redacted as ever */
 		kh_childlog_free(&s->log);
 		if (s->ctl_front >= 0)
 			close(s->ctl_front);
