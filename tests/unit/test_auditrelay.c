@@ -75,10 +75,53 @@ static void budget(void)
 	CHECK(!kh_auditrelay_admit(&r, 1, 999000)); /* a clock going back adds nothing */
 }
 
+/* A stand-in redactor: "SECRET" becomes "[r]". */
+static bool cut_secret(void *arg, const char *in, size_t n, char *out, size_t cap, size_t *len)
+{
+	size_t o = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < n && o + 4 < cap;) {
+		if (n - i >= 6 && memcmp(in + i, "SECRET", 6) == 0) {
+			memcpy(out + o, "[r]", 3);
+			o += 3;
+			i += 6;
+		} else {
+			out[o++] = in[i++];
+		}
+	}
+	out[o] = '\0';
+	*len = o;
+	return true;
+}
+
+/* Every string is redacted decoded, so a JSON escape cannot hide a secret
+ * from the redactor; the result is one checked line. */
+static void redaction(void)
+{
+	static const char in[] =
+		"{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\","
+		"\"host\":\"\\u0053ECRET.example\",\"list\":[\"aSECRET\",{\"k\":\"SECRET\"}],"
+		"\"n\":3}\n";
+	char out[512];
+	size_t n = kh_auditrelay_redact(in, strlen(in), cut_secret, NULL, out, sizeof out), records;
+	struct kh_err err = { "" };
+
+	CHECK(n > 0 && out[n - 1] == '\n');
+	out[n] = '\0';
+	CHECK(strstr(out, "SECRET") == NULL && strstr(out, "u0053") == NULL);
+	CHECK(strstr(out, "\"host\":\"[r].example\"") != NULL);
+	CHECK(strstr(out, "[\"a[r]\",{\"k\":\"[r]\"}]") != NULL);
+	CHECK(kh_auditrelay_check(out, n, &records, &err) == 0 && records == 1);
+	CHECK(kh_auditrelay_redact("not json\n", 9, cut_secret, NULL, out, sizeof out) == 0);
+	CHECK(kh_auditrelay_redact(in, strlen(in), cut_secret, NULL, out, 16) == 0); /* no room */
+}
+
 int main(void)
 {
 	RUN(refusals_pass);
 	RUN(the_rest_is_refused);
 	RUN(budget);
+	RUN(redaction);
 	TAP_DONE();
 }
