@@ -12,31 +12,21 @@ import time
 
 import pytest
 
+from helpers import proc
 from helpers.checks import assert_keyhole_error, echoed, echoed_headers
 from helpers.client import Closed, Conn, curl, open_tunnel
 
 
 def front_pids(kh, want=None, timeout=5.0, role=b"__front"):
     """Pids of the daemon's front processes (their cmdline says __front), or
-    of its other children of that role (b"__signer")."""
+    of its other children of that role (b"__signer"), once there are want of
+    them (any number when want is None), or what there is after timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == kh.proc.pid and len(argv) > 1 and argv[1] == role:
-                pids.append(int(d))
+        pids = proc.front_pids(kh.proc.pid, role)
         if (want is None and pids) or (want is not None and len(pids) == want) or \
                 time.monotonic() > deadline:
-            return sorted(pids)
+            return pids
         time.sleep(0.05)
 
 

@@ -19,9 +19,10 @@ def reap(p):
     p.stderr.close()
 
 
-def front_pids(pid):
+def front_pids(pid, role=b"__front"):
     """Pids of keyhole's front processes (privsep: true): the children of
-    daemon pid whose argv[1] is __front. Empty in one-process mode."""
+    daemon pid whose argv[1] is __front (or role: b"__signer"). Empty in
+    one-process mode."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -33,7 +34,7 @@ def front_pids(pid):
                 argv = f.read().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == pid and len(argv) > 1 and argv[1] == b"__front":
+        if ppid == pid and len(argv) > 1 and argv[1] == role:
             pids.append(int(d))
     return sorted(pids)
 
