@@ -119,7 +119,9 @@ size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_f
 	size_t n = 0;
 
 	if (o != NULL && redact_value(o, fn, arg, 0)) {
-		n = json_dumpb(o, out, cap, JSON_COMPACT | JSON_ENSURE_ASCII);
+		/* 15 digits: 0.003 stays 0.003 (17 would print the double's 0.0030000000000000001) */
+		n = json_dumpb(o, out, cap,
+			       JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
 		if (n == 0 || n >= cap || memchr(out, '\n', n) != NULL)
 			n = 0; /* too long for out, or not one line */
 		else

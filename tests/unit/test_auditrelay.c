@@ -95,6 +95,8 @@ static bool cut_secret(void *arg, const char *in, size_t n, char *out, size_t ca
 	return true;
 }
 
+#define REAL "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"duration_ms\":0.003}\n"
+
 /* Every string is redacted decoded, so a JSON escape cannot hide a secret
  * from the redactor; the result is one checked line. */
 static void redaction(void)
@@ -113,6 +115,11 @@ static void redaction(void)
 	CHECK(strstr(out, "\"host\":\"[r].example\"") != NULL);
 	CHECK(strstr(out, "[\"a[r]\",{\"k\":\"[r]\"}]") != NULL);
 	CHECK(kh_auditrelay_check(out, n, &records, &err) == 0 && records == 1);
+	/* numbers keep the short form the daemon writes (duration_ms) */
+	n = kh_auditrelay_redact(REAL, strlen(REAL), cut_secret, NULL, out, sizeof out);
+	CHECK(n > 0);
+	out[n] = '\0';
+	CHECK(strstr(out, "\"duration_ms\":0.003}") != NULL);
 	CHECK(kh_auditrelay_redact("not json\n", 9, cut_secret, NULL, out, sizeof out) == 0);
 	CHECK(kh_auditrelay_redact(in, strlen(in), cut_secret, NULL, out, 16) == 0); /* no room */
 }
