@@ -112,13 +112,38 @@ static bool redact_value(json_t *v, kh_auditrelay_redact_fn *fn, void *arg, int 
 	return true;
 }
 
+/* host and path, each redacted alone, can still spell a key together
+ * ("sk-real" + "/openai+..." for a key with a slash), and `keyhole log`
+ * shows them joined: when redacting the two joined changes them, the host
+ * gives up its text and the path carries the redacted whole. */
+static bool redact_joined(json_t *o, kh_auditrelay_redact_fn *fn, void *arg)
+{
+	static _Thread_local char joined[KH_AUDIT_LINE_MAX * 2], red[KH_AUDIT_LINE_MAX * 2];
+	json_t *h = json_object_get(o, "host"), *p = json_object_get(o, "path");
+	size_t hn, pn, n;
+
+	if (!json_is_string(h) || !json_is_string(p))
+		return true;
+	hn = json_string_length(h);
+	pn = json_string_length(p);
+	if (hn + pn >= sizeof joined)
+		return false;
+	memcpy(joined, json_string_value(h), hn);
+	memcpy(joined + hn, json_string_value(p), pn);
+	if (!fn(arg, joined, hn + pn, red, sizeof red, &n))
+		return false;
+	if (n == hn + pn && memcmp(red, joined, n) == 0)
+		return true;
+	return json_string_set(h, "[redacted]") == 0 && json_string_setn(p, red, n) == 0;
+}
+
 size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_fn *fn, void *arg,
 			    char *out, size_t cap)
 {
 	json_t *o = len > 1 ? json_loadb(line, len - 1, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	size_t n = 0;
 
-	if (o != NULL && redact_value(o, fn, arg, 0)) {
+	if (o != NULL && redact_value(o, fn, arg, 0) && redact_joined(o, fn, arg)) {
 		/* 15 digits: 0.003 stays 0.003 (17 would print the double's 0.0030000000000000001) */
 		n = json_dumpb(o, out, cap,
 			       JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));

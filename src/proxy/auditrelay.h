@@ -29,7 +29,9 @@ typedef bool kh_auditrelay_redact_fn(void *arg, const char *in, size_t n, char *
 				     size_t *len);
 
 /* One checked line (newline included) with every string in it, at any
- * depth up to 4, passed through fn, written again as one compact JSON line
+ * depth up to 4, passed through fn (and host and path joined, as
+ * `keyhole log` shows them: a key split across the two is redacted too),
+ * written again as one compact JSON line
  * with its newline into out (cap bytes). Returns its length, or 0 when it
  * does not parse or does not fit (then it is not written). */
 size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_fn *fn, void *arg,

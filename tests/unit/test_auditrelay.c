@@ -97,6 +97,10 @@ static bool cut_secret(void *arg, const char *in, size_t n, char *out, size_t ca
 
 #define REAL "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"duration_ms\":0.003}\n"
 
+#define SPLIT                                                                               \
+	"{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"host\":\"SEC\",\"path\":" \
+	"\"RET/p\"}\n"
+
 /* Every string is redacted decoded, so a JSON escape cannot hide a secret
  * from the redactor; the result is one checked line. */
 static void redaction(void)
@@ -120,6 +124,13 @@ static void redaction(void)
 	CHECK(n > 0);
 	out[n] = '\0';
 	CHECK(strstr(out, "\"duration_ms\":0.003}") != NULL);
+	/* a secret split across host and path, as `keyhole log` joins them */
+	n = kh_auditrelay_redact(SPLIT, strlen(SPLIT), cut_secret, NULL, out, sizeof out);
+	CHECK(n > 0);
+	out[n] = '\0';
+	CHECK(strstr(out, "\"host\":\"[redacted]\",\"path\":\"[r]/p\"") != NULL);
+	n = kh_auditrelay_redact(DENY, strlen(DENY), cut_secret, NULL, out, sizeof out);
+	CHECK(n == strlen(DENY) && memcmp(out, DENY, n) == 0); /* nothing to cut: as it came */
 	CHECK(kh_auditrelay_redact("not json\n", 9, cut_secret, NULL, out, sizeof out) == 0);
 	CHECK(kh_auditrelay_redact(in, strlen(in), cut_secret, NULL, out, 16) == 0); /* no room */
 }
