@@ -82,6 +82,11 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 	do
 		r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
+	/* A peer that closed with messages of ours unread leaves ECONNRESET,
+	 * not 0: it is gone all the same (a front that took it for "nothing
+	 * yet" waited for its edge-triggered hangup forever) */
+	if (r < 0 && (errno == ECONNRESET || errno == EPIPE))
+		return KH_CTLMSG_RECV_CLOSED;
 	if (r < 0)
 		return -1;
 	n = take_fds(&m, fd);

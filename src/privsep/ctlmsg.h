@@ -37,7 +37,7 @@ enum kh_ctlmsg_type {
 	KH_CTLMSG_CONNS = 'U',
 };
 
-#define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone */
+#define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone (0 bytes or ECONNRESET) */
 #define KH_CTLMSG_RECV_BAD    (-3) /* a message this side refuses (dropped) */
 
 /* Sends one message: type, n bytes at p, and fd (-1 for none). 0, or -1

@@ -119,6 +119,41 @@ def test_front_that_dies_is_started_again(start_keyhole, echo, token, secret):
         text[:1500]
 
 
+def test_fronts_exit_when_the_daemon_is_killed(start_keyhole):
+    """A front whose daemon is gone exits, also when the daemon died with the
+    front's messages unread (then the front's read gets ECONNRESET, not an
+    end of file: such fronts lived on, unparented, before)."""
+    kh = start_keyhole({"privsep": True, "workers": 2})
+    fronts = front_pids(kh, want=2)
+    assert len(fronts) == 2
+    os.kill(kh.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(4):        # refusals the fronts answer alone, then report
+            with Conn.to_proxy(kh.port) as c:
+                assert c.request("GET", "http://not-allowed.test/x",
+                                 "not-allowed.test").status == 403
+        time.sleep(0.8)           # their METRICS wait, unread, in the daemon's sockets
+    finally:
+        os.kill(kh.proc.pid, signal.SIGKILL)
+    kh.proc.wait(5)
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{p}") and not _zombie(p) for p in fronts) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in fronts if os.path.exists(f"/proc/{p}") and not _zombie(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"fronts {left} outlived their daemon"
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 def test_fronts_are_confined(start_keyhole):
     """Each front runs with no_new_privs and a seccomp filter, and as nobody
     when keyhole runs as root (Landlock does not show in /proc: the front's
