@@ -89,7 +89,7 @@ bool kh_auditrelay_admit(struct kh_auditrelay *r, size_t n, uint64_t now_ms)
 }
 
 /* Every string in v through fn, in place; false if one failed. */
-static bool redact_value(json_t *v, kh_auditrelay_redact_fn *fn, void *arg, int depth)
+static bool redact_value(json_t *v, kh_redact_fn *fn, void *arg, int depth)
 {
 	static _Thread_local char buf[KH_AUDIT_LINE_MAX * 2];
 	const char *k;
@@ -99,8 +99,7 @@ static bool redact_value(json_t *v, kh_auditrelay_redact_fn *fn, void *arg, int 
 	if (depth > 4)
 		return false;
 	if (json_is_string(v)) {
-		if (!fn(arg, json_string_value(v), json_string_length(v), buf, sizeof buf, &n))
-			return false;
+		n = fn(arg, json_string_value(v), json_string_length(v), buf, sizeof buf);
 		/* jansson writes DEL as it is, which audit.log never holds (the
 		 * daemon's own writer escapes it): a "?" in its place */
 		for (char *d = memchr(buf, 0x7f, n); d != NULL;
@@ -121,7 +120,7 @@ static bool redact_value(json_t *v, kh_auditrelay_redact_fn *fn, void *arg, int 
  * ("sk-real" + "/openai+..." for a key with a slash), and `keyhole log`
  * shows them joined: when redacting the two joined changes them, the host
  * gives up its text and the path carries the redacted whole. */
-static bool redact_joined(json_t *o, kh_auditrelay_redact_fn *fn, void *arg)
+static bool redact_joined(json_t *o, kh_redact_fn *fn, void *arg)
 {
 	static _Thread_local char joined[KH_AUDIT_LINE_MAX * 2], red[KH_AUDIT_LINE_MAX * 2];
 	json_t *h = json_object_get(o, "host"), *p = json_object_get(o, "path");
@@ -135,15 +134,14 @@ static bool redact_joined(json_t *o, kh_auditrelay_redact_fn *fn, void *arg)
 		return false;
 	memcpy(joined, json_string_value(h), hn);
 	memcpy(joined + hn, json_string_value(p), pn);
-	if (!fn(arg, joined, hn + pn, red, sizeof red, &n))
-		return false;
+	n = fn(arg, joined, hn + pn, red, sizeof red);
 	if (n == hn + pn && memcmp(red, joined, n) == 0)
 		return true;
 	return json_string_set(h, "[redacted]") == 0 && json_string_setn(p, red, n) == 0;
 }
 
-size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_fn *fn, void *arg,
-			    char *out, size_t cap)
+size_t kh_auditrelay_redact(const char *line, size_t len, kh_redact_fn *fn, void *arg, char *out,
+			    size_t cap)
 {
 	json_t *o = len > 1 ? json_loadb(line, len - 1, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	size_t n = 0;

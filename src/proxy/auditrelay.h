@@ -23,10 +23,10 @@
  * them is written). */
 int kh_auditrelay_check(const char *p, size_t n, size_t *records, struct kh_err *err);
 
-/* Text redaction for kh_auditrelay_redact: in[0..n) into out (cap bytes,
- * NUL-terminated), its length in *len. */
-typedef bool kh_auditrelay_redact_fn(void *arg, const char *in, size_t n, char *out, size_t cap,
-				     size_t *len);
+/* Text redaction, kh_redact's shape (secret/redact.h): in[0..n) into out
+ * (cap bytes, NUL-terminated); returns the length written. The same hook
+ * serves a child's log lines (childlog.h). */
+typedef size_t kh_redact_fn(void *arg, const char *in, size_t n, char *out, size_t cap);
 
 /* One checked line (newline included) with every string in it, at any
  * depth up to 4, passed through fn (and host and path joined, as
@@ -34,8 +34,8 @@ typedef bool kh_auditrelay_redact_fn(void *arg, const char *in, size_t n, char *
  * written again as one compact JSON line
  * with its newline into out (cap bytes). Returns its length, or 0 when it
  * does not parse or does not fit (then it is not written). */
-size_t kh_auditrelay_redact(const char *line, size_t len, kh_auditrelay_redact_fn *fn, void *arg,
-			    char *out, size_t cap);
+size_t kh_auditrelay_redact(const char *line, size_t len, kh_redact_fn *fn, void *arg, char *out,
+			    size_t cap);
 
 /* A front's byte budget: KH_AUDIT_FRONT_BYTES a second, held up to
  * KH_AUDIT_FRONT_BURST. Zero-initialised is a full budget. */

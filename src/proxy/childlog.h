@@ -16,6 +16,7 @@
 
 #include "base/err.h"
 #include "base/kh_limits.h"
+#include "proxy/auditrelay.h" /* kh_redact_fn */
 
 struct kh_childlog {
 	int rd, wr; /* the pipe, both ends non-blocking: a full pipe loses the
@@ -28,7 +29,7 @@ struct kh_childlog {
 	uint64_t dropped; /* lines over the rate since the last said */
 	/* set by the caller around a drain: every line through it first (a
 	 * front cannot redact the real keys it does not hold) */
-	size_t (*redact)(void *arg, const char *in, size_t n, char *out, size_t cap);
+	kh_redact_fn *redact;
 	void *redact_arg;
 };
 

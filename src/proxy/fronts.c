@@ -128,10 +128,10 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
  * put in a host or path, in any encoding, reaches its record as it came.
  * Redacted field by field, decoded (kh_auditrelay_redact), so no JSON escape
  * can hide a key from it. */
-static bool redact_text(void *arg, const char *in, size_t n, char *out, size_t cap, size_t *len)
+/* kh_redact as the relays' hook (kh_redact_fn): arg is the policy's redactor. */
+static size_t redact_with(void *arg, const char *in, size_t n, char *out, size_t cap)
 {
-	*len = kh_redact(arg, in, n, out, cap);
-	return true;
+	return kh_redact(arg, in, n, out, cap);
 }
 
 static void append_redacted(struct kh_front_slot *s, const char *lines, size_t n)
@@ -143,7 +143,7 @@ static void append_redacted(struct kh_front_slot *s, const char *lines, size_t n
 	while (at < n) {
 		const char *nl = memchr(lines + at, '\n', n - at);
 		size_t len = (size_t)(nl - (lines + at)) + 1; /* checked: whole lines */
-		size_t m = kh_auditrelay_redact(lines + at, len, redact_text, &p->redact, out,
+		size_t m = kh_auditrelay_redact(lines + at, len, redact_with, &p->redact, out,
 						sizeof out);
 
 		if (m > 0)
@@ -175,21 +175,15 @@ static void take_audit(struct kh_front_slot *s, const char *lines, size_t n)
 	}
 }
 
-static size_t redact_log(void *arg, const char *in, size_t n, char *out, size_t cap)
-{
-	return kh_redact(arg, in, n, out, cap);
-}
-
 /* What a front wrote to its stdout or stderr, into this process's log,
  * through this process's redactor (a front's has no real key). */
 static void on_log(struct kh_io *io, uint32_t events)
 {
 	struct kh_front_slot *s = container_of(io, struct kh_front_slot, log_io);
-
 	struct kh_policy *p = kh_shared_policy(s->cx->sh);
 
 	(void)events;
-	s->log.redact = redact_log;
+	s->log.redact = redact_with;
 	s->log.redact_arg = &p->redact;
 	kh_childlog_drain(&s->log, kh_log_fd(), kh_mono_ms());
 	s->log.redact = NULL;
