@@ -101,6 +101,20 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 	return r - 1;
 }
 
+void kh_ctlmsg_drain(int sock)
+{
+	uint8_t type, buf[KH_CTLMSG_MAX];
+	ssize_t n;
+	int fd;
+
+	for (int i = 0; i < KH_CTLMSG_DRAIN_MAX &&
+			(n = kh_ctlmsg_recv(sock, &type, buf, sizeof buf, &fd)) != -1 &&
+			n != KH_CTLMSG_RECV_CLOSED;
+	     i++)
+		if (fd >= 0)
+			close(fd);
+}
+
 ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap, int *fd)
 {
 	uint64_t end = kh_mono_ms() + timeout_ms;

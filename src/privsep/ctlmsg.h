@@ -55,6 +55,11 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd);
 ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap,
 		       int *fd);
 
+/* Reads and drops every message waiting on sock (at most
+ * KH_CTLMSG_DRAIN_MAX), closing the descriptors they carry: what a child
+ * that died left, or was sent and never read, must not reach the next. */
+void kh_ctlmsg_drain(int sock);
+
 /* --- container bridges (privsep: true; docs/design/privsep.md, 2b) --- */
 
 /* Sends LISTEN_ADD for slot with the listening socket fd, or LISTEN_DEL for

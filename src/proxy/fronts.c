@@ -418,20 +418,6 @@ static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
 			_exit(126);
 }
 
-/* What a dead front left unread (answers to its requests) must not be
- * what the next one reads first. */
-static void drain_front_end(const struct kh_front_slot *s)
-{
-	uint8_t type, buf[KH_CTLMSG_MAX];
-	int fd;
-	ssize_t n;
-
-	while ((n = kh_ctlmsg_recv(s->ctl_front, &type, buf, sizeof buf, &fd)) != -1 &&
-	       n != KH_CTLMSG_RECV_CLOSED)
-		if (fd >= 0)
-			close(fd);
-}
-
 /* What exec_front runs, built before fork: the child only moves
  * descriptors and calls execve. */
 struct front_argv {
@@ -479,7 +465,7 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	pid_t pid;
 
 	build_argv(fs, s, &a);
-	drain_front_end(s);
+	kh_ctlmsg_drain(s->ctl_front); /* what a dead front left unread is not the next one's */
 	pid = fork();
 	if (pid < 0) {
 		kh_err_set(err, "cannot start front %u: %s", s->id, kh_strerror(errno));

@@ -39,36 +39,6 @@ int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *con
 	return kh_childlog_init(&sc->log, "signer", err);
 }
 
-/* What a dead signer left unread must not reach the next one: stale
- * channels, an old policy. */
-static void drain_child_end(const struct kh_signerctl *sc)
-{
-	uint8_t type, buf[KH_CTLMSG_MAX];
-	ssize_t n;
-	int fd;
-
-	while ((n = kh_ctlmsg_recv(sc->ctl_child, &type, buf, sizeof buf, &fd)) != -1 &&
-	       n != KH_CTLMSG_RECV_CLOSED)
-		if (fd >= 0)
-			close(fd);
-}
-
-/* And what it sent that this side did not read: its reports are not the
- * next one's. */
-static void drain_own_end(const struct kh_signerctl *sc)
-{
-	uint8_t type, buf[KH_CTLMSG_MAX];
-	ssize_t n;
-	int fd;
-
-	for (int i = 0; i < KH_SIGNER_DRAIN_MAX &&
-			(n = kh_ctlmsg_recv(sc->ctl, &type, buf, sizeof buf, &fd)) != -1 &&
-			n != KH_CTLMSG_RECV_CLOSED;
-	     i++)
-		if (fd >= 0)
-			close(fd);
-}
-
 int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *err)
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
@@ -78,8 +48,10 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 	pid_t pid;
 
 	snprintf(fronts, sizeof fronts, "%u", sc->n_fronts);
-	drain_child_end(sc);
-	drain_own_end(sc);
+	/* what a dead signer left unread (stale channels, an old policy) and
+	 * what it sent that was not read (its reports are not the next one's) */
+	kh_ctlmsg_drain(sc->ctl_child);
+	kh_ctlmsg_drain(sc->ctl);
 	pid = fork();
 	if (pid < 0) {
 		kh_err_set(err, "cannot start the CA signer: %s", kh_strerror(errno));
