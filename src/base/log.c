@@ -41,8 +41,7 @@ int kh_log_fd(void)
 	return g_fd;
 }
 
-/* Replaces bytes that could forge a second line or drive a terminal. */
-static void sanitize(char *s, size_t n)
+void kh_log_sanitize(char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -73,7 +72,7 @@ void kh_log(enum kh_log_level level, const char *fmt, ...)
 		return;
 	if ((size_t)m >= sizeof line - (size_t)n - 1)
 		m = (int)(sizeof line - (size_t)n - 2);
-	sanitize(line + n, (size_t)m);
+	kh_log_sanitize(line + n, (size_t)m);
 	line[n + m] = '\n';
 	/* One write per line: atomic enough for O_APPEND files and pipes. */
 	if (write(g_fd, line, (size_t)(n + m + 1)) < 0)

@@ -7,6 +7,7 @@
 #define KH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum kh_log_level { KH_LOG_DEBUG, KH_LOG_INFO, KH_LOG_WARN, KH_LOG_ERROR };
 
@@ -17,6 +18,10 @@ int kh_log_parse_level(const char *s, enum kh_log_level *out);
 
 /* Where lines go (default 2, stderr). */
 void kh_log_set_fd(int fd);
+
+/* Replaces bytes that could forge a second line or drive a terminal (below
+ * 0x20, and DEL) with '?'. */
+void kh_log_sanitize(char *s, size_t n);
 
 /* Where lines go (2 unless kh_log_set_fd said otherwise). */
 int kh_log_fd(void);

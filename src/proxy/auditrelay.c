@@ -73,19 +73,7 @@ int kh_auditrelay_check(const char *p, size_t n, size_t *records, struct kh_err 
 
 bool kh_auditrelay_admit(struct kh_auditrelay *r, size_t n, uint64_t now_ms)
 {
-	if (r->last_ms == 0) {
-		r->credit = KH_AUDIT_FRONT_BURST;
-	} else if (now_ms > r->last_ms) {
-		uint64_t add = (now_ms - r->last_ms) * KH_AUDIT_FRONT_BYTES / 1000;
-
-		r->credit = r->credit + add > KH_AUDIT_FRONT_BURST ? KH_AUDIT_FRONT_BURST
-								   : r->credit + add;
-	}
-	r->last_ms = now_ms;
-	if (n > r->credit)
-		return false;
-	r->credit -= n;
-	return true;
+	return kh_rate_take(&r->bytes, n, KH_AUDIT_FRONT_BYTES, KH_AUDIT_FRONT_BURST, now_ms);
 }
 
 /* Every string in v through fn, in place; false if one failed. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/rate.h"
 
 /* Checks p[0..n), as a front sent it: one or more whole lines, each at
  * most KH_AUDIT_LINE_MAX bytes with its newline, with no control byte, and
@@ -40,8 +41,7 @@ size_t kh_auditrelay_redact(const char *line, size_t len, kh_redact_fn *fn, void
 /* A front's byte budget: KH_AUDIT_FRONT_BYTES a second, held up to
  * KH_AUDIT_FRONT_BURST. Zero-initialised is a full budget. */
 struct kh_auditrelay {
-	uint64_t last_ms; /* when credit was last topped up; 0: never */
-	uint64_t credit; /* bytes it may write now */
+	struct kh_rate bytes;
 };
 
 /* Whether n more bytes fit the budget now (now_ms: kh_mono_ms()); takes

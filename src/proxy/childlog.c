@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/log.h"
 
 int kh_childlog_init(struct kh_childlog *cl, const char *name, struct kh_err *err)
 {
@@ -33,24 +34,6 @@ void kh_childlog_in_child(const struct kh_childlog *cl)
 	dup2(cl->wr, 2);
 }
 
-/* Room for one more line now? Tokens in thousandths of a line. */
-static bool take_line(struct kh_childlog *cl, uint64_t now_ms)
-{
-	const uint64_t burst = (uint64_t)KH_CHILDLOG_BURST * 1000;
-
-	if (cl->last_ms == 0)
-		cl->credit = burst;
-	else if (now_ms > cl->last_ms)
-		cl->credit += (now_ms - cl->last_ms) * KH_CHILDLOG_RATE;
-	if (cl->credit > burst)
-		cl->credit = burst;
-	cl->last_ms = now_ms;
-	if (cl->credit < 1000)
-		return false;
-	cl->credit -= 1000;
-	return true;
-}
-
 /* Writes "[name] line\n" with control bytes replaced, and first how many
  * lines the rate dropped since the last one written. */
 static void emit(struct kh_childlog *cl, int out, uint64_t now_ms)
@@ -60,7 +43,7 @@ static void emit(struct kh_childlog *cl, int out, uint64_t now_ms)
 	const char *text = cl->part;
 	size_t n = 0, len = cl->n_part;
 
-	if (!take_line(cl, now_ms)) {
+	if (!kh_rate_take(&cl->rate, 1, KH_CHILDLOG_RATE, KH_CHILDLOG_BURST, now_ms)) {
 		cl->dropped++;
 		return;
 	}
@@ -73,11 +56,11 @@ static void emit(struct kh_childlog *cl, int out, uint64_t now_ms)
 		len = cl->redact(cl->redact_arg, cl->part, cl->n_part, clean, sizeof clean);
 		text = clean;
 	}
-	for (size_t i = 0; i < len && n + 2 < sizeof line; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		line[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
+	if (len > sizeof line - n - 2)
+		len = sizeof line - n - 2;
+	memcpy(line + n, text, len);
+	kh_log_sanitize(line + n, len);
+	n += len;
 	line[n++] = '\n';
 	(void)!write(out, line, n); /* the daemon's own log: as kh_log does */
 }

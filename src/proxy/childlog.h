@@ -16,6 +16,7 @@
 
 #include "base/err.h"
 #include "base/kh_limits.h"
+#include "base/rate.h"
 #include "proxy/auditrelay.h" /* kh_redact_fn */
 
 struct kh_childlog {
@@ -25,7 +26,7 @@ struct kh_childlog {
 	char part[KH_CHILDLOG_LINE]; /* the line being read */
 	size_t n_part;
 	bool cutting; /* the line was too long: the rest of it is skipped */
-	uint64_t last_ms, credit; /* credit in thousandths of a line */
+	struct kh_rate rate; /* its lines */
 	uint64_t dropped; /* lines over the rate since the last said */
 	/* set by the caller around a drain: every line through it first (a
 	 * front cannot redact the real keys it does not hold) */

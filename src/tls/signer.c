@@ -8,17 +8,10 @@
 
 #include "base/hostname.h"
 #include "base/kh_limits.h"
+#include "base/rate.h"
 #include "tls/leafkey.h"
 
-#define MILLI    1000u /* a bucket counts thousandths of a token */
 #define HASH_LEN 32 /* SHA-256 of the SPKI */
-
-/* A front's token bucket, full at its first request. */
-struct bucket {
-	uint64_t milli;
-	uint64_t last_ms;
-	bool started;
-};
 
 struct entry {
 	char *host; /* one allocation holding host, then der */
@@ -33,7 +26,7 @@ struct kh_signer {
 	const struct kh_ca *ca;
 	kh_signer_allow_fn allow;
 	void *allow_ctx;
-	struct bucket *buckets;
+	struct kh_rate *buckets; /* a front's, full at its first request */
 	uint32_t n_fronts;
 	uint64_t rate, burst; /* new leaves a second and at once, per front */
 	struct entry *entries;
@@ -116,33 +109,6 @@ void kh_signer_stats(const struct kh_signer *s, struct kh_signer_stats *out)
 {
 	*out = s->st;
 	out->entries = s->used;
-}
-
-/* --- rate --- */
-
-/* Refills for the time since the last request (none if the clock seems to
- * go back), then takes one token if there is one. */
-static bool bucket_take(const struct kh_signer *s, struct bucket *b, uint64_t now_ms)
-{
-	const uint64_t full = s->burst * MILLI;
-
-	if (!b->started) {
-		b->started = true;
-		b->milli = full;
-		b->last_ms = now_ms;
-	} else if (now_ms > b->last_ms) {
-		uint64_t dt = now_ms - b->last_ms;
-
-		/* dt * rate counts thousandths: rate tokens per 1000 ms */
-		b->milli = dt >= full / s->rate ? full : b->milli + dt * s->rate;
-		if (b->milli > full)
-			b->milli = full;
-		b->last_ms = now_ms;
-	}
-	if (b->milli < MILLI)
-		return false;
-	b->milli -= MILLI;
-	return true;
 }
 
 /* --- cache --- */
@@ -290,7 +256,7 @@ static int mint(struct kh_signer *s, struct job *j, EVP_PKEY *key, const uint8_t
 	unsigned char *der = NULL;
 	int n = -1, rc = -1;
 
-	if (!bucket_take(s, &s->buckets[j->rq->front_id], j->rq->now_ms)) {
+	if (!kh_rate_take(&s->buckets[j->rq->front_id], 1, s->rate, s->burst, j->rq->now_ms)) {
 		s->st.rate_limited++;
 		kh_err_set(j->err, "leaf refused: front %u is over %llu new leaves a second",
 			   j->rq->front_id, (unsigned long long)s->rate);
