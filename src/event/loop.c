@@ -92,6 +92,19 @@ int kh_loop_add(struct kh_loop *l, struct kh_io *io)
 	return ctl(l, io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
+int kh_loop_add_lazy_out(struct kh_loop *l, struct kh_io *io)
+{
+	return ctl(l, io, EPOLLIN | EPOLLRDHUP | EPOLLET);
+}
+
+int kh_loop_watch_out(struct kh_loop *l, struct kh_io *io, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0),
+				  .data.ptr = io };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev);
+}
+
 int kh_loop_rebind(struct kh_loop *l, struct kh_io *io)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,

@@ -44,6 +44,15 @@ int kh_loop_add(struct kh_loop *l, struct kh_io *io);
  * new owner), now delivers its events to io. Edge-triggered readiness is
  * re-reported at once. */
 int kh_loop_rebind(struct kh_loop *l, struct kh_io *io);
+/* Registers io->fd for EPOLLIN|EPOLLRDHUP only, edge-triggered; EPOLLOUT
+ * comes only while kh_loop_watch_out() asks for it. For AF_UNIX stream
+ * sockets: Linux wakes a writer's epoll each time its peer reads, so a
+ * socket always watched for EPOLLOUT costs its owner a wakeup per message
+ * the other process takes (unix_write_space runs on every skb freed). */
+int kh_loop_add_lazy_out(struct kh_loop *l, struct kh_io *io);
+/* Adds (on) or removes EPOLLOUT for io, added by kh_loop_add_lazy_out. Adding
+ * it to a writable socket reports EPOLLOUT at once. */
+int kh_loop_watch_out(struct kh_loop *l, struct kh_io *io, bool on);
 /* Registers a listening socket, level-triggered, read only. */
 int kh_loop_add_listener(struct kh_loop *l, struct kh_io *io);
 /* Same, for a socket several loops watch: only one of them wakes per event. */

@@ -1078,6 +1078,15 @@ static void set_up_conn(struct kh_conn *c, struct kh_wctx *cx, int fd)
 	init_buffers(c);
 }
 
+/* A front's stream (AF_UNIX) is watched for room only when a write waits for
+ * it: each read by the front would otherwise wake this loop. */
+static int watch_client(struct kh_conn *c)
+{
+	if (c->keyside)
+		return kh_ep_watch_lazily(&c->cli, c->cx->loop);
+	return kh_loop_add(c->cx->loop, &c->cli.io);
+}
+
 /* Into the thread's list (unlink_conn's twin) and onto its loop, in state s. */
 static void start_conn(struct kh_conn *c, enum kh_listen_kind kind, enum kh_conn_state s)
 {
@@ -1091,7 +1100,7 @@ static void start_conn(struct kh_conn *c, enum kh_listen_kind kind, enum kh_conn
 	c->kind = kind;
 	kh_conn_set_state(c, s);
 	touch(c);
-	if (c->cli.pipe == NULL && kh_loop_add(cx->loop, &c->cli.io) != 0) {
+	if (c->cli.pipe == NULL && watch_client(c) != 0) {
 		kh_conn_close(c);
 		return;
 	}

@@ -346,7 +346,7 @@ static void stream_open(struct kh_upstream *up)
 		return;
 	}
 	up->ep.io.fd = sv[0];
-	if (send_open(up) != 0 || kh_loop_add(up->cx->loop, &up->ep.io) != 0) {
+	if (send_open(up) != 0 || kh_ep_watch_lazily(&up->ep, up->cx->loop) != 0) {
 		close(sv[1]);
 		stream_fail(up, "cannot open a stream to the key holder");
 		return;

@@ -62,8 +62,30 @@ static bool ep_open(const struct kh_endpoint *ep)
 	return ep->io.fd >= 0 || ep->pipe != NULL;
 }
 
+int kh_ep_watch_lazily(struct kh_endpoint *ep, struct kh_loop *l)
+{
+	if (kh_loop_add_lazy_out(l, &ep->io) != 0)
+		return -1;
+	ep->lazy_loop = l;
+	ep->wr_ready = true; /* a new socket has room; no event will say so */
+	return 0;
+}
+
+/* A write was refused for room: ask for EPOLLOUT until it comes. */
+static int watch_out(struct kh_endpoint *ep, bool on)
+{
+	if (ep->lazy_loop == NULL || ep->out_watched == on)
+		return 0;
+	if (kh_loop_watch_out(ep->lazy_loop, &ep->io, on) != 0)
+		return -1;
+	ep->out_watched = on;
+	return 0;
+}
+
 void kh_ep_on_events(struct kh_endpoint *ep, uint32_t events)
 {
+	if ((events & EPOLLOUT) && ep->io.fd >= 0)
+		(void)watch_out(ep, false); /* on failure it stays watched: a wakeup too many */
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->peer_shut = true;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -199,6 +221,10 @@ ssize_t kh_ep_write(struct kh_endpoint *ep, const void *buf, size_t len)
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		ep->wr_ready = false;
+		if (ep->pipe == NULL && watch_out(ep, true) != 0) {
+			ep->failed = true; /* no event would ever say it has room */
+			return KH_IO_ERROR;
+		}
 		return KH_IO_AGAIN;
 	}
 	if (n < 0) {
@@ -257,4 +283,6 @@ void kh_ep_close(struct kh_loop *l, struct kh_endpoint *ep)
 		ep->io.fd = -1;
 	}
 	ep->rd_ready = ep->wr_ready = false;
+	ep->lazy_loop = NULL;
+	ep->out_watched = false;
 }

@@ -42,6 +42,10 @@ struct kh_endpoint {
 	bool peer_shut; /* EPOLLRDHUP/HUP/ERR seen: read to EOF, never assume drained */
 	bool short_read; /* the last socket read under TLS returned less than asked */
 	uint8_t need_rd, need_wr, need_hs;
+	/* Set by kh_ep_watch_lazily: EPOLLOUT is watched on this loop only while
+	 * a write waits for room (out_watched). */
+	struct kh_loop *lazy_loop;
+	bool out_watched;
 };
 
 #define KH_IO_AGAIN (-1) /* would block; wait for readiness */
@@ -58,6 +62,11 @@ void kh_ep_attach_ssl(struct kh_endpoint *ep, SSL *ssl);
 
 /* ep was copied to a new address (an upstream moving to or from the pool). */
 void kh_ep_moved(struct kh_endpoint *ep);
+
+/* Puts ep's socket (cleartext, AF_UNIX stream: a stream to or from the key
+ * holder) on loop l watched for EPOLLOUT only while a write waits for room,
+ * so the peer's reads do not wake this loop (kh_loop_add_lazy_out). */
+int kh_ep_watch_lazily(struct kh_endpoint *ep, struct kh_loop *l);
 
 /* Records epoll's report for this endpoint. */
 void kh_ep_on_events(struct kh_endpoint *ep, uint32_t events);

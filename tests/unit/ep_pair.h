@@ -42,6 +42,7 @@ struct ep_pair {
 	struct kh_loop *loop;
 	struct ep_side a, b;
 	struct kh_timer limit;
+	bool lazy; /* ends watched for EPOLLOUT only while a write waits (kh_ep_watch_lazily) */
 	bool timed_out;
 	bool (*done)(const struct ep_pair *p);
 };
@@ -169,13 +170,20 @@ static inline int ep_pair_init(struct ep_pair *p, struct kh_loop *loop)
 }
 
 /* Registers both ends and runs the loop until done (or an error, or the limit). */
+static inline int ep_pair_watch(struct ep_pair *p, struct kh_endpoint *ep)
+{
+	if (ep->io.fd < 0)
+		return 0;
+	return p->lazy ? kh_ep_watch_lazily(ep, p->loop) : kh_loop_add(p->loop, &ep->io);
+}
+
 static inline int ep_pair_run(struct ep_pair *p)
 {
-	if (p->a.ep.io.fd >= 0 && kh_loop_add(p->loop, &p->a.ep.io) != 0)
-		return -1;
-	if (p->b.ep.io.fd >= 0 && kh_loop_add(p->loop, &p->b.ep.io) != 0)
+	if (ep_pair_watch(p, &p->a.ep) != 0 || ep_pair_watch(p, &p->b.ep) != 0)
 		return -1;
 	kh_timer_after(p->loop, &p->limit, EP_PAIR_LIMIT_MS);
+	if (p->lazy)
+		ep_pair_drive(p); /* no first EPOLLOUT comes to start the writers */
 	kh_loop_run(p->loop);
 	kh_timer_cancel(p->loop, &p->limit);
 	return p->timed_out ? -1 : 0;

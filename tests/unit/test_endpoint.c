@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "base/check.h"
 #include "tap.h"
 #include "tmpdir.h"
 #include "ep_pair.h"
@@ -164,6 +165,110 @@ static void plain_through_loop(void)
 	CHECK_INT(p.b.rx_len, 1 << 20);
 	CHECK(!ep_side_broken(&p.a) && !ep_side_broken(&p.b));
 	ep_pair_close(&p);
+}
+
+/* The same, both ends watched for EPOLLOUT only while a write waits: a
+ * megabyte each way fills the socket many times, and a room event that never
+ * came would stall the run. */
+static void plain_through_loop_lazily(void)
+{
+	struct ep_pair p;
+
+	CHECK_INT(ep_pair_init(&p, loop), 0);
+	p.lazy = true;
+	p.a.tx_len = p.b.tx_len = 1 << 20;
+	p.a.shut_after_send = p.b.shut_after_send = true;
+	p.a.rd_chunk = p.b.rd_chunk = 1000;
+	p.done = both_eof;
+	CHECK_INT(ep_pair_run(&p), 0);
+	CHECK_INT(p.a.rx_len, 1 << 20);
+	CHECK_INT(p.b.rx_len, 1 << 20);
+	CHECK(!ep_side_broken(&p.a) && !ep_side_broken(&p.b));
+	ep_pair_close(&p);
+}
+
+struct counted_ep {
+	struct kh_endpoint ep;
+	unsigned events, outs;
+};
+
+static void count_events(struct kh_io *io, uint32_t events)
+{
+	struct counted_ep *c = container_of(io, struct counted_ep, ep.io);
+
+	c->events++;
+	if (events & EPOLLOUT)
+		c->outs++;
+	kh_ep_on_events(&c->ep, events);
+	if (events & EPOLLOUT)
+		kh_loop_stop(loop);
+}
+
+static void stop_loop(struct kh_timer *t)
+{
+	(void)t;
+	kh_loop_stop(loop);
+}
+
+/* Runs the loop for ms (or until an EPOLLOUT). */
+static void run_for(unsigned ms)
+{
+	struct kh_timer t = { .cb = stop_loop };
+
+	kh_timer_after(loop, &t, ms);
+	kh_loop_run(loop);
+	kh_timer_cancel(loop, &t);
+}
+
+/* Linux wakes an AF_UNIX writer's epoll each time the peer reads. An end
+ * watched lazily (a front's stream to the key holder, and the key holder's
+ * end of it) must not be woken by that: it would cost each process a wakeup
+ * per message the other takes. Room is still reported when a write waited. */
+static void lazy_out_not_woken_by_peer_reads(void)
+{
+	struct counted_ep c = { .events = 0 };
+	char buf[4096] = { 0 };
+	int fds[2];
+	ssize_t n;
+
+	CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+	kh_ep_init(&c.ep, count_events);
+	c.ep.io.fd = fds[0];
+	CHECK_INT(kh_ep_watch_lazily(&c.ep, loop), 0);
+	CHECK(kh_ep_can_write(&c.ep)); /* a new socket has room */
+	run_for(20);
+	CHECK_INT(c.events, 0);
+
+	/* the peer reads what we sent: no event */
+	CHECK_INT(kh_ep_write(&c.ep, "request", 7), 7);
+	CHECK_INT(read(fds[1], buf, sizeof buf), 7);
+	run_for(50);
+	CHECK_INT(c.events, 0);
+
+	/* a write refused for room is told when room comes */
+	while ((n = kh_ep_write(&c.ep, buf, sizeof buf)) > 0)
+		;
+	CHECK_INT(n, KH_IO_AGAIN);
+	CHECK(!kh_ep_can_write(&c.ep) && c.ep.out_watched);
+	while (read(fds[1], buf, sizeof buf) > 0)
+		;
+	run_for(2000);
+	CHECK_INT(c.outs, 1);
+	CHECK(kh_ep_can_write(&c.ep) && !c.ep.out_watched);
+
+	/* and then no longer watched: reads by the peer wake nothing again */
+	c.events = c.outs = 0;
+	CHECK_INT(kh_ep_write(&c.ep, "again", 5), 5);
+	CHECK_INT(read(fds[1], buf, sizeof buf), 5);
+	run_for(50);
+	CHECK_INT(c.events, 0);
+
+	/* bytes from the peer still wake it */
+	CHECK_INT(write(fds[1], "answer", 6), 6);
+	run_for(50);
+	CHECK_INT(c.events, 1);
+	kh_ep_close(loop, &c.ep);
+	close(fds[1]);
 }
 
 /* a: the TLS client verifying HOST; b: keyhole's server side with a leaf for HOST. */
@@ -396,6 +501,8 @@ int main(void)
 	RUN(plain_fin_and_eof);
 	RUN(plain_full_buffer_and_shutdown);
 	RUN(plain_through_loop);
+	RUN(plain_through_loop_lazily);
+	RUN(lazy_out_not_woken_by_peer_reads);
 	/* as the daemon does (OpenSSL's socket BIO writes with write(), not
 	 * send(MSG_NOSIGNAL)): a write to a closed peer under TLS is an error */
 	signal(SIGPIPE, SIG_IGN);
