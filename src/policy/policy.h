@@ -58,6 +58,11 @@ struct kh_policy {
 	struct kh_timeouts timeouts;
 	struct kh_config_limits limits;
 	bool audit_refuse; /* audit_failure: refuse */
+	/* Built without the real keys (a front's or the signer's snapshot): its
+	 * redactor knows the tokens only, so what the sandbox sent can be
+	 * quoted back to it only where the key holder redacted it. */
+	bool key_free;
+	size_t shortest_key; /* key_free: the daemon's shortest real key (0: none) */
 	char config_path[KH_MAX_PATH]; /* named in deny messages */
 	struct kh_secrets secrets; /* owned: the real values creds point into */
 	struct kh_scrub_set scrub; /* owned: response scrubber (empty when off or no secrets) */

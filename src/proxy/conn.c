@@ -299,6 +299,7 @@ static const char *status_text(int status)
 	}
 }
 
+/* host is NULL when it may not be named (see hide_from_sandbox). */
 static void error_body(const struct kh_conn *c, const char *host, const char *reason,
 		       const char *detail, char *out, size_t len)
 {
@@ -308,14 +309,38 @@ static void error_body(const struct kh_conn *c, const char *host, const char *re
 		kh_fmt(out, len,
 		       "keyhole: %s is not on the allowlist, so this request was refused.\n"
 		       "To allow it, add it to extra_allowed_hosts in %s and restart keyhole.\n",
-		       host, config);
-	else if (strcmp(reason, "port_not_allowed") == 0)
+		       host ? host : "this host", config);
+	else if (strcmp(reason, "port_not_allowed") == 0 && host != NULL)
 		kh_fmt(out, len,
 		       "keyhole: %s\nTo allow it, add the port to allowed_ports in %s, e.g. "
 		       "allowed_ports: {\"%s\": [%u]}, and restart keyhole.\n",
 		       detail, config, host, c->port);
+	else if (strcmp(reason, "port_not_allowed") == 0)
+		kh_fmt(out, len,
+		       "keyhole: port %u on this host is not allowed, so this request was "
+		       "refused.\nTo allow it, add the port to allowed_ports in %s and restart "
+		       "keyhole.\n",
+		       c->port, config);
 	else
 		kh_fmt(out, len, "keyhole: %s\n", detail ? detail : reason);
+}
+
+/* A front without the keys (privsep) redacts tokens only, so a real key the
+ * sandbox wrote into a host name (as hex DNS labels, say) would come back in
+ * the answer as it was sent. It knows how long the shortest key is: a host
+ * name shorter than that holds no key in any form (each is at least as long
+ * as the key) and is named; a longer one is not, nor a detail that quotes
+ * it. The record names it either way, redacted by the daemon. */
+static void hide_from_sandbox(const struct kh_conn *c, const char **host, const char **detail)
+{
+	const struct kh_policy *p = c->policy;
+
+	if (!p->key_free || p->shortest_key == 0 || strlen(c->host) < p->shortest_key)
+		return;
+	*host = NULL;
+	if (*detail != NULL && c->host[0] != '\0' && strstr(*detail, c->host) != NULL)
+		*detail = "the request's host is not allowed here; `keyhole log --denied` on the "
+			  "host names it";
 }
 
 /* Appends a complete "Connection: close" response to cout. */
@@ -349,7 +374,7 @@ void kh_conn_reply(struct kh_conn *c, int status, const char *reason, const char
 void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char *why)
 {
 	char body[KH_ERROR_RESPONSE_MAX - 256], detail_copy[KH_DETAIL_MAX], host[KH_HOST_BUF];
-	const char *detail = NULL;
+	const char *detail = NULL, *shown_host;
 	bool deny = status < 500 && status != 408;
 	/* A token headed somewhere it does not belong is worth an operator's eye. */
 	bool leak = reason != NULL && strcmp(reason, "token_leak_attempt") == 0;
@@ -383,7 +408,9 @@ void kh_conn_fail(struct kh_conn *c, int status, const char *reason, const char 
 	}
 	c->ex->active = false;
 	c->ex->status = status;
-	error_body(c, host, reason, detail, body, sizeof body);
+	shown_host = host;
+	hide_from_sandbox(c, &shown_host, &detail);
+	error_body(c, shown_host, reason, detail, body, sizeof body);
 	kh_conn_reply(c, status, reason, body, c->ex->head_method);
 }
 

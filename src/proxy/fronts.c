@@ -230,9 +230,9 @@ static void on_channel(struct kh_io *io, uint32_t events)
 
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
-		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err)
+		   const struct kh_paths *paths, struct kh_shared *sh, struct kh_err *err)
 {
-	(void)sh;
+	fs->sh = sh;
 	fs->n = n;
 	memcpy(fs->unix_fds, unix_fds, sizeof fs->unix_fds);
 	kh_fmt(fs->home, sizeof fs->home, "%s", paths->home);
@@ -310,6 +310,31 @@ static int add_file(int mfd, const char *path, size_t cap, bool nofollow, struct
 	return rc;
 }
 
+/* The length of the daemon's shortest real key, for the fronts to know which
+ * host names could hold one (kh_policy.shortest_key): none loaded is 0, no
+ * policy yet 1 (then no host is quoted back). */
+static int add_shortest_key(int mfd, struct kh_shared *sh, struct kh_err *err)
+{
+	struct kh_policy *p = kh_shared_policy(sh);
+	uint32_t m = p == NULL ? 1 : 0;
+	uint8_t b[8] = { 4 };
+
+	for (size_t i = 0; p != NULL && i < p->secrets.n; i++) {
+		size_t len = p->secrets.items[i].len;
+
+		if (len > 0 && (m == 0 || len < m))
+			m = (uint32_t)len;
+	}
+	kh_policy_unref(p);
+	for (int i = 0; i < 4; i++)
+		b[4 + i] = (uint8_t)(m >> (8 * i));
+	if (write(mfd, b, sizeof b) != (ssize_t)sizeof b) {
+		kh_err_set(err, "cannot write the fronts' policy: %s", kh_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
 {
 	int mfd = memfd_create("keyhole-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -321,6 +346,7 @@ static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
 	if (add_file(mfd, fs->config, KH_MAX_CONFIG_BYTES, false, err) != 0 ||
 	    add_file(mfd, fs->mappings, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
 	    add_file(mfd, fs->grants, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
+	    add_shortest_key(mfd, fs->sh, err) != 0 ||
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
 		    0) {
 		if (err->msg[0] == '\0')

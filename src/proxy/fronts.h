@@ -87,13 +87,15 @@ struct kh_fronts {
 	 * the daemon reaps its front (connslots.h); conns_fd is sent to each */
 	struct kh_connslots conns;
 	int conns_fd;
+	struct kh_shared *sh;
 };
 
 /* Takes the listeners of front i (tcp, per front, and the shared Unix ones)
- * and watches its channel on workers[i]. sh is unused (kept for the callers). */
+ * and watches its channel on workers[i]. sh is the daemon's policy (the
+ * length of its shortest key goes to the fronts with theirs). */
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
-		   const struct kh_paths *paths, const struct kh_shared *sh, struct kh_err *err);
+		   const struct kh_paths *paths, struct kh_shared *sh, struct kh_err *err);
 
 /* Reads config.yaml, mappings.json and grants.json and sends their bytes
  * to every front (started ones now, later ones at start), which builds its

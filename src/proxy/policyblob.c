@@ -32,17 +32,20 @@ static int section(const uint8_t *p, size_t n, size_t *at, const char **text, si
 static struct kh_policy *build(const char *config_path, const uint8_t *blob, size_t n,
 			       struct kh_grants *grants, struct kh_config *cfg, struct kh_err *err)
 {
-	const char *t[3];
-	size_t len[3], at = 0;
+	const char *t[4];
+	size_t len[4], at = 0;
+	uint32_t shortest = 0;
 	struct kh_mappings maps = { 0 };
 	struct kh_secrets none = { 0 };
 	struct kh_policy *p = NULL;
 
-	for (int i = 0; i < 3; i++)
-		if (section(blob, n, &at, &t[i], &len[i]) != 0) {
+	for (int i = 0; i < 4; i++)
+		if (section(blob, n, &at, &t[i], &len[i]) != 0 || (i == 3 && len[i] != 4)) {
 			kh_err_set(err, "the policy from the key holder is cut short");
 			return NULL;
 		}
+	for (int i = 0; i < 4; i++)
+		shortest |= (uint32_t)(uint8_t)t[3][i] << (8 * i);
 	kh_config_defaults(cfg);
 	if ((len[0] > 0 && kh_config_parse(config_path, t[0], len[0], cfg, err) != 0) ||
 	    (len[1] > 0 && kh_mappings_parse(t[1], len[1], &maps, err) != 0))
@@ -58,6 +61,10 @@ static struct kh_policy *build(const char *config_path, const uint8_t *blob, siz
 	 * grants behind them (only swapping, in the key holder, does). */
 	for (size_t i = 0; p != NULL && i < p->n_creds; i++)
 		p->creds[i].grant = NULL;
+	if (p != NULL) {
+		p->key_free = true;
+		p->shortest_key = shortest;
+	}
 	return p;
 }
 

@@ -1,6 +1,7 @@
 /* The key-free policy of a privilege-separated child (a front, the CA
  * signer): built from the bytes of config.yaml, mappings.json and
- * grants.json the daemon sends as a sealed memfd (fronts.c), with no
+ * grants.json the daemon sends as a sealed memfd (fronts.c), and the length
+ * of the daemon's shortest real key (u32, little-endian), with no
  * secrets: proxy and sandbox tokens (to admit, redact, refuse), the
  * allowlist, never a real value. */
 #ifndef KH_POLICYBLOB_H

@@ -11,12 +11,15 @@ Afterwards no form of any of them may appear in audit.log, keyhole.log,
 `keyhole status` (plain and --json), `keyhole log` (plain, --json, --denied),
 keyhole's own error responses, or /metrics. A token may show its first 12
 characters ("keyhole-open") and, as written, 4 of its random part; nothing
-longer."""
+longer. With front processes (privsep: true) the same: a front holds no real
+key to redact, so its answers must not quote what the sandbox sent as a host.
+"""
 import base64
 import http.client
 import json
 import secrets
 import ssl
+import time
 
 import pytest
 
@@ -132,7 +135,8 @@ def metrics_text(port):
         c.close()
 
 
-def test_no_encoded_token_or_key_in_any_record(cli, pki, echo, plain_echo):  # noqa: F811
+@pytest.mark.parametrize("privsep", [False, True], ids=["one-process", "privsep"])
+def test_no_encoded_token_or_key_in_any_record(cli, pki, echo, plain_echo, privsep):  # noqa: F811
     port, mport = free_port(), free_port()
     keys = {"OPENAI_API_KEY": REAL}
     assert cli.run("setup", "--tunnel-port", str(port), env=keys).rc == 0
@@ -141,7 +145,8 @@ def test_no_encoded_token_or_key_in_any_record(cli, pki, echo, plain_echo):  # n
     cli.write_config(proxy_settings(pki, port, metrics_listen=f"127.0.0.1:{mport}",
                                     extra_allowed_hosts=["api.openai.test", "plain.test"],
                                     resolve={"api.openai.test": "127.0.0.1",
-                                             "plain.test": "127.0.0.1"}))
+                                             "plain.test": "127.0.0.1"},
+                                    privsep=privsep))
     assert cli.run("start", env=keys).rc == 0
     issued = cli.run("token", "issue", "--label", "enc")
     assert issued.rc == 0, issued
@@ -178,3 +183,33 @@ def test_no_encoded_token_or_key_in_any_record(cli, pki, echo, plain_echo):  # n
                     for what, n in found.items() if n in text})
     assert not leaks, f"{len(leaks)} leak(s):\n" + "\n".join(leaks[:60])
     assert "[redacted:OPENAI_API_KEY]" in audit, "the corpus never reached the redactor"
+
+
+@pytest.mark.parametrize("privsep", [False, True], ids=["one-process", "privsep"])
+def test_refusal_names_a_host_too_short_to_hold_a_key(cli, pki, privsep):  # noqa: F811
+    """A front names a refused host only when it is shorter than the shortest
+    real key (so it holds none in any form); a longer one is "this host",
+    and the record names it. In one process every host is named, redacted."""
+    port = free_port()
+    keys = {"OPENAI_API_KEY": REAL}
+    assert cli.run("setup", "--tunnel-port", str(port), env=keys).rc == 0
+    cli.write_config(proxy_settings(pki, port, privsep=privsep))
+    assert cli.run("start", env=keys).rc == 0
+    short = "denied.example.test"
+    long_ = "a" * len(REAL) + ".example.test"     # as long as a key: could be one
+    bodies = {}
+    for host in (short, long_):
+        conn, r = send_connect(port, f"{host}:443")
+        conn.close()
+        assert r.status == 403 and r.header("X-Keyhole-Reason") == "host_not_allowed", r.text
+        bodies[host] = r.text
+    assert f"keyhole: {short} is not on the allowlist" in bodies[short], bodies[short]
+    if privsep:
+        assert long_ not in bodies[long_], bodies[long_]
+        assert "keyhole: this host is not on the allowlist" in bodies[long_], bodies[long_]
+    else:
+        assert f"keyhole: {long_} is not on the allowlist" in bodies[long_], bodies[long_]
+    deadline = time.monotonic() + 5      # a front's records reach audit.log via the daemon
+    while long_ not in cli.file_text("audit.log") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert long_ in cli.file_text("audit.log")
