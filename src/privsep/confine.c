@@ -355,7 +355,7 @@ static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report
 int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *r,
 		     struct kh_err *err)
 {
-	*r = (struct kh_confine_report){ 0 };
+	*r = (struct kh_confine_report){ .pid = getpid() };
 	if (drop_ids(o, r, err) != 0 || set_limits(o, r, err) != 0 || set_nnp(r, err) != 0 ||
 	    set_landlock(o, r, err) != 0 || set_seccomp(o, r, err) != 0)
 		return -1;

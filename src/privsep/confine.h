@@ -35,6 +35,7 @@ struct kh_confine_report {
 	int landlock_abi; /* the ABI enforced; 0: unavailable on this kernel */
 	uid_t uid, gid; /* after confinement */
 	unsigned nofile;
+	pid_t pid; /* of the confined process: a report left by a dead one is not its successor's */
 };
 
 /* The best Landlock ABI of the running kernel, 0 when it has none or it is

@@ -45,6 +45,7 @@ void kh_frontstat_confine_encode(const struct kh_confine_report *r,
 	put32(out + 4, (uint32_t)r->uid);
 	put32(out + 8, (uint32_t)r->gid);
 	put32(out + 12, r->nofile);
+	put32(out + 16, (uint32_t)r->pid);
 }
 
 int kh_frontstat_confine_decode(const uint8_t *p, size_t n, struct kh_confine_report *r,
@@ -69,7 +70,8 @@ int kh_frontstat_confine_decode(const uint8_t *p, size_t n, struct kh_confine_re
 					 .landlock_abi = (int)abi,
 					 .uid = (uid_t)get32(p + 4),
 					 .gid = (gid_t)get32(p + 8),
-					 .nofile = get32(p + 12) };
+					 .nofile = get32(p + 12),
+					 .pid = (pid_t)get32(p + 16) };
 	return 0;
 }
 

@@ -19,8 +19,8 @@
 #include "base/kh_limits.h"
 #include "privsep/confine.h"
 
-#define KH_FRONTSTAT_VERSION     1
-#define KH_FRONTSTAT_CONFINE_LEN 16 /* version, flags, landlock (u16), uid, gid, nofile */
+#define KH_FRONTSTAT_VERSION     2
+#define KH_FRONTSTAT_CONFINE_LEN 20 /* version, flags, landlock (u16), uid, gid, nofile, pid */
 #define KH_FRONTSTAT_HDR         8 /* version, n_req, n_obs, pad, active (u32) */
 #define KH_FRONTSTAT_REQ_LEN     (2 + 2 * KH_FRONTSTAT_LABEL + 4) /* most bytes of one */
 #define KH_FRONTSTAT_OBS_LEN     13 /* hist, us (u64), n (u32) */

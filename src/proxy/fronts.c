@@ -99,15 +99,19 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 	char what[KH_ERR_MAX + 32];
 
 	if (type == KH_CTLMSG_CONFINED && kh_frontstat_confine_decode(p, n, &r, &err) == 0) {
-		bool again;
+		bool again, stale;
 
 		pthread_mutex_lock(&s->lock);
-		again = s->have_confined;
-		if (!again)
+		stale = r.pid != s->pid; /* left on the channel by the front before */
+		again = !stale && s->have_confined;
+		if (!stale && !again) {
 			s->confined = r;
-		s->have_confined = true;
+			s->have_confined = true;
+		}
 		pthread_mutex_unlock(&s->lock);
-		if (again)
+		if (stale)
+			warn_front(s, "a confinement report from another process: ignored");
+		else if (again)
 			warn_front(s, "a second confinement report: ignored (the first stands)");
 	} else if (type == KH_CTLMSG_METRICS && s->last_metrics_ms != 0 &&
 		   now - s->last_metrics_ms < KH_FRONTSTAT_PERIOD_MS / 2) {

@@ -22,13 +22,13 @@ if not OK:
     print(f"SKIP test_front_lies_about_confinement: {WHY}")
 pytestmark = pytest.mark.skipif(not OK, reason=WHY)
 
-# CONFINED (privsep/frontstat.h): version 1, flags rlimits|uid_dropped|
-# no_new_privs|seccomp, landlock ABI, uid, gid, nofile; little-endian.
+# CONFINED (privsep/frontstat.h): version 2, flags rlimits|uid_dropped|
+# no_new_privs|seccomp, landlock ABI, uid, gid, nofile, pid; little-endian.
 LIE_UID = 4242
 
 
-def confined_report(uid):
-    return struct.pack("<BBHIII", 1, 1 | 2 | 4 | 8, 0, uid, uid, 1024)
+def confined_report(uid, pid):
+    return struct.pack("<BBHIIII", 2, 1 | 2 | 4 | 8, 0, uid, uid, 1024, pid)
 
 
 def front_doc(kh, pid):
@@ -48,7 +48,7 @@ def test_a_taken_front_cannot_rewrite_its_confinement_report(start_keyhole):
     os.kill(front, signal.SIGSTOP)
     ch = steal_channel(front)
     try:
-        send(ch, b"C", confined_report(LIE_UID))
+        send(ch, b"C", confined_report(LIE_UID, front))
         deadline = time.monotonic() + 5
         while "a second confinement report: ignored" not in kh.stderr_text() and \
                 time.monotonic() < deadline:
@@ -61,3 +61,36 @@ def test_a_taken_front_cannot_rewrite_its_confinement_report(start_keyhole):
     finally:
         ch.close()
         os.kill(front, signal.SIGCONT)
+
+
+def test_a_dead_fronts_report_is_not_its_successors(start_keyhole):
+    """The channel outlives a front: the next one gets the same. What the dead
+    one sent, or what someone holding its end sends for it, must not stand for
+    the next front's confinement: a report names its process."""
+    kh = start_keyhole({"privsep": True, "workers": 1})
+    [old] = front_pids(kh, want=1)
+    os.kill(old, signal.SIGSTOP)
+    ch = steal_channel(old)
+    try:
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        new = None
+        while new is None and time.monotonic() < deadline:
+            pids = front_pids(kh, timeout=0)
+            new = next((p for p in pids if p != old), None)
+            time.sleep(0.005)
+        assert new is not None, kh.stderr_text()
+        send(ch, b"C", confined_report(LIE_UID, old))  # before the new one says, likely
+        deadline = time.monotonic() + 5
+        while "a confinement report from another process: ignored" not in \
+                kh.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "front 0: a confinement report from another process: ignored" in \
+            kh.stderr_text()
+        deadline = time.monotonic() + 5
+        while not (front_doc(kh, new) or {}).get("confined") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        doc = front_doc(kh, new)
+        assert doc["uid"] != LIE_UID and doc["kernel"]["agrees"] is True, doc
+    finally:
+        ch.close()

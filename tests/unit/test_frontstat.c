@@ -16,7 +16,8 @@ static void confine_round_trip(void)
 				       .landlock_abi = 3,
 				       .uid = 65534,
 				       .gid = 65534,
-				       .nofile = 2112 },
+				       .nofile = 2112,
+				       .pid = 4242 },
 				 back;
 	uint8_t b[KH_FRONTSTAT_CONFINE_LEN];
 	struct kh_err err = { "" };
@@ -26,6 +27,7 @@ static void confine_round_trip(void)
 	CHECK(back.rlimits && !back.uid_dropped && back.no_new_privs && back.seccomp);
 	CHECK_INT(back.landlock_abi, 3);
 	CHECK(back.uid == 65534 && back.gid == 65534 && back.nofile == 2112);
+	CHECK_INT(back.pid, 4242);
 }
 
 static void confine_refusals(void)
@@ -39,7 +41,7 @@ static void confine_refusals(void)
 	CHECK(err.msg[0] != '\0');
 	CHECK(kh_frontstat_confine_decode(b, KH_FRONTSTAT_CONFINE_LEN + 1, &back, &err) == -1);
 	CHECK(kh_frontstat_confine_decode(b, 0, &back, &err) == -1);
-	b[0] = 2;
+	b[0] = KH_FRONTSTAT_VERSION + 1;
 	CHECK(kh_frontstat_confine_decode(b, KH_FRONTSTAT_CONFINE_LEN, &back, &err) == -1);
 	b[0] = KH_FRONTSTAT_VERSION;
 	b[1] = 0x10;
