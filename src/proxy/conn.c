@@ -174,6 +174,8 @@ void kh_conn_close(struct kh_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->state == KH_CS_CERT_WAIT && c->cx->leaf_cancel != NULL)
+		c->cx->leaf_cancel(c->cx, c);
 	kh_wctx_note_churn(c->cx);
 	kh_timer_cancel(c->cx->loop, &c->timer);
 	kh_conn_park_upstream(c);
@@ -211,6 +213,7 @@ static uint64_t deadline(const struct kh_conn *c)
 	case KH_CS_TLS_ACCEPT:
 	case KH_CS_SNI_PEEK:
 	case KH_CS_OPEN_WAIT:
+	case KH_CS_CERT_WAIT:
 		return c->phase_start_ms + kh_secs_ms(t->handshake);
 	case KH_CS_RELAY:
 		return c->proto->deadline(c);
@@ -508,31 +511,71 @@ static void up_done(struct kh_upstream *up, bool ok, int status, const char *rea
 	kh_conn_set_state(c, KH_CS_CONNECT_OK);
 }
 
-static void start_tls_accept(struct kh_conn *c)
+static void no_leaf(struct kh_conn *c, const char *why)
+{
+	char host[KH_HOST_BUF];
+
+	kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
+	kh_error("cannot mint a certificate for %s: %s", host, why);
+	kh_conn_close(c);
+}
+
+/* The client's TLS handshake, served with leaf (borrowed). */
+static void accept_with(struct kh_conn *c, X509 *leaf)
 {
 	struct kh_shared *sh = c->cx->sh;
-	struct kh_err err;
-	X509 *leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err);
 
-	if (leaf == NULL) {
-		char host[KH_HOST_BUF];
-
-		kh_policy_redact(c->policy, kh_slice_cstr(c->host), host, sizeof host);
-		kh_error("cannot mint a certificate for %s: %s", host, err.msg);
-		kh_conn_close(c);
-		return;
-	}
 	c->sni.expected = c->host;
 	c->sni.is_ip = c->host_is_ip;
 	c->cli.ssl = kh_tls_server_ssl(sh->server_ctx, c->cli.io.fd, leaf, sh->ca.leaf_key,
 				       &c->sni);
-	X509_free(leaf); /* the SSL keeps its own reference */
 	if (c->cli.ssl == NULL) {
 		kh_conn_close(c);
 		return;
 	}
 	kh_ep_attach_ssl(&c->cli, c->cli.ssl);
 	kh_conn_set_state(c, KH_CS_TLS_ACCEPT);
+}
+
+/* A cached leaf, else one minted here (the CA key is in this process) or,
+ * in a front, asked of the CA signer while the loop serves the others. */
+static void start_tls_accept(struct kh_conn *c)
+{
+	struct kh_shared *sh = c->cx->sh;
+	struct kh_err err;
+	const char *why = NULL;
+	X509 *leaf = kh_certcache_lookup(sh->certs, c->host);
+
+	if (leaf == NULL && c->cx->leaf_ask != NULL) {
+		if (c->cx->leaf_ask(c->cx, c, &why) != 0) {
+			no_leaf(c, why);
+			return;
+		}
+		kh_conn_set_state(c, KH_CS_CERT_WAIT);
+		rearm(c);
+		return;
+	}
+	if (leaf == NULL && (leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err)) == NULL) {
+		no_leaf(c, err.msg);
+		return;
+	}
+	accept_with(c, leaf);
+	X509_free(leaf); /* the SSL keeps its own reference */
+}
+
+void kh_conn_leaf_ready(struct kh_conn *c, X509 *leaf, const char *why)
+{
+	if (c->dead || c->state != KH_CS_CERT_WAIT)
+		return;
+	if (leaf == NULL) {
+		no_leaf(c, why);
+		return;
+	}
+	accept_with(c, leaf);
+	if (!c->dead) {
+		rearm(c);
+		kh_conn_run(c); /* the ClientHello is likely waiting */
+	}
 }
 
 /* Transparent TLS: the server name in the ClientHello is the destination.
@@ -876,6 +919,8 @@ static bool step(struct kh_conn *c)
 		return step_sni_peek(c);
 	case KH_CS_OPEN_WAIT:
 		return step_open_wait(c);
+	case KH_CS_CERT_WAIT:
+		return false; /* kh_conn_leaf_ready goes on */
 	}
 	return false;
 }

@@ -56,6 +56,7 @@ enum kh_conn_state {
 	KH_CS_LINGER, /* our side shut; discarding input until EOF */
 	KH_CS_SNI_PEEK, /* transparent TLS: waiting for the ClientHello's server name */
 	KH_CS_OPEN_WAIT, /* key holder: waiting for the front's OPEN on a new stream */
+	KH_CS_CERT_WAIT, /* a front: waiting for the CA signer's leaf (leafwait.h) */
 };
 
 enum kh_conn_mode { KH_MODE_HTTP, KH_MODE_MITM };
@@ -73,6 +74,7 @@ struct kh_conn {
 	/* the key holder's end of a stream from a front (privsep): cli is that
 	 * stream, its first bytes an OPEN frame, then requests the front parsed */
 	bool keyside;
+	struct kh_conn *leaf_next; /* KH_CS_CERT_WAIT: the next waiting for the same leaf */
 	atomic_uint *stream_count; /* keyside: its front's open streams, or NULL */
 	bool close_after; /* close once the current exchange is done */
 	struct kh_endpoint cli;
@@ -125,6 +127,10 @@ void kh_conn_accept_pipe(struct kh_wctx *cx, struct kh_mempipe *p,
 
 /* Runs the state machine until it can make no more progress. */
 void kh_conn_run(struct kh_conn *c);
+
+/* The leaf c waited for (KH_CS_CERT_WAIT; borrowed) and goes on with its
+ * TLS handshake, or NULL: it could not be had (why says so), c closes. */
+void kh_conn_leaf_ready(struct kh_conn *c, X509 *leaf, const char *why);
 
 /* Closes c now (both sides) and schedules its memory to be freed after the
  * current batch of events. */

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -24,12 +23,12 @@
 #include "base/log.h"
 #include "policy/config.h"
 #include "policy/grants.h"
-#include "privsep/chanpkt.h"
 #include "privsep/confine.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
 #include "proxy/audit.h"
 #include "proxy/metrics.h"
+#include "proxy/leafwait.h"
 #include "proxy/policyblob.h"
 #include "proxy/worker.h"
 #include "tls/leafkey.h"
@@ -52,84 +51,28 @@ struct front {
 	struct kh_timer stat_timer; /* metric deltas to the key holder */
 	uint32_t sent_active; /* connections open, as last sent */
 	struct kh_frontstat stat;
-	int signer; /* its channel to the CA signer, -1 while it has none */
-	uint64_t leaf_req; /* the last SIGN_LEAF's request id */
+	int signer; /* its channel to the CA signer until leaves are asked for on the loop */
+	struct kh_leafwait *leaves; /* leaves asked of the CA signer */
 	uint8_t spki[KH_LEAF_SPKI_MAX]; /* the public half of sh.ca.leaf_key */
 	size_t spki_len;
 	struct kh_connslots conns; /* every front's connections (connslots.h) */
 	int bridges[KH_MAX_BRIDGES]; /* container bridge listeners (LISTEN_ADD), -1: none */
 };
 
-/* --- leaves, from the CA signer --- */
+/* --- leaves, from the CA signer (leafwait.h) --- */
 
-/* The answer to request req, until end_ms: answers to earlier requests
- * that came too late are dropped. 1 with *m, else 0 (err says why). */
-static int signer_answer(struct front *f, uint64_t req, uint64_t end_ms, struct kh_chan_msg *m,
-			 struct kh_err *err)
+static int ask_leaf(struct kh_wctx *cx, struct kh_conn *c, const char **why)
 {
-	static uint8_t buf[KH_CHAN_HDR + KH_CHAN_FRAME_MAX]; /* one thread */
+	struct front *f = container_of(cx, struct front, w.cx);
 
-	for (;;) {
-		uint64_t now = kh_mono_ms();
-		struct pollfd p = { f->signer, POLLIN, 0 };
-		int r = now < end_ms ? kh_chanpkt_recv(f->signer, buf, sizeof buf, m, err)
-				     : KH_CHANPKT_NONE;
-
-		if (r == KH_CHANPKT_MSG &&
-		    (m->type == KH_CHAN_LEAF || m->type == KH_CHAN_LEAF_FAIL)) {
-			if ((m->type == KH_CHAN_LEAF ? m->u.leaf.req : m->u.leaf_fail.req) == req)
-				return 1;
-			continue;
-		}
-		if (r == KH_CHANPKT_MSG || r == KH_CHANPKT_BAD) {
-			if (r == KH_CHANPKT_MSG)
-				kh_err_set(err, "a %s frame", kh_chan_type_name(m->type));
-			kh_warn("front %u: the CA signer sent what it may not: %s", f->id,
-				err->msg);
-			continue;
-		}
-		if (r == KH_CHANPKT_CLOSED) {
-			close(f->signer); /* a new one comes when the daemon started it again */
-			f->signer = -1;
-			kh_err_set(err, "the CA signer is gone");
-			return 0;
-		}
-		if (now >= end_ms) {
-			kh_err_set(err, "no answer from the CA signer within %u ms",
-				   KH_FRONT_LEAF_WAIT_MS);
-			return 0;
-		}
-		poll(&p, 1, (int)(end_ms - now));
-	}
+	return kh_leafwait_ask(f->leaves, c, why);
 }
 
-/* A leaf for host and this front's own key, signed by the CA signer (the
- * one process with the CA key), checked before use: a signer taken over
- * must not make this front serve a certificate for another key or name.
- * A bounded wait (KH_FRONT_LEAF_WAIT_MS): a dead or slow signer costs this
- * handshake, not the front. */
-static X509 *remote_mint(void *arg, const char *host, struct kh_err *err)
+static void cancel_leaf(struct kh_wctx *cx, struct kh_conn *c)
 {
-	struct front *f = arg;
-	struct kh_chan_msg m = { .type = KH_CHAN_SIGN_LEAF };
-	uint64_t req = ++f->leaf_req;
+	struct front *f = container_of(cx, struct front, w.cx);
 
-	if (f->signer < 0) {
-		kh_err_set(err, "the CA signer is not running");
-		return NULL;
-	}
-	m.u.sign.req = req;
-	kh_fmt(m.u.sign.host, sizeof m.u.sign.host, "%s", host);
-	m.u.sign.spki = (struct kh_chan_bytes){ f->spki, f->spki_len };
-	if (kh_chanpkt_send(f->signer, &m, err) != 0 ||
-	    signer_answer(f, req, kh_mono_ms() + KH_FRONT_LEAF_WAIT_MS, &m, err) == 0)
-		return NULL;
-	if (m.type == KH_CHAN_LEAF_FAIL) {
-		kh_err_set(err, "the CA signer refused: %s (%s)", m.u.leaf_fail.reason,
-			   m.u.leaf_fail.detail);
-		return NULL;
-	}
-	return kh_leafkey_check_leaf(f->sh.ca.leaf_key, host, m.u.leaf.der.p, m.u.leaf.der.n, err);
+	kh_leafwait_cancel(f->leaves, c);
 }
 
 /* This front's own leaf key, made at every start and never sent. */
@@ -139,14 +82,17 @@ static int make_leaf_key(struct front *f, struct kh_err *err)
 	if (f->sh.ca.leaf_key == NULL ||
 	    kh_leafkey_spki(f->sh.ca.leaf_key, f->spki, sizeof f->spki, &f->spki_len, err) != 0)
 		return -1;
-	f->sh.ca.remote_mint = remote_mint;
-	f->sh.ca.remote_arg = f;
 	return 0;
 }
 
-/* A (new) channel to the CA signer from the daemon: the old one is gone. */
+/* A (new) channel to the CA signer from the daemon: the old one is gone.
+ * Kept until the loop is up, then the leaves' (leafwait.h). */
 static void take_signer(struct front *f, int fd)
 {
+	if (f->leaves != NULL) {
+		kh_leafwait_set_channel(f->leaves, fd);
+		return;
+	}
 	if (f->signer >= 0)
 		close(f->signer);
 	f->signer = fd;
@@ -313,6 +259,7 @@ static void on_stat_timer(struct kh_timer *t)
 	uint64_t open = atomic_load(&f->sh.n_conns);
 	ssize_t n;
 
+	kh_leafwait_expire(f->leaves, kh_loop_now(f->w.cx.loop));
 	f->stat.active = (uint32_t)(open < KH_FRONTSTAT_COUNT ? open : KH_FRONTSTAT_COUNT);
 	if (kh_metrics_take_deltas(&f->stat) || f->stat.active != f->sent_active) {
 		n = kh_frontstat_encode(&f->stat, buf, sizeof buf);
@@ -363,6 +310,16 @@ static int open_worker(struct front *f, const struct front_args *a, struct kh_er
 	}
 	f->w.cx.keyholder_stream = send_stream; /* the key holder is another process */
 	f->w.cx.keyholder_pipe = NULL;
+	f->leaves = kh_leafwait_new(f->w.cx.loop, f->sh.certs, f->sh.ca.leaf_key, f->spki,
+				    f->spki_len, f->id);
+	if (f->leaves == NULL) {
+		kh_err_set(err, "out of memory for the leaves");
+		return -1;
+	}
+	f->w.cx.leaf_ask = ask_leaf;
+	f->w.cx.leaf_cancel = cancel_leaf;
+	kh_leafwait_set_channel(f->leaves, f->signer);
+	f->signer = -1;
 	kh_loop_set_busy_poll(f->w.cx.loop, f->cfg.busy_poll_us);
 	return 0;
 }

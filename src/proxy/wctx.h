@@ -39,6 +39,12 @@ struct kh_wctx {
 	 * end in memory (side 1 of p passes; event/mempipe.h). */
 	void (*keyholder_stream)(struct kh_wctx *cx, int fd);
 	void (*keyholder_pipe)(struct kh_wctx *cx, struct kh_mempipe *p);
+	/* A front process: asks the CA signer for c->host's leaf without waiting
+	 * (0: c waits in KH_CS_CERT_WAIT for kh_conn_leaf_ready; -1: cannot, why
+	 * says so), and forgets c if it closes first. NULL: leaves are minted in
+	 * place with the CA key this process holds. */
+	int (*leaf_ask)(struct kh_wctx *cx, struct kh_conn *c, const char **why);
+	void (*leaf_cancel)(struct kh_wctx *cx, struct kh_conn *c);
 };
 
 /* Creates the loop, the scratch space and the pool. On failure what was

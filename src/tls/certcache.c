@@ -226,23 +226,20 @@ static X509 *insert_locked(struct kh_certcache *cc, struct cc_entry **spare, X50
 	return e->cert;
 }
 
-X509 *kh_certcache_get(struct kh_certcache *cc, const struct kh_ca *ca, const char *host,
-		       struct kh_err *err)
+X509 *kh_certcache_lookup(struct kh_certcache *cc, const char *host)
 {
-	uint32_t hash = fnv1a(host);
-	struct cc_entry *spare = NULL;
 	X509 *cert;
 
 	pthread_mutex_lock(&cc->lock);
-	cert = lookup_locked(cc, host, hash, time(NULL));
+	cert = lookup_locked(cc, host, fnv1a(host), time(NULL));
 	pthread_mutex_unlock(&cc->lock);
-	if (cert != NULL)
-		return cert;
-	/* Minting (an ECDSA signature) happens unlocked so other hosts never wait. */
-	cert = kh_ca_mint_leaf(ca, host, err);
-	if (cert == NULL)
-		return NULL;
-	spare = entry_new(host, hash);
+	return cert;
+}
+
+X509 *kh_certcache_insert(struct kh_certcache *cc, const char *host, X509 *cert)
+{
+	struct cc_entry *spare = entry_new(host, fnv1a(host));
+
 	pthread_mutex_lock(&cc->lock);
 	cc->stats.mints++;
 	/* Without memory for an entry the leaf is served uncached rather than lost. */
@@ -251,6 +248,18 @@ X509 *kh_certcache_get(struct kh_certcache *cc, const struct kh_ca *ca, const ch
 	pthread_mutex_unlock(&cc->lock);
 	free(spare);
 	return cert;
+}
+
+X509 *kh_certcache_get(struct kh_certcache *cc, const struct kh_ca *ca, const char *host,
+		       struct kh_err *err)
+{
+	X509 *cert = kh_certcache_lookup(cc, host);
+
+	if (cert != NULL)
+		return cert;
+	/* Minting (an ECDSA signature) happens unlocked so other hosts never wait. */
+	cert = kh_ca_mint_leaf(ca, host, err);
+	return cert == NULL ? NULL : kh_certcache_insert(cc, host, cert);
 }
 
 void kh_certcache_stats(struct kh_certcache *cc, struct kh_certcache_stats *out)

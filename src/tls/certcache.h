@@ -32,6 +32,14 @@ void kh_certcache_free(struct kh_certcache *cc); /* NULL-safe */
 X509 *kh_certcache_get(struct kh_certcache *cc, const struct kh_ca *ca, const char *host,
 		       struct kh_err *err);
 
+/* The same in two steps, for a leaf signed elsewhere (a front's, by the CA
+ * signer): a new reference to host's fresh leaf, or NULL (a miss); then
+ * cert (its reference passes to the cache) filed for host as signed now,
+ * returning the leaf to serve with a reference for the caller: cert, or the
+ * one filed meanwhile, so all connections share one. */
+X509 *kh_certcache_lookup(struct kh_certcache *cc, const char *host);
+X509 *kh_certcache_insert(struct kh_certcache *cc, const char *host, X509 *cert);
+
 void kh_certcache_stats(struct kh_certcache *cc, struct kh_certcache_stats *out);
 
 #endif

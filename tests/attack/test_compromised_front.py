@@ -105,10 +105,10 @@ def answer(ch, timeout=5.0):
 
 
 def metrics_msg(decision, reason, n, active=0):
-    """A METRICS report (privsep/frontstat.h): version 1, one (decision,
+    """A METRICS report (privsep/frontstat.h): version 2, one (decision,
     reason) count, no observations, little-endian."""
     d, r = decision.encode(), reason.encode()
-    return struct.pack("<BBBBI", 1, 1, 0, 0, active) + bytes([len(d)]) + d + \
+    return struct.pack("<BBBBI", 2, 1, 0, 0, active) + bytes([len(d)]) + d + \
         bytes([len(r)]) + r + struct.pack("<I", n)
 
 

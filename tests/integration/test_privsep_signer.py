@@ -2,13 +2,16 @@
 of its own, the only one that reads ca.key. It is confined and shown by
 `keyhole status`; while it is stopped a front fails only the handshakes
 that need a new leaf (bounded wait) and keeps serving hosts it has a leaf
-for; killed, it is started again and new hosts get leaves again."""
+for, without a pause: a handshake waits for its leaf in its own state while
+the front's loop serves the rest; killed, it is started again and new
+hosts get leaves again."""
 import json
 import os
 import signal
+import subprocess
 import time
 
-from helpers.client import curl
+from helpers.client import _curl_cmd, curl, curl_env, open_tunnel
 from test_privsep_processes import front_pids, status
 
 HOSTS = ("a.wild.test", "b.wild.test", "c.wild.test")
@@ -89,3 +92,35 @@ def test_stopped_then_killed_signer(start_keyhole, echo):
         time.sleep(0.2)
     assert r.rc == 0 and r.status == 200, r.stderr
     assert kh.running()
+
+
+def test_a_handshake_waiting_for_its_leaf_stalls_no_one_else(start_keyhole, echo):
+    """One front: a connection to a host with a cached leaf goes on serving
+    requests while another waits for a leaf the stopped signer never signs
+    (the old front waited for it in a blocking poll, and its every
+    connection with it, for up to 1.5 s)."""
+    kh = _start(start_keyhole)
+    [signer] = front_pids(kh, want=1, role=b"__signer")
+    _signer_doc(kh, signer)
+    a = open_tunnel(kh.port, "a.wild.test", echo.port, kh.ca_crt)
+    try:
+        assert a.request("GET", "/first", f"a.wild.test:{echo.port}").status == 200
+        os.kill(signer, signal.SIGSTOP)
+        cmd = _curl_cmd(10, kh.proxy_url, kh.ca_crt, (), ())
+        waiting = subprocess.Popen(cmd + ["-o", "/dev/null", f"https://b.wild.test:{echo.port}/"],
+                                   env=curl_env(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.3)                  # its CONNECT and ClientHello are in
+            for i in range(5):
+                r = a.request("GET", f"/more{i}", f"a.wild.test:{echo.port}", timeout=5)
+                assert r.status == 200
+            assert waiting.poll() is None, "the waiting handshake ended before the others ran"
+            assert waiting.wait(timeout=10) != 0, "a new host got a leaf with the signer stopped"
+        finally:
+            waiting.kill()
+            waiting.wait()
+        assert "no answer from the CA signer in time" in kh.stderr_text()
+    finally:
+        a.close()
+        os.kill(signer, signal.SIGCONT)
