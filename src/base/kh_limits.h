@@ -305,6 +305,8 @@
 #define KH_FRONT_START_WAIT_MS 5000 /* a front or the signer waits this long for its start */
 #define KH_FRONT_LEAF_WAIT_MS  1500 /* a front waits this long for a leaf from the CA signer */
 #define KH_SIGNER_RESTART_MS   1000 /* the CA signer, when it died, is started again after this */
+#define KH_SIGNER_PING_MS      1000 /* the daemon asks the CA signer whether it still answers */
+#define KH_SIGNER_HANG_MS      5000 /* a signer that has not answered for this long is killed */
 #define KH_CTLMSG_DRAIN_MAX    (1 << 16) /* messages a dead child left, dropped at its restart */
 #define KH_FRONT_RESTART_MS    1000 /* a front that died is started again after this */
 #define KH_FRONT_STOP_MS       2000 /* at stop, fronts get this long after their grace to exit */

@@ -35,6 +35,12 @@ enum kh_ctlmsg_type {
 	/* K->F, at start after POLICY: the connection counters of every front
 	 * (connslots.h, the descriptor) and how many fronts there are (u32, LE) */
 	KH_CTLMSG_CONNS = 'U',
+	/* The daemon's watchdog of the CA signer: PING (u64 sequence, LE) every
+	 * KH_SIGNER_PING_MS, which the signer's loop echoes as PONG; one
+	 * unanswered for KH_SIGNER_HANG_MS gets the signer killed and started
+	 * again (signerctl.h). */
+	KH_CTLMSG_PING = 'p',
+	KH_CTLMSG_PONG = 'o',
 };
 
 #define KH_CTLMSG_RECV_CLOSED (-2) /* the other side is gone (0 bytes or ECONNRESET) */

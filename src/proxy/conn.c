@@ -555,9 +555,12 @@ static void start_tls_accept(struct kh_conn *c)
 		rearm(c);
 		return;
 	}
-	if (leaf == NULL && (leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err)) == NULL) {
-		no_leaf(c, err.msg);
-		return;
+	if (leaf == NULL) { /* minted here: the CA key is in this process */
+		if ((leaf = kh_ca_mint_leaf(&sh->ca, c->host, &err)) == NULL) {
+			no_leaf(c, err.msg);
+			return;
+		}
+		leaf = kh_certcache_insert(sh->certs, c->host, leaf);
 	}
 	accept_with(c, leaf);
 	X509_free(leaf); /* the SSL keeps its own reference */

@@ -637,6 +637,7 @@ static void metrics_gauges(void *arg, struct kh_metrics_gauges *g)
 		g->fronts = kh_fronts_running(&d->fronts);
 		g->front_restarts = atomic_load(&d->fronts.restarts);
 		g->signer_restarts = atomic_load(&d->fronts.signer.restarts_total);
+		g->signer_hangs = atomic_load(&d->fronts.signer.hangs_total);
 		g->front_connections = kh_fronts_connections(&d->fronts);
 	}
 	/* privsep: true: the leaves are the fronts' (each its own key and

@@ -537,6 +537,9 @@ static void render_gauges(struct out *o, const struct kh_metrics_gauges *g)
 		render_simple(o, "keyhole_signer_restarts_total", "counter",
 			      "CA signer processes started again after one ended.",
 			      g->signer_restarts);
+		render_simple(o, "keyhole_signer_hangs_total", "counter",
+			      "CA signer processes killed for not answering the daemon for 5 s.",
+			      g->signer_hangs);
 	}
 	family(o, "keyhole_reloads_total", "counter",
 	       "Configuration reloads (SIGHUP / keyhole reload) by result.");

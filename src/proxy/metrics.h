@@ -69,6 +69,7 @@ struct kh_metrics_gauges {
 	unsigned fronts;
 	uint64_t front_restarts;
 	uint64_t signer_restarts; /* the CA signer process (signerctl.h) */
+	uint64_t signer_hangs; /* of them, killed by the watchdog for not answering */
 	uint64_t front_connections; /* open in the fronts, as they last said */
 };
 

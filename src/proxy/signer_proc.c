@@ -184,6 +184,11 @@ static void serve_daemon(struct signer_proc *s)
 			take_channel(s, buf, n, fd);
 			continue;
 		}
+		if (n == 8 && type == KH_CTLMSG_PING && fd < 0) { /* the daemon's watchdog */
+			if (kh_ctlmsg_send(FD_CTL, KH_CTLMSG_PONG, buf, 8, -1) != 0)
+				kh_warn("signer: cannot answer the daemon: %s", kh_strerror(errno));
+			continue;
+		}
 		if (n >= 0 && type == KH_CTLMSG_POLICY && fd >= 0 && apply_policy(s, fd, &err) != 0)
 			kh_error("signer: new policy refused: %s", err.msg);
 		if (fd >= 0)

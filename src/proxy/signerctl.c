@@ -72,6 +72,8 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 	sc->pid = pid;
 	sc->have_confined = false; /* until this one says */
 	pthread_mutex_unlock(&sc->lock);
+	sc->ping_out = false;
+	sc->pong_ms = kh_mono_ms(); /* the first PING once it is ready */
 	if (kh_ctlmsg_send(sc->ctl, KH_CTLMSG_POLICY, NULL, 0, policy_fd) != 0) {
 		kh_err_set(err, "cannot send the CA signer its policy: %s", kh_strerror(errno));
 		return -1;
@@ -110,8 +112,25 @@ void kh_signerctl_send_policy(struct kh_signerctl *sc, int policy_fd)
 		kh_warn("cannot send the CA signer the new policy: %s", kh_strerror(errno));
 }
 
-/* CONFINED, once after each start; anything else is not the signer's to
- * send (or no longer the signer's own word). */
+/* A PONG to the PING awaited: the signer's loop still turns. An older one
+ * (or a dead signer's) answers nothing. */
+static bool take_pong(struct kh_signerctl *sc, const uint8_t *p, ssize_t n)
+{
+	uint64_t seq = 0;
+
+	if (n != 8)
+		return false;
+	for (int i = 0; i < 8; i++)
+		seq |= (uint64_t)p[i] << (8 * i);
+	if (sc->ping_out && seq == sc->ping_seq) {
+		sc->ping_out = false;
+		sc->pong_ms = kh_mono_ms();
+	}
+	return true;
+}
+
+/* CONFINED, once after each start, and PONGs; anything else is not the
+ * signer's to send (or no longer the signer's own word). */
 static void read_reports(struct kh_signerctl *sc)
 {
 	uint8_t type, buf[KH_CTLMSG_MAX];
@@ -129,6 +148,8 @@ static void read_reports(struct kh_signerctl *sc)
 	     i++) {
 		if (fd >= 0)
 			close(fd);
+		if (n >= 0 && type == KH_CTLMSG_PONG && take_pong(sc, buf, n))
+			continue;
 		pthread_mutex_lock(&sc->lock);
 		if (n >= 0 && type == KH_CTLMSG_CONFINED && !sc->have_confined &&
 		    kh_frontstat_confine_decode(buf, (size_t)n, &r, &err) == 0) {
@@ -175,6 +196,38 @@ int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err)
 	return 0;
 }
 
+/* The watchdog: a ready signer gets a PING a second; one that has not
+ * answered for KH_SIGNER_HANG_MS is stuck (a loop that no longer turns
+ * stalls every new host's handshake) and is killed, then started again as
+ * any signer that died. A full channel is a signer not reading: the same. */
+static void watch(struct kh_signerctl *sc, uint64_t now)
+{
+	uint8_t p[8];
+	bool ready;
+
+	pthread_mutex_lock(&sc->lock);
+	ready = sc->pid > 0 && sc->have_confined;
+	pthread_mutex_unlock(&sc->lock);
+	if (!ready)
+		return;
+	if (sc->ping_out && now - sc->ping_sent_ms >= KH_SIGNER_HANG_MS) {
+		kh_warn("CA signer (pid %d) has not answered for %u s: killing it",
+			(int)sc->pid, KH_SIGNER_HANG_MS / 1000);
+		kill(sc->pid, SIGKILL);
+		atomic_fetch_add(&sc->hangs_total, 1);
+		sc->ping_out = false; /* reaped at the next tend */
+		return;
+	}
+	if (sc->ping_out || now - sc->pong_ms < KH_SIGNER_PING_MS)
+		return;
+	sc->ping_seq++;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(sc->ping_seq >> (8 * i));
+	sc->ping_out = true; /* sent or not: a channel that takes nothing is as stuck */
+	sc->ping_sent_ms = now;
+	(void)kh_ctlmsg_send(sc->ctl, KH_CTLMSG_PING, p, sizeof p, -1);
+}
+
 bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping)
 {
 	uint64_t now = kh_mono_ms();
@@ -191,6 +244,8 @@ bool kh_signerctl_tend(struct kh_signerctl *sc, int policy_fd, bool stopping)
 		sc->pid = 0;
 		sc->restart_at_ms = now + KH_SIGNER_RESTART_MS;
 	}
+	if (!stopping)
+		watch(sc, now);
 	if (stopping || sc->pid != 0 || now < sc->restart_at_ms)
 		return false;
 	pthread_mutex_lock(&sc->lock);

@@ -124,3 +124,28 @@ def test_a_handshake_waiting_for_its_leaf_stalls_no_one_else(start_keyhole, echo
     finally:
         a.close()
         os.kill(signer, signal.SIGCONT)
+
+
+def test_a_signer_that_stops_answering_is_killed_and_started_again(start_keyhole, echo):
+    """The daemon pings the signer every second; one that has not answered
+    for 5 s (here: stopped, as a signer stuck in a loop would be) is killed
+    and started again, so new hosts get leaves again without an operator."""
+    kh = _start(start_keyhole)
+    [old] = front_pids(kh, want=1, role=b"__signer")
+    _signer_doc(kh, old)
+    os.kill(old, signal.SIGSTOP)
+    deadline = time.monotonic() + 15
+    pids = [old]
+    while time.monotonic() < deadline:
+        pids = front_pids(kh, role=b"__signer", timeout=0)
+        if pids and pids != [old]:
+            break
+        time.sleep(0.1)
+    assert pids and pids != [old], "the stuck signer was not replaced"
+    assert f"CA signer (pid {old}) has not answered for 5 s: killing it" in kh.stderr_text()
+    _signer_doc(kh, pids[0])
+    r = _get(kh, "b.wild.test", echo.port)
+    assert r.rc == 0 and r.status == 200, r.stderr
+    metrics = kh.metrics_get()[1]
+    assert "\nkeyhole_signer_hangs_total 1\n" in metrics
+    assert "\nkeyhole_signer_restarts_total 1\n" in metrics
