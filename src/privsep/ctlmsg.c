@@ -41,14 +41,22 @@ int kh_ctlmsg_send(int sock, uint8_t type, const void *p, size_t n, int fd)
 }
 
 /* Every descriptor the message carried: the first in *fd, any more closed
- * (a front sends at most one). Returns how many there were. */
-static int take_fds(struct msghdr *m, int *fd)
+ * (a front sends at most one); and the sender's pid into *pid when the
+ * kernel attached its credentials (SO_PASSCRED). Returns how many fds. */
+static int take_fds(struct msghdr *m, int *fd, pid_t *pid)
 {
 	int n = 0;
 
 	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR(m, h)) {
 		size_t k;
 
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
+		    h->cmsg_len >= CMSG_LEN(sizeof(struct ucred)) && pid != NULL) {
+			struct ucred u;
+
+			memcpy(&u, CMSG_DATA(h), sizeof u);
+			*pid = u.pid;
+		}
 		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;
 		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -67,9 +75,14 @@ static int take_fds(struct msghdr *m, int *fd)
 
 ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 {
+	return kh_ctlmsg_recv_from(sock, type, buf, cap, fd, NULL);
+}
+
+ssize_t kh_ctlmsg_recv_from(int sock, uint8_t *type, void *buf, size_t cap, int *fd, pid_t *pid)
+{
 	union {
 		struct cmsghdr h;
-		char space[CMSG_SPACE(2 * sizeof(int))];
+		char space[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
 	} ctl;
 	struct iovec iov[2] = { { type, 1 }, { buf, cap } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
@@ -77,6 +90,8 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 	int n;
 
 	*fd = -1;
+	if (pid != NULL)
+		*pid = 0;
 	m.msg_control = ctl.space;
 	m.msg_controllen = sizeof ctl.space;
 	do
@@ -89,7 +104,7 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 		return KH_CTLMSG_RECV_CLOSED;
 	if (r < 0)
 		return -1;
-	n = take_fds(&m, fd);
+	n = take_fds(&m, fd, pid);
 	if (r == 0)
 		return KH_CTLMSG_RECV_CLOSED;
 	if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n > 1) {
@@ -99,6 +114,13 @@ ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd)
 		return KH_CTLMSG_RECV_BAD;
 	}
 	return r - 1;
+}
+
+int kh_ctlmsg_pass_creds(int sock)
+{
+	int on = 1;
+
+	return setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 }
 
 void kh_ctlmsg_drain(int sock)

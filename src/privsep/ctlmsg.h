@@ -56,6 +56,15 @@ int kh_ctlmsg_send(int sock, uint8_t type, const void *p, size_t n, int fd);
  * KH_CTLMSG_RECV_BAD. */
 ssize_t kh_ctlmsg_recv(int sock, uint8_t *type, void *buf, size_t cap, int *fd);
 
+/* The same, and the pid of the process that sent it, as the kernel saw it
+ * (SCM_CREDENTIALS: the receiving end needs SO_PASSCRED, see
+ * kh_ctlmsg_pass_creds); 0 when none came. A sender cannot choose it
+ * without CAP_SYS_ADMIN in its namespace, which no confined child has. */
+ssize_t kh_ctlmsg_recv_from(int sock, uint8_t *type, void *buf, size_t cap, int *fd, pid_t *pid);
+
+/* Asks the kernel to attach each sender's credentials on sock. */
+int kh_ctlmsg_pass_creds(int sock);
+
 /* Waits up to timeout_ms for one message (kh_ctlmsg_recv's results; -1 with
  * errno ETIMEDOUT when the time ran out). */
 ssize_t kh_ctlmsg_wait(int sock, unsigned timeout_ms, uint8_t *type, void *buf, size_t cap,

@@ -342,8 +342,8 @@ static void hide_from_sandbox(const struct kh_conn *c, const char **host, const 
 		return;
 	*host = NULL;
 	if (*detail != NULL && c->host[0] != '\0' && strstr(*detail, c->host) != NULL)
-		*detail = "the request's host is not allowed here; `keyhole log --denied` on the "
-			  "host names it";
+		*detail = "(this message named the host; `keyhole log` on the host machine shows "
+			  "it)";
 }
 
 /* Appends a complete "Connection: close" response to cout. */

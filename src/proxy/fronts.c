@@ -90,7 +90,8 @@ static void warn_front(struct kh_front_slot *s, const char *what)
  * CONFINED is taken once per start: a front sends it after confining itself
  * and before it reads a sandbox byte, so a later one can only come from a
  * front taken over since, rewriting what it said while it was still sound. */
-static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n)
+static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p, size_t n,
+			pid_t from)
 {
 	static _Thread_local struct kh_frontstat st;
 	struct kh_confine_report r;
@@ -102,7 +103,9 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 		bool again, stale;
 
 		pthread_mutex_lock(&s->lock);
-		stale = r.pid != s->pid; /* left on the channel by the front before */
+		/* from: the kernel's word (SO_PASSCRED). Another process's report (the
+		 * front before, or whoever holds a stolen end) is not this front's. */
+		stale = from <= 0 || from != s->pid || r.pid != from;
 		again = !stale && s->have_confined;
 		if (!stale && !again) {
 			s->confined = r;
@@ -200,11 +203,12 @@ static void on_channel(struct kh_io *io, uint32_t events)
 	char buf[KH_CTLMSG_MAX + 1];
 	uint8_t type;
 	ssize_t n;
+	pid_t from;
 	int fd;
 
 	(void)events;
 	for (int i = 0; i < KH_ACCEPT_BATCH; i++) {
-		n = kh_ctlmsg_recv(io->fd, &type, buf, sizeof buf - 1, &fd);
+		n = kh_ctlmsg_recv_from(io->fd, &type, buf, sizeof buf - 1, &fd, &from);
 		if (n == -1 || n == KH_CTLMSG_RECV_CLOSED)
 			return; /* drained; a dead front is seen by kh_fronts_tend */
 		if (n == KH_CTLMSG_RECV_BAD) {
@@ -218,7 +222,7 @@ static void on_channel(struct kh_io *io, uint32_t events)
 		if (fd >= 0)
 			close_sent(fd);
 		if (type == KH_CTLMSG_CONFINED || type == KH_CTLMSG_METRICS) {
-			take_report(s, type, (const uint8_t *)buf, (size_t)n);
+			take_report(s, type, (const uint8_t *)buf, (size_t)n, from);
 			continue;
 		}
 		if (type == KH_CTLMSG_AUDIT) {
@@ -279,6 +283,11 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 			return -1;
 		}
 		fcntl(sv[0], F_SETFL, O_NONBLOCK);
+		if (kh_ctlmsg_pass_creds(sv[0]) != 0) { /* whose a report is: take_report */
+			kh_err_set(err, "cannot ask for senders' credentials on front %u's channel: %s",
+				   i, kh_strerror(errno));
+			return -1;
+		}
 		s->io.fd = sv[0];
 		s->io.cb = on_channel;
 		s->ctl_front = sv[1];
@@ -329,6 +338,8 @@ static int add_shortest_key(int mfd, struct kh_shared *sh, struct kh_err *err)
 		if (len > 0 && (m == 0 || len < m))
 			m = (uint32_t)len;
 	}
+	if (m >= 8) /* any length up to the key's is as safe: the exact one is not said */
+		m &= ~7u;
 	kh_policy_unref(p);
 	for (int i = 0; i < 4; i++)
 		b[4 + i] = (uint8_t)(m >> (8 * i));

@@ -31,7 +31,6 @@ struct kh_leafwait {
 	unsigned front_id;
 	struct kh_io io; /* the channel to the signer; fd -1: none */
 	uint64_t next_req;
-	unsigned n_pending;
 	struct pending p[LEAF_PENDING_MAX];
 };
 
@@ -58,15 +57,12 @@ struct kh_leafwait *kh_leafwait_new(struct kh_loop *loop, struct kh_certcache *c
 /* Takes p's waiters off it and frees the slot; then resumes each with leaf
  * (borrowed) or fails it with why. A waiter resumed may close, and closing
  * cancels: by then it is on no list. */
-static void finish(struct kh_leafwait *lw, struct pending *p, X509 *leaf, const char *why)
+static void finish(struct pending *p, X509 *leaf, const char *why)
 {
 	struct kh_conn *c = p->waiters, *next;
-	char host[KH_HOST_BUF];
 
-	memcpy(host, p->host, sizeof host);
 	p->used = false;
 	p->waiters = NULL;
-	lw->n_pending--;
 	for (; c != NULL; c = next) {
 		next = c->leaf_next;
 		c->leaf_next = NULL;
@@ -78,7 +74,7 @@ static void fail_all(struct kh_leafwait *lw, const char *why)
 {
 	for (size_t i = 0; i < LEAF_PENDING_MAX; i++)
 		if (lw->p[i].used)
-			finish(lw, &lw->p[i], NULL, why);
+			finish(&lw->p[i], NULL, why);
 }
 
 static void close_channel(struct kh_leafwait *lw)
@@ -88,14 +84,6 @@ static void close_channel(struct kh_leafwait *lw)
 	kh_loop_del(lw->loop, &lw->io);
 	close(lw->io.fd);
 	lw->io.fd = -1;
-}
-
-void kh_leafwait_free(struct kh_leafwait *lw)
-{
-	if (lw == NULL)
-		return;
-	close_channel(lw);
-	free(lw);
 }
 
 void kh_leafwait_set_channel(struct kh_leafwait *lw, int fd)
@@ -152,7 +140,6 @@ static int send_request(struct kh_leafwait *lw, struct pending *p, const char *h
 			       .req = m.u.sign.req,
 			       .deadline_ms = kh_loop_now(lw->loop) + KH_FRONT_LEAF_WAIT_MS };
 	kh_fmt(p->host, sizeof p->host, "%s", host);
-	lw->n_pending++;
 	return 0;
 }
 
@@ -198,12 +185,7 @@ void kh_leafwait_expire(struct kh_leafwait *lw, uint64_t now_ms)
 {
 	for (size_t i = 0; i < LEAF_PENDING_MAX; i++)
 		if (lw->p[i].used && now_ms >= lw->p[i].deadline_ms)
-			finish(lw, &lw->p[i], NULL, "no answer from the CA signer in time");
-}
-
-unsigned kh_leafwait_pending(const struct kh_leafwait *lw)
-{
-	return lw->n_pending;
+			finish(&lw->p[i], NULL, "no answer from the CA signer in time");
 }
 
 /* One answer: the leaf checked and cached, then its waiters resumed. An
@@ -229,7 +211,7 @@ static void take_answer(struct kh_leafwait *lw, const struct kh_chan_msg *m)
 		else
 			kh_fmt(why, sizeof why, "the CA signer's leaf is not for us: %s", err.msg);
 	}
-	finish(lw, p, leaf, why);
+	finish(p, leaf, why);
 	X509_free(leaf);
 }
 

@@ -10,7 +10,8 @@
  * or whose channel closed or was replaced, fails its waiters: a hung or
  * dead signer costs only the handshakes that need a new leaf.
  *
- * One per front process, on its loop's thread. */
+ * One per front process, on its loop's thread, for the process's life. A
+ * connection that joins a request already out shares its deadline. */
 #ifndef KH_LEAFWAIT_H
 #define KH_LEAFWAIT_H
 
@@ -28,7 +29,6 @@ struct kh_leafwait;
 /* key: the front's leaf key (borrowed), spki its public half as sent. */
 struct kh_leafwait *kh_leafwait_new(struct kh_loop *loop, struct kh_certcache *cc, EVP_PKEY *key,
 				    const uint8_t *spki, size_t spki_len, unsigned front_id);
-void kh_leafwait_free(struct kh_leafwait *lw); /* NULL-safe; fails nobody */
 
 /* The channel to the signer (fd passes; -1: none). Requests asked on the
  * channel before are failed: their answers would never come. */
@@ -44,8 +44,5 @@ void kh_leafwait_cancel(struct kh_leafwait *lw, struct kh_conn *c);
 /* Fails the requests older than KH_FRONT_LEAF_WAIT_MS (the front calls it
  * every KH_FRONTSTAT_PERIOD_MS). */
 void kh_leafwait_expire(struct kh_leafwait *lw, uint64_t now_ms);
-
-/* Requests awaited now (for tests and status). */
-unsigned kh_leafwait_pending(const struct kh_leafwait *lw);
 
 #endif

@@ -71,7 +71,9 @@ static struct kh_policy *build(const char *config_path, const uint8_t *blob, siz
 struct kh_policy *kh_policyblob_load(int mfd, const char *config_path, struct kh_grants *grants,
 				     struct kh_config *cfg, struct kh_err *err)
 {
-	size_t cap = KH_MAX_CONFIG_BYTES + 2 * KH_MAX_MAPPINGS_BYTES + 12, n = 0;
+	/* three files and their u32 lengths, the shortest key's (4 + 4), and one
+	 * byte more: a blob that fills the buffer is longer than any sent */
+	size_t cap = KH_MAX_CONFIG_BYTES + 2 * KH_MAX_MAPPINGS_BYTES + 12 + 8 + 1, n = 0;
 	uint8_t *blob = malloc(cap);
 	struct kh_policy *p = NULL;
 	ssize_t r = 0;
@@ -84,6 +86,8 @@ struct kh_policy *kh_policyblob_load(int mfd, const char *config_path, struct kh
 		n += (size_t)r;
 	if (r < 0)
 		kh_err_set(err, "cannot read the policy: %s", kh_strerror(errno));
+	else if (n == cap)
+		kh_err_set(err, "the policy from the key holder is longer than any it sends");
 	else
 		p = build(config_path, blob, n, grants, cfg, err);
 	free(blob);

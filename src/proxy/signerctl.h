@@ -2,8 +2,10 @@
  * signer_proc.h, docs/design/privsep.md 2b): starts it (fork + exec of
  * keyhole's own binary, environment of PATH only, descriptor 3 its control
  * channel), sends it the policy and one channel per front, reads its
- * CONFINED report, and starts it again when it dies. The daemon never
- * holds the CA private key: the signer reads ca.key itself.
+ * CONFINED report, starts it again when it dies, and kills one that has not
+ * answered a PING for KH_SIGNER_HANG_MS (the watchdog, about once a
+ * second at each tend). The daemon never holds the CA private key: the
+ * signer reads ca.key itself.
  *
  * Threads: every call but kh_signerctl_status_json is made with the
  * fronts' policy_lock held (fronts.c), which orders the sends. */

@@ -597,8 +597,6 @@ X509 *kh_ca_sign_leaf(const struct kh_ca *ca, const char *host, EVP_PKEY *leaf_p
 
 X509 *kh_ca_mint_leaf(const struct kh_ca *ca, const char *host, struct kh_err *err)
 {
-	if (ca != NULL && ca->key == NULL && ca->remote_mint != NULL)
-		return ca->remote_mint(ca->remote_arg, host, err); /* a front process */
 	if (ca == NULL || ca->leaf_key == NULL) {
 		kh_err_set(err, "cannot mint a certificate: the CA is not loaded");
 		return NULL;

@@ -24,11 +24,8 @@
 struct kh_ca {
 	X509 *cert; /* owned */
 	EVP_PKEY *key; /* owned: the CA private key */
-	EVP_PKEY *leaf_key; /* owned: shared key for every minted leaf */
-	/* A privsep front has no CA key: it asks the key holder for each leaf
-	 * (kh_ca_mint_leaf calls this when key is NULL). */
-	X509 *(*remote_mint)(void *arg, const char *host, struct kh_err *err);
-	void *remote_arg;
+	EVP_PKEY *leaf_key; /* owned: shared key for every minted leaf (a privsep
+			     * front's own, whose leaves the CA signer signs: proxy/leafwait.h) */
 };
 
 /* Creates ca.crt/ca.key if neither exists (created=true); an existing pair is

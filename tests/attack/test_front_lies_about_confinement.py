@@ -1,7 +1,8 @@
 """A front taken over (privsep: true) would like to rewrite what it said
 about its confinement. It cannot: the daemon takes one CONFINED report per
-front start, sent before the front reads any sandbox byte, and ignores (and
-logs) any later one; and `keyhole status` checks the report against the
+front start, sent before the front reads any sandbox byte, only from the
+front's own process (the kernel's word: SO_PASSCRED), and ignores (and
+logs) any other; and `keyhole status` checks the report against the
 front's /proc entry in any case (cli/procview.h; the comparison itself is
 unit-tested with lying reports in tests/unit/test_procview.c). Here the
 attacker holds a front's control channel (stolen with pidfd_getfd while the
@@ -50,10 +51,12 @@ def test_a_taken_front_cannot_rewrite_its_confinement_report(start_keyhole):
     try:
         send(ch, b"C", confined_report(LIE_UID, front))
         deadline = time.monotonic() + 5
-        while "a second confinement report: ignored" not in kh.stderr_text() and \
-                time.monotonic() < deadline:
+        while "a confinement report from another process: ignored" not in \
+                kh.stderr_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "front 0: a second confinement report: ignored" in kh.stderr_text()
+        # sent by this test's process on the front's stolen end, not by the front
+        assert "front 0: a confinement report from another process: ignored" in \
+            kh.stderr_text()
         doc = front_doc(kh, front)
         assert doc["uid"] != LIE_UID and doc["uid"] == doc["kernel"]["uid"], doc
         assert doc["kernel"]["agrees"] is True, doc
@@ -65,8 +68,10 @@ def test_a_taken_front_cannot_rewrite_its_confinement_report(start_keyhole):
 
 def test_a_dead_fronts_report_is_not_its_successors(start_keyhole):
     """The channel outlives a front: the next one gets the same. What the dead
-    one sent, or what someone holding its end sends for it, must not stand for
-    the next front's confinement: a report names its process."""
+    one sent, or what someone holding its end sends for it (naming the new
+    front's pid, as anyone can read it), must not stand for the next front's
+    confinement: the daemon takes a report only from the front's own process,
+    by the credentials the kernel attaches."""
     kh = start_keyhole({"privsep": True, "workers": 1})
     [old] = front_pids(kh, want=1)
     os.kill(old, signal.SIGSTOP)
@@ -80,7 +85,8 @@ def test_a_dead_fronts_report_is_not_its_successors(start_keyhole):
             new = next((p for p in pids if p != old), None)
             time.sleep(0.005)
         assert new is not None, kh.stderr_text()
-        send(ch, b"C", confined_report(LIE_UID, old))  # before the new one says, likely
+        # the new front's pid, even: the kernel says who sent it
+        send(ch, b"C", confined_report(LIE_UID, new))
         deadline = time.monotonic() + 5
         while "a confinement report from another process: ignored" not in \
                 kh.stderr_text() and time.monotonic() < deadline:
