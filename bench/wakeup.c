@@ -54,6 +54,21 @@ static int watch(int fd)
 	return ep;
 }
 
+/* A decimal argument (digits only, at most max), or def when absent; -1 if bad. */
+static long number(int argc, char **argv, int i, long def, long max)
+{
+	long v = 0;
+
+	if (argc <= i)
+		return def;
+	for (const char *p = argv[i]; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > max / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return argv[i][0] != '\0' && v <= max ? v : -1;
+}
+
 static int by_value(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -63,14 +78,16 @@ static int by_value(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	unsigned spin_us = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
-	int n = argc > 2 ? atoi(argv[2]) : 20000, sv[2];
+	long spin = number(argc, argv, 1, 0, 1000000),
+	     rounds = number(argc, argv, 2, 20000, 10000000);
+	unsigned spin_us = (unsigned)spin;
+	int n = (int)rounds, sv[2];
 	uint64_t *rtt;
 	char b[64];
 	pid_t echo;
 	int ep;
 
-	if (n < 1 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 ||
+	if (spin < 0 || n < 1 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 ||
 	    (rtt = calloc((size_t)n, sizeof *rtt)) == NULL) {
 		fprintf(stderr, "usage: wakeup [SPIN_US] [N>0]\n");
 		return 2;
@@ -98,7 +115,8 @@ int main(int argc, char **argv)
 	}
 	waitpid(echo, NULL, 0);
 	qsort(rtt, (size_t)n, sizeof *rtt, by_value);
-	printf("round trip between two processes, spin %u us: p50 %.1f us, p90 %.1f us (%d rounds)\n",
+	printf("round trip between two processes, spin %u us: p50 %.1f us, p90 %.1f us (%d "
+	       "rounds)\n",
 	       spin_us, (double)rtt[n / 2] / 1000, (double)rtt[n * 9 / 10] / 1000, n);
 	return 0;
 }

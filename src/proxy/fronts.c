@@ -284,7 +284,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		}
 		fcntl(sv[0], F_SETFL, O_NONBLOCK);
 		if (kh_ctlmsg_pass_creds(sv[0]) != 0) { /* whose a report is: take_report */
-			kh_err_set(err, "cannot ask for senders' credentials on front %u's channel: %s",
+			kh_err_set(err,
+				   "cannot ask for senders' credentials on front %u's channel: %s",
 				   i, kh_strerror(errno));
 			return -1;
 		}

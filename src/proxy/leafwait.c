@@ -226,7 +226,8 @@ static void on_readable(struct kh_io *io, uint32_t events)
 	(void)events;
 	while (lw->io.fd >= 0 &&
 	       (r = kh_chanpkt_recv(lw->io.fd, buf, sizeof buf, &m, &err)) != KH_CHANPKT_NONE) {
-		if (r == KH_CHANPKT_MSG && (m.type == KH_CHAN_LEAF || m.type == KH_CHAN_LEAF_FAIL)) {
+		if (r == KH_CHANPKT_MSG &&
+		    (m.type == KH_CHAN_LEAF || m.type == KH_CHAN_LEAF_FAIL)) {
 			take_answer(lw, &m);
 			continue;
 		}

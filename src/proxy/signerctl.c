@@ -211,8 +211,8 @@ static void watch(struct kh_signerctl *sc, uint64_t now)
 	if (!ready)
 		return;
 	if (sc->ping_out && now - sc->ping_sent_ms >= KH_SIGNER_HANG_MS) {
-		kh_warn("CA signer (pid %d) has not answered for %u s: killing it",
-			(int)sc->pid, KH_SIGNER_HANG_MS / 1000);
+		kh_warn("CA signer (pid %d) has not answered for %u s: killing it", (int)sc->pid,
+			KH_SIGNER_HANG_MS / 1000);
 		kill(sc->pid, SIGKILL);
 		atomic_fetch_add(&sc->hangs_total, 1);
 		sc->ping_out = false; /* reaped at the next tend */

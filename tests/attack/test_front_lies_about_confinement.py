@@ -32,6 +32,15 @@ def confined_report(uid, pid):
     return struct.pack("<BBHIIII", 2, 1 | 2 | 4 | 8, 0, uid, uid, 1024, pid)
 
 
+def wait_for_ignored_report(kh):
+    """The daemon's line for a report that did not come from the front."""
+    want = "front 0: a confinement report from another process: ignored"
+    deadline = time.monotonic() + 5
+    while want not in kh.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert want in kh.stderr_text()
+
+
 def front_doc(kh, pid):
     for f in json.loads(status(kh, "--json"))["privsep"]["fronts"]:
         if f["pid"] == pid:
@@ -50,13 +59,8 @@ def test_a_taken_front_cannot_rewrite_its_confinement_report(start_keyhole):
     ch = steal_channel(front)
     try:
         send(ch, b"C", confined_report(LIE_UID, front))
-        deadline = time.monotonic() + 5
-        while "a confinement report from another process: ignored" not in \
-                kh.stderr_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
         # sent by this test's process on the front's stolen end, not by the front
-        assert "front 0: a confinement report from another process: ignored" in \
-            kh.stderr_text()
+        wait_for_ignored_report(kh)
         doc = front_doc(kh, front)
         assert doc["uid"] != LIE_UID and doc["uid"] == doc["kernel"]["uid"], doc
         assert doc["kernel"]["agrees"] is True, doc
@@ -87,12 +91,7 @@ def test_a_dead_fronts_report_is_not_its_successors(start_keyhole):
         assert new is not None, kh.stderr_text()
         # the new front's pid, even: the kernel says who sent it
         send(ch, b"C", confined_report(LIE_UID, new))
-        deadline = time.monotonic() + 5
-        while "a confinement report from another process: ignored" not in \
-                kh.stderr_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "front 0: a confinement report from another process: ignored" in \
-            kh.stderr_text()
+        wait_for_ignored_report(kh)
         deadline = time.monotonic() + 5
         while not (front_doc(kh, new) or {}).get("confined") and time.monotonic() < deadline:
             time.sleep(0.05)
