@@ -174,7 +174,7 @@ void kh_conn_close(struct kh_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	if (c->state == KH_CS_CERT_WAIT && c->cx->leaf_cancel != NULL)
+	if (c->leaf_waiting && c->cx->leaf_cancel != NULL)
 		c->cx->leaf_cancel(c->cx, c);
 	kh_wctx_note_churn(c->cx);
 	kh_timer_cancel(c->cx->loop, &c->timer);

@@ -74,7 +74,8 @@ struct kh_conn {
 	/* the key holder's end of a stream from a front (privsep): cli is that
 	 * stream, its first bytes an OPEN frame, then requests the front parsed */
 	bool keyside;
-	struct kh_conn *leaf_next; /* KH_CS_CERT_WAIT: the next waiting for the same leaf */
+	struct kh_conn *leaf_next; /* the next waiting for the same leaf (leafwait.h) */
+	bool leaf_waiting; /* on a leafwait list: closing takes it off */
 	atomic_uint *stream_count; /* keyside: its front's open streams, or NULL */
 	bool close_after; /* close once the current exchange is done */
 	struct kh_endpoint cli;

@@ -123,7 +123,8 @@ static void take_report(struct kh_front_slot *s, uint8_t type, const uint8_t *p,
 		   kh_frontstat_decode(p, n, KH_HIST_COUNT, &st, &err) == 0) {
 		s->last_metrics_ms = now;
 		kh_metrics_add_front(&st);
-		atomic_store(&s->active, st.active);
+		if (from == s->pid) /* not what the front before left: this one's gauge */
+			atomic_store(&s->active, st.active);
 	} else {
 		kh_fmt(what, sizeof what, "report ignored: %s", err.msg);
 		warn_front(s, what);

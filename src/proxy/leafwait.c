@@ -66,6 +66,7 @@ static void finish(struct pending *p, X509 *leaf, const char *why)
 	for (; c != NULL; c = next) {
 		next = c->leaf_next;
 		c->leaf_next = NULL;
+		c->leaf_waiting = false;
 		kh_conn_leaf_ready(c, leaf, why);
 	}
 }
@@ -160,6 +161,7 @@ int kh_leafwait_ask(struct kh_leafwait *lw, struct kh_conn *c, const char **why)
 			return -1;
 	}
 	c->leaf_next = p->waiters;
+	c->leaf_waiting = true;
 	p->waiters = c;
 	return 0;
 }
@@ -176,6 +178,7 @@ void kh_leafwait_cancel(struct kh_leafwait *lw, struct kh_conn *c)
 		if (*pp == c) {
 			*pp = c->leaf_next;
 			c->leaf_next = NULL;
+			c->leaf_waiting = false;
 			return; /* the request stays: its leaf is cached for the next one */
 		}
 	}
@@ -221,11 +224,16 @@ static void on_readable(struct kh_io *io, uint32_t events)
 	static uint8_t buf[KH_CHAN_HDR + KH_CHAN_FRAME_MAX]; /* one thread */
 	struct kh_chan_msg m;
 	struct kh_err err = { "" };
-	int r;
+	unsigned bad = 0;
+	int r = KH_CHANPKT_NONE;
 
 	(void)events;
-	while (lw->io.fd >= 0 &&
-	       (r = kh_chanpkt_recv(lw->io.fd, buf, sizeof buf, &m, &err)) != KH_CHANPKT_NONE) {
+	/* a bounded number a turn (the watch is level-triggered: the rest next
+	 * turn), so a signer that floods cannot hold this front's loop */
+	for (int i = 0;
+	     i < KH_ACCEPT_BATCH && lw->io.fd >= 0 &&
+	     (r = kh_chanpkt_recv(lw->io.fd, buf, sizeof buf, &m, &err)) != KH_CHANPKT_NONE;
+	     i++) {
 		if (r == KH_CHANPKT_MSG &&
 		    (m.type == KH_CHAN_LEAF || m.type == KH_CHAN_LEAF_FAIL)) {
 			take_answer(lw, &m);
@@ -238,6 +246,9 @@ static void on_readable(struct kh_io *io, uint32_t events)
 		}
 		if (r == KH_CHANPKT_MSG)
 			kh_err_set(&err, "a %s frame", kh_chan_type_name(m.type));
-		kh_warn("front %u: the CA signer sent what it may not: %s", lw->front_id, err.msg);
+		bad++;
 	}
+	if (bad > 0) /* one line a turn, not one a frame */
+		kh_warn("front %u: the CA signer sent %u message(s) it may not (the last: %s)",
+			lw->front_id, bad, err.msg);
 }

@@ -73,7 +73,8 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 	sc->have_confined = false; /* until this one says */
 	pthread_mutex_unlock(&sc->lock);
 	sc->ping_out = false;
-	sc->pong_ms = kh_mono_ms(); /* the first PING once it is ready */
+	sc->killed = false;
+	sc->started_ms = sc->pong_ms = kh_mono_ms(); /* the first PING once it is ready */
 	if (kh_ctlmsg_send(sc->ctl, KH_CTLMSG_POLICY, NULL, 0, policy_fd) != 0) {
 		kh_err_set(err, "cannot send the CA signer its policy: %s", kh_strerror(errno));
 		return -1;
@@ -200,22 +201,33 @@ int kh_signerctl_wait_ready(struct kh_signerctl *sc, struct kh_err *err)
  * answered for KH_SIGNER_HANG_MS is stuck (a loop that no longer turns
  * stalls every new host's handshake) and is killed, then started again as
  * any signer that died. A full channel is a signer not reading: the same. */
+static void kill_stuck(struct kh_signerctl *sc, const char *why)
+{
+	kh_warn("CA signer (pid %d) %s: killing it", (int)sc->pid, why);
+	kill(sc->pid, SIGKILL);
+	atomic_fetch_add(&sc->hangs_total, 1);
+	sc->killed = true; /* once: it is reaped at a later tend, then started again */
+}
+
 static void watch(struct kh_signerctl *sc, uint64_t now)
 {
 	uint8_t p[8];
-	bool ready;
+	bool confined;
 
 	pthread_mutex_lock(&sc->lock);
-	ready = sc->pid > 0 && sc->have_confined;
+	confined = sc->have_confined;
 	pthread_mutex_unlock(&sc->lock);
-	if (!ready)
+	if (sc->pid <= 0 || sc->killed)
 		return;
+	/* one started again stuck before it could say it is ready (a CA it
+	 * cannot read, say): only the first start waits for that */
+	if (!confined) {
+		if (now - sc->started_ms >= KH_FRONT_START_WAIT_MS)
+			kill_stuck(sc, "did not say it was ready in time");
+		return;
+	}
 	if (sc->ping_out && now - sc->ping_sent_ms >= KH_SIGNER_HANG_MS) {
-		kh_warn("CA signer (pid %d) has not answered for %u s: killing it", (int)sc->pid,
-			KH_SIGNER_HANG_MS / 1000);
-		kill(sc->pid, SIGKILL);
-		atomic_fetch_add(&sc->hangs_total, 1);
-		sc->ping_out = false; /* reaped at the next tend */
+		kill_stuck(sc, "has not answered for 5 s");
 		return;
 	}
 	if (sc->ping_out || now - sc->pong_ms < KH_SIGNER_PING_MS)

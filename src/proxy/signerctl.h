@@ -39,8 +39,8 @@ struct kh_signerctl {
 	struct kh_childlog log; /* its stdout and stderr, read at each tend */
 	/* the watchdog (tend's thread only): the last PING's sequence, when it
 	 * went, whether its PONG is still awaited, and when the last came */
-	uint64_t ping_seq, ping_sent_ms, pong_ms;
-	bool ping_out;
+	uint64_t ping_seq, ping_sent_ms, pong_ms, started_ms;
+	bool ping_out, killed;
 	atomic_uint_fast64_t hangs_total; /* signers killed for not answering */
 };
 

@@ -149,3 +149,36 @@ def test_a_signer_that_stops_answering_is_killed_and_started_again(start_keyhole
     metrics = kh.metrics_get()[1]
     assert "\nkeyhole_signer_hangs_total 1\n" in metrics
     assert "\nkeyhole_signer_restarts_total 1\n" in metrics
+
+
+def test_a_restarted_signer_stuck_before_it_is_ready_is_killed(start_keyhole, echo):
+    """A signer started again that never says it is ready (stopped here right
+    after it appears, as one stuck loading the CA would be) is killed after
+    the start wait like one that stops answering, not left to fail every new
+    host's handshake for good."""
+    kh = _start(start_keyhole)
+    [first] = front_pids(kh, want=1, role=b"__signer")
+    _signer_doc(kh, first)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    second = None
+    while second is None and time.monotonic() < deadline:
+        second = next((p for p in front_pids(kh, role=b"__signer", timeout=0) if p != first),
+                      None)
+        time.sleep(0.002)
+    assert second is not None, "the killed signer was not started again"
+    os.kill(second, signal.SIGSTOP)          # before it is ready, most likely
+    deadline = time.monotonic() + 20
+    pids = [second]
+    while time.monotonic() < deadline:
+        pids = [p for p in front_pids(kh, role=b"__signer", timeout=0) if p != second]
+        if pids:
+            break
+        time.sleep(0.1)
+    assert pids, "the stuck signer was not replaced"
+    log = kh.stderr_text()
+    assert f"CA signer (pid {second}) did not say it was ready in time: killing it" in log or \
+        f"CA signer (pid {second}) has not answered for 5 s: killing it" in log, log[-2000:]
+    _signer_doc(kh, pids[0])
+    r = _get(kh, "c.wild.test", echo.port, timeout=15)
+    assert r.rc == 0 and r.status == 200, r.stderr
