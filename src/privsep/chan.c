@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "base/le.h"
 #include "base/slice.h"
 
 /* Character classes of string fields. */
@@ -50,27 +51,12 @@ const char *kh_chan_type_name(uint16_t type)
 	return type > 0 && type < KH_CHAN_TYPE_END ? type_names[type] : "?";
 }
 
-static uint64_t get_le(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = n; i > 0; i--)
-		v = v << 8 | p[i - 1];
-	return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, size_t n)
-{
-	for (size_t i = 0; i < n; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 void kh_chan_hdr_read(const uint8_t *p, struct kh_chan_hdr *h)
 {
-	h->type = (uint16_t)get_le(p, 2);
-	h->flags = (uint16_t)get_le(p + 2, 2);
-	h->len = (uint32_t)get_le(p + 4, 4);
-	h->stream = get_le(p + 8, 8);
+	h->type = (uint16_t)kh_le_get(p, 2);
+	h->flags = (uint16_t)kh_le_get(p + 2, 2);
+	h->len = (uint32_t)kh_le_get(p + 4, 4);
+	h->stream = kh_le_get(p + 8, 8);
 }
 
 /* --- reading --- */
@@ -81,7 +67,7 @@ static int rd_int(struct rd *r, size_t size, uint64_t *v, const char *what)
 		kh_err_set(r->err, "%s: frame too short", what);
 		return -1;
 	}
-	*v = get_le(r->p + r->off, size);
+	*v = kh_le_get(r->p + r->off, size);
 	r->off += size;
 	return 0;
 }
@@ -440,7 +426,7 @@ static void wr_int(struct wr *w, uint64_t v, size_t size)
 {
 	uint8_t tmp[8];
 
-	put_le(tmp, v, size);
+	kh_le_put(tmp, v, size);
 	wr_bytes(w, tmp, size);
 }
 
@@ -565,7 +551,7 @@ int kh_chan_encode(const struct kh_chan_msg *m, struct kh_buf *out, struct kh_er
 		goto fail;
 	}
 	plen = kh_buf_len(out) - start - KH_CHAN_HDR;
-	put_le(out->data + out->off + start + 4, plen > UINT32_MAX ? UINT32_MAX : plen, 4);
+	kh_le_put(out->data + out->off + start + 4, plen > UINT32_MAX ? UINT32_MAX : plen, 4);
 	/* the decoder is the one definition of a valid frame */
 	if (kh_chan_decode(kh_buf_data(out) + start, plen + KH_CHAN_HDR, &check, err) < 0)
 		goto fail;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "base/le.h"
+
 enum {
 	F_RLIMITS = 1,
 	F_UID_DROPPED = 2,
@@ -13,13 +15,12 @@ enum {
 
 static void put32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	kh_le_put(p, v, 4);
 }
 
 static uint32_t get32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return (uint32_t)kh_le_get(p, 4);
 }
 
 int kh_frontstat_label_ok(const char *s, size_t n)

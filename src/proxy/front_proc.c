@@ -19,6 +19,7 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/home.h"
+#include "base/le.h"
 #include "base/slice.h"
 #include "base/log.h"
 #include "policy/config.h"
@@ -374,8 +375,7 @@ static int receive_conns(struct front *f, struct kh_err *err)
 		fd = -1;
 	}
 	if (n == 4)
-		fronts = (unsigned)buf[0] | (unsigned)buf[1] << 8 | (unsigned)buf[2] << 16 |
-			 (unsigned)buf[3] << 24;
+		fronts = (unsigned)kh_le_get(buf, 4);
 	if (n != 4 || type != KH_CTLMSG_CONNS || fd < 0 || f->id >= fronts)
 		kh_err_set(err, "no connection counters from the key holder");
 	else if (kh_connslots_map(&f->conns, fd, fronts, err) == 0)

@@ -16,6 +16,7 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/fsutil.h"
+#include "base/le.h"
 #include "base/log.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
@@ -315,8 +316,7 @@ static int add_file(int mfd, const char *path, size_t cap, bool nofollow, struct
 
 	if (kh_fs_exists(path) && kh_fs_read_file(path, cap, nofollow, &text, &len, err) != 0)
 		return -1;
-	for (int i = 0; i < 4; i++)
-		n[i] = (uint8_t)(len >> (8 * i));
+	kh_le_put(n, len, 4);
 	if (write(mfd, n, 4) != 4 || (len > 0 && write(mfd, text, len) != (ssize_t)len)) {
 		kh_err_set(err, "cannot copy %s for the fronts: %s", path, kh_strerror(errno));
 		rc = -1;
@@ -343,8 +343,7 @@ static int add_shortest_key(int mfd, struct kh_shared *sh, struct kh_err *err)
 	if (m >= 8) /* any length up to the key's is as safe: the exact one is not said */
 		m &= ~7u;
 	kh_policy_unref(p);
-	for (int i = 0; i < 4; i++)
-		b[4 + i] = (uint8_t)(m >> (8 * i));
+	kh_le_put(b + 4, m, 4);
 	if (write(mfd, b, sizeof b) != (ssize_t)sizeof b) {
 		kh_err_set(err, "cannot write the fronts' policy: %s", kh_strerror(errno));
 		return -1;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/kh_limits.h"
+#include "base/le.h"
 #include "policy/mappings.h"
 #include "secret/secrets.h"
 
@@ -14,12 +15,11 @@
  * of p[0..n) from *at. -1 if the blob is cut. */
 static int section(const uint8_t *p, size_t n, size_t *at, const char **text, size_t *len)
 {
-	uint32_t l = 0;
+	uint32_t l;
 
 	if (n - *at < 4)
 		return -1;
-	for (int i = 0; i < 4; i++)
-		l |= (uint32_t)p[*at + (size_t)i] << (8 * i);
+	l = (uint32_t)kh_le_get(p + *at, 4);
 	*at += 4;
 	if (l > n - *at)
 		return -1;
@@ -34,7 +34,7 @@ static struct kh_policy *build(const char *config_path, const uint8_t *blob, siz
 {
 	const char *t[4];
 	size_t len[4], at = 0;
-	uint32_t shortest = 0;
+	uint32_t shortest;
 	struct kh_mappings maps = { 0 };
 	struct kh_secrets none = { 0 };
 	struct kh_policy *p = NULL;
@@ -44,8 +44,7 @@ static struct kh_policy *build(const char *config_path, const uint8_t *blob, siz
 			kh_err_set(err, "the policy from the key holder is cut short");
 			return NULL;
 		}
-	for (int i = 0; i < 4; i++)
-		shortest |= (uint32_t)(uint8_t)t[3][i] << (8 * i);
+	shortest = (uint32_t)kh_le_get((const uint8_t *)t[3], 4);
 	kh_config_defaults(cfg);
 	if ((len[0] > 0 && kh_config_parse(config_path, t[0], len[0], cfg, err) != 0) ||
 	    (len[1] > 0 && kh_mappings_parse(t[1], len[1], &maps, err) != 0))

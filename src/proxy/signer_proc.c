@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/home.h"
+#include "base/le.h"
 #include "base/log.h"
 #include "base/slice.h"
 #include "policy/policy.h"
@@ -148,7 +149,7 @@ static void serve_front(struct signer_proc *s, unsigned id)
 
 static void take_channel(struct signer_proc *s, const uint8_t *p, ssize_t n, int fd)
 {
-	uint32_t id = 0;
+	uint32_t id;
 
 	if (n != 4 || fd < 0) {
 		kh_warn("signer: a malformed channel message from the daemon");
@@ -156,8 +157,7 @@ static void take_channel(struct signer_proc *s, const uint8_t *p, ssize_t n, int
 			close(fd);
 		return;
 	}
-	for (int i = 0; i < 4; i++)
-		id |= (uint32_t)p[i] << (8 * i);
+	id = (uint32_t)kh_le_get(p, 4);
 	if (id >= s->n_fronts) {
 		kh_warn("signer: a channel for front %u of %u", (unsigned)id, s->n_fronts);
 		close(fd);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "base/le.h"
 #include "base/log.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
@@ -85,10 +86,10 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 
 int kh_signerctl_channel(struct kh_signerctl *sc, unsigned id)
 {
-	uint8_t le[4] = { (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
-			  (uint8_t)(id >> 24) };
+	uint8_t le[4];
 	int sv[2];
 
+	kh_le_put(le, id, 4);
 	if (sc->pid <= 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -117,13 +118,9 @@ void kh_signerctl_send_policy(struct kh_signerctl *sc, int policy_fd)
  * (or a dead signer's) answers nothing. */
 static bool take_pong(struct kh_signerctl *sc, const uint8_t *p, ssize_t n)
 {
-	uint64_t seq = 0;
-
 	if (n != 8)
 		return false;
-	for (int i = 0; i < 8; i++)
-		seq |= (uint64_t)p[i] << (8 * i);
-	if (sc->ping_out && seq == sc->ping_seq) {
+	if (sc->ping_out && kh_le_get(p, 8) == sc->ping_seq) {
 		sc->ping_out = false;
 		sc->pong_ms = kh_mono_ms();
 	}
@@ -232,9 +229,7 @@ static void watch(struct kh_signerctl *sc, uint64_t now)
 	}
 	if (sc->ping_out || now - sc->pong_ms < KH_SIGNER_PING_MS)
 		return;
-	sc->ping_seq++;
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(sc->ping_seq >> (8 * i));
+	kh_le_put(p, ++sc->ping_seq, 8);
 	sc->ping_out = true; /* sent or not: a channel that takes nothing is as stuck */
 	sc->ping_sent_ms = now;
 	(void)kh_ctlmsg_send(sc->ctl, KH_CTLMSG_PING, p, sizeof p, -1);
