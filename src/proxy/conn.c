@@ -544,9 +544,14 @@ static void start_tls_accept(struct kh_conn *c)
 	struct kh_shared *sh = c->cx->sh;
 	struct kh_err err;
 	const char *why = NULL;
-	X509 *leaf = kh_certcache_lookup(sh->certs, c->host);
+	X509 *leaf;
 
-	if (leaf == NULL && c->cx->leaf_ask != NULL) {
+	if (c->cx->leaf_ask == NULL) { /* the CA key is in this process */
+		if ((leaf = kh_certcache_get(sh->certs, &sh->ca, c->host, &err)) == NULL) {
+			no_leaf(c, err.msg);
+			return;
+		}
+	} else if ((leaf = kh_certcache_lookup(sh->certs, c->host)) == NULL) {
 		if (c->cx->leaf_ask(c->cx, c, &why) != 0) {
 			no_leaf(c, why);
 			return;
@@ -554,13 +559,6 @@ static void start_tls_accept(struct kh_conn *c)
 		kh_conn_set_state(c, KH_CS_CERT_WAIT);
 		rearm(c);
 		return;
-	}
-	if (leaf == NULL) { /* minted here: the CA key is in this process */
-		if ((leaf = kh_ca_mint_leaf(&sh->ca, c->host, &err)) == NULL) {
-			no_leaf(c, err.msg);
-			return;
-		}
-		leaf = kh_certcache_insert(sh->certs, c->host, leaf);
 	}
 	accept_with(c, leaf);
 	X509_free(leaf); /* the SSL keeps its own reference */
