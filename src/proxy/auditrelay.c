@@ -5,7 +5,60 @@
 
 #include "base/kh_limits.h"
 
-/* "deny" or "error", and the other fields a record always has. */
+/* The names audit.c gives a record's fields. The daemon redacts a front's
+ * values, not its names (jansson would also write an escaped DEL in a name
+ * back raw): a record with any other name is refused. */
+static const char *const field_names[] = {
+	"bytes_in", "bytes_out",   "client",   "decision", "detail", "distinct", "duration_ms",
+	"host",     "interval_ms", "method",   "mode",     "path",   "port",     "reason",
+	"repeated", "sandbox",     "scrubbed", "sni",      "status", "swapped",  "time",
+};
+
+static bool field_name_known(const char *k)
+{
+	for (size_t i = 0; i < sizeof field_names / sizeof *field_names; i++)
+		if (strcmp(k, field_names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* v holds no named member at any depth: an object inside is empty (a
+ * front's "scrubbed" is: it holds no key to scrub). Nesting deeper than the
+ * redactor goes is refused too. */
+static bool no_names_inside(json_t *v, int depth)
+{
+	json_t *x;
+	size_t i;
+
+	if (json_is_object(v))
+		return json_object_size(v) == 0;
+	if (!json_is_array(v))
+		return true;
+	if (depth >= 4)
+		return false;
+	json_array_foreach(v, i, x)
+	{
+		if (!no_names_inside(x, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+static bool fields_known(json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		if (!field_name_known(k) || !no_names_inside(v, 0))
+			return false;
+	}
+	return true;
+}
+
+/* "deny" or "error", the other fields a record always has, and no field a
+ * record does not have. */
 static int check_object(const char *line, size_t len, struct kh_err *err)
 {
 	json_error_t je;
@@ -21,6 +74,9 @@ static int check_object(const char *line, size_t len, struct kh_err *err)
 	else if (strcmp(decision, "deny") != 0 && strcmp(decision, "error") != 0)
 		kh_err_set(err, "audit record with decision \"%.16s\" (a front only refuses)",
 			   decision);
+	else if (!fields_known(o))
+		kh_err_set(err, "audit record with a field name records do not have, or one "
+				"inside a value");
 	else
 		rc = 0;
 	json_decref(o);

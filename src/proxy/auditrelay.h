@@ -19,7 +19,9 @@
  * most KH_AUDIT_LINE_MAX bytes with its newline, with no control byte, and
  * each a JSON object (valid UTF-8, no duplicate key) whose "time",
  * "reason" and "decision" are strings and whose decision is "deny" or
- * "error": a front refuses; only the key holder writes "allow". 0 with
+ * "error": a front refuses; only the key holder writes "allow"; and whose
+ * field names are records' own (audit.c), with no named member inside a
+ * value: names are written as they came, never redacted. 0 with
  * *records, or -1 with the reason for the first line refused (then none of
  * them is written). */
 int kh_auditrelay_check(const char *p, size_t n, size_t *records, struct kh_err *err);

@@ -1,7 +1,7 @@
 /* proxy/auditrelay.h: what the daemon takes as a front's audit records.
  * Whole JSON lines of refusals pass; an "allow" record, a cut line, a
- * control byte, a line over the cap, duplicate keys, bad UTF-8 or a
- * missing field are refused; the byte budget holds a burst and refills. */
+ * control byte, a line over the cap, duplicate keys, bad UTF-8, a
+ * missing field or a name records do not have (anywhere) are refused; the byte budget holds a burst and refills. */
 #include <string.h>
 
 #include "base/kh_limits.h"
@@ -9,7 +9,7 @@
 #include "tap.h"
 
 #define DENY  "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"host_not_allowed\"}\n"
-#define ERROR "{\"time\":\"t\",\"decision\":\"error\",\"reason\":\"header_timeout\",\"n\":1}\n"
+#define ERROR "{\"time\":\"t\",\"decision\":\"error\",\"reason\":\"header_timeout\",\"port\":1}\n"
 
 static int check(const char *s, size_t *records)
 {
@@ -31,6 +31,9 @@ static void refusals_pass(void)
 	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"host\":\"\xc3\xa9\"}"
 		    "\n",
 		    &n) == 0); /* UTF-8 */
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"r\",\"swapped\":[],"
+		    "\"scrubbed\":{}}\n",
+		    &n) == 0);
 }
 
 static void the_rest_is_refused(void)
@@ -53,6 +56,17 @@ static void the_rest_is_refused(void)
 	CHECK(check("{\"decision\":\"deny\",\"reason\":\"x\"}\n", &n) == -1); /* no time */
 	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":7}\n", &n) == -1);
 	CHECK(check("[\"time\",\"decision\"]\n", &n) == -1);
+	/* names are written as they came, not redacted: only records' own */
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\",\"n\":1}\n", &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\",\"re\\u007fson\":\"\"}"
+		    "\n",
+		    &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\",\"scrubbed\":{\"K\":1}}"
+		    "\n",
+		    &n) == -1);
+	CHECK(check("{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"x\",\"swapped\":[[{\"a\":1}"
+		    "]]}\n",
+		    &n) == -1);
 	CHECK(check("\n", &n) == -1);
 	memset(big, 'a', sizeof big);
 	memcpy(big, "{\"time\":\"t\",\"decision\":\"deny\",\"reason\":\"", 41);
@@ -117,12 +131,14 @@ static void redaction(void)
 	CHECK(strstr(out, "SECRET") == NULL && strstr(out, "u0053") == NULL);
 	CHECK(strstr(out, "\"host\":\"[r].example\"") != NULL);
 	CHECK(strstr(out, "[\"a[r]\",{\"k\":\"[r]\"}]") != NULL);
-	CHECK(kh_auditrelay_check(out, n, &records, &err) == 0 && records == 1);
-	/* numbers keep the short form the daemon writes (duration_ms) */
+	/* numbers keep the short form the daemon writes (duration_ms), and a
+	 * record redacted is one that passes the check (that one has names
+	 * records do not: it only shows the redactor goes everywhere) */
 	n = kh_auditrelay_redact(REAL, strlen(REAL), cut_secret, NULL, out, sizeof out);
 	CHECK(n > 0);
 	out[n] = '\0';
 	CHECK(strstr(out, "\"duration_ms\":0.003}") != NULL);
+	CHECK(kh_auditrelay_check(out, n, &records, &err) == 0 && records == 1);
 	/* a secret split across host and path, as `keyhole log` joins them */
 	n = kh_auditrelay_redact(SPLIT, strlen(SPLIT), cut_secret, NULL, out, sizeof out);
 	CHECK(n > 0);
