@@ -70,6 +70,7 @@ struct daemon {
 	 * serve only the streams they send */
 	struct kh_fronts fronts;
 	bool fronts_on;
+	bool fronts_failed; /* the signer or a front did not start: say what to do */
 };
 
 /* Nothing in this process may end up in a core file or be read through
@@ -706,8 +707,10 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
-	if (d->fronts_on && kh_fronts_start(&d->fronts, err) != 0)
+	if (d->fronts_on && kh_fronts_start(&d->fronts, err) != 0) {
+		d->fronts_failed = true;
 		return -1;
+	}
 	if (d->bridges_open && kh_bridgewatch_start(&d->bridges, err) != 0)
 		return -1;
 	if (kh_ownerwatch_start(&d->owners, err) != 0 || kh_ctl_server_start(d->ctl, err) != 0 ||
@@ -828,6 +831,12 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	    open_metrics(&d, &err) != 0 || open_control(&d, &err) != 0 ||
 	    start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
+		if (d.fronts_failed)
+			fprintf(stderr,
+				"keyhole: where front processes cannot be confined (e.g. in a "
+				"user namespace that does not map uid 65534), privsep: false in "
+				"config.yaml runs keyhole as one process, whose keys then share "
+				"it with the code that reads the sandboxes' bytes\n");
 		stop_all(&d);
 		goto out;
 	}

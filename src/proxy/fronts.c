@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -545,6 +546,48 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	return 0;
 }
 
+static bool front_confined(struct kh_front_slot *s)
+{
+	bool yes;
+
+	pthread_mutex_lock(&s->lock);
+	yes = s->have_confined;
+	pthread_mutex_unlock(&s->lock);
+	return yes;
+}
+
+/* A front that cannot confine itself exits, and would be started again every
+ * KH_FRONT_RESTART_MS for ever while serving no one: at start, keyhole rather
+ * fails and says why. Its reports are read on its worker's loop, its stderr
+ * too (the message says why), so this only watches. */
+static int wait_confined(struct kh_fronts *fs, struct kh_err *err)
+{
+	uint64_t end = kh_mono_ms() + KH_FRONT_START_WAIT_MS;
+	int status;
+
+	for (unsigned i = 0; i < fs->n; i++) {
+		struct kh_front_slot *s = &fs->s[i];
+
+		while (!front_confined(s)) {
+			if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) == s->pid) {
+				s->pid = 0;
+				kh_err_set(err,
+					   "front %u did not start (its message is above, "
+					   "marked [front %u])",
+					   s->id, s->id);
+				return -1;
+			}
+			if (kh_mono_ms() >= end) {
+				kh_err_set(err, "front %u did not confine itself within %u ms",
+					   s->id, KH_FRONT_START_WAIT_MS);
+				return -1;
+			}
+			poll(NULL, 0, 10);
+		}
+	}
+	return 0;
+}
+
 int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err)
 {
 	int rc;
@@ -559,7 +602,7 @@ int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err)
 	for (unsigned i = 0; i < fs->n; i++)
 		if (spawn(fs, &fs->s[i], err) != 0)
 			return -1;
-	return 0;
+	return wait_confined(fs, err);
 }
 
 void kh_fronts_tend(struct kh_fronts *fs)

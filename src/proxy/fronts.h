@@ -110,7 +110,9 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err);
  * channel) is tried again by kh_fronts_tend. Any thread. */
 void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd);
 
-/* Starts the CA signer, then every front (fork + exec of keyhole's binary). */
+/* Starts the CA signer, then every front (fork + exec of keyhole's binary),
+ * and waits until each has said it is confined (KH_FRONT_START_WAIT_MS at most):
+ * -1 when one did not start. */
 int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err);
 
 /* Collects fronts that exited and starts them again when due (call on

@@ -6,6 +6,7 @@ started again while the others keep serving."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import signal
 import time
@@ -215,6 +216,24 @@ def test_status_names_each_fronts_confinement(start_keyhole):
     assert sorted(int(p) for p in re.search(r"pids ([\d ]+)\)", line[0]).group(1).split()) == pids
     if any(f["landlock_abi"] == 0 for f in fronts):
         assert "landlock (not applied" in text, text
+
+
+def test_start_says_what_to_do_where_fronts_cannot_be_confined(start_keyhole):
+    """In a user namespace that maps only uid 0 (as some container setups
+    run), neither the CA signer nor a front can become uid 65534. keyhole
+    then does not start, says why and what to do, rather than starting
+    processes again for ever; and what it says to do works."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    userns = ("unshare", "--user", "--map-root-user")
+    kh = start_keyhole({"workers": 1, "privsep": True}, wrapper=userns, wait=False)
+    assert kh.wait_exit(15) == 1, kh.stderr_text()
+    err = kh.stderr_text()
+    assert "cannot become uid 65534" in err, err
+    assert "did not start" in err, err
+    assert "privsep: false in config.yaml runs keyhole as one process" in err, err
+    kh = start_keyhole({"workers": 1, "privsep": False}, wrapper=userns)
+    assert kh.healthz()[0] == 200
 
 
 def test_status_says_privsep_off_by_default(start_keyhole):
