@@ -5,6 +5,8 @@
 #   make test      unit tests, then the black-box suites (tests/integration and
 #                  tests/attack) in parallel (pytest-xdist, KH_TEST_WORKERS), the
 #                  few marked serial alone after them; last line "N passed, N failed"
+#   make test-one-process  the black-box suites again with every daemon in one
+#                  process (KH_TEST_PRIVSEP=0: privsep: false); part of CI
 #   make unit-asan the unit tests built with ASan+UBSan (build/asan); part of CI
 #   make asan      the whole suite built with ASan+UBSan (build/asan); not in CI
 #   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
@@ -72,7 +74,7 @@ FUZZ_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS) \
 	-iquote src -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
 
-.PHONY: all deps deps-build deps-test test unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench bench-quick
+.PHONY: all deps deps-build deps-test test test-one-process unit integration asan unit-asan fuzz fuzz-short run install uninstall clean format lint bench bench-quick
 
 all: $(BIN)
 
@@ -113,6 +115,12 @@ integration: $(BIN)
 test: deps-test
 	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN)
 	@scripts/run-tests.sh $(BUILD)
+
+# privsep: false stays a supported mode (it saves a process hop per exchange):
+# the same black-box suites, every daemon the tests start in one process.
+test-one-process: deps-test
+	@$(MAKE) --no-print-directory $(BIN)
+	@KH_TEST_PRIVSEP=0 scripts/run-tests.sh --integration-only $(BUILD)
 
 asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 CC=$${ASAN_CC:-clang} \

@@ -381,6 +381,8 @@ class Bench:
              "openssl": peers.first_line(["openssl", "version"]),
              "nginx": self.nginx.version(), "python": platform.python_version(),
              "keyhole build": self.build,
+             "keyhole settings": os.environ.get("BENCH_KEYHOLE_CONFIG") or
+             "defaults (privsep: true: front processes)",
              "idle CPU before the run": f"{self.quiet:.0f}%",
              "niceness of the benchmark processes": str(os.nice(0)),
              "load average start / end": f"{self.load_start} / {self.load_end}"}

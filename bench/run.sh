@@ -6,7 +6,7 @@
 #   bench/run.sh --peers keyhole,squid --out /tmp/r.md
 #   bench/run.sh --quick --peers keyhole --only idle    one section (load, mint, idle)
 #   BENCH_KEYHOLE_WRAPPER="heaptrack -o /tmp/kh" bench/run.sh ...   profile the daemon
-#   BENCH_KEYHOLE_CONFIG='{"privsep": true}' bench/run.sh ...      keyhole with these settings
+#   BENCH_KEYHOLE_CONFIG='{"privsep": false}' bench/run.sh ...     keyhole with these settings
 #
 # `make bench` calls this with $(BENCH_ARGS) (BENCH_ARGS=--quick for the short run).
 # Needs root (mitmproxy's private /etc/hosts, squid's user switch, 100k descriptors),

@@ -86,9 +86,9 @@ const struct kh_command kh_commands[] = {
 	  "\n"
 	  "A running daemon also reports its audit log: FAILING when records cannot be\n"
 	  "written (disk full), with how many were lost (--json: audit_ok, audit_lost),\n"
-	  "and how many sandbox tokens are active (--json: sandbox_tokens). With privsep: true\n"
-	  "it lists the front processes and their confinement, and checks what each front\n"
-	  "reports against its /proc entry (--json: privsep.fronts[].kernel).\n",
+	  "and how many sandbox tokens are active (--json: sandbox_tokens). It lists the\n"
+	  "front processes and their confinement (privsep: true, the default), and checks\n"
+	  "what each front reports against its /proc entry (--json: privsep.fronts[].kernel).\n",
 	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
 	  "Usage: keyhole disable [--home DIR]\n"

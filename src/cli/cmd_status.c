@@ -239,8 +239,8 @@ static void print_privsep(const struct status *st)
 	size_t at = 0;
 
 	if (!c->fronts_are_processes) {
-		printf("  %-20s off (privsep: false in config.yaml; fronts share the daemon's "
-		       "process)\n",
+		printf("  %-20s off (privsep: false in config.yaml): the keys share the daemon's "
+		       "process with the code that reads the sandboxes' bytes\n",
 		       "privilege separation");
 		return;
 	}

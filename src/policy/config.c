@@ -1503,6 +1503,7 @@ void kh_config_defaults(struct kh_config *c)
 	c->tunnel_port = KH_DEFAULT_TUNNEL_PORT;
 	c->listen_docker_bridge = true;
 	c->listen_unix = true;
+	c->privsep = true;
 	c->scrub_responses = true;
 	c->metrics_enabled = parse_listen("127.0.0.1:0", &c->metrics_listen) == 0;
 	c->credential_source = KH_CRED_ENV;

@@ -11,7 +11,8 @@ import tempfile
 import pytest
 
 from helpers.data import MB, write_pattern_file
-from helpers.keyhole import OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping, mint_token
+from helpers.keyhole import (OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping, mint_token,
+                             privsep_on)
 from helpers.nginx import NGINX, Nginx
 from helpers.pki import make_pki
 from helpers.upstream import SilentServer, Upstream
@@ -176,8 +177,8 @@ def start_keyhole(request, tmp_path, pki, keyhole_bin, token):
     def _start(config=None, *, mappings=None, env=None, raw_config=None, wait=True,
                files=None, home=None, wrapper=(), preexec_fn=None):
         cfg = default_config(pki)
-        if os.environ.get("KH_TEST_PRIVSEP") == "1":  # the whole suite through front processes
-            cfg["privsep"] = True
+        if not privsep_on():  # KH_TEST_PRIVSEP=0: the whole suite in one process
+            cfg["privsep"] = False
         for k, v in (config or {}).items():
             if v is None:
                 cfg.pop(k, None)

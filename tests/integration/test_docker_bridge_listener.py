@@ -35,7 +35,7 @@ import pytest
 
 from helpers.cli import cli, free_port  # noqa: F401
 from helpers.engine import CLEAN_ENV, ip, netns  # noqa: F401
-from helpers.keyhole import dump_yaml, mapping, mint_token
+from helpers.keyhole import dump_yaml, mapping, mint_token, privsep_on
 from helpers.sandbox import docker  # noqa: F401
 
 LISTEN_RE = re.compile(r"listening on (\S+)")
@@ -44,10 +44,10 @@ READY_RE = re.compile(r"keyhole \S+: \d+ worker")
 
 def start_daemon(ns, keyhole_bin, home, config, mappings=None, env=None):
     """`keyhole proxy --home home` inside ns; returns (proc, [listening on ...], log).
-    KH_TEST_PRIVSEP=1 (the suite through front processes, conftest.py) sets privsep:
-    true where the test does not say."""
-    if os.environ.get("KH_TEST_PRIVSEP") == "1":
-        config = {"privsep": True, **config}
+    KH_TEST_PRIVSEP=0 (the suite in one process, helpers.keyhole.privsep_on) sets
+    privsep: false where the test does not say."""
+    if not privsep_on():
+        config = {"privsep": False, **config}
     os.makedirs(home, mode=0o700, exist_ok=True)
     with open(os.path.join(home, "config.yaml"), "w") as f:
         f.write(dump_yaml(config))

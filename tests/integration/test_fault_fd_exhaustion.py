@@ -3,7 +3,6 @@ what fits are closed at once (one worker) instead of hanging in the backlog, key
 not spin on accept() (its CPU time stays low while clients keep knocking),
 the condition is logged a bounded number of times, the connections it holds
 keep working, and once they close new ones are served again."""
-import os
 import resource
 import socket
 import time
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from helpers.client import Conn, curl
+from helpers.keyhole import privsep_on
 from helpers.proc import cpu_seconds
 
 NOFILE = 64
@@ -46,7 +46,7 @@ def test_fd_exhaustion_sheds_and_recovers(start_keyhole, echo, workers):
     # With front processes (privsep: true) each worker is a process with a
     # descriptor table of its own, NOFILE entries each: the excess must be
     # that many times larger, and each front sheds like one worker does.
-    tables = workers if os.environ.get("KH_TEST_PRIVSEP") == "1" else 1
+    tables = workers if privsep_on() else 1
     held = []
     try:
         # five that keyhole accepts while it still has descriptors (an idle

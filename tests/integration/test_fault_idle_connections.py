@@ -20,6 +20,7 @@ import time
 
 from helpers.checks import assert_keyhole_error
 from helpers.client import Conn, open_tunnel
+from helpers.keyhole import privsep_on
 from helpers.proc import fd_count, rss_kib_all
 
 CAP = int(os.environ.get("KH_IDLE_CAP", "2000"))
@@ -31,7 +32,7 @@ EXTRA = 100
 SANITIZED = "ASAN_OPTIONS" in os.environ
 # descriptors an idle intercepted connection's stream to the key holder
 # holds: none in one process (a pipe in memory), one in each process else
-STREAM_FDS = 2 if os.environ.get("KH_TEST_PRIVSEP") == "1" else 0
+STREAM_FDS = 2 if privsep_on() else 0
 
 
 def _fds(pid):

@@ -14,7 +14,7 @@ import pytest
 
 from helpers.cli import cli, free_port, proxy_settings  # noqa: F401
 from helpers.client import curl, send_connect
-from helpers.keyhole import mapping, mint_token
+from helpers.keyhole import mapping, mint_token, privsep_on
 from helpers.prom import PromError, parse
 
 
@@ -87,7 +87,7 @@ def test_counters_follow_real_requests(start_keyhole, echo, token, secret):
     assert hist_count(m, "keyhole_client_handshake_seconds") == 2
     dials = hist_count(m, "keyhole_upstream_dial_seconds")
     assert 1 <= dials <= 2          # the second may reuse the worker's pooled upstream
-    if os.environ.get("KH_TEST_PRIVSEP") == "1":
+    if privsep_on():
         # each front has its own leaf key and cache, the CA signer signs:
         # the daemon mints nothing and shows no leaf cache of its own
         assert m.samples("keyhole_cert_cache_misses_total") == []

@@ -218,6 +218,12 @@ def test_status_names_each_fronts_confinement(start_keyhole):
         assert "landlock (not applied" in text, text
 
 
+def test_privsep_is_on_by_default(start_keyhole):
+    kh = start_keyhole({"workers": 1, "privsep": None})     # not set, whatever KH_TEST_PRIVSEP
+    assert len(front_pids(kh, want=1)) == 1
+    assert json.loads(status(kh, "--json"))["privsep"]["mode"] == "processes"
+
+
 def test_start_says_what_to_do_where_fronts_cannot_be_confined(start_keyhole):
     """In a user namespace that maps only uid 0 (as some container setups
     run), neither the CA signer nor a front can become uid 65534. keyhole
@@ -236,10 +242,12 @@ def test_start_says_what_to_do_where_fronts_cannot_be_confined(start_keyhole):
     assert kh.healthz()[0] == 200
 
 
-def test_status_says_privsep_off_by_default(start_keyhole):
-    kh = start_keyhole({"workers": 1, "privsep": None})     # not set, whatever KH_TEST_PRIVSEP
+def test_status_says_what_privsep_false_gives_up(start_keyhole):
+    kh = start_keyhole({"workers": 1, "privsep": False})
     text = status(kh)
-    assert re.search(r"privilege separation +off \(privsep: false", text), text
+    assert re.search(r"privilege separation +off \(privsep: false in config.yaml\): the keys "
+                     r"share the daemon's process with the code that reads the sandboxes' "
+                     r"bytes", text), text
     assert json.loads(status(kh, "--json"))["privsep"] == {"mode": "off", "fronts": []}
 
 

@@ -28,6 +28,13 @@ OPENAI_SECRET = "sk-real-openai-" + secrets.token_hex(10)
 GROQ_SECRET = "gsk-real-groq-" + secrets.token_hex(10)
 
 
+def privsep_on():
+    """Whether daemons the tests start run front processes: keyhole's default
+    (privsep: true), unless KH_TEST_PRIVSEP=0 runs the suite in one process
+    (`make test-one-process`). A test that sets privsep itself decides alone."""
+    return os.environ.get("KH_TEST_PRIVSEP", "1") != "0"
+
+
 def sanitized_binary(path):
     """True when path was built with AddressSanitizer (make asan)."""
     with open(path, "rb") as f:
