@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -209,11 +210,22 @@ static void on_channel(struct kh_io *io, uint32_t events)
 	pid_t from;
 	int fd;
 
-	(void)events;
-	for (int i = 0; i < KH_ACCEPT_BATCH; i++) {
+	for (int i = 0, closed = 0; i < KH_ACCEPT_BATCH; i++) {
 		n = kh_ctlmsg_recv_from(io->fd, &type, buf, sizeof buf - 1, &fd, &from);
+		/* A front that died with messages of ours unread leaves ECONNRESET
+		 * once, before what it sent last (its last records): read on. Gone
+		 * and read to the end, it is a hangup seen on every turn (level-
+		 * triggered) until kh_fronts_tend starts the next one on a channel
+		 * of its own: off the loop till then. */
+		if (n == KH_CTLMSG_RECV_CLOSED && ++closed < 2)
+			continue;
+		if (n == KH_CTLMSG_RECV_CLOSED && (events & EPOLLHUP) && s->io_on) {
+			kh_loop_del(s->cx->loop, io);
+			s->io_on = false;
+		}
 		if (n == -1 || n == KH_CTLMSG_RECV_CLOSED)
-			return; /* drained; a dead front is seen by kh_fronts_tend */
+			return;
+		closed = 0;
 		if (n == KH_CTLMSG_RECV_BAD) {
 			warn_front(s, "malformed control message");
 			continue;
@@ -238,6 +250,70 @@ static void on_channel(struct kh_io *io, uint32_t events)
 }
 
 /* --- processes --- */
+
+/* On the front's worker: reads the channel of the front started last from
+ * now on, and closes the one before, so its other end (wherever it went)
+ * is read no more. */
+static void take_channel(struct kh_task *t)
+{
+	struct kh_front_slot *s = container_of(t, struct kh_front_slot, take);
+	int fd;
+
+	pthread_mutex_lock(&s->lock);
+	fd = s->chan_next;
+	s->chan_next = -1;
+	s->take_posted = false;
+	pthread_mutex_unlock(&s->lock);
+	if (fd < 0)
+		return;
+	if (s->io_on)
+		kh_loop_del(s->cx->loop, &s->io);
+	if (s->io.fd >= 0)
+		close(s->io.fd);
+	s->io.fd = fd;
+	/* level-triggered: a burst beyond one batch is read on the next turn */
+	s->io_on = kh_loop_add_listener(s->cx->loop, &s->io) == 0;
+	if (!s->io_on)
+		kh_error("front %u: cannot watch its channel: %s", s->id, kh_strerror(errno));
+}
+
+/* A channel for one start of front s: the daemon's end (non-blocking, the
+ * kernel naming each message's sender: take_report) in *ours, the front's
+ * in *theirs. */
+static int new_channel(const struct kh_front_slot *s, int *ours, int *theirs, struct kh_err *err)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		kh_err_set(err, "cannot make a channel to front %u: %s", s->id, kh_strerror(errno));
+		return -1;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0 || kh_ctlmsg_pass_creds(sv[0]) != 0) {
+		kh_err_set(err, "cannot set up front %u's channel: %s", s->id, kh_strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	*ours = sv[0];
+	*theirs = sv[1];
+	return 0;
+}
+
+/* Hands the worker the channel of the front just started (see take_channel). */
+static void give_channel(struct kh_front_slot *s, int fd)
+{
+	bool post;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->chan_next >= 0)
+		close(s->chan_next); /* a start the worker never took over */
+	s->chan_next = fd;
+	post = !s->take_posted;
+	s->take_posted = true;
+	pthread_mutex_unlock(&s->lock);
+	if (post)
+		kh_loop_post(s->cx->loop, &s->take);
+}
 
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
@@ -264,8 +340,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 	for (unsigned i = 0; i < n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
 		char name[24];
-		int sv[2];
 
+		s->chan = s->chan_next = s->io.fd = -1; /* each start makes its own */
 		s->id = i;
 		s->cx = &workers[i].cx;
 		kh_fmt(name, sizeof name, "front %u", i);
@@ -280,26 +356,8 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		pthread_mutex_init(&s->lock, NULL);
 		s->n_tcp = n_tcp;
 		memcpy(s->tcp, tcp[i], n_tcp * sizeof(int));
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-			kh_err_set(err, "cannot make a channel to front %u: %s", i,
-				   kh_strerror(errno));
-			return -1;
-		}
-		fcntl(sv[0], F_SETFL, O_NONBLOCK);
-		if (kh_ctlmsg_pass_creds(sv[0]) != 0) { /* whose a report is: take_report */
-			kh_err_set(err,
-				   "cannot ask for senders' credentials on front %u's channel: %s",
-				   i, kh_strerror(errno));
-			return -1;
-		}
-		s->io.fd = sv[0];
 		s->io.cb = on_channel;
-		s->ctl_front = sv[1];
-		/* level-triggered: a burst beyond one batch is read on the next turn */
-		if (kh_loop_add_listener(s->cx->loop, &s->io) != 0) {
-			kh_err_set(err, "cannot watch front %u's channel", i);
-			return -1;
-		}
+		s->take.cb = take_channel;
 	}
 	return 0;
 }
@@ -385,8 +443,8 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
 		close(fs->policy_fd);
 	fs->policy_fd = mfd;
 	for (unsigned i = 0; i < fs->n; i++)
-		if (fs->s[i].pid > 0 &&
-		    kh_ctlmsg_send(fs->s[i].io.fd, KH_CTLMSG_POLICY, NULL, 0, mfd) != 0)
+		if (fs->s[i].chan >= 0 &&
+		    kh_ctlmsg_send(fs->s[i].chan, KH_CTLMSG_POLICY, NULL, 0, mfd) != 0)
 			kh_warn("front %u: cannot send it the new policy: %s", i,
 				kh_strerror(errno));
 	kh_signerctl_send_policy(&fs->signer, mfd);
@@ -401,12 +459,12 @@ int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
  * caller holds policy_lock. */
 static void send_bridges(struct kh_fronts *fs, struct kh_front_slot *s)
 {
-	for (unsigned k = 0; k < KH_MAX_BRIDGES && s->bridge_ready; k++) {
+	for (unsigned k = 0; k < KH_MAX_BRIDGES && s->bridge_ready && s->chan >= 0; k++) {
 		int fd = fs->bridge_fds[k];
 
 		if (s->bridge_sent[k] == fs->bridge_gen[k])
 			continue;
-		if ((fd >= 0 || s->bridge_on[k]) && kh_ctlmsg_send_listen(s->io.fd, k, fd) != 0) {
+		if ((fd >= 0 || s->bridge_on[k]) && kh_ctlmsg_send_listen(s->chan, k, fd) != 0) {
 			if (!s->bridge_warned)
 				kh_warn("front %u: cannot send it a container bridge listener "
 					"(%s); trying again",
@@ -443,11 +501,11 @@ void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd)
  * first moved above every target so no dup2 overwrites a source. Just
  * above them, not to a fixed high number: with a low RLIMIT_NOFILE (64)
  * that number may not exist. */
-static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s)
+static void place_fds(const struct kh_fronts *fs, const struct kh_front_slot *s, int chan)
 {
 	int src[3 + KH_MAX_LISTENERS + 4], n = 0;
 
-	src[n++] = s->ctl_front;
+	src[n++] = chan;
 	for (size_t i = 0; i < s->n_tcp; i++)
 		src[n++] = s->tcp[i];
 	for (int k = 0; k < 3; k++)
@@ -490,11 +548,11 @@ static void build_argv(const struct kh_fronts *fs, const struct kh_front_slot *s
  * signer is back and this runs again). Called with policy_lock held. */
 static void send_signer_channel(struct kh_fronts *fs, struct kh_front_slot *s)
 {
-	int fd = kh_signerctl_channel(&fs->signer, s->id);
+	int fd = s->chan >= 0 ? kh_signerctl_channel(&fs->signer, s->id) : -1;
 
 	if (fd < 0)
 		return;
-	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_SIGNER, NULL, 0, fd) != 0)
+	if (kh_ctlmsg_send(s->chan, KH_CTLMSG_SIGNER, NULL, 0, fd) != 0)
 		kh_warn("front %u: cannot send it its channel to the CA signer: %s", s->id,
 			kh_strerror(errno));
 	close(fd);
@@ -505,21 +563,26 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct front_argv a;
 	uint8_t n_fronts[4] = { (uint8_t)fs->n, (uint8_t)(fs->n >> 8), 0, 0 };
+	int ours, theirs;
 	pid_t pid;
 
 	build_argv(fs, s, &a);
-	kh_ctlmsg_drain(s->ctl_front); /* what a dead front left unread is not the next one's */
+	if (new_channel(s, &ours, &theirs, err) != 0)
+		return -1;
 	pid = fork();
 	if (pid < 0) {
 		kh_err_set(err, "cannot start front %u: %s", s->id, kh_strerror(errno));
+		close(ours);
+		close(theirs);
 		return -1;
 	}
 	if (pid == 0) {
 		kh_childlog_in_child(&s->log);
-		place_fds(fs, s);
+		place_fds(fs, s, theirs);
 		execve("/proc/self/exe", a.argv, envp);
 		_exit(127);
 	}
+	close(theirs);
 	pthread_mutex_lock(&s->lock);
 	s->pid = pid;
 	s->have_confined = false; /* until this one says */
@@ -527,9 +590,11 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 	atomic_store(&s->active, 0);
 	/* The first messages the front reads: queued now, read when it is ready. */
 	pthread_mutex_lock(&fs->policy_lock);
+	s->chan = ours; /* the one before is closed by its worker (take_channel) */
+	give_channel(s, ours);
 	send_signer_channel(fs, s);
-	if (kh_ctlmsg_send(s->io.fd, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
-	    kh_ctlmsg_send(s->io.fd, KH_CTLMSG_CONNS, n_fronts, sizeof n_fronts, fs->conns_fd) !=
+	if (kh_ctlmsg_send(s->chan, KH_CTLMSG_POLICY, NULL, 0, fs->policy_fd) != 0 ||
+	    kh_ctlmsg_send(s->chan, KH_CTLMSG_CONNS, n_fronts, sizeof n_fronts, fs->conns_fd) !=
 		    0) {
 		pthread_mutex_unlock(&fs->policy_lock);
 		kh_err_set(err, "cannot send front %u its start: %s", s->id, kh_strerror(errno));
@@ -572,8 +637,8 @@ static int wait_confined(struct kh_fronts *fs, struct kh_err *err)
 			if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) == s->pid) {
 				s->pid = 0;
 				kh_err_set(err,
-					   "front %u did not start (its message is above, "
-					   "marked [front %u])",
+					   "front %u did not start (its own lines, marked "
+					   "[front %u], say why)",
 					   s->id, s->id);
 				return -1;
 			}
@@ -625,6 +690,10 @@ void kh_fronts_tend(struct kh_fronts *fs)
 		kh_connslots_clear(&fs->conns, s->id);
 		pthread_mutex_lock(&fs->policy_lock);
 		s->bridge_ready = false; /* the next one is told at its start */
+		/* Nothing more on its channel: whoever holds the dead front's end
+		 * would read it (a new policy names new sandbox tokens). The
+		 * descriptor stays its worker's to close (take_channel). */
+		s->chan = -1;
 		pthread_mutex_unlock(&fs->policy_lock);
 		s->restart_at_ms = now + KH_FRONT_RESTART_MS;
 		if (!fs->stopping)
@@ -752,15 +821,15 @@ void kh_fronts_free(struct kh_fronts *fs)
 
 		on_log(&s->log_io, 0); /* its last words, redacted as ever */
 		kh_childlog_free(&s->log);
-		if (s->ctl_front >= 0)
-			close(s->ctl_front);
+		/* the workers are gone: nothing watches these; chan is one of them */
+		if (s->chan_next >= 0)
+			close(s->chan_next);
 		if (s->io.fd >= 0)
-			close(s->io.fd); /* the workers are gone: nothing watches it */
-		s->io.fd = -1;
+			close(s->io.fd);
+		s->chan = s->chan_next = s->io.fd = -1;
 		for (size_t k = 0; k < s->n_tcp; k++)
 			close(s->tcp[k]);
 		s->n_tcp = 0;
-		s->ctl_front = -1;
 	}
 	for (size_t k = 0; k < KH_MAX_BRIDGES; k++) {
 		if (fs->bridge_fds[k] >= 0)

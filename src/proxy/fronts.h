@@ -35,16 +35,26 @@
 #include "proxy/worker.h"
 
 struct kh_front_slot {
-	struct kh_io io; /* the key holder's end of the channel, on its worker's loop */
+	/* A channel per front start: whoever holds an end of the one before
+	 * (a taken front may pass its end on) is no longer read. chan is the
+	 * running front's, which senders use (under the fronts' policy_lock);
+	 * io reads it on the worker's loop once the worker has taken it over
+	 * (take_channel: chan_next under lock, one posted task). */
+	int chan;
+	struct kh_io io; /* worker thread only */
+	bool io_on; /* io is on the worker's loop (off once its front hung up) */
+	int chan_next; /* not yet taken over by the worker, or -1 */
+	bool take_posted;
+	struct kh_task take;
 	struct kh_wctx *cx;
-	int ctl_front; /* the front's end, kept so a restarted front gets it again */
 	int tcp[KH_MAX_LISTENERS + 1];
 	size_t n_tcp;
 	_Atomic pid_t pid; /* 0 while not running; read by other threads */
 	atomic_uint streams; /* key-holder connections of its streams, open now */
 	uint64_t restart_at_ms; /* when it died: start again then */
 	unsigned id;
-	/* what the running front reported (frontstat.h); lock guards these */
+	/* what the running front reported (frontstat.h); lock guards these,
+	 * and chan_next and take_posted */
 	pthread_mutex_t lock;
 	struct kh_confine_report confined;
 	bool have_confined;
@@ -90,8 +100,8 @@ struct kh_fronts {
 	struct kh_shared *sh;
 };
 
-/* Takes the listeners of front i (tcp, per front, and the shared Unix ones)
- * and watches its channel on workers[i]. sh is the daemon's policy (the
+/* Takes the listeners of front i (tcp, per front, and the shared Unix ones);
+ * each start of it gets a channel read on workers[i]. sh is the daemon's policy (the
  * length of its shortest key goes to the fronts with theirs). */
 int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],

@@ -9,6 +9,7 @@ one that carries a token, one not in normal form or a key that is not
 P-256, and signs for the key the front sent.
 Needs root (pidfd_getfd on another process): skipped, saying why, else."""
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ import pytest
 
 from helpers.checks import echoed_headers, echoed
 from helpers.client import open_tunnel
-from test_privsep_processes import front_pids
+from test_privsep_processes import front_pids, status
 
 SYS_PIDFD_GETFD = 438      # x86_64 and most others since Linux 5.6
 OK = os.geteuid() == 0 and hasattr(os, "pidfd_open")
@@ -96,6 +97,26 @@ def send(ch, mtype, payload=b"", fds=()):
     anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] \
         if fds else []
     ch.sendmsg([mtype + payload], anc)
+
+
+def record(decision, reason, host):
+    """A front's AUDIT message: one refusal record, as a front writes it."""
+    return (json.dumps({"time": "2026-01-01T00:00:00.000Z", "decision": decision,
+                        "reason": reason, "host": host}) + "\n").encode()
+
+
+def assert_end_is_dead(ch, mtype, payload, timeout=5.0):
+    """Sends on a stolen channel end until the send fails: the daemon has
+    closed its end (it does once the next front runs), so no message sent
+    there is read. Fails if it still takes them after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            send(ch, mtype, payload)
+        except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
+            return
+        assert time.monotonic() < deadline, "the daemon still reads a dead front's channel"
+        time.sleep(0.05)
 
 
 def answer(ch, timeout=5.0):
@@ -254,3 +275,99 @@ def test_signer_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
                       [("Authorization", f"Bearer {token}")])
     assert r.status == 200 and echoed_headers(echoed(r), "Authorization") == \
         [f"Bearer {secret}"]
+
+
+def confined_pid(kh, pid, timeout=10.0):
+    """Waits until front pid has said it is confined, as `keyhole status` shows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for f in json.loads(status(kh, "--json"))["privsep"]["fronts"]:
+            if f["pid"] == pid and f.get("confined"):
+                return
+        time.sleep(0.05)
+    pytest.fail(f"front {pid} did not say it is confined; log:\n{kh.stderr_text()[-3000:]}")
+
+
+def test_a_stolen_channel_end_is_read_no_more_once_its_front_is_replaced(
+        start_keyhole, echo, token, secret):
+    """A taken front may pass its control channel end on (it accepts on Unix
+    sockets a sandbox can connect to, and could send the descriptor there),
+    then die. Its successor must not share that channel: what the holder
+    sends afterwards (refusal records, streams, reports) reaches no one."""
+    kh = start_keyhole({"privsep": True, "workers": 1})
+    [old] = front_pids(kh, want=1)
+    os.kill(old, signal.SIGSTOP)
+    ch = steal_channel(old)
+    try:
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        new = None
+        while new is None and time.monotonic() < deadline:
+            new = next((p for p in front_pids(kh, timeout=0) if p != old), None)
+            time.sleep(0.02)
+        assert new is not None, kh.stderr_text()[-3000:]
+        confined_pid(kh, new)     # it reported on its own channel: the daemon reads that one
+        marker = "stolen-end-marker.test"
+        assert_end_is_dead(ch, b"A", record("deny", "host_not_allowed", marker))
+        a, b = socket.socketpair()
+        with pytest.raises(OSError):
+            send(ch, b"S", b"", [a.fileno()])
+        a.close()
+        b.close()
+        time.sleep(0.5)
+        assert marker not in kh.audit_text()
+        assert "not one of its streams" not in kh.stderr_text()
+    finally:
+        ch.close()
+    with open_tunnel(kh.port, "api.openai.test", echo.port, kh.ca_crt) as c:
+        r = c.request("GET", "/after", f"api.openai.test:{echo.port}",
+                      [("Authorization", f"Bearer {token}")])
+    assert r.status == 200 and echoed_headers(echoed(r), "Authorization") == \
+        [f"Bearer {secret}"]
+
+
+def wait_stopped(pid, timeout=5.0):
+    """Waits until every thread of pid is stopped (SIGSTOP takes effect per thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        if all(st == "T" for st in states):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"process {pid} did not stop")
+
+
+def test_a_dying_fronts_last_records_are_kept(start_keyhole):
+    """A front that dies with messages of the daemon's unread (here a reload's
+    policy) leaves the daemon's end an ECONNRESET that comes before what the
+    front sent last. Those last records are what one wants of a front that was
+    being exploited: the daemon reads on past the reset and writes them."""
+    kh = start_keyhole({"privsep": True, "workers": 1})
+    [front] = front_pids(kh, want=1)
+    confined_pid(kh, front)
+    os.kill(front, signal.SIGSTOP)       # reads nothing from now on
+    ch = steal_channel(front)
+    marker = "last-words-marker.test"
+    try:
+        os.kill(kh.proc.pid, signal.SIGHUP)  # a new policy, queued for the front
+        deadline = time.monotonic() + 5
+        while "reload: ok" not in kh.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.kill(kh.proc.pid, signal.SIGSTOP)
+        try:
+            wait_stopped(kh.proc.pid)        # every thread: none reads the record yet
+            send(ch, b"A", record("deny", "host_not_allowed", marker))
+            ch.close()
+            os.kill(front, signal.SIGKILL)   # its end closes with the policy unread
+            time.sleep(0.3)
+        finally:
+            os.kill(kh.proc.pid, signal.SIGCONT)
+        kh.wait_audit(lambda r: r.get("host") == marker, timeout=5)
+    finally:
+        if ch.fileno() >= 0:
+            ch.close()
+    assert kh.running()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from test_compromised_front import OK, WHY, send, steal_channel
+from test_compromised_front import OK, WHY, record, send, steal_channel
 from test_privsep_processes import front_pids
 
 if not OK:
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.skipif(not OK, reason=WHY)
 
 BURST = 1 << 20        # KH_AUDIT_FRONT_BURST
 RATE = 64 << 10        # KH_AUDIT_FRONT_BYTES a second
-
-
-def record(decision, reason, host):
-    return (json.dumps({"time": "2026-01-01T00:00:00.000Z", "decision": decision,
-                        "reason": reason, "host": host}) + "\n").encode()
 
 
 def wait_log(kh, text, timeout=5.0):
