@@ -248,7 +248,8 @@
 #define KH_LOG_VIEW_READ_CHUNK 65536
 
 /* --- operator CLI (keyhole start/stop/reload/status/docker/bench) --- */
-#define KH_START_WAIT_MS             5000 /* keyhole start: for the daemon to come up */
+/* keyhole start: for the daemon to come up (its signer and fronts: 5 s each at most) */
+#define KH_START_WAIT_MS             15000
 #define KH_STOP_MIN_WAIT_MS          5000
 #define KH_RELOAD_WAIT_MS            10000 /* keyhole reload: for the daemon to answer */
 #define KH_START_ENV_MAX             (KH_MAX_TOKENS + 32) /* variables keyhole start hands the daemon */

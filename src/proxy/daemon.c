@@ -446,10 +446,11 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
 	    old->busy_poll_us != now->busy_poll_us ||
 	    old->metrics_enabled != now->metrics_enabled ||
 	    old->sandbox_token_save_interval != now->sandbox_token_save_interval ||
+	    old->privsep != now->privsep ||
 	    strcmp(old->metrics_listen.text, now->metrics_listen.text) != 0)
 		kh_warn("reload: tunnel_port, listen, metrics_listen, workers, busy_poll_us, "
-			"cert_cache_size and sandbox_tokens.save_interval take effect only after a "
-			"restart (keyhole stop && keyhole start)");
+			"cert_cache_size, sandbox_tokens.save_interval and privsep take effect "
+			"only after a restart (keyhole stop && keyhole start)");
 }
 
 /* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
