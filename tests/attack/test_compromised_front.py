@@ -277,6 +277,18 @@ def test_signer_refuses_what_a_taken_front_asks(start_keyhole, echo, token, secr
         [f"Bearer {secret}"]
 
 
+def kill_and_replace(kh, old, timeout=10.0):
+    """Kills front old and returns the pid of the front the daemon starts instead."""
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = next((p for p in front_pids(kh, timeout=0) if p != old), None)
+        if new is not None:
+            return new
+        time.sleep(0.005)
+    pytest.fail(f"no front started after {old} died; log:\n{kh.stderr_text()[-3000:]}")
+
+
 def confined_pid(kh, pid, timeout=10.0):
     """Waits until front pid has said it is confined, as `keyhole status` shows."""
     deadline = time.monotonic() + timeout
@@ -288,6 +300,18 @@ def confined_pid(kh, pid, timeout=10.0):
     pytest.fail(f"front {pid} did not say it is confined; log:\n{kh.stderr_text()[-3000:]}")
 
 
+def steal_then_replace(kh):
+    """Takes the one front's control channel end, kills the front and waits
+    until the next one is confined (it reported on its own channel, so the
+    daemon reads that one now). Returns (the stolen end, the new front's pid)."""
+    [old] = front_pids(kh, want=1)
+    os.kill(old, signal.SIGSTOP)
+    ch = steal_channel(old)
+    new = kill_and_replace(kh, old)
+    confined_pid(kh, new)
+    return ch, new
+
+
 def test_a_stolen_channel_end_is_read_no_more_once_its_front_is_replaced(
         start_keyhole, echo, token, secret):
     """A taken front may pass its control channel end on (it accepts on Unix
@@ -295,18 +319,8 @@ def test_a_stolen_channel_end_is_read_no_more_once_its_front_is_replaced(
     then die. Its successor must not share that channel: what the holder
     sends afterwards (refusal records, streams, reports) reaches no one."""
     kh = start_keyhole({"privsep": True, "workers": 1})
-    [old] = front_pids(kh, want=1)
-    os.kill(old, signal.SIGSTOP)
-    ch = steal_channel(old)
+    ch, _ = steal_then_replace(kh)
     try:
-        os.kill(old, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        new = None
-        while new is None and time.monotonic() < deadline:
-            new = next((p for p in front_pids(kh, timeout=0) if p != old), None)
-            time.sleep(0.02)
-        assert new is not None, kh.stderr_text()[-3000:]
-        confined_pid(kh, new)     # it reported on its own channel: the daemon reads that one
         marker = "stolen-end-marker.test"
         assert_end_is_dead(ch, b"A", record("deny", "host_not_allowed", marker))
         a, b = socket.socketpair()

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from test_compromised_front import OK, WHY, assert_end_is_dead, send, steal_channel
+from test_compromised_front import (OK, WHY, assert_end_is_dead, send, steal_channel,
+                                    steal_then_replace)
 from test_privsep_processes import front_pids, status
 
 if not OK:
@@ -77,21 +78,8 @@ def test_a_dead_fronts_report_is_not_its_successors(start_keyhole):
     closes the one before once the next front runs: that end reaches no one
     (test_compromised_front.py: a stolen end after a restart)."""
     kh = start_keyhole({"privsep": True, "workers": 1})
-    [old] = front_pids(kh, want=1)
-    os.kill(old, signal.SIGSTOP)
-    ch = steal_channel(old)
+    ch, new = steal_then_replace(kh)
     try:
-        os.kill(old, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        new = None
-        while new is None and time.monotonic() < deadline:
-            pids = front_pids(kh, timeout=0)
-            new = next((p for p in pids if p != old), None)
-            time.sleep(0.005)
-        assert new is not None, kh.stderr_text()
-        deadline = time.monotonic() + 5
-        while not (front_doc(kh, new) or {}).get("confined") and time.monotonic() < deadline:
-            time.sleep(0.05)
         # the new front's pid, even: nobody reads it
         assert_end_is_dead(ch, b"C", confined_report(LIE_UID, new))
         doc = front_doc(kh, new)
