@@ -598,10 +598,10 @@ static void print_effective(const struct kh_cli_ctx *x)
 	printf("metrics_listen: \"%s\"\n", c->metrics_enabled ? c->metrics_listen.text : "off");
 	print_pins(c);
 	printf("audit_failure: %s\n", c->audit_refuse ? "refuse" : "continue");
-	printf("upstream_ca_file: %s\nworkers: %u\nbusy_poll_us: %u\ncert_cache_size: %zu\n"
-	       "log_level: %s\n",
-	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers, c->busy_poll_us,
-	       c->cert_cache_size,
+	printf("upstream_ca_file: %s\nworkers: %u\nprivsep: %s\nbusy_poll_us: %u\n"
+	       "cert_cache_size: %zu\nlog_level: %s\n",
+	       c->upstream_ca_file[0] ? c->upstream_ca_file : "null", c->workers,
+	       c->privsep ? "true" : "false", c->busy_poll_us, c->cert_cache_size,
 	       (const char *[]){ "debug", "info", "warn", "error" }[c->log_level]);
 	printf("timeouts:\n  handshake: %u\n  header: %u\n  keepalive: %u\n  connect: %u\n"
 	       "  response: %u\n  idle: %u\n  shutdown_grace: %u\n",

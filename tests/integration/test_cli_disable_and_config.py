@@ -79,15 +79,16 @@ def test_config_prints_effective_settings(cli):
     assert doc["bitwarden"] == {"project_id": None, "access_token_env": "BWS_ACCESS_TOKEN"}
     assert doc["credential_command"] is None
     assert doc["busy_poll_us"] == 50 and doc["workers"] == 0, doc
+    assert doc["privsep"] is True, doc          # front processes unless config.yaml says no
     assert cli.home in r.out and cli.config in r.out
 
     # explicit empty deny list is "off", not the default
-    cli.write_config("enabled: false\nupstream_deny_cidrs: []\nbusy_poll_us: 0\n"
+    cli.write_config("enabled: false\nupstream_deny_cidrs: []\nbusy_poll_us: 0\nprivsep: false\n"
                      "allowed_ports: {'*.lab.test': [8443, '9000-9100'], lab.test: [8080]}\n"
                      "resolve: {lab.test: '127.0.0.1:8443', six.test: '[::1]:9000'}\n")
     doc = yaml.safe_load(cli.run("config").out)
     assert doc["upstream_deny_cidrs"] == [] and doc["enabled"] is False, doc
-    assert doc["busy_poll_us"] == 0, doc
+    assert doc["busy_poll_us"] == 0 and doc["privsep"] is False, doc
     assert doc["allowed_ports"] == {"*.lab.test": [8443, "9000-9100"], "lab.test": [8080]}, doc
     assert doc["resolve"] == {"lab.test": "127.0.0.1:8443", "six.test": "[::1]:9000"}, doc
 
