@@ -28,8 +28,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from helpers.checks import echoed, echoed_headers  # noqa: E402
 from helpers.client import Conn, open_tunnel, send_connect  # noqa: E402
 from helpers.data import pattern_sha256  # noqa: E402
-from helpers.keyhole import OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping, mint_token  # noqa: E402
+from helpers.keyhole import (OPENAI_SECRET, TEST_ALLOWED_PORTS, Keyhole, mapping,  # noqa: E402
+                             mint_token, privsep_on)
 from helpers.pki import make_pki  # noqa: E402
+from helpers.proc import fd_count, rss_kib_all  # noqa: E402
 from helpers.upstream import Upstream  # noqa: E402
 
 import hashlib  # noqa: E402
@@ -138,9 +140,9 @@ class Soak:
 
 
 def sample(pid):
-    with open(f"/proc/{pid}/status") as f:
-        rss = int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    """RSS (KiB) and open descriptors of the daemon and its front processes:
+    with front processes (the default) those hold the client connections."""
+    return rss_kib_all(pid), fd_count(pid)
 
 
 def run(seconds, clients, binary, interval=5.0, out=print):
@@ -153,6 +155,8 @@ def run(seconds, clients, binary, interval=5.0, out=print):
            "resolve": {"api.openai.test": "127.0.0.1", "plain.test": "127.0.0.1"},
            "extra_allowed_hosts": ["plain.test"], "upstream_deny_cidrs": ["127.0.0.2/32"],
            "allowed_ports": TEST_ALLOWED_PORTS}
+    if not privsep_on():         # KH_TEST_PRIVSEP=0: in one process, as the suites
+        cfg["privsep"] = False
     kh = Keyhole(binary, os.path.join(work, "home"), config=cfg, mappings=[mapping(token)],
                  env={"OPENAI_API_KEY": OPENAI_SECRET}, logdir=work).start()
     soak = Soak(kh, echo, plain, token)

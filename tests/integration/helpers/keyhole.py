@@ -131,7 +131,9 @@ class Keyhole:
             _write_private(os.path.join(self.home, "mappings.json"), json.dumps(doc, indent=2))
 
     # ---- process -----------------------------------------------------------
-    def start(self, wait=True, ready_timeout=10.0):
+    # the daemon may wait 5 s for its CA signer and 5 s for its fronts (as
+    # keyhole start does, with room for a busy machine)
+    def start(self, wait=True, ready_timeout=15.0):
         self.write_files()
         with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen([*self.wrapper, self.binary, "proxy", "--home",
@@ -143,7 +145,7 @@ class Keyhole:
             self.wait_ready(ready_timeout)
         return self
 
-    def wait_ready(self, timeout=10.0):
+    def wait_ready(self, timeout=15.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
