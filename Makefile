@@ -5,8 +5,8 @@
 #   make test      unit tests, then the black-box suites (tests/integration and
 #                  tests/attack) in parallel (pytest-xdist, KH_TEST_WORKERS), the
 #                  few marked serial alone after them; last line "N passed, N failed"
-#   make test-one-process  the black-box suites again with every daemon in one
-#                  process (KH_TEST_PRIVSEP=0: privsep: false); part of CI
+#   make test-one-process  the black-box suites again, the daemons they start with
+#                  start_keyhole in one process (KH_TEST_PRIVSEP=0: privsep: false); part of CI
 #   make unit-asan the unit tests built with ASan+UBSan (build/asan); part of CI
 #   make asan      the whole suite built with ASan+UBSan (build/asan); not in CI
 #   make fuzz      libFuzzer harnesses, each run FUZZ_SECONDS (default 15)
@@ -117,7 +117,8 @@ test: deps-test
 	@scripts/run-tests.sh $(BUILD)
 
 # privsep: false stays a supported mode (it saves a process hop per exchange):
-# the same black-box suites, every daemon the tests start in one process.
+# the same black-box suites, the daemons they start with start_keyhole (most of
+# them; not those started by `keyhole start` itself) in one process.
 test-one-process: deps-test
 	@$(MAKE) --no-print-directory $(BIN)
 	@KH_TEST_PRIVSEP=0 scripts/run-tests.sh --integration-only $(BUILD)

@@ -362,7 +362,7 @@ class Keyhole(Peer):
             "limits": {"max_connections": 30000},
             "timeouts": {"keepalive": 600, "idle": 600},
         }
-        # e.g. BENCH_KEYHOLE_CONFIG='{"privsep": true}': a setting measured as it costs
+        # e.g. BENCH_KEYHOLE_CONFIG='{"privsep": false}': a setting measured as it costs
         cfg.update(json.loads(os.environ.get("BENCH_KEYHOLE_CONFIG", "{}")))
         maps = {"version": 1, "tokens": [{
             "proxy_token": self.token, "env_name": "OPENAI_API_KEY",
