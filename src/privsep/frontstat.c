@@ -41,8 +41,7 @@ void kh_frontstat_confine_encode(const struct kh_confine_report *r,
 	out[0] = KH_FRONTSTAT_VERSION;
 	out[1] = (uint8_t)((r->rlimits ? F_RLIMITS : 0) | (r->uid_dropped ? F_UID_DROPPED : 0) |
 			   (r->no_new_privs ? F_NO_NEW_PRIVS : 0) | (r->seccomp ? F_SECCOMP : 0));
-	out[2] = (uint8_t)abi;
-	out[3] = (uint8_t)(abi >> 8);
+	kh_le_put(out + 2, (uint64_t)abi, 2);
 	put32(out + 4, (uint32_t)r->uid);
 	put32(out + 8, (uint32_t)r->gid);
 	put32(out + 12, r->nofile);
@@ -59,7 +58,7 @@ int kh_frontstat_confine_decode(const uint8_t *p, size_t n, struct kh_confine_re
 			   n > 0 ? p[0] : 0, KH_FRONTSTAT_CONFINE_LEN, KH_FRONTSTAT_VERSION);
 		return -1;
 	}
-	abi = (unsigned)p[2] | (unsigned)p[3] << 8;
+	abi = (unsigned)kh_le_get(p + 2, 2);
 	if ((p[1] & ~F_MASK) != 0 || abi > KH_FRONTSTAT_LANDLOCK) {
 		kh_err_set(err, "confinement report with flags 0x%02x, landlock abi %u", p[1], abi);
 		return -1;

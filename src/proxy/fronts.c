@@ -562,10 +562,11 @@ static int spawn(struct kh_fronts *fs, struct kh_front_slot *s, struct kh_err *e
 {
 	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct front_argv a;
-	uint8_t n_fronts[4] = { (uint8_t)fs->n, (uint8_t)(fs->n >> 8), 0, 0 };
+	uint8_t n_fronts[4];
 	int ours, theirs;
 	pid_t pid;
 
+	kh_le_put(n_fronts, fs->n, sizeof n_fronts);
 	build_argv(fs, s, &a);
 	if (new_channel(s, &ours, &theirs, err) != 0)
 		return -1;

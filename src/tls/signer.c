@@ -8,6 +8,7 @@
 
 #include "base/hostname.h"
 #include "base/kh_limits.h"
+#include "base/le.h"
 #include "base/rate.h"
 #include "tls/leafkey.h"
 
@@ -288,12 +289,14 @@ out:
 static int key_hash(const struct kh_signer_req *rq, uint8_t hash[HASH_LEN])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	uint8_t id[4] = { (uint8_t)rq->front_id, (uint8_t)(rq->front_id >> 8),
-			  (uint8_t)(rq->front_id >> 16), (uint8_t)(rq->front_id >> 24) };
-	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-		 EVP_DigestUpdate(c, id, sizeof id) == 1 &&
-		 EVP_DigestUpdate(c, rq->spki, rq->spki_len) == 1 &&
-		 EVP_DigestFinal_ex(c, hash, NULL) == 1;
+	uint8_t id[4];
+	int ok;
+
+	kh_le_put(id, rq->front_id, sizeof id);
+	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(c, id, sizeof id) == 1 &&
+	     EVP_DigestUpdate(c, rq->spki, rq->spki_len) == 1 &&
+	     EVP_DigestFinal_ex(c, hash, NULL) == 1;
 
 	EVP_MD_CTX_free(c);
 	return ok ? 0 : -1;
