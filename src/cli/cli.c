@@ -1,5 +1,6 @@
 #include "proxy/front_proc.h"
 #include "proxy/signer_proc.h"
+#include "proxy/keyholder_probe.h"
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -88,7 +89,9 @@ const struct kh_command kh_commands[] = {
 	  "written (disk full), with how many were lost (--json: audit_ok, audit_lost),\n"
 	  "and how many sandbox tokens are active (--json: sandbox_tokens). It lists the\n"
 	  "front processes and their confinement (privsep: true, the default), and checks\n"
-	  "what each front reports against its /proc entry (--json: privsep.fronts[].kernel).\n",
+	  "what each front reports against its /proc entry (--json: privsep.fronts[].kernel).\n"
+	  "It shows the daemon's own confinement (the key holder: reads files, writes none,\n"
+	  "runs only keyhole) and its monitor process (--json: keyholder).\n",
 	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
 	  "Usage: keyhole disable [--home DIR]\n"
@@ -243,6 +246,12 @@ const struct kh_command kh_commands[] = {
 	{ "__signer", NULL,
 	  "Usage: (internal) the CA signer process of the daemon (privsep: true)\n",
 	  kh_signer_run },
+	{ "__keyholder-probe", NULL,
+	  "Usage: (internal, for tests) keyhole __keyholder-probe DIR FILE\n"
+	  "Confines itself as the daemon does once started, then tries to run a shell,\n"
+	  "write, remove or chmod FILE, create a file in DIR, mount, ptrace; prints what\n"
+	  "was allowed.\n",
+	  kh_keyholder_probe_run },
 	{ "bench", "load generator for benchmarks (HTTP/1.1, direct or through a proxy)",
 	  "Usage: keyhole bench --url URL [--proxy http://HOST:PORT] [options]\n"
 	  "\n"

@@ -231,6 +231,32 @@ static void print_signer(const struct kh_ctl_status *c)
 	       "CA signer", (int)c->signer.pid, c->signer.restarts, conf);
 }
 
+/* "key holder": the daemon's own confinement (docs/SECURITY.md). */
+static void print_keyholder(const struct kh_ctl_status *c)
+{
+	const struct kh_ctl_front *k = &c->keyholder;
+	char ll[96];
+
+	if (!c->have_keyholder)
+		return;
+	if (!k->confined) {
+		printf("  %-20s NOT confined: if taken over it could write files and run "
+		       "programs\n",
+		       "key holder");
+		return;
+	}
+	if (k->landlock_abi > 0)
+		snprintf(ll, sizeof ll, "landlock v%d: reads files, writes none, runs only keyhole",
+			 k->landlock_abi);
+	else
+		snprintf(ll, sizeof ll, "NO landlock (kernel without it)");
+	printf("  %-20s pid %d, confined: %s%s, %s; its monitor (pid %d) runs credential "
+	       "programs and writes grants.json\n",
+	       "key holder", (int)k->pid, k->no_new_privs ? "no_new_privs, " : "",
+	       k->seccomp ? "seccomp (no ptrace, mount, chmod/chown...)" : "NO seccomp", ll,
+	       (int)c->monitor_pid);
+}
+
 /* "privilege separation" and a warning per front that lacks a confinement. */
 static void print_privsep(const struct status *st)
 {
@@ -295,6 +321,8 @@ static void print_text(const struct kh_cli_ctx *x, const struct status *st, bool
 		       st->ctl.audit_lost);
 	if (st->answered && st->ctl.have_privsep)
 		print_privsep(st);
+	if (st->answered)
+		print_keyholder(&st->ctl);
 	if (st->sandbox_tokens >= 0)
 		printf("  %-20s %ld active (keyhole token list)\n", "sandbox tokens",
 		       st->sandbox_tokens);
@@ -391,6 +419,20 @@ static void json_privsep(struct kh_json *j, const struct status *st)
 	kh_json_end_object(j);
 }
 
+static void json_keyholder(struct kh_json *j, const struct kh_ctl_status *c)
+{
+	kh_json_begin_object(j);
+	kh_json_key(j, "pid");
+	kh_json_int(j, c->keyholder.pid);
+	kh_json_key(j, "monitor_pid");
+	kh_json_int(j, c->monitor_pid);
+	kh_json_kv_bool(j, "confined", c->keyholder.confined);
+	kh_json_kv_bool(j, "no_new_privs", c->keyholder.no_new_privs);
+	kh_json_kv_bool(j, "seccomp", c->keyholder.seccomp);
+	kh_json_kv_uint(j, "landlock_abi", (unsigned)c->keyholder.landlock_abi);
+	kh_json_end_object(j);
+}
+
 static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool show)
 {
 	char *buf = malloc(KH_STATUS_JSON_MAX);
@@ -432,6 +474,11 @@ static int print_json(const struct kh_cli_ctx *x, const struct status *st, bool 
 	kh_json_key(&j, "privsep"); /* null when the daemon did not say */
 	if (st->answered && st->ctl.have_privsep)
 		json_privsep(&j, st);
+	else
+		kh_json_null(&j);
+	kh_json_key(&j, "keyholder"); /* null when the daemon did not say */
+	if (st->answered && st->ctl.have_keyholder)
+		json_keyholder(&j, &st->ctl);
 	else
 		kh_json_null(&j);
 	kh_json_kv_cstr(&j, "credential_source", kh_cred_source_name(x->cfg.credential_source));

@@ -198,6 +198,16 @@ static void parse_privsep(json_t *p, struct kh_ctl_status *st)
 		parse_child(signer, &st->signer);
 }
 
+/* The "keyholder" object (daemon.c): the daemon's own confinement. */
+static void parse_keyholder(json_t *k, struct kh_ctl_status *st)
+{
+	if (!json_is_object(k))
+		return;
+	st->have_keyholder = true;
+	parse_child(k, &st->keyholder);
+	st->monitor_pid = (pid_t)small_uint(k, "monitor_pid");
+}
+
 int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,
 		  struct kh_err *err)
 {
@@ -225,6 +235,7 @@ int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *s
 	st->audit_failing = strcmp(audit, "ok") != 0;
 	st->audit_lost = (uint64_t)json_integer_value(lost);
 	parse_privsep(json_object_get(reply, "privsep"), st);
+	parse_keyholder(json_object_get(reply, "keyholder"), st);
 	port = json_object_get(reply, "port");
 	if (json_is_integer(port) && json_integer_value(port) > 0 &&
 	    json_integer_value(port) <= UINT16_MAX)

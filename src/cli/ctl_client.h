@@ -45,6 +45,11 @@ struct kh_ctl_status {
 	struct kh_ctl_front fronts[KH_MAX_WORKERS];
 	bool have_signer; /* the CA signer process (signerctl.h), the same fields */
 	struct kh_ctl_front signer;
+	/* "keyholder": the daemon's own confinement (kh_confine_keyholder) and
+	 * its monitor's pid; absent from an older daemon */
+	bool have_keyholder;
+	struct kh_ctl_front keyholder;
+	pid_t monitor_pid;
 };
 
 /* Asks the daemon behind sock who it is; blocks up to timeout_ms. -1 with

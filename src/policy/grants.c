@@ -200,7 +200,12 @@ static void free_text(char *text)
 /* Replaces grants.json by text. The caller holds save_lock. */
 static int write_text(struct kh_grants *g, const char *text, struct kh_err *err)
 {
-	int rc = text != NULL ? kh_fs_write_atomic(g->path, text, strlen(text), 0600, err) : -1;
+	int rc = -1;
+
+	if (text != NULL)
+		rc = g->write_fn != NULL
+			     ? g->write_fn(g->write_arg, text, strlen(text), err)
+			     : kh_fs_write_atomic(g->path, text, strlen(text), 0600, err);
 
 	g->save_failed = rc != 0;
 	return rc;

@@ -68,6 +68,10 @@ struct kh_grants {
 	size_t cap;
 	struct kh_grant_bind binds[KH_MAX_GRANT_BINDS];
 	char path[KH_MAX_PATH]; /* grants.json; "" = not persisted (tests) */
+	/* Writes grants.json's new text instead of this process (the daemon,
+	 * confined, asks its monitor: proxy/monitor.h); NULL: written here. */
+	int (*write_fn)(void *arg, const char *text, size_t len, struct kh_err *err);
+	void *write_arg;
 	/* the autosave thread */
 	atomic_int wake; /* its eventfd; -1 before it exists */
 	atomic_bool stopping;

@@ -8,6 +8,8 @@
  * sandbox/seccomp.c; privsep/ sits below sandbox/ and so repeats the few
  * lines rather than including them. */
 #include <errno.h>
+#include <elf.h>
+#include <link.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/landlock.h>
@@ -15,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -358,6 +361,202 @@ int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *
 	*r = (struct kh_confine_report){ .pid = getpid() };
 	if (drop_ids(o, r, err) != 0 || set_limits(o, r, err) != 0 || set_nnp(r, err) != 0 ||
 	    set_landlock(o, r, err) != 0 || set_seccomp(o, r, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* --- the key holder (kh_confine_keyholder) --- */
+
+#define LL_EXECUTE   (1ULL << 0)
+#define LL_READ_FILE (1ULL << 2)
+#define LL_READ_DIR  (1ULL << 3)
+
+struct ll_path_beneath {
+	uint64_t allowed;
+	int32_t parent_fd;
+} __attribute__((packed));
+
+static int ll_allow(int ruleset, const char *path, uint64_t rights)
+{
+	struct ll_path_beneath pb = { rights, open(path, O_PATH | O_CLOEXEC) };
+	int rc;
+
+	if (pb.parent_fd < 0)
+		return -1;
+	rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	close(pb.parent_fd);
+	return rc;
+}
+
+static int find_interp(struct dl_phdr_info *info, size_t size, void *out)
+{
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_INTERP) {
+			*(const char **)out = (const char *)(info->dlpi_addr +
+							     info->dlpi_phdr[i].p_vaddr);
+			break;
+		}
+	return 1; /* the first object is the program itself */
+}
+
+/* The ELF interpreter the kernel opens, with execute rights, when keyhole
+ * is started again (a front, the signer); NULL for a static build. */
+static const char *interpreter(void)
+{
+	const char *interp = NULL;
+
+	dl_iterate_phdr(find_interp, &interp);
+	return interp;
+}
+
+/* Reading anywhere (a reload reads config.yaml, mappings.json, the CA
+ * bundles; c-ares reads /etc/hosts), executing keyhole and its interpreter
+ * only, and nothing that writes, creates, removes or renames. */
+static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
+{
+	int abi = kh_confine_landlock_abi();
+	struct ll_attr a = { LL_FS_ABI1, 0, 0 };
+	size_t size = sizeof a.fs;
+	const char *interp = interpreter();
+	int fd, rc = -1;
+
+	if (abi <= 0)
+		return 0; /* status says so; the daemon warns */
+	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0);
+	if (abi >= 6) {
+		/* no signal to, nor abstract socket of, a process outside: the
+		 * fronts and the signer it starts are inside */
+		a.scoped = LL_SCOPE_ALL;
+		size = sizeof a;
+	}
+	fd = (int)syscall(SYS_landlock_create_ruleset, &a, size, 0);
+	if (fd < 0) {
+		kh_err_set(err, "confine: landlock (abi %d): %s", abi, kh_strerror(errno));
+		return -1;
+	}
+	if (ll_allow(fd, "/", LL_READ_FILE | LL_READ_DIR) != 0 ||
+	    ll_allow(fd, "/proc/self/exe", LL_EXECUTE | LL_READ_FILE) != 0 ||
+	    (interp != NULL && ll_allow(fd, interp, LL_EXECUTE | LL_READ_FILE) != 0)) {
+		kh_err_set(err, "confine: landlock rules: %s", kh_strerror(errno));
+		goto out;
+	}
+	if (syscall(SYS_landlock_restrict_self, fd, 0) != 0) {
+		kh_err_set(err, "confine: landlock (abi %d): %s", abi, kh_strerror(errno));
+		goto out;
+	}
+	r->landlock_abi = abi;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+/* Calls the key holder never makes, and that would let it change the host
+ * or reach into another process: Landlock governs paths but not these
+ * (chmod and chown of files it may read, for one). EPERM, not a kill: a
+ * library that probes one of them must not take the keys' process down. */
+static const char *const keyholder_denied[] = { "ptrace",
+						"process_vm_readv",
+						"process_vm_writev",
+						"pidfd_getfd",
+						"kcmp",
+						"mount",
+						"umount2",
+						"mount_setattr",
+						"move_mount",
+						"open_tree",
+						"fsopen",
+						"fsconfig",
+						"fsmount",
+						"fspick",
+						"pivot_root",
+						"chroot",
+						"setns",
+						"unshare",
+						"init_module",
+						"finit_module",
+						"delete_module",
+						"kexec_load",
+						"kexec_file_load",
+						"bpf",
+						"perf_event_open",
+						"userfaultfd",
+						"keyctl",
+						"add_key",
+						"request_key",
+						"reboot",
+						"swapon",
+						"swapoff",
+						"syslog",
+						"acct",
+						"quotactl",
+						"quotactl_fd",
+						"settimeofday",
+						"clock_settime",
+						"clock_adjtime",
+						"adjtimex",
+						"iopl",
+						"ioperm",
+						"sethostname",
+						"setdomainname",
+						"vhangup",
+						"open_by_handle_at",
+						"name_to_handle_at",
+						"fanotify_init",
+						"io_uring_setup",
+						"io_uring_enter",
+						"io_uring_register",
+						"chmod",
+						"fchmod",
+						"fchmodat",
+						"fchmodat2",
+						"chown",
+						"fchown",
+						"lchown",
+						"fchownat",
+						"setxattr",
+						"lsetxattr",
+						"fsetxattr",
+						"removexattr",
+						"lremovexattr",
+						"fremovexattr",
+						"utime",
+						"utimes",
+						"utimensat",
+						"futimesat",
+						"mknod",
+						"mknodat",
+						NULL };
+
+static int keyholder_seccomp(struct kh_confine_report *r, struct kh_err *err)
+{
+	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+	int rc = -1;
+
+	if (f == NULL || add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0) {
+		kh_err_set(err, "confine: cannot build the key holder's seccomp filter");
+		goto out;
+	}
+	rc = seccomp_load(f);
+	if (rc != 0) {
+		kh_err_set(err, "confine: cannot load the seccomp filter: %s",
+			   kh_strerror(rc < 0 ? -rc : EINVAL));
+		rc = -1;
+		goto out;
+	}
+	r->seccomp = true;
+out:
+	if (f != NULL)
+		seccomp_release(f);
+	return rc;
+}
+
+int kh_confine_keyholder(struct kh_confine_report *r, struct kh_err *err)
+{
+	*r = (struct kh_confine_report){ .pid = getpid(), .uid = getuid(), .gid = getgid() };
+	if (set_nnp(r, err) != 0 || keyholder_landlock(r, err) != 0 ||
+	    keyholder_seccomp(r, err) != 0)
 		return -1;
 	return 0;
 }

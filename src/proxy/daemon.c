@@ -32,8 +32,10 @@
 #include "policy/mappings.h"
 #include "proxy/metrics.h"
 #include "proxy/metrics_server.h"
+#include "proxy/monitor.h"
 #include "proxy/ownerwatch.h"
 #include "policy/providers.h"
+#include "privsep/confine.h"
 #include "policy/resolver.h"
 #include "secret/secrets.h"
 #include "tls/tlsctx.h"
@@ -71,6 +73,11 @@ struct daemon {
 	struct kh_fronts fronts;
 	bool fronts_on;
 	bool fronts_failed; /* the signer or a front did not start: say what to do */
+	/* What this process still needs done once confined (monitor.h), and
+	 * the confinement it applied when it had started everything */
+	struct kh_monitor monitor;
+	struct kh_confine_report confined;
+	bool is_confined;
 };
 
 /* Nothing in this process may end up in a core file or be read through
@@ -207,8 +214,9 @@ static int merge_secrets(struct kh_secrets *out, const char *const *names, size_
  * missing. On reload (prev set): the configured source again, so a rotated
  * key arrives; the environment cannot change, so for credential_source env
  * (and for values a source no longer offers) the previous values stay. */
-static int load_secrets(const struct kh_config *cfg, const char *const *names, size_t n,
-			const struct kh_policy *prev, struct kh_secrets *out, struct kh_err *err)
+static int load_secrets(struct daemon *d, const struct kh_config *cfg, const char *const *names,
+			size_t n, const struct kh_policy *prev, struct kh_secrets *out,
+			struct kh_err *err)
 {
 	struct kh_secrets first = { 0 }, fetched = { 0 };
 	int rc;
@@ -216,7 +224,9 @@ static int load_secrets(const struct kh_config *cfg, const char *const *names, s
 	if (prev == NULL && kh_secrets_load_env(&first, names, n, err) != 0)
 		return -1;
 	if (!kh_credsrc_of(cfg)->reads_environ) {
-		if (kh_credsrc_fetch(cfg, names, n, &fetched, err) != 0) {
+		/* once started, this process runs no program: its monitor does */
+		if ((prev != NULL ? kh_monitor_fetch(&d->monitor, names, n, &fetched, err)
+				  : kh_credsrc_fetch(cfg, names, n, &fetched, err)) != 0) {
 			kh_secrets_free(&first);
 			return -1;
 		}
@@ -255,7 +265,7 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 		return NULL;
 	for (size_t i = 0; i < maps.n; i++)
 		names[i] = maps.v[i].env_name;
-	if (load_secrets(cfg, names, maps.n, prev, &secrets, err) != 0)
+	if (load_secrets(d, cfg, names, maps.n, prev, &secrets, err) != 0)
 		goto out;
 	if (prev == NULL) {
 		kh_secrets_scrub_environ(names, maps.n);
@@ -280,6 +290,14 @@ out:
 	return p;
 }
 
+/* kh_grants write_fn: this process writes no file once confined. */
+static int save_grants_text(void *arg, const char *text, size_t len, struct kh_err *err)
+{
+	struct daemon *d = arg;
+
+	return kh_monitor_save_grants(&d->monitor, text, len, err);
+}
+
 static int build_shared(struct daemon *d, struct kh_err *err)
 {
 	struct kh_shared *sh = &d->sh;
@@ -290,6 +308,8 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 	if (kh_grants_init(&d->grants, KH_MAX_GRANTS, d->paths.grants, (int64_t)time(NULL), err) !=
 	    0)
 		return -1;
+	d->grants.write_fn = save_grants_text;
+	d->grants.write_arg = d;
 	if (kh_config_load(d->paths.config, &d->live_cfg, err) != 0)
 		return -1;
 	sh->grants = &d->grants;
@@ -360,6 +380,16 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	return 0;
 }
 
+/* This process's own confinement, and its monitor. */
+static json_t *keyholder_json(const struct daemon *d)
+{
+	const struct kh_confine_report *r = &d->confined;
+
+	return json_pack("{s:i, s:i, s:b, s:b, s:b, s:i}", "pid", (int)getpid(), "monitor_pid",
+			 (int)d->monitor.pid, "confined", d->is_confined, "no_new_privs",
+			 r->no_new_privs, "seccomp", r->seccomp, "landlock_abi", r->landlock_abi);
+}
+
 /* kh_ctl_status_fn: which fronts run as processes, and how confined; the
  * loopback port bound (`keyhole status` probes it: with tunnel_port 0 the
  * config does not say which). */
@@ -368,9 +398,9 @@ static json_t *privsep_status(void *arg)
 	struct daemon *d = arg;
 	uint16_t port = ntohs(((struct sockaddr_in *)&d->addrs[0])->sin_port);
 
-	return json_pack("{s:o, s:i}", "privsep",
-			 kh_fronts_status_json(d->fronts_on ? &d->fronts : NULL), "port",
-			 (int)port);
+	return json_pack("{s:o, s:i, s:o}", "privsep",
+			 kh_fronts_status_json(d->fronts_on ? &d->fronts : NULL), "port", (int)port,
+			 "keyholder", keyholder_json(d));
 }
 
 /* kh_ctl_issue_fn: one grant per wanted mapping (one per env name), then a
@@ -699,8 +729,40 @@ static void print_banner(const struct daemon *d)
 		d->addr_text[0], d->paths.ca_crt, d->addr_text[0], d->paths.ca_crt);
 }
 
+/* Which of its files the monitor removes once this process has ended. */
+static unsigned owned_files(const struct daemon *d)
+{
+	unsigned m = d->ctl != NULL ? KH_MONITOR_OWN_CONTROL : 0;
+
+	for (int k = 0; k < 3; k++)
+		if (d->unix_fds[k] >= 0)
+			m |= KH_MONITOR_OWN_PROXY_SOCK << k;
+	return m | (d->metrics_published ? KH_MONITOR_OWN_METRICS : 0);
+}
+
+/* Everything this process opens by path is open now, and no thread runs
+ * yet (every one it starts inherits the confinement): from here on it reads
+ * files but writes none and runs no program but keyhole (a front, the
+ * signer). What it still needs written or run, its monitor does. */
+static int confine_self(struct daemon *d, struct kh_err *err)
+{
+	if (kh_monitor_owns(&d->monitor, owned_files(d), err) != 0)
+		return -1;
+	if (kh_confine_keyholder(&d->confined, err) != 0) {
+		kh_err_prefix(err, "cannot confine the daemon");
+		return -1;
+	}
+	d->is_confined = true;
+	if (d->confined.landlock_abi <= 0)
+		kh_warn("landlock is unavailable on this kernel: the daemon, which holds the "
+			"keys, can still write files and run programs if it is taken over");
+	return 0;
+}
+
 static int start_all(struct daemon *d, struct kh_err *err)
 {
+	if (confine_self(d, err) != 0)
+		return -1;
 	if (kh_resolver_start(d->cfg.dns_servers, d->cfg.n_dns_servers, err) != 0)
 		return -1;
 	for (unsigned i = 0; i < d->n_workers; i++) {
@@ -827,8 +889,8 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD); /* a front process ended (fronts.h) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit it; only sigwait sees them */
-	if (load_config(&d, opts, &err) != 0 || load_ca(&d, &err) != 0 ||
-	    build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
+	if (load_config(&d, opts, &err) != 0 || kh_monitor_start(&d.monitor, &d.paths, &err) != 0 ||
+	    load_ca(&d, &err) != 0 || build_shared(&d, &err) != 0 || open_workers(&d, &err) != 0 ||
 	    open_metrics(&d, &err) != 0 || open_control(&d, &err) != 0 ||
 	    start_all(&d, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
@@ -848,5 +910,6 @@ int kh_daemon_run(const struct kh_daemon_opts *opts)
 	rc = 0;
 out:
 	free_all(&d);
+	kh_monitor_stop(&d.monitor); /* it removes what this process could not */
 	return rc;
 }

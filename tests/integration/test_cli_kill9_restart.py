@@ -39,6 +39,23 @@ def _healthz_unix(path):
     return data
 
 
+def monitor_pid(daemon):
+    """The daemon's monitor process (proxy/monitor.h): its child named keyhole-monitor."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == daemon and comm == "keyhole-monitor":
+            return int(name)
+    raise AssertionError(f"daemon {daemon} has no monitor process")
+
+
 def test_start_after_kill9(cli, pki, echo):
     token = mint_token("openai")
     cli.write_mappings([mapping(token)])
@@ -50,11 +67,15 @@ def test_start_after_kill9(cli, pki, echo):
     proxy = f"http://127.0.0.1:{port}"
     assert curl(url, proxy=proxy, cacert=cli.ca_crt).status == 200
 
+    # a crash that takes the daemon and its monitor (which would otherwise
+    # remove the daemon's sockets: test_monitor_cleans_up_after_a_killed_daemon)
+    monitor = monitor_pid(first)
+    os.kill(monitor, signal.SIGKILL)
     os.kill(first, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while pid_alive(first) and time.monotonic() < deadline:
+    while (pid_alive(first) or pid_alive(monitor)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not pid_alive(first)
+    assert not pid_alive(first) and not pid_alive(monitor)
     assert os.path.exists(cli.pidfile) and os.path.exists(cli.path("proxy.sock")), \
         "expected kill -9 to leave stale state behind (the point of this test)"
 
@@ -76,3 +97,28 @@ def test_start_after_kill9(cli, pki, echo):
     assert r.rc == 0, r
     assert not pid_alive(second)
     cli.assert_no_leak([KEY["OPENAI_API_KEY"]], [token])
+
+
+def test_monitor_cleans_up_after_a_killed_daemon(cli, pki, echo):
+    """The daemon alone killed: its monitor, seeing it gone, removes the
+    sockets the daemon made (the confined daemon could not at any end) and
+    exits; a start then works as after any stop."""
+    cli.write_mappings([mapping(mint_token("openai"))])
+    port = free_port()
+    cli.write_config(proxy_settings(pki, port))
+    assert cli.run("start", env=KEY).rc == 0
+    first = cli.pid()
+    monitor = monitor_pid(first)
+    for name in ("proxy.sock", "control.sock"):
+        assert os.path.exists(cli.path(name))
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (pid_alive(monitor) or os.path.exists(cli.path("proxy.sock"))) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(monitor)
+    for name in ("proxy.sock", "tls.sock", "http.sock", "control.sock", "keyhole.metrics"):
+        assert not os.path.exists(cli.path(name)), name
+    r = cli.run("start", env=KEY)
+    assert r.rc == 0, r
+    assert cli.pid() not in (None, first)

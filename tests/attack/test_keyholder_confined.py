@@ -1,0 +1,129 @@
+"""The daemon taken over: an attacker who got code running in the key holder
+(through a bug in its handling of the fronts' streams or of an upstream's
+response) has its keys, but may not turn that into the host. Once started,
+the daemon confines itself (kh_confine_keyholder): it reads files but
+writes, creates, removes, renames, chmods or chowns none; runs no program
+but keyhole (the fronts and the CA signer it starts again); cannot mount,
+ptrace, load modules or write a sysctl; and cannot signal a process outside
+its own tree. What it still needs written or run (grants.json, a reload's
+credential program, removing its sockets at the end) its monitor process
+does, which reads no sandbox byte.
+
+`keyhole __keyholder-probe` applies that same confinement to itself and
+tries each of those; the daemon's own threads are checked in /proc.
+Needs root (the attempts are a root attacker's): skipped, saying why, else."""
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from helpers.checks import echoed, echoed_headers
+from helpers.client import curl
+from test_privsep_processes import status
+
+OK = os.geteuid() == 0
+WHY = "needs root: the attempts are those of a daemon running as root"
+if not OK:
+    print(f"SKIP test_keyholder_confined: {WHY}")
+pytestmark = pytest.mark.skipif(not OK, reason=WHY)
+
+
+def probe(keyhole_bin, tmp_path):
+    d = tmp_path / "victim"
+    d.mkdir()
+    f = d / "file"
+    f.write_text("left alone\n")
+    os.chmod(f, 0o600)
+    r = subprocess.run([keyhole_bin, "__keyholder-probe", str(d), str(f)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    got = {}
+    for line in r.stdout.splitlines():
+        name, _, rest = line.partition(" ")
+        got[name] = rest
+    return got, d, f
+
+
+def landlock_abi(got):
+    return int(got["landlock_abi"])
+
+
+def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_path):
+    got, d, f = probe(keyhole_bin, tmp_path)
+    # what it needs: reading files, starting keyhole again (a front, the signer)
+    assert got["read_file"] == "ok"
+    assert got["run_keyhole"] == "ok"
+    # what an attacker wants: the kernel's own calls, refused by seccomp
+    for name in ("chmod_file", "chown_file", "mount", "ptrace_parent"):
+        assert got[name].startswith("denied EPERM"), (name, got[name])
+    if landlock_abi(got) == 0:
+        print("SKIP the file and program checks: this kernel has no Landlock")
+        return
+    for name in ("run_shell", "create_file", "write_file", "truncate_file", "unlink_file",
+                 "rename_file", "write_sysctl"):
+        assert got[name].startswith("denied"), (name, got[name])
+    if landlock_abi(got) >= 6:
+        assert got["signal_parent"].startswith("denied EPERM"), got["signal_parent"]
+    # and nothing happened to the file or its directory
+    assert f.read_text() == "left alone\n"
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600 and f.stat().st_uid == 0
+    assert sorted(os.listdir(d)) == ["file"]
+
+
+def threads_status(pid):
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        fields = {}
+        with open(f"/proc/{pid}/task/{tid}/status") as fh:
+            for line in fh:
+                k, _, v = line.partition(":")
+                fields[k] = v.strip()
+        out.append(fields)
+    return out
+
+
+def test_the_running_daemon_is_confined_in_every_thread(start_keyhole, echo, token, secret):
+    kh = start_keyhole()
+    r = curl(f"https://api.openai.test:{echo.port}/v1/models", cacert=kh.ca_crt,
+             headers=[f"Authorization: Bearer {token}"], env={"HTTPS_PROXY": kh.proxy_url})
+    assert r.rc == 0 and r.status == 200, r.stderr
+    assert echoed_headers(echoed(r), "Authorization") == [f"Bearer {secret}"]
+    threads = threads_status(kh.proc.pid)
+    assert len(threads) > 3
+    for t in threads:   # every thread: the workers, the resolver, the control socket's...
+        assert t["NoNewPrivs"] == "1" and t["Seccomp"] == "2", t["Name"]
+    k = json.loads(status(kh, "--json"))["keyholder"]
+    assert k["confined"] and k["no_new_privs"] and k["seccomp"], k
+    assert k["pid"] == kh.proc.pid
+    # the monitor: the daemon's child, not confined, and named so
+    with open(f"/proc/{k['monitor_pid']}/status") as fh:
+        mon = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+    assert mon["Name"] == "keyhole-monitor" and int(mon["PPid"]) == kh.proc.pid
+    assert mon["Seccomp"] == "0"
+
+
+def test_a_reload_still_fetches_through_the_monitor(start_keyhole, echo, token, tmp_path):
+    """The daemon may run no program, yet credential_command is run again at
+    each reload (by the monitor, which reads config.yaml itself) and the new
+    key is the one swapped in."""
+    value = tmp_path / "value"
+    value.write_text("sk-first-value-0123456789")
+    script = tmp_path / "cred.sh"
+    script.write_text(f"#!/bin/sh\necho OPENAI_API_KEY=$(cat {value})\n")
+    os.chmod(script, 0o700)
+    kh = start_keyhole({"credential_source": "command", "credential_command": str(script)},
+                       env={"OPENAI_API_KEY": None})
+
+    def swapped():
+        r = curl(f"https://api.openai.test:{echo.port}/v1/models", cacert=kh.ca_crt,
+                 headers=[f"Authorization: Bearer {token}"],
+                 env={"HTTPS_PROXY": kh.proxy_url})
+        assert r.rc == 0 and r.status == 200, r.stderr
+        return echoed_headers(echoed(r), "Authorization")
+
+    assert swapped() == ["Bearer sk-first-value-0123456789"]
+    value.write_text("sk-second-value-9876543210")
+    kh.reload()
+    assert swapped() == ["Bearer sk-second-value-9876543210"]
