@@ -27,10 +27,24 @@ static void close_pair(int p[2])
 			close(p[i]);
 }
 
+/* The program starts as from a shell: no signal blocked or ignored (the
+ * daemon's process blocks its stop signals and ignores SIGPIPE; exec keeps
+ * both). */
+static void default_signals(void)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* SIGKILL, SIGSTOP and reserved ones refuse: fine */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static _Noreturn void child(char *const argv[], char *const envp[], struct pipes *p)
 {
 	int devnull = open("/dev/null", O_RDONLY);
 
+	default_signals();
 	if (devnull >= 0)
 		dup2(devnull, 0);
 	dup2(p->out[1], 1);
@@ -107,15 +121,22 @@ static void collect_until_eof(struct pipes *p, struct kh_spawn_result *r, struct
 	}
 }
 
-static int reap(pid_t pid, bool kill_first)
+/* Its exit status; a program that closed its output but runs on past the
+ * deadline is killed then, so the caller never waits longer than that. */
+static int reap(pid_t pid, bool kill_first, uint64_t deadline)
 {
 	int status = 0;
+	pid_t r;
 
 	if (kill_first)
 		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && kh_mono_ms() < deadline)
+		usleep(2000);
+	if (r == 0)
+		kill(pid, SIGKILL);
+	while (r <= 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void sanitize(char *s, size_t n)
@@ -154,12 +175,12 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	close(p.exec[1]);
 	p.out[1] = p.err[1] = p.exec[1] = -1;
 	if ((e = exec_errno(p.exec[0], deadline)) != 0) {
-		r->exit_code = reap(pid, false);
+		r->exit_code = reap(pid, false, deadline);
 		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(e));
 		goto fail;
 	}
 	collect_until_eof(&p, r, &c, deadline);
-	r->exit_code = reap(pid, c.timed_out || c.overflow);
+	r->exit_code = reap(pid, c.timed_out || c.overflow, deadline);
 	sanitize(r->err, c.err_len);
 	if (c.timed_out || c.overflow) {
 		kh_err_set(err, "%s %s", argv[0],

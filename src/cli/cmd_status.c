@@ -250,10 +250,11 @@ static void print_keyholder(const struct kh_ctl_status *c)
 			 k->landlock_abi);
 	else
 		snprintf(ll, sizeof ll, "NO landlock (kernel without it)");
-	printf("  %-20s pid %d, confined: %s%s, %s; its monitor (pid %d) runs credential "
-	       "programs and writes grants.json\n",
+	printf("  %-20s pid %d, confined: %s%s, %s, capabilities %s; its monitor (pid %d) "
+	       "runs credential programs and writes grants.json\n",
 	       "key holder", (int)k->pid, k->no_new_privs ? "no_new_privs, " : "",
 	       k->seccomp ? "seccomp (no ptrace, mount, chmod/chown...)" : "NO seccomp", ll,
+	       c->keyholder_caps[0] != '\0' ? c->keyholder_caps : "NOT limited",
 	       (int)c->monitor_pid);
 }
 
@@ -430,6 +431,7 @@ static void json_keyholder(struct kh_json *j, const struct kh_ctl_status *c)
 	kh_json_kv_bool(j, "no_new_privs", c->keyholder.no_new_privs);
 	kh_json_kv_bool(j, "seccomp", c->keyholder.seccomp);
 	kh_json_kv_uint(j, "landlock_abi", (unsigned)c->keyholder.landlock_abi);
+	kh_json_kv_cstr(j, "capabilities", c->keyholder_caps[0] ? c->keyholder_caps : NULL);
 	kh_json_end_object(j);
 }
 

@@ -201,11 +201,17 @@ static void parse_privsep(json_t *p, struct kh_ctl_status *st)
 /* The "keyholder" object (daemon.c): the daemon's own confinement. */
 static void parse_keyholder(json_t *k, struct kh_ctl_status *st)
 {
+	const char *caps;
+
 	if (!json_is_object(k))
 		return;
 	st->have_keyholder = true;
 	parse_child(k, &st->keyholder);
 	st->monitor_pid = (pid_t)small_uint(k, "monitor_pid");
+	caps = json_string_value(json_object_get(k, "capabilities"));
+	if (caps != NULL && strlen(caps) < sizeof st->keyholder_caps &&
+	    strspn(caps, "abcdefghijklmnopqrstuvwxyz_, ") == strlen(caps))
+		snprintf(st->keyholder_caps, sizeof st->keyholder_caps, "%s", caps);
 }
 
 int kh_ctl_status(const char *sock, unsigned timeout_ms, struct kh_ctl_status *st,

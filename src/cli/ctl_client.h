@@ -50,6 +50,7 @@ struct kh_ctl_status {
 	bool have_keyholder;
 	struct kh_ctl_front keyholder;
 	pid_t monitor_pid;
+	char keyholder_caps[96]; /* the capabilities it kept, "" when not limited */
 };
 
 /* Asks the daemon behind sock who it is; blocks up to timeout_ms. -1 with

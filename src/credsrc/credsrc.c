@@ -83,6 +83,14 @@ void kh_credsrc_hide_access_env(const struct kh_config *cfg)
 	free(copy);
 }
 
+void kh_credsrc_drop_access_env(const struct kh_config *cfg)
+{
+	const char *v, *name = kh_credsrc_access_env(cfg, &v);
+
+	if (name != NULL)
+		kh_secrets_scrub_environ(&name, 1);
+}
+
 bool kh_credsrc_wanted(const char *name, const char *const *names, size_t n)
 {
 	if (names == NULL)

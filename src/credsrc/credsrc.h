@@ -86,6 +86,10 @@ const char *kh_credsrc_access_env(const struct kh_config *cfg, const char **valu
  * other users cannot read: the daemon is non-dumpable). */
 void kh_credsrc_hide_access_env(const struct kh_config *cfg);
 
+/* The same secret wiped and unset for good: the daemon, whose reloads fetch
+ * through its monitor (proxy/monitor.h), needs it no more after its start. */
+void kh_credsrc_drop_access_env(const struct kh_config *cfg);
+
 /* For the sources: is name among names (always, when names is NULL)? */
 bool kh_credsrc_wanted(const char *name, const char *const *names, size_t n);
 

@@ -12,6 +12,7 @@
 #include <link.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -423,10 +425,14 @@ static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
 
 	if (abi <= 0)
 		return 0; /* status says so; the daemon warns */
-	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0);
+	/* IOCTL_DEV handled and never granted: no TIOCSTI into a terminal it
+	 * could open for reading (the fds it had before stay as they were) */
+	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
+		(abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	if (abi >= 6) {
-		/* no signal to, nor abstract socket of, a process outside: the
-		 * fronts and the signer it starts are inside */
+		/* no signal to, nor abstract socket of, a process outside its
+		 * domain: the fronts and the signer it starts are inside, its
+		 * monitor (forked before) is not */
 		a.scoped = LL_SCOPE_ALL;
 		size = sizeof a;
 	}
@@ -456,85 +462,93 @@ out:
  * or reach into another process: Landlock governs paths but not these
  * (chmod and chown of files it may read, for one). EPERM, not a kill: a
  * library that probes one of them must not take the keys' process down. */
-static const char *const keyholder_denied[] = { "ptrace",
-						"process_vm_readv",
-						"process_vm_writev",
-						"pidfd_getfd",
-						"kcmp",
-						"mount",
-						"umount2",
-						"mount_setattr",
-						"move_mount",
-						"open_tree",
-						"fsopen",
-						"fsconfig",
-						"fsmount",
-						"fspick",
-						"pivot_root",
-						"chroot",
-						"setns",
-						"unshare",
-						"init_module",
-						"finit_module",
-						"delete_module",
-						"kexec_load",
-						"kexec_file_load",
-						"bpf",
-						"perf_event_open",
-						"userfaultfd",
-						"keyctl",
-						"add_key",
-						"request_key",
-						"reboot",
-						"swapon",
-						"swapoff",
-						"syslog",
-						"acct",
-						"quotactl",
-						"quotactl_fd",
-						"settimeofday",
-						"clock_settime",
-						"clock_adjtime",
-						"adjtimex",
-						"iopl",
-						"ioperm",
-						"sethostname",
-						"setdomainname",
-						"vhangup",
-						"open_by_handle_at",
-						"name_to_handle_at",
-						"fanotify_init",
-						"io_uring_setup",
-						"io_uring_enter",
-						"io_uring_register",
-						"chmod",
-						"fchmod",
-						"fchmodat",
-						"fchmodat2",
-						"chown",
-						"fchown",
-						"lchown",
-						"fchownat",
-						"setxattr",
-						"lsetxattr",
-						"fsetxattr",
-						"removexattr",
-						"lremovexattr",
-						"fremovexattr",
-						"utime",
-						"utimes",
-						"utimensat",
-						"futimesat",
-						"mknod",
-						"mknodat",
-						NULL };
+static const char *const keyholder_denied[] = {
+	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "mount",
+	"umount2", "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount",
+	"fspick", "pivot_root", "chroot", "setns", "unshare", "init_module", "finit_module",
+	"delete_module", "kexec_load", "kexec_file_load", "bpf", "perf_event_open", "userfaultfd",
+	"keyctl", "add_key", "request_key", "reboot", "swapon", "swapoff", "syslog", "acct",
+	"quotactl", "quotactl_fd", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+	"iopl", "ioperm", "sethostname", "setdomainname", "vhangup", "open_by_handle_at",
+	"name_to_handle_at", "fanotify_init", "io_uring_setup", "io_uring_enter",
+	"io_uring_register", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown",
+	"lchown", "fchownat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+	"fremovexattr", "utime", "utimes", "utimensat", "futimesat", "mknod", "mknodat",
+	/* Landlock governs truncate(2) only from ABI 3 */
+	"truncate",
+	/* newer calls, where libseccomp knows them (else skipped: a kernel that
+	 * has them and a libseccomp that does not leave them open) */
+	"setxattrat", "removexattrat", "file_setattr", "open_tree_attr", NULL
+};
+
+/* ioctl(fd, TIOCSTI or TIOCLINUX): typing into a terminal, on any fd it
+ * already held (Landlock's IOCTL_DEV covers only those opened after). */
+static int deny_tty_injection(scmp_filter_ctx f)
+{
+	static const unsigned long cmds[] = { TIOCSTI, TIOCLINUX };
+
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		struct scmp_arg_cmp c = { 1, SCMP_CMP_MASKED_EQ, LOW32, (scmp_datum_t)cmds[i] };
+
+		if (seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, &c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The capabilities KH_KEYHOLDER_CAPS names, by number. */
+static const int keyholder_caps[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_NET_BIND_SERVICE,
+				      CAP_IPC_LOCK };
+
+static bool kept_cap(int cap)
+{
+	for (size_t i = 0; i < sizeof keyholder_caps / sizeof keyholder_caps[0]; i++)
+		if (keyholder_caps[i] == cap)
+			return true;
+	return false;
+}
+
+/* Root keeps only what the key holder needs: every other capability leaves
+ * the bounding set (so no exec gets it back: the fronts and the signer start
+ * with these at most), and permitted, effective, inheritable and ambient
+ * are cut to them. Without CAP_SETPCAP (not root) the bounding set stays as
+ * it is and only what the process has is cut. */
+static int keyholder_caps_limit(struct kh_confine_report *r, struct kh_err *err)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	uint64_t keep = 0, eff, prm;
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof keyholder_caps / sizeof keyholder_caps[0]; i++)
+		keep |= 1ULL << keyholder_caps[i];
+	eff = ((uint64_t)d[1].effective << 32 | d[0].effective) & keep;
+	prm = ((uint64_t)d[1].permitted << 32 | d[0].permitted) & keep;
+	if ((d[0].effective & (1u << CAP_SETPCAP)) != 0)
+		for (int cap = 0; cap < 64; cap++)
+			if (!kept_cap(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+			    errno != EINVAL)
+				goto fail;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	d[0] = (struct __user_cap_data_struct){ (uint32_t)eff, (uint32_t)prm, 0 };
+	d[1] = (struct __user_cap_data_struct){ (uint32_t)(eff >> 32), (uint32_t)(prm >> 32), 0 };
+	if (syscall(SYS_capset, &h, d) != 0)
+		goto fail;
+	r->caps_limited = true;
+	return 0;
+fail:
+	kh_err_set(err, "confine: cannot limit capabilities: %s", kh_strerror(errno));
+	return -1;
+}
 
 static int keyholder_seccomp(struct kh_confine_report *r, struct kh_err *err)
 {
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
 	int rc = -1;
 
-	if (f == NULL || add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0) {
+	if (f == NULL || add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0 ||
+	    deny_tty_injection(f) != 0) {
 		kh_err_set(err, "confine: cannot build the key holder's seccomp filter");
 		goto out;
 	}
@@ -555,8 +569,8 @@ out:
 int kh_confine_keyholder(struct kh_confine_report *r, struct kh_err *err)
 {
 	*r = (struct kh_confine_report){ .pid = getpid(), .uid = getuid(), .gid = getgid() };
-	if (set_nnp(r, err) != 0 || keyholder_landlock(r, err) != 0 ||
-	    keyholder_seccomp(r, err) != 0)
+	if (keyholder_caps_limit(r, err) != 0 || set_nnp(r, err) != 0 ||
+	    keyholder_landlock(r, err) != 0 || keyholder_seccomp(r, err) != 0)
 		return -1;
 	return 0;
 }

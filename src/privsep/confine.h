@@ -36,7 +36,15 @@ struct kh_confine_report {
 	uid_t uid, gid; /* after confinement */
 	unsigned nofile;
 	pid_t pid; /* of the confined process: a report left by a dead one is not its successor's */
+	/* the key holder only: capabilities cut to KH_KEYHOLDER_CAPS (bounding,
+	 * permitted, effective, inheritable, ambient) */
+	bool caps_limited;
 };
+
+/* What the key holder keeps of root's capabilities: starting a front or the
+ * signer that drops to nobody (setuid, setgid), signalling them once they
+ * have (kill), a bridge listener on a low port, locking the keys' memory. */
+#define KH_KEYHOLDER_CAPS "setuid, setgid, kill, net_bind_service, ipc_lock"
 
 /* The best Landlock ABI of the running kernel, 0 when it has none or it is
  * disabled (ENOSYS, EOPNOTSUPP). Does not change the caller. */
@@ -50,7 +58,8 @@ int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *
 		     struct kh_err *err);
 
 /* Confines the daemon once it has started (the key holder: it keeps its
- * keys, dials upstreams and runs every thread it will have): no_new_privs;
+ * keys, dials upstreams and runs every thread it will have): root's
+ * capabilities cut to KH_KEYHOLDER_CAPS; no_new_privs;
  * Landlock that lets it read files but write, create or remove none and
  * execute nothing but keyhole itself (a front or the signer it starts
  * again) and its ELF interpreter; a seccomp filter that fails with EPERM

@@ -78,6 +78,7 @@ struct daemon {
 	struct kh_monitor monitor;
 	struct kh_confine_report confined;
 	bool is_confined;
+	bool monitor_lost; /* said once */
 };
 
 /* Nothing in this process may end up in a core file or be read through
@@ -269,7 +270,7 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 		goto out;
 	if (prev == NULL) {
 		kh_secrets_scrub_environ(names, maps.n);
-		kh_credsrc_hide_access_env(cfg);
+		kh_credsrc_drop_access_env(cfg); /* the monitor fetches on reload */
 	}
 	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
 	if (ctx == NULL) {
@@ -385,9 +386,11 @@ static json_t *keyholder_json(const struct daemon *d)
 {
 	const struct kh_confine_report *r = &d->confined;
 
-	return json_pack("{s:i, s:i, s:b, s:b, s:b, s:i}", "pid", (int)getpid(), "monitor_pid",
-			 (int)d->monitor.pid, "confined", d->is_confined, "no_new_privs",
-			 r->no_new_privs, "seccomp", r->seccomp, "landlock_abi", r->landlock_abi);
+	return json_pack("{s:i, s:i, s:b, s:b, s:b, s:i, s:s?}", "pid", (int)getpid(),
+			 "monitor_pid", (int)d->monitor.pid, "confined", d->is_confined,
+			 "no_new_privs", r->no_new_privs, "seccomp", r->seccomp, "landlock_abi",
+			 r->landlock_abi, "capabilities",
+			 r->caps_limited ? KH_KEYHOLDER_CAPS : NULL);
 }
 
 /* kh_ctl_status_fn: which fronts run as processes, and how confined; the
@@ -783,6 +786,18 @@ static int start_all(struct daemon *d, struct kh_err *err)
 	return d->metrics != NULL ? kh_metrics_server_start(d->metrics, err) : 0;
 }
 
+/* A monitor that died is not started again (it is the copy of this
+ * process from before its keys): say once what no longer works. */
+static void watch_monitor(struct daemon *d)
+{
+	if (d->monitor_lost || kh_monitor_alive(&d->monitor))
+		return;
+	d->monitor_lost = true;
+	kh_error("the monitor process has ended: reloads cannot fetch credentials, grants.json "
+		 "is not written and this daemon's sockets stay behind at its end; restart "
+		 "keyhole (keyhole stop && keyhole start)");
+}
+
 /* Serves SIGHUP (reload) until a stop signal arrives. */
 static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
 {
@@ -792,6 +807,7 @@ static void wait_for_stop(struct daemon *d, const sigset_t *set, unsigned grace)
 
 		if (d->fronts_on)
 			kh_fronts_tend(&d->fronts);
+		watch_monitor(d);
 		if (sig < 0 || sig == SIGCHLD)
 			continue;
 		if (sig == SIGHUP) {

@@ -34,17 +34,19 @@ enum {
 	MON_ERR = 'e', /* seq, then the message */
 };
 
-#define MON_SAVE_MAX   (64u << 20) /* grants.json: KH_MAX_GRANTS sandbox tokens fit */
-#define MON_NAMES_MAX  (KH_MAX_TOKENS * 64u)
-#define MON_VALUES_MAX (KH_MAX_TOKENS * (64u + 8u + KH_MAX_SECRET_LEN))
-#define MON_REPLY_MS   (KH_CREDSRC_TIMEOUT_MS + 5000u) /* a fetch runs a program */
-#define MON_STOP_MS    5000u
+#define MON_SAVE_MAX         (64u << 20) /* grants.json: KH_MAX_GRANTS sandbox tokens fit */
+#define MON_NAMES_MAX        (KH_MAX_TOKENS * 64u)
+#define MON_VALUES_MAX       (KH_MAX_TOKENS * (64u + 8u + KH_MAX_SECRET_LEN))
+#define MON_FETCH_MS         (KH_CREDSRC_TIMEOUT_MS + 5000u) /* a fetch runs a program */
+#define MON_SAVE_MS          10000u
+#define MON_FETCH_OVERLAP_MS 1000u /* how long a fetch child that has answered may take to exit */
+#define MON_STOP_MS          5000u
 
 /* --- memfds: how the bigger payloads travel --- */
 
 static int memfd_of(const void *p, size_t n)
 {
-	int fd = memfd_create("keyhole-monitor", MFD_CLOEXEC);
+	int fd = memfd_create("keyhole-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (fd < 0)
 		return -1;
@@ -62,7 +64,10 @@ static char *memfd_read(int fd, size_t cap, size_t *len)
 	struct stat st;
 	char *b;
 
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > cap)
+	/* a memfd only (F_GET_SEALS fails on anything else): a file on a slow
+	 * or hung file system, a pipe or a device must not block the monitor */
+	if (fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &st) != 0 || st.st_size < 0 ||
+	    (uint64_t)st.st_size > cap)
 		return NULL;
 	b = malloc((size_t)st.st_size + 1);
 	if (b == NULL)
@@ -85,11 +90,26 @@ static void wipe_free(char *p, size_t n)
 
 /* --- the monitor's side --- */
 
+#define MON_OWNED_MAX 5 /* the kh_monitor_owned bits */
+
 struct mon {
-	int sock;
+	int sock, fetch_sock;
 	const struct kh_paths *paths;
-	unsigned owned;
+	pid_t fetcher; /* the child running a fetch; 0 when none */
+	struct { /* what the daemon owned when it said so */
+		bool set;
+		dev_t dev;
+		ino_t ino;
+	} owned[MON_OWNED_MAX];
 };
+
+static const char *owned_path(const struct kh_paths *p, int i)
+{
+	const char *v[MON_OWNED_MAX] = { p->sock, p->tls_sock, p->http_sock, p->control,
+					 p->metrics };
+
+	return v[i];
+}
 
 static void reply(int sock, uint8_t type, uint32_t seq, const char *msg, int fd)
 {
@@ -129,61 +149,94 @@ static int put_values(const struct kh_secrets *s)
 	return fd;
 }
 
-/* A name the daemon asks for: what mappings.json may hold (no '=', no
- * control byte), so a source filters by it and nothing else. */
-static bool plain_name(const char *s, size_t n)
+/* A name the daemon may ask for: one mappings.json holds now (read here,
+ * not taken from the daemon), so a taken daemon gets no value of the
+ * source's that no mapping stands for. */
+static bool mapped_name(const struct kh_mappings *maps, const char *s, size_t n)
 {
-	if (n == 0 || n >= sizeof(((struct kh_secret_item *)0)->name))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '=' || (unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	return true;
+	return n < sizeof(((struct kh_secret_item *)0)->name) && strlen(s) == n &&
+	       kh_env_name_valid(s) && kh_mappings_find(maps, s) != NULL;
 }
 
-static void on_fetch(struct mon *m, uint32_t seq, int fd)
+/* In the fetch child: the names (checked), the source run, the answer sent. */
+static void fetch_now(int sock, const struct kh_paths *paths, uint32_t seq, int fd)
 {
 	const char *names[KH_MAX_TOKENS];
+	struct kh_mappings maps = { 0 };
 	struct kh_config cfg;
 	struct kh_secrets out = { 0 };
 	struct kh_err err = { "" };
 	size_t len = 0, n = 0;
 	char *text = fd >= 0 ? memfd_read(fd, MON_NAMES_MAX, &len) : NULL;
+	bool existed;
 	int vfd;
 
 	if (text == NULL) {
-		reply(m->sock, MON_ERR, seq, "monitor: the names to fetch did not arrive", -1);
+		reply(sock, MON_ERR, seq, "monitor: the names to fetch did not arrive", -1);
+		return;
+	}
+	/* config.yaml and mappings.json as they are now, which the daemon
+	 * cannot write: the program the source runs is the operator's choice,
+	 * and so are the names it may be asked for */
+	if (kh_mappings_load(paths->mappings, &maps, &existed, &err) != 0 ||
+	    kh_config_load(paths->config, &cfg, &err) != 0) {
+		reply(sock, MON_ERR, seq, err.msg, -1);
+		kh_mappings_free(&maps);
+		free(text);
 		return;
 	}
 	for (size_t at = 0; at < len && n < KH_MAX_TOKENS;) {
 		size_t k = strnlen(text + at, len - at);
 
-		if (!plain_name(text + at, k)) {
-			reply(m->sock, MON_ERR, seq, "monitor: a name to fetch is not one", -1);
-			free(text);
-			return;
+		if (!mapped_name(&maps, text + at, k)) {
+			reply(sock, MON_ERR, seq, "monitor: asked for a name no mapping has", -1);
+			goto out;
 		}
 		names[n++] = text + at;
 		at += k + 1;
 	}
-	/* config.yaml as it is now, which the daemon cannot write: the program
-	 * the source runs is the operator's choice, never the daemon's */
-	if (kh_config_load(m->paths->config, &cfg, &err) != 0) {
-		reply(m->sock, MON_ERR, seq, err.msg, -1);
-		free(text);
-		return;
-	}
 	if (kh_credsrc_fetch(&cfg, names, n, &out, &err) != 0) {
-		reply(m->sock, MON_ERR, seq, err.msg, -1);
+		reply(sock, MON_ERR, seq, err.msg, -1);
 	} else if ((vfd = put_values(&out)) < 0) {
-		reply(m->sock, MON_ERR, seq, "monitor: cannot hand the values over", -1);
+		reply(sock, MON_ERR, seq, "monitor: cannot hand the values over", -1);
 	} else {
-		reply(m->sock, MON_OK, seq, NULL, vfd);
+		reply(sock, MON_OK, seq, NULL, vfd);
 		close(vfd);
 	}
+out:
 	kh_secrets_free(&out);
 	kh_config_free(&cfg);
+	kh_mappings_free(&maps);
 	free(text);
+}
+
+/* A fetch runs a program for up to KH_CREDSRC_TIMEOUT_MS: in a child of
+ * the monitor's, one at a time, so the monitor keeps answering SAVE. */
+static void on_fetch(struct mon *m, uint32_t seq, int fd)
+{
+	uint64_t end = kh_mono_ms() + MON_FETCH_OVERLAP_MS;
+	pid_t pid;
+
+	/* The one before has answered (the daemon asks again only then) but
+	 * may not have exited yet: a daemon that asks twice at once is told no. */
+	while (m->fetcher > 0 && waitpid(m->fetcher, NULL, WNOHANG) == 0 && kh_mono_ms() < end)
+		usleep(2000);
+	if (m->fetcher > 0 && kh_mono_ms() >= end) {
+		reply(m->fetch_sock, MON_ERR, seq, "monitor: a fetch is still running", -1);
+		return;
+	}
+	m->fetcher = 0;
+	pid = fork();
+	if (pid < 0) {
+		reply(m->fetch_sock, MON_ERR, seq, "monitor: cannot fork", -1);
+		return;
+	}
+	if (pid == 0) {
+		close(m->sock);
+		fetch_now(m->fetch_sock, m->paths, seq, fd);
+		_exit(0);
+	}
+	m->fetcher = pid;
 }
 
 static void on_save(struct mon *m, uint32_t seq, int fd)
@@ -201,15 +254,33 @@ static void on_save(struct mon *m, uint32_t seq, int fd)
 	wipe_free(text, len);
 }
 
-/* What the daemon made and can no longer remove itself. */
+/* The files the daemon says it made, as they are now. */
+static void on_owns(struct mon *m, unsigned mask)
+{
+	for (int i = 0; i < MON_OWNED_MAX; i++) {
+		struct stat st;
+
+		m->owned[i].set = (mask & (1u << i)) != 0 &&
+				  lstat(owned_path(m->paths, i), &st) == 0;
+		if (m->owned[i].set) {
+			m->owned[i].dev = st.st_dev;
+			m->owned[i].ino = st.st_ino;
+		}
+	}
+}
+
+/* What the daemon made and can no longer remove itself: each only if it is
+ * still that file (a keyhole started since has made its own). */
 static void remove_owned(const struct mon *m)
 {
-	const char *paths[] = { m->paths->sock, m->paths->tls_sock, m->paths->http_sock,
-				m->paths->control, m->paths->metrics };
+	for (int i = 0; i < MON_OWNED_MAX; i++) {
+		const char *p = owned_path(m->paths, i);
+		struct stat st;
 
-	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-		if ((m->owned & (1u << i)) != 0)
-			unlink(paths[i]);
+		if (m->owned[i].set && lstat(p, &st) == 0 && st.st_dev == m->owned[i].dev &&
+		    st.st_ino == m->owned[i].ino)
+			unlink(p);
+	}
 }
 
 /* The values the daemon was given at start are in this copy of its
@@ -234,71 +305,95 @@ static void forget_environment(const struct kh_paths *p)
 	}
 }
 
+/* One message from sock; false when the daemon's end is closed. */
+static bool take_one(struct mon *m, int sock)
+{
+	uint8_t type, buf[8];
+	int fd = -1;
+	ssize_t n = kh_ctlmsg_recv(sock, &type, buf, sizeof buf, &fd);
+	uint32_t seq;
+
+	if (n == KH_CTLMSG_RECV_CLOSED)
+		return false;
+	if (n >= 4) {
+		seq = (uint32_t)kh_le_get(buf, 4);
+		if (sock == m->fetch_sock && type == MON_FETCH)
+			on_fetch(m, seq, fd);
+		else if (sock == m->sock && type == MON_SAVE)
+			on_save(m, seq, fd);
+		else if (sock == m->sock && type == MON_OWNS && n == 8)
+			on_owns(m, (unsigned)kh_le_get(buf + 4, 4));
+	}
+	if (fd >= 0)
+		close(fd);
+	return true; /* EAGAIN, or nothing this side asked for: ignored */
+}
+
 static void serve(struct mon *m)
 {
 	for (;;) {
-		struct pollfd pf = { m->sock, POLLIN, 0 };
-		uint8_t type, buf[8];
-		int fd = -1;
-		ssize_t n;
-		uint32_t seq;
+		struct pollfd pf[2] = { { m->sock, POLLIN, 0 }, { m->fetch_sock, POLLIN, 0 } };
 
-		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+		if (poll(pf, 2, m->fetcher > 0 ? 100 : -1) < 0 && errno != EINTR)
 			return;
-		n = kh_ctlmsg_recv(m->sock, &type, buf, sizeof buf, &fd);
-		if (n == KH_CTLMSG_RECV_CLOSED)
+		if (m->fetcher > 0 && waitpid(m->fetcher, NULL, WNOHANG) == m->fetcher)
+			m->fetcher = 0;
+		if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !take_one(m, m->sock))
 			return;
-		if (n < 4) {
-			if (fd >= 0)
-				close(fd);
-			continue; /* EAGAIN, or nothing this side asked for */
-		}
-		seq = (uint32_t)kh_le_get(buf, 4);
-		if (type == MON_FETCH)
-			on_fetch(m, seq, fd);
-		else if (type == MON_SAVE)
-			on_save(m, seq, fd);
-		else if (type == MON_OWNS && n == 8)
-			m->owned = (unsigned)kh_le_get(buf + 4, 4);
-		if (fd >= 0)
-			close(fd);
+		if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+		    !take_one(m, m->fetch_sock))
+			return;
 	}
 }
 
-static void monitor_main(int sock, const struct kh_paths *paths)
+static void monitor_main(int sock, int fetch_sock, const struct kh_paths *paths)
 {
-	struct mon m = { sock, paths, 0 };
+	struct mon m = { .sock = sock, .fetch_sock = fetch_sock, .paths = paths };
 
 	prctl(PR_SET_NAME, "keyhole-monitor", 0, 0, 0);
+	/* The daemon's stop signals are its own: a ^C to the foreground group
+	 * must not end the monitor before the daemon's last grants.json write
+	 * (it ends when the daemon's end of the channel closes). */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	forget_environment(paths);
 	serve(&m);
 	remove_owned(&m);
+	if (m.fetcher > 0)
+		kill(m.fetcher, SIGKILL);
 	_exit(0);
 }
 
 int kh_monitor_start(struct kh_monitor *m, const struct kh_paths *paths, struct kh_err *err)
 {
-	int sv[2];
+	int a[2] = { -1, -1 }, f[2] = { -1, -1 };
 
-	*m = (struct kh_monitor){ .sock = -1 };
-	pthread_mutex_init(&m->lock, NULL);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+	*m = (struct kh_monitor){ .ctl.sock = -1, .fetch.sock = -1 };
+	pthread_mutex_init(&m->ctl.lock, NULL);
+	pthread_mutex_init(&m->fetch.lock, NULL);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, a) != 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f) != 0 ||
+	    (m->pid = fork()) < 0) {
 		kh_err_set(err, "cannot start the monitor: %s", kh_strerror(errno));
-		return -1;
-	}
-	m->pid = fork();
-	if (m->pid < 0) {
-		kh_err_set(err, "cannot start the monitor: %s", kh_strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
+		for (int i = 0; i < 2; i++) {
+			if (a[i] >= 0)
+				close(a[i]);
+			if (f[i] >= 0)
+				close(f[i]);
+		}
+		m->pid = 0;
 		return -1;
 	}
 	if (m->pid == 0) {
-		close(sv[0]);
-		monitor_main(sv[1], paths);
+		close(a[0]);
+		close(f[0]);
+		monitor_main(a[1], f[1], paths);
 	}
-	close(sv[1]);
-	m->sock = sv[0];
+	close(a[1]);
+	close(f[1]);
+	m->ctl.sock = a[0];
+	m->fetch.sock = f[0];
 	return 0;
 }
 
@@ -306,11 +401,11 @@ int kh_monitor_start(struct kh_monitor *m, const struct kh_paths *paths, struct 
 
 /* One request and its answer (MON_OK with *fd if it carries one, or
  * MON_ERR with its message in err). The caller holds m->lock. */
-static int ask(struct kh_monitor *m, uint8_t type, const void *extra, size_t extra_len, int fd,
-	       int *reply_fd, struct kh_err *err)
+static int ask(struct kh_monitor_chan *m, uint8_t type, const void *extra, size_t extra_len, int fd,
+	       unsigned timeout_ms, int *reply_fd, struct kh_err *err)
 {
 	uint8_t b[8], rb[4 + KH_ERR_MAX];
-	uint64_t end = kh_mono_ms() + MON_REPLY_MS;
+	uint64_t end = kh_mono_ms() + timeout_ms;
 	uint32_t seq = ++m->seq;
 
 	kh_le_put(b, seq, 4);
@@ -327,6 +422,8 @@ static int ask(struct kh_monitor *m, uint8_t type, const void *extra, size_t ext
 		ssize_t n = kh_ctlmsg_wait(m->sock, now < end ? (unsigned)(end - now) : 0, &rt, rb,
 					   sizeof rb - 1, &rfd);
 
+		if (n == KH_CTLMSG_RECV_BAD) /* cut: cannot be ours */
+			continue;
 		if (n < 0) {
 			kh_err_set(err, "the monitor process %s",
 				   n == -1 && errno == ETIMEDOUT ? "did not answer in time"
@@ -411,15 +508,15 @@ int kh_monitor_fetch(struct kh_monitor *m, const char *const *names, size_t n,
 		kh_err_set(err, "cannot ask the monitor: %s", kh_strerror(errno));
 		return -1;
 	}
-	pthread_mutex_lock(&m->lock);
-	if (ask(m, MON_FETCH, NULL, 0, fd, &vfd, err) == 0) {
+	pthread_mutex_lock(&m->fetch.lock);
+	if (ask(&m->fetch, MON_FETCH, NULL, 0, fd, MON_FETCH_MS, &vfd, err) == 0) {
 		values = vfd >= 0 ? memfd_read(vfd, MON_VALUES_MAX, &got) : NULL;
 		if (values == NULL)
 			kh_err_set(err, "the monitor's values did not arrive");
 		else
 			rc = take_values(values, got, n, out, err);
 	}
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->fetch.lock);
 	close(fd);
 	if (vfd >= 0)
 		close(vfd);
@@ -435,9 +532,9 @@ int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, s
 		kh_err_set(err, "cannot hand grants.json to the monitor: %s", kh_strerror(errno));
 		return -1;
 	}
-	pthread_mutex_lock(&m->lock);
-	rc = ask(m, MON_SAVE, NULL, 0, fd, NULL, err);
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->ctl.lock);
+	rc = ask(&m->ctl, MON_SAVE, NULL, 0, fd, MON_SAVE_MS, NULL, err);
+	pthread_mutex_unlock(&m->ctl.lock);
 	close(fd);
 	return rc;
 }
@@ -446,35 +543,42 @@ int kh_monitor_owns(struct kh_monitor *m, unsigned owned, struct kh_err *err)
 {
 	uint8_t b[8];
 
-	pthread_mutex_lock(&m->lock);
-	kh_le_put(b, ++m->seq, 4);
+	int rc;
+
+	pthread_mutex_lock(&m->ctl.lock);
+	kh_le_put(b, ++m->ctl.seq, 4);
 	kh_le_put(b + 4, owned, 4);
-	if (m->sock < 0 || kh_ctlmsg_send(m->sock, MON_OWNS, b, sizeof b, -1) != 0) {
-		pthread_mutex_unlock(&m->lock);
+	rc = m->ctl.sock >= 0 ? kh_ctlmsg_send(m->ctl.sock, MON_OWNS, b, sizeof b, -1) : -1;
+	pthread_mutex_unlock(&m->ctl.lock);
+	if (rc != 0)
 		kh_err_set(err, "cannot reach the monitor process: %s", kh_strerror(errno));
-		return -1;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return 0;
+	return rc;
+}
+
+bool kh_monitor_alive(struct kh_monitor *m)
+{
+	if (m->pid > 0 && waitpid(m->pid, NULL, WNOHANG) == m->pid)
+		m->pid = 0;
+	return m->pid > 0;
 }
 
 void kh_monitor_stop(struct kh_monitor *m)
 {
 	uint64_t end = kh_mono_ms() + MON_STOP_MS;
-	int status;
 
-	if (m->pid <= 0)
-		return;
-	if (m->sock >= 0)
-		close(m->sock);
-	m->sock = -1;
-	while (waitpid(m->pid, &status, WNOHANG) == 0) {
-		if (kh_mono_ms() >= end) {
-			kill(m->pid, SIGKILL);
-			waitpid(m->pid, &status, 0);
-			break;
-		}
-		usleep(5000);
+	for (int i = 0; i < 2; i++) {
+		struct kh_monitor_chan *c = i == 0 ? &m->ctl : &m->fetch;
+
+		pthread_mutex_lock(&c->lock);
+		if (c->sock >= 0)
+			close(c->sock);
+		c->sock = -1;
+		pthread_mutex_unlock(&c->lock);
 	}
+	/* It ends at the channels' close; a confined daemon could not kill it */
+	while (kh_monitor_alive(m) && kh_mono_ms() < end)
+		usleep(5000);
+	if (m->pid > 0)
+		kill(m->pid, SIGKILL); /* unconfined (a failed start): no zombie left */
 	m->pid = 0;
 }

@@ -4,24 +4,31 @@
  * The daemon holds the keys and, once started, confines itself
  * (kh_confine_keyholder: it may read files but write none and run no
  * program but keyhole). What it still needs done after that, a process
- * forked at the very start does for it, over a SOCK_SEQPACKET pair:
+ * forked at the very start does for it, over two SOCK_SEQPACKET pairs (one
+ * for fetches, which take as long as a program runs, one for the rest, so a
+ * slow fetch never holds up a grants.json write a token issue waits on):
  *
- *   FETCH  a reload's new key values: the monitor reads config.yaml itself
- *          and runs the credential source it names (`bws`, an operator's
- *          command), so the daemon cannot choose what runs;
+ *   FETCH  a reload's new key values: the monitor reads config.yaml and
+ *          mappings.json itself, refuses a name mappings.json does not hold,
+ *          and runs the credential source config.yaml names (`bws`, an
+ *          operator's command) in a child of its own, one at a time; the
+ *          daemon cannot choose what runs;
  *   SAVE   grants.json (sandbox tokens and their spent budgets), written
  *          atomically to its one path;
  *   OWNS   which of the daemon's sockets and files it created: the monitor
- *          removes them when the daemon has ended.
+ *          removes them when the daemon has ended, each only if it is still
+ *          the one that was there then (device and inode), so never a file of
+ *          a keyhole started since.
  *
  * The monitor never reads a sandbox's byte, nor anything a front sends; it
- * reads only the daemon's requests, whose fields it checks. It holds the
- * credential source's access secret (as the daemon did) and a fetched value
- * only until it is sent. */
+ * reads only the daemon's requests, whose fields it checks, and takes their
+ * payloads only from memfds. It holds the credential source's access secret
+ * (the daemon no longer does) and a fetched value only until it is sent. */
 #ifndef KH_MONITOR_H
 #define KH_MONITOR_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,11 +45,17 @@ enum kh_monitor_owned {
 	KH_MONITOR_OWN_METRICS = 1u << 4,
 };
 
-struct kh_monitor {
+/* One of the two channels: one request at a time on it. */
+struct kh_monitor_chan {
 	int sock; /* -1 when there is none */
-	pid_t pid;
 	uint32_t seq; /* of the last request, so a late answer is never taken for the next */
-	pthread_mutex_t lock; /* one request at a time (reload, the grants saver, the stop) */
+	pthread_mutex_t lock;
+};
+
+struct kh_monitor {
+	struct kh_monitor_chan ctl; /* SAVE, OWNS */
+	struct kh_monitor_chan fetch; /* FETCH */
+	pid_t pid;
 };
 
 /* Forks the monitor. Call before any thread exists and before a key is
@@ -64,8 +77,12 @@ int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, s
  * mask; the last one sent counts). */
 int kh_monitor_owns(struct kh_monitor *m, unsigned owned, struct kh_err *err);
 
-/* Closes the channel, so the monitor removes what the daemon owned and
- * exits, and waits for it (up to a few seconds). */
+/* Is the monitor still running? (Reaps it when it is not.) */
+bool kh_monitor_alive(struct kh_monitor *m);
+
+/* Closes the channels, so the monitor removes what the daemon owned and
+ * exits, and waits for it (a few seconds at most: a confined daemon cannot
+ * signal it, so it is left to end on its own past that). */
 void kh_monitor_stop(struct kh_monitor *m);
 
 #endif

@@ -10,8 +10,9 @@ credential program, removing its sockets at the end) its monitor process
 does, which reads no sandbox byte.
 
 `keyhole __keyholder-probe` applies that same confinement to itself and
-tries each of those; the daemon's own threads are checked in /proc.
-Needs root (the attempts are a root attacker's): skipped, saying why, else."""
+tries each of those (as root: skipped, saying why, else); the daemon's own
+threads are checked in /proc, and root's capabilities cut to the few it
+needs."""
 import json
 import os
 import stat
@@ -23,11 +24,15 @@ from helpers.checks import echoed, echoed_headers
 from helpers.client import curl
 from test_privsep_processes import status
 
-OK = os.geteuid() == 0
+ROOT = os.geteuid() == 0
 WHY = "needs root: the attempts are those of a daemon running as root"
-if not OK:
-    print(f"SKIP test_keyholder_confined: {WHY}")
-pytestmark = pytest.mark.skipif(not OK, reason=WHY)
+if not ROOT:
+    print(f"SKIP test_keyholder_confined's root-only tests: {WHY}")
+root_only = pytest.mark.skipif(not ROOT, reason=WHY)
+
+# what the daemon keeps of root's capabilities: setuid, setgid, kill,
+# net_bind_service, ipc_lock (KH_KEYHOLDER_CAPS)
+KEPT_CAPS = (1 << 7) | (1 << 6) | (1 << 5) | (1 << 10) | (1 << 14)
 
 
 def probe(keyhole_bin, tmp_path):
@@ -50,19 +55,20 @@ def landlock_abi(got):
     return int(got["landlock_abi"])
 
 
+@root_only
 def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_path):
     got, d, f = probe(keyhole_bin, tmp_path)
     # what it needs: reading files, starting keyhole again (a front, the signer)
     assert got["read_file"] == "ok"
     assert got["run_keyhole"] == "ok"
     # what an attacker wants: the kernel's own calls, refused by seccomp
-    for name in ("chmod_file", "chown_file", "mount", "ptrace_parent"):
+    for name in ("chmod_file", "chown_file", "mount", "ptrace_parent", "truncate_file"):
         assert got[name].startswith("denied EPERM"), (name, got[name])
     if landlock_abi(got) == 0:
         print("SKIP the file and program checks: this kernel has no Landlock")
         return
-    for name in ("run_shell", "create_file", "write_file", "truncate_file", "unlink_file",
-                 "rename_file", "write_sysctl"):
+    for name in ("run_shell", "create_file", "write_file", "unlink_file", "rename_file",
+                 "write_sysctl"):
         assert got[name].startswith("denied"), (name, got[name])
     if landlock_abi(got) >= 6:
         assert got["signal_parent"].startswith("denied EPERM"), got["signal_parent"]
@@ -94,8 +100,12 @@ def test_the_running_daemon_is_confined_in_every_thread(start_keyhole, echo, tok
     assert len(threads) > 3
     for t in threads:   # every thread: the workers, the resolver, the control socket's...
         assert t["NoNewPrivs"] == "1" and t["Seccomp"] == "2", t["Name"]
+        if ROOT:   # root's capabilities cut to the few it needs, for good
+            assert int(t["CapEff"], 16) == KEPT_CAPS, t
+            assert int(t["CapBnd"], 16) == KEPT_CAPS, t
     k = json.loads(status(kh, "--json"))["keyholder"]
     assert k["confined"] and k["no_new_privs"] and k["seccomp"], k
+    assert k["capabilities"] == "setuid, setgid, kill, net_bind_service, ipc_lock", k
     assert k["pid"] == kh.proc.pid
     # the monitor: the daemon's child, not confined, and named so
     with open(f"/proc/{k['monitor_pid']}/status") as fh:

@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/le.h"
+#include "privsep/ctlmsg.h"
 
 #include "proxy/monitor.h"
 #include "tap.h"
@@ -73,14 +79,17 @@ static void fetch_refuses_what_is_not_a_name(void)
 {
 	struct kh_monitor *m = &mon;
 
-	const char *bad[] = { "MON_KEY=x" }, *ctl[] = { "MON\nKEY" };
+	/* not a name, a control byte, a name no mapping has (the source may
+	 * offer it: a taken daemon must not get it) */
+	const char *bad[][1] = { { "MON_KEY=x" }, { "MON\nKEY" }, { "OTHER_KEY" } };
 	struct kh_secrets s = { 0 };
 	struct kh_err err = { "" };
 
-	CHECK_INT(kh_monitor_fetch(m, bad, 1, &s, &err), -1);
-	CHECK(strstr(err.msg, "not one") != NULL);
-	CHECK_INT(kh_monitor_fetch(m, ctl, 1, &s, &err), -1);
-	CHECK(strstr(err.msg, "not one") != NULL);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err.msg[0] = '\0';
+		CHECK_INT(kh_monitor_fetch(m, bad[i], 1, &s, &err), -1);
+		CHECK(strstr(err.msg, "no mapping has") != NULL);
+	}
 }
 
 static void fetch_reports_the_sources_failure(void)
@@ -110,6 +119,67 @@ static void save_writes_grants_whole(void)
 	CHECK(len == 14 && memcmp(text, "{\"grants\":[]}\n", 14) == 0);
 	CHECK_INT(mode_of(paths.grants), 0600);
 	free(text);
+}
+
+struct slow_fetch {
+	struct kh_monitor *m;
+	int rc;
+};
+
+static void *fetch_thread(void *arg)
+{
+	struct slow_fetch *f = arg;
+	const char *names[] = { "MON_KEY" };
+	struct kh_secrets s = { 0 };
+	struct kh_err err = { "" };
+
+	f->rc = kh_monitor_fetch(f->m, names, 1, &s, &err);
+	kh_secrets_free(&s);
+	return NULL;
+}
+
+/* A fetch whose program waits (here on a FIFO, until the test lets it go)
+ * does not hold up grants.json: a token issue waits on that write. */
+static void save_is_served_while_a_fetch_runs(void)
+{
+	char script[700];
+	struct slow_fetch f = { &mon, -2 };
+	struct kh_err err = { "" };
+	pthread_t t;
+	int fd;
+
+	CHECK_INT(mkfifo(path("gate"), 0600), 0);
+	snprintf(script, sizeof script, "#!/bin/sh\ncat '%s' >/dev/null\necho MON_KEY=late\n",
+		 path("gate"));
+	write_file(path("cred.sh"), script, 0700);
+	CHECK_INT(pthread_create(&t, NULL, fetch_thread, &f), 0);
+	CHECK_INT(kh_monitor_save_grants(&mon, "{}\n", 3, &err), 0);
+	fd = open(path("gate"), O_WRONLY); /* blocks until the program reads: it runs */
+	CHECK(fd >= 0);
+	close(fd);
+	pthread_join(t, NULL);
+	CHECK_INT(f.rc, 0);
+	unlink(path("gate"));
+	command_source("first-value");
+}
+
+/* A SAVE whose text is not in a memfd (a pipe: reading it could block the
+ * monitor) is refused, and the monitor answers the next request. */
+static void save_refuses_what_is_not_a_memfd(void)
+{
+	uint8_t b[4], type = 0, reply[600];
+	struct kh_err err = { "" };
+	int p[2], fd = -1;
+	ssize_t n;
+
+	CHECK_INT(pipe(p), 0);
+	kh_le_put(b, 77777, 4);
+	CHECK_INT(kh_ctlmsg_send(mon.ctl.sock, 'W', b, sizeof b, p[0]), 0);
+	n = kh_ctlmsg_wait(mon.ctl.sock, 10000, &type, reply, sizeof reply, &fd);
+	CHECK(n >= 4 && type == 'e' && kh_le_get(reply, 4) == 77777);
+	close(p[0]);
+	close(p[1]);
+	CHECK_INT(kh_monitor_save_grants(&mon, "{}\n", 3, &err), 0);
 }
 
 static bool environ_holds(pid_t pid, const char *what)
@@ -171,6 +241,8 @@ int main(int argc, char **argv)
 	RUN(fetch_refuses_what_is_not_a_name);
 	RUN(fetch_reports_the_sources_failure);
 	RUN(save_writes_grants_whole);
+	RUN(save_is_served_while_a_fetch_runs);
+	RUN(save_refuses_what_is_not_a_memfd);
 	RUN(environment_wiped);
 	RUN(owned_files_removed_at_the_end);
 	if (tmpdir_remove() != 0)

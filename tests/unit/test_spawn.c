@@ -3,8 +3,10 @@
  * environment given, stdin at EOF, a run killed at its deadline or when it
  * prints too much, death by a signal, and a program that cannot be started
  * (missing, not executable) reported as such, not as an exit code. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "base/spawn.h"
@@ -118,6 +120,46 @@ static void cannot_start(void)
 	CHECK(strstr(err.msg, "Permission denied") != NULL);
 }
 
+/* A program that closes its output and runs on is still killed at the
+ * deadline (the caller, the monitor's fetch, must not wait for it longer). */
+static void closed_output_does_not_outlive_the_deadline(void)
+{
+	char *argv[] = { "sh", "-c", "exec >&- 2>&-; sleep 30", NULL };
+	struct kh_spawn_result r;
+	struct kh_err err;
+
+	CHECK_INT(run(argv, empty_env, 300, 100, &r, &err), 0);
+	CHECK_INT(r.exit_code, -1); /* killed, not sleep's 0 */
+	kh_spawn_result_free(&r);
+}
+
+/* The program starts with no signal blocked or ignored, whatever the
+ * caller blocks (the daemon blocks its stop signals) or ignores (SIGPIPE). */
+static void signals_as_from_a_shell(void)
+{
+	char *argv[] = { "sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status", NULL };
+	struct kh_spawn_result r;
+	struct kh_err err;
+	sigset_t term, old;
+	const char *ign;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	signal(SIGPIPE, SIG_IGN);
+	CHECK_INT(run(argv, empty_env, 10000, 200, &r, &err), 0);
+	CHECK(r.out != NULL && strstr(r.out, "SigBlk:\t0000000000000000") != NULL);
+	/* signals 1-31: glibc keeps 32 and 33 for itself and will not reset
+	 * them (make, for one, starts programs with them ignored) */
+	ign = r.out != NULL ? strstr(r.out, "SigIgn:\t") : NULL;
+	/* the low 8 of its 16 hex digits hold signals 1-32 */
+	CHECK(ign != NULL &&
+	      (strncmp(ign + 16, "00000000", 8) == 0 || strncmp(ign + 16, "80000000", 8) == 0));
+	kh_spawn_result_free(&r);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int main(void)
 {
 	if (tmpdir_make("kh-spawn") != 0) {
@@ -129,6 +171,8 @@ int main(void)
 	RUN(caps);
 	RUN(deadline_and_signals);
 	RUN(cannot_start);
+	RUN(closed_output_does_not_outlive_the_deadline);
+	RUN(signals_as_from_a_shell);
 	tmpdir_remove();
 	TAP_DONE();
 }
