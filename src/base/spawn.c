@@ -123,7 +123,7 @@ static void collect_until_eof(struct pipes *p, struct kh_spawn_result *r, struct
 
 /* Its exit status; a program that closed its output but runs on past the
  * deadline is killed then, so the caller never waits longer than that. */
-static int reap(pid_t pid, bool kill_first, uint64_t deadline)
+static int reap(pid_t pid, bool kill_first, uint64_t deadline, bool *killed_late)
 {
 	int status = 0;
 	pid_t r;
@@ -132,8 +132,10 @@ static int reap(pid_t pid, bool kill_first, uint64_t deadline)
 		kill(pid, SIGKILL);
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && kh_mono_ms() < deadline)
 		usleep(2000);
-	if (r == 0)
+	if (r == 0) {
 		kill(pid, SIGKILL);
+		*killed_late = true;
+	}
 	while (r <= 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
 	return r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -175,12 +177,12 @@ int kh_spawn_capture(char *const argv[], char *const envp[], unsigned timeout_ms
 	close(p.exec[1]);
 	p.out[1] = p.err[1] = p.exec[1] = -1;
 	if ((e = exec_errno(p.exec[0], deadline)) != 0) {
-		r->exit_code = reap(pid, false, deadline);
+		r->exit_code = reap(pid, false, deadline, &c.timed_out);
 		kh_err_set(err, "cannot run %s: %s", argv[0], kh_strerror(e));
 		goto fail;
 	}
 	collect_until_eof(&p, r, &c, deadline);
-	r->exit_code = reap(pid, c.timed_out || c.overflow, deadline);
+	r->exit_code = reap(pid, c.timed_out || c.overflow, deadline, &c.timed_out);
 	sanitize(r->err, c.err_len);
 	if (c.timed_out || c.overflow) {
 		kh_err_set(err, "%s %s", argv[0],

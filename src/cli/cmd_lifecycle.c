@@ -104,8 +104,8 @@ static int env_base(struct envlist *e, const struct kh_config *cfg, const char *
 	if (env_add(e, "NO_COLOR", "1", 1) != 0 ||
 	    env_add(e, KH_NONCE_ENV, nonce, strlen(nonce)) != 0)
 		return -1;
-	/* A source with its own access token (Bitwarden): the daemon refetches
-	 * on reload, so it needs the token. */
+	/* A source with its own access token (Bitwarden): the daemon's monitor
+	 * fetches again on reload, so it needs the token. */
 	if ((name = kh_credsrc_access_env(cfg, &tok)) != NULL)
 		return env_add(e, name, tok, strlen(tok));
 	return 0;

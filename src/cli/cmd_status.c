@@ -246,7 +246,8 @@ static void print_keyholder(const struct kh_ctl_status *c)
 		return;
 	}
 	if (k->landlock_abi > 0)
-		snprintf(ll, sizeof ll, "landlock v%d: reads files, writes none, runs only keyhole",
+		snprintf(ll, sizeof ll,
+			 "landlock v%d: reads files, writes none, execs only keyhole",
 			 k->landlock_abi);
 	else
 		snprintf(ll, sizeof ll, "NO landlock (kernel without it)");

@@ -3,7 +3,8 @@
  * variable name it stands for. The access token is read from the variable
  * bitwarden.access_token_env names and reaches bws only in its environment
  * (BWS_ACCESS_TOKEN), never argv. keyhole start hands that variable to the
- * daemon, which refetches on every reload (access_env below). */
+ * daemon, which fetches once and wipes it; its monitor keeps it and fetches
+ * again on every reload (access_env below, proxy/monitor.h). */
 #include "credsrc/credsrc.h"
 
 #include <stdio.h>
@@ -138,7 +139,7 @@ static int bw_fetch(const struct kh_credsrc_req *req, struct kh_secrets *out, st
 	return rc;
 }
 
-/* The daemon refetches on reload, so it needs the token too. */
+/* The daemon's monitor fetches again on reload, so it needs the token too. */
 static const char *bw_access_env(const struct kh_config *cfg)
 {
 	return cfg->bitwarden_token_env;

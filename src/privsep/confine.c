@@ -325,6 +325,7 @@ static scmp_filter_ctx role_filter(enum kh_confine_role role)
 	if (f == NULL)
 		return NULL;
 	if (seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+	    seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0 ||
 	    add_names_but(f, front_allowed, SCMP_ACT_ALLOW, front ? NULL : signer_denied) != 0 ||
 	    add_names(f, front_eacces, SCMP_ACT_ERRNO(EACCES)) != 0 ||
 	    front_by_argument(f, front) != 0) {
@@ -496,6 +497,57 @@ static int deny_tty_injection(scmp_filter_ctx f)
 	return 0;
 }
 
+/* Every uid or gid argument of nr must be the children's, exactly (drop_ids
+ * passes it in each; libseccomp takes one comparison per argument and rule,
+ * hence below and above as two rules). */
+static int deny_other_ids(scmp_filter_ctx f, int nr, unsigned n_args, scmp_datum_t id)
+{
+	for (unsigned a = 0; a < n_args; a++) {
+		struct scmp_arg_cmp below = { a, SCMP_CMP_LT, id, 0 };
+		struct scmp_arg_cmp above = { a, SCMP_CMP_GT, id, 0 };
+
+		if (seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), nr, 1, &below) != 0 ||
+		    seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), nr, 1, &above) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* CAP_SETUID and CAP_SETGID are kept for one use: a front or the signer
+ * becoming nobody (drop_ids, under this filter, inherited). Any other id,
+ * supplementary groups, or keeping capabilities across the change: EPERM,
+ * so a taken daemon cannot become another user and act as them. */
+static int deny_id_changes(scmp_filter_ctx f)
+{
+	struct scmp_arg_cmp groups = { 0, SCMP_CMP_NE, 0, 0 };
+	struct scmp_arg_cmp keepcaps = { 0, SCMP_CMP_EQ, PR_SET_KEEPCAPS, 0 };
+	struct scmp_arg_cmp securebits = { 0, SCMP_CMP_EQ, PR_SET_SECUREBITS, 0 };
+	int rc = 0;
+
+	rc |= deny_other_ids(f, SCMP_SYS(setuid), 1, KH_CONFINE_CHILD_UID);
+	rc |= deny_other_ids(f, SCMP_SYS(setreuid), 2, KH_CONFINE_CHILD_UID);
+	rc |= deny_other_ids(f, SCMP_SYS(setresuid), 3, KH_CONFINE_CHILD_UID);
+	rc |= deny_other_ids(f, SCMP_SYS(setfsuid), 1, KH_CONFINE_CHILD_UID);
+	rc |= deny_other_ids(f, SCMP_SYS(setgid), 1, KH_CONFINE_CHILD_GID);
+	rc |= deny_other_ids(f, SCMP_SYS(setregid), 2, KH_CONFINE_CHILD_GID);
+	rc |= deny_other_ids(f, SCMP_SYS(setresgid), 3, KH_CONFINE_CHILD_GID);
+	rc |= deny_other_ids(f, SCMP_SYS(setfsgid), 1, KH_CONFINE_CHILD_GID);
+	rc |= seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setgroups), 1, &groups);
+	rc |= seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prctl), 1, &keepcaps);
+	rc |= seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prctl), 1, &securebits);
+	return rc != 0 ? -1 : 0;
+}
+
+/* No new Unix socket: its listeners and streams exist already (socketpair
+ * is another call), and Landlock below ABI 6 does not keep a socket() +
+ * connect() from reaching the host's daemons (docker.sock is root's). */
+static int deny_unix_sockets(scmp_filter_ctx f)
+{
+	struct scmp_arg_cmp c = { 0, SCMP_CMP_EQ, AF_UNIX, 0 };
+
+	return seccomp_rule_add_array(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &c);
+}
+
 /* The capabilities KH_KEYHOLDER_CAPS names, by number. */
 static const int keyholder_caps[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_NET_BIND_SERVICE,
 				      CAP_IPC_LOCK };
@@ -518,24 +570,28 @@ static int keyholder_caps_limit(struct kh_confine_report *r, struct kh_err *err)
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
 	uint64_t keep = 0, eff, prm;
+	bool bounding = false;
 
 	if (syscall(SYS_capget, &h, d) != 0)
 		goto fail;
+	r->caps_none = d[0].permitted == 0 && d[1].permitted == 0; /* not root: nothing to cut */
 	for (size_t i = 0; i < sizeof keyholder_caps / sizeof keyholder_caps[0]; i++)
 		keep |= 1ULL << keyholder_caps[i];
 	eff = ((uint64_t)d[1].effective << 32 | d[0].effective) & keep;
 	prm = ((uint64_t)d[1].permitted << 32 | d[0].permitted) & keep;
-	if ((d[0].effective & (1u << CAP_SETPCAP)) != 0)
+	if ((d[0].effective & (1u << CAP_SETPCAP)) != 0) {
 		for (int cap = 0; cap < 64; cap++)
 			if (!kept_cap(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
 			    errno != EINVAL)
 				goto fail;
+		bounding = true;
+	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	d[0] = (struct __user_cap_data_struct){ (uint32_t)eff, (uint32_t)prm, 0 };
 	d[1] = (struct __user_cap_data_struct){ (uint32_t)(eff >> 32), (uint32_t)(prm >> 32), 0 };
 	if (syscall(SYS_capset, &h, d) != 0)
 		goto fail;
-	r->caps_limited = true;
+	r->caps_limited = bounding;
 	return 0;
 fail:
 	kh_err_set(err, "confine: cannot limit capabilities: %s", kh_strerror(errno));
@@ -547,8 +603,11 @@ static int keyholder_seccomp(struct kh_confine_report *r, struct kh_err *err)
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
 	int rc = -1;
 
-	if (f == NULL || add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0 ||
-	    deny_tty_injection(f) != 0) {
+	/* a binary tree of syscall numbers: every call the daemon makes is one
+	 * the list does not hold, and a linear filter would compare it with all */
+	if (f == NULL || seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0 ||
+	    add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0 ||
+	    deny_tty_injection(f) != 0 || deny_id_changes(f) != 0 || deny_unix_sockets(f) != 0) {
 		kh_err_set(err, "confine: cannot build the key holder's seccomp filter");
 		goto out;
 	}

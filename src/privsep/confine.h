@@ -37,13 +37,18 @@ struct kh_confine_report {
 	unsigned nofile;
 	pid_t pid; /* of the confined process: a report left by a dead one is not its successor's */
 	/* the key holder only: capabilities cut to KH_KEYHOLDER_CAPS (bounding,
-	 * permitted, effective, inheritable, ambient) */
-	bool caps_limited;
+	 * permitted, effective, inheritable, ambient); caps_none: it had none
+	 * (not root), so there was nothing to cut */
+	bool caps_limited, caps_none;
 };
 
 /* What the key holder keeps of root's capabilities: starting a front or the
  * signer that drops to nobody (setuid, setgid), signalling them once they
  * have (kill), a bridge listener on a low port, locking the keys' memory. */
+/* The uid and gid a front or the signer takes when started as root ("nobody"). */
+#define KH_CONFINE_CHILD_UID 65534
+#define KH_CONFINE_CHILD_GID 65534
+
 #define KH_KEYHOLDER_CAPS "setuid, setgid, kill, net_bind_service, ipc_lock"
 
 /* The best Landlock ABI of the running kernel, 0 when it has none or it is

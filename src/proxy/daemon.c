@@ -390,7 +390,9 @@ static json_t *keyholder_json(const struct daemon *d)
 			 "monitor_pid", (int)d->monitor.pid, "confined", d->is_confined,
 			 "no_new_privs", r->no_new_privs, "seccomp", r->seccomp, "landlock_abi",
 			 r->landlock_abi, "capabilities",
-			 r->caps_limited ? KH_KEYHOLDER_CAPS : NULL);
+			 r->caps_limited ? KH_KEYHOLDER_CAPS
+			 : r->caps_none  ? "none"
+					 : NULL);
 }
 
 /* kh_ctl_status_fn: which fronts run as processes, and how confined; the
@@ -745,7 +747,7 @@ static unsigned owned_files(const struct daemon *d)
 
 /* Everything this process opens by path is open now, and no thread runs
  * yet (every one it starts inherits the confinement): from here on it reads
- * files but writes none and runs no program but keyhole (a front, the
+ * files but writes none and execs nothing but keyhole (a front, the
  * signer). What it still needs written or run, its monitor does. */
 static int confine_self(struct daemon *d, struct kh_err *err)
 {
@@ -893,7 +895,8 @@ static void free_all(struct daemon *d)
 
 int kh_daemon_run(const struct kh_daemon_opts *opts)
 {
-	static struct daemon d = { .unix_fds = { -1, -1, -1 } }; /* large; one per process */
+	static struct daemon d = { .unix_fds = { -1, -1, -1 }, /* large; one per process */
+				   .monitor = { .ctl.sock = -1, .fetch.sock = -1 } };
 	struct kh_err err = { "" };
 	sigset_t set;
 	int rc = 1;

@@ -438,8 +438,8 @@ static int start(struct front *f, const struct front_args *a, struct kh_err *err
 static int confine(struct front *f, struct kh_err *err)
 {
 	struct kh_confine_opts o = { .role = KH_CONFINE_FRONT,
-				     .uid = 65534,
-				     .gid = 65534,
+				     .uid = KH_CONFINE_CHILD_UID,
+				     .gid = KH_CONFINE_CHILD_GID,
 				     .nofile = (unsigned)f->cfg.limits.max_connections * 2 + 64 };
 	struct rlimit now;
 	uint8_t report[KH_FRONTSTAT_CONFINE_LEN];

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,6 +122,16 @@ int kh_keyholder_probe_run(int argc, char **argv)
 	if (rc == 0)
 		ptrace(PTRACE_DETACH, getppid(), NULL, NULL);
 	say("signal_parent", kill(getppid(), 0));
+	say("unix_socket", (rc = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 ? 0 : -1);
+	if (rc >= 0)
+		close(rc);
+	say("become_other_user", setresuid(1000, 1000, 1000));
+	say("become_nobody",
+	    setresgid(KH_CONFINE_CHILD_GID, KH_CONFINE_CHILD_GID, KH_CONFINE_CHILD_GID) == 0 &&
+			    setresuid(KH_CONFINE_CHILD_UID, KH_CONFINE_CHILD_UID,
+				      KH_CONFINE_CHILD_UID) == 0
+		    ? 0
+		    : -1);
 	fflush(stdout);
 	return 0;
 }

@@ -100,6 +100,7 @@ struct mon {
 		bool set;
 		dev_t dev;
 		ino_t ino;
+		struct timespec ctime;
 	} owned[MON_OWNED_MAX];
 };
 
@@ -210,6 +211,20 @@ out:
 	free(text);
 }
 
+/* Has the fetch child (if any) ended? Reaps it, and forgets its pid then,
+ * so the pid is never signalled once the kernel may have reused it. */
+static bool fetcher_ended(struct mon *m)
+{
+	pid_t r;
+
+	if (m->fetcher <= 0)
+		return true;
+	r = waitpid(m->fetcher, NULL, WNOHANG);
+	if (r == m->fetcher || (r < 0 && errno == ECHILD))
+		m->fetcher = 0;
+	return m->fetcher == 0;
+}
+
 /* A fetch runs a program for up to KH_CREDSRC_TIMEOUT_MS: in a child of
  * the monitor's, one at a time, so the monitor keeps answering SAVE. */
 static void on_fetch(struct mon *m, uint32_t seq, int fd)
@@ -219,23 +234,26 @@ static void on_fetch(struct mon *m, uint32_t seq, int fd)
 
 	/* The one before has answered (the daemon asks again only then) but
 	 * may not have exited yet: a daemon that asks twice at once is told no. */
-	while (m->fetcher > 0 && waitpid(m->fetcher, NULL, WNOHANG) == 0 && kh_mono_ms() < end)
+	while (!fetcher_ended(m) && kh_mono_ms() < end)
 		usleep(2000);
-	if (m->fetcher > 0 && kh_mono_ms() >= end) {
+	if (!fetcher_ended(m)) {
 		reply(m->fetch_sock, MON_ERR, seq, "monitor: a fetch is still running", -1);
 		return;
 	}
-	m->fetcher = 0;
 	pid = fork();
 	if (pid < 0) {
 		reply(m->fetch_sock, MON_ERR, seq, "monitor: cannot fork", -1);
 		return;
 	}
 	if (pid == 0) {
+		/* a group of its own, with the program it runs: both are killed
+		 * if the daemon ends mid-fetch (remove_owned's caller) */
+		setpgid(0, 0);
 		close(m->sock);
 		fetch_now(m->fetch_sock, m->paths, seq, fd);
 		_exit(0);
 	}
+	setpgid(pid, pid); /* also here: whichever runs first */
 	m->fetcher = pid;
 }
 
@@ -265,6 +283,7 @@ static void on_owns(struct mon *m, unsigned mask)
 		if (m->owned[i].set) {
 			m->owned[i].dev = st.st_dev;
 			m->owned[i].ino = st.st_ino;
+			m->owned[i].ctime = st.st_ctim;
 		}
 	}
 }
@@ -278,7 +297,8 @@ static void remove_owned(const struct mon *m)
 		struct stat st;
 
 		if (m->owned[i].set && lstat(p, &st) == 0 && st.st_dev == m->owned[i].dev &&
-		    st.st_ino == m->owned[i].ino)
+		    st.st_ino == m->owned[i].ino && st.st_ctim.tv_sec == m->owned[i].ctime.tv_sec &&
+		    st.st_ctim.tv_nsec == m->owned[i].ctime.tv_nsec)
 			unlink(p);
 	}
 }
@@ -336,8 +356,7 @@ static void serve(struct mon *m)
 
 		if (poll(pf, 2, m->fetcher > 0 ? 100 : -1) < 0 && errno != EINTR)
 			return;
-		if (m->fetcher > 0 && waitpid(m->fetcher, NULL, WNOHANG) == m->fetcher)
-			m->fetcher = 0;
+		fetcher_ended(m);
 		if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !take_one(m, m->sock))
 			return;
 		if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
@@ -360,8 +379,8 @@ static void monitor_main(int sock, int fetch_sock, const struct kh_paths *paths)
 	forget_environment(paths);
 	serve(&m);
 	remove_owned(&m);
-	if (m.fetcher > 0)
-		kill(m.fetcher, SIGKILL);
+	if (!fetcher_ended(&m))
+		kill(-m.fetcher, SIGKILL); /* the fetch and the program it runs */
 	_exit(0);
 }
 

@@ -2,8 +2,8 @@
  * OpenSSH's monitor is the part of sshd that keeps its privileges).
  *
  * The daemon holds the keys and, once started, confines itself
- * (kh_confine_keyholder: it may read files but write none and run no
- * program but keyhole). What it still needs done after that, a process
+ * (kh_confine_keyholder: it may read files but write none and exec nothing
+ * but keyhole). What it still needs done after that, a process
  * forked at the very start does for it, over two SOCK_SEQPACKET pairs (one
  * for fetches, which take as long as a program runs, one for the rest, so a
  * slow fetch never holds up a grants.json write a token issue waits on):

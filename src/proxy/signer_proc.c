@@ -290,9 +290,10 @@ static int start(struct signer_proc *s, const struct signer_args *a, struct kh_e
 
 static int confine(struct signer_proc *s, struct kh_err *err)
 {
-	struct kh_confine_opts o = {
-		.role = KH_CONFINE_SIGNER, .uid = 65534, .gid = 65534, .nofile = s->n_fronts + 16
-	};
+	struct kh_confine_opts o = { .role = KH_CONFINE_SIGNER,
+				     .uid = KH_CONFINE_CHILD_UID,
+				     .gid = KH_CONFINE_CHILD_GID,
+				     .nofile = s->n_fronts + 16 };
 	struct kh_confine_report r;
 	uint8_t report[KH_FRONTSTAT_CONFINE_LEN];
 
