@@ -122,9 +122,7 @@ static int env_secrets(struct kh_cli_ctx *x, struct envlist *e, const struct kh_
 	bool strict = !kh_credsrc_of(&x->cfg)->reads_environ && !x->cfg.allow_env_fallback;
 	int rc = -1;
 
-	for (size_t i = 0; i < m->n; i++)
-		names[i] = m->v[i].env_name;
-	if (kh_credsrc_fetch(&x->cfg, names, m->n, &s, &err) != 0) {
+	if (kh_credsrc_fetch(&x->cfg, names, kh_mappings_env_names(m, names), &s, &err) != 0) {
 		kh_cli_fail(x, "refusing to start: %s", err.msg);
 		return -1;
 	}

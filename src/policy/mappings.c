@@ -40,6 +40,13 @@ bool kh_env_name_valid(const char *n)
 	return true;
 }
 
+size_t kh_mappings_env_names(const struct kh_mappings *m, const char **names)
+{
+	for (size_t i = 0; i < m->n; i++)
+		names[i] = m->v[i].env_name;
+	return m->n;
+}
+
 const struct kh_mapping *kh_mappings_find(const struct kh_mappings *m, const char *env_name)
 {
 	for (size_t i = 0; i < m->n; i++)

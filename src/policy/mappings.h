@@ -56,6 +56,10 @@ void kh_mappings_free(struct kh_mappings *m); /* NULL-safe, idempotent */
  * bearer and basic), for readers that only know match_headers. */
 void kh_mapping_headers_from_locations(struct kh_mapping *m);
 
+/* Each mapping's env name into names (room for m->n, at most
+ * KH_MAX_TOKENS); returns m->n. The strings are m's. */
+size_t kh_mappings_env_names(const struct kh_mappings *m, const char **names);
+
 /* The mapping of env_name in m, or NULL. */
 const struct kh_mapping *kh_mappings_find(const struct kh_mappings *m, const char *env_name);
 

@@ -131,6 +131,15 @@ static int set_nnp(struct kh_confine_report *r, struct kh_err *err)
 	return 0;
 }
 
+/* The filesystem rights Landlock governs at abi, all of them: what a ruleset
+ * handles and does not grant is refused (IOCTL_DEV among them: no TIOCSTI
+ * into a terminal opened after, the fds held from before stay as they were). */
+static uint64_t ll_fs_handled(int abi)
+{
+	return LL_FS_ABI1 | (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
+	       (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+}
+
 /* A ruleset handling every right of the kernel's ABI and granting none: no
  * path can be opened, no TCP port bound or connected, no abstract UNIX
  * socket or process outside the domain reached. */
@@ -138,7 +147,7 @@ static int set_landlock(const struct kh_confine_opts *o, struct kh_confine_repor
 			struct kh_err *err)
 {
 	int abi = kh_confine_landlock_abi();
-	struct ll_attr a = { LL_FS_ABI1, 0, 0 };
+	struct ll_attr a = { ll_fs_handled(abi), 0, 0 };
 	size_t size = sizeof a.fs;
 	int fd = -1, rc = -1;
 
@@ -147,8 +156,6 @@ static int set_landlock(const struct kh_confine_opts *o, struct kh_confine_repor
 			kh_err_set(err, "confine: landlock is unavailable on this kernel");
 		return o->require_landlock ? -1 : 0;
 	}
-	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
-		(abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	if (abi >= 4) {
 		a.net = LL_NET_TCP;
 		size = 2 * sizeof a.fs;
@@ -335,12 +342,10 @@ static scmp_filter_ctx role_filter(enum kh_confine_role role)
 	return f;
 }
 
-static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report *r,
-		       struct kh_err *err)
+/* Loads f (NULL: it could not be built) for the calling thread and the
+ * threads and programs it starts; releases it either way. */
+static int load_filter(scmp_filter_ctx f, struct kh_confine_report *r, struct kh_err *err)
 {
-	scmp_filter_ctx f = o->role == KH_CONFINE_FRONT || o->role == KH_CONFINE_SIGNER
-				    ? role_filter(o->role)
-				    : NULL;
 	int rc;
 
 	if (f == NULL) {
@@ -356,6 +361,15 @@ static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report
 	}
 	r->seccomp = true;
 	return 0;
+}
+
+static int set_seccomp(const struct kh_confine_opts *o, struct kh_confine_report *r,
+		       struct kh_err *err)
+{
+	return load_filter(o->role == KH_CONFINE_FRONT || o->role == KH_CONFINE_SIGNER
+				   ? role_filter(o->role)
+				   : NULL,
+			   r, err);
 }
 
 int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *r,
@@ -419,17 +433,13 @@ static const char *interpreter(void)
 static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
 {
 	int abi = kh_confine_landlock_abi();
-	struct ll_attr a = { LL_FS_ABI1, 0, 0 };
+	struct ll_attr a = { ll_fs_handled(abi), 0, 0 };
 	size_t size = sizeof a.fs;
 	const char *interp = interpreter();
 	int fd, rc = -1;
 
 	if (abi <= 0)
 		return 0; /* status says so; the daemon warns */
-	/* IOCTL_DEV handled and never granted: no TIOCSTI into a terminal it
-	 * could open for reading (the fds it had before stay as they were) */
-	a.fs |= (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
-		(abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	if (abi >= 6) {
 		/* no signal to, nor abstract socket of, a process outside its
 		 * domain: the fronts and the signer it starts are inside, its
@@ -598,38 +608,29 @@ fail:
 	return -1;
 }
 
-static int keyholder_seccomp(struct kh_confine_report *r, struct kh_err *err)
+/* The deny list and the calls refused by argument; NULL if one would not
+ * add. */
+static scmp_filter_ctx keyholder_filter(void)
 {
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
-	int rc = -1;
 
 	/* a binary tree of syscall numbers: every call the daemon makes is one
 	 * the list does not hold, and a linear filter would compare it with all */
-	if (f == NULL || seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0 ||
-	    add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0 ||
-	    deny_tty_injection(f) != 0 || deny_id_changes(f) != 0 || deny_unix_sockets(f) != 0) {
-		kh_err_set(err, "confine: cannot build the key holder's seccomp filter");
-		goto out;
-	}
-	rc = seccomp_load(f);
-	if (rc != 0) {
-		kh_err_set(err, "confine: cannot load the seccomp filter: %s",
-			   kh_strerror(rc < 0 ? -rc : EINVAL));
-		rc = -1;
-		goto out;
-	}
-	r->seccomp = true;
-out:
-	if (f != NULL)
+	if (f != NULL &&
+	    (seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0 ||
+	     add_names(f, keyholder_denied, SCMP_ACT_ERRNO(EPERM)) != 0 ||
+	     deny_tty_injection(f) != 0 || deny_id_changes(f) != 0 || deny_unix_sockets(f) != 0)) {
 		seccomp_release(f);
-	return rc;
+		return NULL;
+	}
+	return f;
 }
 
 int kh_confine_keyholder(struct kh_confine_report *r, struct kh_err *err)
 {
 	*r = (struct kh_confine_report){ .pid = getpid(), .uid = getuid(), .gid = getgid() };
 	if (keyholder_caps_limit(r, err) != 0 || set_nnp(r, err) != 0 ||
-	    keyholder_landlock(r, err) != 0 || keyholder_seccomp(r, err) != 0)
+	    keyholder_landlock(r, err) != 0 || load_filter(keyholder_filter(), r, err) != 0)
 		return -1;
 	return 0;
 }

@@ -264,8 +264,7 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 
 	if (kh_mappings_load(d->paths.mappings, &maps, &existed, err) != 0)
 		return NULL;
-	for (size_t i = 0; i < maps.n; i++)
-		names[i] = maps.v[i].env_name;
+	kh_mappings_env_names(&maps, names);
 	if (load_secrets(d, cfg, names, maps.n, prev, &secrets, err) != 0)
 		goto out;
 	if (prev == NULL) {
@@ -364,8 +363,7 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	struct kh_policy *cur = kh_shared_policy(&d->sh), *p = NULL;
 	struct kh_secrets s = { 0 };
 
-	for (size_t i = 0; i < d->live_maps.n; i++)
-		names[i] = d->live_maps.v[i].env_name;
+	kh_mappings_env_names(&d->live_maps, names);
 	if (merge_secrets(&s, names, d->live_maps.n, &cur->secrets, NULL, err) == 0) {
 		pthread_mutex_lock(&d->grants.lock);
 		p = kh_policy_build_with_grants(&d->live_cfg, &d->live_maps, &s, cur->client_ctx,

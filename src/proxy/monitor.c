@@ -314,9 +314,7 @@ static void forget_environment(const struct kh_paths *p)
 	bool existed;
 
 	if (kh_mappings_load(p->mappings, &maps, &existed, &err) == 0) {
-		for (size_t i = 0; i < maps.n; i++)
-			names[i] = maps.v[i].env_name;
-		kh_secrets_scrub_environ(names, maps.n);
+		kh_secrets_scrub_environ(names, kh_mappings_env_names(&maps, names));
 		kh_mappings_free(&maps);
 	}
 	if (kh_config_load(p->config, &cfg, &err) == 0) {
@@ -418,19 +416,18 @@ int kh_monitor_start(struct kh_monitor *m, const struct kh_paths *paths, struct 
 
 /* --- the daemon's side --- */
 
-/* One request and its answer (MON_OK with *fd if it carries one, or
- * MON_ERR with its message in err). The caller holds m->lock. */
-static int ask(struct kh_monitor_chan *m, uint8_t type, const void *extra, size_t extra_len, int fd,
-	       unsigned timeout_ms, int *reply_fd, struct kh_err *err)
+/* One request (its payload in the memfd fd) and its answer: MON_OK, with
+ * *reply_fd if it carries one, or MON_ERR with its message in err. The
+ * caller holds m->lock. */
+static int ask(struct kh_monitor_chan *m, uint8_t type, int fd, unsigned timeout_ms, int *reply_fd,
+	       struct kh_err *err)
 {
-	uint8_t b[8], rb[4 + KH_ERR_MAX];
+	uint8_t b[4], rb[4 + KH_ERR_MAX];
 	uint64_t end = kh_mono_ms() + timeout_ms;
 	uint32_t seq = ++m->seq;
 
 	kh_le_put(b, seq, 4);
-	if (extra_len > 0)
-		memcpy(b + 4, extra, extra_len);
-	if (m->sock < 0 || kh_ctlmsg_send(m->sock, type, b, 4 + extra_len, fd) != 0) {
+	if (m->sock < 0 || kh_ctlmsg_send(m->sock, type, b, sizeof b, fd) != 0) {
 		kh_err_set(err, "the monitor process is gone: restart keyhole");
 		return -1;
 	}
@@ -528,7 +525,7 @@ int kh_monitor_fetch(struct kh_monitor *m, const char *const *names, size_t n,
 		return -1;
 	}
 	pthread_mutex_lock(&m->fetch.lock);
-	if (ask(&m->fetch, MON_FETCH, NULL, 0, fd, MON_FETCH_MS, &vfd, err) == 0) {
+	if (ask(&m->fetch, MON_FETCH, fd, MON_FETCH_MS, &vfd, err) == 0) {
 		values = vfd >= 0 ? memfd_read(vfd, MON_VALUES_MAX, &got) : NULL;
 		if (values == NULL)
 			kh_err_set(err, "the monitor's values did not arrive");
@@ -552,7 +549,7 @@ int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, s
 		return -1;
 	}
 	pthread_mutex_lock(&m->ctl.lock);
-	rc = ask(&m->ctl, MON_SAVE, NULL, 0, fd, MON_SAVE_MS, NULL, err);
+	rc = ask(&m->ctl, MON_SAVE, fd, MON_SAVE_MS, NULL, err);
 	pthread_mutex_unlock(&m->ctl.lock);
 	close(fd);
 	return rc;
@@ -561,7 +558,6 @@ int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, s
 int kh_monitor_owns(struct kh_monitor *m, unsigned owned, struct kh_err *err)
 {
 	uint8_t b[8];
-
 	int rc;
 
 	pthread_mutex_lock(&m->ctl.lock);
@@ -597,7 +593,9 @@ void kh_monitor_stop(struct kh_monitor *m)
 	/* It ends at the channels' close; a confined daemon could not kill it */
 	while (kh_monitor_alive(m) && kh_mono_ms() < end)
 		usleep(5000);
-	if (m->pid > 0)
-		kill(m->pid, SIGKILL); /* unconfined (a failed start): no zombie left */
+	/* still there: killed and reaped where this process may signal it
+	 * (unconfined: a start that failed early), else left to end alone */
+	if (m->pid > 0 && kill(m->pid, SIGKILL) == 0)
+		waitpid(m->pid, NULL, 0);
 	m->pid = 0;
 }
