@@ -238,6 +238,15 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 	return 0;
 }
 
+int kh_fs_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, struct kh_err *err)
+{
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		kh_err_set(err, "%s: %s", name, kh_strerror(errno));
+		return -1;
+	}
+	return read_fd(fd, name, cap, out, len, err);
+}
+
 int kh_fs_read_file(const char *path, size_t cap, bool nofollow, char **out, size_t *len,
 		    struct kh_err *err)
 {

@@ -25,6 +25,12 @@ int kh_fs_open_private(const char *path, int flags, mode_t mode, struct kh_err *
 int kh_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       struct kh_err *err);
 
+/* kh_fs_read_file's reading of a descriptor already open, from its start
+ * (whatever its offset was: a descriptor kept to be read again); name is
+ * for messages. */
+int kh_fs_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len,
+		  struct kh_err *err);
+
 /* Reads a whole file of at most cap bytes into a new NUL-terminated buffer the
  * caller frees (wipe it first if it held a secret: kh_fs_free_secret()).
  * nofollow: refuse symlinks (use for secret files). */

@@ -8,7 +8,8 @@
 /* --- files --- */
 #define KH_MAX_CONFIG_BYTES    (1u << 20) /* config.yaml */
 #define KH_MAX_MAPPINGS_BYTES  (4u << 20) /* mappings.json */
-#define KH_MAX_PEM_BYTES       (256u << 10) /* ca.crt, ca.key, upstream_ca_file */
+#define KH_MAX_PEM_BYTES       (256u << 10) /* ca.crt, ca.key */
+#define KH_MAX_CA_BUNDLE_BYTES (8u << 20) /* upstream_ca_file (a whole system bundle fits) */
 #define KH_MAX_PATH            4096
 #define KH_MAX_CONFIG_WARNINGS 32 /* the last slot says more were dropped */
 #define KH_MAX_CONFIG_NESTING  64 /* [ ] / { } depth in config.yaml (libyaml is quadratic in it) */

@@ -90,8 +90,8 @@ const struct kh_command kh_commands[] = {
 	  "and how many sandbox tokens are active (--json: sandbox_tokens). It lists the\n"
 	  "front processes and their confinement (privsep: true, the default), and checks\n"
 	  "what each front reports against its /proc entry (--json: privsep.fronts[].kernel).\n"
-	  "It shows the daemon's own confinement (the key holder: reads files, writes none,\n"
-	  "execs only keyhole) and its monitor process (--json: keyholder).\n",
+	  "It shows the daemon's own confinement (the key holder: reads only system files,\n"
+	  "writes none, execs only keyhole) and its monitor process (--json: keyholder).\n",
 	  kh_cmd_status },
 	{ "disable", "turn keyhole off (enabled: false)",
 	  "Usage: keyhole disable [--home DIR]\n"

@@ -247,7 +247,7 @@ static void print_keyholder(const struct kh_ctl_status *c)
 	}
 	if (k->landlock_abi > 0)
 		snprintf(ll, sizeof ll,
-			 "landlock v%d: reads files, writes none, execs only keyhole",
+			 "landlock v%d: reads system files only, writes none, execs only keyhole",
 			 k->landlock_abi);
 	else
 		snprintf(ll, sizeof ll, "NO landlock (kernel without it)");

@@ -1556,10 +1556,27 @@ static int config_missing(const char *path, struct kh_err *err)
 	return 1;
 }
 
+int kh_config_read(const char *path, char **text, size_t *len, bool *present, struct kh_err *err)
+{
+	int rc = config_missing(path, err);
+
+	*text = NULL;
+	*len = 0;
+	*present = false;
+	if (rc != 0)
+		return rc > 0 ? 0 : -1;
+	/* Not nofollow: config.yaml is often a symlink managed by dotfiles. */
+	if (kh_fs_read_file(path, KH_MAX_CONFIG_BYTES, false, text, len, err) != 0)
+		return -1;
+	*present = true;
+	return 0;
+}
+
 int kh_config_load(const char *path, struct kh_config *c, struct kh_err *err)
 {
 	size_t plen = strlen(path), len = 0;
 	char *text = NULL;
+	bool present;
 	int rc;
 
 	kh_config_defaults(c);
@@ -1567,12 +1584,10 @@ int kh_config_load(const char *path, struct kh_config *c, struct kh_err *err)
 		kh_err_set(err, "config path is too long (%zu bytes)", plen);
 		return -1;
 	}
-	rc = config_missing(path, err);
-	if (rc != 0)
-		return rc > 0 ? 0 : -1;
-	/* Not nofollow: config.yaml is often a symlink managed by dotfiles. */
-	if (kh_fs_read_file(path, KH_MAX_CONFIG_BYTES, false, &text, &len, err) != 0)
+	if (kh_config_read(path, &text, &len, &present, err) != 0)
 		return -1;
+	if (!present)
+		return 0;
 	memcpy(c->path, path, plen + 1);
 	c->file_existed = true;
 	rc = parse_text(c, text, len, err);

@@ -128,6 +128,10 @@ void kh_config_defaults(struct kh_config *c);
  * line like "config.yaml:12: tunnel_port: must be an integer 1-65535". */
 int kh_config_load(const char *path, struct kh_config *c, struct kh_err *err);
 
+/* Only the reading kh_config_load does: *text (the caller frees it) and
+ * *present true, or *present false when path is simply not there. */
+int kh_config_read(const char *path, char **text, size_t *len, bool *present, struct kh_err *err);
+
 /* Same, from a string (name is used in messages). */
 int kh_config_parse(const char *name, const char *text, size_t len, struct kh_config *c,
 		    struct kh_err *err);

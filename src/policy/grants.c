@@ -140,28 +140,35 @@ static struct kh_grant *alloc_copy(const struct kh_grants *g)
 }
 
 /* Copies the grants in use into c (from alloc_copy; NULL: nothing), atomics
- * read once, and marks their counts saved; *n of them. The caller holds
- * lock. */
-static struct kh_grant *copy_locked(struct kh_grants *g, struct kh_grant *c, size_t *n)
+ * read once, and (saving) marks their counts saved; *n of them. The caller
+ * holds lock. */
+static struct kh_grant *copy_grants(struct kh_grants *g, struct kh_grant *c, size_t *n, bool saving)
 {
 	*n = 0;
 	for (size_t i = 0; c != NULL && i < g->cap; i++) {
 		struct kh_grant *gr = &g->v[i], *o = &c[*n];
+		uint64_t used = atomic_load(&gr->used);
 
 		if (!gr->in_use)
 			continue;
-		gr->saved_used = atomic_load(&gr->used);
+		if (saving)
+			gr->saved_used = used;
 		memcpy(o->token, gr->token, sizeof o->token);
 		memcpy(o->env_name, gr->env_name, sizeof o->env_name);
 		memcpy(o->label, gr->label, sizeof o->label);
 		o->issued = gr->issued;
 		o->expires = gr->expires;
 		o->budget = gr->budget;
-		atomic_store(&o->used, gr->saved_used);
+		atomic_store(&o->used, used);
 		atomic_store(&o->revoked_at, atomic_load(&gr->revoked_at));
 		(*n)++;
 	}
 	return c;
+}
+
+static struct kh_grant *copy_locked(struct kh_grants *g, struct kh_grant *c, size_t *n)
+{
+	return copy_grants(g, c, n, true);
 }
 
 static void free_copy(struct kh_grant *c, size_t n)
@@ -237,6 +244,26 @@ static bool counts_changed(const struct kh_grants *g)
 		if (g->v[i].in_use && atomic_load(&g->v[i].used) != g->v[i].saved_used)
 			return true;
 	return false;
+}
+
+char *kh_grants_text(struct kh_grants *g, size_t *len, struct kh_err *err)
+{
+	struct kh_grant *copy = alloc_copy(g);
+	char *text;
+	size_t n = 0;
+
+	pthread_mutex_lock(&g->lock);
+	copy_grants(g, copy, &n, false);
+	pthread_mutex_unlock(&g->lock);
+	text = render(copy, n, "the sandbox tokens", err);
+	free_copy(copy, n);
+	*len = text != NULL ? strlen(text) : 0;
+	return text;
+}
+
+void kh_grants_text_free(char *text)
+{
+	free_text(text);
 }
 
 int kh_grants_save(struct kh_grants *g, struct kh_err *err)

@@ -138,6 +138,13 @@ bool kh_grant_forgotten(const struct kh_grant *gr, int64_t now);
 /* [A-Za-z0-9][A-Za-z0-9._-]*, shorter than KH_GRANT_LABEL_MAX. */
 bool kh_grant_label_valid(const char *label);
 
+/* grants.json's text for the grants as they are now, without writing it or
+ * marking anything saved (the fronts' copy); free it with
+ * kh_grants_text_free (it holds whole tokens). NULL with err set when out
+ * of memory. */
+char *kh_grants_text(struct kh_grants *g, size_t *len, struct kh_err *err);
+void kh_grants_text_free(char *text);
+
 /* Writes grants.json if a budget count changed since it was last written
  * (or that write failed); 0 when written or nothing changed. Blocks on the
  * file system, without holding g->lock meanwhile. */

@@ -349,6 +349,16 @@ int kh_mappings_parse(const char *text, size_t len, struct kh_mappings *out, str
 	return rc;
 }
 
+int kh_mappings_read(const char *path, char **text, size_t *len, bool *existed, struct kh_err *err)
+{
+	*text = NULL;
+	*len = 0;
+	*existed = kh_fs_exists(path);
+	if (!*existed)
+		return 0;
+	return kh_fs_read_file(path, KH_MAX_MAPPINGS_BYTES, true, text, len, err);
+}
+
 int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, struct kh_err *err)
 {
 	char *text = NULL;
@@ -356,11 +366,10 @@ int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, s
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	*existed = kh_fs_exists(path);
+	if (kh_mappings_read(path, &text, &len, existed, err) != 0)
+		return -1;
 	if (!*existed)
 		return 0;
-	if (kh_fs_read_file(path, KH_MAX_MAPPINGS_BYTES, true, &text, &len, err) != 0)
-		return -1;
 	rc = kh_mappings_parse(text, len, out, err);
 	kh_fs_free_secret(text, len);
 	if (rc != 0)

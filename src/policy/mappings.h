@@ -44,6 +44,10 @@ struct kh_mappings {
  * false). Parse or validation errors return -1 with err naming the problem. */
 int kh_mappings_load(const char *path, struct kh_mappings *out, bool *existed, struct kh_err *err);
 
+/* Only the reading kh_mappings_load does (not following a symlink): *text
+ * (the caller wipes and frees it: it holds proxy tokens), or *existed false. */
+int kh_mappings_read(const char *path, char **text, size_t *len, bool *existed, struct kh_err *err);
+
 /* Parses JSON text (for tests and fuzzing). */
 int kh_mappings_parse(const char *text, size_t len, struct kh_mappings *out, struct kh_err *err);
 

@@ -19,12 +19,14 @@
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -384,9 +386,10 @@ int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *
 
 /* --- the key holder (kh_confine_keyholder) --- */
 
-#define LL_EXECUTE   (1ULL << 0)
-#define LL_READ_FILE (1ULL << 2)
-#define LL_READ_DIR  (1ULL << 3)
+#define LL_EXECUTE    (1ULL << 0)
+#define LL_WRITE_FILE (1ULL << 1)
+#define LL_READ_FILE  (1ULL << 2)
+#define LL_READ_DIR   (1ULL << 3)
 
 struct ll_path_beneath {
 	uint64_t allowed;
@@ -427,9 +430,111 @@ static const char *interpreter(void)
 	return interp;
 }
 
-/* Reading anywhere (a reload reads config.yaml, mappings.json, the CA
- * bundles; c-ares reads /etc/hosts), executing keyhole and its interpreter
- * only, and nothing that writes, creates, removes or renames. */
+/* What the key holder may read once confined: what it, the libraries it
+ * links and the keyhole it starts again (a front, the signer, which inherit
+ * this domain) open by path after start, and nothing with a secret in it.
+ * Programs and libraries (/usr, and /lib... on a system without merged
+ * /usr); the trust store OpenSSL reads lazily (a hashed directory opens one
+ * file per upstream handshake); what the resolver and glibc read; /proc,
+ * where a started keyhole reads its own entry (sanitizers do) and where
+ * another process's memory, environment and descriptors stay closed (the
+ * ptrace checks, which Landlock scopes to its own domain). Not the keyhole directory (ca.key, config.yaml, grants.json:
+ * a reload's files come from the monitor, ca.key reaches a restarted signer
+ * as a descriptor), not /root, /home, /etc/shadow or any other service's
+ * files. A path that does not exist here is skipped. */
+static const char *const keyholder_reads[] = { "/usr",
+					       "/lib",
+					       "/lib64",
+					       "/lib32",
+					       "/libx32",
+					       "/bin",
+					       "/sbin",
+					       "/etc/ssl",
+					       "/etc/pki",
+					       "/etc/ca-certificates",
+					       "/etc/ld.so.cache",
+					       "/etc/ld.so.conf",
+					       "/etc/ld.so.conf.d",
+					       "/etc/ld.so.preload",
+					       "/etc/hosts",
+					       "/etc/resolv.conf",
+					       "/etc/nsswitch.conf",
+					       "/etc/host.conf",
+					       "/etc/gai.conf",
+					       "/etc/services",
+					       "/etc/protocols",
+					       "/etc/localtime",
+					       "/etc/passwd",
+					       "/etc/group",
+					       "/sys/devices/system/cpu",
+					       "/proc",
+					       "/dev/urandom",
+					       "/dev/random",
+					       NULL };
+
+/* The environment's word on where OpenSSL reads (a trust store or a
+ * configuration elsewhere than the defaults under /usr and /etc/ssl):
+ * SSL_CERT_DIR may list several directories. */
+static const char *const openssl_env_paths[] = { "SSL_CERT_FILE", "SSL_CERT_DIR", "OPENSSL_CONF",
+						 "OPENSSL_MODULES", NULL };
+
+/* A rule for path; one that is not there (or not a directory where a
+ * directory's rights were asked) is skipped: that path cannot be read then. */
+static int ll_allow_present(int ruleset, const char *path, uint64_t rights)
+{
+	if (ll_allow(ruleset, path, rights) == 0)
+		return 0;
+	if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
+		return 0;
+	return -1;
+}
+
+static int ll_allow_env_paths(int ruleset)
+{
+	for (size_t i = 0; openssl_env_paths[i] != NULL; i++) {
+		const char *v = getenv(openssl_env_paths[i]);
+		char one[4096];
+
+		for (const char *p = v; p != NULL && *p != '\0';) {
+			size_t n = strcspn(p, ":");
+
+			if (n > 0 && n < sizeof one) {
+				memcpy(one, p, n);
+				one[n] = '\0';
+				if (ll_allow_present(ruleset, one, LL_READ_FILE | LL_READ_DIR) !=
+					    0 &&
+				    ll_allow_present(ruleset, one, LL_READ_FILE) != 0)
+					return -1;
+			}
+			p += n + (p[n] == ':');
+		}
+	}
+	return 0;
+}
+
+/* keyholder_reads (and the environment's OpenSSL paths) for reading, and
+ * /dev/null for writing too (a child's stdio); directories get READ_DIR,
+ * files only READ_FILE (Landlock refuses directory rights on a file). */
+static int ll_allow_reads(int ruleset)
+{
+	for (size_t i = 0; keyholder_reads[i] != NULL; i++) {
+		struct stat st;
+		const char *p = keyholder_reads[i];
+
+		if (stat(p, &st) != 0)
+			continue;
+		if (ll_allow_present(ruleset, p,
+				     LL_READ_FILE | (S_ISDIR(st.st_mode) ? LL_READ_DIR : 0)) != 0)
+			return -1;
+	}
+	if (ll_allow_present(ruleset, "/dev/null", LL_READ_FILE | LL_WRITE_FILE) != 0)
+		return -1;
+	return ll_allow_env_paths(ruleset);
+}
+
+/* Reading the system's files only (ll_allow_reads), executing keyhole and
+ * its interpreter only, and nothing that writes, creates, removes or
+ * renames. */
 static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
 {
 	int abi = kh_confine_landlock_abi();
@@ -452,7 +557,7 @@ static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
 		kh_err_set(err, "confine: landlock (abi %d): %s", abi, kh_strerror(errno));
 		return -1;
 	}
-	if (ll_allow(fd, "/", LL_READ_FILE | LL_READ_DIR) != 0 ||
+	if (ll_allow_reads(fd) != 0 ||
 	    ll_allow(fd, "/proc/self/exe", LL_EXECUTE | LL_READ_FILE) != 0 ||
 	    (interp != NULL && ll_allow(fd, interp, LL_EXECUTE | LL_READ_FILE) != 0)) {
 		kh_err_set(err, "confine: landlock rules: %s", kh_strerror(errno));

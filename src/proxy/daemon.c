@@ -30,6 +30,7 @@
 #include "base/home.h"
 #include "event/listener.h"
 #include "policy/mappings.h"
+#include "policy/policyfiles.h"
 #include "proxy/metrics.h"
 #include "proxy/metrics_server.h"
 #include "proxy/monitor.h"
@@ -65,6 +66,9 @@ struct daemon {
 	pthread_mutex_t build_lock;
 	struct kh_config live_cfg;
 	struct kh_mappings live_maps;
+	/* config.yaml's and mappings.json's bytes live_cfg and live_maps came
+	 * from, which the fronts get (the CA bundle's are dropped once used) */
+	struct kh_policy_files live_files;
 	char metrics_addr[64];
 	bool metrics_published; /* keyhole.metrics is ours to remove */
 	bool ca_created;
@@ -249,9 +253,10 @@ static void warn_missing(const struct kh_policy *p)
 				p->creds[i].env_name);
 }
 
-/* Builds a complete snapshot from the files on disk (and the grants), and
+/* Builds a complete snapshot from the policy files (and the grants), and
  * hands back the mappings it was built from in *maps. */
 static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *cfg,
+				     const struct kh_policy_files *files,
 				     const struct kh_policy *prev, struct kh_mappings *maps_out,
 				     struct kh_err *err)
 {
@@ -260,9 +265,8 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 	struct kh_secrets secrets = { 0 };
 	struct kh_policy *p = NULL;
 	SSL_CTX *ctx = NULL;
-	bool existed;
 
-	if (kh_mappings_load(d->paths.mappings, &maps, &existed, err) != 0)
+	if (kh_policy_files_mappings(files, d->paths.mappings, &maps, err) != 0)
 		return NULL;
 	kh_mappings_env_names(&maps, names);
 	if (load_secrets(d, cfg, names, maps.n, prev, &secrets, err) != 0)
@@ -271,7 +275,8 @@ static struct kh_policy *load_policy(struct daemon *d, const struct kh_config *c
 		kh_secrets_scrub_environ(names, maps.n);
 		kh_credsrc_drop_access_env(cfg); /* the monitor fetches on reload */
 	}
-	ctx = kh_tls_client_ctx_new(cfg->upstream_ca_file, err);
+	ctx = kh_tls_client_ctx_new_pem(cfg->upstream_ca_file, files->upstream_ca.text,
+					files->upstream_ca.len, err);
 	if (ctx == NULL) {
 		kh_secrets_free(&secrets);
 		goto out;
@@ -298,9 +303,23 @@ static int save_grants_text(void *arg, const char *text, size_t len, struct kh_e
 	return kh_monitor_save_grants(&d->monitor, text, len, err);
 }
 
+/* files become live_files (the previous ones are freed); the CA bundle's
+ * bytes are not kept: its certificates are in the policy's client context. */
+static void keep_files(struct daemon *d, struct kh_policy_files *files)
+{
+	struct kh_policy_file ca = files->upstream_ca;
+
+	kh_policy_files_free(&d->live_files);
+	d->live_files = *files;
+	d->live_files.upstream_ca = (struct kh_policy_file){ 0 };
+	free(ca.text);
+	*files = (struct kh_policy_files){ 0 };
+}
+
 static int build_shared(struct daemon *d, struct kh_err *err)
 {
 	struct kh_shared *sh = &d->sh;
+	struct kh_policy_files files;
 
 	pthread_mutex_init(&sh->policy_lock, NULL);
 	pthread_mutex_init(&sh->bridge_lock, NULL);
@@ -310,10 +329,13 @@ static int build_shared(struct daemon *d, struct kh_err *err)
 		return -1;
 	d->grants.write_fn = save_grants_text;
 	d->grants.write_arg = d;
-	if (kh_config_load(d->paths.config, &d->live_cfg, err) != 0)
+	/* read here, before confinement; a reload's come from the monitor */
+	if (kh_policy_files_read(&d->paths, &files, err) != 0)
 		return -1;
 	sh->grants = &d->grants;
-	sh->policy = load_policy(d, &d->live_cfg, NULL, &d->live_maps, err);
+	if (kh_policy_files_config(&files, d->paths.config, &d->live_cfg, err) == 0)
+		sh->policy = load_policy(d, &d->live_cfg, &files, NULL, &d->live_maps, err);
+	keep_files(d, &files);
 	if (sh->policy == NULL)
 		return -1;
 	sh->certs = kh_certcache_new(d->cfg.cert_cache_size);
@@ -374,7 +396,8 @@ static int rebuild_for_grants(struct daemon *d, struct kh_err *err)
 	if (p == NULL)
 		return -1;
 	kh_shared_set_policy(&d->sh, p);
-	if (d->fronts_on && kh_fronts_send_policy(&d->fronts, err) != 0) /* the new tokens */
+	if (d->fronts_on &&
+	    kh_fronts_send_policy(&d->fronts, &d->live_files, err) != 0) /* the new tokens */
 		kh_error("sandbox tokens: the fronts keep their previous policy: %s", err->msg);
 	return 0;
 }
@@ -487,21 +510,26 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
 }
 
 /* SIGHUP: re-read config.yaml, mappings.json and the credential source into a
- * new snapshot; on any error the running one stays in force. */
+ * new snapshot; on any error the running one stays in force. The files come
+ * from the monitor: this process, confined, cannot open them. */
 static void reload(struct daemon *d)
 {
 	struct kh_config cfg;
 	struct kh_mappings maps = { 0 };
+	struct kh_policy_files files = { 0 };
 	struct kh_policy *cur, *p = NULL;
 	struct kh_err err = { "" };
 
+	kh_config_defaults(&cfg);
 	pthread_mutex_lock(&d->build_lock);
 	cur = kh_shared_policy(&d->sh);
-	if (kh_config_load(d->paths.config, &cfg, &err) == 0)
-		p = load_policy(d, &cfg, cur, &maps, &err);
+	if (kh_monitor_read_files(&d->monitor, &files, &err) == 0 &&
+	    kh_policy_files_config(&files, d->paths.config, &cfg, &err) == 0)
+		p = load_policy(d, &cfg, &files, cur, &maps, &err);
 	kh_policy_unref(cur);
 	if (p == NULL) {
 		pthread_mutex_unlock(&d->build_lock);
+		kh_policy_files_free(&files);
 		kh_error("reload failed: %s; the previous configuration stays in force", err.msg);
 		kh_metrics_count_reload(false);
 		kh_config_free(&cfg);
@@ -516,11 +544,12 @@ static void reload(struct daemon *d)
 	kh_mappings_free(&d->live_maps);
 	d->live_cfg = cfg; /* now owned by the daemon */
 	d->live_maps = maps;
+	keep_files(d, &files);
+	if (d->fronts_on && kh_fronts_send_policy(&d->fronts, &d->live_files, &err) != 0)
+		kh_error("reload: the fronts keep their previous policy: %s", err.msg);
 	pthread_mutex_unlock(&d->build_lock);
 	if (d->bridges_open) /* in case a netlink event was missed */
 		kh_bridgewatch_check(&d->bridges);
-	if (d->fronts_on && kh_fronts_send_policy(&d->fronts, &err) != 0)
-		kh_error("reload: the fronts keep their previous policy: %s", err.msg);
 	kh_info("reload: ok (%zu credential(s), %zu allowed host pattern(s), %zu deny range(s))",
 		p->n_creds - p->n_grant_creds, p->n_allow, p->n_deny);
 }
@@ -773,7 +802,7 @@ static int start_all(struct daemon *d, struct kh_err *err)
 			return -1;
 		d->started++;
 	}
-	if (d->fronts_on && kh_fronts_start(&d->fronts, err) != 0) {
+	if (d->fronts_on && kh_fronts_start(&d->fronts, &d->live_files, err) != 0) {
 		d->fronts_failed = true;
 		return -1;
 	}
@@ -885,6 +914,7 @@ static void free_all(struct daemon *d)
 	kh_grants_free(&d->grants); /* after the last policy: creds point into it */
 	kh_mappings_free(&d->live_maps);
 	kh_config_free(&d->live_cfg);
+	kh_policy_files_free(&d->live_files);
 	SSL_CTX_free(d->sh.server_ctx);
 	kh_certcache_free(d->sh.certs);
 	kh_ca_free(&d->sh.ca);

@@ -324,8 +324,6 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 	memcpy(fs->unix_fds, unix_fds, sizeof fs->unix_fds);
 	kh_fmt(fs->home, sizeof fs->home, "%s", paths->home);
 	kh_fmt(fs->config, sizeof fs->config, "%s", paths->config);
-	kh_fmt(fs->mappings, sizeof fs->mappings, "%s", paths->mappings);
-	kh_fmt(fs->grants, sizeof fs->grants, "%s", paths->grants);
 	pthread_mutex_init(&fs->policy_lock, NULL);
 	fs->policy_fd = -1;
 	fs->conns_fd = -1;
@@ -335,7 +333,7 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		fs->bridge_fds[k] = -1;
 		fs->bridge_gen[k] = 1; /* a front's bridge_sent starts at 0: "nothing yet" */
 	}
-	if (kh_signerctl_init(&fs->signer, paths->home, paths->config, n, err) != 0)
+	if (kh_signerctl_init(&fs->signer, paths, n, err) != 0)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
 		struct kh_front_slot *s = &fs->s[i];
@@ -366,21 +364,30 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 
 /* One file into the blob: u32 length (little-endian), then its bytes; a
  * missing file is length 0 (the front takes the defaults / no entries). */
-static int add_file(int mfd, const char *path, size_t cap, bool nofollow, struct kh_err *err)
+static int add_text(int mfd, const char *text, size_t len, struct kh_err *err)
 {
-	char *text = NULL;
-	size_t len = 0;
 	uint8_t n[4];
-	int rc = 0;
 
-	if (kh_fs_exists(path) && kh_fs_read_file(path, cap, nofollow, &text, &len, err) != 0)
-		return -1;
 	kh_le_put(n, len, 4);
 	if (write(mfd, n, 4) != 4 || (len > 0 && write(mfd, text, len) != (ssize_t)len)) {
-		kh_err_set(err, "cannot copy %s for the fronts: %s", path, kh_strerror(errno));
-		rc = -1;
+		kh_err_set(err, "cannot write the fronts' policy: %s", kh_strerror(errno));
+		return -1;
 	}
-	kh_fs_free_secret(text, len);
+	return 0;
+}
+
+/* grants.json's text as the daemon holds it now (it writes the file only
+ * through its monitor, and may not read it back). */
+static int add_grants(int mfd, struct kh_grants *g, struct kh_err *err)
+{
+	size_t len = 0;
+	char *text = kh_grants_text(g, &len, err);
+	int rc;
+
+	if (text == NULL)
+		return -1;
+	rc = add_text(mfd, text, len, err);
+	kh_grants_text_free(text);
 	return rc;
 }
 
@@ -410,7 +417,8 @@ static int add_shortest_key(int mfd, struct kh_shared *sh, struct kh_err *err)
 	return 0;
 }
 
-static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
+static int policy_blob(const struct kh_fronts *fs, const struct kh_policy_files *files,
+		       struct kh_err *err)
 {
 	int mfd = memfd_create("keyhole-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
@@ -418,10 +426,9 @@ static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
 		kh_err_set(err, "memfd: %s", kh_strerror(errno));
 		return -1;
 	}
-	if (add_file(mfd, fs->config, KH_MAX_CONFIG_BYTES, false, err) != 0 ||
-	    add_file(mfd, fs->mappings, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
-	    add_file(mfd, fs->grants, KH_MAX_MAPPINGS_BYTES, true, err) != 0 ||
-	    add_shortest_key(mfd, fs->sh, err) != 0 ||
+	if (add_text(mfd, files->config.text, files->config.len, err) != 0 ||
+	    add_text(mfd, files->mappings.text, files->mappings.len, err) != 0 ||
+	    add_grants(mfd, fs->sh->grants, err) != 0 || add_shortest_key(mfd, fs->sh, err) != 0 ||
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
 		    0) {
 		if (err->msg[0] == '\0')
@@ -432,9 +439,10 @@ static int policy_blob(const struct kh_fronts *fs, struct kh_err *err)
 	return mfd;
 }
 
-int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err)
+int kh_fronts_send_policy(struct kh_fronts *fs, const struct kh_policy_files *files,
+			  struct kh_err *err)
 {
-	int mfd = policy_blob(fs, err);
+	int mfd = policy_blob(fs, files, err);
 
 	if (mfd < 0)
 		return -1;
@@ -654,11 +662,11 @@ static int wait_confined(struct kh_fronts *fs, struct kh_err *err)
 	return 0;
 }
 
-int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err)
+int kh_fronts_start(struct kh_fronts *fs, const struct kh_policy_files *files, struct kh_err *err)
 {
 	int rc;
 
-	if (kh_fronts_send_policy(fs, err) != 0)
+	if (kh_fronts_send_policy(fs, files, err) != 0)
 		return -1;
 	pthread_mutex_lock(&fs->policy_lock); /* before the fronts: their first leaf */
 	rc = kh_signerctl_start(&fs->signer, fs->policy_fd, err);

@@ -27,6 +27,7 @@
 #include "base/home.h"
 #include "base/kh_limits.h"
 #include "event/loop.h"
+#include "policy/policyfiles.h"
 #include "privsep/confine.h"
 #include "privsep/connslots.h"
 #include "proxy/signerctl.h"
@@ -86,7 +87,6 @@ struct kh_fronts {
 	 * copies by slot (-1: none) and a generation bumped on each change */
 	int bridge_fds[KH_MAX_BRIDGES];
 	unsigned bridge_gen[KH_MAX_BRIDGES];
-	char mappings[KH_MAX_PATH], grants[KH_MAX_PATH];
 	unsigned n;
 	int unix_fds[3]; /* by enum kh_listen_kind, -1 for none */
 	char home[KH_MAX_PATH], config[KH_MAX_PATH];
@@ -107,11 +107,14 @@ int kh_fronts_init(struct kh_fronts *fs, struct kh_worker *workers, unsigned n,
 		   int tcp[][KH_MAX_LISTENERS + 1], size_t n_tcp, const int unix_fds[3],
 		   const struct kh_paths *paths, struct kh_shared *sh, struct kh_err *err);
 
-/* Reads config.yaml, mappings.json and grants.json and sends their bytes
- * to every front (started ones now, later ones at start), which builds its
- * policy from them: a front opens no file once it runs. Call after a
- * reload and after sandbox tokens were issued. Any thread. */
-int kh_fronts_send_policy(struct kh_fronts *fs, struct kh_err *err);
+/* Sends the bytes of config.yaml and mappings.json the daemon's policy was
+ * built from (files), and grants.json's as it holds the grants now, to every
+ * front (started ones now, later ones at start) and the signer, which build
+ * their policy from them: neither they nor the confined daemon open these
+ * files. Call after a reload and after sandbox tokens were issued, under
+ * the daemon's build lock (which orders the calls). */
+int kh_fronts_send_policy(struct kh_fronts *fs, const struct kh_policy_files *files,
+			  struct kh_err *err);
 
 /* Container bridge slot's listener is now fd (-1: gone; bridgewatch.h):
  * keeps a copy (fd stays the caller's) and sends it to every running front
@@ -123,7 +126,7 @@ void kh_fronts_set_bridge(struct kh_fronts *fs, size_t slot, int fd);
 /* Starts the CA signer, then every front (fork + exec of keyhole's binary),
  * and waits until each has said it is confined (KH_FRONT_START_WAIT_MS at most):
  * -1 when one did not start. */
-int kh_fronts_start(struct kh_fronts *fs, struct kh_err *err);
+int kh_fronts_start(struct kh_fronts *fs, const struct kh_policy_files *files, struct kh_err *err);
 
 /* Collects fronts that exited and starts them again when due (call on
  * SIGCHLD and about once a second). */

@@ -101,6 +101,9 @@ int kh_keyholder_probe_run(int argc, char **argv)
 	}
 	printf("landlock_abi %d\n", r.landlock_abi);
 	say("read_file", open_close(file, O_RDONLY));
+	say("read_system_file", open_close("/etc/hosts", O_RDONLY));
+	say("read_shadow", open_close("/etc/shadow", O_RDONLY));
+	say("read_other_process", open_close("/proc/1/environ", O_RDONLY));
 	say("run_keyhole", run("/proc/self/exe", self));
 	say("run_shell", run("/bin/sh", sh));
 	snprintf(path, sizeof path, "%s/created-by-probe", dir);

@@ -19,17 +19,20 @@
 
 #include "base/clock.h"
 #include "base/fsutil.h"
+#include "base/kh_limits.h"
 #include "base/le.h"
 #include "base/log.h"
 #include "credsrc/credsrc.h"
 #include "policy/config.h"
 #include "policy/mappings.h"
+#include "policy/policyfiles.h"
 #include "privsep/ctlmsg.h"
 
 enum {
 	MON_FETCH = 'F', /* seq; a memfd of NUL-terminated names */
 	MON_SAVE = 'W', /* seq; a memfd of grants.json's new text */
 	MON_OWNS = 'O', /* seq, mask (u32 each) */
+	MON_READ = 'R', /* seq; answered with a memfd of the policy files (put_files) */
 	MON_OK = 'k', /* seq; for FETCH a memfd of the values (put_values) */
 	MON_ERR = 'e', /* seq, then the message */
 };
@@ -39,6 +42,8 @@ enum {
 #define MON_VALUES_MAX       (KH_MAX_TOKENS * (64u + 8u + KH_MAX_SECRET_LEN))
 #define MON_FETCH_MS         (KH_CREDSRC_TIMEOUT_MS + 5000u) /* a fetch runs a program */
 #define MON_SAVE_MS          10000u
+#define MON_READ_MS          10000u
+#define MON_FILES_MAX        (KH_MAX_CONFIG_BYTES + KH_MAX_MAPPINGS_BYTES + KH_MAX_CA_BUNDLE_BYTES + 15u)
 #define MON_FETCH_OVERLAP_MS 1000u /* how long a fetch child that has answered may take to exit */
 #define MON_STOP_MS          5000u
 
@@ -272,6 +277,56 @@ static void on_save(struct mon *m, uint32_t seq, int fd)
 	wipe_free(text, len);
 }
 
+/* [u8 present][u32 length][bytes] for config.yaml, mappings.json and
+ * upstream_ca_file, in that order. */
+static int put_files(const struct kh_policy_files *f)
+{
+	const struct kh_policy_file *v[3] = { &f->config, &f->mappings, &f->upstream_ca };
+	size_t cap = 15, at = 0;
+	char *b;
+	int fd;
+
+	for (int i = 0; i < 3; i++)
+		cap += v[i]->len;
+	b = malloc(cap);
+	if (b == NULL)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		b[at] = (char)v[i]->present;
+		kh_le_put((uint8_t *)b + at + 1, v[i]->len, 4);
+		if (v[i]->len > 0)
+			memcpy(b + at + 5, v[i]->text, v[i]->len);
+		at += 5 + v[i]->len;
+	}
+	fd = memfd_of(b, at);
+	wipe_free(b, cap); /* mappings.json holds proxy tokens */
+	return fd;
+}
+
+/* A reload's files, read here: the daemon, confined, cannot open the
+ * keyhole directory (ca.key is there). Which files is not the daemon's to
+ * say: config.yaml, mappings.json and the upstream_ca_file config.yaml
+ * names, no other. */
+static void on_read(struct mon *m, uint32_t seq)
+{
+	struct kh_policy_files f;
+	struct kh_err err = { "" };
+	int fd;
+
+	if (kh_policy_files_read(m->paths, &f, &err) != 0) {
+		reply(m->sock, MON_ERR, seq, err.msg, -1);
+		return;
+	}
+	fd = put_files(&f);
+	kh_policy_files_free(&f);
+	if (fd < 0) {
+		reply(m->sock, MON_ERR, seq, "monitor: cannot hand the files over", -1);
+		return;
+	}
+	reply(m->sock, MON_OK, seq, NULL, fd);
+	close(fd);
+}
+
 /* The files the daemon says it made, as they are now. */
 static void on_owns(struct mon *m, unsigned mask)
 {
@@ -339,6 +394,8 @@ static bool take_one(struct mon *m, int sock)
 			on_fetch(m, seq, fd);
 		else if (sock == m->sock && type == MON_SAVE)
 			on_save(m, seq, fd);
+		else if (sock == m->sock && type == MON_READ && n == 4)
+			on_read(m, seq);
 		else if (sock == m->sock && type == MON_OWNS && n == 8)
 			on_owns(m, (unsigned)kh_le_get(buf + 4, 4));
 	}
@@ -552,6 +609,62 @@ int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, s
 	rc = ask(&m->ctl, MON_SAVE, fd, MON_SAVE_MS, NULL, err);
 	pthread_mutex_unlock(&m->ctl.lock);
 	close(fd);
+	return rc;
+}
+
+/* put_files' records into f, each copied (a file of its own to free). */
+static int take_files(const char *b, size_t len, struct kh_policy_files *f, struct kh_err *err)
+{
+	struct kh_policy_file *v[3] = { &f->config, &f->mappings, &f->upstream_ca };
+	const size_t caps[3] = { KH_MAX_CONFIG_BYTES, KH_MAX_MAPPINGS_BYTES,
+				 KH_MAX_CA_BUNDLE_BYTES };
+	size_t at = 0;
+
+	memset(f, 0, sizeof *f);
+	for (int i = 0; i < 3; i++) {
+		size_t n;
+
+		if (len - at < 5 || (uint8_t)b[at] > 1 ||
+		    (n = kh_le_get((const uint8_t *)b + at + 1, 4)) > caps[i] || len - at - 5 < n ||
+		    (b[at] == 0 && n > 0))
+			goto cut;
+		v[i]->present = b[at] == 1;
+		if (v[i]->present) {
+			v[i]->text = malloc(n + 1);
+			if (v[i]->text == NULL)
+				goto cut;
+			memcpy(v[i]->text, b + at + 5, n);
+			v[i]->text[n] = '\0';
+			v[i]->len = n;
+		}
+		at += 5 + n;
+	}
+	if (at == len)
+		return 0;
+cut:
+	kh_policy_files_free(f);
+	kh_err_set(err, "the monitor's files were cut");
+	return -1;
+}
+
+int kh_monitor_read_files(struct kh_monitor *m, struct kh_policy_files *out, struct kh_err *err)
+{
+	size_t got = 0;
+	char *b = NULL;
+	int fd = -1, rc = -1;
+
+	pthread_mutex_lock(&m->ctl.lock);
+	if (ask(&m->ctl, MON_READ, -1, MON_READ_MS, &fd, err) == 0) {
+		b = fd >= 0 ? memfd_read(fd, MON_FILES_MAX, &got) : NULL;
+		if (b == NULL)
+			kh_err_set(err, "the monitor's files did not arrive");
+		else
+			rc = take_files(b, got, out, err);
+	}
+	pthread_mutex_unlock(&m->ctl.lock);
+	if (fd >= 0)
+		close(fd);
+	wipe_free(b, got);
 	return rc;
 }
 

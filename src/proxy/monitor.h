@@ -2,8 +2,8 @@
  * OpenSSH's monitor is the part of sshd that keeps its privileges).
  *
  * The daemon holds the keys and, once started, confines itself
- * (kh_confine_keyholder: it may read files but write none and exec nothing
- * but keyhole). What it still needs done after that, a process
+ * (kh_confine_keyholder: it may read only the system's files, write none
+ * and exec nothing but keyhole). What it still needs done after that, a process
  * forked at the very start does for it, over two SOCK_SEQPACKET pairs (one
  * for fetches, which take as long as a program runs, one for the rest, so a
  * slow fetch never holds up a grants.json write a token issue waits on):
@@ -13,6 +13,9 @@
  *          and runs the credential source config.yaml names (`bws`, an
  *          operator's command) in a child of its own, one at a time; the
  *          daemon cannot choose what runs;
+ *   READ   a reload's files: config.yaml, mappings.json and the
+ *          upstream_ca_file config.yaml names (the daemon, confined, cannot
+ *          open the keyhole directory: ca.key is there);
  *   SAVE   grants.json (sandbox tokens and their spent budgets), written
  *          atomically to its one path;
  *   OWNS   which of the daemon's sockets and files it created: the monitor
@@ -34,6 +37,7 @@
 
 #include "base/err.h"
 #include "base/home.h"
+#include "policy/policyfiles.h"
 #include "secret/secrets.h"
 
 /* Files and sockets the daemon made, for the monitor to remove at its end. */
@@ -69,6 +73,10 @@ int kh_monitor_start(struct kh_monitor *m, const struct kh_paths *paths, struct 
  * as the monitor reads config.yaml now. Blocks up to the source's timeout. */
 int kh_monitor_fetch(struct kh_monitor *m, const char *const *names, size_t n,
 		     struct kh_secrets *out, struct kh_err *err);
+
+/* A reload's config.yaml, mappings.json and upstream_ca_file, as the
+ * monitor reads them now (kh_policy_files_read). */
+int kh_monitor_read_files(struct kh_monitor *m, struct kh_policy_files *out, struct kh_err *err);
 
 /* Replaces grants.json by text (len bytes). */
 int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, struct kh_err *err);

@@ -20,10 +20,11 @@
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
 #include "proxy/policyblob.h"
+#include "proxy/signerctl.h"
 #include "tls/leafkey.h"
 #include "tls/signer.h"
 
-#define FD_CTL 3
+#define FD_CTL KH_SIGNER_CTL_FD
 
 /* frames a front may have handled in one turn, so one busy front does not
  * starve the others or the daemon */
@@ -272,10 +273,17 @@ static int warm_up(struct signer_proc *s, struct kh_err *err)
 static int start(struct signer_proc *s, const struct signer_args *a, struct kh_err *err)
 {
 	struct kh_signer_opts o = { .ca = &s->ca, .n_fronts = a->n_fronts, .allow = allow };
+	int rc;
 
 	if (kh_paths_resolve(&s->paths, a->home, a->config, err) != 0)
 		return -1;
-	if (kh_ca_load(&s->ca, s->paths.ca_crt, s->paths.ca_key, err) != 0) {
+	/* from the descriptors the daemon opened at its start: it may no longer
+	 * open the keyhole directory, nor may this process, inside its domain */
+	rc = kh_ca_load_fds(&s->ca, KH_SIGNER_CA_CRT_FD, KH_SIGNER_CA_KEY_FD, s->paths.ca_crt,
+			    s->paths.ca_key, err);
+	close(KH_SIGNER_CA_CRT_FD);
+	close(KH_SIGNER_CA_KEY_FD);
+	if (rc != 0) {
 		kh_err_prefix(err, "CA");
 		return -1;
 	}

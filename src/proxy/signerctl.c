@@ -19,17 +19,37 @@
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
 
-int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *config,
-		      unsigned n_fronts, struct kh_err *err)
+/* ca.crt and ca.key, opened now (before the daemon confines itself) and
+ * never read here: each signer started reads them from its copy. */
+static int open_ca(struct kh_signerctl *sc, const struct kh_paths *paths, struct kh_err *err)
+{
+	sc->ca_crt_fd = open(paths->ca_crt, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (sc->ca_crt_fd < 0) {
+		kh_err_set(err, "cannot open %s: %s", paths->ca_crt, kh_strerror(errno));
+		return -1;
+	}
+	sc->ca_key_fd = open(paths->ca_key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (sc->ca_key_fd < 0) {
+		kh_err_set(err, "cannot open %s: %s", paths->ca_key,
+			   errno == ELOOP ? "it is a symlink" : kh_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kh_signerctl_init(struct kh_signerctl *sc, const struct kh_paths *paths, unsigned n_fronts,
+		      struct kh_err *err)
 {
 	int sv[2];
 
-	sc->ctl = sc->ctl_child = -1;
+	sc->ctl = sc->ctl_child = sc->ca_crt_fd = sc->ca_key_fd = -1;
 	sc->log.rd = sc->log.wr = -1;
 	sc->n_fronts = n_fronts;
 	pthread_mutex_init(&sc->lock, NULL);
-	kh_fmt(sc->home, sizeof sc->home, "%s", home);
-	kh_fmt(sc->config, sizeof sc->config, "%s", config);
+	kh_fmt(sc->home, sizeof sc->home, "%s", paths->home);
+	kh_fmt(sc->config, sizeof sc->config, "%s", paths->config);
+	if (open_ca(sc, paths, err) != 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		kh_err_set(err, "cannot make a channel to the CA signer: %s", kh_strerror(errno));
 		return -1;
@@ -38,6 +58,23 @@ int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *con
 	sc->ctl = sv[0];
 	sc->ctl_child = sv[1];
 	return kh_childlog_init(&sc->log, "signer", err);
+}
+
+/* In the child: its channel at 3, ca.crt at 4, ca.key at 5 (KH_SIGNER_*_FD),
+ * each first moved above 5 in case one sits where another goes (just above:
+ * under a low RLIMIT_NOFILE a high number may not exist); dup2 leaves the
+ * copies open across exec. */
+static int place_fds(const struct kh_signerctl *sc)
+{
+	int from[3] = { sc->ctl_child, sc->ca_crt_fd, sc->ca_key_fd }, moved[3];
+
+	for (int i = 0; i < 3; i++)
+		if ((moved[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 6)) < 0)
+			return -1;
+	for (int i = 0; i < 3; i++)
+		if (dup2(moved[i], 3 + i) < 0)
+			return -1;
+	return 0;
 }
 
 int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *err)
@@ -59,12 +96,8 @@ int kh_signerctl_start(struct kh_signerctl *sc, int policy_fd, struct kh_err *er
 		return -1;
 	}
 	if (pid == 0) {
-		/* its channel at 3 (moved above 3 first, in case it sits there;
-		 * just above: under a low RLIMIT_NOFILE a high number may not exist) */
-		int fd = fcntl(sc->ctl_child, F_DUPFD_CLOEXEC, 4);
-
 		kh_childlog_in_child(&sc->log);
-		if (fd < 0 || dup2(fd, 3) < 0) /* dup2 leaves the copy open across exec */
+		if (place_fds(sc) != 0)
 			_exit(126);
 		execve("/proc/self/exe", argv, envp);
 		_exit(127);
@@ -313,7 +346,11 @@ void kh_signerctl_free(struct kh_signerctl *sc)
 		close(sc->ctl);
 	if (sc->ctl_child >= 0)
 		close(sc->ctl_child);
-	sc->ctl = sc->ctl_child = -1;
+	if (sc->ca_crt_fd >= 0)
+		close(sc->ca_crt_fd);
+	if (sc->ca_key_fd >= 0)
+		close(sc->ca_key_fd);
+	sc->ctl = sc->ctl_child = sc->ca_crt_fd = sc->ca_key_fd = -1;
 	kh_childlog_drain(&sc->log, kh_log_fd(), kh_mono_ms());
 	kh_childlog_free(&sc->log);
 }

@@ -4,8 +4,10 @@
  * channel), sends it the policy and one channel per front, reads its
  * CONFINED report, starts it again when it dies, and kills one that has not
  * answered a PING for KH_SIGNER_HANG_MS (the watchdog, about once a
- * second at each tend). The daemon never holds the CA private key: the
- * signer reads ca.key itself.
+ * second at each tend). The daemon never holds the CA private key: it
+ * opens ca.crt and ca.key before it confines itself (it may not open the
+ * keyhole directory after) and never reads them; each signer it starts
+ * reads ca.key from its copy of that descriptor.
  *
  * Threads: every call but kh_signerctl_status_json is made with the
  * fronts' policy_lock held (fronts.c), which orders the sends. */
@@ -20,6 +22,7 @@
 #include <pthread.h>
 
 #include "base/err.h"
+#include "base/home.h"
 #include "base/kh_limits.h"
 #include "privsep/confine.h"
 #include "proxy/childlog.h"
@@ -27,6 +30,7 @@
 struct kh_signerctl {
 	int ctl; /* the daemon's end of its control channel */
 	int ctl_child; /* the signer's, kept so a restarted signer gets it again */
+	int ca_crt_fd, ca_key_fd; /* open, never read here: each signer's KH_SIGNER_CA_*_FD */
 	_Atomic pid_t pid; /* 0 while not running */
 	uint64_t restart_at_ms;
 	unsigned n_fronts;
@@ -44,8 +48,15 @@ struct kh_signerctl {
 	atomic_uint_fast64_t hangs_total; /* signers killed for not answering */
 };
 
-int kh_signerctl_init(struct kh_signerctl *sc, const char *home, const char *config,
-		      unsigned n_fronts, struct kh_err *err);
+/* Where a signer finds its channel and the CA pair when it starts. */
+#define KH_SIGNER_CTL_FD    3
+#define KH_SIGNER_CA_CRT_FD 4
+#define KH_SIGNER_CA_KEY_FD 5
+
+/* Opens ca.crt and ca.key (paths) for every signer to come, and the
+ * control channel. */
+int kh_signerctl_init(struct kh_signerctl *sc, const struct kh_paths *paths, unsigned n_fronts,
+		      struct kh_err *err);
 
 /* Starts the signer and queues the policy (a sealed memfd) as its first
  * message. */

@@ -295,39 +295,38 @@ static int check_key_stat(const struct stat *st, const char *path, struct kh_err
 	return 0;
 }
 
-/* Checked on its own descriptor before the key is read. O_NONBLOCK keeps a
- * planted FIFO from hanging us before fstat sees it is not a regular file. */
-static int check_key_file(const char *path, struct kh_err *err)
+/* ca.key's descriptor. O_NONBLOCK keeps a planted FIFO from hanging us
+ * before fstat sees it is not a regular file. */
+static int open_key(const char *path, struct kh_err *err)
 {
-	struct stat st;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	int rc = -1;
 
 	if (fd < 0) {
 		if (errno == ELOOP)
 			kh_err_set(err, "%s is a symlink; refusing to follow it", path);
 		else
 			kh_err_set(err, "cannot open %s: %s", path, kh_strerror(errno));
-		return -1;
 	}
-	if (fstat(fd, &st) != 0)
-		kh_err_set(err, "fstat %s: %s", path, kh_strerror(errno));
-	else
-		rc = check_key_stat(&st, path, err);
-	close(fd);
-	return rc;
+	return fd;
 }
 
-static X509 *read_cert(const char *path, struct kh_err *err)
+/* Checked on its own descriptor before the key is read. */
+static int check_key_fd(int fd, const char *path, struct kh_err *err)
 {
-	char *data = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		kh_err_set(err, "fstat %s: %s", path, kh_strerror(errno));
+		return -1;
+	}
+	return check_key_stat(&st, path, err);
+}
+
+static X509 *cert_of(char *data, size_t len, const char *path, struct kh_err *err)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	X509 *cert = NULL;
 
-	if (kh_fs_read_file(path, KH_MAX_PEM_BYTES, false, &data, &len, err) != 0)
-		return NULL;
-	bio = BIO_new_mem_buf(data, (int)len);
 	if (bio != NULL)
 		cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	if (cert == NULL)
@@ -337,14 +336,34 @@ static X509 *read_cert(const char *path, struct kh_err *err)
 	return cert;
 }
 
-static EVP_PKEY *read_key(const char *path, struct kh_err *err)
+static X509 *read_cert(const char *path, struct kh_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	if (kh_fs_read_file(path, KH_MAX_PEM_BYTES, false, &data, &len, err) != 0)
+		return NULL;
+	return cert_of(data, len, path, err);
+}
+
+static X509 *read_cert_fd(int fd, const char *path, struct kh_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	if (kh_fs_read_fd(fd, path, KH_MAX_PEM_BYTES, &data, &len, err) != 0)
+		return NULL;
+	return cert_of(data, len, path, err);
+}
+
+static EVP_PKEY *read_key_fd(int fd, const char *path, struct kh_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
 	BIO *bio = NULL;
 	EVP_PKEY *key = NULL;
 
-	if (kh_fs_read_file(path, KH_MAX_PEM_BYTES, true, &data, &len, err) != 0)
+	if (kh_fs_read_fd(fd, path, KH_MAX_PEM_BYTES, &data, &len, err) != 0)
 		return NULL;
 	bio = BIO_new_mem_buf(data, (int)len);
 	if (bio != NULL)
@@ -391,15 +410,15 @@ static int check_ca_cert(X509 *cert, const char *path, struct kh_err *err)
 	return 0;
 }
 
-static int load_into(struct kh_ca *ca, const char *crt_path, const char *key_path,
-		     struct kh_err *err)
+static int load_into(struct kh_ca *ca, int crt_fd, int key_fd, const char *crt_path,
+		     const char *key_path, struct kh_err *err)
 {
-	if (check_key_file(key_path, err) != 0)
+	if (check_key_fd(key_fd, key_path, err) != 0)
 		return -1;
-	ca->cert = read_cert(crt_path, err);
+	ca->cert = read_cert_fd(crt_fd, crt_path, err);
 	if (ca->cert == NULL || check_ca_cert(ca->cert, crt_path, err) != 0)
 		return -1;
-	ca->key = read_key(key_path, err);
+	ca->key = read_key_fd(key_fd, key_path, err);
 	if (ca->key == NULL)
 		return -1;
 	if (X509_check_private_key(ca->cert, ca->key) != 1) {
@@ -417,20 +436,36 @@ static int load_into(struct kh_ca *ca, const char *crt_path, const char *key_pat
 	return 0;
 }
 
-int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err)
+int kh_ca_load_fds(struct kh_ca *ca, int crt_fd, int key_fd, const char *crt_path,
+		   const char *key_path, struct kh_err *err)
 {
 	struct kh_ca tmp = { 0 };
 
-	ca->cert = NULL;
-	ca->key = NULL;
-	ca->leaf_key = NULL;
-	if (load_into(&tmp, crt_path, key_path, err) != 0)
-		goto fail;
+	*ca = (struct kh_ca){ 0 };
+	if (load_into(&tmp, crt_fd, key_fd, crt_path, key_path, err) != 0) {
+		kh_ca_free(&tmp);
+		return -1;
+	}
 	*ca = tmp;
 	return 0;
-fail:
-	kh_ca_free(&tmp);
-	return -1;
+}
+
+int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err)
+{
+	int key_fd = open_key(key_path, err), crt_fd = -1, rc = -1;
+
+	*ca = (struct kh_ca){ 0 };
+	if (key_fd < 0)
+		return -1;
+	crt_fd = open(crt_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (crt_fd < 0)
+		kh_err_set(err, "cannot read %s: %s", crt_path, kh_strerror(errno));
+	else
+		rc = kh_ca_load_fds(ca, crt_fd, key_fd, crt_path, key_path, err);
+	if (crt_fd >= 0)
+		close(crt_fd);
+	close(key_fd);
+	return rc;
 }
 
 int kh_ca_load_cert(struct kh_ca *ca, const char *crt_path, struct kh_err *err)

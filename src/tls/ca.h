@@ -39,6 +39,12 @@ int kh_ca_ensure(const char *crt_path, const char *key_path, bool *created, stru
  * is an error telling the operator to chmod 600). Also generates leaf_key. */
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err);
 
+/* The same from descriptors already open (read from their start; the paths
+ * name them in messages): the CA signer started again by a confined daemon,
+ * which may no longer open the keyhole directory, gets them so. */
+int kh_ca_load_fds(struct kh_ca *ca, int crt_fd, int key_fd, const char *crt_path,
+		   const char *key_path, struct kh_err *err);
+
 /* Only the certificate, checked like kh_ca_load does (a CA, valid now):
  * the daemon under privilege separation, where the CA signer process alone
  * reads ca.key. key and leaf_key stay NULL. */

@@ -1,9 +1,11 @@
 #include "tls/tlsctx.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 static int sni_index = -1;
@@ -86,7 +88,8 @@ SSL_CTX *kh_tls_server_ctx_new(struct kh_err *err)
 	return ctx;
 }
 
-SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err)
+/* The system trust store and the rest of the client's settings. */
+static SSL_CTX *client_ctx(struct kh_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
@@ -98,20 +101,66 @@ SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		kh_err_set(err, "cannot load the system trust store");
-		goto fail;
-	}
-	if (ca_file != NULL && ca_file[0] != '\0' &&
-	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-		kh_err_set(err, "upstream_ca_file %s: no usable PEM certificates in it", ca_file);
-		goto fail;
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
 	SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof alpn_http11);
+	return ctx;
+}
+
+SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err)
+{
+	SSL_CTX *ctx = client_ctx(err);
+
+	if (ctx != NULL && ca_file != NULL && ca_file[0] != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		kh_err_set(err, "upstream_ca_file %s: no usable PEM certificates in it", ca_file);
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
 	ERR_clear_error();
 	return ctx;
-fail:
+}
+
+/* Every certificate and CRL of pem into store, as SSL_CTX_load_verify_locations
+ * takes a file's; how many went in. */
+static int add_pem(X509_STORE *store, const char *pem, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	STACK_OF(X509_INFO) *infos = bio != NULL ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL)
+						 : NULL;
+	int added = 0;
+
+	for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *in = sk_X509_INFO_value(infos, i);
+
+		if (in->x509 != NULL && X509_STORE_add_cert(store, in->x509) == 1)
+			added++;
+		if (in->crl != NULL && X509_STORE_add_crl(store, in->crl) == 1)
+			added++;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(bio);
+	return added;
+}
+
+SSL_CTX *kh_tls_client_ctx_new_pem(const char *ca_name, const char *pem, size_t len,
+				   struct kh_err *err)
+{
+	SSL_CTX *ctx = client_ctx(err);
+
+	if (ctx != NULL && pem != NULL && len > INT_MAX) {
+		kh_err_set(err, "upstream_ca_file %s is too large", ca_name);
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	} else if (ctx != NULL && pem != NULL &&
+		   add_pem(SSL_CTX_get_cert_store(ctx), pem, len) == 0) {
+		kh_err_set(err, "upstream_ca_file %s: no usable PEM certificates in it", ca_name);
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
 	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
+	return ctx;
 }
 
 SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key, struct kh_sni_check *check)

@@ -33,6 +33,12 @@ SSL_CTX *kh_tls_server_ctx_new(struct kh_err *err);
 /* ca_file may be NULL or "" (system store only). */
 SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err);
 
+/* The same with upstream_ca_file's bytes (pem, len) instead of its path,
+ * read where the caller could (policy/policyfiles.h); pem NULL: the system
+ * store only. ca_name names the file in messages. */
+SSL_CTX *kh_tls_client_ctx_new_pem(const char *ca_name, const char *pem, size_t len,
+				   struct kh_err *err);
+
 /* Server-side SSL on fd with the given leaf and key; check must outlive it. */
 SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key, struct kh_sni_check *check);
 

@@ -1,8 +1,9 @@
 """The daemon taken over: an attacker who got code running in the key holder
 (through a bug in its handling of the fronts' streams or of an upstream's
 response) has its keys, but may not turn that into the host. Once started,
-the daemon confines itself (kh_confine_keyholder): it reads files but
-writes, creates, removes, renames, chmods or chowns none; runs no program
+the daemon confines itself (kh_confine_keyholder): it reads the system's
+files only (not the keyhole directory, /etc/shadow or /root), and writes,
+creates, removes, renames, chmods or chowns none; runs no program
 but keyhole (the fronts and the CA signer it starts again); cannot mount,
 ptrace, load modules or write a sysctl; and cannot signal a process outside
 its own tree. What it still needs written or run (grants.json, a reload's
@@ -58,9 +59,10 @@ def landlock_abi(got):
 @root_only
 def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_path):
     got, d, f = probe(keyhole_bin, tmp_path)
-    # what it needs: reading files, starting keyhole again (a front, the signer)
-    assert got["read_file"] == "ok"
+    # what it needs: starting keyhole again (a front, the signer), reading
+    # the system's files (libraries, the trust store, /etc/hosts)
     assert got["run_keyhole"] == "ok"
+    assert got["read_system_file"] == "ok"
     # what an attacker wants: the kernel's own calls, refused by seccomp
     for name in ("chmod_file", "chown_file", "mount", "ptrace_parent", "truncate_file",
                  "unix_socket", "become_other_user"):
@@ -73,6 +75,13 @@ def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_pa
     for name in ("run_shell", "create_file", "write_file", "unlink_file", "rename_file",
                  "write_sysctl"):
         assert got[name].startswith("denied"), (name, got[name])
+    # no file outside the system's: not a root-only file of another program's
+    # (nor ca.key: the keyhole directory is not the system's either), not
+    # /etc/shadow, not another process's environment
+    assert got["read_file"] == "denied EACCES", got["read_file"]
+    if os.path.exists("/etc/shadow"):
+        assert got["read_shadow"] == "denied EACCES", got["read_shadow"]
+    assert got["read_other_process"] == "denied EACCES", got["read_other_process"]
     if landlock_abi(got) >= 6:
         assert got["signal_parent"].startswith("denied EPERM"), got["signal_parent"]
     # and nothing happened to the file or its directory
@@ -140,3 +149,36 @@ def test_a_reload_still_fetches_through_the_monitor(start_keyhole, echo, token, 
     value.write_text("sk-second-value-9876543210")
     kh.reload()
     assert swapped() == ["Bearer sk-second-value-9876543210"]
+
+
+def test_the_trust_store_is_still_read_after_confinement(start_keyhole, echo, token, pki,
+                                                         tmp_path):
+    """The confined daemon reads only the system's files, yet upstreams are
+    verified against every trust store it may be given: a directory
+    SSL_CERT_DIR names (OpenSSL opens one hashed file per handshake, long
+    after start), and an upstream_ca_file a reload names (read by the
+    monitor, whose bytes the daemon trusts). The keyhole directory and the
+    test's own files are not the system's: without either route the daemon
+    could not have read them."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "upstream-ca.pem").write_bytes(open(pki.ca.cert, "rb").read())
+    subprocess.run(["openssl", "rehash", str(certs)], check=True, capture_output=True)
+    kh = start_keyhole({"upstream_ca_file": None}, env={"SSL_CERT_DIR": str(certs)})
+
+    def status():
+        """200, or the status keyhole refused the CONNECT with (it dials
+        the upstream, and verifies it, before it answers)."""
+        r = curl(f"https://api.openai.test:{echo.port}/v1/models", cacert=kh.ca_crt,
+                 headers=[f"Authorization: Bearer {token}"],
+                 env={"HTTPS_PROXY": kh.proxy_url})
+        if r.rc == 56 and "CONNECT tunnel failed, response 502" in r.stderr:
+            return 502
+        assert r.rc == 0, r.stderr
+        return r.status
+
+    assert status() == 200            # found in SSL_CERT_DIR, after confinement
+    kh = start_keyhole({"upstream_ca_file": None})
+    assert status() == 502            # neither: the upstream is not trusted
+    kh.reload(upstream_ca_file=pki.ca.cert)
+    assert status() == 200            # the reload's file, from the monitor

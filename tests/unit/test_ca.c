@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -140,6 +141,31 @@ static void load_refuses_loose_key(void)
 	CHECK(strstr(err.msg, "readable by group/other (mode 0644)") != NULL);
 	CHECK(strstr(err.msg, "chmod 600") != NULL);
 	CHECK_INT(chmod(path("ca.key"), 0600), 0);
+}
+
+/* From descriptors a daemon opened long before (a signer started again):
+ * read from their start whatever their offset, checked as by path. */
+static void load_from_descriptors(void)
+{
+	struct kh_err err = { "" };
+	struct kh_ca ca;
+	int crt = open(path("ca.crt"), O_RDONLY | O_CLOEXEC);
+	int key = open(path("ca.key"), O_RDONLY | O_CLOEXEC);
+
+	CHECK(crt >= 0 && key >= 0);
+	CHECK(lseek(crt, 17, SEEK_SET) == 17 && lseek(key, 0, SEEK_END) > 0);
+	CHECK_INT(kh_ca_load_fds(&ca, crt, key, "ca.crt", "ca.key", &err), 0);
+	CHECK(ca.cert != NULL && ca.key != NULL && X509_check_private_key(ca.cert, ca.key) == 1);
+	kh_ca_free(&ca);
+	CHECK_INT(kh_ca_load_fds(&ca, crt, key, "ca.crt", "ca.key", &err), 0); /* again */
+	kh_ca_free(&ca);
+	CHECK_INT(chmod(path("ca.key"), 0640), 0);
+	CHECK_INT(kh_ca_load_fds(&ca, crt, key, "ca.crt", "ca.key", &err), -1);
+	CHECK(strstr(err.msg, "ca.key is readable by group/other") != NULL);
+	CHECK(ca.cert == NULL && ca.key == NULL);
+	CHECK_INT(chmod(path("ca.key"), 0600), 0);
+	close(crt);
+	close(key);
 }
 
 static void load_refuses_symlinked_key(void)
@@ -533,6 +559,7 @@ int main(void)
 	RUN(ensure_one_missing_is_an_error);
 	RUN(load_ok);
 	RUN(load_refuses_loose_key);
+	RUN(load_from_descriptors);
 	RUN(load_refuses_symlinked_key);
 	RUN(load_refuses_mismatched_key);
 	RUN(load_refuses_non_ca_and_expired);

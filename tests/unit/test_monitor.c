@@ -1,7 +1,8 @@
 /* The monitor (proxy/monitor.h): it runs the credential source config.yaml
  * names and hands back its values (the config as it is at the fetch, not at
  * the start), refuses a name that is not one, writes grants.json whole and
- * 0600, removes at the end only the files the daemon said it owns, and
+ * 0600, hands over a reload's files, removes at the end only the files the
+ * daemon said it owns, and
  * wipes from its environment the values the daemon was started with. */
 #include <signal.h>
 #include <stdio.h>
@@ -197,6 +198,40 @@ static bool environ_holds(pid_t pid, const char *what)
 	return memmem(buf, n, what, strlen(what)) != NULL;
 }
 
+/* READ: config.yaml, mappings.json and the upstream_ca_file config.yaml
+ * names, as they are now; a missing mappings.json is absent, not an error;
+ * a missing upstream_ca_file is an error that names it. */
+static void read_gives_the_files_as_they_are_now(void)
+{
+	struct kh_policy_files f;
+	struct kh_err err = { "" };
+	char cfg[1200];
+
+	write_file(path("upstream-ca.pem"), "-----BEGIN CERTIFICATE-----\nnot checked here\n",
+		   0644);
+	snprintf(cfg, sizeof cfg, "upstream_ca_file: %s\nlog_level: warn\n",
+		 path("upstream-ca.pem"));
+	write_file(paths.config, cfg, 0600);
+	CHECK_INT(kh_monitor_read_files(&mon, &f, &err), 0);
+	CHECK(f.config.present && f.config.len == strlen(cfg) &&
+	      memcmp(f.config.text, cfg, f.config.len) == 0);
+	CHECK(f.mappings.present && strstr(f.mappings.text, TOK) != NULL);
+	CHECK(f.upstream_ca.present && strstr(f.upstream_ca.text, "not checked here") != NULL);
+	kh_policy_files_free(&f);
+
+	CHECK_INT(rename(paths.mappings, path("mappings.away")), 0);
+	CHECK_INT(unlink(path("upstream-ca.pem")), 0);
+	CHECK_INT(kh_monitor_read_files(&mon, &f, &err), -1);
+	CHECK(strstr(err.msg, "upstream_ca_file") != NULL && strstr(err.msg, "upstream-ca.pem"));
+	write_file(paths.config, "log_level: warn\n", 0600);
+	CHECK_INT(kh_monitor_read_files(&mon, &f, &err), 0);
+	CHECK(f.config.present && !f.mappings.present && f.mappings.text == NULL &&
+	      !f.upstream_ca.present);
+	kh_policy_files_free(&f);
+	CHECK_INT(rename(path("mappings.away"), paths.mappings), 0);
+	command_source("first-value");
+}
+
 static void environment_wiped(void)
 {
 	/* the test's own block holds it (main put it there): the check can fail */
@@ -243,6 +278,7 @@ int main(int argc, char **argv)
 	RUN(save_writes_grants_whole);
 	RUN(save_is_served_while_a_fetch_runs);
 	RUN(save_refuses_what_is_not_a_memfd);
+	RUN(read_gives_the_files_as_they_are_now);
 	RUN(environment_wiped);
 	RUN(owned_files_removed_at_the_end);
 	if (tmpdir_remove() != 0)

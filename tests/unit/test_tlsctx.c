@@ -242,6 +242,10 @@ static void bad_ca_file(void)
 	CHECK(strstr(err.msg, "no usable PEM certificates") != NULL);
 	CHECK(kh_tls_client_ctx_new(path("missing.pem"), &err) == NULL);
 	CHECK_INT(ERR_peek_error(), 0); /* the queue is left clean */
+	/* the same bytes handed over (a reload's, from the monitor) */
+	CHECK(kh_tls_client_ctx_new_pem("junk.pem", "not a certificate\n", 18, &err) == NULL);
+	CHECK(strstr(err.msg, "junk.pem: no usable PEM certificates") != NULL);
+	CHECK_INT(ERR_peek_error(), 0);
 }
 
 int main(void)
