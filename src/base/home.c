@@ -59,6 +59,7 @@ int kh_paths_resolve(struct kh_paths *p, const char *home_override, const char *
 		{ offsetof(struct kh_paths, tls_sock), "tls.sock" },
 		{ offsetof(struct kh_paths, http_sock), "http.sock" },
 		{ offsetof(struct kh_paths, metrics), "keyhole.metrics" },
+		{ offsetof(struct kh_paths, resolver), "resolver" },
 	};
 
 	memset(p, 0, sizeof *p);

@@ -22,6 +22,7 @@ struct kh_paths {
 	char metrics[KH_MAX_PATH]; /* keyhole.metrics: "ip:port" of the running metrics listener */
 	char control[KH_MAX_PATH]; /* control.sock: sandbox tokens (ctl_server.h) */
 	char grants[KH_MAX_PATH]; /* grants.json: the sandbox tokens issued */
+	char resolver[KH_MAX_PATH]; /* resolver/: the daemon's copies of /etc/hosts and resolv.conf */
 };
 
 /* home_override (--home) wins over $KEYHOLE_HOME, which wins over ~/.keyhole.

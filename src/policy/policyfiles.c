@@ -10,11 +10,10 @@
 int kh_policy_files_read(const struct kh_paths *paths, struct kh_policy_files *f,
 			 struct kh_err *err)
 {
-	struct kh_config cfg;
+	struct kh_config cfg = { 0 }; /* kh_config_free-able; filled by kh_policy_files_config */
 	int rc = -1;
 
 	memset(f, 0, sizeof *f);
-	kh_config_defaults(&cfg);
 	if (kh_config_read(paths->config, &f->config.text, &f->config.len, &f->config.present,
 			   err) != 0 ||
 	    kh_mappings_read(paths->mappings, &f->mappings.text, &f->mappings.len,

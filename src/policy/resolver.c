@@ -16,7 +16,9 @@
  * KH_RESOLVER_TRIES, so a lookup ends within ~6 s, before timeouts.connect);
  * addresses are sorted as getaddrinfo sorts them (RFC 6724). What differs:
  * NSS modules other than files and dns (nsswitch.conf) are not consulted;
- * resolv.conf is looked at again at most every KH_RESOLV_CONF_CHECK_MS.
+ * resolv.conf is looked at again at most every KH_RESOLV_CONF_CHECK_MS. In
+ * the daemon, c-ares reads copies of both files (kh_resolver_use_copies:
+ * once confined it may not read /etc), made again when an original changes.
  * Fairness on top (lookupq.h): each source has at most
  * KH_RESOLVER_SOURCE_RUNNING queries out, the rest wait their turn, and
  * turns go round-robin across sources.
@@ -38,9 +40,11 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fsutil.h"
 #include "base/log.h"
+#include "policy/resolvfiles.h"
 
-#define RESOLV_CONF "/etc/resolv.conf"
+#define RESOLV_CONF KH_RESOLVFILES_RESOLV_CONF
 #define SERVERS_MAX (KH_MAX_DNS_SERVERS * 56) /* "[v6]:port," each */
 
 enum { JOB_WAITING = 1, JOB_STARTING, JOB_RUNNING, JOB_POSTED };
@@ -74,8 +78,14 @@ static struct {
 	struct chan *cur;
 	struct sock socks[KH_RESOLVER_SOCKETS];
 	size_t n_socks;
-	struct stat resolv_st;
+	struct stat resolv_st, hosts_st;
 	uint64_t resolv_checked_ms;
+	/* kh_resolver_use_copies: c-ares reads these instead of /etc's, and
+	 * refresh makes them again when an original changed */
+	bool copies;
+	char resolv_copy[KH_MAX_PATH], hosts_copy[KH_MAX_PATH];
+	int (*refresh)(void *arg);
+	void *refresh_arg;
 } R = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1 };
 
 static void wake(void)
@@ -132,7 +142,13 @@ static int chan_open(struct chan *c, const char *servers)
 				  .sock_state_cb = sock_state,
 				  .sock_state_cb_data = c };
 	int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB;
-	int rc = ares_init_options(&c->ch, &o, mask);
+	int rc;
+
+	if (R.copies) {
+		o.resolvconf_path = R.resolv_copy;
+		mask |= ARES_OPT_RESOLVCONF;
+	}
+	rc = ares_init_options(&c->ch, &o, mask);
 
 	if (rc != ARES_SUCCESS) {
 		kh_error("resolver: cannot set up c-ares: %s", ares_strerror(rc));
@@ -159,22 +175,38 @@ static void chan_close(struct chan *c)
 	c->open = false;
 }
 
-static bool resolv_conf_changed(uint64_t now)
+/* Has path changed since *was (kept up to date)? A file replaced by
+ * rename is a new inode; one rewritten in place a new size or mtime. */
+static bool file_changed(const char *path, struct stat *was)
 {
 	struct stat st;
 	bool changed;
 
+	if (stat(path, &st) != 0)
+		memset(&st, 0, sizeof st);
+	changed = st.st_ino != was->st_ino || st.st_dev != was->st_dev ||
+		  st.st_size != was->st_size || st.st_mtim.tv_sec != was->st_mtim.tv_sec ||
+		  st.st_mtim.tv_nsec != was->st_mtim.tv_nsec;
+	*was = st;
+	return changed;
+}
+
+/* Has /etc/resolv.conf changed (at most every KH_RESOLV_CONF_CHECK_MS)? With
+ * copies, a change of it or of /etc/hosts makes them again first. */
+static bool resolv_conf_changed(uint64_t now)
+{
+	bool resolv, hosts;
+
 	if (now < R.resolv_checked_ms + KH_RESOLV_CONF_CHECK_MS)
 		return false;
 	R.resolv_checked_ms = now;
-	if (stat(RESOLV_CONF, &st) != 0)
-		memset(&st, 0, sizeof st);
-	changed = st.st_ino != R.resolv_st.st_ino || st.st_dev != R.resolv_st.st_dev ||
-		  st.st_size != R.resolv_st.st_size ||
-		  st.st_mtim.tv_sec != R.resolv_st.st_mtim.tv_sec ||
-		  st.st_mtim.tv_nsec != R.resolv_st.st_mtim.tv_nsec;
-	R.resolv_st = st;
-	return changed;
+	resolv = file_changed(RESOLV_CONF, &R.resolv_st);
+	hosts = R.copies && file_changed(KH_RESOLVFILES_HOSTS, &R.hosts_st);
+	if ((resolv || hosts) && R.copies && R.refresh != NULL && R.refresh(R.refresh_arg) != 0)
+		kh_warn("resolver: %s changed and could not be copied for the resolver; the "
+			"previous copy stays in use",
+			resolv ? RESOLV_CONF : KH_RESOLVFILES_HOSTS);
+	return resolv;
 }
 
 /* A new channel for new settings; the current one retires (the one that
@@ -204,7 +236,10 @@ static void maybe_switch(void)
 	R.reconfigure = false;
 	memcpy(servers, R.servers, sizeof servers);
 	pthread_mutex_unlock(&R.lock);
-	if (want || (servers[0] == '\0' && resolv_conf_changed(kh_mono_ms())))
+	/* looked at even with dns_servers set: the copy of /etc/hosts */
+	if (resolv_conf_changed(kh_mono_ms()) && servers[0] == '\0')
+		want = true;
+	if (want)
 		switch_chan(servers);
 	for (size_t i = 0; i < 2; i++)
 		if (&R.chans[i] != R.cur && R.chans[i].open && R.chans[i].active == 0)
@@ -326,7 +361,9 @@ static struct kh_resolve_job *pop_start_locked(void)
  * it runs, one answered meanwhile by the cache goes back at once. */
 static void start_pending(void)
 {
-	static const struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
+	/* ENVHOSTS: /etc/hosts from CARES_HOSTS, the copy (kh_resolver_use_copies) */
+	const struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC,
+						   .ai_flags = R.copies ? ARES_AI_ENVHOSTS : 0 };
 	struct kh_resolve_job *job;
 
 	for (;;) {
@@ -429,6 +466,18 @@ static void set_servers_locked(char *const *servers, size_t n)
 			      servers[i]);
 }
 
+int kh_resolver_use_copies(const char *dir, int (*refresh)(void *arg), void *arg)
+{
+	if (kh_resolvfiles_path(dir, "resolv.conf", R.resolv_copy, sizeof R.resolv_copy) != 0 ||
+	    kh_resolvfiles_path(dir, "hosts", R.hosts_copy, sizeof R.hosts_copy) != 0 ||
+	    setenv("CARES_HOSTS", R.hosts_copy, 1) != 0)
+		return -1;
+	R.copies = true;
+	R.refresh = refresh;
+	R.refresh_arg = arg;
+	return 0;
+}
+
 int kh_resolver_start(char *const *servers, size_t n_servers, struct kh_err *err)
 {
 	static const struct kh_lookupq_limits lim = { KH_RESOLVER_RUNNING, KH_RESOLVER_QUEUE,
@@ -443,7 +492,10 @@ int kh_resolver_start(char *const *servers, size_t n_servers, struct kh_err *err
 	if (R.q == NULL || R.cache == NULL || R.wake_fd < 0)
 		goto fail;
 	set_servers_locked(servers, n_servers);
-	(void)resolv_conf_changed(kh_mono_ms()); /* remember how it looks now */
+	/* remember how they look now */
+	(void)file_changed(RESOLV_CONF, &R.resolv_st);
+	(void)file_changed(KH_RESOLVFILES_HOSTS, &R.hosts_st);
+	R.resolv_checked_ms = kh_mono_ms();
 	R.cur = &R.chans[0];
 	if (chan_open(R.cur, R.servers) != 0)
 		goto fail;

@@ -45,6 +45,14 @@ enum kh_resolve_result {
 	KH_RESOLVE_BUSY, /* refused: too many lookups overall, or stopping */
 };
 
+/* Makes c-ares read dir/resolv.conf and dir/hosts (policy/resolvfiles.h),
+ * copies of /etc's the caller has made, instead of the originals; refresh
+ * (on the resolver thread) makes them again when an original has changed,
+ * which the resolver sees by stat at most every KH_RESOLV_CONF_CHECK_MS.
+ * Call before kh_resolver_start and before any thread exists: it sets
+ * CARES_HOSTS in the environment. -1 when dir's paths are too long. */
+int kh_resolver_use_copies(const char *dir, int (*refresh)(void *arg), void *arg);
+
 /* Starts the resolver thread. servers: "ip", "ip:port" or "[v6]:port"
  * entries (config.yaml dns_servers); none means /etc/resolv.conf (looked at
  * again when it changes). Lookups read /etc/hosts first. */

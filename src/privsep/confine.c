@@ -434,13 +434,15 @@ static const char *interpreter(void)
  * links and the keyhole it starts again (a front, the signer, which inherit
  * this domain) open by path after start, and nothing with a secret in it.
  * Programs and libraries (/usr, and /lib... on a system without merged
- * /usr); the trust store OpenSSL reads lazily (a hashed directory opens one
- * file per upstream handshake); what the resolver and glibc read; /proc,
- * where a started keyhole reads its own entry (sanitizers do) and where
- * another process's memory, environment and descriptors stay closed (the
- * ptrace checks, which Landlock scopes to its own domain). Not the keyhole directory (ca.key, config.yaml, grants.json:
- * a reload's files come from the monitor, ca.key reaches a restarted signer
- * as a descriptor), not /root, /home, /etc/shadow or any other service's
+ * /usr; every object loaded now, wherever it lies, below); the trust store
+ * and OpenSSL's configuration (the caller's list, and the usual places:
+ * /etc/ssl/certs, never /etc/ssl/private); what the resolver and glibc read;
+ * /proc, where a started keyhole reads its own entry (sanitizers do) and
+ * where another process's memory, environment and descriptors stay closed
+ * (the ptrace checks, which Landlock scopes to its own domain). Not the
+ * keyhole directory (ca.key, config.yaml, grants.json: a reload's files
+ * come from the monitor, ca.key reaches a restarted signer as a descriptor),
+ * not /root, /home, /etc/shadow, /etc/ssl/private or any other service's
  * files. A path that does not exist here is skipped. */
 static const char *const keyholder_reads[] = { "/usr",
 					       "/lib",
@@ -449,9 +451,12 @@ static const char *const keyholder_reads[] = { "/usr",
 					       "/libx32",
 					       "/bin",
 					       "/sbin",
-					       "/etc/ssl",
-					       "/etc/pki",
-					       "/etc/ca-certificates",
+					       "/etc/ssl/certs",
+					       "/etc/ssl/openssl.cnf",
+					       "/etc/pki/tls/certs",
+					       "/etc/pki/tls/openssl.cnf",
+					       "/etc/pki/ca-trust",
+					       "/etc/crypto-policies",
 					       "/etc/ld.so.cache",
 					       "/etc/ld.so.conf",
 					       "/etc/ld.so.conf.d",
@@ -472,12 +477,6 @@ static const char *const keyholder_reads[] = { "/usr",
 					       "/dev/random",
 					       NULL };
 
-/* The environment's word on where OpenSSL reads (a trust store or a
- * configuration elsewhere than the defaults under /usr and /etc/ssl):
- * SSL_CERT_DIR may list several directories. */
-static const char *const openssl_env_paths[] = { "SSL_CERT_FILE", "SSL_CERT_DIR", "OPENSSL_CONF",
-						 "OPENSSL_MODULES", NULL };
-
 /* A rule for path; one that is not there (or not a directory where a
  * directory's rights were asked) is skipped: that path cannot be read then. */
 static int ll_allow_present(int ruleset, const char *path, uint64_t rights)
@@ -489,53 +488,50 @@ static int ll_allow_present(int ruleset, const char *path, uint64_t rights)
 	return -1;
 }
 
-static int ll_allow_env_paths(int ruleset)
+/* Read rights on path: a directory's with READ_DIR (Landlock refuses
+ * directory rights on a file). */
+static int ll_allow_read(int ruleset, const char *path)
 {
-	for (size_t i = 0; openssl_env_paths[i] != NULL; i++) {
-		const char *v = getenv(openssl_env_paths[i]);
-		char one[4096];
+	struct stat st;
 
-		for (const char *p = v; p != NULL && *p != '\0';) {
-			size_t n = strcspn(p, ":");
-
-			if (n > 0 && n < sizeof one) {
-				memcpy(one, p, n);
-				one[n] = '\0';
-				if (ll_allow_present(ruleset, one, LL_READ_FILE | LL_READ_DIR) !=
-					    0 &&
-				    ll_allow_present(ruleset, one, LL_READ_FILE) != 0)
-					return -1;
-			}
-			p += n + (p[n] == ':');
-		}
-	}
-	return 0;
+	if (stat(path, &st) != 0)
+		return 0;
+	return ll_allow_present(ruleset, path,
+				LL_READ_FILE | (S_ISDIR(st.st_mode) ? LL_READ_DIR : 0));
 }
 
-/* keyholder_reads (and the environment's OpenSSL paths) for reading, and
- * /dev/null for writing too (a child's stdio); directories get READ_DIR,
- * files only READ_FILE (Landlock refuses directory rights on a file). */
-static int ll_allow_reads(int ruleset)
+static int allow_object(struct dl_phdr_info *info, size_t size, void *ruleset)
 {
-	for (size_t i = 0; keyholder_reads[i] != NULL; i++) {
-		struct stat st;
-		const char *p = keyholder_reads[i];
+	(void)size;
+	if (info->dlpi_name == NULL || info->dlpi_name[0] != '/')
+		return 0; /* the program itself ("") or the vDSO */
+	return ll_allow_read(*(int *)ruleset, info->dlpi_name) != 0 ? -1 : 0;
+}
 
-		if (stat(p, &st) != 0)
-			continue;
-		if (ll_allow_present(ruleset, p,
-				     LL_READ_FILE | (S_ISDIR(st.st_mode) ? LL_READ_DIR : 0)) != 0)
+/* keyholder_reads, every object loaded now (a library found through an
+ * RPATH or LD_LIBRARY_PATH outside /usr: the keyhole it starts again loads
+ * it too), the caller's extra paths (OpenSSL's trust store and
+ * configuration, which the environment may move; the resolver's copies of
+ * /etc/hosts and resolv.conf: policy/resolvfiles.h), and
+ * /dev/null for writing too (a child's stdio). */
+static int ll_allow_reads(int ruleset, const char *const *extra)
+{
+	for (size_t i = 0; keyholder_reads[i] != NULL; i++)
+		if (ll_allow_read(ruleset, keyholder_reads[i]) != 0)
 			return -1;
-	}
-	if (ll_allow_present(ruleset, "/dev/null", LL_READ_FILE | LL_WRITE_FILE) != 0)
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+		if (extra[i][0] == '/' && ll_allow_read(ruleset, extra[i]) != 0)
+			return -1;
+	if (dl_iterate_phdr(allow_object, &ruleset) != 0)
 		return -1;
-	return ll_allow_env_paths(ruleset);
+	return ll_allow_present(ruleset, "/dev/null", LL_READ_FILE | LL_WRITE_FILE);
 }
 
 /* Reading the system's files only (ll_allow_reads), executing keyhole and
  * its interpreter only, and nothing that writes, creates, removes or
  * renames. */
-static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
+static int keyholder_landlock(const char *const *extra_reads, struct kh_confine_report *r,
+			      struct kh_err *err)
 {
 	int abi = kh_confine_landlock_abi();
 	struct ll_attr a = { ll_fs_handled(abi), 0, 0 };
@@ -557,7 +553,7 @@ static int keyholder_landlock(struct kh_confine_report *r, struct kh_err *err)
 		kh_err_set(err, "confine: landlock (abi %d): %s", abi, kh_strerror(errno));
 		return -1;
 	}
-	if (ll_allow_reads(fd) != 0 ||
+	if (ll_allow_reads(fd, extra_reads) != 0 ||
 	    ll_allow(fd, "/proc/self/exe", LL_EXECUTE | LL_READ_FILE) != 0 ||
 	    (interp != NULL && ll_allow(fd, interp, LL_EXECUTE | LL_READ_FILE) != 0)) {
 		kh_err_set(err, "confine: landlock rules: %s", kh_strerror(errno));
@@ -731,11 +727,13 @@ static scmp_filter_ctx keyholder_filter(void)
 	return f;
 }
 
-int kh_confine_keyholder(struct kh_confine_report *r, struct kh_err *err)
+int kh_confine_keyholder(const char *const *extra_reads, struct kh_confine_report *r,
+			 struct kh_err *err)
 {
 	*r = (struct kh_confine_report){ .pid = getpid(), .uid = getuid(), .gid = getgid() };
 	if (keyholder_caps_limit(r, err) != 0 || set_nnp(r, err) != 0 ||
-	    keyholder_landlock(r, err) != 0 || load_filter(keyholder_filter(), r, err) != 0)
+	    keyholder_landlock(extra_reads, r, err) != 0 ||
+	    load_filter(keyholder_filter(), r, err) != 0)
 		return -1;
 	return 0;
 }

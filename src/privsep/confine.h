@@ -65,7 +65,10 @@ int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *
 /* Confines the daemon once it has started (the key holder: it keeps its
  * keys, dials upstreams and runs every thread it will have): root's
  * capabilities cut to KH_KEYHOLDER_CAPS; no_new_privs;
- * Landlock that lets it read files but write, create or remove none and
+ * Landlock that lets it read the system's files only (programs, libraries,
+ * the resolver's; extra_reads, NULL-terminated or NULL: the trust store and
+ * OpenSSL's configuration, which the caller knows) but write, create or
+ * remove none and
  * execute nothing but keyhole itself (a front or the signer it starts
  * again) and its ELF interpreter; a seccomp filter that fails with EPERM
  * the calls that change the host or reach other processes (ptrace, mount,
@@ -73,7 +76,8 @@ int kh_confine_apply(const struct kh_confine_opts *o, struct kh_confine_report *
  * Landlock domain is the calling thread's, and the threads it makes
  * inherit both. r gets what was applied; -1 when a step failed (Landlock
  * missing from the kernel is not a failure: r->landlock_abi stays 0). */
-int kh_confine_keyholder(struct kh_confine_report *r, struct kh_err *err);
+int kh_confine_keyholder(const char *const *extra_reads, struct kh_confine_report *r,
+			 struct kh_err *err);
 
 /* "landlock: abi N" or "landlock: unavailable", for status lines. */
 const char *kh_confine_landlock_status(const struct kh_confine_report *r, char *buf, size_t len);

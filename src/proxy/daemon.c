@@ -38,6 +38,7 @@
 #include "policy/providers.h"
 #include "privsep/confine.h"
 #include "policy/resolver.h"
+#include "policy/resolvfiles.h"
 #include "secret/secrets.h"
 #include "tls/tlsctx.h"
 #include "base/version.h"
@@ -514,13 +515,12 @@ static void warn_restart_needed(const struct kh_config *old, const struct kh_con
  * from the monitor: this process, confined, cannot open them. */
 static void reload(struct daemon *d)
 {
-	struct kh_config cfg;
+	struct kh_config cfg = { 0 }; /* filled by kh_policy_files_config (defaults first) */
 	struct kh_mappings maps = { 0 };
 	struct kh_policy_files files = { 0 };
 	struct kh_policy *cur, *p = NULL;
 	struct kh_err err = { "" };
 
-	kh_config_defaults(&cfg);
 	pthread_mutex_lock(&d->build_lock);
 	cur = kh_shared_policy(&d->sh);
 	if (kh_monitor_read_files(&d->monitor, &files, &err) == 0 &&
@@ -776,11 +776,55 @@ static unsigned owned_files(const struct daemon *d)
  * yet (every one it starts inherits the confinement): from here on it reads
  * files but writes none and execs nothing but keyhole (a front, the
  * signer). What it still needs written or run, its monitor does. */
+/* The resolver's kh_resolver_use_copies refresh: the monitor copies them. */
+static int copy_resolver_files(void *arg)
+{
+	struct daemon *d = arg;
+	struct kh_err err = { "" };
+
+	if (kh_monitor_copy_resolver_files(&d->monitor, &err) == 0)
+		return 0;
+	kh_warn("resolver: %s", err.msg);
+	return -1;
+}
+
+/* The resolver reads copies of /etc/resolv.conf and /etc/hosts, made now
+ * while this process may still write, and by its monitor afterwards. */
+static int resolver_copies(struct daemon *d, struct kh_err *err)
+{
+	if (kh_resolvfiles_copy(d->paths.resolver, err) != 0) {
+		kh_err_prefix(err, "cannot copy the resolver's files");
+		return -1;
+	}
+	if (kh_resolver_use_copies(d->paths.resolver, copy_resolver_files, d) != 0) {
+		kh_err_set(err, "%s: path too long", d->paths.resolver);
+		return -1;
+	}
+	return 0;
+}
+
+/* What it may read besides the system's files: OpenSSL's trust store and
+ * configuration, and the resolver's copies. */
+static const char *const *keyholder_reads(const struct daemon *d)
+{
+	static const char *v[KH_TRUST_PATHS_MAX + 2];
+	const char *const *trust = kh_tls_trust_paths();
+	size_t n = 0;
+
+	while (trust[n] != NULL) {
+		v[n] = trust[n];
+		n++;
+	}
+	v[n++] = d->paths.resolver;
+	v[n] = NULL;
+	return v;
+}
+
 static int confine_self(struct daemon *d, struct kh_err *err)
 {
-	if (kh_monitor_owns(&d->monitor, owned_files(d), err) != 0)
+	if (kh_monitor_owns(&d->monitor, owned_files(d), err) != 0 || resolver_copies(d, err) != 0)
 		return -1;
-	if (kh_confine_keyholder(&d->confined, err) != 0) {
+	if (kh_confine_keyholder(keyholder_reads(d), &d->confined, err) != 0) {
 		kh_err_prefix(err, "cannot confine the daemon");
 		return -1;
 	}

@@ -25,6 +25,7 @@
 
 #include "base/err.h"
 #include "privsep/confine.h"
+#include "tls/tlsctx.h"
 
 static void say(const char *name, int rc)
 {
@@ -95,7 +96,7 @@ int kh_keyholder_probe_run(int argc, char **argv)
 				"file in it, both to leave alone)\n");
 		return 2;
 	}
-	if (kh_confine_keyholder(&r, &err) != 0) {
+	if (kh_confine_keyholder(kh_tls_trust_paths(), &r, &err) != 0) {
 		fprintf(stderr, "keyhole: %s\n", err.msg);
 		return 1;
 	}
@@ -103,6 +104,7 @@ int kh_keyholder_probe_run(int argc, char **argv)
 	say("read_file", open_close(file, O_RDONLY));
 	say("read_system_file", open_close("/etc/hosts", O_RDONLY));
 	say("read_shadow", open_close("/etc/shadow", O_RDONLY));
+	say("read_tls_private_keys", open_close("/etc/ssl/private", O_RDONLY | O_DIRECTORY));
 	say("read_other_process", open_close("/proc/1/environ", O_RDONLY));
 	say("run_keyhole", run("/proc/self/exe", self));
 	say("run_shell", run("/bin/sh", sh));

@@ -26,6 +26,7 @@
 #include "policy/config.h"
 #include "policy/mappings.h"
 #include "policy/policyfiles.h"
+#include "policy/resolvfiles.h"
 #include "privsep/ctlmsg.h"
 
 enum {
@@ -33,6 +34,7 @@ enum {
 	MON_SAVE = 'W', /* seq; a memfd of grants.json's new text */
 	MON_OWNS = 'O', /* seq, mask (u32 each) */
 	MON_READ = 'R', /* seq; answered with a memfd of the policy files (put_files) */
+	MON_RESOLV = 'N', /* seq; copy /etc/resolv.conf and /etc/hosts for the resolver */
 	MON_OK = 'k', /* seq; for FETCH a memfd of the values (put_values) */
 	MON_ERR = 'e', /* seq, then the message */
 };
@@ -327,6 +329,18 @@ static void on_read(struct mon *m, uint32_t seq)
 	close(fd);
 }
 
+/* The resolver's copies made again: always the same two files into the
+ * same directory, whoever asks. */
+static void on_resolv(struct mon *m, uint32_t seq)
+{
+	struct kh_err err = { "" };
+
+	if (kh_resolvfiles_copy(m->paths->resolver, &err) != 0)
+		reply(m->sock, MON_ERR, seq, err.msg, -1);
+	else
+		reply(m->sock, MON_OK, seq, NULL, -1);
+}
+
 /* The files the daemon says it made, as they are now. */
 static void on_owns(struct mon *m, unsigned mask)
 {
@@ -396,6 +410,8 @@ static bool take_one(struct mon *m, int sock)
 			on_save(m, seq, fd);
 		else if (sock == m->sock && type == MON_READ && n == 4)
 			on_read(m, seq);
+		else if (sock == m->sock && type == MON_RESOLV && n == 4)
+			on_resolv(m, seq);
 		else if (sock == m->sock && type == MON_OWNS && n == 8)
 			on_owns(m, (unsigned)kh_le_get(buf + 4, 4));
 	}
@@ -665,6 +681,16 @@ int kh_monitor_read_files(struct kh_monitor *m, struct kh_policy_files *out, str
 	if (fd >= 0)
 		close(fd);
 	wipe_free(b, got);
+	return rc;
+}
+
+int kh_monitor_copy_resolver_files(struct kh_monitor *m, struct kh_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->ctl.lock);
+	rc = ask(&m->ctl, MON_RESOLV, -1, MON_READ_MS, NULL, err);
+	pthread_mutex_unlock(&m->ctl.lock);
 	return rc;
 }
 

@@ -16,6 +16,8 @@
  *   READ   a reload's files: config.yaml, mappings.json and the
  *          upstream_ca_file config.yaml names (the daemon, confined, cannot
  *          open the keyhole directory: ca.key is there);
+ *   RESOLV /etc/resolv.conf and /etc/hosts copied for the resolver again
+ *          (an original changed; the daemon may read only the copies);
  *   SAVE   grants.json (sandbox tokens and their spent budgets), written
  *          atomically to its one path;
  *   OWNS   which of the daemon's sockets and files it created: the monitor
@@ -77,6 +79,10 @@ int kh_monitor_fetch(struct kh_monitor *m, const char *const *names, size_t n,
 /* A reload's config.yaml, mappings.json and upstream_ca_file, as the
  * monitor reads them now (kh_policy_files_read). */
 int kh_monitor_read_files(struct kh_monitor *m, struct kh_policy_files *out, struct kh_err *err);
+
+/* Copies /etc/resolv.conf and /etc/hosts into <home>/resolver/ again for
+ * the resolver (policy/resolvfiles.h), which the daemon may read. */
+int kh_monitor_copy_resolver_files(struct kh_monitor *m, struct kh_err *err);
 
 /* Replaces grants.json by text (len bytes). */
 int kh_monitor_save_grants(struct kh_monitor *m, const char *text, size_t len, struct kh_err *err);

@@ -2,8 +2,10 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -213,4 +215,38 @@ void kh_tls_describe_failure(SSL *ssl, char *out, size_t len)
 		snprintf(out, len, "TLS handshake failed (connection closed)");
 	}
 	ERR_clear_error();
+}
+
+/* Adds v (and, for a list, each of its ':'-separated parts) to the table. */
+static void add_paths(char (*out)[KH_TRUST_PATH_MAX], size_t *n, const char *v, bool list)
+{
+	for (const char *p = v; p != NULL && *p != '\0' && *n < KH_TRUST_PATHS_MAX;) {
+		size_t k = list ? strcspn(p, ":") : strlen(p);
+
+		if (k > 0 && k < KH_TRUST_PATH_MAX) {
+			memcpy(out[*n], p, k);
+			out[(*n)++][k] = '\0';
+		}
+		p += k + (p[k] == ':');
+	}
+}
+
+const char *const *kh_tls_trust_paths(void)
+{
+	static char paths[KH_TRUST_PATHS_MAX][KH_TRUST_PATH_MAX];
+	static const char *v[KH_TRUST_PATHS_MAX + 1];
+	char *conf = CONF_get1_default_config_file();
+	size_t n = 0;
+
+	add_paths(paths, &n, X509_get_default_cert_file(), false);
+	add_paths(paths, &n, X509_get_default_cert_dir(), true);
+	add_paths(paths, &n, getenv(X509_get_default_cert_file_env()), false);
+	add_paths(paths, &n, getenv(X509_get_default_cert_dir_env()), true);
+	add_paths(paths, &n, conf, false);
+	add_paths(paths, &n, getenv("OPENSSL_MODULES"), false);
+	OPENSSL_free(conf);
+	for (size_t i = 0; i < n; i++)
+		v[i] = paths[i];
+	v[n] = NULL;
+	return v;
 }

@@ -39,6 +39,16 @@ SSL_CTX *kh_tls_client_ctx_new(const char *ca_file, struct kh_err *err);
 SSL_CTX *kh_tls_client_ctx_new_pem(const char *ca_name, const char *pem, size_t len,
 				   struct kh_err *err);
 
+/* Where OpenSSL reads after start (a hashed trust directory opens one
+ * file per handshake; a reload builds a new context): its default CA file
+ * and directory, those the environment names instead (SSL_CERT_FILE,
+ * SSL_CERT_DIR), its configuration file (OPENSSL_CONF) and OPENSSL_MODULES.
+ * NULL-terminated; static storage, filled at each call: call before
+ * threads start (the daemon does, to confine itself). */
+#define KH_TRUST_PATHS_MAX 12
+#define KH_TRUST_PATH_MAX  4096
+const char *const *kh_tls_trust_paths(void);
+
 /* Server-side SSL on fd with the given leaf and key; check must outlive it. */
 SSL *kh_tls_server_ssl(SSL_CTX *ctx, int fd, X509 *leaf, EVP_PKEY *key, struct kh_sni_check *check);
 

@@ -16,8 +16,10 @@ threads are checked in /proc, and root's capabilities cut to the few it
 needs."""
 import json
 import os
+import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -77,10 +79,12 @@ def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_pa
         assert got[name].startswith("denied"), (name, got[name])
     # no file outside the system's: not a root-only file of another program's
     # (nor ca.key: the keyhole directory is not the system's either), not
-    # /etc/shadow, not another process's environment
+    # /etc/shadow, not the host's TLS keys, not another process's environment
     assert got["read_file"] == "denied EACCES", got["read_file"]
     if os.path.exists("/etc/shadow"):
         assert got["read_shadow"] == "denied EACCES", got["read_shadow"]
+    if os.path.isdir("/etc/ssl/private"):    # beside /etc/ssl/certs, which it reads
+        assert got["read_tls_private_keys"] == "denied EACCES", got["read_tls_private_keys"]
     assert got["read_other_process"] == "denied EACCES", got["read_other_process"]
     if landlock_abi(got) >= 6:
         assert got["signal_parent"].startswith("denied EPERM"), got["signal_parent"]
@@ -182,3 +186,39 @@ def test_the_trust_store_is_still_read_after_confinement(start_keyhole, echo, to
     assert status() == 502            # neither: the upstream is not trusted
     kh.reload(upstream_ca_file=pki.ca.cert)
     assert status() == 200            # the reload's file, from the monitor
+
+
+@root_only
+def test_a_replaced_etc_hosts_still_resolves(start_keyhole, echo, token, tmp_path):
+    """The confined daemon may not read /etc as a whole, and a Landlock rule
+    on one file would hold its old inode: /etc/hosts replaced by rename (as
+    editors and network managers do) would then be unreadable, and c-ares
+    fails every lookup it cannot read /etc/hosts for. The resolver reads
+    copies its monitor makes again when an original changes. Here the daemon
+    runs in a mount namespace whose /etc is a copy the test may replace
+    files in."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    etc = tmp_path / "etc"
+    shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True)
+    (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.0.1 first.wild.test\n")
+    wrapper = ("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+               f'mount --bind {etc} /etc && exec "$0" "$@"')
+    kh = start_keyhole({"resolve": None,
+                        "extra_allowed_hosts": ["first.wild.test", "second.wild.test"]},
+                       wrapper=wrapper)
+
+    def reaches(host):
+        r = curl(f"https://{host}:{echo.port}/", cacert=kh.ca_crt,
+                 env={"HTTPS_PROXY": kh.proxy_url})
+        return r.rc == 0 and r.status == 200
+
+    assert reaches("first.wild.test")
+    new = etc / "hosts.new"
+    new.write_text("127.0.0.1 localhost\n127.0.0.1 second.wild.test\n")
+    os.rename(new, etc / "hosts")       # a new inode, as an editor leaves it
+    deadline = time.monotonic() + 15    # looked at every 5 s (KH_RESOLV_CONF_CHECK_MS)
+    while not reaches("second.wild.test"):
+        assert time.monotonic() < deadline, kh.stderr_text()[-2000:]
+        time.sleep(0.5)
+    assert "could not be copied" not in kh.stderr_text()

@@ -16,6 +16,7 @@
 #include "base/le.h"
 #include "privsep/ctlmsg.h"
 
+#include "policy/resolvfiles.h"
 #include "proxy/monitor.h"
 #include "tap.h"
 #include "tmpdir.h"
@@ -232,6 +233,27 @@ static void read_gives_the_files_as_they_are_now(void)
 	command_source("first-value");
 }
 
+/* RESOLV: /etc/resolv.conf and /etc/hosts copied for the resolver, which
+ * the confined daemon may read where it may not read /etc. */
+static void resolv_copies_the_system_files(void)
+{
+	struct kh_err err = { "" };
+	char *got = NULL, *want = NULL, p[KH_MAX_PATH];
+	size_t got_len = 0, want_len = 0;
+	struct stat st;
+
+	CHECK_INT(kh_monitor_copy_resolver_files(&mon, &err), 0);
+	CHECK_INT(kh_resolvfiles_path(paths.resolver, "hosts", p, sizeof p), 0);
+	CHECK_INT(kh_fs_read_file(p, 1u << 20, true, &got, &got_len, &err), 0);
+	CHECK_INT(kh_fs_read_file("/etc/hosts", 1u << 20, false, &want, &want_len, &err), 0);
+	CHECK(got != NULL && want != NULL && got_len == want_len &&
+	      memcmp(got, want, got_len) == 0);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 077) == 0);
+	CHECK(stat(paths.resolver, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077) == 0);
+	free(got);
+	free(want);
+}
+
 static void environment_wiped(void)
 {
 	/* the test's own block holds it (main put it there): the check can fail */
@@ -279,6 +301,7 @@ int main(int argc, char **argv)
 	RUN(save_is_served_while_a_fetch_runs);
 	RUN(save_refuses_what_is_not_a_memfd);
 	RUN(read_gives_the_files_as_they_are_now);
+	RUN(resolv_copies_the_system_files);
 	RUN(environment_wiped);
 	RUN(owned_files_removed_at_the_end);
 	if (tmpdir_remove() != 0)
