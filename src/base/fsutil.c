@@ -191,12 +191,30 @@ fail:
 	return -1;
 }
 
+/* buf (size bytes, n used) moved into one twice as big, at most max: a
+ * copy and a wipe, not realloc, which could leave a secret's bytes behind. */
+static char *grow(char *buf, size_t n, size_t *size, size_t max)
+{
+	size_t old = *size, bigger = old > max / 2 ? max : old * 2;
+	char *b = malloc(bigger);
+
+	if (b != NULL) {
+		memcpy(b, buf, n);
+		*size = bigger;
+	}
+	kh_fs_free_secret(buf, old);
+	return b;
+}
+
+/* The buffer starts at the file's size (a page at least: /proc and the like
+ * say 0) and grows only if the file does, up to cap + 1 bytes, so a big cap
+ * costs nothing for a small file. */
 static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len,
 		   struct kh_err *err)
 {
 	struct stat st;
 	char *buf;
-	size_t n = 0;
+	size_t n = 0, size;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		kh_err_set(err, "%s is not a regular file", path);
@@ -207,19 +225,27 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 			   cap);
 		return -1;
 	}
-	buf = malloc(cap + 1);
+	size = (size_t)st.st_size < 4096 ? 4096 : (size_t)st.st_size + 1;
+	if (size > cap + 1)
+		size = cap + 1;
+	buf = malloc(size);
 	if (buf == NULL) {
 		kh_err_set(err, "out of memory reading %s", path);
 		return -1;
 	}
 	for (;;) {
-		ssize_t r = read(fd, buf + n, cap + 1 - n);
+		ssize_t r;
 
+		if (n == size && (buf = grow(buf, n, &size, cap + 1)) == NULL) {
+			kh_err_set(err, "out of memory reading %s", path);
+			return -1;
+		}
+		r = read(fd, buf + n, size - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			kh_err_set(err, "read %s: %s", path, kh_strerror(errno));
-			kh_fs_free_secret(buf, cap + 1);
+			kh_fs_free_secret(buf, size);
 			return -1;
 		}
 		if (r == 0)
@@ -228,9 +254,13 @@ static int read_fd(int fd, const char *path, size_t cap, char **out, size_t *len
 		if (n > cap) {
 			kh_err_set(err, "%s grew past the %zu-byte limit while being read", path,
 				   cap);
-			kh_fs_free_secret(buf, cap + 1);
+			kh_fs_free_secret(buf, size);
 			return -1;
 		}
+	}
+	if (n == size && (buf = grow(buf, n, &size, cap + 1)) == NULL) {
+		kh_err_set(err, "out of memory reading %s", path);
+		return -1;
 	}
 	buf[n] = '\0';
 	*out = buf;

@@ -192,9 +192,12 @@ static bool file_changed(const char *path, struct stat *was)
 }
 
 /* Has /etc/resolv.conf changed (at most every KH_RESOLV_CONF_CHECK_MS)? With
- * copies, a change of it or of /etc/hosts makes them again first. */
+ * copies, a change of it or of /etc/hosts makes them again first; a copy
+ * that failed is tried again at the next check (the originals are taken as
+ * unseen), and answers from before a new /etc/hosts are forgotten. */
 static bool resolv_conf_changed(uint64_t now)
 {
+	struct stat resolv_was = R.resolv_st, hosts_was = R.hosts_st;
 	bool resolv, hosts;
 
 	if (now < R.resolv_checked_ms + KH_RESOLV_CONF_CHECK_MS)
@@ -202,10 +205,18 @@ static bool resolv_conf_changed(uint64_t now)
 	R.resolv_checked_ms = now;
 	resolv = file_changed(RESOLV_CONF, &R.resolv_st);
 	hosts = R.copies && file_changed(KH_RESOLVFILES_HOSTS, &R.hosts_st);
-	if ((resolv || hosts) && R.copies && R.refresh != NULL && R.refresh(R.refresh_arg) != 0)
-		kh_warn("resolver: %s changed and could not be copied for the resolver; the "
-			"previous copy stays in use",
-			resolv ? RESOLV_CONF : KH_RESOLVFILES_HOSTS);
+	if (!R.copies || !(resolv || hosts) || R.refresh == NULL)
+		return resolv;
+	if (R.refresh(R.refresh_arg) != 0) {
+		R.resolv_st = resolv_was;
+		R.hosts_st = hosts_was;
+		return false;
+	}
+	if (hosts) {
+		pthread_mutex_lock(&R.lock);
+		kh_dnscache_clear(R.cache);
+		pthread_mutex_unlock(&R.lock);
+	}
 	return resolv;
 }
 
@@ -466,6 +477,14 @@ static void set_servers_locked(char *const *servers, size_t n)
 			      servers[i]);
 }
 
+/* How the originals look now, so a change from here on is seen. */
+static void remember_files(void)
+{
+	(void)file_changed(RESOLV_CONF, &R.resolv_st);
+	(void)file_changed(KH_RESOLVFILES_HOSTS, &R.hosts_st);
+	R.resolv_checked_ms = kh_mono_ms();
+}
+
 int kh_resolver_use_copies(const char *dir, int (*refresh)(void *arg), void *arg)
 {
 	if (kh_resolvfiles_path(dir, "resolv.conf", R.resolv_copy, sizeof R.resolv_copy) != 0 ||
@@ -475,6 +494,7 @@ int kh_resolver_use_copies(const char *dir, int (*refresh)(void *arg), void *arg
 	R.copies = true;
 	R.refresh = refresh;
 	R.refresh_arg = arg;
+	remember_files();
 	return 0;
 }
 
@@ -492,10 +512,8 @@ int kh_resolver_start(char *const *servers, size_t n_servers, struct kh_err *err
 	if (R.q == NULL || R.cache == NULL || R.wake_fd < 0)
 		goto fail;
 	set_servers_locked(servers, n_servers);
-	/* remember how they look now */
-	(void)file_changed(RESOLV_CONF, &R.resolv_st);
-	(void)file_changed(KH_RESOLVFILES_HOSTS, &R.hosts_st);
-	R.resolv_checked_ms = kh_mono_ms();
+	if (!R.copies) /* else kh_resolver_use_copies did, before copying */
+		remember_files();
 	R.cur = &R.chans[0];
 	if (chan_open(R.cur, R.servers) != 0)
 		goto fail;

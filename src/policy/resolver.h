@@ -48,9 +48,12 @@ enum kh_resolve_result {
 /* Makes c-ares read dir/resolv.conf and dir/hosts (policy/resolvfiles.h),
  * copies of /etc's the caller has made, instead of the originals; refresh
  * (on the resolver thread) makes them again when an original has changed,
- * which the resolver sees by stat at most every KH_RESOLV_CONF_CHECK_MS.
- * Call before kh_resolver_start and before any thread exists: it sets
- * CARES_HOSTS in the environment. -1 when dir's paths are too long. */
+ * which the resolver sees by stat at most every KH_RESOLV_CONF_CHECK_MS
+ * (-1 from refresh: tried again at the next check). It notes how the
+ * originals look now: call it before making the copies (a change in
+ * between is then seen), before kh_resolver_start, and before any thread
+ * exists (it sets CARES_HOSTS in the environment). -1 when dir's paths are
+ * too long. */
 int kh_resolver_use_copies(const char *dir, int (*refresh)(void *arg), void *arg);
 
 /* Starts the resolver thread. servers: "ip", "ip:port" or "[v6]:port"

@@ -436,7 +436,8 @@ static const char *interpreter(void)
  * Programs and libraries (/usr, and /lib... on a system without merged
  * /usr; every object loaded now, wherever it lies, below); the trust store
  * and OpenSSL's configuration (the caller's list, and the usual places:
- * /etc/ssl/certs, never /etc/ssl/private); what the resolver and glibc read;
+ * /etc/ssl/certs, never /etc/ssl/private); what glibc reads (/etc/hosts and
+ * resolv.conf not: c-ares reads copies the caller allows, resolvfiles.h);
  * /proc, where a started keyhole reads its own entry (sanitizers do) and
  * where another process's memory, environment and descriptors stay closed
  * (the ptrace checks, which Landlock scopes to its own domain). Not the
@@ -456,13 +457,12 @@ static const char *const keyholder_reads[] = { "/usr",
 					       "/etc/pki/tls/certs",
 					       "/etc/pki/tls/openssl.cnf",
 					       "/etc/pki/ca-trust",
+					       "/etc/ca-certificates",
 					       "/etc/crypto-policies",
 					       "/etc/ld.so.cache",
 					       "/etc/ld.so.conf",
 					       "/etc/ld.so.conf.d",
 					       "/etc/ld.so.preload",
-					       "/etc/hosts",
-					       "/etc/resolv.conf",
 					       "/etc/nsswitch.conf",
 					       "/etc/host.conf",
 					       "/etc/gai.conf",

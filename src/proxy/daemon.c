@@ -772,32 +772,38 @@ static unsigned owned_files(const struct daemon *d)
 	return m | (d->metrics_published ? KH_MONITOR_OWN_METRICS : 0);
 }
 
-/* Everything this process opens by path is open now, and no thread runs
- * yet (every one it starts inherits the confinement): from here on it reads
- * files but writes none and execs nothing but keyhole (a front, the
- * signer). What it still needs written or run, its monitor does. */
-/* The resolver's kh_resolver_use_copies refresh: the monitor copies them. */
+/* The resolver's kh_resolver_use_copies refresh (on its thread): the
+ * monitor copies them. Said once per failing streak; busy is not a failure
+ * (the resolver asks again at its next check). */
 static int copy_resolver_files(void *arg)
 {
+	static bool warned;
 	struct daemon *d = arg;
 	struct kh_err err = { "" };
+	int rc = kh_monitor_copy_resolver_files(&d->monitor, &err);
 
-	if (kh_monitor_copy_resolver_files(&d->monitor, &err) == 0)
-		return 0;
-	kh_warn("resolver: %s", err.msg);
-	return -1;
+	if (rc == 0)
+		warned = false;
+	else if (rc < 0 && !warned) {
+		kh_warn("resolver: /etc/hosts or /etc/resolv.conf changed and could not be copied "
+			"for the resolver (%s); the previous copy stays in use, tried again every "
+			"few seconds",
+			err.msg);
+		warned = true;
+	}
+	return rc == 0 ? 0 : -1;
 }
 
 /* The resolver reads copies of /etc/resolv.conf and /etc/hosts, made now
  * while this process may still write, and by its monitor afterwards. */
 static int resolver_copies(struct daemon *d, struct kh_err *err)
 {
-	if (kh_resolvfiles_copy(d->paths.resolver, err) != 0) {
-		kh_err_prefix(err, "cannot copy the resolver's files");
-		return -1;
-	}
 	if (kh_resolver_use_copies(d->paths.resolver, copy_resolver_files, d) != 0) {
 		kh_err_set(err, "%s: path too long", d->paths.resolver);
+		return -1;
+	}
+	if (kh_resolvfiles_copy(d->paths.resolver, err) != 0) {
+		kh_err_prefix(err, "cannot copy the resolver's files");
 		return -1;
 	}
 	return 0;
@@ -820,6 +826,11 @@ static const char *const *keyholder_reads(const struct daemon *d)
 	return v;
 }
 
+/* Everything this process opens by path is open now, and no thread runs
+ * yet (every one it starts inherits the confinement): from here on it reads
+ * only the system's files (and the resolver's copies, made here) but writes
+ * none and execs nothing but keyhole (a front, the signer). What it still
+ * needs read, written or run, its monitor does. */
 static int confine_self(struct daemon *d, struct kh_err *err)
 {
 	if (kh_monitor_owns(&d->monitor, owned_files(d), err) != 0 || resolver_copies(d, err) != 0)
@@ -866,9 +877,9 @@ static void watch_monitor(struct daemon *d)
 	if (d->monitor_lost || kh_monitor_alive(&d->monitor))
 		return;
 	d->monitor_lost = true;
-	kh_error("the monitor process has ended: reloads cannot fetch credentials, grants.json "
-		 "is not written and this daemon's sockets stay behind at its end; restart "
-		 "keyhole (keyhole stop && keyhole start)");
+	kh_error("the monitor process has ended: reloads fail, grants.json is not written, "
+		 "a changed /etc/hosts or resolv.conf is not seen and this daemon's sockets stay "
+		 "behind at its end; restart keyhole (keyhole stop && keyhole start)");
 }
 
 /* Serves SIGHUP (reload) until a stop signal arrives. */

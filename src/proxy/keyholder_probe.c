@@ -102,7 +102,7 @@ int kh_keyholder_probe_run(int argc, char **argv)
 	}
 	printf("landlock_abi %d\n", r.landlock_abi);
 	say("read_file", open_close(file, O_RDONLY));
-	say("read_system_file", open_close("/etc/hosts", O_RDONLY));
+	say("read_system_file", open_close("/etc/passwd", O_RDONLY));
 	say("read_shadow", open_close("/etc/shadow", O_RDONLY));
 	say("read_tls_private_keys", open_close("/etc/ssl/private", O_RDONLY | O_DIRECTORY));
 	say("read_other_process", open_close("/proc/1/environ", O_RDONLY));

@@ -45,6 +45,7 @@ enum {
 #define MON_FETCH_MS         (KH_CREDSRC_TIMEOUT_MS + 5000u) /* a fetch runs a program */
 #define MON_SAVE_MS          10000u
 #define MON_READ_MS          10000u
+#define MON_RESOLV_MS        2000u /* two small files; the resolver thread waits */
 #define MON_FILES_MAX        (KH_MAX_CONFIG_BYTES + KH_MAX_MAPPINGS_BYTES + KH_MAX_CA_BUNDLE_BYTES + 15u)
 #define MON_FETCH_OVERLAP_MS 1000u /* how long a fetch child that has answered may take to exit */
 #define MON_STOP_MS          5000u
@@ -688,8 +689,11 @@ int kh_monitor_copy_resolver_files(struct kh_monitor *m, struct kh_err *err)
 {
 	int rc;
 
-	pthread_mutex_lock(&m->ctl.lock);
-	rc = ask(&m->ctl, MON_RESOLV, -1, MON_READ_MS, NULL, err);
+	/* the resolver thread asks: never wait behind a grants.json write or
+	 * a reload's read (it tries again at its next check) */
+	if (pthread_mutex_trylock(&m->ctl.lock) != 0)
+		return 1;
+	rc = ask(&m->ctl, MON_RESOLV, -1, MON_RESOLV_MS, NULL, err);
 	pthread_mutex_unlock(&m->ctl.lock);
 	return rc;
 }

@@ -81,7 +81,8 @@ int kh_monitor_fetch(struct kh_monitor *m, const char *const *names, size_t n,
 int kh_monitor_read_files(struct kh_monitor *m, struct kh_policy_files *out, struct kh_err *err);
 
 /* Copies /etc/resolv.conf and /etc/hosts into <home>/resolver/ again for
- * the resolver (policy/resolvfiles.h), which the daemon may read. */
+ * the resolver (policy/resolvfiles.h), which the daemon may read. 1 (and
+ * nothing asked) when the channel is busy with another request. */
 int kh_monitor_copy_resolver_files(struct kh_monitor *m, struct kh_err *err);
 
 /* Replaces grants.json by text (len bytes). */

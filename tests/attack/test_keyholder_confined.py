@@ -16,6 +16,7 @@ threads are checked in /proc, and root's capabilities cut to the few it
 needs."""
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -62,7 +63,7 @@ def landlock_abi(got):
 def test_a_taken_key_holder_runs_nothing_and_changes_no_file(keyhole_bin, tmp_path):
     got, d, f = probe(keyhole_bin, tmp_path)
     # what it needs: starting keyhole again (a front, the signer), reading
-    # the system's files (libraries, the trust store, /etc/hosts)
+    # the system's files (libraries, the trust store, /etc/passwd)
     assert got["run_keyhole"] == "ok"
     assert got["read_system_file"] == "ok"
     # what an attacker wants: the kernel's own calls, refused by seccomp
@@ -192,18 +193,29 @@ def test_the_trust_store_is_still_read_after_confinement(start_keyhole, echo, to
 def test_a_replaced_etc_hosts_still_resolves(start_keyhole, echo, token, tmp_path):
     """The confined daemon may not read /etc as a whole, and a Landlock rule
     on one file would hold its old inode: /etc/hosts replaced by rename (as
-    editors and network managers do) would then be unreadable, and c-ares
-    fails every lookup it cannot read /etc/hosts for. The resolver reads
+    editors and network managers do) would then be unreadable, and its
+    entries lost (c-ares goes on to DNS). The resolver reads
     copies its monitor makes again when an original changes. Here the daemon
     runs in a mount namespace whose /etc is a copy the test may replace
-    files in."""
+    files in (links to the real ones, and a hosts file of its own)."""
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) is not installed")
-    etc = tmp_path / "etc"
-    shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True)
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare --mount is not permitted here")
+    # this daemon's /etc: links to the real entries (nothing of theirs is
+    # copied: shadow, host keys), but a hosts file of the test's own
+    # (the real /etc is bound at real/ first, so the links do not point at
+    # themselves once the copy is bound over /etc)
+    etc, real = tmp_path / "etc", tmp_path / "real"
+    etc.mkdir()
+    real.mkdir()
+    for name in os.listdir("/etc"):
+        if name != "hosts":
+            os.symlink(real / name, etc / name)
     (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.0.1 first.wild.test\n")
+    etc_q, real_q = shlex.quote(str(etc)), shlex.quote(str(real))
     wrapper = ("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-               f'mount --bind {etc} /etc && exec "$0" "$@"')
+               f'mount --bind /etc {real_q} && mount --bind {etc_q} /etc && exec "$0" "$@"')
     kh = start_keyhole({"resolve": None,
                         "extra_allowed_hosts": ["first.wild.test", "second.wild.test"]},
                        wrapper=wrapper)

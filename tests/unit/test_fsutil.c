@@ -85,6 +85,23 @@ static void read_file_cap(void)
 	CHECK_INT(kh_fs_read_file(path("missing"), 10, false, &data, &len, &err), -1);
 }
 
+/* The buffer starts at the file's size and grows with what is read: a
+ * file that says 0 bytes (/proc) and holds more than a page is read whole,
+ * and still stopped at the cap. */
+static void read_file_grows_past_its_stated_size(void)
+{
+	struct kh_err err = { "" };
+	char *text = NULL;
+	size_t len = 0;
+
+	CHECK_INT(kh_fs_read_file("/proc/self/smaps", 16u << 20, false, &text, &len, &err), 0);
+	CHECK(text != NULL && len > 4096 && strlen(text) == len && text[len - 1] == '\n');
+	free(text);
+	text = NULL;
+	CHECK_INT(kh_fs_read_file("/proc/self/smaps", 5000, false, &text, &len, &err), -1);
+	CHECK(text == NULL && strstr(err.msg, "grew past the 5000-byte limit") != NULL);
+}
+
 static void copy_private_is_exclusive(void)
 {
 	struct kh_err err;
@@ -167,6 +184,7 @@ int main(void)
 	RUN(atomic_write_mode_and_content);
 	RUN(open_private_refuses_symlink_and_tightens);
 	RUN(read_file_cap);
+	RUN(read_file_grows_past_its_stated_size);
 	RUN(copy_private_is_exclusive);
 	RUN(unsearchable_dir_found);
 	if (tmpdir_remove() != 0)
