@@ -252,7 +252,7 @@ static void print_keyholder(const struct kh_ctl_status *c)
 	else
 		snprintf(ll, sizeof ll, "NO landlock (kernel without it)");
 	printf("  %-20s pid %d, confined: %s%s, %s, capabilities %s; its monitor (pid %d) "
-	       "runs credential programs and writes grants.json\n",
+	       "reads a reload's files, runs credential programs and writes grants.json\n",
 	       "key holder", (int)k->pid, k->no_new_privs ? "no_new_privs, " : "",
 	       k->seccomp ? "seccomp (no ptrace, mount, chmod/chown...)" : "NO seccomp", ll,
 	       c->keyholder_caps[0] != '\0' ? c->keyholder_caps : "NOT limited",
