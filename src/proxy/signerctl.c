@@ -18,24 +18,7 @@
 #include "base/log.h"
 #include "privsep/ctlmsg.h"
 #include "privsep/frontstat.h"
-
-/* ca.crt and ca.key, opened now (before the daemon confines itself) and
- * never read here: each signer started reads them from its copy. */
-static int open_ca(struct kh_signerctl *sc, const struct kh_paths *paths, struct kh_err *err)
-{
-	sc->ca_crt_fd = open(paths->ca_crt, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (sc->ca_crt_fd < 0) {
-		kh_err_set(err, "cannot open %s: %s", paths->ca_crt, kh_strerror(errno));
-		return -1;
-	}
-	sc->ca_key_fd = open(paths->ca_key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (sc->ca_key_fd < 0) {
-		kh_err_set(err, "cannot open %s: %s", paths->ca_key,
-			   errno == ELOOP ? "it is a symlink" : kh_strerror(errno));
-		return -1;
-	}
-	return 0;
-}
+#include "tls/ca.h"
 
 int kh_signerctl_init(struct kh_signerctl *sc, const struct kh_paths *paths, unsigned n_fronts,
 		      struct kh_err *err)
@@ -48,7 +31,9 @@ int kh_signerctl_init(struct kh_signerctl *sc, const struct kh_paths *paths, uns
 	pthread_mutex_init(&sc->lock, NULL);
 	kh_fmt(sc->home, sizeof sc->home, "%s", paths->home);
 	kh_fmt(sc->config, sizeof sc->config, "%s", paths->config);
-	if (open_ca(sc, paths, err) != 0)
+	/* opened now (before the daemon confines itself) and never read here:
+	 * each signer started reads them from its copy */
+	if (kh_ca_open(paths->ca_crt, paths->ca_key, &sc->ca_crt_fd, &sc->ca_key_fd, err) != 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		kh_err_set(err, "cannot make a channel to the CA signer: %s", kh_strerror(errno));

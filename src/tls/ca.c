@@ -346,17 +346,24 @@ static X509 *read_cert_fd(int fd, const char *path, struct kh_err *err)
 	return cert_of(data, len, path, err);
 }
 
-/* Followed if a symlink (ca.crt is public); O_NONBLOCK: a planted FIFO is
- * refused by the regular-file check, not waited on. */
-static X509 *read_cert(const char *path, struct kh_err *err)
+/* ca.crt's descriptor: followed if a symlink (ca.crt is public); O_NONBLOCK:
+ * a planted FIFO is refused by the regular-file check, not waited on. */
+static int open_cert(const char *path, struct kh_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		kh_err_set(err, "cannot read %s: %s", path, kh_strerror(errno));
+	return fd;
+}
+
+static X509 *read_cert(const char *path, struct kh_err *err)
+{
+	int fd = open_cert(path, err);
 	X509 *cert;
 
-	if (fd < 0) {
-		kh_err_set(err, "cannot read %s: %s", path, kh_strerror(errno));
+	if (fd < 0)
 		return NULL;
-	}
 	cert = read_cert_fd(fd, path, err);
 	close(fd);
 	return cert;
@@ -456,20 +463,30 @@ int kh_ca_load_fds(struct kh_ca *ca, int crt_fd, int key_fd, const char *crt_pat
 	return 0;
 }
 
+int kh_ca_open(const char *crt_path, const char *key_path, int *crt_fd, int *key_fd,
+	       struct kh_err *err)
+{
+	*crt_fd = -1;
+	*key_fd = open_key(key_path, err);
+	if (*key_fd < 0)
+		return -1;
+	*crt_fd = open_cert(crt_path, err);
+	if (*crt_fd >= 0)
+		return 0;
+	close(*key_fd);
+	*key_fd = -1;
+	return -1;
+}
+
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err)
 {
-	int key_fd = open_key(key_path, err), crt_fd = -1, rc = -1;
+	int crt_fd, key_fd, rc;
 
 	*ca = (struct kh_ca){ 0 };
-	if (key_fd < 0)
+	if (kh_ca_open(crt_path, key_path, &crt_fd, &key_fd, err) != 0)
 		return -1;
-	crt_fd = open(crt_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (crt_fd < 0)
-		kh_err_set(err, "cannot read %s: %s", crt_path, kh_strerror(errno));
-	else
-		rc = kh_ca_load_fds(ca, crt_fd, key_fd, crt_path, key_path, err);
-	if (crt_fd >= 0)
-		close(crt_fd);
+	rc = kh_ca_load_fds(ca, crt_fd, key_fd, crt_path, key_path, err);
+	close(crt_fd);
 	close(key_fd);
 	return rc;
 }

@@ -39,6 +39,11 @@ int kh_ca_ensure(const char *crt_path, const char *key_path, bool *created, stru
  * is an error telling the operator to chmod 600). Also generates leaf_key. */
 int kh_ca_load(struct kh_ca *ca, const char *crt_path, const char *key_path, struct kh_err *err);
 
+/* ca.key (not followed if a symlink) and ca.crt, opened read-only and not
+ * read: what kh_ca_load_fds takes. Both -1 on failure, err naming the file. */
+int kh_ca_open(const char *crt_path, const char *key_path, int *crt_fd, int *key_fd,
+	       struct kh_err *err);
+
 /* The same from descriptors already open (read from their start; the paths
  * name them in messages): the CA signer started again by a confined daemon,
  * which may no longer open the keyhole directory, gets them so. */
